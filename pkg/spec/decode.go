@@ -1,0 +1,312 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// FieldError is bad input at one field of one document.
+type FieldError struct {
+	Source string // file, and document number when the file holds several
+	Path   string // e.g. spec.colors.green.hostPort
+	Msg    string // says what is wrong and shows the bad value
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Source + ": " + e.Msg
+	}
+	return e.Source + ": " + e.Path + ": " + e.Msg
+}
+
+// Load reads desired services from a file or from every *.yaml / *.yml file
+// of a directory. Any bad document refuses the whole input.
+func Load(path string) ([]Service, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read desired state %s: %w", path, err)
+	}
+	files := []string{path}
+	if info.IsDir() {
+		files, err = yamlFiles(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("read desired state %s: the directory holds no .yaml or .yml file", path)
+		}
+	}
+	var all []Service
+	var errs []error
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read desired state %s: %w", f, err))
+			continue
+		}
+		svcs, err := parseDocuments(data, f, filepath.Dir(f))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, svcs...)
+	}
+	errs = append(errs, checkAcross(all)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return all, nil
+}
+
+func yamlFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read desired state directory %s: %w", dir, err)
+	}
+	var files []string
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.Type().IsRegular() && (ext == ".yaml" || ext == ".yml") && !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// Parse decodes every document of one file strictly, applies defaults and
+// validates. source names the file in errors; baseDir resolves build contexts.
+func Parse(data []byte, source, baseDir string) ([]Service, error) {
+	svcs, err := parseDocuments(data, source, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	if errs := checkAcross(svcs); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return svcs, nil
+}
+
+func parseDocuments(data []byte, source, baseDir string) ([]Service, error) {
+	docs := splitDocuments(data)
+	var svcs []Service
+	var errs []error
+	for i, doc := range docs {
+		src := source
+		if len(docs) > 1 {
+			src = fmt.Sprintf("%s (document %d)", source, i+1)
+		}
+		svc, err := parseOne(doc, src, baseDir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		svcs = append(svcs, svc)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(svcs) == 0 {
+		return nil, &FieldError{Source: source, Msg: "no service document found"}
+	}
+	return svcs, nil
+}
+
+// splitDocuments cuts a YAML stream at "---" lines and drops empty documents.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	flush := func() {
+		if len(bytes.TrimSpace(stripComments(cur.Bytes()))) > 0 {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+		}
+		cur.Reset()
+	}
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		t := bytes.TrimRight(line, " \t\r\n")
+		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) || bytes.HasPrefix(t, []byte("---\t")) {
+			flush()
+			continue
+		}
+		cur.Write(line)
+	}
+	flush()
+	return docs
+}
+
+func stripComments(b []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			out = append(out, line...)
+		}
+	}
+	return out
+}
+
+func parseOne(doc []byte, source, baseDir string) (Service, error) {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return Service{}, &FieldError{Source: source, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return Service{}, &FieldError{Source: source, Msg: "malformed YAML: " + err.Error()}
+	}
+	if m, ok := tree.(map[string]any); ok {
+		if md, ok := m["metadata"].(map[string]any); ok {
+			if n, ok := md["name"].(string); ok && n != "" {
+				source = fmt.Sprintf("%s service %q", source, n)
+			}
+		}
+	}
+	var errs []error
+	checkTree(tree, reflect.TypeOf(Document{}), "", source, &errs)
+	if len(errs) > 0 {
+		return Service{}, errors.Join(errs...)
+	}
+	var d Document
+	if err := json.Unmarshal(js, &d); err != nil {
+		return Service{}, &FieldError{Source: source, Msg: err.Error()}
+	}
+	svc := Service{Name: d.Metadata.Name, ServiceSpec: d.Spec, Source: source, BaseDir: baseDir}
+	if err := validateHeader(&d, source); err != nil {
+		return Service{}, err
+	}
+	svc.applyDefaults()
+	if err := svc.validate(); err != nil {
+		return Service{}, err
+	}
+	return svc, nil
+}
+
+var durationType = reflect.TypeOf(Duration{})
+
+// checkTree walks the decoded document against the Go types and reports,
+// with its path, every unknown field (names are case-sensitive) and every
+// value of the wrong type, before anything is decoded into the types.
+func checkTree(v any, t reflect.Type, path, source string, errs *[]error) {
+	bad := func(format string, args ...any) {
+		*errs = append(*errs, &FieldError{Source: source, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if v == nil {
+		return // null: leave the zero value, validation decides
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		s, ok := v.(string)
+		if !ok {
+			bad("want a duration string such as \"30s\", got %s", describe(v))
+			return
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			bad("want a duration such as \"30s\" or \"1m30s\", got %q", s)
+		}
+	case t.Kind() == reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("want a mapping, got %s", describe(v))
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("json"), ",")[0]
+			if name != "" && name != "-" {
+				fields[name] = f
+			}
+		}
+		for _, k := range sortedKeys(m) {
+			f, ok := fields[k]
+			sub := join(path, k)
+			if !ok {
+				*errs = append(*errs, &FieldError{Source: source, Path: sub, Msg: "unknown field" + suggest(k, fields)})
+				continue
+			}
+			checkTree(m[k], f.Type, sub, source, errs)
+		}
+	case t.Kind() == reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("want a mapping, got %s", describe(v))
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			checkTree(m[k], t.Elem(), join(path, k), source, errs)
+		}
+	case t.Kind() == reflect.String:
+		if _, ok := v.(string); !ok {
+			bad("want a string, got %s (quote it)", describe(v))
+		}
+	case t.Kind() == reflect.Int:
+		n, ok := v.(json.Number)
+		if !ok {
+			bad("want an integer, got %s", describe(v))
+			return
+		}
+		if _, err := n.Int64(); err != nil {
+			bad("want an integer, got %s", n)
+		}
+	}
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case json.Number:
+		return "number " + x.String()
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+func suggest(k string, fields map[string]reflect.StructField) string {
+	for name := range fields {
+		if strings.EqualFold(name, k) {
+			return fmt.Sprintf(" (did you mean %q? field names are case-sensitive)", name)
+		}
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return " (known fields: " + strings.Join(names, ", ") + ")"
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

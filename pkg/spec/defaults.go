@@ -1,0 +1,55 @@
+package spec
+
+import "time"
+
+// Defaults for fields an operator may leave out.
+const (
+	DefaultContainerPort = 8080
+	DefaultHealthPath    = "/healthz"
+	DefaultServer        = "app"
+	DefaultDockerfile    = "Dockerfile"
+	DefaultReadyTimeout  = 60 * time.Second
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultStopTimeout   = 10 * time.Second
+)
+
+func (s *Service) applyDefaults() {
+	if s.Network == "" {
+		s.Network = NetworkBridge
+	}
+	if s.ContainerPort == 0 && s.Network == NetworkBridge {
+		s.ContainerPort = DefaultContainerPort
+	}
+	if s.HealthPath == "" {
+		s.HealthPath = DefaultHealthPath
+	}
+	for _, c := range []*ColorSpec{&s.Colors.Blue, &s.Colors.Green} {
+		if c.Server == "" {
+			c.Server = DefaultServer
+		}
+	}
+	if s.Colors.Blue.Backend == "" {
+		s.Colors.Blue.Backend = s.Name + "_blue"
+	}
+	if s.Colors.Green.Backend == "" {
+		s.Colors.Green.Backend = s.Name + "_green"
+	}
+	if s.HAProxy.MapKey == "" {
+		s.HAProxy.MapKey = s.Name
+	}
+	if s.Build != nil && s.Build.Dockerfile == "" {
+		s.Build.Dockerfile = DefaultDockerfile
+	}
+	if s.ReadyTimeout.Duration == 0 {
+		s.ReadyTimeout.Duration = DefaultReadyTimeout
+	}
+	if s.DrainTimeout.Duration == 0 {
+		s.DrainTimeout.Duration = DefaultDrainTimeout
+	}
+	if s.StopTimeout.Duration == 0 {
+		s.StopTimeout.Duration = DefaultStopTimeout
+	}
+	if s.Idle.Policy == "" {
+		s.Idle.Policy = IdleStop
+	}
+}

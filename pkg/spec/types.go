@@ -1,0 +1,178 @@
+// Package spec holds the desired state of blue/green services: the types an
+// operator writes in desired.yaml, strict decoding, defaults and validation.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// APIVersion and Kind every document must carry.
+const (
+	APIVersion = "bluegreen.dev/v1"
+	Kind       = "Service"
+)
+
+// Color names one of the two slots of a service.
+type Color string
+
+const (
+	Blue  Color = "blue"
+	Green Color = "green"
+)
+
+// Colors lists both colors in a fixed order.
+var Colors = [2]Color{Blue, Green}
+
+// Other returns the opposite color.
+func (c Color) Other() Color {
+	if c == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// Idle policies: what happens to the color that no longer serves.
+const (
+	IdleStop     = "Stop"
+	IdleKeepWarm = "KeepWarm"
+)
+
+// Network modes for the containers.
+const (
+	NetworkBridge = "bridge"
+	NetworkHost   = "host"
+)
+
+// Document is one Kubernetes-style YAML document.
+type Document struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Metadata   Metadata    `json:"metadata"`
+	Spec       ServiceSpec `json:"spec"`
+}
+
+// Metadata names the service.
+type Metadata struct {
+	Name string `json:"name"`
+}
+
+// ServiceSpec is the desired state of one service.
+type ServiceSpec struct {
+	// ActiveColor is the color that must serve traffic.
+	ActiveColor Color `json:"activeColor"`
+	// Image is the image reference the active color must run.
+	Image string `json:"image"`
+	// Build, when set, builds Image from a local context if it is missing.
+	Build *Build `json:"build,omitempty"`
+	// ContainerPort is the port the app listens on inside the container (bridge network).
+	ContainerPort int `json:"containerPort,omitempty"`
+	// Network is "bridge" (publish on 127.0.0.1:hostPort) or "host".
+	Network string `json:"network,omitempty"`
+	// Env is passed to the container; PORT and COLOR are set by the controller.
+	Env map[string]string `json:"env,omitempty"`
+	// HealthPath is probed on the color's host port before traffic moves.
+	HealthPath string `json:"healthPath,omitempty"`
+	// Colors holds the per-color host port and HAProxy names.
+	Colors ColorsSpec `json:"colors"`
+	// HAProxy says where the runtime API and the map are.
+	HAProxy HAProxySpec `json:"haproxy"`
+	// ReadyTimeout bounds how long a new color may take to become UP.
+	ReadyTimeout Duration `json:"readyTimeout,omitempty"`
+	// DrainTimeout bounds how long a drained color may keep sessions before it is stopped.
+	DrainTimeout Duration `json:"drainTimeout,omitempty"`
+	// StopTimeout is the grace period between SIGTERM and SIGKILL when a container stops.
+	StopTimeout Duration `json:"stopTimeout,omitempty"`
+	// Idle says what happens to the color that does not serve.
+	Idle IdleSpec `json:"idle,omitempty"`
+}
+
+// Build describes how to build the image from a local context.
+type Build struct {
+	Context    string            `json:"context"`
+	Dockerfile string            `json:"dockerfile,omitempty"`
+	Args       map[string]string `json:"args,omitempty"`
+}
+
+// ColorsSpec holds both colors' settings.
+type ColorsSpec struct {
+	Blue  ColorSpec `json:"blue"`
+	Green ColorSpec `json:"green"`
+}
+
+// ColorSpec is one color's host port and HAProxy names.
+type ColorSpec struct {
+	HostPort int    `json:"hostPort"`
+	Backend  string `json:"backend,omitempty"`
+	Server   string `json:"server,omitempty"`
+}
+
+// HAProxySpec locates the runtime API and the map that routes the service.
+type HAProxySpec struct {
+	// Runtime is "unix:///path" or "tcp://127.0.0.1:port" of a stats socket at level admin.
+	Runtime string `json:"runtime"`
+	// MapFile is the map's path exactly as written in haproxy.cfg.
+	MapFile string `json:"mapFile"`
+	// MapKey is the key whose value names the active backend (default: metadata.name).
+	MapKey string `json:"mapKey,omitempty"`
+}
+
+// IdleSpec says what happens to the color that no longer serves.
+type IdleSpec struct {
+	// Policy is "Stop" (default) or "KeepWarm".
+	Policy string `json:"policy,omitempty"`
+	// StopAfter keeps a drained color running this long before it is stopped (policy Stop).
+	StopAfter Duration `json:"stopAfter,omitempty"`
+}
+
+// Duration is a time.Duration written as a string such as "30s" or "1m30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON accepts a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"30s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"30s\", got %q", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.Duration.String()) }
+
+// Service is one validated, defaulted service with where it came from.
+type Service struct {
+	Name string
+	ServiceSpec
+	// Source is the file (and document index) the service came from.
+	Source string
+	// BaseDir is the directory relative paths (build context) resolve against.
+	BaseDir string
+}
+
+// Color returns the settings of color c.
+func (s *ServiceSpec) Color(c Color) ColorSpec {
+	if c == Green {
+		return s.Colors.Green
+	}
+	return s.Colors.Blue
+}
+
+// ContainerName is the name of color c's container.
+func (s *Service) ContainerName(c Color) string { return "bg-" + s.Name + "-" + string(c) }
+
+// Generation is a short digest of the defaulted spec: it changes whenever the
+// desired state changes, and status reports the one the controller acted on.
+func (s *Service) Generation() string {
+	b, _ := json.Marshal(s.ServiceSpec)
+	sum := sha256.Sum256(append([]byte(s.Name+"\x00"), b...))
+	return hex.EncodeToString(sum[:6])
+}

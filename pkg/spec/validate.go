@@ -1,0 +1,206 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+var (
+	serviceNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	// haproxyNameRe: what may reach the runtime API as a backend, server,
+	// map key or value: no space, ';', quote, backslash or control character
+	// can slip a second command in.
+	haproxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
+	mapPathRe     = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Environment variables the controller sets itself.
+var reservedEnv = map[string]bool{"PORT": true, "COLOR": true}
+
+func validateHeader(d *Document, source string) error {
+	var errs []error
+	if d.APIVersion != APIVersion {
+		errs = append(errs, &FieldError{Source: source, Path: "apiVersion", Msg: fmt.Sprintf("want %q, got %q", APIVersion, d.APIVersion)})
+	}
+	if d.Kind != Kind {
+		errs = append(errs, &FieldError{Source: source, Path: "kind", Msg: fmt.Sprintf("want %q, got %q", Kind, d.Kind)})
+	}
+	if !serviceNameRe.MatchString(d.Metadata.Name) {
+		errs = append(errs, &FieldError{Source: source, Path: "metadata.name", Msg: fmt.Sprintf("%q is not a valid service name: use 1 to 40 lower-case letters, digits and '-', starting and ending with a letter or digit", d.Metadata.Name)})
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{Source: s.Source, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if s.ActiveColor != Blue && s.ActiveColor != Green {
+		bad("spec.activeColor", "%q is not a color: want \"blue\" or \"green\"", s.ActiveColor)
+	}
+	if s.Image == "" {
+		bad("spec.image", "is empty: name the image the active color must run, e.g. \"demo:v2\"")
+	} else if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
+		bad("spec.image", "%q is not a valid image reference: %v", s.Image, err)
+	}
+	if s.Build != nil {
+		s.validateBuild(bad)
+	}
+	switch s.Network {
+	case NetworkBridge:
+		if s.ContainerPort < 1 || s.ContainerPort > 65535 {
+			bad("spec.containerPort", "%d is out of range: want 1 to 65535", s.ContainerPort)
+		}
+	case NetworkHost:
+	default:
+		bad("spec.network", "%q is not a network mode: want \"bridge\" or \"host\"", s.Network)
+	}
+	for k, v := range s.Env {
+		switch {
+		case !envKeyRe.MatchString(k):
+			bad("spec.env."+k, "%q is not a valid environment variable name", k)
+		case reservedEnv[k]:
+			bad("spec.env."+k, "%s is set by the controller for each color; remove it", k)
+		case strings.ContainsAny(v, "\x00"):
+			bad("spec.env."+k, "value holds a NUL character")
+		}
+	}
+	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\r\n") {
+		bad("spec.healthPath", "%q must start with '/' and hold no whitespace", s.HealthPath)
+	}
+	for _, c := range Colors {
+		cs := s.Color(c)
+		p := "spec.colors." + string(c)
+		if cs.HostPort == 0 {
+			bad(p+".hostPort", "is missing: give the 127.0.0.1 port this color listens on (1024 to 65535)")
+		} else if cs.HostPort < 1024 || cs.HostPort > 65535 {
+			bad(p+".hostPort", "%d is out of range: want 1024 to 65535 (privileged ports are refused)", cs.HostPort)
+		}
+		checkName(bad, p+".backend", cs.Backend)
+		checkName(bad, p+".server", cs.Server)
+	}
+	if s.Colors.Blue.HostPort != 0 && s.Colors.Blue.HostPort == s.Colors.Green.HostPort {
+		bad("spec.colors.green.hostPort", "%d is also blue's port: each color needs its own port", s.Colors.Green.HostPort)
+	}
+	if s.Colors.Blue.Backend == s.Colors.Green.Backend {
+		bad("spec.colors.green.backend", "%q is also blue's backend: each color needs its own backend", s.Colors.Green.Backend)
+	}
+	if err := checkRuntimeAddr(s.HAProxy.Runtime); err != nil {
+		bad("spec.haproxy.runtime", "%q %v", s.HAProxy.Runtime, err)
+	}
+	if !mapPathRe.MatchString(s.HAProxy.MapFile) || strings.Contains(s.HAProxy.MapFile, "..") {
+		bad("spec.haproxy.mapFile", "%q must be an absolute path, exactly as written in haproxy.cfg, of letters, digits and . _ - /", s.HAProxy.MapFile)
+	}
+	checkName(bad, "spec.haproxy.mapKey", s.HAProxy.MapKey)
+	if s.ReadyTimeout.Duration <= 0 {
+		bad("spec.readyTimeout", "%s must be positive", s.ReadyTimeout.Duration)
+	}
+	if s.DrainTimeout.Duration <= 0 {
+		bad("spec.drainTimeout", "%s must be positive", s.DrainTimeout.Duration)
+	}
+	if s.StopTimeout.Duration <= 0 {
+		bad("spec.stopTimeout", "%s must be positive", s.StopTimeout.Duration)
+	}
+	if s.Idle.StopAfter.Duration < 0 {
+		bad("spec.idle.stopAfter", "%s must not be negative", s.Idle.StopAfter.Duration)
+	}
+	if s.Idle.Policy != IdleStop && s.Idle.Policy != IdleKeepWarm {
+		bad("spec.idle.policy", "%q is not a policy: want \"Stop\" or \"KeepWarm\"", s.Idle.Policy)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
+	if s.Build.Context == "" {
+		bad("spec.build.context", "is empty: name the directory to build the image from")
+		return
+	}
+	dir := s.BuildContext()
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		bad("spec.build.context", "%q: directory %s does not exist", s.Build.Context, dir)
+		return
+	}
+	df := filepath.Join(dir, s.Build.Dockerfile)
+	if _, err := os.Stat(df); err != nil {
+		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
+	}
+}
+
+// BuildContext is the build context directory, resolved against the desired file's directory.
+func (s *Service) BuildContext() string {
+	if s.Build == nil {
+		return ""
+	}
+	if filepath.IsAbs(s.Build.Context) {
+		return s.Build.Context
+	}
+	return filepath.Join(s.BaseDir, s.Build.Context)
+}
+
+func checkName(bad func(path, format string, args ...any), path, v string) {
+	if !haproxyNameRe.MatchString(v) {
+		bad(path, "%q may only hold letters, digits and . _ : @ / - (no spaces, ';' or control characters reach the HAProxy runtime API)", v)
+	}
+}
+
+func checkRuntimeAddr(addr string) error {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		p := strings.TrimPrefix(addr, "unix://")
+		if !filepath.IsAbs(p) || strings.ContainsAny(p, " \t\r\n;") {
+			return errors.New("must be unix:// followed by an absolute socket path")
+		}
+	case strings.HasPrefix(addr, "tcp://"):
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
+		if err != nil || host == "" {
+			return errors.New("must be tcp://host:port, e.g. tcp://127.0.0.1:9999")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errors.New("has a port out of range 1 to 65535")
+		}
+	default:
+		return errors.New("must be unix:///path/to/admin.sock or tcp://127.0.0.1:port")
+	}
+	return nil
+}
+
+// checkAcross refuses what is wrong only between services: duplicate names,
+// and host ports used twice.
+func checkAcross(svcs []Service) []error {
+	var errs []error
+	names := map[string]string{}
+	ports := map[int]string{}
+	keys := map[string]string{}
+	for _, s := range svcs {
+		if prev, ok := names[s.Name]; ok {
+			errs = append(errs, &FieldError{Source: s.Source, Path: "metadata.name", Msg: fmt.Sprintf("%q is already defined in %s", s.Name, prev)})
+			continue
+		}
+		names[s.Name] = s.Source
+		for _, c := range Colors {
+			p := s.Color(c).HostPort
+			if prev, ok := ports[p]; ok && p != 0 {
+				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", p, prev)})
+			}
+			ports[p] = fmt.Sprintf("service %q %s", s.Name, c)
+		}
+		k := s.HAProxy.Runtime + " " + s.HAProxy.MapFile + " " + s.HAProxy.MapKey
+		if prev, ok := keys[k]; ok {
+			errs = append(errs, &FieldError{Source: s.Source, Path: "spec.haproxy.mapKey", Msg: fmt.Sprintf("%q in %s is already routed by service %q", s.HAProxy.MapKey, s.HAProxy.MapFile, prev)})
+		}
+		keys[k] = s.Name
+	}
+	return errs
+}
