@@ -1,0 +1,112 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// Container is what the controller needs to know about one container.
+type Container struct {
+	ID, Name              string // Name without the leading "/"
+	ImageID               string // "sha256:..."
+	Labels                map[string]string
+	State                 string // created, running, paused, restarting, removing, exited, dead
+	Running               bool
+	ExitCode              int
+	Error                 string // the engine's error from the last start, if any
+	StartedAt, FinishedAt time.Time
+	Managed               bool // Labels[LabelManaged] == "true"
+}
+
+// Inspect returns the container with the given name or ID. found is false,
+// with no error, when there is none.
+func (d *Driver) Inspect(ctx context.Context, name string) (c Container, found bool, err error) {
+	resp, err := d.cli.ContainerInspect(ctx, name)
+	if isNotFound(err) {
+		return Container{}, false, nil
+	}
+	if err != nil {
+		return Container{}, false, fmt.Errorf("inspect container %s: %w", name, d.engineErr(err))
+	}
+	return fromInspect(resp), true, nil
+}
+
+// List returns the containers, in every state, that carry all the given
+// label=value pairs, sorted by name. An empty map lists every container.
+func (d *Driver) List(ctx context.Context, labels map[string]string) ([]Container, error) {
+	args := filters.NewArgs()
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	what := "list containers with labels " + labelString(labels)
+	sums, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	// The list lacks start and exit details; inspect each container. A
+	// container removed in between is left out.
+	out := make([]Container, 0, len(sums))
+	for _, s := range sums {
+		c, found, err := d.Inspect(ctx, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if found {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func fromInspect(r container.InspectResponse) Container {
+	c := Container{ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), ImageID: r.Image}
+	if r.Config != nil {
+		c.Labels = r.Config.Labels
+	}
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	c.Managed = managed(c.Labels)
+	if s := r.State; s != nil {
+		c.State = string(s.Status)
+		c.Running = s.Running
+		c.ExitCode = s.ExitCode
+		c.Error = s.Error
+		c.StartedAt = parseTime(s.StartedAt)
+		c.FinishedAt = parseTime(s.FinishedAt)
+	}
+	return c
+}
+
+// parseTime reads the engine's RFC 3339 times; its "0001-01-01T00:00:00Z"
+// for "never" becomes the zero time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.IsZero() {
+		return time.Time{}
+	}
+	return t
+}
+
+// labelString renders labels as "k=v,k=v" in key order, for messages.
+func labelString(labels map[string]string) string {
+	if len(labels) == 0 {
+		return "(any)"
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + labels[k]
+	}
+	return strings.Join(keys, ",")
+}

@@ -1,0 +1,97 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/go-connections/nat"
+)
+
+// publishIP is the only host address containers publish their port on.
+const publishIP = "127.0.0.1"
+
+// CreateSpec describes a container to create.
+type CreateSpec struct {
+	Name, Image string
+	Env         []string // "K=V"
+	Labels      map[string]string
+	// ContainerPort is published on 127.0.0.1:HostPort (TCP). Both are
+	// ignored with HostNetwork, where the app itself must listen on
+	// 127.0.0.1 and the port it is told through Env.
+	ContainerPort, HostPort int
+	HostNetwork             bool // network_mode host: no port publishing
+	// StopTimeout is the container's own grace period between SIGTERM and
+	// SIGKILL, used when Stop is given no timeout. Zero keeps the engine's
+	// default (10s). It is rounded up to whole seconds.
+	StopTimeout time.Duration
+}
+
+// Create creates, but does not start, a container. It refuses a spec
+// without LabelManaged=true. The restart policy is "no": the controller
+// decides what runs.
+func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error) {
+	what := "create container " + s.Name
+	if err := checkCreateSpec(s); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+
+	cfg := &container.Config{
+		Image:  s.Image,
+		Env:    s.Env,
+		Labels: s.Labels,
+	}
+	host := &container.HostConfig{
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	if s.StopTimeout > 0 {
+		secs := int(math.Ceil(s.StopTimeout.Seconds()))
+		cfg.StopTimeout = &secs
+	}
+	if s.HostNetwork {
+		host.NetworkMode = "host"
+	} else {
+		port := nat.Port(strconv.Itoa(s.ContainerPort) + "/tcp")
+		cfg.ExposedPorts = nat.PortSet{port: {}}
+		host.PortBindings = nat.PortMap{port: {{HostIP: publishIP, HostPort: strconv.Itoa(s.HostPort)}}}
+	}
+
+	resp, err := d.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
+	switch {
+	case err == nil:
+		return resp.ID, nil
+	case cerrdefs.IsConflict(err):
+		return "", fmt.Errorf("%s: a container with that name already exists; remove it first: %w", what, err)
+	case cerrdefs.IsNotFound(err):
+		return "", fmt.Errorf("%s: image %s is not on this host (no registry is reachable; build it first): %w", what, s.Image, err)
+	default:
+		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+}
+
+func checkCreateSpec(s CreateSpec) error {
+	if s.Name == "" {
+		return errors.New("no container name given")
+	}
+	if !managed(s.Labels) {
+		return fmt.Errorf("refusing a spec that is %w", ErrNotManaged)
+	}
+	if s.Image == "" {
+		return errors.New("no image given")
+	}
+	if s.HostNetwork {
+		return nil
+	}
+	if s.ContainerPort < 1 || s.ContainerPort > 65535 {
+		return fmt.Errorf("container port %d is not between 1 and 65535", s.ContainerPort)
+	}
+	if s.HostPort < 1 || s.HostPort > 65535 {
+		return fmt.Errorf("host port %d is not between 1 and 65535", s.HostPort)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// pingTimeout bounds the first contact with the engine in New.
+const pingTimeout = 5 * time.Second
+
+// Driver talks to one Docker engine. It is safe for concurrent use.
+type Driver struct {
+	cli *client.Client
+}
+
+// New connects to the engine named by the environment (DOCKER_HOST and
+// friends, else the default socket), negotiates the API version and checks
+// that the engine answers.
+func New(ctx context.Context) (*Driver, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("connect to Docker engine at %s (%s): %w: %w; set DOCKER_HOST to the engine's socket, e.g. %s",
+			envHost(), hostSource(), ErrUnreachable, err, client.DefaultDockerHost)
+	}
+	d := &Driver{cli: cli}
+
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	ping, err := cli.Ping(pctx)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("connect to Docker engine at %s (%s): %w: %w; start the daemon, or point DOCKER_HOST at its socket, or give this user access to the socket",
+			d.Host(), hostSource(), ErrUnreachable, err)
+	}
+	cli.NegotiateAPIVersionPing(ping)
+	return d, nil
+}
+
+// Close releases the client's connections.
+func (d *Driver) Close() error {
+	return d.cli.Close()
+}
+
+// Host returns the engine address in use, e.g. unix:///var/run/docker.sock.
+func (d *Driver) Host() string {
+	return d.cli.DaemonHost()
+}
+
+// hostSource says where the engine address came from.
+func hostSource() string {
+	if os.Getenv(client.EnvOverrideHost) != "" {
+		return "from DOCKER_HOST"
+	}
+	return "the default; DOCKER_HOST is not set"
+}
+
+// envHost is the engine address the environment asks for.
+func envHost() string {
+	if h := os.Getenv(client.EnvOverrideHost); h != "" {
+		return h
+	}
+	return client.DefaultDockerHost
+}

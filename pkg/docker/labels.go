@@ -1,0 +1,15 @@
+package docker
+
+// Label keys the controller puts on every container it owns.
+const (
+	LabelManaged  = "io.bluegreen.managed" // value "true"
+	LabelService  = "io.bluegreen.service"
+	LabelColor    = "io.bluegreen.color"
+	LabelImage    = "io.bluegreen.image" // the image reference the spec asked for
+	LabelSpecHash = "io.bluegreen.spec-hash"
+)
+
+// managed reports whether labels mark a container as the controller's own.
+func managed(labels map[string]string) bool {
+	return labels[LabelManaged] == "true"
+}

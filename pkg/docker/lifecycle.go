@@ -1,0 +1,109 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// Start starts a created or stopped managed container. Starting a running
+// one is not an error.
+func (d *Driver) Start(ctx context.Context, name string) error {
+	what := "start container " + name
+	info, err := d.requireManaged(ctx, what, name)
+	if err != nil {
+		return err
+	}
+	err = d.cli.ContainerStart(ctx, info.ID, container.StartOptions{})
+	if err == nil {
+		return nil
+	}
+	if addr := publishedAddr(info); addr != "" && portInUse(err) {
+		return fmt.Errorf("%s: port %s is already in use; stop whatever listens there or pick another port: %w", what, addr, err)
+	}
+	return fmt.Errorf("%s: %w", what, d.engineErr(err))
+}
+
+// Stop stops a managed container gracefully: SIGTERM, then SIGKILL once
+// timeout has passed (rounded up to whole seconds). A timeout <= 0 uses the
+// container's own stop timeout (CreateSpec.StopTimeout, else 10s). Stopping
+// a stopped container is not an error. Stop returns once the container has
+// exited.
+func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration) error {
+	what := "stop container " + name
+	info, err := d.requireManaged(ctx, what, name)
+	if err != nil {
+		return err
+	}
+	var opts container.StopOptions
+	if timeout > 0 {
+		secs := int(math.Ceil(timeout.Seconds()))
+		opts.Timeout = &secs
+	}
+	if err := d.cli.ContainerStop(ctx, info.ID, opts); err != nil {
+		return fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	return nil
+}
+
+// Remove force-removes a managed container, running or not, with its
+// anonymous volumes.
+func (d *Driver) Remove(ctx context.Context, name string) error {
+	what := "remove container " + name
+	info, err := d.requireManaged(ctx, what, name)
+	if err != nil {
+		return err
+	}
+	err = d.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	return nil
+}
+
+// requireManaged inspects name and fails with ErrNotFound or ErrNotManaged
+// unless it is a container the controller owns. The returned data carries
+// the ID, so that the following call acts on exactly the container checked
+// even if the name is reused in between.
+func (d *Driver) requireManaged(ctx context.Context, what, name string) (container.InspectResponse, error) {
+	info, err := d.cli.ContainerInspect(ctx, name)
+	if err != nil {
+		if isNotFound(err) {
+			return info, fmt.Errorf("%s: %w", what, ErrNotFound)
+		}
+		return info, fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	var labels map[string]string
+	if info.Config != nil {
+		labels = info.Config.Labels
+	}
+	if !managed(labels) {
+		return info, fmt.Errorf("%s: container is %w; it was left untouched", what, ErrNotManaged)
+	}
+	return info, nil
+}
+
+// publishedAddr returns the first "ip:port" the container publishes, or "".
+func publishedAddr(info container.InspectResponse) string {
+	if info.ContainerJSONBase == nil || info.HostConfig == nil {
+		return ""
+	}
+	for _, bindings := range info.HostConfig.PortBindings {
+		for _, b := range bindings {
+			return b.HostIP + ":" + b.HostPort
+		}
+	}
+	return ""
+}
+
+// portInUse reports whether a start failed because the host port is taken,
+// by another process ("address already in use") or another container
+// ("port is already allocated").
+func portInUse(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
+}
