@@ -1,0 +1,178 @@
+// Package haproxy talks to HAProxy's runtime API (the "stats socket") and
+// edits the map files HAProxy loads at start.
+//
+// A Client opens one connection per command and reads the answer to EOF: a
+// connection kept across a reload would stay attached to the old worker, and
+// some HAProxy 2.6 answers lack the closing blank line. Every command is
+// prefixed with "set severity-output number;" so that failures come back as
+// "[3]: text" and become a *CommandError, which errors.Is maps to the
+// sentinel errors of this package.
+//
+// Runtime map edits are lost when HAProxy reloads; WriteMapFile updates the
+// file on disk atomically so that both agree.
+package haproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout is the per-command deadline used when New is given 0.
+const DefaultTimeout = 2 * time.Second
+
+// maxAnswer bounds the size of one answer (a show map of a huge map).
+const maxAnswer = 64 << 20
+
+// Client talks to one HAProxy runtime API socket, one connection per command.
+type Client struct {
+	addr    string // as given, e.g. "unix:///run/haproxy.sock"
+	network string // "unix" or "tcp"
+	address string // path or host:port
+	timeout time.Duration
+}
+
+// New validates addr, "unix:///abs/path" or "tcp://host:port", and returns a
+// client for it. timeout is the deadline of one command (dial, write, read to
+// EOF); 0 means DefaultTimeout.
+func New(addr string, timeout time.Duration) (*Client, error) {
+	c := &Client{addr: addr, timeout: timeout}
+	if timeout < 0 {
+		return nil, fmt.Errorf("use HAProxy runtime API address %s: timeout %s is negative", addr, timeout)
+	}
+	if timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		c.network, c.address = "unix", strings.TrimPrefix(addr, "unix://")
+		if !strings.HasPrefix(c.address, "/") {
+			return nil, fmt.Errorf("use HAProxy runtime API address %q: the socket path must be absolute, as in unix:///run/haproxy/admin.sock", addr)
+		}
+		if strings.ContainsRune(c.address, 0) {
+			return nil, fmt.Errorf("use HAProxy runtime API address %q: the socket path contains a NUL byte", addr)
+		}
+	case strings.HasPrefix(addr, "tcp://"):
+		c.network, c.address = "tcp", strings.TrimPrefix(addr, "tcp://")
+		host, port, err := net.SplitHostPort(c.address)
+		if err != nil {
+			return nil, fmt.Errorf("use HAProxy runtime API address %q: want tcp://host:port, as in tcp://127.0.0.1:9999: %v", addr, err)
+		}
+		if host == "" {
+			return nil, fmt.Errorf("use HAProxy runtime API address %q: the host is empty; write tcp://127.0.0.1:%s", addr, port)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("use HAProxy runtime API address %q: port %q is not a number between 1 and 65535", addr, port)
+		}
+	default:
+		return nil, fmt.Errorf("use HAProxy runtime API address %q: want unix:///absolute/path or tcp://host:port", addr)
+	}
+	return c, nil
+}
+
+// Addr returns the address given to New.
+func (c *Client) Addr() string { return c.addr }
+
+// Exec sends one command, prefixed with "set severity-output number;", on a
+// new connection and reads the answer to EOF. It returns the answer without
+// its trailing blank line. An answer line like "[3]: entry not found."
+// (severity 0-3, or an unknown command) becomes a *CommandError. When nothing
+// answers at the address the error wraps ErrUnreachable; when the answer does
+// not complete within the timeout it wraps os.ErrDeadlineExceeded.
+func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
+	if strings.TrimSpace(cmd) == "" {
+		return "", fmt.Errorf("run a command on %s: the command is empty", c.addr)
+	}
+	if strings.ContainsAny(cmd, "\r\n") {
+		return "", fmt.Errorf("run %q on %s: the command contains a line break; HAProxy would run only its first line", cmd, c.addr)
+	}
+	raw, err := c.roundTrip(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	answer := strings.TrimPrefix(raw, "\n") // the empty answer to "set severity-output"
+	answer = strings.TrimRight(answer, "\n")
+	if sev, text, failed := failure(answer); failed {
+		return "", &CommandError{Addr: c.addr, Command: cmd, Severity: sev, Answer: text}
+	}
+	return answer, nil
+}
+
+func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
+	deadline := time.Now().Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, c.network, c.address)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("run %q on %s: %w", cmd, c.addr, ctx.Err())
+		}
+		return "", fmt.Errorf("run %q on %s: %w: %v: check that HAProxy is running and that its \"stats socket\" line declares this address", cmd, c.addr, ErrUnreachable, err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return "", fmt.Errorf("run %q on %s: set deadline: %w", cmd, c.addr, err)
+	}
+	// A cancelled context interrupts a blocked read or write.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	ioErr := func(what string, err error) error {
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("run %q on %s: %w", cmd, c.addr, ctx.Err())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("run %q on %s: no complete answer within %s (%w): check that HAProxy is not overloaded and that this address is its stats socket", cmd, c.addr, c.timeout, err)
+		default:
+			return fmt.Errorf("run %q on %s: %s: %w", cmd, c.addr, what, err)
+		}
+	}
+	if _, err := io.WriteString(conn, "set severity-output number; "+cmd+"\n"); err != nil {
+		return "", ioErr("send the command", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(conn, maxAnswer+1))
+	if err != nil {
+		return "", ioErr("read the answer", err)
+	}
+	if len(data) > maxAnswer {
+		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB", cmd, c.addr, maxAnswer>>20)
+	}
+	return string(data), nil
+}
+
+// failure finds the first line "[N]: text" that reports a failure: severity
+// 0-3, or an unknown command (reported at severity 6 by HAProxy 2.6). It
+// returns the text from there on, without the "[N]: " prefix.
+func failure(answer string) (severity int, text string, failed bool) {
+	rest := answer
+	for rest != "" {
+		line, next, _ := strings.Cut(rest, "\n")
+		if sev, msg, ok := severityLine(line); ok && (sev <= 3 || strings.HasPrefix(msg, "Unknown command")) {
+			if next != "" {
+				msg += "\n" + next
+			}
+			return sev, strings.TrimSpace(msg), true
+		}
+		rest = next
+	}
+	return 0, "", false
+}
+
+// severityLine parses "[N]: text".
+func severityLine(line string) (int, string, bool) {
+	if len(line) < 4 || line[0] != '[' || line[2] != ']' || line[3] != ':' || line[1] < '0' || line[1] > '7' {
+		return 0, "", false
+	}
+	return int(line[1] - '0'), strings.TrimSpace(line[4:]), true
+}

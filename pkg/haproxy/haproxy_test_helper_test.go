@@ -1,0 +1,250 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testServer is one "server" line of a test backend.
+type testServer struct {
+	Name  string
+	Addr  string // host:port
+	Check bool   // health-check it every 100ms, rise 1 fall 1
+}
+
+type testBackend struct {
+	Name    string
+	Servers []testServer
+}
+
+// haproxyOptions describe the HAProxy a test starts.
+type haproxyOptions struct {
+	Backends []testBackend
+	// Map is the content of hosts.map, which the frontend uses as
+	// use_backend %[str(web),map(<dir>/hosts.map)].
+	Map string
+}
+
+// testHAProxy is a running HAProxy owned by one test.
+type testHAProxy struct {
+	Dir          string // holds haproxy.cfg and hosts.map
+	MapPath      string
+	AdminSock    string // stats socket, level admin
+	UserSock     string // stats socket, level user
+	TCPAddr      string // 127.0.0.1:port, level admin
+	FrontendAddr string // 127.0.0.1:port, the HTTP frontend
+	PID          int
+}
+
+func (h *testHAProxy) admin(t *testing.T) *Client { return newTestClient(t, "unix://"+h.AdminSock) }
+func (h *testHAProxy) user(t *testing.T) *Client  { return newTestClient(t, "unix://"+h.UserSock) }
+func (h *testHAProxy) tcp(t *testing.T) *Client   { return newTestClient(t, "tcp://"+h.TCPAddr) }
+
+func newTestClient(t *testing.T, addr string) *Client {
+	t.Helper()
+	c, err := New(addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("New(%q): %v", addr, err)
+	}
+	return c
+}
+
+// defaultBackends are two backends with one unchecked server each on a
+// closed port: enough for map and state tests that send no traffic.
+func defaultBackends() []testBackend {
+	return []testBackend{
+		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: "127.0.0.1:9"}}},
+		{Name: "web_green", Servers: []testServer{{Name: "s1", Addr: "127.0.0.1:9"}}},
+	}
+}
+
+// startHAProxy starts HAProxy in the foreground with a generated config in a
+// temporary directory, waits until its admin socket answers, and stops it by
+// PID when the test ends. It fails the test when haproxy is not installed.
+func startHAProxy(t *testing.T, opts haproxyOptions) *testHAProxy {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatalf("haproxy not found in PATH: install Debian's haproxy package")
+	}
+	if opts.Backends == nil {
+		opts.Backends = defaultBackends()
+	}
+	dir := t.TempDir()
+	sockDir := dir
+	if len(sockDir) > 80 { // unix socket paths are limited to 108 bytes
+		sockDir, err = os.MkdirTemp("", "hx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(sockDir) })
+	}
+	h := &testHAProxy{
+		Dir:       dir,
+		MapPath:   filepath.Join(dir, "hosts.map"),
+		AdminSock: filepath.Join(sockDir, "admin.sock"),
+		UserSock:  filepath.Join(sockDir, "user.sock"),
+	}
+	if err := os.WriteFile(h.MapPath, []byte(opts.Map), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A free port may be taken by a parallel test between probing and
+	// HAProxy's bind: try again with new ports.
+	var lastErr string
+	for attempt := 0; attempt < 5; attempt++ {
+		h.TCPAddr, h.FrontendAddr = freeAddr(t), freeAddr(t)
+		cfg := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(cfg, []byte(h.config(opts)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "-db", "-f", cfg)
+		cmd.Stdout, cmd.Stderr = &stderr, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", bin, err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		if h.waitReady(exited) {
+			h.PID = cmd.Process.Pid
+			t.Cleanup(func() {
+				cmd.Process.Kill() // this test's HAProxy, by PID
+				<-exited
+			})
+			return h
+		}
+		cmd.Process.Kill()
+		<-exited
+		lastErr = stderr.String()
+		if !strings.Contains(lastErr, "cannot bind") && !strings.Contains(lastErr, "Address already in use") {
+			break
+		}
+	}
+	t.Fatalf("HAProxy did not start:\n%s", lastErr)
+	return nil
+}
+
+func (h *testHAProxy) config(opts haproxyOptions) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+  stats socket %s level admin
+  stats socket %s level user
+  stats socket ipv4@%s level admin
+  stats timeout 10s
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+frontend fe_http
+  bind %s
+  use_backend %%[str(web),map(%s)]
+  default_backend %s
+`, h.AdminSock, h.UserSock, h.TCPAddr, h.FrontendAddr, h.MapPath, opts.Backends[0].Name)
+	for _, be := range opts.Backends {
+		fmt.Fprintf(&b, "backend %s\n", be.Name)
+		for _, s := range be.Servers {
+			fmt.Fprintf(&b, "  server %s %s", s.Name, s.Addr)
+			if s.Check {
+				b.WriteString(" check inter 100ms fastinter 100ms downinter 100ms rise 1 fall 1")
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// waitReady polls the admin socket until it answers or HAProxy exits.
+func (h *testHAProxy) waitReady(exited <-chan struct{}) bool {
+	c, err := New("unix://"+h.AdminSock, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if _, err := c.Exec(context.Background(), "show info"); err == nil {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitFor polls cond until it holds; the deadline only guards against a hang
+// and is not a timing assertion.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s; last seen: %s", what, last)
+}
+
+// silentListener accepts connections on a unix socket and never answers.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "silent.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		os.RemoveAll(dir)
+	})
+	return path
+}

@@ -1,0 +1,201 @@
+package haproxy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// ParseMapFile parses a map file the way HAProxy 2.6 loads it: one entry a
+// line, the key up to the first space or tab, the value the rest of the line
+// without surrounding spaces and tabs (it may contain spaces, and is empty
+// when the line has only a key). A line is a comment only when '#' is its
+// very first character ("  # x" is the key "#"); blank lines are skipped, and
+// a carriage return ends the line. It refuses NUL bytes, which HAProxy would
+// silently cut the line at.
+func ParseMapFile(text string) ([]MapEntry, error) {
+	var entries []MapEntry
+	for i, line := range strings.Split(text, "\n") {
+		if strings.IndexByte(line, 0) >= 0 {
+			return nil, fmt.Errorf("map file line %d contains a NUL byte, which HAProxy would cut the line at", i+1)
+		}
+		if key, value, ok := parseMapLine(line); ok {
+			entries = append(entries, MapEntry{Key: key, Value: value})
+		}
+	}
+	return entries, nil
+}
+
+// parseMapLine parses one line without its '\n'; ok is false for comments
+// and blank lines.
+func parseMapLine(line string) (key, value string, ok bool) {
+	if strings.HasPrefix(line, "#") {
+		return "", "", false
+	}
+	if i := strings.IndexByte(line, '\r'); i >= 0 {
+		line = line[:i]
+	}
+	line = strings.TrimLeft(line, " \t")
+	if line == "" {
+		return "", "", false
+	}
+	key = line
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		key, value = line[:i], strings.Trim(line[i:], " \t")
+	}
+	return key, value, true
+}
+
+// LookupMapFile returns the value of the first entry with key in the map file
+// at path, as HAProxy would load it. A missing file is not an error: found is
+// false.
+func LookupMapFile(path, key string) (value string, found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read map file %s: %w", path, err)
+	}
+	entries, err := ParseMapFile(string(data))
+	if err != nil {
+		return "", false, fmt.Errorf("read map file %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if e.Key == key {
+			return e.Value, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// WriteMapFile sets key to value in the map file at path, rewriting every
+// line with that key (HAProxy's "set map" also changes every duplicate) or
+// appending "key value" when there is none, and keeping all other lines,
+// comments included, in order. The file is replaced atomically: a temporary
+// file in the same directory, fsync, rename, fsync of the directory. The
+// file's mode (0644 for a new file) and, when permitted, its owner are kept.
+// A symlink is followed and its target replaced. Nothing is written when the
+// file already holds the value.
+func WriteMapFile(path, key, value string) error {
+	if err := ValidatePath(path); err != nil {
+		return fmt.Errorf("write map file %s: %w", path, err)
+	}
+	if err := ValidateName(key); err != nil {
+		return fmt.Errorf("write map file %s key %q: %w", path, key, err)
+	}
+	if err := ValidateName(value); err != nil {
+		return fmt.Errorf("write map file %s key %s: value: %w", path, key, err)
+	}
+	target := path
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(path); err != nil {
+			return fmt.Errorf("write map file %s key %s: follow the symlink: %w", path, key, err)
+		}
+	}
+
+	mode := fs.FileMode(0o644)
+	uid, gid := -1, -1
+	old, err := os.ReadFile(target)
+	existed := err == nil
+	switch {
+	case existed:
+		fi, err := os.Stat(target)
+		if err != nil {
+			return fmt.Errorf("write map file %s key %s: %w", path, key, err)
+		}
+		mode = fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+		if _, err := ParseMapFile(string(old)); err != nil {
+			return fmt.Errorf("write map file %s key %s: %w; fix the file by hand first", path, key, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return fmt.Errorf("write map file %s key %s: %w", path, key, err)
+	}
+
+	updated := upsertMapText(string(old), key, value)
+	if existed && updated == string(old) {
+		return nil
+	}
+	if err := writeFileAtomic(target, []byte(updated), mode, uid, gid); err != nil {
+		return fmt.Errorf("write map file %s key %s: %w", path, key, err)
+	}
+	return nil
+}
+
+// upsertMapText rewrites every line whose key is key, or appends one.
+func upsertMapText(text, key, value string) string {
+	entry := key + " " + value
+	var b strings.Builder
+	replaced := false
+	lines := strings.SplitAfter(text, "\n")
+	for _, line := range lines {
+		if line == "" {
+			continue
+		}
+		if k, _, ok := parseMapLine(strings.TrimSuffix(line, "\n")); ok && k == key {
+			b.WriteString(entry + "\n")
+			replaced = true
+			continue
+		}
+		b.WriteString(line)
+	}
+	if !replaced {
+		if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+			b.WriteString("\n")
+		}
+		b.WriteString(entry + "\n")
+	}
+	return b.String()
+}
+
+// writeFileAtomic replaces path with data through a temporary file in the
+// same directory. uid and gid are applied when not -1 and permitted.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
+	dir, base := filepath.Split(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create a temporary file beside it: %w: check that %s exists and that the controller may write to it", err, dir)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("set mode of %s: %w", tmp.Name(), err)
+	}
+	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
+		// Only root can give a file away; a failure keeps the writer's owner.
+		_ = tmp.Chown(uid, gid)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s over it: %w", tmp.Name(), err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s to sync the rename: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

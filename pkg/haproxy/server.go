@@ -1,0 +1,166 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// AdminState is a server state set through the runtime API.
+type AdminState string
+
+// The states of "set server <backend>/<server> state".
+const (
+	StateReady AdminState = "ready" // takes traffic; leaving MAINT makes it UP at once, before any check
+	StateDrain AdminState = "drain" // no new requests without persistence; requests in flight finish
+	StateMaint AdminState = "maint" // no traffic and no health checks
+)
+
+// Backends lists the backends of the running configuration ("show backend").
+func (c *Client) Backends(ctx context.Context) ([]string, error) {
+	answer, err := c.Exec(ctx, "show backend")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, line := range strings.Split(answer, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		names = append(names, line)
+	}
+	return names, nil
+}
+
+// SetServerState sets a server's admin state. It needs a stats socket at
+// level admin; otherwise the error wraps ErrPermission.
+func (c *Client) SetServerState(ctx context.Context, backend, server string, s AdminState) error {
+	if err := validateServer(backend, server); err != nil {
+		return fmt.Errorf("set server %q state %s on %s: %w", backend+"/"+server, s, c.addr, err)
+	}
+	switch s {
+	case StateReady, StateDrain, StateMaint:
+	default:
+		return fmt.Errorf("set server %s/%s state %q on %s: unknown state; use %s, %s or %s", backend, server, s, c.addr, StateReady, StateDrain, StateMaint)
+	}
+	_, err := c.Exec(ctx, fmt.Sprintf("set server %s/%s state %s", backend, server, s))
+	return err
+}
+
+// validateServer checks a backend and a server name.
+func validateServer(backend, server string) error {
+	if err := validateProxyName(backend); err != nil {
+		return err
+	}
+	return validateProxyName(server)
+}
+
+// validateProxyName checks a backend or server name, which HAProxy joins
+// with '/' in "<backend>/<server>".
+func validateProxyName(n string) error {
+	if err := ValidateName(n); err != nil {
+		return err
+	}
+	if i := strings.IndexByte(n, '/'); i >= 0 {
+		return &NameError{What: "name", Value: n, Reason: fmt.Sprintf("contains a '/' (byte %d), which HAProxy reads as the separator of <backend>/<server>", i)}
+	}
+	return nil
+}
+
+// ServerConn is one line of "show servers conn".
+type ServerConn struct {
+	Backend, Server string
+	UsedCur         int // connections to the server serving a request now (not idle keep-alives of clients)
+	UsedMax         int
+	NeedEst         int
+	UnsafeNb        int // idle connections not safe to reuse
+	SafeNb          int // idle connections safe to reuse
+	IdleLim         int // -1 when unlimited
+	IdleCur         int
+	Fields          map[string]string // every column by header name
+}
+
+// ShowServersConn returns the connection counts of the servers of backend,
+// or of every backend when backend is "". The error wraps ErrUnknownBackend
+// when HAProxy has no such backend. To know whether a drained server still
+// serves clients, use StatRow.Sessions instead.
+func (c *Client) ShowServersConn(ctx context.Context, backend string) ([]ServerConn, error) {
+	cmd := "show servers conn"
+	if backend != "" {
+		if err := validateProxyName(backend); err != nil {
+			return nil, fmt.Errorf("show servers conn of backend %q on %s: %w", backend, c.addr, err)
+		}
+		cmd += " " + backend
+	}
+	answer, err := c.Exec(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := ParseServersConn(answer)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", cmd, c.addr, err)
+	}
+	return conns, nil
+}
+
+// ParseServersConn parses "show servers conn" by header name. The header is
+// "# bkname/svname bkid/svid addr port - purge_delay used_cur ..."; its last
+// column (idle_per_thr[N]) holds one value per thread, joined here with
+// spaces.
+func ParseServersConn(text string) ([]ServerConn, error) {
+	var names []string
+	var conns []ServerConn
+	for i, line := range strings.Split(text, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if names == nil {
+			if !strings.HasPrefix(line, "#") {
+				return nil, fmt.Errorf("parse show servers conn: the first line %q is not a \"# bkname/svname ...\" header", clip(line))
+			}
+			names = strings.Fields(line[1:])
+			if len(names) == 0 || names[0] != "bkname/svname" {
+				return nil, fmt.Errorf("parse show servers conn: the header %q does not start with bkname/svname", clip(line))
+			}
+			continue
+		}
+		values := strings.Fields(line)
+		f := make(map[string]string, len(names))
+		for j, name := range names {
+			switch {
+			case j >= len(values):
+				f[name] = ""
+			case j == len(names)-1:
+				f[name] = strings.Join(values[j:], " ")
+			default:
+				f[name] = values[j]
+			}
+		}
+		sc := ServerConn{Fields: f}
+		var ok bool
+		if sc.Backend, sc.Server, ok = strings.Cut(f["bkname/svname"], "/"); !ok {
+			return nil, fmt.Errorf("parse show servers conn line %d: %q is not backend/server", i+1, clip(f["bkname/svname"]))
+		}
+		for _, col := range []struct {
+			name string
+			dst  *int
+		}{
+			{"used_cur", &sc.UsedCur}, {"used_max", &sc.UsedMax}, {"need_est", &sc.NeedEst},
+			{"unsafe_nb", &sc.UnsafeNb}, {"safe_nb", &sc.SafeNb}, {"idle_lim", &sc.IdleLim}, {"idle_cur", &sc.IdleCur},
+		} {
+			v := f[col.name]
+			if v == "" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("parse show servers conn line %d (%s): column %s is %q, not a number", i+1, f["bkname/svname"], col.name, clip(v))
+			}
+			*col.dst = n
+		}
+		conns = append(conns, sc)
+	}
+	return conns, nil
+}
