@@ -15,10 +15,11 @@ import (
 
 var (
 	serviceNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
-	// haproxyNameRe: what may reach the runtime API as a backend, server,
-	// map key or value: no space, ';', quote, backslash or control character
-	// can slip a second command in.
-	haproxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
+	// mapKeyRe and proxyNameRe: what may reach the runtime API as a map key,
+	// a backend or a server name: no space, ';', quote, backslash or control
+	// character can slip a second command in ('/' separates backend/server).
+	mapKeyRe    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
+	proxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@-]+$`)
 	mapPathRe     = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -87,8 +88,8 @@ func (s *Service) validate() error {
 		} else if cs.HostPort < 1024 || cs.HostPort > 65535 {
 			bad(p+".hostPort", "%d is out of range: want 1024 to 65535 (privileged ports are refused)", cs.HostPort)
 		}
-		checkName(bad, p+".backend", cs.Backend)
-		checkName(bad, p+".server", cs.Server)
+		checkName(bad, proxyNameRe, p+".backend", cs.Backend)
+		checkName(bad, proxyNameRe, p+".server", cs.Server)
 	}
 	if s.Colors.Blue.HostPort != 0 && s.Colors.Blue.HostPort == s.Colors.Green.HostPort {
 		bad("spec.colors.green.hostPort", "%d is also blue's port: each color needs its own port", s.Colors.Green.HostPort)
@@ -102,7 +103,7 @@ func (s *Service) validate() error {
 	if !mapPathRe.MatchString(s.HAProxy.MapFile) || strings.Contains(s.HAProxy.MapFile, "..") {
 		bad("spec.haproxy.mapFile", "%q must be an absolute path, exactly as written in haproxy.cfg, of letters, digits and . _ - /", s.HAProxy.MapFile)
 	}
-	checkName(bad, "spec.haproxy.mapKey", s.HAProxy.MapKey)
+	checkName(bad, mapKeyRe, "spec.haproxy.mapKey", s.HAProxy.MapKey)
 	if s.ReadyTimeout.Duration <= 0 {
 		bad("spec.readyTimeout", "%s must be positive", s.ReadyTimeout.Duration)
 	}
@@ -149,9 +150,13 @@ func (s *Service) BuildContext() string {
 	return filepath.Join(s.BaseDir, s.Build.Context)
 }
 
-func checkName(bad func(path, format string, args ...any), path, v string) {
-	if !haproxyNameRe.MatchString(v) {
-		bad(path, "%q may only hold letters, digits and . _ : @ / - (no spaces, ';' or control characters reach the HAProxy runtime API)", v)
+func checkName(bad func(path, format string, args ...any), re *regexp.Regexp, path, v string) {
+	if !re.MatchString(v) {
+		allowed := ". _ : @ -"
+		if re == mapKeyRe {
+			allowed += " /"
+		}
+		bad(path, "%q may only hold letters, digits and %s (no spaces, ';' or control characters reach the HAProxy runtime API)", v, allowed)
 	}
 }
 

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// validate checks the desired state and changes nothing.
+func validate(o options, stdout, stderr io.Writer) int {
+	svcs, err := spec.Load(o.file)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s: %d service(s) valid\n", o.file, len(svcs))
+	for _, s := range svcs {
+		fmt.Fprintf(stdout, "  %s: %s runs %s (generation %s)\n", s.Name, s.ActiveColor, s.Image, s.Generation())
+	}
+	return exitOK
+}
+
+// plan observes the world and prints the next step per service; it takes
+// no lock and changes nothing.
+func plan(o options, stdout, stderr io.Writer) int {
+	svcs, err := spec.Load(o.file)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+		return exitUsage
+	}
+	loop, closeDeps, err := newLoop(o, logr.Discard())
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitUsage
+	}
+	defer closeDeps()
+	code := exitOK
+	for i := range svcs {
+		s := &svcs[i]
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		now := time.Now()
+		prev := loop.Status.Snapshot().Services[s.Name]
+		obs, err := loop.Deps.Observe(ctx, s, prev.DrainingSince(), now)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stdout, "%s: cannot observe: %v\n", s.Name, err)
+			code = exitNotConverged
+			continue
+		}
+		d := reconcile.Plan(s, obs, now)
+		fmt.Fprintf(stdout, "%s: %s\n", s.Name, d)
+		if !d.Converged() {
+			code = exitNotConverged
+		}
+	}
+	return code
+}
+
+// printStatus prints the status file; exit 1 when a service is not converged.
+func printStatus(o options, stdout, stderr io.Writer) int {
+	st, err := reconcile.ReadStatus(statusPath(o))
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitNotConverged
+	}
+	if o.jsonOut {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		writeStatus(stdout, st)
+	}
+	if st.SpecError != "" {
+		return exitNotConverged
+	}
+	for _, s := range st.Services {
+		if s.Phase != reconcile.Converged {
+			return exitNotConverged
+		}
+	}
+	return exitOK
+}
+
+func writeStatus(w io.Writer, st reconcile.Status) {
+	fmt.Fprintf(w, "desired: %s\n", st.Desired)
+	if st.SpecError != "" {
+		fmt.Fprintf(w, "desired state refused, nothing is changed until it is fixed:\n  %s\n",
+			strings.ReplaceAll(st.SpecError, "\n", "\n  "))
+	}
+	names := make([]string, 0, len(st.Services))
+	for n := range st.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tPHASE\tACTIVE\tSERVED\tIMAGE\tGENERATION")
+	for _, n := range names {
+		s := st.Services[n]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n, s.Phase, s.ActiveColor, orDash(string(s.ServedColor)), s.Image, s.ObservedGeneration)
+	}
+	tw.Flush()
+	for _, n := range names {
+		s := st.Services[n]
+		fmt.Fprintf(w, "\n%s:\n", n)
+		for _, c := range s.Conditions {
+			fmt.Fprintf(w, "  %s=%s %s: %s (since %s)\n", c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime.Format(time.RFC3339))
+		}
+		for _, c := range spec.Colors {
+			if cs := s.Colors[c]; cs != nil {
+				fmt.Fprintf(w, "  %-5s container %s, image %s, HAProxy %s, %d sessions\n", c, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), cs.Sessions)
+			}
+		}
+		if s.LastStep != "" {
+			fmt.Fprintf(w, "  last step: %s (%s)\n", s.LastStep, s.LastStepTime.Format(time.RFC3339))
+		}
+		if s.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s (%s)\n", s.LastError, s.LastErrorTime.Format(time.RFC3339))
+		}
+		if s.Logs != "" {
+			fmt.Fprintf(w, "  last log lines:\n    %s\n", strings.ReplaceAll(s.Logs, "\n", "\n    "))
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

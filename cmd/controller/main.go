@@ -1,0 +1,202 @@
+// Command controller gives one host zero-downtime blue/green deployments
+// with HAProxy and Docker: it converges the running system towards the
+// desired state in desired.yaml, one safe step at a time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+
+	"github.com/bluegreen-host/controller/internal/flock"
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Exit codes, for cron and scripts.
+const (
+	exitOK           = 0
+	exitNotConverged = 1 // a service needs attention, or --once ran out of time
+	exitUsage        = 2 // bad flags, or the desired state is refused
+	exitLocked       = 3 // another controller acts on this host
+)
+
+const usage = `controller: blue/green deployments on one host with HAProxy and Docker.
+
+Usage:
+  controller [run] [flags]     watch the desired state and converge (default)
+  controller run --once        converge once, exit 0 when converged
+  controller status [flags]    print the status the controller last wrote
+  controller validate [flags]  check the desired state, change nothing
+  controller plan [flags]      show the next step per service, change nothing
+
+Flags:
+`
+
+type options struct {
+	file           string
+	stateDir       string
+	once           bool
+	timeout        time.Duration
+	resync         time.Duration
+	debounce       time.Duration
+	haproxyTimeout time.Duration
+	probeTimeout   time.Duration
+	verbosity      int
+	jsonOut        bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var o options
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.file, "f", "desired.yaml", "desired state: a YAML file (several services separated by ---) or a directory of them")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/bluegreen", "directory for status.json and the lock that keeps a second controller out")
+	fs.BoolVar(&o.once, "once", false, "run: converge, then exit 0; exit 1 when a service needs attention or --timeout passes")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "run --once: give up after this long")
+	fs.DurationVar(&o.resync, "resync", 10*time.Second, "run: look at the world at least this often, even when nothing changes")
+	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "run: wait this long after a file event before reading the desired state")
+	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
+	fs.DurationVar(&o.probeTimeout, "probe-timeout", time.Second, "deadline of one health probe of a color")
+	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 state changes and steps, 1 every pass")
+	fs.BoolVar(&o.jsonOut, "json", false, "status: print the raw status JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "controller %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return exitUsage
+	}
+	log := newLogger(stderr, o.verbosity)
+	switch cmd {
+	case "run":
+		return runController(o, log, stderr)
+	case "status":
+		return printStatus(o, stdout, stderr)
+	case "validate":
+		return validate(o, stdout, stderr)
+	case "plan":
+		return plan(o, stdout, stderr)
+	case "help":
+		fs.Usage()
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate or plan)\n", cmd)
+	return exitUsage
+}
+
+func newLogger(w io.Writer, v int) logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		fmt.Fprintln(w, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), args)
+	}, funcr.Options{Verbosity: v})
+}
+
+func statusPath(o options) string { return filepath.Join(o.stateDir, "status.json") }
+
+func runController(o options, log logr.Logger, stderr io.Writer) int {
+	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "controller: create state directory %s: %v\n", o.stateDir, err)
+		return exitUsage
+	}
+	lockPath := filepath.Join(o.stateDir, "controller.lock")
+	lock, err := flock.Acquire(lockPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		if errors.Is(err, flock.ErrHeld) {
+			return exitLocked
+		}
+		return exitUsage
+	}
+	defer lock.Release()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	loop, closeDeps, err := newLoop(o, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitUsage
+	}
+	defer closeDeps()
+
+	if o.once {
+		ctx, cancel := context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+		if err := loop.RunOnce(ctx); err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			if errors.Is(err, reconcile.ErrSpec) {
+				return exitUsage
+			}
+			return exitNotConverged
+		}
+		log.Info("Converged", "file", o.file)
+		return exitOK
+	}
+
+	nudge := make(chan struct{}, 1)
+	if err := reconcile.Watch(ctx, o.file, o.debounce, log, nudge); err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitUsage
+	}
+	log.Info("Watching the desired state", "file", o.file, "status", statusPath(o), "resync", o.resync.String())
+	loop.Run(ctx, nudge, o.resync)
+	log.Info("Stopped")
+	return exitOK
+}
+
+func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
+	st, err := reconcile.LoadStatus(statusPath(o), o.file)
+	if err != nil && st == nil {
+		return nil, nil, err
+	}
+	if err != nil {
+		log.Error(err, "Status file damaged")
+	}
+	drv, err := docker.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := &reconcile.Deps{
+		HAProxy:    reconcile.HAProxyClients(o.haproxyTimeout),
+		Containers: drv,
+		MapFiles:   reconcile.RealMapFiles,
+		Prober:     reconcile.NewHTTPProber(o.probeTimeout),
+	}
+	loop := &reconcile.Loop{
+		Deps:   deps,
+		Log:    log,
+		Status: st,
+		Load:   func() ([]spec.Service, error) { return spec.Load(o.file) },
+		Now:    time.Now,
+	}
+	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
+		return nil, nil, err
+	}
+	return loop, func() { drv.Close() }, nil
+}

@@ -1,0 +1,57 @@
+// Package flock makes sure only one controller acts on a host at a time.
+package flock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrHeld is returned when another process holds the lock.
+var ErrHeld = errors.New("another controller holds the lock")
+
+// Lock is an exclusive advisory lock on a file. The kernel releases it when
+// the holder exits, however it exits, so a killed controller never leaves a
+// lock that blocks the next one.
+type Lock struct {
+	f *os.File
+}
+
+// Acquire takes the lock at path without waiting, and writes this process's
+// PID into the file so that a refused caller can say who holds it.
+func Acquire(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder := readPID(f)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w (pid %s); only one controller may act on a host at a time: stop it first, or use another --state-dir for a separate set of services", path, ErrHeld, holder)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release() error {
+	defer l.f.Close()
+	return syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+}
+
+func readPID(f *os.File) string {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	if pid := strings.TrimSpace(string(b[:n])); pid != "" {
+		return pid
+	}
+	return "unknown"
+}

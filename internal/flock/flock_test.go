@@ -1,0 +1,85 @@
+package flock
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestSecondHolderIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "controller.lock")
+	l, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("first Acquire: %v", err)
+	}
+	_, err = Acquire(path)
+	if !errors.Is(err, ErrHeld) {
+		t.Fatalf("second Acquire: got %v, want ErrHeld", err)
+	}
+	if !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("error does not name the holder: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	l2, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("Acquire after Release: %v", err)
+	}
+	l2.Release()
+}
+
+// TestKilledHolderDoesNotBlock: a process holding the lock is killed with
+// SIGKILL; the lock is free at once.
+func TestKilledHolderDoesNotBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "controller.lock")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldLock$")
+	cmd.Env = append(os.Environ(), "FLOCK_HOLD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "held" {
+		t.Fatalf("child did not take the lock: %q %v", line, err)
+	}
+	if _, err := Acquire(path); !errors.Is(err, ErrHeld) {
+		t.Fatalf("Acquire while the child holds it: got %v, want ErrHeld", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	l, err := Acquire(path)
+	if err != nil {
+		t.Fatalf("Acquire after the holder was killed: %v", err)
+	}
+	l.Release()
+}
+
+// TestHelperHoldLock is the child of TestKilledHolderDoesNotBlock.
+func TestHelperHoldLock(t *testing.T) {
+	path := os.Getenv("FLOCK_HOLD")
+	if path == "" {
+		return // not a child: nothing to do
+	}
+	if _, err := Acquire(path); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("held")
+	time.Sleep(time.Minute)
+	os.Exit(0)
+}

@@ -1,0 +1,61 @@
+package reconcile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strconv"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// ContainerEnv is the environment of color c's container: the spec's env,
+// plus COLOR and PORT (the port the app must listen on) set by the controller.
+func ContainerEnv(s *spec.Service, c spec.Color) []string {
+	env := make([]string, 0, len(s.Env)+2)
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	port := s.ContainerPort
+	if s.Network == spec.NetworkHost {
+		port = s.Color(c).HostPort
+	}
+	return append(env, "COLOR="+string(c), "PORT="+strconv.Itoa(port))
+}
+
+// ContainerHash digests everything a container of color c is created from.
+// A container whose hash label differs is drift, replaced only while idle.
+func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
+	b, _ := json.Marshal(struct {
+		ImageID       string
+		Env           []string
+		Network       string
+		ContainerPort int
+		HostPort      int
+	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// containerSpec is what the driver creates for color c.
+func containerSpec(s *spec.Service, c spec.Color, imageID string) docker.CreateSpec {
+	return docker.CreateSpec{
+		Name:  s.ContainerName(c),
+		Image: imageID,
+		Env:   ContainerEnv(s, c),
+		Labels: map[string]string{
+			docker.LabelManaged:  "true",
+			docker.LabelService:  s.Name,
+			docker.LabelColor:    string(c),
+			docker.LabelImage:    s.Image,
+			docker.LabelSpecHash: ContainerHash(s, c, imageID),
+		},
+		ContainerPort: s.ContainerPort,
+		HostPort:      s.Color(c).HostPort,
+		HostNetwork:   s.Network == spec.NetworkHost,
+		StopTimeout:   s.StopTimeout.Duration,
+	}
+}

@@ -1,0 +1,76 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+)
+
+// HAProxy is what the controller needs from one HAProxy runtime API.
+type HAProxy interface {
+	GetMap(ctx context.Context, mapPath, key string) (value string, found bool, err error)
+	SetMap(ctx context.Context, mapPath, key, value string) error
+	Backends(ctx context.Context) ([]string, error)
+	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
+	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
+}
+
+// MapFiles reads and writes the map files HAProxy loads at start.
+type MapFiles interface {
+	Lookup(path, key string) (value string, found bool, err error)
+	Write(path, key, value string) error
+}
+
+// Containers is what the controller needs from the container engine.
+type Containers interface {
+	ImageID(ctx context.Context, ref string) (id string, found bool, err error)
+	Build(ctx context.Context, b docker.BuildSpec) (imageID string, err error)
+	Pull(ctx context.Context, ref string) error
+	Inspect(ctx context.Context, name string) (docker.Container, bool, error)
+	Create(ctx context.Context, s docker.CreateSpec) (id string, err error)
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string, timeout time.Duration) error
+	Remove(ctx context.Context, name string) error
+	Logs(ctx context.Context, name string, tail int) (string, error)
+}
+
+// Prober checks a color's address the way HAProxy's health check does.
+type Prober interface {
+	Probe(ctx context.Context, url string) error
+}
+
+// Deps are the I/O boundaries of a Reconciler.
+type Deps struct {
+	// HAProxy returns a client for one runtime API address.
+	HAProxy    func(addr string) (HAProxy, error)
+	Containers Containers
+	MapFiles   MapFiles
+	Prober     Prober
+}
+
+// haproxyMapFiles adapts the haproxy package's map file functions.
+type haproxyMapFiles struct{}
+
+func (haproxyMapFiles) Lookup(path, key string) (string, bool, error) {
+	return haproxy.LookupMapFile(path, key)
+}
+func (haproxyMapFiles) Write(path, key, value string) error {
+	return haproxy.WriteMapFile(path, key, value)
+}
+
+// RealMapFiles reads and writes map files on this host's disk.
+var RealMapFiles MapFiles = haproxyMapFiles{}
+
+// HAProxyClients returns a factory of real runtime API clients with the
+// given per-command timeout.
+func HAProxyClients(timeout time.Duration) func(addr string) (HAProxy, error) {
+	return func(addr string) (HAProxy, error) {
+		c, err := haproxy.New(addr, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}

@@ -1,0 +1,242 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+)
+
+// fakeWorld is a recording fake of HAProxy, the map file, the engine and the
+// prober. It behaves like the real things just enough for the loop to
+// converge: a started container's server turns UP, a stopped one DOWN.
+type fakeWorld struct {
+	calls      []string
+	runtimeMap map[string]string
+	fileMap    map[string]string
+	backends   []string
+	servers    map[string]*haproxy.StatRow // by "backend/server"
+	images     map[string]string           // ref -> ID
+	containers map[string]*docker.Container
+	ports      map[string]string // container name -> "backend/server"
+	failOn     map[string]error  // call prefix -> error
+}
+
+func newFakeWorld() *fakeWorld {
+	w := &fakeWorld{
+		runtimeMap: map[string]string{},
+		fileMap:    map[string]string{},
+		backends:   []string{"web_blue", "web_green"},
+		servers:    map[string]*haproxy.StatRow{},
+		images:     map[string]string{},
+		containers: map[string]*docker.Container{},
+		ports:      map[string]string{"bg-web-blue": "web_blue/app", "bg-web-green": "web_green/app"},
+		failOn:     map[string]error{},
+	}
+	for _, b := range w.backends {
+		w.servers[b+"/app"] = &haproxy.StatRow{Proxy: b, Server: "app", Status: "DOWN", CheckStatus: "L4CON"}
+	}
+	return w
+}
+
+func (w *fakeWorld) record(format string, args ...any) error {
+	c := fmt.Sprintf(format, args...)
+	w.calls = append(w.calls, c)
+	for prefix, err := range w.failOn {
+		if strings.HasPrefix(c, prefix) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *fakeWorld) deps() *Deps {
+	return &Deps{
+		HAProxy:    func(string) (HAProxy, error) { return fakeHAProxy{w}, nil },
+		Containers: fakeEngine{w},
+		MapFiles:   fakeMapFiles{w},
+		Prober:     fakeProber{w},
+	}
+}
+
+// mutating reports the calls that change something, without the reads.
+func (w *fakeWorld) mutating() []string {
+	var out []string
+	for _, c := range w.calls {
+		if !strings.HasPrefix(c, "get ") && !strings.HasPrefix(c, "show ") && !strings.HasPrefix(c, "inspect ") &&
+			!strings.HasPrefix(c, "image ") && !strings.HasPrefix(c, "lookup ") && !strings.HasPrefix(c, "probe ") &&
+			!strings.HasPrefix(c, "logs ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type fakeHAProxy struct{ w *fakeWorld }
+
+func (f fakeHAProxy) GetMap(_ context.Context, path, key string) (string, bool, error) {
+	if err := f.w.record("get map %s %s", path, key); err != nil {
+		return "", false, err
+	}
+	v, ok := f.w.runtimeMap[key]
+	return v, ok, nil
+}
+
+func (f fakeHAProxy) SetMap(_ context.Context, path, key, value string) error {
+	if err := f.w.record("set map %s %s %s", path, key, value); err != nil {
+		return err
+	}
+	f.w.runtimeMap[key] = value
+	return nil
+}
+
+func (f fakeHAProxy) Backends(context.Context) ([]string, error) {
+	if err := f.w.record("show backend"); err != nil {
+		return nil, err
+	}
+	return f.w.backends, nil
+}
+
+func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
+	if err := f.w.record("show stat"); err != nil {
+		return nil, err
+	}
+	var rows []haproxy.StatRow
+	for _, r := range f.w.servers {
+		rows = append(rows, *r)
+	}
+	return rows, nil
+}
+
+func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s haproxy.AdminState) error {
+	if err := f.w.record("set server %s/%s state %s", backend, server, s); err != nil {
+		return err
+	}
+	r := f.w.servers[backend+"/"+server]
+	switch {
+	case s == haproxy.StateDrain && r.Status == "UP":
+		r.Status = "DRAIN"
+	case s == haproxy.StateReady && r.Status == "DRAIN":
+		r.Status = "UP"
+	}
+	return nil
+}
+
+type fakeMapFiles struct{ w *fakeWorld }
+
+func (f fakeMapFiles) Lookup(path, key string) (string, bool, error) {
+	if err := f.w.record("lookup %s %s", path, key); err != nil {
+		return "", false, err
+	}
+	v, ok := f.w.fileMap[key]
+	return v, ok, nil
+}
+
+func (f fakeMapFiles) Write(path, key, value string) error {
+	if err := f.w.record("write %s %s %s", path, key, value); err != nil {
+		return err
+	}
+	f.w.fileMap[key] = value
+	return nil
+}
+
+type fakeEngine struct{ w *fakeWorld }
+
+func (f fakeEngine) ImageID(_ context.Context, ref string) (string, bool, error) {
+	if err := f.w.record("image %s", ref); err != nil {
+		return "", false, err
+	}
+	id, ok := f.w.images[ref]
+	return id, ok, nil
+}
+
+func (f fakeEngine) Build(_ context.Context, b docker.BuildSpec) (string, error) {
+	if err := f.w.record("build %s", b.Tag); err != nil {
+		return "", err
+	}
+	f.w.images[b.Tag] = fmt.Sprintf("sha256:%064x", len(f.w.images)+1)
+	return f.w.images[b.Tag], nil
+}
+
+func (f fakeEngine) Pull(_ context.Context, ref string) error {
+	return f.w.record("pull %s", ref)
+}
+
+func (f fakeEngine) Inspect(_ context.Context, name string) (docker.Container, bool, error) {
+	if err := f.w.record("inspect %s", name); err != nil {
+		return docker.Container{}, false, err
+	}
+	c, ok := f.w.containers[name]
+	if !ok {
+		return docker.Container{}, false, nil
+	}
+	return *c, true, nil
+}
+
+func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, error) {
+	if err := f.w.record("create %s", s.Name); err != nil {
+		return "", err
+	}
+	f.w.containers[s.Name] = &docker.Container{ID: "id-" + s.Name, Name: s.Name, ImageID: s.Image, Labels: s.Labels,
+		State: "created", Managed: s.Labels[docker.LabelManaged] == "true"}
+	return "id-" + s.Name, nil
+}
+
+func (f fakeEngine) Start(_ context.Context, name string) error {
+	if err := f.w.record("start %s", name); err != nil {
+		return err
+	}
+	c := f.w.containers[name]
+	c.Running, c.State, c.StartedAt = true, "running", time.Now()
+	r := f.w.servers[f.w.ports[name]]
+	r.Status, r.CheckStatus = "UP", "L7OK"
+	return nil
+}
+
+func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error {
+	if err := f.w.record("stop %s", name); err != nil {
+		return err
+	}
+	c := f.w.containers[name]
+	c.Running, c.State, c.ExitCode = false, "exited", 0
+	r := f.w.servers[f.w.ports[name]]
+	r.CheckStatus = "L4CON"
+	if r.Status != "DRAIN" {
+		r.Status = "DOWN"
+	}
+	return nil
+}
+
+func (f fakeEngine) Remove(_ context.Context, name string) error {
+	if err := f.w.record("remove %s", name); err != nil {
+		return err
+	}
+	delete(f.w.containers, name)
+	return nil
+}
+
+func (f fakeEngine) Logs(_ context.Context, name string, _ int) (string, error) {
+	return "boom: cannot open config\n", f.w.record("logs %s", name)
+}
+
+type fakeProber struct{ w *fakeWorld }
+
+func (f fakeProber) Probe(_ context.Context, url string) error {
+	if err := f.w.record("probe %s", url); err != nil {
+		return err
+	}
+	for name, c := range f.w.containers {
+		port := "18081"
+		if strings.HasSuffix(name, "green") {
+			port = "18082"
+		}
+		if strings.Contains(url, ":"+port+"/") && c.Running {
+			return nil
+		}
+	}
+	return errors.New("connection refused")
+}

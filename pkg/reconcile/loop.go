@@ -1,0 +1,268 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Backoff after an error: doubles from the first to the last.
+const (
+	BackoffFirst = 100 * time.Millisecond
+	BackoffMax   = 10 * time.Second
+	logLines     = 20
+)
+
+// ErrSpec marks a refused desired state: nothing is acted on until it changes.
+var ErrSpec = errors.New("desired state refused")
+
+// Loop runs reconcile passes over every service of the desired state.
+type Loop struct {
+	Deps   *Deps
+	Log    logr.Logger
+	Status *StatusStore
+	// Load reads the desired state afresh at every pass.
+	Load func() ([]spec.Service, error)
+	Now  func() time.Time
+	// BeforeStep and AfterStep, when set, run around every step executed
+	// (fault injection in tests: a crash at a chosen point of a release).
+	BeforeStep func(Step)
+	AfterStep  func(Step, error)
+
+	failures map[string]int // consecutive errors per service, for backoff only
+}
+
+// PassResult sums up one pass.
+type PassResult struct {
+	// Converged is true when every service is at rest.
+	Converged bool
+	// Immediate asks for the next pass at once (a step was taken).
+	Immediate bool
+	// RequeueAfter is the soonest a service asked to be looked at again (0: none).
+	RequeueAfter time.Duration
+	// Stalled lists services that need a human (Failed), with why.
+	Stalled []string
+	// Errors lists services whose pass failed (retried with backoff).
+	Errors []string
+	// SpecErr is set when the desired state was refused.
+	SpecErr error
+}
+
+// Pass reads the desired state, and for each service observes, plans and
+// takes at most one step. Status is written once, at the end.
+func (l *Loop) Pass(ctx context.Context) (res PassResult) {
+	if l.failures == nil {
+		l.failures = map[string]int{}
+	}
+	defer func() {
+		if err := l.Status.Flush(); err != nil {
+			l.Log.Error(err, "Cannot write status")
+		}
+	}()
+	svcs, err := l.Load()
+	l.Status.SetSpecError(err)
+	if err != nil {
+		res.SpecErr = fmt.Errorf("%w: %w", ErrSpec, err)
+		l.Log.Error(err, "Desired state refused; nothing is changed until it is fixed")
+		return res
+	}
+	keep := map[string]bool{}
+	res.Converged = true
+	for i := range svcs {
+		s := &svcs[i]
+		keep[s.Name] = true
+		d, err := l.sync(ctx, s)
+		switch {
+		case err != nil:
+			res.Converged = false
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.Name, err))
+			res.RequeueAfter = minPositive(res.RequeueAfter, l.backoff(s.Name))
+			continue
+		case d.Step != nil:
+			res.Immediate = true
+		case d.Phase == Failed:
+			res.Stalled = append(res.Stalled, fmt.Sprintf("%s: %s: %s", s.Name, d.Reason, d.Message))
+		}
+		delete(l.failures, s.Name)
+		if !d.Converged() {
+			res.Converged = false
+		}
+		res.RequeueAfter = minPositive(res.RequeueAfter, d.RequeueAfter)
+	}
+	l.Status.Keep(keep)
+	return res
+}
+
+// sync takes one service one step further.
+func (l *Loop) sync(ctx context.Context, s *spec.Service) (Decision, error) {
+	log := l.Log.WithValues("service", s.Name)
+	st := l.Status.Service(s.Name)
+	now := l.Now()
+	o, err := l.Deps.Observe(ctx, s, st.DrainingSince(), now)
+	if err != nil {
+		st.failed(errorReason(err), err, now)
+		log.Error(err, "Cannot observe service; retrying with backoff")
+		return Decision{}, err
+	}
+	st.observed(s, o)
+	d := Plan(s, o, now)
+	prevPhase, prevReason := st.Phase, conditionReason(st)
+	st.decided(s, d, now)
+	if d.Step != nil {
+		log.Info("Step", "step", d.Step.Action, "color", d.Step.Color, "target", d.Step.Target, "cause", d.Step.Cause)
+		if l.BeforeStep != nil {
+			l.BeforeStep(*d.Step)
+		}
+		err := l.Deps.Execute(ctx, s, *d.Step, o)
+		if l.AfterStep != nil {
+			l.AfterStep(*d.Step, err)
+		}
+		st.stepped(*d.Step, err, l.Now())
+		if err != nil {
+			log.Error(err, "Step failed; retrying with backoff", "step", d.Step.Action, "color", d.Step.Color)
+			return d, err
+		}
+		return d, nil
+	}
+	if d.LogsOf != "" {
+		st.Logs = l.logsOf(ctx, d.LogsOf)
+	}
+	if d.Phase != prevPhase || d.Reason != prevReason {
+		if d.Phase == Failed {
+			log.Error(errors.New(d.Message), "Service needs attention", "reason", d.Reason)
+		} else {
+			log.Info("State", "phase", d.Phase, "reason", d.Reason, "message", d.Message)
+		}
+	} else {
+		log.V(1).Info("State", "phase", d.Phase, "reason", d.Reason, "message", d.Message)
+	}
+	return d, nil
+}
+
+func (l *Loop) logsOf(ctx context.Context, name string) string {
+	out, err := l.Deps.Containers.Logs(ctx, name, logLines)
+	if err != nil {
+		return "(cannot read logs: " + err.Error() + ")"
+	}
+	return strings.TrimRight(out, "\n")
+}
+
+func (l *Loop) backoff(name string) time.Duration {
+	n := l.failures[name]
+	l.failures[name] = n + 1
+	d := BackoffFirst << min(n, 10)
+	return min(d, BackoffMax)
+}
+
+func conditionReason(st *ServiceStatus) string {
+	for _, c := range st.Conditions {
+		if c.Type == "Ready" {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+func errorReason(err error) string {
+	switch {
+	case errors.Is(err, haproxy.ErrUnreachable):
+		return "HAProxyUnreachable"
+	case errors.Is(err, docker.ErrUnreachable):
+		return "DockerUnreachable"
+	}
+	return "ObserveFailed"
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// Run reconciles until ctx ends: a pass at start, after every nudge (file
+// saved, resync tick) and whenever a pass asks to look again.
+func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Duration) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-nudge:
+		case <-timer.C:
+		}
+		res := l.Pass(ctx)
+		next := resync
+		switch {
+		case res.Immediate:
+			next = 0
+		case res.RequeueAfter > 0:
+			next = min(res.RequeueAfter, resync)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// RunOnce reconciles until every service is converged (nil), a service
+// needs a human or the desired state is refused (error), or ctx ends (error
+// with what was still pending).
+func (l *Loop) RunOnce(ctx context.Context) error {
+	for {
+		res := l.Pass(ctx)
+		switch {
+		case res.SpecErr != nil:
+			return res.SpecErr
+		case len(res.Stalled) > 0:
+			return fmt.Errorf("not converged, needs attention:\n  %s", strings.Join(res.Stalled, "\n  "))
+		case res.Converged:
+			return nil
+		}
+		wait := time.Duration(0)
+		if !res.Immediate {
+			wait = res.RequeueAfter
+			if wait <= 0 {
+				wait = BackoffFirst
+			}
+		}
+		select {
+		case <-ctx.Done():
+			pending := append(res.Errors, l.pending()...)
+			return fmt.Errorf("not converged before the deadline:\n  %s", strings.Join(pending, "\n  "))
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (l *Loop) pending() []string {
+	var out []string
+	for name, s := range l.Status.Snapshot().Services {
+		if s.Phase != Converged {
+			msg := ""
+			for _, c := range s.Conditions {
+				if c.Type == "Ready" {
+					msg = c.Reason + ": " + c.Message
+				}
+			}
+			out = append(out, fmt.Sprintf("%s: %s %s", name, s.Phase, msg))
+		}
+	}
+	return out
+}

@@ -1,0 +1,260 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// harness runs Loop passes over a fake world with a controlled clock.
+type harness struct {
+	t      *testing.T
+	w      *fakeWorld
+	svc    *spec.Service
+	loop   *Loop
+	now    time.Time
+	status string
+}
+
+func newHarness(t *testing.T, w *fakeWorld, s *spec.Service) *harness {
+	h := &harness{t: t, w: w, svc: s, now: t0, status: filepath.Join(t.TempDir(), "status.json")}
+	h.restart()
+	return h
+}
+
+// restart builds a new Loop from the status file, as a new process would.
+func (h *harness) restart() {
+	st, err := LoadStatus(h.status, "desired.yaml")
+	if err != nil {
+		h.t.Fatalf("LoadStatus: %v", err)
+	}
+	h.loop = &Loop{Deps: h.w.deps(), Log: logr.Discard(), Status: st,
+		Load: func() ([]spec.Service, error) { return []spec.Service{*h.svc}, nil },
+		Now:  func() time.Time { return h.now }}
+}
+
+// converge runs passes until converged and returns the mutating calls made.
+func (h *harness) converge() []string {
+	h.t.Helper()
+	h.w.calls = nil
+	for i := 0; i < 50; i++ {
+		res := h.loop.Pass(context.Background())
+		if res.Converged {
+			return h.w.mutating()
+		}
+		if len(res.Stalled) > 0 || len(res.Errors) > 0 {
+			h.t.Fatalf("pass %d: stalled %v errors %v; calls %v", i, res.Stalled, res.Errors, h.w.mutating())
+		}
+		h.now = h.now.Add(10 * time.Millisecond)
+	}
+	h.t.Fatalf("not converged after 50 passes; calls %v", h.w.mutating())
+	return nil
+}
+
+func (h *harness) serviceStatus() *ServiceStatus {
+	st, err := ReadStatus(h.status)
+	if err != nil {
+		h.t.Fatalf("ReadStatus: %v", err)
+	}
+	return st.Services["web"]
+}
+
+func withBuild(s *spec.Service) *spec.Service {
+	s.Build = &spec.Build{Context: "/src/demo", Dockerfile: "Dockerfile"}
+	return s
+}
+
+func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	const m = "/etc/haproxy/hosts.map"
+	steps := []struct {
+		name   string
+		active spec.Color
+		image  string
+		want   []string
+	}{
+		{"first start", spec.Blue, "demo:v1", []string{
+			"build demo:v1", "create bg-web-blue", "start bg-web-blue",
+			"set map " + m + " web web_blue", "write " + m + " web web_blue"}},
+		{"release", spec.Green, "demo:v2", []string{
+			"build demo:v2", "create bg-web-green", "start bg-web-green",
+			"set map " + m + " web web_green", "write " + m + " web web_green",
+			"set server web_blue/app state drain", "stop bg-web-blue"}},
+		{"rollback", spec.Blue, "demo:v1", []string{
+			"set server web_blue/app state ready", "start bg-web-blue",
+			"set map " + m + " web web_blue", "write " + m + " web web_blue",
+			"set server web_green/app state drain", "stop bg-web-green"}},
+		{"done", spec.Blue, "demo:v2", []string{
+			// blue serves v1 and must change image: through green first.
+			"set server web_green/app state ready", "start bg-web-green",
+			"set map " + m + " web web_green", "write " + m + " web web_green",
+			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
+			"set server web_blue/app state ready", "create bg-web-blue", "start bg-web-blue",
+			"set map " + m + " web web_blue", "write " + m + " web web_blue",
+			"set server web_green/app state drain", "stop bg-web-green"}},
+	}
+	for _, st := range steps {
+		h.svc = withBuild(testService(t, st.active, st.image))
+		got := h.converge()
+		if !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("%s: calls\n  %s\nwant\n  %s", st.name, strings.Join(got, "\n  "), strings.Join(st.want, "\n  "))
+		}
+		s := h.serviceStatus()
+		if s.Phase != Converged || s.ObservedGeneration != h.svc.Generation() || s.ServedColor != st.active {
+			t.Fatalf("%s: status %s generation %s served %s", st.name, s.Phase, s.ObservedGeneration, s.ServedColor)
+		}
+	}
+}
+
+func TestLoopSteadyStateDoesNothing(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	before, _ := os.ReadFile(h.status)
+	w.calls = nil
+	res := h.loop.Pass(context.Background())
+	if !res.Converged || res.Immediate || res.RequeueAfter != 0 {
+		t.Fatalf("steady pass: %+v", res)
+	}
+	if got := w.mutating(); len(got) != 0 {
+		t.Fatalf("steady state made changes: %v", got)
+	}
+	after, _ := os.ReadFile(h.status)
+	if string(before) != string(after) {
+		t.Fatalf("status rewritten in steady state")
+	}
+}
+
+func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	w.calls = nil
+	h.loop.Load = func() ([]spec.Service, error) { return nil, errors.New("desired.yaml: spec.activeColor: \"purple\" is not a color") }
+	res := h.loop.Pass(context.Background())
+	if !errors.Is(res.SpecErr, ErrSpec) {
+		t.Fatalf("SpecErr = %v", res.SpecErr)
+	}
+	if len(w.calls) != 0 {
+		t.Fatalf("a refused spec made calls: %v", w.calls)
+	}
+	st, _ := ReadStatus(h.status)
+	if !strings.Contains(st.SpecError, "purple") || st.Services["web"].Phase != Converged {
+		t.Fatalf("status: specError %q, web %s", st.SpecError, st.Services["web"].Phase)
+	}
+	if err := h.loop.RunOnce(context.Background()); !errors.Is(err, ErrSpec) {
+		t.Fatalf("RunOnce with a refused spec: %v", err)
+	}
+}
+
+func TestLoopStepErrorIsReportedAndRetried(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	w.failOn["start bg-web-green"] = errors.New("start container bg-web-green: port 127.0.0.1:18082 is already in use")
+	var res PassResult
+	for i := 0; i < 10 && len(res.Errors) == 0; i++ {
+		res = h.loop.Pass(context.Background())
+	}
+	if len(res.Errors) == 0 || res.RequeueAfter != BackoffFirst {
+		t.Fatalf("pass: %+v", res)
+	}
+	res = h.loop.Pass(context.Background())
+	if res.RequeueAfter != 2*BackoffFirst {
+		t.Fatalf("second failure: requeue %s, want %s", res.RequeueAfter, 2*BackoffFirst)
+	}
+	s := h.serviceStatus()
+	if s.Phase != Degraded || !strings.Contains(s.LastError, "already in use") || conditionReason(s) != "StepFailed" {
+		t.Fatalf("status: %s %q %s", s.Phase, s.LastError, conditionReason(s))
+	}
+	if rt := w.runtimeMap["web"]; rt != "web_blue" {
+		t.Fatalf("map moved to %s after a failed start", rt)
+	}
+	delete(w.failOn, "start bg-web-green")
+	h.converge()
+	if s := h.serviceStatus(); s.LastError != "" || s.Phase != Converged {
+		t.Fatalf("after recovery: %s %q", s.Phase, s.LastError)
+	}
+}
+
+func TestLoopObserveErrorTearsNothingDown(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	w.failOn["show stat"] = errors.New("show stat on unix:///run/haproxy/admin.sock: dial unix: connection refused")
+	w.calls = nil
+	res := h.loop.Pass(context.Background())
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "connection refused") {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	if got := w.mutating(); len(got) != 0 {
+		t.Fatalf("changes made without a full observation: %v", got)
+	}
+}
+
+func TestLoopCrashedContainerStallsWithLogs(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	w.failOn["start bg-web-green"] = nil
+	for i := 0; i < 10; i++ {
+		h.loop.Pass(context.Background())
+		if c := w.containers["bg-web-green"]; c != nil && c.Running {
+			c.Running, c.State, c.ExitCode = false, "exited", 1 // dies at start
+			w.servers["web_green/app"].Status = "DOWN"
+			break
+		}
+	}
+	err := h.loop.RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "ContainerExited") {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	s := h.serviceStatus()
+	if s.Phase != Failed || !strings.Contains(s.Logs, "boom") {
+		t.Fatalf("status: %s logs %q", s.Phase, s.Logs)
+	}
+	if w.runtimeMap["web"] != "web_blue" {
+		t.Fatalf("map moved to a crashed color")
+	}
+}
+
+// TestDrainTimerSurvivesRestart: the drain timeout counts from when the
+// drain was first seen, persisted in status, not from the process start.
+func TestDrainTimerSurvivesRestart(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	for i := 0; i < 20 && w.servers["web_blue/app"].Status != "DRAIN"; i++ {
+		h.loop.Pass(context.Background())
+	}
+	w.servers["web_blue/app"].Scur = 2 // a long request holds blue
+	h.loop.Pass(context.Background())
+	drainStart := h.now
+	h.now = h.now.Add(20 * time.Second)
+	h.restart() // the controller is killed and started again
+	h.loop.Pass(context.Background())
+	if !w.containers["bg-web-blue"].Running {
+		t.Fatalf("blue stopped before the drain timeout")
+	}
+	h.now = drainStart.Add(h.svc.DrainTimeout.Duration + time.Second)
+	h.restart()
+	w.calls = nil
+	h.loop.Pass(context.Background())
+	if got := w.mutating(); !reflect.DeepEqual(got, []string{"stop bg-web-blue"}) {
+		t.Fatalf("after the drain timeout: %v", got)
+	}
+}

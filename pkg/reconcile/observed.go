@@ -1,0 +1,97 @@
+// Package reconcile converges observed HAProxy and Docker state towards the
+// desired spec one safe step at a time: observe, plan (pure), execute, again.
+package reconcile
+
+import (
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Observed is an immutable snapshot of one service's world, taken by Observe.
+type Observed struct {
+	// MapRuntime is the map value HAProxy uses now; MapFile the one on disk.
+	MapRuntime, MapFile MapValue
+	// Backends holds every backend name HAProxy knows.
+	Backends map[string]bool
+	// Image is the desired image as the engine knows it.
+	Image Image
+	Blue  ColorState
+	Green ColorState
+}
+
+// MapValue is the value of the service's map key.
+type MapValue struct {
+	Value string
+	Found bool
+}
+
+// Image is the desired image reference resolved by the engine.
+type Image struct {
+	ID    string
+	Found bool
+}
+
+// ColorState is what is observed of one color.
+type ColorState struct {
+	Server    Server
+	Container Container
+	// Probes counts the consecutive health probes of the color's address
+	// that passed during this observation (the controller's own checks).
+	Probes int
+	// ProbeError is the last failed probe's error, if any.
+	ProbeError string
+	// DrainingSince is when the server was first seen in DRAIN (persisted in
+	// status, so it survives a restart of the controller); zero if not draining.
+	DrainingSince time.Time
+}
+
+// Server is the color's HAProxy server.
+type Server struct {
+	Found bool
+	// Status as HAProxy says it: "UP", "DOWN", "UP 1/2", "DRAIN", "MAINT", ...
+	Status string
+	// CheckStatus is the last check result, e.g. "L7OK", "L4CON".
+	CheckStatus string
+	CheckPassed bool
+	// Sessions is scur + qcur: requests in flight or queued on the server.
+	Sessions int
+}
+
+// Container is the color's Docker container.
+type Container struct {
+	Exists  bool
+	Managed bool // carries the controller's labels
+	Running bool
+	ID      string
+	ImageID string
+	// SpecHash is the hash label the controller put on it at creation.
+	SpecHash   string
+	State      string
+	ExitCode   int
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Color returns the state of color c.
+func (o *Observed) Color(c spec.Color) ColorState {
+	if c == spec.Green {
+		return o.Green
+	}
+	return o.Blue
+}
+
+// SetColor replaces the state of color c.
+func (o *Observed) SetColor(c spec.Color, s ColorState) {
+	if c == spec.Green {
+		o.Green = s
+	} else {
+		o.Blue = s
+	}
+}
+
+// Draining reports whether the server is in DRAIN (admin) state.
+func (s Server) Draining() bool { return s.Status == "DRAIN" }
+
+// Maint reports whether the server is in maintenance, directly or via another server.
+func (s Server) Maint() bool { return len(s.Status) >= 5 && s.Status[:5] == "MAINT" }

@@ -1,0 +1,278 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// How soon to look again while a gate is not met. Waiting for a new color
+// to become ready is the step that decides how fast traffic moves, so it is
+// polled tightly; the observation it repeats is a few local socket calls.
+const (
+	ReadyPoll        = 5 * time.Millisecond
+	DrainPoll        = 50 * time.Millisecond
+	ActiveUnwellPoll = time.Second
+)
+
+// Plan decides the next single step for one service from its spec and what
+// is observed now. It is pure: no I/O, no clock but now, no state of its own.
+func Plan(s *spec.Service, o Observed, now time.Time) Decision {
+	active := s.ActiveColor
+	other := active.Other()
+
+	if d, stop := checkHAProxyNames(s, o); stop {
+		return d
+	}
+	if d, stop := checkOwnership(s, o); stop {
+		return d
+	}
+	if !o.Image.Found {
+		return imageStep(s)
+	}
+
+	served := servedColor(s, o.MapRuntime)
+	// The next color to serve: the active one, unless the map points at it
+	// while its container must change image, in which case traffic goes
+	// through the other color first: the container the map points at is
+	// never replaced. (With no container at all there is nothing to replace.)
+	next := active
+	if served == active && o.Color(active).Container.Exists && !runsDesired(s, o, active) {
+		next = other
+	}
+	if d, notReady := prepare(s, o, next, served, now); notReady {
+		return d
+	}
+	backend := s.Color(next).Backend
+	if served != next {
+		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).Probes)
+		if next != active {
+			cause += fmt.Sprintf("; traffic moves there while %s is replaced", active)
+		}
+		return step(SwitchMap, s, next, s.HAProxy.MapKey+" -> "+backend, cause)
+	}
+	if !o.MapFile.Found || o.MapFile.Value != backend {
+		return step(WriteMapFile, s, next, s.HAProxy.MapFile, fmt.Sprintf(
+			"the runtime map says %s but the map file says %q: a reload would move traffic back", backend, o.MapFile.Value))
+	}
+	return settle(s, o, other, now)
+}
+
+func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
+	for _, c := range spec.Colors {
+		cs := s.Color(c)
+		if !o.Backends[cs.Backend] {
+			return failed("BackendNotFound", fmt.Sprintf(
+				"backend %q (spec.colors.%s.backend) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
+				cs.Backend, c, s.HAProxy.Runtime)), true
+		}
+		if !o.Color(c).Server.Found {
+			return failed("ServerNotFound", fmt.Sprintf(
+				"server %s/%s (spec.colors.%s.server) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
+				cs.Backend, cs.Server, c, s.HAProxy.Runtime)), true
+		}
+	}
+	return Decision{}, false
+}
+
+// checkOwnership refuses to go on while a container named like one of the
+// service's slots does not carry the controller's labels: it is never touched.
+func checkOwnership(s *spec.Service, o Observed) (Decision, bool) {
+	for _, c := range spec.Colors {
+		if ct := o.Color(c).Container; ct.Exists && !ct.Managed {
+			return failed("ContainerNotOwned", fmt.Sprintf(
+				"container %s exists but does not carry the controller's labels, so it is left alone: rename or remove it to let the controller manage %s",
+				s.ContainerName(c), c)), true
+		}
+	}
+	return Decision{}, false
+}
+
+func imageStep(s *spec.Service) Decision {
+	if s.Build != nil {
+		return step(BuildImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host; build it from %s", s.Image, s.BuildContext()))
+	}
+	return step(PullImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host and no build is given", s.Image))
+}
+
+// prepare walks color c to ready: replace a container on the wrong image,
+// accept traffic in HAProxy, create, start, then wait for health. It returns
+// notReady=false once c runs the desired image, is UP and passes probes.
+func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now time.Time) (d Decision, notReady bool) {
+	st := o.Color(c)
+	ct := st.Container
+	name := s.ContainerName(c)
+	if ct.Exists && !runsDesired(s, o, c) {
+		// c does not serve here: served == c only when it runs the desired image.
+		why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
+			c, s.Image, short(o.Image.ID), ContainerHash(s, c, o.Image.ID), short(ct.ImageID), ct.SpecHash)
+		if ct.Running {
+			if d, wait := drainGate(s, c, st, now); wait {
+				return d, true
+			}
+			return step(StopContainer, s, c, name, "replace: "+why), true
+		}
+		return step(RemoveContainer, s, c, name, "replace: "+why), true
+	}
+	if st.Server.Draining() || st.Server.Maint() {
+		return step(SetServerReady, s, c, s.Color(c).Backend+"/"+s.Color(c).Server,
+			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", c, st.Server.Status)), true
+	}
+	if !ct.Exists {
+		return step(CreateContainer, s, c, name, fmt.Sprintf("%s must run %s", c, s.Image)), true
+	}
+	if !ct.Running {
+		if crashed(ct) {
+			return Decision{
+				Phase:  Failed,
+				Reason: "ContainerExited",
+				Message: fmt.Sprintf("%s (%s) exited with code %d at %s; it is left as it is and gets no traffic: fix the image and change the spec",
+					name, s.Image, ct.ExitCode, ct.FinishedAt.UTC().Format(time.RFC3339)),
+				LogsOf: name,
+			}, true
+		}
+		return step(StartContainer, s, c, name, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
+	}
+	if ready(st) {
+		return Decision{}, false
+	}
+	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, orNone(st.Server.CheckStatus), st.Probes)
+	if st.ProbeError != "" {
+		health += " (" + st.ProbeError + ")"
+	}
+	if served == c {
+		return Decision{Phase: Degraded, Reason: "ActiveNotReady",
+			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
+			RequeueAfter: ActiveUnwellPoll}, true
+	}
+	if age := now.Sub(ct.StartedAt); age > s.ReadyTimeout.Duration {
+		return Decision{Phase: Failed, Reason: "ReadyTimeout",
+			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
+				c, s.ReadyTimeout.Duration, health),
+			LogsOf: name}, true
+	}
+	return Decision{Phase: Progressing, Reason: "WaitingForReady",
+		Message:      fmt.Sprintf("waiting for %s to become ready: %s", c, health),
+		RequeueAfter: ReadyPoll}, true
+}
+
+// settle drains the color that does not serve, then stops it or keeps it warm.
+func settle(s *spec.Service, o Observed, c spec.Color, now time.Time) Decision {
+	st := o.Color(c)
+	active := c.Other()
+	done := fmt.Sprintf("%s serves %s", active, s.Image)
+	if !st.Container.Exists || !st.Container.Running {
+		return Decision{Phase: Converged, Reason: "Converged", Message: done}
+	}
+	if d, wait := drainGate(s, c, st, now); wait {
+		return d
+	}
+	if s.Idle.Policy == spec.IdleKeepWarm {
+		return Decision{Phase: Converged, Reason: "Converged", Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
+	}
+	since := drainingSince(st, now)
+	if stopAt := since.Add(s.Idle.StopAfter.Duration); now.Before(stopAt) {
+		return Decision{Phase: Converged, Reason: "Converged",
+			Message:      fmt.Sprintf("%s; %s is drained and stops at %s", done, c, stopAt.UTC().Format(time.RFC3339)),
+			RequeueAfter: stopAt.Sub(now)}
+	}
+	cause := fmt.Sprintf("%s no longer serves and is drained", c)
+	if st.Server.Sessions > 0 {
+		cause = fmt.Sprintf("%s no longer serves; drain timeout %s passed with %d sessions left", c, s.DrainTimeout.Duration, st.Server.Sessions)
+	}
+	return step(StopContainer, s, c, s.ContainerName(c), cause)
+}
+
+// drainGate holds back stopping color c until it is drained in HAProxy and
+// its sessions reach 0 or the drain timeout passes. The caller guarantees the
+// map does not point at c.
+func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Decision, bool) {
+	srv := st.Server
+	if !srv.Draining() && !srv.Maint() && !isDown(srv.Status) {
+		return step(DrainServer, s, c, s.Color(c).Backend+"/"+s.Color(c).Server,
+			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", c)), true
+	}
+	if srv.Sessions == 0 {
+		return Decision{}, false
+	}
+	since := drainingSince(st, now)
+	if left := s.DrainTimeout.Duration - now.Sub(since); left > 0 {
+		return Decision{Phase: Progressing, Reason: "Draining",
+			Message:      fmt.Sprintf("draining %s: %d sessions left, drain timeout in %s", c, srv.Sessions, left.Round(time.Second)),
+			RequeueAfter: min(DrainPoll, left)}, true
+	}
+	return Decision{}, false
+}
+
+func drainingSince(st ColorState, now time.Time) time.Time {
+	if st.DrainingSince.IsZero() {
+		return now
+	}
+	return st.DrainingSince
+}
+
+func servedColor(s *spec.Service, m MapValue) spec.Color {
+	if !m.Found {
+		return ""
+	}
+	for _, c := range spec.Colors {
+		if m.Value == s.Color(c).Backend {
+			return c
+		}
+	}
+	return ""
+}
+
+func runsDesired(s *spec.Service, o Observed, c spec.Color) bool {
+	ct := o.Color(c).Container
+	return ct.Exists && o.Image.Found && ct.ImageID == o.Image.ID && ct.SpecHash == ContainerHash(s, c, o.Image.ID)
+}
+
+// ready is invariant 1: running the desired image (checked by the caller),
+// UP in HAProxy after a passing check, and two passing probes of its address
+// taken while this container runs.
+func ready(st ColorState) bool {
+	return st.Container.Running && st.Server.Status == "UP" && st.Server.CheckPassed && st.Probes >= 2
+}
+
+// crashed tells a container that exited by itself from one stopped by the
+// controller (exit 0, or 143/137 after SIGTERM/SIGKILL).
+func crashed(ct Container) bool {
+	if ct.State != "exited" && ct.State != "dead" {
+		return false
+	}
+	return ct.ExitCode != 0 && ct.ExitCode != 143 && ct.ExitCode != 137
+}
+
+func isDown(status string) bool { return len(status) >= 4 && status[:4] == "DOWN" }
+
+func step(a Action, s *spec.Service, c spec.Color, target, cause string) Decision {
+	st := &Step{Action: a, Service: s.Name, Color: c, Target: target, Cause: cause}
+	return Decision{Step: st, Phase: Progressing, Reason: string(a), Message: st.String()}
+}
+
+func failed(reason, msg string) Decision {
+	return Decision{Phase: Failed, Reason: reason, Message: msg}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none yet"
+	}
+	return s
+}
+
+func short(id string) string {
+	const prefix = "sha256:"
+	if len(id) > len(prefix) && id[:len(prefix)] == prefix {
+		id = id[len(prefix):]
+	}
+	if len(id) > 12 {
+		return id[:12]
+	}
+	if id == "" {
+		return "none"
+	}
+	return id
+}

@@ -1,0 +1,253 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/sys/atomicwriter"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Status is what the controller last saw and did, per service. It is
+// written atomically to its own file, never into the desired file.
+type Status struct {
+	// Desired is the desired-state path the controller reads.
+	Desired string `json:"desired"`
+	// SpecError is set while the desired state is refused; nothing is acted on then.
+	SpecError string                    `json:"specError,omitempty"`
+	Services  map[string]*ServiceStatus `json:"services"`
+}
+
+// ServiceStatus is one service's status.
+type ServiceStatus struct {
+	Phase Phase `json:"phase"`
+	// ObservedGeneration is the digest of the spec the controller acted on.
+	ObservedGeneration string                      `json:"observedGeneration"`
+	ActiveColor        spec.Color                  `json:"activeColor"`
+	Image              string                      `json:"image"`
+	ServedColor        spec.Color                  `json:"servedColor,omitempty"`
+	Colors             map[spec.Color]*ColorStatus `json:"colors,omitempty"`
+	Conditions         []Condition                 `json:"conditions"`
+	LastStep           string                      `json:"lastStep,omitempty"`
+	LastStepTime       *time.Time                  `json:"lastStepTime,omitempty"`
+	LastError          string                      `json:"lastError,omitempty"`
+	LastErrorTime      *time.Time                  `json:"lastErrorTime,omitempty"`
+	// Logs holds the last log lines of a container that failed.
+	Logs string `json:"logs,omitempty"`
+}
+
+// ColorStatus is what was observed of one color.
+type ColorStatus struct {
+	Container string `json:"container"`
+	ImageID   string `json:"imageID,omitempty"`
+	HAProxy   string `json:"haproxy"`
+	Sessions  int    `json:"sessions"`
+	// DrainingSince persists when the color was first seen out of service,
+	// so drain and stop timers survive a restart of the controller.
+	DrainingSince *time.Time `json:"drainingSince,omitempty"`
+}
+
+// Condition follows the Kubernetes convention.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// StatusStore holds status in memory and writes it once per pass when it changed.
+type StatusStore struct {
+	path    string
+	cur     Status
+	written []byte
+}
+
+// LoadStatus reads the status file; a missing file is an empty status.
+func LoadStatus(path, desired string) (*StatusStore, error) {
+	st := &StatusStore{path: path, cur: Status{Desired: desired, Services: map[string]*ServiceStatus{}}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read status file %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &st.cur); err != nil {
+		// A damaged status only loses drain timers: start afresh, loudly.
+		return st, fmt.Errorf("read status file %s: %w (starting with an empty status)", path, err)
+	}
+	st.cur.Desired = desired
+	if st.cur.Services == nil {
+		st.cur.Services = map[string]*ServiceStatus{}
+	}
+	st.written = b
+	return st, nil
+}
+
+// ReadStatus reads a status file for display.
+func ReadStatus(path string) (Status, error) {
+	var s Status
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("read status file %s: %w (has the controller run with this --state-dir?)", path, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("read status file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Service returns the status of one service, creating it if needed.
+func (st *StatusStore) Service(name string) *ServiceStatus {
+	s, ok := st.cur.Services[name]
+	if !ok {
+		s = &ServiceStatus{}
+		st.cur.Services[name] = s
+	}
+	return s
+}
+
+// Snapshot returns a deep copy of the status as it is in memory.
+func (st *StatusStore) Snapshot() Status {
+	var s Status
+	b, _ := json.Marshal(st.cur)
+	_ = json.Unmarshal(b, &s)
+	return s
+}
+
+// SetSpecError records that the desired state is refused (or not, with nil).
+func (st *StatusStore) SetSpecError(err error) {
+	st.cur.SpecError = ""
+	if err != nil {
+		st.cur.SpecError = err.Error()
+	}
+}
+
+// Keep forgets services that are no longer in the desired state.
+func (st *StatusStore) Keep(names map[string]bool) {
+	for n := range st.cur.Services {
+		if !names[n] {
+			delete(st.cur.Services, n)
+		}
+	}
+}
+
+// Flush writes the status atomically (temp file, fsync, rename) if it changed.
+func (st *StatusStore) Flush() error {
+	b, err := json.MarshalIndent(st.cur, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	b = append(b, '\n')
+	if bytes.Equal(b, st.written) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
+		return fmt.Errorf("write status file %s: %w", st.path, err)
+	}
+	if err := atomicwriter.WriteFile(st.path, b, 0o644); err != nil {
+		return fmt.Errorf("write status file %s: %w", st.path, err)
+	}
+	st.written = b
+	return nil
+}
+
+// DrainingSince returns the persisted out-of-service times per color.
+func (s *ServiceStatus) DrainingSince() map[spec.Color]time.Time {
+	m := map[spec.Color]time.Time{}
+	if s == nil {
+		return m
+	}
+	for c, cs := range s.Colors {
+		if cs != nil && cs.DrainingSince != nil {
+			m[c] = *cs.DrainingSince
+		}
+	}
+	return m
+}
+
+// observed records a snapshot.
+func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
+	s.ServedColor = servedColor(sv, o.MapRuntime)
+	s.Colors = map[spec.Color]*ColorStatus{}
+	for _, c := range spec.Colors {
+		cs := o.Color(c)
+		st := &ColorStatus{Container: "absent", ImageID: short(cs.Container.ImageID), HAProxy: cs.Server.Status, Sessions: cs.Server.Sessions}
+		if cs.Container.Exists {
+			st.Container = cs.Container.State
+			if !cs.Container.Managed {
+				st.Container += " (not managed)"
+			}
+		} else {
+			st.ImageID = ""
+		}
+		if !cs.DrainingSince.IsZero() {
+			t := cs.DrainingSince
+			st.DrainingSince = &t
+		}
+		s.Colors[c] = st
+	}
+}
+
+// decided records the decision of a pass.
+func (s *ServiceStatus) decided(sv *spec.Service, d Decision, now time.Time) {
+	s.Phase = d.Phase
+	s.ObservedGeneration = sv.Generation()
+	s.ActiveColor = sv.ActiveColor
+	s.Image = sv.Image
+	if d.LogsOf == "" {
+		s.Logs = ""
+	}
+	if d.Phase != Degraded {
+		s.LastError, s.LastErrorTime = "", nil
+	}
+	ready := "False"
+	if d.Phase == Converged {
+		ready = "True"
+	}
+	s.setCondition("Ready", ready, d.Reason, d.Message, now)
+	progressing := "False"
+	if d.Phase == Progressing {
+		progressing = "True"
+	}
+	s.setCondition("Progressing", progressing, d.Reason, d.Message, now)
+}
+
+// stepped records a step taken (err nil) or failed.
+func (s *ServiceStatus) stepped(st Step, err error, now time.Time) {
+	t := now
+	s.LastStep, s.LastStepTime = st.String(), &t
+	if err != nil {
+		s.failed("StepFailed", err, now)
+	}
+}
+
+// failed records an error that stops this pass for the service.
+func (s *ServiceStatus) failed(reason string, err error, now time.Time) {
+	t := now
+	s.Phase = Degraded
+	s.LastError, s.LastErrorTime = err.Error(), &t
+	s.setCondition("Ready", "False", reason, err.Error(), now)
+}
+
+func (s *ServiceStatus) setCondition(typ, status, reason, msg string, now time.Time) {
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		if c.Type != typ {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = now
+		}
+		c.Status, c.Reason, c.Message = status, reason, msg
+		return
+	}
+	s.Conditions = append(s.Conditions, Condition{Type: typ, Status: status, Reason: reason, Message: msg, LastTransitionTime: now})
+}

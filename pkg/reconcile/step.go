@@ -1,0 +1,72 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Action is the kind of one step: one HAProxy command or one Docker call.
+type Action string
+
+const (
+	BuildImage      Action = "BuildImage"
+	PullImage       Action = "PullImage"
+	CreateContainer Action = "CreateContainer"
+	StartContainer  Action = "StartContainer"
+	StopContainer   Action = "StopContainer"
+	RemoveContainer Action = "RemoveContainer"
+	SetServerReady  Action = "SetServerReady"
+	DrainServer     Action = "DrainServer"
+	SwitchMap       Action = "SwitchMap"
+	WriteMapFile    Action = "WriteMapFile"
+)
+
+// Step is the next single thing to do for one service.
+type Step struct {
+	Action  Action
+	Service string
+	Color   spec.Color // the color acted on (empty for image steps)
+	// Target names what is acted on: image, container, backend/server or map.
+	Target string
+	// Cause says why, in words an operator reads in logs and status.
+	Cause string
+}
+
+func (s Step) String() string {
+	return fmt.Sprintf("%s %s: %s", s.Action, s.Target, s.Cause)
+}
+
+// Phase summarises a service's state for status.
+type Phase string
+
+const (
+	Converged   Phase = "Converged"
+	Progressing Phase = "Progressing"
+	Degraded    Phase = "Degraded"
+	Failed      Phase = "Failed"
+)
+
+// Decision is what Plan returns: exactly one of a step, a wait, or converged.
+type Decision struct {
+	Step *Step
+	// Phase, Reason (CamelCase) and Message describe the state for status.
+	Phase   Phase
+	Reason  string
+	Message string
+	// RequeueAfter is when to look again when there is no step to take now.
+	RequeueAfter time.Duration
+	// LogsOf names a container whose last log lines explain a failure.
+	LogsOf string
+}
+
+// Converged reports a service at rest.
+func (d Decision) Converged() bool { return d.Phase == Converged && d.Step == nil }
+
+func (d Decision) String() string {
+	if d.Step != nil {
+		return d.Step.String()
+	}
+	return fmt.Sprintf("%s (%s): %s", d.Phase, d.Reason, d.Message)
+}
