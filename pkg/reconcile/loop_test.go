@@ -140,7 +140,9 @@ func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
 	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
 	h.converge()
 	w.calls = nil
-	h.loop.Load = func() ([]spec.Service, error) { return nil, errors.New("desired.yaml: spec.activeColor: \"purple\" is not a color") }
+	h.loop.Load = func() ([]spec.Service, error) {
+		return nil, errors.New("desired.yaml: spec.activeColor: \"purple\" is not a color")
+	}
 	res := h.loop.Pass(context.Background())
 	if !errors.Is(res.SpecErr, ErrSpec) {
 		t.Fatalf("SpecErr = %v", res.SpecErr)

@@ -20,8 +20,8 @@ var (
 	// character can slip a second command in ('/' separates backend/server).
 	mapKeyRe    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
 	proxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@-]+$`)
-	mapPathRe     = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
-	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	mapPathRe   = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+	envKeyRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Environment variables the controller sets itself.
