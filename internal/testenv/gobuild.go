@@ -1,0 +1,90 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var (
+	buildsMu sync.Mutex
+	builds   = map[string]*buildResult{}
+)
+
+// goTool finds the go command: PATH first, then the toolchain this test was
+// built with.
+func goTool(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	t.Fatalf("testenv: the go command is not in PATH nor in GOROOT/bin")
+	return ""
+}
+
+// onceBuild runs build once per key per test binary and caches its outcome
+// (a failure too, so later tests fail fast with the same message).
+func onceBuild(key string, build func() (string, error)) (string, error) {
+	buildsMu.Lock()
+	b, ok := builds[key]
+	if !ok {
+		b = &buildResult{}
+		builds[key] = b
+	}
+	buildsMu.Unlock()
+	b.once.Do(func() { b.path, b.err = build() })
+	return b.path, b.err
+}
+
+// goBuild runs `go build -o out pkg` in the module root with extra env.
+func goBuild(t testing.TB, out, pkg string, env ...string) error {
+	t.Helper()
+	gobin := goTool(t)
+	root := ModuleRoot(t)
+	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build -o %s %s (in %s, %s): %v\n%s", out, pkg, root, strings.Join(env, " "), err, b)
+	}
+	t.Logf("testenv: built %s in %s", pkg, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// GoBuild builds a main package of this module (e.g. "./cmd/controller") once
+// per test binary and returns the path of the binary, named after the
+// package's last element.
+func GoBuild(t testing.TB, pkg string) string {
+	t.Helper()
+	p, err := onceBuild("gobuild "+pkg, func() (string, error) {
+		dir, err := os.MkdirTemp(processTempDir(t), "bin-")
+		if err != nil {
+			return "", err
+		}
+		out := filepath.Join(dir, path.Base(strings.TrimSuffix(pkg, "/")))
+		return out, goBuild(t, out, pkg)
+	})
+	if err != nil {
+		t.Fatalf("testenv: GoBuild(%s): %v", pkg, err)
+	}
+	return p
+}

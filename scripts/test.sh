@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run every test: unit, integration (real HAProxy, real Docker) and end to
+# end, then each fuzz target for a short, bounded time.
+# Usage: scripts/test.sh          (FUZZTIME=10s by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+
+echo "== go vet"
+go vet ./...
+echo "== go test (unit, integration, end to end)"
+go test -count=1 -timeout 20m "$@" ./...
+
+fuzztime="${FUZZTIME:-10s}"
+echo "== fuzzing, $fuzztime per target"
+go list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+        echo "-- $target ($pkg)"
+        go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+    done
+done
+echo "== all tests passed"

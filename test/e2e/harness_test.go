@@ -1,0 +1,414 @@
+// Package e2e drives the controller binary against a real HAProxy and a real
+// Docker engine, with load running, and asserts that no request fails.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/internal/loadgen"
+	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// env is one service under test: its own HAProxy, ports, map, containers,
+// images and controller state.
+type env struct {
+	t                          testing.TB
+	dir                        string
+	svc                        string // service name, also the map key
+	repo                       string // image repository, tags are versions
+	front, bluePort, greenPort int
+	ha                         *testenv.HAProxy
+	sock, mapPath              string
+	bin                        string
+	desired, stateDir          string
+	demoCtx                    string
+	client                     *http.Client
+}
+
+const haproxyCfg = `global
+    stats socket {{DIR}}/admin.sock mode 600 level admin
+    stats timeout 10s
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout check 1s
+    retries 3
+    default-server check inter 1s fastinter 20ms downinter 20ms rise 2 fall 2
+frontend fe
+    bind 127.0.0.1:{{FRONT}}
+    use_backend %[str({{SVC}}),map({{DIR}}/hosts.map)]
+backend {{SVC}}_blue
+    option httpchk GET /healthz
+    http-check expect status 200
+    server app 127.0.0.1:{{BLUE}}
+backend {{SVC}}_green
+    option httpchk GET /healthz
+    http-check expect status 200
+    server app 127.0.0.1:{{GREEN}}
+`
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.RequireBinary(t, "haproxy", "apt-get install -y haproxy")
+	testenv.RequireDocker(t)
+	id := randomID()
+	e := &env{
+		t:         t,
+		dir:       t.TempDir(),
+		svc:       "e2e" + id,
+		repo:      "bge2e-" + id,
+		front:     testenv.FreePort(t),
+		bluePort:  testenv.FreePort(t),
+		greenPort: testenv.FreePort(t),
+		bin:       testenv.GoBuild(t, "./cmd/controller"),
+		demoCtx:   testenv.DemoContext(t),
+		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	e.sock = filepath.Join(e.dir, "admin.sock")
+	e.mapPath = filepath.Join(e.dir, "hosts.map")
+	e.desired = filepath.Join(e.dir, "desired.yaml")
+	e.stateDir = filepath.Join(e.dir, "state")
+	writeFile(t, e.mapPath, e.svc+" "+e.svc+"_blue\n")
+	cfg := strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
+		"{{BLUE}}", fmt.Sprint(e.bluePort), "{{GREEN}}", fmt.Sprint(e.greenPort)).Replace(haproxyCfg)
+	e.ha = testenv.StartHAProxy(t, e.dir, cfg, e.sock)
+	t.Cleanup(func() {
+		testenv.RemoveContainersByLabel(t, "io.bluegreen.service", e.svc)
+		out, _ := exec.Command("docker", "images", "-q", e.repo).Output()
+		for _, img := range strings.Fields(string(out)) {
+			_ = exec.Command("docker", "rmi", "-f", img).Run()
+		}
+	})
+	return e
+}
+
+func randomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeFile(t testing.TB, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spec renders a desired file: active color, the version to run (image tag
+// and build arg), and extra lines under spec:.
+func (e *env) spec(active spec.Color, version string, extra ...string) string {
+	return fmt.Sprintf(`apiVersion: bluegreen.dev/v1
+kind: Service
+metadata:
+  name: %s
+spec:
+  activeColor: %s
+  image: %s:%s
+  build:
+    context: %s
+    args: {VERSION: %s}
+  colors:
+    blue: {hostPort: %d}
+    green: {hostPort: %d}
+  haproxy:
+    runtime: unix://%s
+    mapFile: %s
+  readyTimeout: 30s
+  drainTimeout: 10s
+  stopTimeout: 10s
+%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.bluePort, e.greenPort, e.sock, e.mapPath, strings.Join(extra, "\n"))
+}
+
+// save writes the desired file the way an editor does: a new file renamed over the old.
+func (e *env) save(active spec.Color, version string, extra ...string) {
+	e.t.Helper()
+	tmp := e.desired + ".tmp"
+	writeFile(e.t, tmp, e.spec(active, version, extra...))
+	if err := os.Rename(tmp, e.desired); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// generation is the digest the controller reports once it acted on the file.
+func (e *env) generation() string {
+	e.t.Helper()
+	svcs, err := spec.Load(e.desired)
+	if err != nil {
+		e.t.Fatalf("load %s: %v", e.desired, err)
+	}
+	return svcs[0].Generation()
+}
+
+// controller is a running controller process.
+type controller struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	mu   *sync.Mutex
+	done chan struct{}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func (e *env) command(args ...string) *exec.Cmd {
+	base := []string{"-f", e.desired, "--state-dir", e.stateDir}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		base = append([]string{args[0]}, base...)
+		args = args[1:]
+	}
+	return exec.Command(e.bin, append(base, args...)...)
+}
+
+// start runs the controller in watch mode; cleanup stops it by PID.
+func (e *env) start(args ...string) *controller {
+	e.t.Helper()
+	c := &controller{cmd: e.command(append([]string{"run"}, args...)...), log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	c.cmd.Stdout = lockedWriter{c.mu, c.log}
+	c.cmd.Stderr = lockedWriter{c.mu, c.log}
+	if err := c.cmd.Start(); err != nil {
+		e.t.Fatalf("start controller: %v", err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	e.t.Cleanup(func() {
+		c.stop()
+		if e.t.Failed() {
+			e.t.Logf("controller log:\n%s", c.output())
+		}
+	})
+	return c
+}
+
+func (c *controller) output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log.String()
+}
+
+// stop ends the controller gracefully.
+func (c *controller) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// kill ends the controller with SIGKILL, as a crash would.
+func (c *controller) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// once runs "run --once" and returns its exit code and output.
+func (e *env) once(args ...string) (int, string) {
+	e.t.Helper()
+	cmd := e.command(append([]string{"run", "--once"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		e.t.Fatalf("run controller --once: %v", err)
+	}
+	return 0, string(out)
+}
+
+// status reads the status file the controller writes.
+func (e *env) status() reconcile.Status {
+	st, _ := reconcile.ReadStatus(filepath.Join(e.stateDir, "status.json"))
+	return st
+}
+
+func (e *env) serviceStatus() *reconcile.ServiceStatus {
+	if s := e.status().Services[e.svc]; s != nil {
+		return s
+	}
+	return &reconcile.ServiceStatus{}
+}
+
+// waitConverged waits until status says Converged for the current desired file.
+func (e *env) waitConverged(timeout time.Duration) {
+	e.t.Helper()
+	gen := e.generation()
+	testenv.WaitFor(e.t, timeout, "controller converges on "+gen, func() bool {
+		s := e.serviceStatus()
+		return s.Phase == reconcile.Converged && s.ObservedGeneration == gen
+	})
+}
+
+// waitPhase waits until status shows the phase and reason for the current desired file.
+func (e *env) waitPhase(timeout time.Duration, phase reconcile.Phase, reason string) *reconcile.ServiceStatus {
+	e.t.Helper()
+	gen := e.generation()
+	var s *reconcile.ServiceStatus
+	testenv.WaitFor(e.t, timeout, fmt.Sprintf("status %s (%s)", phase, reason), func() bool {
+		s = e.serviceStatus()
+		return s.Phase == phase && s.ObservedGeneration == gen && readyReason(s) == reason
+	})
+	return s
+}
+
+func readyReason(s *reconcile.ServiceStatus) string {
+	for _, c := range s.Conditions {
+		if c.Type == "Ready" {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+// get asks the frontend once, on a new connection.
+func (e *env) get(path string) (string, error) {
+	resp, err := e.client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", e.front, path))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (e *env) runtime() *haproxy.Client {
+	c, err := haproxy.New("unix://"+e.sock, 2*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// maps returns the map value at runtime and in the map file.
+func (e *env) maps() (runtime, file string) {
+	e.t.Helper()
+	v, _, err := e.runtime().GetMap(context.Background(), e.mapPath, e.svc)
+	if err != nil {
+		e.t.Fatalf("get runtime map: %v", err)
+	}
+	f, _, err := haproxy.LookupMapFile(e.mapPath, e.svc)
+	if err != nil {
+		e.t.Fatalf("read map file: %v", err)
+	}
+	return v, f
+}
+
+// container returns a color's container state ("absent" when missing) and image tag label.
+func (e *env) container(c spec.Color) (state, image string) {
+	out, err := exec.Command("docker", "inspect", "-f", `{{.State.Status}} {{index .Config.Labels "io.bluegreen.image"}}`,
+		"bg-"+e.svc+"-"+string(c)).Output()
+	if err != nil {
+		return "absent", ""
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		return f[0], ""
+	}
+	return f[0], f[1]
+}
+
+// load starts the load generators on the frontend: keep-alive connections
+// and new-connection-per-request workers.
+type load struct {
+	runners []*loadgen.Runner
+}
+
+func (e *env) startLoad(keepAlive, fresh int) *load {
+	url := fmt.Sprintf("http://127.0.0.1:%d/", e.front)
+	l := &load{}
+	ctx := context.Background()
+	if keepAlive > 0 {
+		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: keepAlive, KeepAlive: true, Record: true, NoRetry: true}))
+	}
+	if fresh > 0 {
+		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: fresh, KeepAlive: false, Record: true, NoRetry: true}))
+	}
+	e.t.Cleanup(func() { l.stop() })
+	return l
+}
+
+func (l *load) sent() int64 {
+	var n int64
+	for _, r := range l.runners {
+		n += r.Sent()
+	}
+	return n
+}
+
+// stop ends the load and merges the results.
+func (l *load) stop() (sent, failed int64, samples []loadgen.Sample, fails []loadgen.Sample) {
+	for _, r := range l.runners {
+		res := r.Stop()
+		sent += res.Sent
+		failed += res.Failed
+		samples = append(samples, res.Samples...)
+		fails = append(fails, res.FailSamples...)
+	}
+	return
+}
+
+// switchWatch polls the runtime map and records the first moment it names
+// backend; with leaveFirst, the first moment after it named another backend
+// (a "done" from blue goes through green and back).
+type switchWatch struct {
+	at   chan time.Time
+	stop context.CancelFunc
+}
+
+func (e *env) watchSwitch(backend string, leaveFirst bool) *switchWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &switchWatch{at: make(chan time.Time, 1), stop: cancel}
+	c := e.runtime()
+	go func() {
+		left := !leaveFirst
+		for ctx.Err() == nil {
+			v, _, err := c.GetMap(ctx, e.mapPath, e.svc)
+			switch {
+			case err != nil:
+			case v != backend:
+				left = true
+			case left:
+				w.at <- time.Now()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	e.t.Cleanup(cancel)
+	return w
+}
