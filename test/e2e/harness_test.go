@@ -40,6 +40,11 @@ type env struct {
 	desired, stateDir          string
 	demoCtx                    string
 	client                     *http.Client
+	// specSock is the runtime API socket the desired file names (default
+	// sock; a test may put a SocketProxy in between).
+	specSock string
+	// ctlEnv is added to the controller's environment (e.g. DOCKER_HOST).
+	ctlEnv []string
 }
 
 const haproxyCfg = `global
@@ -84,6 +89,7 @@ func newEnv(t *testing.T) *env {
 		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	e.sock = filepath.Join(e.dir, "admin.sock")
+	e.specSock = e.sock
 	e.mapPath = filepath.Join(e.dir, "hosts.map")
 	e.desired = filepath.Join(e.dir, "desired.yaml")
 	e.stateDir = filepath.Join(e.dir, "state")
@@ -136,7 +142,7 @@ spec:
   readyTimeout: 30s
   drainTimeout: 10s
   stopTimeout: 10s
-%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.bluePort, e.greenPort, e.sock, e.mapPath, strings.Join(extra, "\n"))
+%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.bluePort, e.greenPort, e.specSock, e.mapPath, strings.Join(extra, "\n"))
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.
@@ -184,7 +190,9 @@ func (e *env) command(args ...string) *exec.Cmd {
 		base = append([]string{args[0]}, base...)
 		args = args[1:]
 	}
-	return exec.Command(e.bin, append(base, args...)...)
+	cmd := exec.Command(e.bin, append(base, args...)...)
+	cmd.Env = append(os.Environ(), e.ctlEnv...)
+	return cmd
 }
 
 // start runs the controller in watch mode; cleanup stops it by PID.
