@@ -14,6 +14,7 @@ type HAProxy interface {
 	SetMap(ctx context.Context, mapPath, key, value string) error
 	Backends(ctx context.Context) ([]string, error)
 	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
+	ServersState(ctx context.Context) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 }
 

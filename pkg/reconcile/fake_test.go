@@ -19,8 +19,9 @@ type fakeWorld struct {
 	runtimeMap map[string]string
 	fileMap    map[string]string
 	backends   []string
-	servers    map[string]*haproxy.StatRow // by "backend/server"
-	images     map[string]string           // ref -> ID
+	servers    map[string]*haproxy.StatRow // by "backend/server"; Status is the health: UP or DOWN
+	admin      map[string]haproxy.AdminState
+	images     map[string]string // ref -> ID
 	containers map[string]*docker.Container
 	ports      map[string]string // container name -> "backend/server"
 	failOn     map[string]error  // call prefix -> error
@@ -32,6 +33,7 @@ func newFakeWorld() *fakeWorld {
 		fileMap:    map[string]string{},
 		backends:   []string{"web_blue", "web_green"},
 		servers:    map[string]*haproxy.StatRow{},
+		admin:      map[string]haproxy.AdminState{},
 		images:     map[string]string{},
 		containers: map[string]*docker.Container{},
 		ports:      map[string]string{"bg-web-blue": "web_blue/app", "bg-web-green": "web_green/app"},
@@ -106,23 +108,43 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 		return nil, err
 	}
 	var rows []haproxy.StatRow
-	for _, r := range f.w.servers {
-		rows = append(rows, *r)
+	for k, r := range f.w.servers {
+		row := *r
+		switch {
+		case f.w.admin[k] == haproxy.StateMaint:
+			row.Status = "MAINT"
+		case r.Status == "DOWN":
+		case f.w.admin[k] == haproxy.StateDrain:
+			row.Status = "DRAIN"
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error) {
+	if err := f.w.record("show servers state"); err != nil {
+		return nil, err
+	}
+	var out []haproxy.ServerState
+	for k, r := range f.w.servers {
+		s := haproxy.ServerState{Backend: r.Proxy, Server: r.Server}
+		switch f.w.admin[k] {
+		case haproxy.StateDrain:
+			s.Admin = 0x8
+		case haproxy.StateMaint:
+			s.Admin = 0x1
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s haproxy.AdminState) error {
 	if err := f.w.record("set server %s/%s state %s", backend, server, s); err != nil {
 		return err
 	}
-	r := f.w.servers[backend+"/"+server]
-	switch {
-	case s == haproxy.StateDrain && r.Status == "UP":
-		r.Status = "DRAIN"
-	case s == haproxy.StateReady && r.Status == "DRAIN":
-		r.Status = "UP"
-	}
+	f.w.admin[backend+"/"+server] = s
 	return nil
 }
 
@@ -204,10 +226,7 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	c := f.w.containers[name]
 	c.Running, c.State, c.ExitCode = false, "exited", 0
 	r := f.w.servers[f.w.ports[name]]
-	r.CheckStatus = "L4CON"
-	if r.Status != "DRAIN" {
-		r.Status = "DOWN"
-	}
+	r.Status, r.CheckStatus = "DOWN", "L4CON"
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -240,7 +242,7 @@ func TestDrainTimerSurvivesRestart(t *testing.T) {
 	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
 	h.converge()
 	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
-	for i := 0; i < 20 && w.servers["web_blue/app"].Status != "DRAIN"; i++ {
+	for i := 0; i < 20 && w.admin["web_blue/app"] != haproxy.StateDrain; i++ {
 		h.loop.Pass(context.Background())
 	}
 	w.servers["web_blue/app"].Scur = 2 // a long request holds blue

@@ -44,12 +44,16 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	if err != nil {
 		return o, err
 	}
+	states, err := ha.ServersState(ctx)
+	if err != nil {
+		return o, err
+	}
 	o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image)
 	if err != nil {
 		return o, err
 	}
 	for _, c := range spec.Colors {
-		st, err := d.observeColor(ctx, s, c, stats)
+		st, err := d.observeColor(ctx, s, c, stats, states)
 		if err != nil {
 			return o, err
 		}
@@ -64,13 +68,19 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	return o, nil
 }
 
-func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow) (ColorState, error) {
+func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow, states []haproxy.ServerState) (ColorState, error) {
 	var st ColorState
 	cs := s.Color(c)
 	for _, r := range stats {
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
 			st.Server = Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
 				CheckPassed: r.CheckPassed(), Sessions: r.Sessions()}
+			break
+		}
+	}
+	for _, r := range states {
+		if r.Backend == cs.Backend && r.Server == cs.Server {
+			st.Server.AdminDrain, st.Server.AdminMaint = r.Drain(), r.Maint()
 			break
 		}
 	}

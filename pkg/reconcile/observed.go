@@ -56,6 +56,9 @@ type Server struct {
 	CheckPassed bool
 	// Sessions is scur + qcur: requests in flight or queued on the server.
 	Sessions int
+	// AdminDrain and AdminMaint are the admin state set through the runtime
+	// API, which the status hides under DOWN.
+	AdminDrain, AdminMaint bool
 }
 
 // Container is the color's Docker container.
@@ -90,8 +93,8 @@ func (o *Observed) SetColor(c spec.Color, s ColorState) {
 	}
 }
 
-// Draining reports whether the server is in DRAIN (admin) state.
-func (s Server) Draining() bool { return s.Status == "DRAIN" }
+// Draining reports whether the server is drained (admin state), UP or not.
+func (s Server) Draining() bool { return s.AdminDrain || s.Status == "DRAIN" }
 
 // Maint reports whether the server is in maintenance, directly or via another server.
-func (s Server) Maint() bool { return len(s.Status) >= 5 && s.Status[:5] == "MAINT" }
+func (s Server) Maint() bool { return s.AdminMaint || len(s.Status) >= 5 && s.Status[:5] == "MAINT" }

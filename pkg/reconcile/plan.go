@@ -189,7 +189,7 @@ func settle(s *spec.Service, o Observed, c spec.Color, now time.Time) Decision {
 // map does not point at c.
 func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Decision, bool) {
 	srv := st.Server
-	if !srv.Draining() && !srv.Maint() && !isDown(srv.Status) {
+	if !srv.Draining() && !srv.Maint() {
 		return step(DrainServer, s, c, s.Color(c).Backend+"/"+s.Color(c).Server,
 			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", c)), true
 	}

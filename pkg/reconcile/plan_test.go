@@ -218,6 +218,10 @@ func TestPlan(t *testing.T) {
 			return newWorld(v1BlueRollback(), idV1).running(spec.Blue, idV1).running(spec.Green, idV2).serving(spec.Green).
 				edit(spec.Blue, draining(0, time.Minute))
 		}, want{action: SetServerReady, color: spec.Blue, target: "web_blue/app"}},
+		{"rollback: undrain stopped blue (DOWN hides the drain) before it starts", func() *world {
+			return newWorld(v1BlueRollback(), idV1).running(spec.Blue, idV1).running(spec.Green, idV2).serving(spec.Green).
+				edit(spec.Blue, exited(0)).edit(spec.Blue, func(st *ColorState) { st.Server.AdminDrain = true })
+		}, want{action: SetServerReady, color: spec.Blue, target: "web_blue/app"}},
 		{"rollback: switch straight back to blue", func() *world {
 			return newWorld(v1BlueRollback(), idV1).running(spec.Blue, idV1).running(spec.Green, idV2).serving(spec.Green)
 		}, want{action: SwitchMap, color: spec.Blue, target: "web -> web_blue"}},
@@ -385,6 +389,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				st.Server.Status = statuses[rng.Intn(len(statuses))]
 				st.Server.CheckPassed = rng.Intn(3) > 0
 				st.Server.Sessions = rng.Intn(3)
+				st.Server.AdminDrain = rng.Intn(3) == 0
 				st.Probes = rng.Intn(3)
 				st.DrainingSince = t0.Add(-time.Duration(rng.Intn(60)) * time.Second)
 				st.Container.StartedAt = t0.Add(-time.Duration(rng.Intn(120)) * time.Second)
@@ -414,7 +419,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			if w.o.Color(st.Color).Container.Running && srv.Sessions > 0 && !timedOut {
 				t.Fatalf("invariant 3 broken: %s with %d sessions before the drain timeout", st, srv.Sessions)
 			}
-			if w.o.Color(st.Color).Container.Running && !srv.Draining() && !srv.Maint() && !isDown(srv.Status) {
+			if w.o.Color(st.Color).Container.Running && !srv.Draining() && !srv.Maint() {
 				t.Fatalf("invariant 3 broken: %s while its server is %s, not drained", st, srv.Status)
 			}
 		case SwitchMap:
