@@ -45,6 +45,9 @@ type env struct {
 	specSock string
 	// ctlEnv is added to the controller's environment (e.g. DOCKER_HOST).
 	ctlEnv []string
+	// modes gives a version a fault mode of the demo app (build arg MODE):
+	// "exit", "unhealthy", "slowstart=60s".
+	modes map[string]string
 }
 
 const haproxyCfg = `global
@@ -132,7 +135,7 @@ spec:
   image: %s:%s
   build:
     context: %s
-    args: {VERSION: %s}
+    args: {VERSION: %s, MODE: "%s"}
   colors:
     blue: {hostPort: %d}
     green: {hostPort: %d}
@@ -142,7 +145,7 @@ spec:
   readyTimeout: 30s
   drainTimeout: 10s
   stopTimeout: 10s
-%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.bluePort, e.greenPort, e.specSock, e.mapPath, strings.Join(extra, "\n"))
+%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, strings.Join(extra, "\n"))
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.
@@ -234,6 +237,17 @@ func (c *controller) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// exited waits until the controller exits by itself and returns its log.
+func (c *controller) exited(t testing.TB, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		t.Fatalf("controller did not exit within %s; log:\n%s", timeout, c.output())
+	}
+	return c.output()
 }
 
 // kill ends the controller with SIGKILL, as a crash would.
@@ -374,6 +388,14 @@ func (l *load) sent() int64 {
 	var n int64
 	for _, r := range l.runners {
 		n += r.Sent()
+	}
+	return n
+}
+
+func (l *load) failed() int64 {
+	var n int64
+	for _, r := range l.runners {
+		n += r.Failed()
 	}
 	return n
 }
