@@ -48,6 +48,8 @@ type env struct {
 	// modes gives a version a fault mode of the demo app (build arg MODE):
 	// "exit", "unhealthy", "slowstart=60s".
 	modes map[string]string
+	// readyTimeout of the desired file (default 30s).
+	readyTimeout string
 }
 
 const haproxyCfg = `global
@@ -93,6 +95,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.sock = filepath.Join(e.dir, "admin.sock")
 	e.specSock = e.sock
+	e.readyTimeout = "30s"
 	e.mapPath = filepath.Join(e.dir, "hosts.map")
 	e.desired = filepath.Join(e.dir, "desired.yaml")
 	e.stateDir = filepath.Join(e.dir, "state")
@@ -142,10 +145,10 @@ spec:
   haproxy:
     runtime: unix://%s
     mapFile: %s
-  readyTimeout: 30s
+  readyTimeout: %s
   drainTimeout: 10s
   stopTimeout: 10s
-%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, strings.Join(extra, "\n"))
+%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, strings.Join(extra, "\n"))
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.
