@@ -48,8 +48,9 @@ type env struct {
 	// modes gives a version a fault mode of the demo app (build arg MODE):
 	// "exit", "unhealthy", "slowstart=60s".
 	modes map[string]string
-	// readyTimeout of the desired file (default 30s).
-	readyTimeout string
+	// readyTimeout, drainTimeout and stopTimeout of the desired file
+	// (defaults 30s, 10s, 10s).
+	readyTimeout, drainTimeout, stopTimeout string
 }
 
 const haproxyCfg = `global
@@ -95,7 +96,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.sock = filepath.Join(e.dir, "admin.sock")
 	e.specSock = e.sock
-	e.readyTimeout = "30s"
+	e.readyTimeout, e.drainTimeout, e.stopTimeout = "30s", "10s", "10s"
 	e.mapPath = filepath.Join(e.dir, "hosts.map")
 	e.desired = filepath.Join(e.dir, "desired.yaml")
 	e.stateDir = filepath.Join(e.dir, "state")
@@ -146,9 +147,9 @@ spec:
     runtime: unix://%s
     mapFile: %s
   readyTimeout: %s
-  drainTimeout: 10s
-  stopTimeout: 10s
-%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, strings.Join(extra, "\n"))
+  drainTimeout: %s
+  stopTimeout: %s
+%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, strings.Join(extra, "\n"))
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.
