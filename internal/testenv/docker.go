@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -38,7 +37,7 @@ func docker(timeout time.Duration, args ...string) (string, error) {
 
 // RequireDocker fails the test unless the docker CLI is installed and the
 // engine answers `docker info`.
-func RequireDocker(t testing.TB) {
+func RequireDocker(t TB) {
 	t.Helper()
 	RequireBinary(t, "docker", "docker CLI not found: apt-get install -y docker.io")
 	v, err := docker(20*time.Second, "info", "--format", "{{.ServerVersion}}")
@@ -50,7 +49,7 @@ func RequireDocker(t testing.TB) {
 // DemoContext compiles ./examples/demoapp (static, CGO_ENABLED=0) once per
 // test binary into a temp build context together with
 // examples/demoapp/Dockerfile, and returns the context directory.
-func DemoContext(t testing.TB) string {
+func DemoContext(t TB) string {
 	t.Helper()
 	dir, err := onceBuild("demo context", func() (string, error) {
 		root := ModuleRoot(t)
@@ -76,7 +75,7 @@ func DemoContext(t testing.TB) string {
 // BuildDemoImage builds the demo app image as tag with build args VERSION and
 // MODE, and returns its image ID. The tag is removed (docker rmi -f) when the
 // test ends unless $TESTENV_KEEP_IMAGES is set.
-func BuildDemoImage(t testing.TB, tag, version, mode string) string {
+func BuildDemoImage(t TB, tag, version, mode string) string {
 	t.Helper()
 	RequireDocker(t)
 	ctxDir := DemoContext(t)
@@ -111,7 +110,7 @@ func shortID(id string) string {
 // RemoveContainersByLabel removes (docker rm -f) every container, running or
 // not, that carries the label key=value. Call it at the start of a test and
 // from t.Cleanup for services named uniquely per test.
-func RemoveContainersByLabel(t testing.TB, key, value string) {
+func RemoveContainersByLabel(t TB, key, value string) {
 	t.Helper()
 	ids, err := docker(time.Minute, "ps", "-aq", "--no-trunc", "--filter", "label="+key+"="+value)
 	if err != nil {

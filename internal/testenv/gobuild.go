@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -26,7 +25,7 @@ var (
 
 // goTool finds the go command: PATH first, then the toolchain this test was
 // built with.
-func goTool(t testing.TB) string {
+func goTool(t TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
@@ -54,7 +53,7 @@ func onceBuild(key string, build func() (string, error)) (string, error) {
 }
 
 // goBuild runs `go build -o out pkg` in the module root with extra env.
-func goBuild(t testing.TB, out, pkg string, env ...string) error {
+func goBuild(t TB, out, pkg string, env ...string) error {
 	t.Helper()
 	gobin := goTool(t)
 	root := ModuleRoot(t)
@@ -73,7 +72,7 @@ func goBuild(t testing.TB, out, pkg string, env ...string) error {
 // GoBuild builds a main package of this module (e.g. "./cmd/controller") once
 // per test binary and returns the path of the binary, named after the
 // package's last element.
-func GoBuild(t testing.TB, pkg string) string {
+func GoBuild(t TB, pkg string) string {
 	t.Helper()
 	p, err := onceBuild("gobuild "+pkg, func() (string, error) {
 		dir, err := os.MkdirTemp(processTempDir(t), "bin-")

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -46,7 +45,7 @@ const maxSunPath = 107
 // mode and waits until statsSock (the runtime socket the caller put in cfg:
 // a unix path, or host:port for a TCP socket) answers "show info". The process
 // is stopped by PID when the test ends.
-func StartHAProxy(t testing.TB, dir, cfg, statsSock string) *HAProxy {
+func StartHAProxy(t TB, dir, cfg, statsSock string) *HAProxy {
 	t.Helper()
 	bin := RequireBinary(t, "haproxy", HAProxyHint)
 	abs, err := filepath.Abs(dir)
@@ -212,7 +211,7 @@ func (h *HAProxy) RuntimeErr(cmd string) (string, error) {
 
 // Runtime sends one command to the runtime API (stats socket) on its own
 // connection and returns the whole answer, read to EOF.
-func (h *HAProxy) Runtime(t testing.TB, cmd string) string {
+func (h *HAProxy) Runtime(t TB, cmd string) string {
 	t.Helper()
 	out, err := h.RuntimeErr(cmd)
 	if err != nil {
@@ -229,7 +228,7 @@ func (h *HAProxy) MasterErr(cmd string) (string, error) {
 
 // Master sends one command to the master CLI (e.g. "show proc", or "@1 show
 // info" for the current worker) and returns its answer.
-func (h *HAProxy) Master(t testing.TB, cmd string) string {
+func (h *HAProxy) Master(t TB, cmd string) string {
 	t.Helper()
 	out, err := h.MasterErr(cmd)
 	if err != nil {
@@ -305,7 +304,7 @@ func (h *HAProxy) ShowProc() (Proc, error) {
 // nothing on 2.6) and waits until `show proc` lists exactly one current
 // worker, a new one, and that worker answers on the stats socket. A failed
 // reload (bad config: the old worker keeps serving) fails the test.
-func (h *HAProxy) Reload(t testing.TB) {
+func (h *HAProxy) Reload(t TB) {
 	t.Helper()
 	before, err := h.ShowProc()
 	if err != nil {
@@ -370,7 +369,7 @@ func (h *HAProxy) Running() bool { return h.alive() == nil }
 
 // Restart stops HAProxy by PID and starts it again from the same config file
 // (same sockets). Runtime changes are lost, as with a real restart.
-func (h *HAProxy) Restart(t testing.TB) {
+func (h *HAProxy) Restart(t TB) {
 	t.Helper()
 	if err := h.stop(); err != nil {
 		t.Fatalf("testenv: restart: stop: %v", err)
@@ -383,7 +382,7 @@ func (h *HAProxy) Restart(t testing.TB) {
 // Stop stops HAProxy: SIGTERM to the master PID, SIGKILL after 3s, then any
 // worker it listed that is still alive gets SIGKILL too. Stopping twice is
 // harmless.
-func (h *HAProxy) Stop(t testing.TB) {
+func (h *HAProxy) Stop(t TB) {
 	t.Helper()
 	if err := h.stop(); err != nil {
 		t.Fatalf("testenv: stopping haproxy: %v", err)

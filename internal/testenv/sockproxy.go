@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -30,7 +29,7 @@ type SocketProxy struct {
 
 // StartSocketProxy listens on path and forwards every connection to target.
 // Cleanup closes it.
-func StartSocketProxy(t testing.TB, path, target string) *SocketProxy {
+func StartSocketProxy(t TB, path, target string) *SocketProxy {
 	t.Helper()
 	p := &SocketProxy{Path: path, target: target, conns: map[net.Conn]bool{}}
 	if err := p.Up(); err != nil {

@@ -2,9 +2,10 @@
 // ports, required binaries, a real HAProxy in master-worker mode, demo app
 // images built with the docker CLI, and building the project's binaries.
 //
-// The helpers take testing.TB and fail the test (t.Fatalf) when something the
-// test needs is missing: they never skip, so a machine without HAProxy or
-// Docker shows up as a failure with a hint, not as a silent pass.
+// The helpers take a TB (a *testing.T or *testing.B satisfies it; so can a
+// small runner in a benchmark program) and fail the test (t.Fatalf) when
+// something the test needs is missing: they never skip, so a machine without
+// HAProxy or Docker shows up as a failure with a hint, not as a silent pass.
 //
 // Processes are started by the helpers and stopped by PID, never by name.
 package testenv
@@ -18,12 +19,21 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
+// TB is the part of testing.TB the helpers use. testing.TB satisfies it;
+// programs that are not tests (the benchmark under bench/) pass their own.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +46,7 @@ func FreePort(t testing.TB) int {
 // RequireBinary returns the path of the executable name, looked up in PATH
 // and then in /usr/sbin, /sbin and /usr/local/sbin (not always in PATH). When
 // absent it fails the test with hint, e.g. "apt-get install -y haproxy".
-func RequireBinary(t testing.TB, name, hint string) string {
+func RequireBinary(t TB, name, hint string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -53,7 +63,7 @@ func RequireBinary(t testing.TB, name, hint string) string {
 
 // WaitFor polls cond every 10ms until it is true; after timeout it fails the
 // test with msg. It is a gate for the next step, not a timing assertion.
-func WaitFor(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+func WaitFor(t TB, timeout time.Duration, msg string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -111,7 +121,7 @@ var (
 // shared by tests (built binaries, docker contexts) so it cannot be a
 // t.TempDir. Its name carries the PID; directories left by test binaries that
 // are gone are removed when the next one creates its own.
-func processTempDir(t testing.TB) string {
+func processTempDir(t TB) string {
 	t.Helper()
 	tmpOnce.Do(func() {
 		const prefix = "bluegreen-testenv-"
@@ -134,7 +144,7 @@ func processTempDir(t testing.TB) string {
 
 // ModuleRoot walks up from the working directory to the directory holding
 // go.mod.
-func ModuleRoot(t testing.TB) string {
+func ModuleRoot(t TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {

@@ -141,12 +141,13 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
 	}
-	if served == c {
+	age := now.Sub(ct.StartedAt)
+	if served == c && age > s.ReadyTimeout.Duration {
 		return Decision{Phase: Degraded, Reason: "ActiveNotReady",
 			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
 			RequeueAfter: ActiveUnwellPoll}, true
 	}
-	if age := now.Sub(ct.StartedAt); age > s.ReadyTimeout.Duration {
+	if served != c && age > s.ReadyTimeout.Duration {
 		return Decision{Phase: Failed, Reason: "ReadyTimeout",
 			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
 				c, s.ReadyTimeout.Duration, health),

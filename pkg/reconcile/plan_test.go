@@ -306,6 +306,9 @@ func TestPlan(t *testing.T) {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, startedAgo(61*time.Second, "DOWN", 0))
 		}, want{phase: Failed, reason: "ReadyTimeout"}},
+		{"serving color just started: waiting, not degraded", func() *world {
+			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).serving(spec.Blue).edit(spec.Blue, startedAgo(time.Second, "DOWN", 0))
+		}, want{phase: Progressing, reason: "WaitingForReady"}},
 		{"serving color unhealthy", func() *world {
 			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).serving(spec.Blue).edit(spec.Blue, startedAgo(time.Hour, "DOWN", 0))
 		}, want{phase: Degraded, reason: "ActiveNotReady"}},
