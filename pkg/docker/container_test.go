@@ -63,9 +63,19 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("Inspect by ID = %+v, %v; want name %s", byID, err, n)
 	}
 
-	logs, err := d.Logs(ctx, n, 10)
-	if err != nil || !strings.Contains(logs, "listening on 0.0.0.0:8080 color=blue version=v1") {
-		t.Errorf("Logs = %q, %v; want the start line", logs, err)
+	// The engine copies a container's output to its log asynchronously: the
+	// line may land a moment after the app answered.
+	var logs string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		logs, err = d.Logs(ctx, n, 10)
+		if err == nil && strings.Contains(logs, "listening on 0.0.0.0:8080 color=blue version=v1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("Logs = %q, %v; want the start line", logs, err)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Stop while a slow request is in flight: it still gets its answer.
