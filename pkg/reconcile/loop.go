@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -105,6 +106,7 @@ func (l *Loop) Pass(ctx context.Context) (res PassResult) {
 func (l *Loop) sync(ctx context.Context, s *spec.Service) (Decision, error) {
 	log := l.Log.WithValues("service", s.Name)
 	st := l.Status.Service(s.Name)
+	st.target(s)
 	now := l.Now()
 	o, err := l.Deps.Observe(ctx, s, st.DrainingSince(), now)
 	if err != nil {
@@ -115,7 +117,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service) (Decision, error) {
 	st.observed(s, o)
 	d := Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
-	st.decided(s, d, now)
+	st.decided(d, now)
 	if d.Step != nil {
 		log.Info("Step", "step", d.Step.Action, "color", d.Step.Color, "target", d.Step.Target, "cause", d.Step.Cause)
 		if l.BeforeStep != nil {
@@ -177,6 +179,8 @@ func errorReason(err error) string {
 		return "HAProxyUnreachable"
 	case errors.Is(err, docker.ErrUnreachable):
 		return "DockerUnreachable"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return "Timeout"
 	}
 	return "ObserveFailed"
 }

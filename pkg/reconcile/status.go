@@ -196,12 +196,16 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 	}
 }
 
-// decided records the decision of a pass.
-func (s *ServiceStatus) decided(sv *spec.Service, d Decision, now time.Time) {
-	s.Phase = d.Phase
+// target records the spec a pass works on, whatever comes of it.
+func (s *ServiceStatus) target(sv *spec.Service) {
 	s.ObservedGeneration = sv.Generation()
 	s.ActiveColor = sv.ActiveColor
 	s.Image = sv.Image
+}
+
+// decided records the decision of a pass.
+func (s *ServiceStatus) decided(d Decision, now time.Time) {
+	s.Phase = d.Phase
 	if d.LogsOf == "" {
 		s.Logs = ""
 	}

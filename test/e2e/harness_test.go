@@ -106,9 +106,10 @@ func newEnv(t *testing.T) *env {
 	e.ha = testenv.StartHAProxy(t, e.dir, cfg, e.sock)
 	t.Cleanup(func() {
 		testenv.RemoveContainersByLabel(t, "io.bluegreen.service", e.svc)
-		out, _ := exec.Command("docker", "images", "-q", e.repo).Output()
-		for _, img := range strings.Fields(string(out)) {
-			_ = exec.Command("docker", "rmi", "-f", img).Run()
+		// Remove by tag: identical builds share an image ID with other tags.
+		out, _ := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", e.repo).Output()
+		for _, tag := range strings.Fields(string(out)) {
+			_ = exec.Command("docker", "rmi", tag).Run()
 		}
 	})
 	return e
