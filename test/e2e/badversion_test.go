@@ -48,7 +48,7 @@ func TestBadVersionNeverGetsTraffic(t *testing.T) {
 		if state, _ := e.container(spec.Blue); state != "running" {
 			t.Fatalf("%s: blue is %s", c.version, state)
 		}
-		t.Logf("%s: %s: %s", c.version, c.reason, readyMsg(s))
+		t.Logf("%s: %s: %s", c.version, c.reason, readyMessage(s))
 	}
 	out, _ := e.command("status").CombinedOutput()
 	if !strings.Contains(string(out), "Failed") || !strings.Contains(string(out), "last log lines") {
@@ -68,13 +68,4 @@ func TestBadVersionNeverGetsTraffic(t *testing.T) {
 		t.Fatalf("%d of %d requests failed: %+v", failed, sent, fails)
 	}
 	ctl.stop()
-}
-
-func readyMsg(s *reconcile.ServiceStatus) string {
-	for _, c := range s.Conditions {
-		if c.Type == "Ready" {
-			return c.Message
-		}
-	}
-	return ""
 }

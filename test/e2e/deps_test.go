@@ -45,8 +45,8 @@ func TestDockerDown(t *testing.T) {
 
 	proxy.Down()
 	e.save(spec.Green, "v2")
-	s := e.waitDegradedAny(time.Minute, "DockerUnreachable")
-	msg := readyConditionMessage(s)
+	s := e.waitPhase(time.Minute, reconcile.Degraded, "DockerUnreachable")
+	msg := readyMessage(s)
 	t.Logf("status while Docker is down: %s %s: %s", s.Phase, readyReason(s), msg)
 	if !strings.Contains(msg, proxy.Path) {
 		t.Errorf("the Ready condition's message does not name the engine address %s: %q", proxy.Path, msg)
@@ -83,8 +83,8 @@ func TestHAProxySocketMissing(t *testing.T) {
 
 	proxy.Down()
 	e.save(spec.Green, "v2")
-	s := e.waitDegradedAny(time.Minute, "HAProxyUnreachable")
-	msg := readyConditionMessage(s)
+	s := e.waitPhase(time.Minute, reconcile.Degraded, "HAProxyUnreachable")
+	msg := readyMessage(s)
 	t.Logf("status while the runtime API socket is missing: %s %s: %s", s.Phase, readyReason(s), msg)
 	if addr := "unix://" + proxy.Path; !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
 		t.Errorf("the status does not name the runtime API address %s: message %q, lastError %q", addr, msg, s.LastError)
@@ -118,8 +118,8 @@ func TestHAProxySlow(t *testing.T) {
 
 	proxy.SetDelay(time.Second)
 	e.save(spec.Green, "v2")
-	s := e.waitDegradedAny(time.Minute, "")
-	msg := readyConditionMessage(s)
+	s := e.waitPhase(time.Minute, reconcile.Degraded, "Timeout")
+	msg := readyMessage(s)
 	t.Logf("status while the runtime API answers after 1s: %s %s: %s", s.Phase, readyReason(s), msg)
 	if addr := "unix://" + proxy.Path; !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
 		t.Errorf("the status does not name the runtime API address %s: message %q, lastError %q", addr, msg, s.LastError)
@@ -137,28 +137,6 @@ func TestHAProxySlow(t *testing.T) {
 	waitSent(t, l, l.sent()+2000)
 	e.stopLoadNoFailures(l)
 	ctl.stop()
-}
-
-// waitDegradedAny waits until status says Degraded with the given Ready reason
-// (any reason when empty). The generation is not checked: a pass that cannot
-// observe does not act on the spec it read.
-func (e *env) waitDegradedAny(timeout time.Duration, reason string) *reconcile.ServiceStatus {
-	e.t.Helper()
-	var s *reconcile.ServiceStatus
-	testenv.WaitFor(e.t, timeout, "status Degraded ("+reason+")", func() bool {
-		s = e.serviceStatus()
-		return s.Phase == reconcile.Degraded && (reason == "" || readyReason(s) == reason)
-	})
-	return s
-}
-
-func readyConditionMessage(s *reconcile.ServiceStatus) string {
-	for _, c := range s.Conditions {
-		if c.Type == "Ready" {
-			return c.Message
-		}
-	}
-	return ""
 }
 
 // checkBackoff counts the controller's "Cannot observe" log lines over a

@@ -310,6 +310,15 @@ func (e *env) waitPhase(timeout time.Duration, phase reconcile.Phase, reason str
 	return s
 }
 
+func readyMessage(s *reconcile.ServiceStatus) string {
+	for _, c := range s.Conditions {
+		if c.Type == "Ready" {
+			return c.Message
+		}
+	}
+	return ""
+}
+
 func readyReason(s *reconcile.ServiceStatus) string {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {

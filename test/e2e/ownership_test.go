@@ -41,7 +41,7 @@ func TestUnlabelledContainerNeverTouched(t *testing.T) {
 	before := e.worldSnapshot()
 	e.save(spec.Green, "v2")
 	s := e.waitPhase(time.Minute, reconcile.Failed, "ContainerNotOwned")
-	msg := readyConditionMessage(s)
+	msg := readyMessage(s)
 	t.Logf("status: %s %s: %s", s.Phase, readyReason(s), msg)
 	if !strings.Contains(msg, name) {
 		t.Errorf("the status message does not name the container %s: %q", name, msg)
