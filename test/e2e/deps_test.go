@@ -29,109 +29,87 @@ const (
 	maxObserveErrors = 30
 )
 
-func TestDockerDown(t *testing.T) {
-	e := newEnv(t)
-	proxy := testenv.StartSocketProxy(t, filepath.Join(e.dir, "docker.sock"), "/var/run/docker.sock")
-	e.ctlEnv = []string{"DOCKER_HOST=unix://" + proxy.Path}
-	e.save(spec.Blue, "v1")
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	if proxy.Requests() == 0 {
-		t.Fatalf("the controller converged without a Docker API call through %s: DOCKER_HOST not honoured", proxy.Path)
-	}
-	l := e.startLoad(20, 5)
-	waitSent(t, l, 1000)
-	before := e.worldSnapshot()
+// fault is one broken dependency: how to route the controller through a
+// proxy, how to break and mend it, and what status must say meanwhile.
+type fault struct {
+	reason string   // Ready reason while broken
+	args   []string // controller flags
+	// route puts a SocketProxy between the controller and the dependency.
+	route        func(e *env) *testenv.SocketProxy
+	used         func(p *testenv.SocketProxy) int64 // traffic through the proxy
+	addr         func(p *testenv.SocketProxy) string
+	msgPattern   string // the message must also match this
+	breakDep, mendDep func(t *testing.T, p *testenv.SocketProxy)
+}
 
-	proxy.Down()
-	e.save(spec.Green, "v2")
-	s := e.waitPhase(time.Minute, reconcile.Degraded, "DockerUnreachable")
-	msg := readyMessage(s)
-	t.Logf("status while Docker is down: %s %s: %s", s.Phase, readyReason(s), msg)
-	if !strings.Contains(msg, proxy.Path) {
-		t.Errorf("the Ready condition's message does not name the engine address %s: %q", proxy.Path, msg)
-	}
-	if !strings.Contains(s.LastError, proxy.Path) {
-		t.Errorf("lastError does not name the engine address %s: %q", proxy.Path, s.LastError)
-	}
-	e.checkBackoff(ctl)
-	e.assertWorldUnchanged(before, "while Docker is unreachable")
+func dockerProxy(e *env) *testenv.SocketProxy {
+	p := testenv.StartSocketProxy(e.t, filepath.Join(e.dir, "docker.sock"), "/var/run/docker.sock")
+	e.ctlEnv = []string{"DOCKER_HOST=unix://" + p.Path}
+	return p
+}
 
-	if err := proxy.Up(); err != nil {
+func runtimeProxy(e *env) *testenv.SocketProxy {
+	p := testenv.StartSocketProxy(e.t, filepath.Join(e.dir, "runtime.sock"), e.sock)
+	e.specSock = p.Path
+	return p
+}
+
+func down(t *testing.T, p *testenv.SocketProxy) { p.Down() }
+func up(t *testing.T, p *testenv.SocketProxy) {
+	if err := p.Up(); err != nil {
 		t.Fatal(err)
 	}
-	e.waitConverged(2 * time.Minute)
-	e.assertFrontend("green v2")
-	waitSent(t, l, l.sent()+2000)
-	e.stopLoadNoFailures(l)
-	ctl.stop()
+}
+
+func TestDockerDown(t *testing.T) {
+	testFault(t, fault{reason: "DockerUnreachable", route: dockerProxy,
+		used: (*testenv.SocketProxy).Requests, addr: func(p *testenv.SocketProxy) string { return p.Path },
+		breakDep: down, mendDep: up})
 }
 
 func TestHAProxySocketMissing(t *testing.T) {
-	e := newEnv(t)
-	proxy := testenv.StartSocketProxy(t, filepath.Join(e.dir, "runtime.sock"), e.sock)
-	e.specSock = proxy.Path
-	e.save(spec.Blue, "v1")
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	if proxy.Accepted() == 0 {
-		t.Fatalf("the controller converged without a runtime API command through %s", proxy.Path)
-	}
-	l := e.startLoad(20, 5)
-	waitSent(t, l, 1000)
-	before := e.worldSnapshot()
-
-	proxy.Down()
-	e.save(spec.Green, "v2")
-	s := e.waitPhase(time.Minute, reconcile.Degraded, "HAProxyUnreachable")
-	msg := readyMessage(s)
-	t.Logf("status while the runtime API socket is missing: %s %s: %s", s.Phase, readyReason(s), msg)
-	if addr := "unix://" + proxy.Path; !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
-		t.Errorf("the status does not name the runtime API address %s: message %q, lastError %q", addr, msg, s.LastError)
-	}
-	e.checkBackoff(ctl)
-	e.assertWorldUnchanged(before, "while the HAProxy runtime API socket is missing")
-
-	if err := proxy.Up(); err != nil {
-		t.Fatal(err)
-	}
-	e.waitConverged(2 * time.Minute)
-	e.assertFrontend("green v2")
-	waitSent(t, l, l.sent()+2000)
-	e.stopLoadNoFailures(l)
-	ctl.stop()
+	testFault(t, fault{reason: "HAProxyUnreachable", route: runtimeProxy,
+		used: (*testenv.SocketProxy).Accepted, addr: func(p *testenv.SocketProxy) string { return "unix://" + p.Path },
+		breakDep: down, mendDep: up})
 }
 
 func TestHAProxySlow(t *testing.T) {
+	testFault(t, fault{reason: "Timeout", args: []string{"--haproxy-timeout", "200ms"}, route: runtimeProxy,
+		used: (*testenv.SocketProxy).Accepted, addr: func(p *testenv.SocketProxy) string { return "unix://" + p.Path },
+		// The answer missed the deadline: the message says so and names it.
+		msgPattern: `(?i)(deadline|time ?out|timed out|within).*200ms|200ms.*(deadline|time ?out|timed out|within)`,
+		breakDep:   func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(time.Second) },
+		mendDep:    func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(0) }})
+}
+
+func testFault(t *testing.T, f fault) {
 	e := newEnv(t)
-	proxy := testenv.StartSocketProxy(t, filepath.Join(e.dir, "runtime.sock"), e.sock)
-	e.specSock = proxy.Path
+	proxy := f.route(e)
 	e.save(spec.Blue, "v1")
-	ctl := e.start("--haproxy-timeout", "200ms")
+	ctl := e.start(f.args...)
 	e.waitConverged(2 * time.Minute)
-	if proxy.Accepted() == 0 {
-		t.Fatalf("the controller converged without a runtime API command through %s", proxy.Path)
+	if f.used(proxy) == 0 {
+		t.Fatalf("the controller converged without a call through %s: the route is not honoured", proxy.Path)
 	}
 	l := e.startLoad(20, 5)
 	waitSent(t, l, 1000)
 	before := e.worldSnapshot()
 
-	proxy.SetDelay(time.Second)
+	f.breakDep(t, proxy)
 	e.save(spec.Green, "v2")
-	s := e.waitPhase(time.Minute, reconcile.Degraded, "Timeout")
+	s := e.waitPhase(time.Minute, reconcile.Degraded, f.reason)
 	msg := readyMessage(s)
-	t.Logf("status while the runtime API answers after 1s: %s %s: %s", s.Phase, readyReason(s), msg)
-	if addr := "unix://" + proxy.Path; !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
-		t.Errorf("the status does not name the runtime API address %s: message %q, lastError %q", addr, msg, s.LastError)
+	t.Logf("status while broken: %s %s: %s", s.Phase, readyReason(s), msg)
+	if addr := f.addr(proxy); !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
+		t.Errorf("the status does not name the address %s: message %q, lastError %q", addr, msg, s.LastError)
 	}
-	// The answer missed the deadline: the message says so and names it.
-	if !regexp.MustCompile(`(?i)deadline|time ?out|timed out|within`).MatchString(msg) || !strings.Contains(msg, "200ms") {
-		t.Errorf("the status does not say that the runtime API missed its 200ms deadline: %q", msg)
+	if f.msgPattern != "" && !regexp.MustCompile(f.msgPattern).MatchString(msg) {
+		t.Errorf("the status message %q does not match %s", msg, f.msgPattern)
 	}
 	e.checkBackoff(ctl)
-	e.assertWorldUnchanged(before, "while the HAProxy runtime API is slow")
+	e.assertWorldUnchanged(before, "while the dependency is broken")
 
-	proxy.SetDelay(0)
+	f.mendDep(t, proxy)
 	e.waitConverged(2 * time.Minute)
 	e.assertFrontend("green v2")
 	waitSent(t, l, l.sent()+2000)
