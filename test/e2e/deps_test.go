@@ -35,10 +35,10 @@ type fault struct {
 	reason string   // Ready reason while broken
 	args   []string // controller flags
 	// route puts a SocketProxy between the controller and the dependency.
-	route        func(e *env) *testenv.SocketProxy
-	used         func(p *testenv.SocketProxy) int64 // traffic through the proxy
-	addr         func(p *testenv.SocketProxy) string
-	msgPattern   string // the message must also match this
+	route             func(e *env) *testenv.SocketProxy
+	used              func(p *testenv.SocketProxy) int64 // traffic through the proxy
+	addr              func(p *testenv.SocketProxy) string
+	msgPattern        string // the message must also match this
 	breakDep, mendDep func(t *testing.T, p *testenv.SocketProxy)
 }
 
