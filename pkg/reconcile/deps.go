@@ -11,6 +11,7 @@ import (
 // HAProxy is what the controller needs from one HAProxy runtime API.
 type HAProxy interface {
 	GetMap(ctx context.Context, mapPath, key string) (value string, found bool, err error)
+	ShowMap(ctx context.Context, mapPath string) ([]haproxy.MapEntry, error)
 	SetMap(ctx context.Context, mapPath, key, value string) error
 	Backends(ctx context.Context) ([]string, error)
 	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)

@@ -88,6 +88,17 @@ func (f fakeHAProxy) GetMap(_ context.Context, path, key string) (string, bool, 
 	return v, ok, nil
 }
 
+func (f fakeHAProxy) ShowMap(_ context.Context, path string) ([]haproxy.MapEntry, error) {
+	if err := f.w.record("show map %s", path); err != nil {
+		return nil, err
+	}
+	var out []haproxy.MapEntry
+	for k, v := range f.w.runtimeMap {
+		out = append(out, haproxy.MapEntry{Key: k, Value: v})
+	}
+	return out, nil
+}
+
 func (f fakeHAProxy) SetMap(_ context.Context, path, key, value string) error {
 	if err := f.w.record("set map %s %s %s", path, key, value); err != nil {
 		return err

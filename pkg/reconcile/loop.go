@@ -77,10 +77,12 @@ func (l *Loop) Pass(ctx context.Context) (res PassResult) {
 	}
 	keep := map[string]bool{}
 	res.Converged = true
+	observer := *l.Deps
+	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
 	for i := range svcs {
 		s := &svcs[i]
 		keep[s.Name] = true
-		d, err := l.sync(ctx, s)
+		d, err := l.sync(ctx, s, &observer)
 		switch {
 		case err != nil:
 			res.Converged = false
@@ -102,13 +104,14 @@ func (l *Loop) Pass(ctx context.Context) (res PassResult) {
 	return res
 }
 
-// sync takes one service one step further.
-func (l *Loop) sync(ctx context.Context, s *spec.Service) (Decision, error) {
+// sync takes one service one step further. It observes through observer,
+// which shares the pass's reads, and acts through l.Deps.
+func (l *Loop) sync(ctx context.Context, s *spec.Service, observer *Deps) (Decision, error) {
 	log := l.Log.WithValues("service", s.Name)
 	st := l.Status.Service(s.Name)
 	st.target(s)
 	now := l.Now()
-	o, err := l.Deps.Observe(ctx, s, st.DrainingSince(), now)
+	o, err := observer.Observe(ctx, s, st.DrainingSince(), now)
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")

@@ -262,3 +262,29 @@ func TestDrainTimerSurvivesRestart(t *testing.T) {
 		t.Fatalf("after the drain timeout: %v", got)
 	}
 }
+
+// TestPassSharesReads: the services behind one HAProxy share its reads in a
+// pass, so the cost of a pass grows with the services only on the Docker side.
+func TestPassSharesReads(t *testing.T) {
+	w := newFakeWorld()
+	web := withBuild(testService(t, spec.Blue, "demo:v1"))
+	api := *web
+	api.Name = "api"
+	api.HAProxy.MapKey = "api"
+	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: func() time.Time { return t0 },
+		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
+	var err error
+	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	loop.Pass(context.Background())
+	count := map[string]int{}
+	for _, c := range w.calls {
+		count[strings.Join(strings.Fields(c)[:2], " ")]++
+	}
+	for _, read := range []string{"show stat", "show servers", "show backend", "show map"} {
+		if count[read] != 1 {
+			t.Errorf("%q made %d times in one pass over two services, want 1 (calls %v)", read, count[read], w.calls)
+		}
+	}
+}

@@ -153,6 +153,8 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"bad idle policy", r("  image: demo:v1", "  image: demo:v1\n  idle: {policy: Sleep}"), []string{"spec.idle.policy", `"Sleep"`}},
 		{"duplicate key", r("  image: demo:v1", "  image: demo:v1\n  image: demo:v2"), []string{"malformed YAML", "image"}},
 		{"duplicate service names", good + "---\n" + good, []string{"document 2", "metadata.name", `"web" is already defined`}},
+		{"backend shared by two services", good + "---\n" + strings.NewReplacer("name: web", "name: api", "18081", "18091", "18082", "18092", "green: {hostPort: 18082}", "green: {hostPort: 18092, backend: web_green}").Replace(good),
+			[]string{"document 2", "spec.colors.green.backend", `"web_green" is already used by service "web" green`}},
 		{"second document bad, first fine", good + "---\n" + strings.NewReplacer("name: web", "name: api", "18081", "18091", "18082", "18092", "activeColor: blue", "activeColor: red").Replace(good),
 			[]string{"desired.yaml (document 2)", `service "api"`, "spec.activeColor", `"red"`}},
 		{"empty file", "# nothing\n", []string{"desired.yaml", "no service document"}},

@@ -188,6 +188,7 @@ func checkAcross(svcs []Service) []error {
 	names := map[string]string{}
 	ports := map[int]string{}
 	keys := map[string]string{}
+	backends := map[string]string{}
 	for _, s := range svcs {
 		if prev, ok := names[s.Name]; ok {
 			errs = append(errs, &FieldError{Source: s.Source, Path: "metadata.name", Msg: fmt.Sprintf("%q is already defined in %s", s.Name, prev)})
@@ -200,6 +201,11 @@ func checkAcross(svcs []Service) []error {
 				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", p, prev)})
 			}
 			ports[p] = fmt.Sprintf("service %q %s", s.Name, c)
+			b := s.HAProxy.Runtime + " " + s.Color(c).Backend
+			if prev, ok := backends[b]; ok {
+				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".backend", Msg: fmt.Sprintf("%q is already used by %s", s.Color(c).Backend, prev)})
+			}
+			backends[b] = fmt.Sprintf("service %q %s", s.Name, c)
 		}
 		k := s.HAProxy.Runtime + " " + s.HAProxy.MapFile + " " + s.HAProxy.MapKey
 		if prev, ok := keys[k]; ok {

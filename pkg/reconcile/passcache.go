@@ -1,0 +1,100 @@
+package reconcile
+
+import (
+	"context"
+	"sync"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+)
+
+// passCache memoizes the runtime API reads of one pass, per address: all
+// the services behind one HAProxy share one "show stat", one "show servers
+// state", one "show backend" and one "show map" per map file, and a broken
+// socket is asked once per pass, not once per service. Writes go through
+// uncached. The executor never reads through it: its safety checks ask
+// HAProxy afresh.
+type passCache struct {
+	next   func(addr string) (HAProxy, error)
+	mu     sync.Mutex
+	byAddr map[string]*cachedHAProxy
+}
+
+func newPassCache(next func(addr string) (HAProxy, error)) *passCache {
+	return &passCache{next: next, byAddr: map[string]*cachedHAProxy{}}
+}
+
+func (p *passCache) client(addr string) (HAProxy, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.byAddr[addr]; ok {
+		return c, nil
+	}
+	h, err := p.next(addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &cachedHAProxy{HAProxy: h, maps: map[string]*memo[map[string]string]{}}
+	p.byAddr[addr] = c
+	return c, nil
+}
+
+// memo holds one read's answer.
+type memo[T any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (m *memo[T]) get(read func() (T, error)) (T, error) {
+	m.once.Do(func() { m.v, m.err = read() })
+	return m.v, m.err
+}
+
+type cachedHAProxy struct {
+	HAProxy
+	mu       sync.Mutex
+	stats    memo[[]haproxy.StatRow]
+	states   memo[[]haproxy.ServerState]
+	backends memo[[]string]
+	maps     map[string]*memo[map[string]string]
+}
+
+func (c *cachedHAProxy) ShowStat(ctx context.Context) ([]haproxy.StatRow, error) {
+	return c.stats.get(func() ([]haproxy.StatRow, error) { return c.HAProxy.ShowStat(ctx) })
+}
+
+func (c *cachedHAProxy) ServersState(ctx context.Context) ([]haproxy.ServerState, error) {
+	return c.states.get(func() ([]haproxy.ServerState, error) { return c.HAProxy.ServersState(ctx) })
+}
+
+func (c *cachedHAProxy) Backends(ctx context.Context) ([]string, error) {
+	return c.backends.get(func() ([]string, error) { return c.HAProxy.Backends(ctx) })
+}
+
+func (c *cachedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string, bool, error) {
+	c.mu.Lock()
+	m, ok := c.maps[mapPath]
+	if !ok {
+		m = &memo[map[string]string]{}
+		c.maps[mapPath] = m
+	}
+	c.mu.Unlock()
+	entries, err := m.get(func() (map[string]string, error) {
+		rows, err := c.HAProxy.ShowMap(ctx, mapPath)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]string, len(rows))
+		for _, r := range rows {
+			if _, dup := out[r.Key]; !dup { // HAProxy uses the first of duplicates
+				out[r.Key] = r.Value
+			}
+		}
+		return out, nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	v, found := entries[key]
+	return v, found, nil
+}
