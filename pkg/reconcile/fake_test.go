@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
@@ -15,6 +16,7 @@ import (
 // prober. It behaves like the real things just enough for the loop to
 // converge: a started container's server turns UP, a stopped one DOWN.
 type fakeWorld struct {
+	mu         sync.Mutex // guards calls
 	calls      []string
 	runtimeMap map[string]string
 	fileMap    map[string]string
@@ -47,7 +49,9 @@ func newFakeWorld() *fakeWorld {
 
 func (w *fakeWorld) record(format string, args ...any) error {
 	c := fmt.Sprintf(format, args...)
+	w.mu.Lock()
 	w.calls = append(w.calls, c)
+	w.mu.Unlock()
 	for prefix, err := range w.failOn {
 		if strings.HasPrefix(c, prefix) {
 			return err
@@ -63,6 +67,19 @@ func (w *fakeWorld) deps() *Deps {
 		MapFiles:   fakeMapFiles{w},
 		Prober:     fakeProber{w},
 	}
+}
+
+// count reports how many times call was made.
+func (w *fakeWorld) count(call string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
 
 // mutating reports the calls that change something, without the reads.

@@ -38,7 +38,8 @@ type Loop struct {
 	BeforeStep func(Step)
 	AfterStep  func(Step, error)
 
-	failures map[string]int // consecutive errors per service, for backoff only
+	failures map[string]int       // consecutive errors per service, for backoff only
+	dueAt    map[string]time.Time // when a service asked to be looked at again
 }
 
 // PassResult sums up one pass.
@@ -59,9 +60,13 @@ type PassResult struct {
 
 // Pass reads the desired state, and for each service observes, plans and
 // takes at most one step. Status is written once, at the end.
-func (l *Loop) Pass(ctx context.Context) (res PassResult) {
+func (l *Loop) Pass(ctx context.Context) PassResult { return l.pass(ctx, nil) }
+
+// pass is Pass over the services for which due says yes (all when nil): a
+// service waiting for a gate is looked at again without the others.
+func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
 	if l.failures == nil {
-		l.failures = map[string]int{}
+		l.failures, l.dueAt = map[string]int{}, map[string]time.Time{}
 	}
 	defer func() {
 		if err := l.Status.Flush(); err != nil {
@@ -82,15 +87,22 @@ func (l *Loop) Pass(ctx context.Context) (res PassResult) {
 	for i := range svcs {
 		s := &svcs[i]
 		keep[s.Name] = true
+		if due != nil && !due(s.Name) {
+			continue
+		}
+		delete(l.dueAt, s.Name)
 		d, err := l.sync(ctx, s, &observer)
 		switch {
 		case err != nil:
 			res.Converged = false
 			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.Name, err))
-			res.RequeueAfter = minPositive(res.RequeueAfter, l.backoff(s.Name))
+			wait := l.backoff(s.Name)
+			res.RequeueAfter = minPositive(res.RequeueAfter, wait)
+			l.dueAt[s.Name] = l.Now().Add(wait)
 			continue
 		case d.Step != nil:
 			res.Immediate = true
+			l.dueAt[s.Name] = l.Now()
 		case d.Phase == Failed:
 			res.Stalled = append(res.Stalled, fmt.Sprintf("%s: %s: %s", s.Name, d.Reason, d.Message))
 		}
@@ -98,7 +110,15 @@ func (l *Loop) Pass(ctx context.Context) (res PassResult) {
 		if !d.Converged() {
 			res.Converged = false
 		}
-		res.RequeueAfter = minPositive(res.RequeueAfter, d.RequeueAfter)
+		if d.RequeueAfter > 0 {
+			res.RequeueAfter = minPositive(res.RequeueAfter, d.RequeueAfter)
+			l.dueAt[s.Name] = l.Now().Add(d.RequeueAfter)
+		}
+	}
+	for name := range l.dueAt {
+		if !keep[name] {
+			delete(l.dueAt, name)
+		}
 	}
 	l.Status.Keep(keep)
 	return res
@@ -198,26 +218,37 @@ func minPositive(a, b time.Duration) time.Duration {
 	return min(a, b)
 }
 
-// Run reconciles until ctx ends: a pass at start, after every nudge (file
-// saved, resync tick) and whenever a pass asks to look again.
+// Run reconciles until ctx ends: a pass over every service at start, after
+// every nudge (file saved) and every resync; in between, a service that
+// asked to be looked at again (a step taken, a gate not yet met, an error
+// to retry) is looked at alone when its time comes.
 func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Duration) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nextFull time.Time // zero: a full pass is due
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-nudge:
+			nextFull = time.Time{}
 		case <-timer.C:
 		}
-		res := l.Pass(ctx)
-		next := resync
-		switch {
-		case res.Immediate:
-			next = 0
-		case res.RequeueAfter > 0:
-			next = min(res.RequeueAfter, resync)
+		now := l.Now()
+		if now.Before(nextFull) {
+			l.pass(ctx, func(name string) bool {
+				at, ok := l.dueAt[name]
+				return ok && !at.After(now)
+			})
+		} else {
+			l.pass(ctx, nil)
+			nextFull = now.Add(resync)
 		}
+		next := nextFull.Sub(l.Now())
+		for _, at := range l.dueAt {
+			next = min(next, at.Sub(l.Now()))
+		}
+		next = max(next, 0)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:

@@ -288,3 +288,59 @@ func TestPassSharesReads(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLooksAgainOnlyAtWaitingServices: while one service waits for its new
+// color to become ready, the loop polls that service alone; the others are
+// looked at on file events and resyncs.
+func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
+	w := newFakeWorld()
+	web := testService(t, spec.Green, "demo:v2")
+	api := testService(t, spec.Blue, "demo:v1")
+	api.Name, api.HAProxy.MapKey = "api", "api"
+	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
+	w.backends = append(w.backends, "api_blue", "api_green")
+	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
+	ctx := context.Background()
+	eng := fakeEngine{w}
+	run := func(s *spec.Service, c spec.Color, id, backend string) {
+		if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
+			t.Fatal(err)
+		}
+		w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
+		w.ports[s.ContainerName(c)] = backend + "/app"
+		if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(web, spec.Blue, idV1, "web_blue")
+	run(web, spec.Green, idV2, "web_green")
+	run(api, spec.Blue, idV1, "api_blue")
+	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN"}
+	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
+	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
+	w.runtimeMap["api"], w.fileMap["api"] = "api_blue", "api_blue"
+	w.calls = nil
+
+	inspects := func(name string) int { return w.count("inspect " + name) }
+	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: time.Now,
+		Load: func() ([]spec.Service, error) { return []spec.Service{*web, *api}, nil }}
+	var err error
+	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { loop.Run(runCtx, nil, time.Hour); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for inspects("bg-web-green") < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := inspects("bg-web-green"); n < 20 {
+		t.Fatalf("the waiting service was looked at %d times", n)
+	}
+	if n := inspects("bg-api-blue"); n != 1 {
+		t.Fatalf("the converged service was looked at %d times while the other waited, want 1 (the first full pass)", n)
+	}
+}
