@@ -101,6 +101,10 @@ func writeStatus(w io.Writer, st reconcile.Status) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if len(names) == 0 {
+		fmt.Fprintln(w, "no service has been reconciled yet")
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tPHASE\tACTIVE\tSERVED\tIMAGE\tGENERATION")
 	for _, n := range names {

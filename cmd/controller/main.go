@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -149,7 +150,7 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 		if err := loop.RunOnce(ctx); err != nil {
-			fmt.Fprintf(stderr, "controller: %v\n", err)
+			fmt.Fprintf(stderr, "controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 			if errors.Is(err, reconcile.ErrSpec) {
 				return exitUsage
 			}

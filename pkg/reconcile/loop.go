@@ -76,7 +76,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	svcs, err := l.Load()
 	l.Status.SetSpecError(err)
 	if err != nil {
-		res.SpecErr = fmt.Errorf("%w: %w", ErrSpec, err)
+		res.SpecErr = fmt.Errorf("%w:\n%w", ErrSpec, err)
 		l.Log.Error(err, "Desired state refused; nothing is changed until it is fixed")
 		return res
 	}
