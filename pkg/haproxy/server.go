@@ -164,3 +164,16 @@ func ParseServersConn(text string) ([]ServerConn, error) {
 	}
 	return conns, nil
 }
+
+// SetServerHealthUp marks a server's health UP at once ("set server
+// <backend>/<server> health up"), as if its checks had passed; its own
+// checks go on and take it down again if they fail. The controller does this
+// only after its own probes of the same address have passed. It needs a
+// stats socket at level admin.
+func (c *Client) SetServerHealthUp(ctx context.Context, backend, server string) error {
+	if err := validateServer(backend, server); err != nil {
+		return fmt.Errorf("set server %q health up on %s: %w", backend+"/"+server, c.addr, err)
+	}
+	_, err := c.Exec(ctx, fmt.Sprintf("set server %s/%s health up", backend, server))
+	return err
+}

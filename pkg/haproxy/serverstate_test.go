@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -76,5 +77,34 @@ func TestParseServersState(t *testing.T) {
 	}
 	if _, err := ParseServersState("1\n# be_name srv_name srv_op_state srv_admin_state\nweb app x 0\n"); err == nil {
 		t.Fatalf("bad srv_op_state accepted")
+	}
+}
+
+// TestSetServerHealthUp: a DOWN server is UP at once, and its failing checks
+// take it down again.
+func TestSetServerHealthUp(t *testing.T) {
+	t.Parallel()
+	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
+		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: "127.0.0.1:9", Check: true}}},
+	}})
+	c := h.admin(t)
+	ctx := context.Background()
+	status := func() string {
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.Status
+	}
+	waitFor(t, "blue DOWN", func() (bool, string) { s := status(); return s == "DOWN", s })
+	if err := c.SetServerHealthUp(ctx, "web_blue", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != "UP" && s != "UP 1/2" {
+		t.Fatalf("after health up: %q, want UP", s)
+	}
+	waitFor(t, "its checks take it DOWN again", func() (bool, string) { s := status(); return s == "DOWN", s })
+	if err := c.SetServerHealthUp(ctx, "web_blue", "nope"); !errors.Is(err, ErrUnknownServer) {
+		t.Fatalf("unknown server: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ type HAProxy interface {
 	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
 	ServersState(ctx context.Context) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
+	SetServerHealthUp(ctx context.Context, backend, server string) error
 }
 
 // MapFiles reads and writes the map files HAProxy loads at start.

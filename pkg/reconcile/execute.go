@@ -50,6 +50,13 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		}
 		cs := s.Color(st.Color)
 		return ha.SetServerState(ctx, cs.Backend, cs.Server, state)
+	case MarkServerUp:
+		ha, err := d.HAProxy(s.HAProxy.Runtime)
+		if err != nil {
+			return err
+		}
+		cs := s.Color(st.Color)
+		return ha.SetServerHealthUp(ctx, cs.Backend, cs.Server)
 	case SwitchMap:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {

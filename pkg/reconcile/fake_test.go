@@ -176,6 +176,14 @@ func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s
 	return nil
 }
 
+func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string) error {
+	if err := f.w.record("set server %s/%s health up", backend, server); err != nil {
+		return err
+	}
+	f.w.servers[backend+"/"+server].Status = "UP"
+	return nil
+}
+
 type fakeMapFiles struct{ w *fakeWorld }
 
 func (f fakeMapFiles) Lookup(path, key string) (string, bool, error) {

@@ -52,8 +52,9 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	if err != nil {
 		return o, err
 	}
+	served := servedColor(s, o.MapRuntime)
 	for _, c := range spec.Colors {
-		st, err := d.observeColor(ctx, s, c, stats, states)
+		st, err := d.observeColor(ctx, s, c, stats, states, c != served)
 		if err != nil {
 			return o, err
 		}
@@ -68,13 +69,15 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	return o, nil
 }
 
-func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow, states []haproxy.ServerState) (ColorState, error) {
+// observeColor reads color c; it probes c only when probe is set: the color
+// the map points at is judged by HAProxy's own checks.
+func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow, states []haproxy.ServerState, probe bool) (ColorState, error) {
 	var st ColorState
 	cs := s.Color(c)
 	for _, r := range stats {
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
 			st.Server = Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
-				CheckPassed: r.CheckPassed(), Sessions: r.Sessions()}
+				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr}
 			break
 		}
 	}
@@ -91,8 +94,8 @@ func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, 
 	if found {
 		st.Container = fromDocker(ct)
 	}
-	if st.Container.Running {
-		url := "http://127.0.0.1:" + strconv.Itoa(cs.HostPort) + s.HealthPath
+	if probe && st.Container.Running {
+		url := "http://" + probeAddr(s, c) + s.HealthPath
 		for st.Probes < probesNeeded {
 			if err := d.Prober.Probe(ctx, url); err != nil {
 				st.ProbeError = err.Error()
@@ -102,6 +105,11 @@ func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, 
 		}
 	}
 	return st, nil
+}
+
+// probeAddr is where color c answers on this host, as HAProxy must reach it.
+func probeAddr(s *spec.Service, c spec.Color) string {
+	return "127.0.0.1:" + strconv.Itoa(s.Color(c).HostPort)
 }
 
 func fromDocker(c docker.Container) Container {

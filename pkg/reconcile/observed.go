@@ -56,6 +56,8 @@ type Server struct {
 	CheckPassed bool
 	// Sessions is scur + qcur: requests in flight or queued on the server.
 	Sessions int
+	// Addr is the address HAProxy checks and sends traffic to.
+	Addr string
 	// AdminDrain and AdminMaint are the admin state set through the runtime
 	// API, which the status hides under DOWN.
 	AdminDrain, AdminMaint bool

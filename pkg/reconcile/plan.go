@@ -134,12 +134,23 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		}
 		return step(StartContainer, s, c, name, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
 	}
-	if ready(st) {
+	if ready(st, served == c) {
 		return Decision{}, false
+	}
+	// The controller's own probes passed: HAProxy need not make the new
+	// color wait for its check cadence. Its health is set UP (its checks go
+	// on), provided HAProxy checks the very address that was probed.
+	if served != c && st.Probes >= probesNeeded && !st.Server.Draining() && !st.Server.Maint() &&
+		isDown(st.Server.Status) && st.Server.Addr == probeAddr(s, c) {
+		return step(MarkServerUp, s, c, s.Color(c).Backend+"/"+s.Color(c).Server, fmt.Sprintf(
+			"%s passed %d probes of %s%s; HAProxy says %s until its checks catch up", c, st.Probes, probeAddr(s, c), s.HealthPath, st.Server.Status)), true
 	}
 	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, orNone(st.Server.CheckStatus), st.Probes)
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
+	}
+	if st.Server.Addr != "" && st.Server.Addr != probeAddr(s, c) {
+		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s: check haproxy.cfg", st.Server.Addr, probeAddr(s, c))
 	}
 	age := now.Sub(ct.StartedAt)
 	if served == c && age > s.ReadyTimeout.Duration {
@@ -230,11 +241,15 @@ func runsDesired(s *spec.Service, o Observed, c spec.Color) bool {
 	return ct.Exists && o.Image.Found && ct.ImageID == o.Image.ID && ct.SpecHash == ContainerHash(s, c, o.Image.ID)
 }
 
-// ready is invariant 1: running the desired image (checked by the caller),
-// UP in HAProxy after a passing check, and two passing probes of its address
-// taken while this container runs.
-func ready(st ColorState) bool {
-	return st.Container.Running && st.Server.Status == "UP" && st.Server.CheckPassed && st.Probes >= 2
+// ready is invariant 1 for a color the map may be switched to: running the
+// desired image (checked by the caller), UP in HAProxy, and two passing
+// probes of its address taken in this observation, so after its container
+// started. The color the map points at already is judged by HAProxy alone.
+func ready(st ColorState, served bool) bool {
+	if !st.Container.Running || st.Server.Status != "UP" {
+		return false
+	}
+	return served || st.Probes >= probesNeeded
 }
 
 // crashed tells a container that exited by itself from one stopped by the

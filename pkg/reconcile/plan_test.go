@@ -71,7 +71,7 @@ func (w *world) serving(c spec.Color) *world {
 // running: color c runs imageID, healthy, UP, with passing probes.
 func (w *world) running(c spec.Color, imageID string) *world {
 	w.o.SetColor(c, ColorState{
-		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true},
+		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: probeAddr(w.s, c)},
 		Container: Container{Exists: true, Managed: true, Running: true, ID: "c-" + string(c), ImageID: imageID,
 			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute)},
 		Probes: 2,
@@ -279,13 +279,36 @@ func TestPlan(t *testing.T) {
 		}, want{action: RemoveContainer, color: spec.Green, target: "bg-web-green"}},
 
 		// Invariant 1: ready means UP after a passing check and two probes.
-		{"UP just out of MAINT with no passing check is not ready", func() *world {
+		{"UP just out of MAINT, before any check or probe, is not ready", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, func(st *ColorState) {
 					st.Server.CheckStatus, st.Server.CheckPassed = "INI", false
+					st.Probes, st.ProbeError = 1, "connection reset by peer"
 					st.Container.StartedAt = t0.Add(-time.Second)
 				})
 		}, want{phase: Progressing, reason: "WaitingForReady"}},
+		{"probes passed, HAProxy's checks behind: mark it UP", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(time.Second, "DOWN", 2))
+		}, want{action: MarkServerUp, color: spec.Green, target: "web_green/app"}},
+		{"probes passed, HAProxy half way up: mark it UP", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(time.Second, "DOWN 1/2", 2))
+		}, want{action: MarkServerUp, color: spec.Green, target: "web_green/app"}},
+		{"probes passed but HAProxy checks another address: wait for its checks", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(time.Second, "DOWN", 2)).
+				edit(spec.Green, func(st *ColorState) { st.Server.Addr = "127.0.0.1:9999" })
+		}, want{phase: Progressing, reason: "WaitingForReady"}},
+		{"UP but failing in HAProxy is not forced", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(time.Second, "UP 1/2", 2))
+		}, want{phase: Progressing, reason: "WaitingForReady"}},
+		{"probes passed but drained: undrain first", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(time.Second, "DOWN", 2)).
+				edit(spec.Green, func(st *ColorState) { st.Server.AdminDrain = true })
+		}, want{action: SetServerReady, color: spec.Green, target: "web_green/app"}},
 		{"UP in HAProxy but own probes fail is not ready", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, func(st *ColorState) {
@@ -427,8 +450,13 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			}
 		case SwitchMap:
 			cs := w.o.Color(st.Color)
-			if !ready(cs) || !runsDesired(s, w.o, st.Color) {
+			if !ready(cs, false) || !runsDesired(s, w.o, st.Color) {
 				t.Fatalf("invariant 1 broken: %s while %+v", st, cs)
+			}
+		case MarkServerUp:
+			cs := w.o.Color(st.Color)
+			if st.Color == served || cs.Probes < 2 || !runsDesired(s, w.o, st.Color) || cs.Server.Addr != probeAddr(s, st.Color) {
+				t.Fatalf("invariant 1 broken: %s without two probes of its address while %+v", st, cs)
 			}
 		case DrainServer:
 			if st.Color == served {

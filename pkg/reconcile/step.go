@@ -19,6 +19,7 @@ const (
 	RemoveContainer Action = "RemoveContainer"
 	SetServerReady  Action = "SetServerReady"
 	DrainServer     Action = "DrainServer"
+	MarkServerUp    Action = "MarkServerUp"
 	SwitchMap       Action = "SwitchMap"
 	WriteMapFile    Action = "WriteMapFile"
 )
