@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// costResult is the controller's cost with N services in one desired file.
+type costResult struct {
+	Services    int
+	ConvergeAll time.Duration // first start: every service created, started, converged
+
+	// Idle: watch mode, everything converged, default resync.
+	IdleWindow     time.Duration
+	IdleCPU        time.Duration // controller
+	IdleHAProxyCPU time.Duration // HAProxy worker (health checks of every server)
+	IdleRSS        int64         // KiB, at the end of the window
+	IdlePasses     int
+
+	// Passes triggered by saving the same desired file: what one pass costs.
+	Passes      int
+	HACmds      int64 // runtime API connections (one per command)
+	DockerCalls int64 // Docker Engine API requests
+	PassWall    []time.Duration
+
+	// A release of one service while the others stay put.
+	Release       switchResult
+	ReleaseCPU    time.Duration
+	ReleasePasses int
+	ReleaseHACmds int64
+	ReleaseDocker int64
+	HWM           int64 // KiB, peak RSS over the controller's life (ends after the release)
+}
+
+type costConfig struct {
+	hap     haproxySettings
+	repo    string
+	ctlBin  string
+	ctlArgs []string
+	idle    time.Duration
+	nudges  int
+}
+
+// runCost starts a controller on n services (all blue v1), lets it converge,
+// measures it idle, then counts what passes cost, then releases the first
+// service to green v2 and measures that.
+func runCost(r *runner, name string, n int, cfg costConfig) costResult {
+	t := r.scope()
+	defer t.close()
+	res := costResult{Services: n}
+	w := newWorld(t, worldConfig{name: name, services: n, hap: cfg.hap,
+		repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs, count: true})
+	_, gens := w.save()
+	start := time.Now()
+	ctl := w.startController()
+	w.waitConverged(gens, time.Duration(n)*3*time.Second+time.Minute)
+	res.ConvergeAll = time.Since(start)
+	t.Logf("cost %d services: all converged in %s", n, res.ConvergeAll.Round(time.Millisecond))
+	// Let HAProxy see the idle colors down before measuring.
+	time.Sleep(1500 * time.Millisecond)
+
+	last := w.svcs[n-1].name
+	haPID := w.haproxyWorker()
+	// Idle: nothing changes; the controller looks again at each resync.
+	u0 := ctl.usage()
+	ha0, _ := procCPU(haPID)
+	p0 := ctl.passes(last)
+	h0, d0 := w.counters()
+	time.Sleep(cfg.idle)
+	u1 := ctl.usage()
+	ha1, _ := procCPU(haPID)
+	res.IdleWindow = cfg.idle
+	res.IdleCPU = u1.cpu - u0.cpu
+	res.IdleHAProxyCPU = ha1 - ha0
+	res.IdleRSS = u1.rss
+	res.IdlePasses = ctl.passes(last) - p0
+
+	// Passes on demand: saving the unchanged file makes one pass each.
+	for k := 0; k < cfg.nudges; k++ {
+		before := ctl.passes(last)
+		at, _ := w.save()
+		for ctl.passes(last) == before {
+			if time.Since(at) > time.Minute {
+				t.Fatalf("no pass within a minute of saving the desired file")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Wall time of the pass: save to the last service's line (ms
+		// resolution), less nothing: it includes the watch debounce.
+		for _, l := range ctl.logLines() {
+			if l.service == last && passLine(l) && !l.at.Before(at.Truncate(time.Millisecond)) {
+				res.PassWall = append(res.PassWall, l.at.Sub(at.Truncate(time.Millisecond)))
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h1, d1 := w.counters()
+	res.Passes = ctl.passes(last) - p0
+	res.HACmds, res.DockerCalls = h1-h0, d1-d0
+	if d0 < 0 {
+		res.DockerCalls = -1
+	}
+
+	// Release service 1 while the others stay as they are.
+	for s := w.serverStatus(0, spec.Green); s != "" && s[:2] == "UP"; s = w.serverStatus(0, spec.Green) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	first := w.svcs[0].name
+	p0 = ctl.passes(first)
+	h0, d0 = w.counters()
+	u0 = ctl.usage()
+	res.Release = w.doSwitch(0, spec.Green, "v2", "release", time.Minute)
+	u1 = ctl.usage()
+	h1, d1 = w.counters()
+	res.ReleaseCPU = u1.cpu - u0.cpu
+	res.ReleasePasses = ctl.passes(first) - p0
+	res.ReleaseHACmds, res.ReleaseDocker = h1-h0, d1-d0
+	if d0 < 0 {
+		res.ReleaseDocker = -1
+	}
+	res.HWM = u1.hwm
+	sort.Slice(res.PassWall, func(i, j int) bool { return res.PassWall[i] < res.PassWall[j] })
+	t.Logf("cost %d services: idle %s CPU in %s (%d passes), HAProxy %s; %d passes: %d runtime API commands, %d Docker calls; release: save->switch %s, ready->switch %s",
+		n, res.IdleCPU, res.IdleWindow, res.IdlePasses, res.IdleHAProxyCPU, res.Passes, res.HACmds, res.DockerCalls,
+		ms(res.Release.since(res.Release.Switch)), ms(res.Release.readyToSwitch()))
+	return res
+}
+
+func perPass(n int64, passes int) string {
+	if n < 0 || passes <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", float64(n)/float64(passes))
+}

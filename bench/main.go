@@ -1,0 +1,206 @@
+// Command bench measures the blue/green controller on this machine's real
+// HAProxy and Docker: zero loss under load across release/rollback cycles,
+// how long traffic takes to move once the new color's app can answer (the
+// floor, measured in the same run), latency around the switch, and what the
+// controller costs idle and per reconcile pass with 1, 10 and 50 services.
+//
+// Run it from the module root:
+//
+//	go run ./bench                  # defaults: 10 cycles, 100 + 100 connections, 1/10/50 services
+//	go run ./bench -cycles 3 -scale 1,10
+//
+// It writes bench/results.md and bench/release.svg and updates the results
+// section of bench/README.md. Everything it starts listens on 127.0.0.1 and
+// is stopped when it ends: HAProxy and the controller by PID, containers by
+// the labels of the services it named, images by the tags it built, its temp
+// directory.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
+)
+
+var (
+	osPID         = os.Getpid()
+	traceSwitches bool
+)
+
+func main() {
+	var (
+		cycles        = flag.Int("cycles", 10, "release/rollback cycles under load (each: a release and a rollback, both start a container)")
+		keepAlive     = flag.Int("keepalive", 100, "load: concurrent keep-alive connections")
+		fresh         = flag.Int("fresh", 100, "load: concurrent workers opening a new connection per request")
+		rate          = flag.Int("rate", 250, "load: requests/s per variant, paced (0: closed loop, as fast as they go; on 2 cores that saturates the machine)")
+		gap           = flag.Duration("gap", 2*time.Second, "quiet time after a switch converged before the next save")
+		minRequests   = flag.Int64("requests", 100000, "load: at least this many requests over the cycles (spread: the k-th save waits for k/switches of them, at most 30 s)")
+		scale         = flag.String("scale", "1,10,50", "service counts for the cost runs (empty: skip)")
+		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
+		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
+		defaultServer = flag.String("default-server", "", "HAProxy default-server line (default: the one in examples/haproxy.cfg)")
+		timeoutCheck  = flag.String("timeout-check", "", "HAProxy \"timeout check\" (default: the one in examples/haproxy.cfg)")
+		haExtra       = flag.String("haproxy-defaults", "", "more lines for the HAProxy defaults section, separated by ';' (experiments, e.g. \"timeout connect 100ms\")")
+		network       = flag.String("network", "bridge", "spec network of the services: bridge (published on 127.0.0.1) or host (the app listens on 127.0.0.1)")
+		ctlArgs       = flag.String("controller-args", "", "extra controller flags, space separated (e.g. \"--debounce=1ms\")")
+		out           = flag.String("out", "", "where to write results.md and release.svg (default: bench/ in the module; \"-\": nowhere)")
+		probe         = flag.Duration("probe-every", time.Millisecond, "cadence of the harness's floor probe")
+		skipRelease   = flag.Bool("skip-release", false, "skip the release/rollback cycles")
+		keep          = flag.String("keep-logs", "", "copy every controller log into this directory when it stops")
+		trace         = flag.Bool("trace", false, "log every change of the new server's HAProxy status during each switch")
+	)
+	flag.Parse()
+	probeEvery = *probe
+	keepLogs = *keep
+	traceSwitches = *trace
+	r := newRunner()
+
+	// Everything temporary (binaries, build context, HAProxy dirs) lives
+	// under one directory removed at the end.
+	top, err := os.MkdirTemp("", "bgbench-")
+	if err != nil {
+		r.Fatalf("temp dir: %v", err)
+	}
+	r.Cleanup(func() { os.RemoveAll(top) })
+	os.Setenv("TMPDIR", top)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		r.Logf("%s: cleaning up", s)
+		r.cleanup()
+		os.Exit(130)
+	}()
+
+	root := testenv.ModuleRoot(r)
+	outDir := *out
+	if outDir == "" {
+		outDir = filepath.Join(root, "bench")
+	}
+	m := describeMachine()
+	r.Logf("machine: %d cores, %s, kernel %s, HAProxy %s, Docker %s; load average %s; %d containers running that this run did not start",
+		m.Cores, m.CPU, m.Kernel, m.HAProxy, m.Docker, m.LoadStart, m.OtherContainers)
+
+	hap := exampleHAProxy(r, root)
+	if *defaultServer != "" {
+		hap.DefaultServer = *defaultServer
+	}
+	if *timeoutCheck != "" {
+		hap.TimeoutCheck = *timeoutCheck
+	}
+	for _, l := range strings.Split(*haExtra, ";") {
+		if strings.TrimSpace(l) != "" {
+			hap.Extra = append(hap.Extra, l)
+		}
+	}
+	switch *network {
+	case "bridge":
+	case "host":
+		hap.HostNetwork = true
+	default:
+		r.Fatalf("-network: want bridge or host, not %q", *network)
+	}
+	var extra []string
+	if *ctlArgs != "" {
+		extra = strings.Fields(*ctlArgs)
+	}
+
+	testenv.RequireBinary(r, "haproxy", testenv.HAProxyHint)
+	testenv.RequireDocker(r)
+	ctlBin := testenv.GoBuild(r, "./cmd/controller")
+	id := strconv.FormatInt(time.Now().UnixNano()%0xffffff, 16)
+	repo := "bgbench-" + id
+	for _, v := range []string{"v1", "v2"} {
+		buildImage(r, repo+":"+v, v, id)
+	}
+
+	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], Started: time.Now()}
+	if !*skipRelease && *cycles > 0 {
+		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
+			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra,
+			switchTimeout: time.Minute, settleDownLimit: 5 * time.Second, minRequests: *minRequests,
+		})
+	}
+	for _, f := range strings.Split(*scale, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 99 {
+			r.Fatalf("-scale: %q is not a service count from 1 to 99", f)
+		}
+		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges,
+		}))
+	}
+	rep.Machine.LoadEnd = loadavg()
+	rep.Wall = time.Since(r.start)
+
+	text := rep.markdown()
+	fmt.Println(text)
+	if *out != "-" {
+		rep.write(r, outDir)
+	}
+	r.cleanup()
+	if r.errs > 0 {
+		os.Exit(1)
+	}
+}
+
+// buildImage builds the demo app as tag with VERSION=version. The label
+// makes the image ID unique to this run: a test elsewhere that removes its
+// own identical image by ID (docker rmi -f <id> drops every tag on it) cannot
+// take this one away mid-run. Cleanup removes the tag.
+func buildImage(r *runner, tag, version, id string) {
+	ctxDir := testenv.DemoContext(r)
+	r.Cleanup(func() {
+		if out, err := exec.Command("docker", "rmi", "-f", tag).CombinedOutput(); err != nil {
+			r.Logf("cleanup: docker rmi -f %s: %v: %s", tag, err, out)
+		}
+	})
+	start := time.Now()
+	out, err := exec.Command("docker", "build", "-q", "-t", tag, "--build-arg", "VERSION="+version,
+		"--label", "io.bluegreen.bench="+id, ctxDir).CombinedOutput()
+	if err != nil {
+		r.Fatalf("docker build %s: %v\n%s", tag, err, out)
+	}
+	r.Logf("built image %s (%s) in %s", tag, strings.TrimSpace(string(out)), time.Since(start).Round(time.Millisecond))
+}
+
+// exampleHAProxy takes the health-check settings of the shipped
+// examples/haproxy.cfg, so the bench measures what is shipped.
+func exampleHAProxy(t testenv.TB, root string) haproxySettings {
+	b, err := os.ReadFile(filepath.Join(root, "examples", "haproxy.cfg"))
+	if err != nil {
+		t.Fatalf("read examples/haproxy.cfg: %v", err)
+	}
+	var h haproxySettings
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "default-server "):
+			h.DefaultServer = l
+		case strings.HasPrefix(l, "timeout check "):
+			h.TimeoutCheck = strings.TrimSpace(strings.TrimPrefix(l, "timeout check "))
+		}
+	}
+	if h.DefaultServer == "" {
+		t.Fatalf("examples/haproxy.cfg has no default-server line")
+	}
+	if h.TimeoutCheck == "" {
+		h.TimeoutCheck = "1s"
+	}
+	return h
+}

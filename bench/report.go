@@ -1,0 +1,265 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+)
+
+type report struct {
+	Machine        machine
+	HAProxy        haproxySettings
+	ControllerArgs []string
+	Args           []string
+	Started        time.Time
+	Wall           time.Duration
+	Release        *releaseResult
+	Cost           []costResult
+}
+
+// Markers around the results section of bench/README.md that the bench
+// rewrites.
+const (
+	readmeBegin = "<!-- bench:results:begin (written by go run ./bench) -->"
+	readmeEnd   = "<!-- bench:results:end -->"
+)
+
+func msf(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond))
+}
+
+// summary is the part of the results that goes into README.md too.
+func (rep *report) summary() string {
+	var b strings.Builder
+	m := rep.Machine
+	cmd := "go run ./bench"
+	if len(rep.Args) > 0 {
+		cmd += " " + strings.Join(rep.Args, " ")
+	}
+	fmt.Fprintf(&b, "Run of %s, `%s`, %s wall time.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"), cmd, rep.Wall.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %d cores (%s), %s RAM, kernel %s, HAProxy %s, Docker %s, %s. "+
+		"Load average at start %s, at end %s; %d other containers were running at start (the machine is shared: "+
+		"other test runs may have been running at the same time).\n\n",
+		m.Cores, m.CPU, m.MemTotal, m.Kernel, m.HAProxy, m.Docker, m.Go, m.LoadStart, m.LoadEnd, m.OtherContainers)
+	ctlArgs := "none"
+	if len(rep.ControllerArgs) > 0 {
+		ctlArgs = "`" + strings.Join(rep.ControllerArgs, " ") + "`"
+	}
+	network := "`network: bridge` (published on 127.0.0.1 through Docker's port forwarder)"
+	if rep.HAProxy.HostNetwork {
+		network = "`network: host` (the app listens on 127.0.0.1:hostPort)"
+	}
+	extra := ""
+	for _, l := range rep.HAProxy.Extra {
+		extra += ", `" + strings.TrimSpace(l) + "`"
+	}
+	if m.Commit != "" {
+		fmt.Fprintf(&b, "Controller built from commit %s.\n\n", m.Commit)
+	}
+	fmt.Fprintf(&b, "Settings: HAProxy `%s`, `timeout check %s`%s; controller flags beyond `-v 1`: %s; `reconcile.ReadyPoll` = %s; "+
+		"spec `idle: {policy: Stop}` (every release and rollback starts a container), %s.\n\n",
+		rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extra, ctlArgs, reconcile.ReadyPoll, network)
+
+	if rl := rep.Release; rl != nil {
+		b.WriteString("### Zero loss under load\n\n")
+		pacing := "closed loop: each worker sends its next request as soon as the last one is answered"
+		if rl.Rate > 0 {
+			pacing = fmt.Sprintf("paced at %d requests/s per variant, spread over its workers", rl.Rate)
+		}
+		fmt.Fprintf(&b, "%d release/rollback cycles (%d switches, each starting a container) on one service, load on all the time (%s; %s). "+
+			"Every request counts once, by its own outcome: the load generator's `NoRetry` stops net/http from re-sending a request that failed on a reused connection.\n\n",
+			rl.Cycles, len(rl.Switches), rl.LoadEnd.Sub(rl.LoadStart).Round(time.Second), pacing)
+		b.WriteString("| load | connections | requests | failed | hidden retries | req/s |\n|---|--:|--:|--:|--:|--:|\n")
+		var tot, fail, retr int64
+		var conns int
+		for _, v := range rl.Variants {
+			fmt.Fprintf(&b, "| %s | %d | %d | **%d** | %d | %.0f |\n", v.Name, v.Concurrency, v.Res.Sent, v.Res.Failed, v.Res.Retries, v.Res.RPS())
+			tot += v.Res.Sent
+			fail += v.Res.Failed
+			retr += v.Res.Retries
+			conns += v.Concurrency
+		}
+		fmt.Fprintf(&b, "| **total** | %d | **%d** | **%d** | %d | |\n\n", conns, tot, fail, retr)
+
+		b.WriteString("### Time to switch, and its floor\n\n")
+		fmt.Fprintf(&b, "Per switch, from the rename of the desired file (%d switches):\n\n", len(rl.Switches))
+		b.WriteString("| from the save to | median ms | p90 ms | min ms | max ms |\n|---|--:|--:|--:|--:|\n")
+		row := func(name string, f func(switchResult) time.Duration) {
+			ds := durations(rl.Switches, f)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, msf(pct(ds, 50)), msf(pct(ds, 90)), msf(pct(ds, 0)), msf(pct(ds, 100)))
+		}
+		row("container start requested (controller log)", func(s switchResult) time.Duration { return s.since(s.Steps["StartContainer"]) })
+		row("container started (Docker event)", func(s switchResult) time.Duration { return s.since(s.Started) })
+		row("**floor**: the new app first answers 200 on its port", func(s switchResult) time.Duration { return s.since(s.Floor) })
+		row("HAProxy reports the new server UP", func(s switchResult) time.Duration { return s.since(s.HAUp) })
+		row("runtime map switched", func(s switchResult) time.Duration { return s.since(s.Switch) })
+		row("converged (status.json)", func(s switchResult) time.Duration { return s.since(s.Converged) })
+		b.WriteString("\n| between | median ms | p90 ms | min ms | max ms |\n|---|--:|--:|--:|--:|\n")
+		row("**ready to switch** (map switched − floor)", func(s switchResult) time.Duration { return s.readyToSwitch() })
+		row("floor → HAProxy UP (its checks, or the controller setting health up)", func(s switchResult) time.Duration { return between(s.Floor, s.HAUp) })
+		row("HAProxy UP → map switched (the controller)", func(s switchResult) time.Duration { return between(s.HAUp, s.Switch) })
+		row("container start requested → started (Docker)", func(s switchResult) time.Duration { return between(s.Steps["StartContainer"], s.Started) })
+		row("container started → floor (app start, port reachable)", func(s switchResult) time.Duration { return between(s.Started, s.Floor) })
+		if durs := durations(rl.Switches, func(s switchResult) time.Duration { return between(s.Steps["MarkServerUp"], s.Steps["SwitchMap"]) }); len(durs) > 0 {
+			row(fmt.Sprintf("controller: MarkServerUp step → SwitchMap step (log; %d of %d switches had it)", len(durs), len(rl.Switches)),
+				func(s switchResult) time.Duration { return between(s.Steps["MarkServerUp"], s.Steps["SwitchMap"]) })
+		}
+		row("map switched → converged (drain, stop old)", func(s switchResult) time.Duration { return between(s.Switch, s.Converged) })
+		var waits, probes []time.Duration
+		for _, s := range rl.Switches {
+			waits = append(waits, s.WaitPasses...)
+			probes = append(probes, s.ServedProbe...)
+		}
+		fmt.Fprintf(&b, "| controller pass period while waiting for the new color (log) | %s | %s | %s | %s |\n", msf(pct(waits, 50)), msf(pct(waits, 90)), msf(pct(waits, 0)), msf(pct(waits, 100)))
+		fmt.Fprintf(&b, "| one GET /healthz of the serving color under this load (the controller probes it twice a pass) | %s | %s | %s | %s |\n", msf(pct(probes, 50)), msf(pct(probes, 90)), msf(pct(probes, 0)), msf(pct(probes, 100)))
+		rts := durations(rl.Switches, func(s switchResult) time.Duration { return s.readyToSwitch() })
+		verdict := "met"
+		if med := pct(rts, 50); med < 0 || med >= 50*time.Millisecond {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "\nGoal: ready to switch under 50 ms at the median with two passing health checks demanded: **%s** (median %s ms).\n\n", verdict, msf(pct(rts, 50)))
+
+		if oc := rl.Observe; oc != nil {
+			fmt.Fprintf(&b, "Where a pass spends its time: %d observations of the service (the controller's own `reconcile.Deps.Observe` with real clients, %s apart, "+
+				"under the same load, blue serving, green stopped) took **%s ms** at the median (p90 %s ms); per call:\n\n",
+				oc.N, reconcile.ReadyPoll, msf(pct(oc.Total, 50)), msf(pct(oc.Total, 90)))
+			b.WriteString("| call | calls per observation | median ms | ms per observation (mean) |\n|---|--:|--:|--:|\n")
+			names, med, share := oc.rows()
+			for _, n := range names {
+				per := "–"
+				if v, ok := oc.Per[n]; ok {
+					per = fmt.Sprintf("%.0f", v)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n, per, msf(med[n]), msf(share[n]))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("### Latency around the switch\n\n")
+		b.WriteString("Requests that started in the second centred on each switch, against those that started in the quiet second before each save, pooled over all switches:\n\n")
+		b.WriteString("| load | window | requests | p50 ms | p99 ms | max ms |\n|---|---|--:|--:|--:|--:|\n")
+		for _, v := range rl.Variants {
+			var quiet, around []time.Duration
+			for _, s := range rl.Switches {
+				quiet = append(quiet, window(v.Res.Samples, s.Save.Add(-time.Second), s.Save)...)
+				if !s.Switch.IsZero() {
+					around = append(around, window(v.Res.Samples, s.Switch.Add(-500*time.Millisecond), s.Switch.Add(500*time.Millisecond))...)
+				}
+			}
+			for _, x := range []struct {
+				name string
+				ds   []time.Duration
+			}{{"quiet second", quiet}, {"second around the switch", around}} {
+				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", v.Name, x.name, len(x.ds), msf(pct(x.ds, 50)), msf(pct(x.ds, 99)), msf(pct(x.ds, 100)))
+			}
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "During the cycles (%s): controller CPU %s (%.1f ms per switch), peak RSS %.1f MiB; HAProxy worker CPU %s; "+
+			"the bench itself (load generator, probes, pollers) %s; all cores %.0f%% busy.\n\n",
+			rl.Wall.Round(time.Second), rl.CtlCPUCycles.Round(time.Millisecond),
+			float64(rl.CtlCPUCycles)/float64(time.Millisecond)/float64(max(1, len(rl.Switches))),
+			float64(rl.Ctl.hwm)/1024, rl.HAProxyCPU.Round(time.Millisecond), rl.BenchCPU.Round(time.Millisecond), rl.BusyPct)
+		b.WriteString("![requests per second across a release](release.svg)\n\n")
+	}
+
+	if len(rep.Cost) > 0 {
+		b.WriteString("### Controller cost\n\n")
+		b.WriteString("N services in one desired file, one HAProxy (2N backends), each service converged on blue, green stopped. " +
+			"Runtime API commands are counted as connections to a socket proxy in front of the admin socket (one command per connection), " +
+			"Docker calls as HTTP requests through a socket proxy set as the controller's DOCKER_HOST; passes from the `-v 1` log (one line per service per pass).\n\n")
+		b.WriteString("| services | converge from scratch | idle CPU (ms/min) | idle RSS MiB | HAProxy idle CPU (ms/min) | passes counted | runtime API cmds/pass | Docker calls/pass | pass wall ms (median) |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, c := range rep.Cost {
+			perMin := func(d time.Duration) string {
+				return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)*float64(time.Minute)/float64(c.IdleWindow))
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %.1f | %s | %d | %s | %s | %s |\n", c.Services, c.ConvergeAll.Round(100*time.Millisecond),
+				perMin(c.IdleCPU), float64(c.IdleRSS)/1024, perMin(c.IdleHAProxyCPU), c.Passes,
+				perPass(c.HACmds, c.Passes), perPass(c.DockerCalls, c.Passes), msf(pct(c.PassWall, 50)))
+		}
+		b.WriteString("\nA release of the first service while the others stay put (no load):\n\n")
+		b.WriteString("| services | save → switch ms | ready to switch ms | save → converged ms | controller CPU ms | passes | runtime API cmds/pass | Docker calls/pass | peak RSS MiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, c := range rep.Cost {
+			r := c.Release
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %d | %s | %s | %.1f |\n", c.Services, msf(r.since(r.Switch)), msf(r.readyToSwitch()),
+				msf(r.since(r.Converged)), msf(c.ReleaseCPU), c.ReleasePasses, perPass(c.ReleaseHACmds, c.ReleasePasses),
+				perPass(c.ReleaseDocker, c.ReleasePasses), float64(c.HWM)/1024)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// markdown is results.md: the summary and every switch.
+func (rep *report) markdown() string {
+	var b strings.Builder
+	b.WriteString("# Benchmark results\n\nWritten by `go run ./bench` (see [README.md](README.md) for the method); rerunning it replaces this file.\n\n")
+	b.WriteString(rep.summary())
+	if rl := rep.Release; rl != nil {
+		b.WriteString("### Every switch\n\nMilliseconds from the save; *steps* are when the controller logged each step (ms resolution).\n\n")
+		b.WriteString("| # | edit | HAProxy at save | steps | app ready | HAProxy UP | map switched | converged | ready to switch |\n|--:|---|---|---|--:|--:|--:|--:|--:|\n")
+		for i, s := range rl.Switches {
+			var names []string
+			for a := range s.Steps {
+				names = append(names, a)
+			}
+			sort.Slice(names, func(i, j int) bool { return s.Steps[names[i]].Before(s.Steps[names[j]]) })
+			var steps []string
+			for _, a := range names {
+				steps = append(steps, fmt.Sprintf("%s %s", a, msf(s.since(s.Steps[a]))))
+			}
+			edit := fmt.Sprintf("%s → %s", s.Kind, s.Body)
+			if s.Err != "" {
+				edit += " (" + s.Err + ")"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, edit, s.StatusAt, strings.Join(steps, ", "),
+				msf(s.since(s.Floor)), msf(s.since(s.HAUp)), msf(s.since(s.Switch)), msf(s.since(s.Converged)), msf(s.readyToSwitch()))
+		}
+		b.WriteString("\n")
+		if rl.PlotIndex < len(rl.Switches) {
+			s := rl.Switches[rl.PlotIndex]
+			fmt.Fprintf(&b, "HAProxy's view of the new server during the plotted switch (#%d; ms from the save: status (last check, its duration)); the app first answered at +%s ms:\n\n",
+				rl.PlotIndex+1, msf(s.since(s.Floor)))
+			for _, l := range s.Trace {
+				b.WriteString("    " + l + "\n")
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// write puts results.md and release.svg in dir and refreshes the results
+// section of dir/README.md when it has the markers.
+func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) {
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
+		t.Logf("write results.md: %v", err)
+	}
+	if rl := rep.Release; rl != nil && rl.PlotIndex < len(rl.Switches) {
+		svg := plotRelease(rl, rl.Switches[rl.PlotIndex])
+		if err := os.WriteFile(filepath.Join(dir, "release.svg"), []byte(svg), 0o644); err != nil {
+			t.Logf("write release.svg: %v", err)
+		}
+	}
+	readme := filepath.Join(dir, "README.md")
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		return
+	}
+	s := string(b)
+	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
+	if i < 0 || j < i {
+		return
+	}
+	s = s[:i+len(readmeBegin)] + "\n" + rep.summary() + s[j:]
+	if err := os.WriteFile(readme, []byte(s), 0o644); err != nil {
+		t.Logf("update README.md: %v", err)
+	}
+	t.Logf("wrote %s, %s and the results section of %s", filepath.Join(dir, "results.md"), filepath.Join(dir, "release.svg"), readme)
+}

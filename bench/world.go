@@ -1,0 +1,484 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// service is one blue/green service of a world.
+type service struct {
+	name        string
+	blue, green int // host ports
+}
+
+func (s service) backend(c spec.Color) string { return s.name + "_" + string(c) }
+
+func (s service) port(c spec.Color) int {
+	if c == spec.Green {
+		return s.green
+	}
+	return s.blue
+}
+
+// world is one HAProxy with N services, the desired file naming them, and
+// (once started) a controller acting on it.
+type world struct {
+	t         *scope
+	dir       string
+	ha        *testenv.HAProxy
+	sock      string // HAProxy's own runtime socket
+	specSock  string // the socket the desired file names (a counting proxy, or sock)
+	mapPath   string
+	front     int
+	svcs      []service
+	repo      string
+	desired   string
+	stateDir  string
+	ctlBin    string
+	ctlEnv    []string
+	ctlArgs   []string
+	ctl       *controller
+	client    *haproxy.Client
+	haCounter *testenv.SocketProxy // counts runtime API commands, when specSock is a proxy
+	dkCounter *testenv.SocketProxy // counts Docker API requests, when DOCKER_HOST goes through it
+
+	// current desired state per service: active color and version
+	active       []spec.Color
+	version      []string
+	activeBefore spec.Color // of the service being switched
+	network      string     // bridge or host
+	used         map[int]bool
+}
+
+// port is a free loopback port not yet handed out in this world.
+func (w *world) port() int {
+	for {
+		p := testenv.FreePort(w.t)
+		if !w.used[p] {
+			w.used[p] = true
+			return p
+		}
+	}
+}
+
+// haproxySettings are what the bench takes from examples/haproxy.cfg (or
+// its flags) into the configs it generates, and how containers are reached.
+type haproxySettings struct {
+	DefaultServer string   // the "default-server" line
+	TimeoutCheck  string   // the "timeout check" value
+	HostNetwork   bool     // spec network: host (the app listens on 127.0.0.1:hostPort) instead of bridge
+	Extra         []string // more lines for the defaults section (experiments)
+}
+
+type worldConfig struct {
+	name     string // short, unique: service names derive from it
+	services int
+	hap      haproxySettings
+	repo     string // image repository (tags v1, v2 exist)
+	ctlBin   string
+	ctlArgs  []string
+	count    bool // put counting socket proxies in front of HAProxy and Docker
+}
+
+const haproxyGlobal = `global
+    stats socket {{DIR}}/admin.sock mode 600 level admin
+    stats timeout 10s
+    maxconn 5000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout check {{TIMEOUT_CHECK}}
+    retries 3
+    {{DEFAULT_SERVER}}{{EXTRA}}
+frontend fe
+    bind 127.0.0.1:{{FRONT}}
+    {{USE_BACKEND}}
+`
+
+const haproxyBackend = `backend {{BACKEND}}
+    option httpchk GET /healthz
+    http-check expect status 200
+    server app 127.0.0.1:{{PORT}}
+`
+
+func newWorld(t *scope, cfg worldConfig) *world {
+	t.Helper()
+	dir, err := os.MkdirTemp("", cfg.name+"-")
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	w := &world{
+		t:        t,
+		dir:      dir,
+		sock:     filepath.Join(dir, "admin.sock"),
+		mapPath:  filepath.Join(dir, "hosts.map"),
+		used:     map[int]bool{},
+		repo:     cfg.repo,
+		desired:  filepath.Join(dir, "desired.yaml"),
+		stateDir: filepath.Join(dir, "state"),
+		ctlBin:   cfg.ctlBin,
+		ctlArgs:  cfg.ctlArgs,
+		network:  "bridge",
+	}
+	if cfg.hap.HostNetwork {
+		w.network = "host"
+	}
+	w.front = w.port()
+	w.specSock = w.sock
+	var mapLines, backends strings.Builder
+	for i := 0; i < cfg.services; i++ {
+		name := cfg.name
+		if cfg.services > 1 {
+			name = fmt.Sprintf("%s-s%02d", cfg.name, i+1)
+		}
+		s := service{name: name, blue: w.port(), green: w.port()}
+		w.svcs = append(w.svcs, s)
+		w.active = append(w.active, spec.Blue)
+		w.version = append(w.version, "v1")
+		fmt.Fprintf(&mapLines, "%s %s\n", s.name, s.backend(spec.Blue))
+		for _, c := range spec.Colors {
+			backends.WriteString(strings.NewReplacer("{{BACKEND}}", s.backend(c), "{{PORT}}", fmt.Sprint(s.port(c))).Replace(haproxyBackend))
+		}
+	}
+	// Containers are named after the services: remove what the controller
+	// created, whatever happens.
+	t.Cleanup(func() {
+		for _, s := range w.svcs {
+			testenv.RemoveContainersByLabel(t, "io.bluegreen.service", s.name)
+		}
+	})
+	if err := os.WriteFile(w.mapPath, []byte(mapLines.String()), 0o644); err != nil {
+		t.Fatalf("write map: %v", err)
+	}
+	use := fmt.Sprintf("use_backend %%[str(%s),map(%s)]", w.svcs[0].name, w.mapPath)
+	if cfg.services > 1 {
+		use = fmt.Sprintf("use_backend %%[req.hdr(host),field(1,:),map(%s)]", w.mapPath)
+	}
+	hacfg := strings.NewReplacer("{{DIR}}", dir, "{{FRONT}}", fmt.Sprint(w.front), "{{USE_BACKEND}}", use,
+		"{{DEFAULT_SERVER}}", cfg.hap.DefaultServer, "{{TIMEOUT_CHECK}}", cfg.hap.TimeoutCheck,
+		"{{EXTRA}}", extraLines(cfg.hap.Extra)).Replace(haproxyGlobal) + backends.String()
+	w.ha = testenv.StartHAProxy(t, dir, hacfg, w.sock)
+	w.client, err = haproxy.New("unix://"+w.sock, 2*time.Second)
+	if err != nil {
+		t.Fatalf("haproxy client: %v", err)
+	}
+	if cfg.count {
+		w.haCounter = testenv.StartSocketProxy(t, filepath.Join(dir, "ha-count.sock"), w.sock)
+		w.specSock = w.haCounter.Path
+		if target := dockerSocket(); target != "" {
+			w.dkCounter = testenv.StartSocketProxy(t, filepath.Join(dir, "docker-count.sock"), target)
+			w.ctlEnv = append(w.ctlEnv, "DOCKER_HOST=unix://"+w.dkCounter.Path)
+		}
+	}
+	w.save()
+	return w
+}
+
+func extraLines(ls []string) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString("\n    " + strings.TrimSpace(l))
+	}
+	return b.String()
+}
+
+// dockerSocket is the engine's unix socket (DOCKER_HOST or the default), or
+// "" when the engine is reached over TCP.
+func dockerSocket() string {
+	h := os.Getenv("DOCKER_HOST")
+	if h == "" {
+		return "/var/run/docker.sock"
+	}
+	if p, ok := strings.CutPrefix(h, "unix://"); ok {
+		return p
+	}
+	return ""
+}
+
+// render is the desired file for the current active colors and versions.
+// The idle color is stopped once drained (idle.policy Stop), so every
+// release and every rollback starts a container: each has a real floor.
+func (w *world) render() string {
+	var b strings.Builder
+	hostEnv := ""
+	if w.network == "host" {
+		// host network: the app must listen on loopback only, on the host port
+		hostEnv = "\n  env: {LISTEN_ADDR: 127.0.0.1}"
+	}
+	for i, s := range w.svcs {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		fmt.Fprintf(&b, `apiVersion: bluegreen.dev/v1
+kind: Service
+metadata:
+  name: %s
+spec:
+  activeColor: %s
+  image: %s:%s
+  colors:
+    blue: {hostPort: %d}
+    green: {hostPort: %d}
+  haproxy:
+    runtime: unix://%s
+    mapFile: %s
+  network: %s%s
+  readyTimeout: 30s
+  drainTimeout: 10s
+  stopTimeout: 10s
+  idle: {policy: Stop}
+`, s.name, w.active[i], w.repo, w.version[i], s.blue, s.green, w.specSock, w.mapPath, w.network, hostEnv)
+	}
+	return b.String()
+}
+
+// save writes the desired file as an editor does (new file renamed over the
+// old one) and returns the moment of the rename and the generation the
+// controller will report for service i once it acted on it.
+func (w *world) save() (at time.Time, gens []string) {
+	w.t.Helper()
+	tmp := w.desired + ".tmp"
+	if err := os.WriteFile(tmp, []byte(w.render()), 0o644); err != nil {
+		w.t.Fatalf("write desired: %v", err)
+	}
+	svcs, err := spec.Load(tmp)
+	if err != nil {
+		w.t.Fatalf("the desired file the bench wrote is refused: %v", err)
+	}
+	for _, s := range svcs {
+		gens = append(gens, s.Generation())
+	}
+	at = time.Now()
+	if err := os.Rename(tmp, w.desired); err != nil {
+		w.t.Fatalf("rename desired: %v", err)
+	}
+	return at, gens
+}
+
+func (w *world) status() reconcile.Status {
+	st, _ := reconcile.ReadStatus(filepath.Join(w.stateDir, "status.json"))
+	return st
+}
+
+// converged reports whether every service is Converged on gens.
+func (w *world) converged(gens []string) bool {
+	st := w.status()
+	for i, s := range w.svcs {
+		ss := st.Services[s.name]
+		if ss == nil || ss.Phase != reconcile.Converged || ss.ObservedGeneration != gens[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *world) waitConverged(gens []string, timeout time.Duration) {
+	w.t.Helper()
+	testenv.WaitFor(w.t, timeout, "every service converges", func() bool { return w.converged(gens) })
+}
+
+// serverStatus is the HAProxy status of service i's color c ("" on error).
+func (w *world) serverStatus(i int, c spec.Color) string {
+	row, err := w.client.ServerStat(context.Background(), w.svcs[i].backend(c), "app")
+	if err != nil {
+		return ""
+	}
+	return row.Status
+}
+
+// keepLogs, when set, is where each controller's log is copied when it stops.
+var keepLogs string
+
+// controller is the controller process, started by PID and stopped by PID.
+type controller struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+func (w *world) startController() *controller {
+	w.t.Helper()
+	logPath := filepath.Join(w.dir, "controller.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		w.t.Fatalf("controller log: %v", err)
+	}
+	args := append([]string{"run", "-f", w.desired, "--state-dir", w.stateDir, "-v", "1"}, w.ctlArgs...)
+	cmd := exec.Command(w.ctlBin, args...)
+	cmd.Env = append(os.Environ(), w.ctlEnv...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		w.t.Fatalf("start controller: %v", err)
+	}
+	logf.Close()
+	c := &controller{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	w.t.Cleanup(func() {
+		c.stop()
+		if keepLogs != "" {
+			b, _ := os.ReadFile(logPath)
+			name := filepath.Join(keepLogs, filepath.Base(w.dir)+"-controller.log")
+			if err := os.WriteFile(name, b, 0o644); err == nil {
+				w.t.Logf("kept %s", name)
+			}
+		}
+	})
+	w.ctl = c
+	return c
+}
+
+func (c *controller) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM to the controller's PID and waits; SIGKILL after 10s.
+func (c *controller) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// tail is the last n lines of the controller's log.
+func (c *controller) tail(n int) string {
+	b, _ := os.ReadFile(c.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logLine is one line of the controller's log (funcr key="value" pairs).
+type logLine struct {
+	at      time.Time
+	msg     string
+	service string
+	step    string
+	reason  string
+	raw     string
+}
+
+var (
+	reMsg     = regexp.MustCompile(`"msg"="([^"]*)"`)
+	reService = regexp.MustCompile(`"service"="([^"]*)"`)
+	reStep    = regexp.MustCompile(`"step"="([^"]*)"`)
+	reReason  = regexp.MustCompile(`"reason"="([^"]*)"`)
+)
+
+// logLines parses the controller's log so far.
+func (c *controller) logLines() []logLine {
+	f, err := os.Open(c.logPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		ts, rest, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		at, err := time.Parse("2006-01-02T15:04:05.000Z", ts)
+		if err != nil {
+			continue
+		}
+		ll := logLine{at: at, raw: rest}
+		if m := reMsg.FindStringSubmatch(rest); m != nil {
+			ll.msg = m[1]
+		}
+		if m := reService.FindStringSubmatch(rest); m != nil {
+			ll.service = m[1]
+		}
+		if m := reStep.FindStringSubmatch(rest); m != nil {
+			ll.step = m[1]
+		}
+		if m := reReason.FindStringSubmatch(rest); m != nil {
+			ll.reason = m[1]
+		}
+		out = append(out, ll)
+	}
+	return out
+}
+
+// passLines are the lines a pass writes once per service: its state, a step,
+// or an error.
+func passLine(l logLine) bool {
+	switch l.msg {
+	case "State", "Step", "Service needs attention", "Cannot observe service; retrying with backoff":
+		return true
+	}
+	return false
+}
+
+// passes counts the passes that looked at service name so far.
+func (c *controller) passes(name string) int {
+	n := 0
+	for _, l := range c.logLines() {
+		if l.service == name && passLine(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// usage is the controller's CPU time so far and its peak RSS.
+type usage struct {
+	cpu      time.Duration
+	hwm, rss int64 // KiB
+}
+
+func (c *controller) usage() usage {
+	var u usage
+	u.cpu, _ = procCPU(c.pid())
+	u.hwm, u.rss, _ = procMem(c.pid())
+	return u
+}
+
+// haproxyWorker returns the PID of HAProxy's current worker.
+func (w *world) haproxyWorker() int {
+	p, err := w.ha.ShowProc()
+	if err != nil || len(p.Workers) == 0 {
+		return 0
+	}
+	return p.Workers[0]
+}
+
+// counters reads the socket proxies' counters (-1 when not counting).
+func (w *world) counters() (haCmds, dockerCalls int64) {
+	haCmds, dockerCalls = -1, -1
+	if w.haCounter != nil {
+		haCmds = w.haCounter.Accepted()
+	}
+	if w.dkCounter != nil {
+		dockerCalls = w.dkCounter.Requests()
+	}
+	return
+}
