@@ -348,20 +348,7 @@ func (w *world) startController() *controller {
 func (c *controller) pid() int { return c.cmd.Process.Pid }
 
 // stop sends SIGTERM to the controller's PID and waits; SIGKILL after 10s.
-func (c *controller) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
+func (c *controller) stop() { testenv.StopProcess(c.cmd, c.done, 10*time.Second) }
 
 // tail is the last n lines of the controller's log.
 func (c *controller) tail(n int) string {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -229,20 +228,7 @@ func (c *controller) output() string {
 }
 
 // stop ends the controller gracefully.
-func (c *controller) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
+func (c *controller) stop() { testenv.StopProcess(c.cmd, c.done, 10*time.Second) }
 
 // exited waits until the controller exits by itself and returns its log.
 func (c *controller) exited(t testing.TB, timeout time.Duration) string {
