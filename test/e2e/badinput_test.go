@@ -36,6 +36,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("release green v2: --once exited %d:\n%s", code, out)
 	}
 	good := e.spec(spec.Green, "v2")
+	// HAProxy's checks see blue's stopped container down a moment after the
+	// controller converged: the snapshot is taken once that has settled.
+	testenv.WaitFor(t, 30*time.Second, "HAProxy sees the stopped blue down", func() bool {
+		return strings.Contains(e.serverStates(), e.svc+"_blue/app op=0")
+	})
 	before := e.badInputSnapshot()
 	if !strings.Contains(before.green, " running ") || !strings.Contains(before.blue, " exited ") || before.mapRuntime != e.svc+"_green" {
 		t.Fatalf("after the release: green %q, blue %q, map %q; want green running, blue exited, map on green", before.green, before.blue, before.mapRuntime)
