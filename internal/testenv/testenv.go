@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -32,15 +34,72 @@ type TB interface {
 	Cleanup(func())
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 for a server the test starts
+// next. Two things could take the port between this call and that bind, and
+// both are ruled out:
+//   - the kernel's ephemeral range (net.ipv4.ip_local_port_range), from which
+//     every outgoing connection of a load generator in a parallel test
+//     package takes its local port: ports come from below that range;
+//   - another test process calling FreePort: each port is reserved by an
+//     flock on a file under the temp dir, held until the test ends.
 func FreePort(t TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: no free port on 127.0.0.1: %v", err)
+	lo, hi := portPool()
+	n := hi - lo + 1
+	start := int(portSeq.Add(1)) + os.Getpid()*7919
+	for i := 0; i < n; i++ {
+		port := lo + (start+i*104729)%n
+		if f := reservePort(port); f != nil {
+			t.Cleanup(func() { f.Close() })
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testenv: no free port on 127.0.0.1 in %d-%d", lo, hi)
+	return 0
+}
+
+var portSeq atomic.Int64
+
+// portPool is the range FreePort draws from: from 20000 to just below the
+// ephemeral range (20000-32767 with Linux's default 32768-60999).
+func portPool() (lo, hi int) {
+	lo, hi = 20000, 32767
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 2 {
+		if eph, err := strconv.Atoi(f[0]); err == nil && eph-1 > lo+1000 {
+			hi = eph - 1
+		}
+	}
+	return lo, hi
+}
+
+// reservePort locks port's file and checks that the port can be bound. It
+// returns the open lock file (closing it frees the port for other test
+// processes), or nil when the port is taken.
+func reservePort(port int) *os.File {
+	dir := filepath.Join(os.TempDir(), "bluegreen-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	ln.Close()
+	return f
 }
 
 // RequireBinary returns the path of the executable name, looked up in PATH

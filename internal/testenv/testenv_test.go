@@ -18,6 +18,28 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("port %d from FreePort: %v", p, err)
 	}
 	ln.Close()
+	if lo, hi := portPool(); p < lo || p > hi {
+		t.Fatalf("port %d outside the pool %d-%d, below the ephemeral range", p, lo, hi)
+	}
+	// Held for this test: no other caller (another test process would open
+	// its own file the same way) can reserve it.
+	if f := reservePort(p); f != nil {
+		f.Close()
+		t.Fatalf("port %d reserved twice", p)
+	}
+	if q := FreePort(t); q == p {
+		t.Fatalf("FreePort returned %d twice", p)
+	}
+}
+
+func TestFreePortReleasedAfterTest(t *testing.T) {
+	var p int
+	t.Run("holder", func(t *testing.T) { p = FreePort(t) })
+	f := reservePort(p)
+	if f == nil {
+		t.Fatalf("port %d still reserved after the test that took it ended", p)
+	}
+	f.Close()
 }
 
 func TestRequireBinary(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 // testServer is one "server" line of a test backend.
@@ -184,15 +186,10 @@ func (h *testHAProxy) waitReady(exited <-chan struct{}) bool {
 	return false
 }
 
-// freeAddr returns a loopback address with a port free right now.
+// freeAddr returns a loopback address whose port is reserved for this test
+// (see testenv.FreePort).
 func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
 
 // waitFor polls cond until it holds; the deadline only guards against a hang
