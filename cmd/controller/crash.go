@@ -10,9 +10,10 @@ import (
 )
 
 // crashEnv names a point where the controller kills itself with SIGKILL:
-// "before:<Action>" or "after:<Action>", e.g. "after:SwitchMap". It exists
-// for the crash tests, which prove that a controller killed at any step of a
-// release converges when started again.
+// "before:<Action>" or "after:<Action>", e.g. "after:SwitchMap", or
+// "mid:SwitchMap": after HAProxy's runtime map is set and before the map
+// file is written. It exists for the crash tests, which prove that a
+// controller killed at any step of a release converges when started again.
 const crashEnv = "BLUEGREEN_CRASH_AT"
 
 func injectCrash(l *reconcile.Loop, at string) error {
@@ -20,24 +21,46 @@ func injectCrash(l *reconcile.Loop, at string) error {
 		return nil
 	}
 	when, action, ok := strings.Cut(at, ":")
-	if !ok || (when != "before" && when != "after") {
-		return fmt.Errorf("%s=%q: want before:<Action> or after:<Action>", crashEnv, at)
+	kill := func(st reconcile.Step) {
+		fmt.Fprintf(os.Stderr, "controller: %s=%s: killing myself %s %s\n", crashEnv, at, when, st)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
 	}
 	crash := func(st reconcile.Step) {
 		if string(st.Action) == action {
-			fmt.Fprintf(os.Stderr, "controller: %s=%s: killing myself %s %s\n", crashEnv, at, when, st)
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is on its way
+			kill(st)
 		}
 	}
-	if when == "before" {
+	switch {
+	case ok && when == "before":
 		l.BeforeStep = crash
-	} else {
+	case ok && when == "after":
 		l.AfterStep = func(st reconcile.Step, err error) {
 			if err == nil {
 				crash(st)
 			}
 		}
+	case ok && when == "mid" && action == string(reconcile.SwitchMap):
+		var current reconcile.Step
+		l.BeforeStep = func(st reconcile.Step) { current = st }
+		l.Deps.MapFiles = crashingMapFiles{MapFiles: l.Deps.MapFiles, crash: func() {
+			if current.Action == reconcile.SwitchMap {
+				kill(current)
+			}
+		}}
+	default:
+		return fmt.Errorf("%s=%q: want before:<Action>, after:<Action> or mid:SwitchMap", crashEnv, at)
 	}
 	return nil
+}
+
+// crashingMapFiles calls crash before every map file write.
+type crashingMapFiles struct {
+	reconcile.MapFiles
+	crash func()
+}
+
+func (m crashingMapFiles) Write(path, key, value string) error {
+	m.crash()
+	return m.MapFiles.Write(path, key, value)
 }

@@ -21,12 +21,15 @@ func TestCrashAnywhereConverges(t *testing.T) {
 	l := e.startLoad(keepAlive, fresh)
 	waitSent(t, l, 2000)
 
+	// The release is killed between the runtime map and the map file, the
+	// rollback after both: each of these points is reached only once.
 	release := []string{
 		"after:BuildImage",      // image ready
 		"after:CreateContainer", // green created
 		"after:StartContainer",  // green started
 		"before:SwitchMap",      // green UP and ready, map not switched yet
-		"after:SwitchMap",       // map switched (runtime and file)
+		"mid:SwitchMap",         // runtime map switched, map file not yet written
+		"after:WriteMapFile",    // the next controller wrote the map file
 		"after:DrainServer",     // blue draining
 		"after:StopContainer",   // blue stopped
 	}
@@ -34,11 +37,11 @@ func TestCrashAnywhereConverges(t *testing.T) {
 		"after:SetServerReady", // blue accepts traffic again (its drain is undone)
 		"after:StartContainer", // blue restarted
 		"before:SwitchMap",     // blue ready again
-		"after:SwitchMap",      // map back on blue
+		"after:SwitchMap",      // map back on blue (runtime and file)
 		"after:DrainServer",    // green draining
 	}
 	kills := 0
-	crashThrough := func(points []string) {
+	crashThrough := func(from, to spec.Color, points []string) {
 		for _, at := range points {
 			e.ctlEnv = []string{"BLUEGREEN_CRASH_AT=" + at}
 			c := e.start()
@@ -48,6 +51,13 @@ func TestCrashAnywhereConverges(t *testing.T) {
 			}
 			if c.cmd.ProcessState.Exited() {
 				t.Fatalf("controller exited normally at %s, want killed by SIGKILL", at)
+			}
+			if at == "mid:SwitchMap" {
+				// Killed in the gap: a reload now would move traffic back,
+				// so the next controller must write the file first.
+				if rt, file := e.maps(); rt != e.svc+"_"+string(to) || file != e.svc+"_"+string(from) {
+					t.Fatalf("killed %s: map runtime %q file %q, want runtime on %s and file still on %s", at, rt, file, to, from)
+				}
 			}
 			kills++
 			t.Logf("killed %s; %d requests so far, %d failed", at, l.sent(), l.failed())
@@ -59,7 +69,7 @@ func TestCrashAnywhereConverges(t *testing.T) {
 	}
 
 	e.save(spec.Green, "v2")
-	crashThrough(release)
+	crashThrough(spec.Blue, spec.Green, release)
 	if rt, file := e.maps(); rt != e.svc+"_green" || file != e.svc+"_green" {
 		t.Fatalf("after the release: map runtime %q file %q", rt, file)
 	}
@@ -68,7 +78,7 @@ func TestCrashAnywhereConverges(t *testing.T) {
 	}
 
 	e.save(spec.Blue, "v1")
-	crashThrough(rollback)
+	crashThrough(spec.Green, spec.Blue, rollback)
 	if rt, file := e.maps(); rt != e.svc+"_blue" || file != e.svc+"_blue" {
 		t.Fatalf("after the rollback: map runtime %q file %q", rt, file)
 	}
