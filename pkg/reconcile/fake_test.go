@@ -27,6 +27,10 @@ type fakeWorld struct {
 	containers map[string]*docker.Container
 	ports      map[string]string // container name -> "backend/server"
 	failOn     map[string]error  // call prefix -> error
+	// slowChecks leaves a started container's server DOWN, as HAProxy does
+	// until its checks catch up; healthUpIgnored makes "set server ...
+	// health up" change nothing.
+	slowChecks, healthUpIgnored bool
 }
 
 func newFakeWorld() *fakeWorld {
@@ -180,7 +184,9 @@ func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string
 	if err := f.w.record("set server %s/%s health up", backend, server); err != nil {
 		return err
 	}
-	f.w.servers[backend+"/"+server].Status = "UP"
+	if !f.w.healthUpIgnored {
+		f.w.servers[backend+"/"+server].Status = "UP"
+	}
 	return nil
 }
 
@@ -252,6 +258,9 @@ func (f fakeEngine) Start(_ context.Context, name string) error {
 	c.Running, c.State, c.StartedAt = true, "running", time.Now()
 	r := f.w.servers[f.w.ports[name]]
 	r.Status, r.CheckStatus = "UP", "L7OK"
+	if f.w.slowChecks {
+		r.Status, r.CheckStatus, r.Addr = "DOWN", "L4CON", "127.0.0.1:"+hostPortOf(name)
+	}
 	return nil
 }
 
@@ -285,13 +294,17 @@ func (f fakeProber) Probe(_ context.Context, url string) error {
 		return err
 	}
 	for name, c := range f.w.containers {
-		port := "18081"
-		if strings.HasSuffix(name, "green") {
-			port = "18082"
-		}
-		if strings.Contains(url, ":"+port+"/") && c.Running {
+		if strings.Contains(url, ":"+hostPortOf(name)+"/") && c.Running {
 			return nil
 		}
 	}
 	return errors.New("connection refused")
+}
+
+// hostPortOf is the host port of a container of testService.
+func hostPortOf(name string) string {
+	if strings.HasSuffix(name, "green") {
+		return "18082"
+	}
+	return "18081"
 }

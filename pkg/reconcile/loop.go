@@ -142,18 +142,11 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, observer *Deps) (Decis
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
 	if d.Step != nil {
-		log.Info("Step", "step", d.Step.Action, "color", d.Step.Color, "target", d.Step.Target, "cause", d.Step.Cause)
-		if l.BeforeStep != nil {
-			l.BeforeStep(*d.Step)
-		}
-		err := l.Deps.Execute(ctx, s, *d.Step, o)
-		if l.AfterStep != nil {
-			l.AfterStep(*d.Step, err)
-		}
-		st.stepped(*d.Step, err, l.Now())
-		if err != nil {
-			log.Error(err, "Step failed; retrying with backoff", "step", d.Step.Action, "color", d.Step.Color)
+		if err := l.execute(ctx, log, st, s, *d.Step, o); err != nil {
 			return d, err
+		}
+		if d.Step.Action == MarkServerUp {
+			return l.switchAfterMarkUp(ctx, log, st, s, d, o)
 		}
 		return d, nil
 	}
@@ -170,6 +163,44 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, observer *Deps) (Decis
 		log.V(1).Info("State", "phase", d.Phase, "reason", d.Reason, "message", d.Message)
 	}
 	return d, nil
+}
+
+// execute takes one step, logged, recorded in status and offered to the
+// fault-injection hooks.
+func (l *Loop) execute(ctx context.Context, log logr.Logger, st *ServiceStatus, s *spec.Service, step Step, o Observed) error {
+	log.Info("Step", "step", step.Action, "color", step.Color, "target", step.Target, "cause", step.Cause)
+	if l.BeforeStep != nil {
+		l.BeforeStep(step)
+	}
+	err := l.Deps.Execute(ctx, s, step, o)
+	if l.AfterStep != nil {
+		l.AfterStep(step, err)
+	}
+	st.stepped(step, err, l.Now())
+	if err != nil {
+		log.Error(err, "Step failed; retrying with backoff", "step", step.Action, "color", step.Color)
+	}
+	return err
+}
+
+// switchAfterMarkUp follows a MarkServerUp step: the new color's container
+// and its two probes were observed in this pass, and HAProxy is asked
+// afresh whether the server is UP now. If the plan on that observation is
+// the switch, it is taken at once rather than one pass later (a whole pass
+// is most of the delay between "the app is ready" and "traffic moves").
+// Anything else waits for the next pass, which comes at once.
+func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, st *ServiceStatus, s *spec.Service, marked Decision, o Observed) (Decision, error) {
+	o, err := l.Deps.RefreshServer(ctx, s, o, marked.Step.Color)
+	if err != nil {
+		return marked, nil // the next pass observes everything again
+	}
+	d := Plan(s, o, l.Now())
+	if d.Step == nil || d.Step.Action != SwitchMap {
+		return marked, nil
+	}
+	st.observed(s, o)
+	st.decided(d, l.Now())
+	return d, l.execute(ctx, log, st, s, *d.Step, o)
 }
 
 func (l *Loop) logsOf(ctx context.Context, name string) string {

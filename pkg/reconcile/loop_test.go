@@ -118,6 +118,44 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 	}
 }
 
+// A new color that passed its two probes while HAProxy's checks lag is
+// marked UP, and the map switches in that same pass once HAProxy, asked
+// again, says UP; if HAProxy does not say UP, the switch waits.
+func TestLoopSwitchesInThePassThatMarksUp(t *testing.T) {
+	const m = "/etc/haproxy/hosts.map"
+	for _, tc := range []struct {
+		name            string
+		healthUpIgnored bool
+		want            []string
+	}{
+		{"HAProxy says UP", false, []string{"set server web_blue/app health up", "show stat", "show servers state",
+			"set map " + m + " web web_blue", "write " + m + " web web_blue"}},
+		{"HAProxy still says DOWN", true, []string{"set server web_blue/app health up", "show stat", "show servers state"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld()
+			w.slowChecks, w.healthUpIgnored = true, tc.healthUpIgnored
+			h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+			var pass []string
+			for i := 0; i < 10 && pass == nil; i++ {
+				w.calls = nil
+				h.loop.Pass(context.Background())
+				for j, c := range w.calls {
+					if strings.HasSuffix(c, " health up") {
+						pass = w.calls[j:]
+					}
+				}
+			}
+			if !reflect.DeepEqual(pass, tc.want) {
+				t.Fatalf("calls from the health up on\n  %s\nwant\n  %s", strings.Join(pass, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+			if st := h.serviceStatus(); tc.healthUpIgnored && !strings.HasPrefix(st.LastStep, string(MarkServerUp)) {
+				t.Fatalf("last step %+v, want MarkServerUp", st.LastStep)
+			}
+		})
+	}
+}
+
 func TestLoopSteadyStateDoesNothing(t *testing.T) {
 	w := newFakeWorld()
 	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))

@@ -73,20 +73,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 // the map points at is judged by HAProxy's own checks.
 func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow, states []haproxy.ServerState, probe bool) (ColorState, error) {
 	var st ColorState
-	cs := s.Color(c)
-	for _, r := range stats {
-		if r.Proxy == cs.Backend && r.Server == cs.Server {
-			st.Server = Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
-				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr}
-			break
-		}
-	}
-	for _, r := range states {
-		if r.Backend == cs.Backend && r.Server == cs.Server {
-			st.Server.AdminDrain, st.Server.AdminMaint = r.Drain(), r.Maint()
-			break
-		}
-	}
+	st.Server = serverOf(s.Color(c), stats, states)
 	ct, found, err := d.Containers.Inspect(ctx, s.ContainerName(c))
 	if err != nil {
 		return st, err
@@ -105,6 +92,52 @@ func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, 
 		}
 	}
 	return st, nil
+}
+
+// serverOf picks color cs's server out of "show stat" and "show servers state".
+func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.ServerState) Server {
+	var sv Server
+	for _, r := range stats {
+		if r.Proxy == cs.Backend && r.Server == cs.Server {
+			sv = Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
+				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr}
+			break
+		}
+	}
+	for _, r := range states {
+		if r.Backend == cs.Backend && r.Server == cs.Server {
+			sv.AdminDrain, sv.AdminMaint = r.Drain(), r.Maint()
+			break
+		}
+	}
+	return sv
+}
+
+// RefreshServer reads color c's server in HAProxy afresh (not through a
+// pass's shared reads) into a copy of o; the rest of o is kept as observed.
+// It follows a step that changed that server, so that the step it unblocks
+// (the switch, after MarkServerUp) is decided on HAProxy's word, without
+// waiting for a whole new pass.
+func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o Observed, c spec.Color) (Observed, error) {
+	ha, err := d.HAProxy(s.HAProxy.Runtime)
+	if err != nil {
+		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
+	}
+	stats, err := ha.ShowStat(ctx)
+	if err != nil {
+		return o, err
+	}
+	states, err := ha.ServersState(ctx)
+	if err != nil {
+		return o, err
+	}
+	st := o.Color(c)
+	st.Server = serverOf(s.Color(c), stats, states)
+	if !st.Server.Draining() && !st.Server.Maint() && !isDown(st.Server.Status) {
+		st.DrainingSince = time.Time{}
+	}
+	o.SetColor(c, st)
+	return o, nil
 }
 
 // probeAddr is where color c answers on this host, as HAProxy must reach it.
