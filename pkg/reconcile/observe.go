@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
@@ -16,47 +17,65 @@ const probesNeeded = 2
 
 // Observe takes a snapshot of one service: its map key at runtime and on
 // disk, its backends and servers in HAProxy, its image and containers in the
-// engine, and probes of every running color. prev holds when each color was
-// first seen out of service, as persisted in status.
+// engine, and probes of the color that does not serve. prev holds when each
+// color was first seen out of service, as persisted in status.
+//
+// The reads do not depend on each other, so they are made at once: a pass
+// waits for the slowest read rather than for the sum of them (the engine's
+// answers take a millisecond or more each, and several times that while the
+// host is busy). Only the probes wait, for the map and the containers: they
+// go to the color that does not serve, if its container runs.
 func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]time.Time, now time.Time) (Observed, error) {
 	var o Observed
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
 	if err != nil {
 		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
 	}
-	o.MapRuntime.Value, o.MapRuntime.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey)
-	if err != nil {
-		return o, err
+	var (
+		backends []string
+		stats    []haproxy.StatRow
+		states   []haproxy.ServerState
+		cts      [2]docker.Container
+		found    [2]bool
+	)
+	reads := []func() error{
+		func() (err error) {
+			o.MapRuntime.Value, o.MapRuntime.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey)
+			return err
+		},
+		func() (err error) { backends, err = ha.Backends(ctx); return err },
+		func() (err error) { stats, err = ha.ShowStat(ctx); return err },
+		func() (err error) { states, err = ha.ServersState(ctx); return err },
+		func() (err error) {
+			o.MapFile.Value, o.MapFile.Found, err = d.MapFiles.Lookup(s.HAProxy.MapFile, s.HAProxy.MapKey)
+			if err != nil {
+				return fmt.Errorf("read map file %s: %w", s.HAProxy.MapFile, err)
+			}
+			return nil
+		},
+		func() (err error) { o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image); return err },
 	}
-	o.MapFile.Value, o.MapFile.Found, err = d.MapFiles.Lookup(s.HAProxy.MapFile, s.HAProxy.MapKey)
-	if err != nil {
-		return o, fmt.Errorf("read map file %s: %w", s.HAProxy.MapFile, err)
+	for i, c := range spec.Colors {
+		reads = append(reads, func() (err error) {
+			cts[i], found[i], err = d.Containers.Inspect(ctx, s.ContainerName(c))
+			return err
+		})
 	}
-	backends, err := ha.Backends(ctx)
-	if err != nil {
-		return o, err
+	if err := all(reads); err != nil {
+		return Observed{}, err
 	}
 	o.Backends = make(map[string]bool, len(backends))
 	for _, b := range backends {
 		o.Backends[b] = true
 	}
-	stats, err := ha.ShowStat(ctx)
-	if err != nil {
-		return o, err
-	}
-	states, err := ha.ServersState(ctx)
-	if err != nil {
-		return o, err
-	}
-	o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image)
-	if err != nil {
-		return o, err
-	}
 	served := servedColor(s, o.MapRuntime)
-	for _, c := range spec.Colors {
-		st, err := d.observeColor(ctx, s, c, stats, states, c != served)
-		if err != nil {
-			return o, err
+	for i, c := range spec.Colors {
+		st := ColorState{Server: serverOf(s.Color(c), stats, states)}
+		if found[i] {
+			st.Container = fromDocker(cts[i])
+		}
+		if c != served && st.Container.Running {
+			d.probe(ctx, s, c, &st)
 		}
 		if st.Server.Draining() || st.Server.Maint() || isDown(st.Server.Status) {
 			st.DrainingSince = prev[c]
@@ -69,29 +88,39 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	return o, nil
 }
 
-// observeColor reads color c; it probes c only when probe is set: the color
-// the map points at is judged by HAProxy's own checks.
-func (d *Deps) observeColor(ctx context.Context, s *spec.Service, c spec.Color, stats []haproxy.StatRow, states []haproxy.ServerState, probe bool) (ColorState, error) {
-	var st ColorState
-	st.Server = serverOf(s.Color(c), stats, states)
-	ct, found, err := d.Containers.Inspect(ctx, s.ContainerName(c))
-	if err != nil {
-		return st, err
+// all runs the reads at once and returns the error of the first read in the
+// list that failed, so that the same fault is always reported the same way.
+func all(reads []func() error) error {
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = read()
+		}()
 	}
-	if found {
-		st.Container = fromDocker(ct)
-	}
-	if probe && st.Container.Running {
-		url := "http://" + probeAddr(s, c) + s.HealthPath
-		for st.Probes < probesNeeded {
-			if err := d.Prober.Probe(ctx, url); err != nil {
-				st.ProbeError = err.Error()
-				break
-			}
-			st.Probes++
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	return st, nil
+	return nil
+}
+
+// probe checks color c's address the way HAProxy's health check does, up to
+// probesNeeded times in a row; the color the map points at is judged by
+// HAProxy's own checks and is not probed.
+func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *ColorState) {
+	url := "http://" + probeAddr(s, c) + s.HealthPath
+	for st.Probes < probesNeeded {
+		if err := d.Prober.Probe(ctx, url); err != nil {
+			st.ProbeError = err.Error()
+			return
+		}
+		st.Probes++
+	}
 }
 
 // serverOf picks color cs's server out of "show stat" and "show servers state".

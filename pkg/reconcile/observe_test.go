@@ -1,0 +1,78 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// gatedEngine holds each engine read until all n of them are in flight: if
+// Observe made them one after the other, the first would never be let go.
+type gatedEngine struct {
+	fakeEngine
+	arrived *sync.WaitGroup
+	all     chan struct{}
+}
+
+func (g gatedEngine) gate() error {
+	g.arrived.Done()
+	select {
+	case <-g.all:
+		return nil
+	case <-time.After(10 * time.Second): // a guard against a hang, not a timing goal
+		return errors.New("engine reads were made one after the other")
+	}
+}
+
+func (g gatedEngine) ImageID(ctx context.Context, ref string) (string, bool, error) {
+	if err := g.gate(); err != nil {
+		return "", false, err
+	}
+	return g.fakeEngine.ImageID(ctx, ref)
+}
+
+func (g gatedEngine) Inspect(ctx context.Context, name string) (docker.Container, bool, error) {
+	if err := g.gate(); err != nil {
+		return docker.Container{}, false, err
+	}
+	return g.fakeEngine.Inspect(ctx, name)
+}
+
+func TestObserveReadsAtOnce(t *testing.T) {
+	w := newFakeWorld()
+	w.images["demo:v1"] = "sha256:1"
+	d := w.deps()
+	g := gatedEngine{fakeEngine: fakeEngine{w}, arrived: &sync.WaitGroup{}, all: make(chan struct{})}
+	g.arrived.Add(3) // the image and both containers
+	go func() { g.arrived.Wait(); close(g.all) }()
+	d.Containers = g
+	o, err := d.Observe(context.Background(), testService(t, spec.Blue, "demo:v1"), nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Image.Found || o.Image.ID != "sha256:1" {
+		t.Fatalf("image %+v", o.Image)
+	}
+}
+
+// When several reads fail, the error reported is always the one of the
+// first read in Observe's order (HAProxy's map before the engine), so a
+// fault is reported the same way at every pass.
+func TestObserveReportsTheFirstReadsError(t *testing.T) {
+	w := newFakeWorld()
+	w.failOn["get map"] = errors.New("HAProxy is away")
+	w.failOn["image"] = errors.New("Docker is away")
+	w.failOn["inspect"] = errors.New("Docker is away")
+	for i := 0; i < 20; i++ {
+		_, err := w.deps().Observe(context.Background(), testService(t, spec.Blue, "demo:v1"), nil, t0)
+		if err == nil || !strings.Contains(err.Error(), "HAProxy is away") {
+			t.Fatalf("observation %d: error %v, want HAProxy's", i, err)
+		}
+	}
+}
