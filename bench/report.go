@@ -129,7 +129,7 @@ func (rep *report) summary() string {
 
 		if oc := rl.Observe; oc != nil {
 			fmt.Fprintf(&b, "Where a pass spends its time: %d observations of the service (the controller's own `reconcile.Deps.Observe` with real clients, %s apart, "+
-				"under the same load, blue serving, green stopped) took **%s ms** at the median (p90 %s ms); per call:\n\n",
+				"under the same load, blue serving, green stopped) took **%s ms** at the median (p90 %s ms); per call (Observe makes these reads at once, so their times overlap and add up to more than an observation):\n\n",
 				oc.N, reconcile.ReadyPoll, msf(pct(oc.Total, 50)), msf(pct(oc.Total, 90)))
 			b.WriteString("| call | calls per observation | median ms | ms per observation (mean) |\n|---|--:|--:|--:|\n")
 			names, med, share := oc.rows()
