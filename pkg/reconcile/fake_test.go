@@ -256,7 +256,10 @@ func (f fakeEngine) Start(_ context.Context, name string) error {
 	}
 	c := f.w.containers[name]
 	c.Running, c.State, c.StartedAt = true, "running", time.Now()
-	r := f.w.servers[f.w.ports[name]]
+	r, ok := f.w.servers[f.w.ports[name]]
+	if !ok { // a container of a service with no server in this world
+		return nil
+	}
 	r.Status, r.CheckStatus = "UP", "L7OK"
 	if f.w.slowChecks {
 		r.Status, r.CheckStatus, r.Addr = "DOWN", "L4CON", "127.0.0.1:"+hostPortOf(name)

@@ -84,6 +84,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	res.Converged = true
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
+	observer.Containers = newPassImages(l.Deps.Containers)
 	for i := range svcs {
 		s := &svcs[i]
 		keep[s.Name] = true

@@ -315,15 +315,29 @@ func TestPassSharesReads(t *testing.T) {
 	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	loop.Pass(context.Background())
-	count := map[string]int{}
-	for _, c := range w.calls {
-		count[strings.Join(strings.Fields(c)[:2], " ")]++
-	}
-	for _, read := range []string{"show stat", "show servers", "show backend", "show map"} {
-		if count[read] != 1 {
-			t.Errorf("%q made %d times in one pass over two services, want 1 (calls %v)", read, count[read], w.calls)
+	pass := func() map[string]int {
+		w.calls = nil
+		loop.Pass(context.Background())
+		count := map[string]int{}
+		for _, c := range w.calls {
+			count[strings.Join(strings.Fields(c)[:2], " ")]++
 		}
+		return count
+	}
+	// The image is missing: the first service builds it, the second looks
+	// again (a miss is not remembered) and finds it.
+	count := pass()
+	for _, call := range []string{"show stat", "show servers", "show backend", "show map", "build demo:v1"} {
+		if count[call] != 1 {
+			t.Errorf("%q made %d times in one pass over two services, want 1 (calls %v)", call, count[call], w.calls)
+		}
+	}
+	if count["image demo:v1"] != 2 {
+		t.Errorf("image demo:v1 looked up %d times in the pass that built it, want 2 (calls %v)", count["image demo:v1"], w.calls)
+	}
+	// Found: one lookup serves both services.
+	if count := pass(); count["image demo:v1"] != 1 {
+		t.Errorf("image demo:v1 looked up %d times in one pass over two services, want 1 (calls %v)", count["image demo:v1"], w.calls)
 	}
 }
 

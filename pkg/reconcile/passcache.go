@@ -98,3 +98,33 @@ func (c *cachedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string
 	v, found := entries[key]
 	return v, found, nil
 }
+
+// passImages memoizes the engine's image lookups of one pass: services that
+// run the same image share one image inspect. Only answers that found the
+// image are kept, so an image that a step of this pass builds or pulls is
+// looked up again by the next service that needs it.
+type passImages struct {
+	Containers
+	mu  sync.Mutex
+	ids map[string]string // ref -> image ID
+}
+
+func newPassImages(next Containers) *passImages {
+	return &passImages{Containers: next, ids: map[string]string{}}
+}
+
+func (p *passImages) ImageID(ctx context.Context, ref string) (string, bool, error) {
+	p.mu.Lock()
+	id, ok := p.ids[ref]
+	p.mu.Unlock()
+	if ok {
+		return id, true, nil
+	}
+	id, found, err := p.Containers.ImageID(ctx, ref)
+	if err == nil && found {
+		p.mu.Lock()
+		p.ids[ref] = id
+		p.mu.Unlock()
+	}
+	return id, found, err
+}
