@@ -27,12 +27,14 @@ type Container struct {
 // Inspect returns the container with the given name or ID. found is false,
 // with no error, when there is none.
 func (d *Driver) Inspect(ctx context.Context, name string) (c Container, found bool, err error) {
-	resp, err := d.cli.ContainerInspect(ctx, name)
+	rctx, cancel := d.read(ctx)
+	defer cancel()
+	resp, err := d.cli.ContainerInspect(rctx, name)
 	if isNotFound(err) {
 		return Container{}, false, nil
 	}
 	if err != nil {
-		return Container{}, false, fmt.Errorf("inspect container %s: %w", name, d.engineErr(err))
+		return Container{}, false, fmt.Errorf("inspect container %s: %w", name, d.readErr(ctx, err))
 	}
 	return fromInspect(resp), true, nil
 }
@@ -45,9 +47,11 @@ func (d *Driver) List(ctx context.Context, labels map[string]string) ([]Containe
 		args.Add("label", k+"="+v)
 	}
 	what := "list containers with labels " + labelString(labels)
-	sums, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	rctx, cancel := d.read(ctx)
+	defer cancel()
+	sums, err := d.cli.ContainerList(rctx, container.ListOptions{All: true, Filters: args})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, d.engineErr(err))
+		return nil, fmt.Errorf("%s: %w", what, d.readErr(ctx, err))
 	}
 	// The list lacks start and exit details; inspect each container. A
 	// container removed in between is left out.

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -15,6 +16,11 @@ const pingTimeout = 5 * time.Second
 // Driver talks to one Docker engine. It is safe for concurrent use.
 type Driver struct {
 	cli *client.Client
+	// ReadTimeout bounds each read of the engine (image and container
+	// inspect, list, logs), so that an engine that hangs is reported rather
+	// than stalling the caller; 0: no bound but the caller's context.
+	// Builds, pulls and container changes are not bounded by it.
+	ReadTimeout time.Duration
 }
 
 // New connects to the engine named by the environment (DOCKER_HOST and
@@ -38,6 +44,23 @@ func New(ctx context.Context) (*Driver, error) {
 	}
 	cli.NegotiateAPIVersionPing(ping)
 	return d, nil
+}
+
+// read derives the context of one read of the engine, bounded by ReadTimeout.
+func (d *Driver) read(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.ReadTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d.ReadTimeout)
+}
+
+// readErr is engineErr for a read made under read(parent): a read cut by
+// ReadTimeout says so, naming the engine and the bound.
+func (d *Driver) readErr(parent context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil && d.ReadTimeout > 0 {
+		return fmt.Errorf("the Docker engine at %s did not answer within %s: %w", d.Host(), d.ReadTimeout, err)
+	}
+	return d.engineErr(err)
 }
 
 // Close releases the client's connections.

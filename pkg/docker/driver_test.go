@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"errors"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,53 @@ func TestCallsWhenUnreachable(t *testing.T) {
 		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "docker engine unreachable at "+addr) {
 			t.Errorf("%s: error = %v, want ErrUnreachable naming %s", fn, err, addr)
 		}
+	}
+}
+
+// TestReadsWhenEngineHangs: an engine that accepts and never answers. Every
+// read gives up after ReadTimeout with an error naming the engine and the
+// bound; a caller's own deadline is not reported as ReadTimeout.
+func TestReadsWhenEngineHangs(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hung.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	cli, err := client.NewClientWithOpts(client.WithHost("unix://"+sock), client.WithVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{cli: cli, ReadTimeout: 100 * time.Millisecond}
+	defer d.Close()
+	ctx := context.Background()
+	reads := map[string]func(context.Context) error{
+		"ImageID": func(ctx context.Context) error { _, _, err := d.ImageID(ctx, "x:1"); return err },
+		"Inspect": func(ctx context.Context) error { _, _, err := d.Inspect(ctx, "c"); return err },
+		"List":    func(ctx context.Context) error { _, err := d.List(ctx, nil); return err },
+		"Logs":    func(ctx context.Context) error { _, err := d.Logs(ctx, "c", 1); return err },
+	}
+	want := "the Docker engine at unix://" + sock + " did not answer within 100ms"
+	for fn, read := range reads {
+		err := read(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error = %v, want DeadlineExceeded and %q", fn, err, want)
+		}
+	}
+	// The caller's deadline, shorter than ReadTimeout, is the caller's.
+	d.ReadTimeout = time.Minute
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := reads["Inspect"](cctx); !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "within") {
+		t.Errorf("Inspect under the caller's deadline: error = %v, want DeadlineExceeded without the ReadTimeout wording", err)
 	}
 }

@@ -16,12 +16,14 @@ func (d *Driver) ImageID(ctx context.Context, ref string) (id string, found bool
 	if ref == "" {
 		return "", false, errors.New("inspect image: empty image reference")
 	}
-	img, err := d.cli.ImageInspect(ctx, ref)
+	rctx, cancel := d.read(ctx)
+	defer cancel()
+	img, err := d.cli.ImageInspect(rctx, ref)
 	if isNotFound(err) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("inspect image %s: %w", ref, d.engineErr(err))
+		return "", false, fmt.Errorf("inspect image %s: %w", ref, d.readErr(ctx, err))
 	}
 	return img.ID, true, nil
 }

@@ -15,12 +15,15 @@ import (
 // stderr merged in the order the engine returns them. tail <= 0 means all.
 func (d *Driver) Logs(ctx context.Context, name string, tail int) (string, error) {
 	what := "read logs of container " + name
+	parent := ctx
+	ctx, cancel := d.read(ctx)
+	defer cancel()
 	info, err := d.cli.ContainerInspect(ctx, name)
 	if err != nil {
 		if isNotFound(err) {
 			return "", fmt.Errorf("%s: %w", what, ErrNotFound)
 		}
-		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
+		return "", fmt.Errorf("%s: %w", what, d.readErr(parent, err))
 	}
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
 	if tail > 0 {
@@ -28,7 +31,7 @@ func (d *Driver) Logs(ctx context.Context, name string, tail int) (string, error
 	}
 	rc, err := d.cli.ContainerLogs(ctx, info.ID, opts)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
+		return "", fmt.Errorf("%s: %w", what, d.readErr(parent, err))
 	}
 	defer rc.Close()
 
@@ -39,7 +42,7 @@ func (d *Driver) Logs(ctx context.Context, name string, tail int) (string, error
 		_, err = stdcopy.StdCopy(&buf, &buf, rc)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
+		return "", fmt.Errorf("%s: %w", what, d.readErr(parent, err))
 	}
 	return buf.String(), nil
 }

@@ -15,7 +15,8 @@ import (
 
 // The dependency tests put a testenv.SocketProxy between the controller and
 // one of its dependencies (the Docker engine's socket, HAProxy's runtime API
-// socket), converge blue v1 with load running, then break the dependency and
+// socket), converge blue v1 with load running, then break the dependency (no
+// socket, or answers held back past the controller's deadline) and
 // save a release of green v2. The controller must say what is wrong (status
 // Degraded, an error naming the address), retry with backoff rather than in a
 // hot loop, tear nothing down while it cannot see the world, and complete the
@@ -78,6 +79,14 @@ func TestHAProxySlow(t *testing.T) {
 		used: (*testenv.SocketProxy).Accepted, addr: func(p *testenv.SocketProxy) string { return "unix://" + p.Path },
 		// The answer missed the deadline: the message says so and names it.
 		msgPattern: `(?i)(deadline|time ?out|timed out|within).*200ms|200ms.*(deadline|time ?out|timed out|within)`,
+		breakDep:   func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(time.Second) },
+		mendDep:    func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(0) }})
+}
+
+func TestDockerSlow(t *testing.T) {
+	testFault(t, fault{reason: "Timeout", args: []string{"--docker-timeout", "200ms"}, route: dockerProxy,
+		used: (*testenv.SocketProxy).Requests, addr: func(p *testenv.SocketProxy) string { return p.Path },
+		msgPattern: `did not answer within 200ms`,
 		breakDep:   func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(time.Second) },
 		mendDep:    func(t *testing.T, p *testenv.SocketProxy) { p.SetDelay(0) }})
 }
