@@ -54,6 +54,7 @@ type options struct {
 	debounce       time.Duration
 	haproxyTimeout time.Duration
 	dockerTimeout  time.Duration
+	stepTimeout    time.Duration
 	probeTimeout   time.Duration
 	verbosity      int
 	jsonOut        bool
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "run: wait this long after a file event before reading the desired state")
 	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
 	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are not bounded by it")
+	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
 	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 state changes and steps, 1 every pass")
 	fs.BoolVar(&o.jsonOut, "json", false, "status: print the raw status JSON")
@@ -193,11 +195,12 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
 		Prober:     reconcile.NewHTTPProber(o.probeTimeout),
 	}
 	loop := &reconcile.Loop{
-		Deps:   deps,
-		Log:    log,
-		Status: st,
-		Load:   func() ([]spec.Service, error) { return spec.Load(o.file) },
-		Now:    time.Now,
+		Deps:        deps,
+		Log:         log,
+		Status:      st,
+		Load:        func() ([]spec.Service, error) { return spec.Load(o.file) },
+		Now:         time.Now,
+		StepTimeout: o.stepTimeout,
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		return nil, nil, err

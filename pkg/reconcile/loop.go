@@ -37,6 +37,10 @@ type Loop struct {
 	// (fault injection in tests: a crash at a chosen point of a release).
 	BeforeStep func(Step)
 	AfterStep  func(Step, error)
+	// StepTimeout bounds one step (a build, a container start or stop, a
+	// runtime API command), so that an engine that hangs mid-step is
+	// reported and retried instead of stalling every service; 0: no bound.
+	StepTimeout time.Duration
 
 	failures map[string]int       // consecutive errors per service, for backoff only
 	dueAt    map[string]time.Time // when a service asked to be looked at again
@@ -173,13 +177,27 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, st *ServiceStatus, 
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
 	}
-	err := l.Deps.Execute(ctx, s, step, o)
+	err := l.executeBounded(ctx, s, step, o)
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
 	}
 	st.stepped(step, err, l.Now())
 	if err != nil {
 		log.Error(err, "Step failed; retrying with backoff", "step", step.Action, "color", step.Color)
+	}
+	return err
+}
+
+func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step Step, o Observed) error {
+	if l.StepTimeout <= 0 {
+		return l.Deps.Execute(ctx, s, step, o)
+	}
+	sctx, cancel := context.WithTimeout(ctx, l.StepTimeout)
+	defer cancel()
+	err := l.Deps.Execute(sctx, s, step, o)
+	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("%s %s did not finish within the step timeout %s (its outcome is observed at the next pass): %w",
+			step.Action, step.Target, l.StepTimeout, err)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -227,6 +228,40 @@ func TestLoopStepErrorIsReportedAndRetried(t *testing.T) {
 	h.converge()
 	if s := h.serviceStatus(); s.LastError != "" || s.Phase != Converged {
 		t.Fatalf("after recovery: %s %q", s.Phase, s.LastError)
+	}
+}
+
+// hungStart is an engine whose container start never returns by itself.
+type hungStart struct{ fakeEngine }
+
+func (h hungStart) Start(ctx context.Context, name string) error {
+	<-ctx.Done()
+	return fmt.Errorf("start container %s: %w", name, ctx.Err())
+}
+
+// A step that hangs is cut at StepTimeout, reported, and retried with
+// backoff; the map stays where it was.
+func TestLoopStepTimeout(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.loop.Deps.Containers = hungStart{fakeEngine{w}}
+	h.loop.StepTimeout = 50 * time.Millisecond // a bound to cut the step, not a timing goal
+	var res PassResult
+	for i := 0; i < 10 && len(res.Errors) == 0; i++ {
+		res = h.loop.Pass(context.Background())
+	}
+	if len(res.Errors) == 0 || res.RequeueAfter != BackoffFirst {
+		t.Fatalf("pass: %+v", res)
+	}
+	s := h.serviceStatus()
+	want := "StartContainer bg-web-green did not finish within the step timeout 50ms"
+	if s.Phase != Degraded || !strings.Contains(s.LastError, want) || !strings.Contains(s.LastError, "deadline exceeded") {
+		t.Fatalf("status: %s %q, want Degraded and %q", s.Phase, s.LastError, want)
+	}
+	if rt := w.runtimeMap["web"]; rt != "web_blue" {
+		t.Fatalf("map moved to %s after a hung start", rt)
 	}
 }
 
