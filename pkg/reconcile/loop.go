@@ -188,6 +188,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, st *ServiceStatus, 
 	return err
 }
 
+// executeBounded executes step under StepTimeout; a step cut by it says so.
 func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step Step, o Observed) error {
 	if l.StepTimeout <= 0 {
 		return l.Deps.Execute(ctx, s, step, o)
