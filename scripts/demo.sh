@@ -3,7 +3,7 @@
 # app as blue, and the controller watching examples/desired.yaml.
 #
 #   scripts/demo.sh          start it all; the controller runs in the foreground (Ctrl-C stops it)
-#   scripts/demo.sh stop     stop HAProxy and remove the demo's containers
+#   scripts/demo.sh stop     stop the demo's controller (if it still runs) and HAProxy, remove the demo's containers
 #
 # DESIRED=path overrides the desired file the controller watches.
 set -euo pipefail
@@ -12,7 +12,29 @@ root=$(pwd)
 dir=/tmp/bluegreen-demo
 desired="${DESIRED:-examples/desired.yaml}"
 
+# running PIDFILE NAME: the PID in PIDFILE when that process is alive
+# (not a zombie) and its command line holds NAME; nothing otherwise.
+running() {
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    [ -r "/proc/$pid/cmdline" ] || return 0
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 0
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$2" && echo "$pid"
+    return 0
+}
+
 stop_demo() {
+    pid=$(running "$dir/controller.pid" bin/controller)
+    if [ -n "$pid" ]; then
+        kill "$pid"
+        for _ in $(seq 100); do
+            [ -n "$(running "$dir/controller.pid" bin/controller)" ] || break
+            sleep 0.1
+        done
+        echo "demo: stopped the controller (pid $pid)"
+    fi
+    rm -f "$dir/controller.pid"
     if [ -f "$dir/haproxy.pid" ] && kill -0 "$(cat "$dir/haproxy.pid")" 2>/dev/null; then
         kill "$(cat "$dir/haproxy.pid")"
         echo "demo: stopped HAProxy (pid $(cat "$dir/haproxy.pid"))"
@@ -62,7 +84,8 @@ demo: the controller now converges $desired: it builds demo:v1 and starts it as 
       Roll back: set activeColor: blue, image: demo:v1, VERSION: v1 again.
 
       Ctrl-C stops the controller (HAProxy and the containers keep serving);
-      scripts/demo.sh stop tears the demo down.
+      scripts/demo.sh stop tears the demo down, the controller too if it runs.
 
 MSG
+echo $$ > "$dir/controller.pid" # exec keeps this PID
 exec bin/controller run -f "$desired" --state-dir "$dir/state"

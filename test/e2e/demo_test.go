@@ -59,15 +59,26 @@ func TestDemoScript(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // after exec, the controller
+		// scripts/demo.sh stop stops the controller too (the script's
+		// process, after exec), then HAProxy and the containers.
+		b, err := exec.Command("bash", filepath.Join(root, "scripts", "demo.sh"), "stop").CombinedOutput()
+		if err != nil {
+			t.Errorf("scripts/demo.sh stop: %v\n%s", err, b)
+		}
 		select {
 		case <-done:
+			if !strings.Contains(string(b), "stopped the controller") {
+				t.Errorf("scripts/demo.sh stop did not say it stopped the controller:\n%s", b)
+			}
 		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if b, err := exec.Command("bash", filepath.Join(root, "scripts", "demo.sh"), "stop").CombinedOutput(); err != nil {
-			t.Errorf("scripts/demo.sh stop: %v\n%s", err, b)
+			t.Errorf("the controller still runs after scripts/demo.sh stop:\n%s", b)
+			_ = cmd.Process.Signal(syscall.SIGTERM) // by PID: after exec, the controller
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
 		}
 		for _, img := range createdImages {
 			_ = exec.Command("docker", "rmi", "-f", img).Run()
