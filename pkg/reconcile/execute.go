@@ -18,6 +18,14 @@ var ErrServed = errors.New("the map points at it")
 // planned from.
 func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed) error {
 	switch st.Action {
+	case BuildImage, PullImage:
+		// The snapshot may predate another service's step that made the
+		// same image in this pass: look again rather than make it twice.
+		if _, found, err := d.Containers.ImageID(ctx, s.Image); err == nil && found {
+			return nil
+		}
+	}
+	switch st.Action {
 	case BuildImage:
 		_, err := d.Containers.Build(ctx, docker.BuildSpec{
 			ContextDir: s.BuildContext(), Dockerfile: s.Build.Dockerfile, Tag: s.Image, Args: s.Build.Args})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -89,14 +90,19 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
 	observer.Containers = newPassImages(l.Deps.Containers)
+	var todo []int
 	for i := range svcs {
-		s := &svcs[i]
-		keep[s.Name] = true
-		if due != nil && !due(s.Name) {
+		keep[svcs[i].Name] = true
+		if due != nil && !due(svcs[i].Name) {
 			continue
 		}
-		delete(l.dueAt, s.Name)
-		d, err := l.sync(ctx, s, &observer)
+		delete(l.dueAt, svcs[i].Name)
+		todo = append(todo, i)
+	}
+	obs := l.observeAll(ctx, svcs, todo, &observer)
+	for _, i := range todo {
+		s := &svcs[i]
+		d, err := l.sync(ctx, s, obs[i])
 		switch {
 		case err != nil:
 			res.Converged = false
@@ -129,14 +135,51 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	return res
 }
 
-// sync takes one service one step further. It observes through observer,
-// which shares the pass's reads, and acts through l.Deps.
-func (l *Loop) sync(ctx context.Context, s *spec.Service, observer *Deps) (Decision, error) {
+// maxParallelObserve bounds how many services are observed at once.
+const maxParallelObserve = 8
+
+// observation is one service's snapshot, taken at now.
+type observation struct {
+	o   Observed
+	err error
+	now time.Time
+}
+
+// observeAll observes the services svcs[i], i in todo, through observer,
+// which shares the pass's HAProxy reads and image lookups. Observing only
+// reads, so the services are observed at once (up to maxParallelObserve):
+// a pass over many services waits for the slowest few, not for their sum.
+// Their steps are then taken one after the other, in file order; a step
+// whose effect another service's snapshot may have missed (an image built
+// for both) is checked again by the executor before it acts.
+func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, observer *Deps) []observation {
+	out := make([]observation, len(svcs))
+	sem := make(chan struct{}, maxParallelObserve)
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		s := &svcs[i]
+		prev := l.Status.Service(s.Name).DrainingSince() // status is read here, not in the goroutines
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			now := l.Now()
+			o, err := observer.Observe(ctx, s, prev, now)
+			out[i] = observation{o: o, err: err, now: now}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// sync takes one service one step further from its observation, acting
+// through l.Deps.
+func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decision, error) {
 	log := l.Log.WithValues("service", s.Name)
 	st := l.Status.Service(s.Name)
 	st.target(s)
-	now := l.Now()
-	o, err := observer.Observe(ctx, s, st.DrainingSince(), now)
+	o, err, now := ob.o, ob.err, ob.now
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")

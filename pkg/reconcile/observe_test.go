@@ -3,10 +3,13 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -74,5 +77,46 @@ func TestObserveReportsTheFirstReadsError(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "HAProxy is away") {
 			t.Fatalf("observation %d: error %v, want HAProxy's", i, err)
 		}
+	}
+}
+
+// imageGate holds each image lookup until n are in flight.
+type imageGate struct {
+	fakeEngine
+	arrived *sync.WaitGroup
+	all     chan struct{}
+}
+
+func (g imageGate) ImageID(ctx context.Context, ref string) (string, bool, error) {
+	g.arrived.Done()
+	select {
+	case <-g.all:
+	case <-time.After(10 * time.Second): // a guard against a hang, not a timing goal
+		return "", false, errors.New("services were observed one after the other")
+	}
+	return g.fakeEngine.ImageID(ctx, ref)
+}
+
+// A pass observes its services at once: each service's image lookup waits
+// until the other's is in flight too.
+func TestPassObservesServicesAtOnce(t *testing.T) {
+	w := newFakeWorld()
+	w.images["demo:v1"], w.images["demo:v2"] = "sha256:1", "sha256:2"
+	web := testService(t, spec.Blue, "demo:v1")
+	api := *testService(t, spec.Blue, "demo:v2") // another image: no shared lookup
+	api.Name, api.HAProxy.MapKey = "api", "api"
+	g := imageGate{fakeEngine: fakeEngine{w}, arrived: &sync.WaitGroup{}, all: make(chan struct{})}
+	g.arrived.Add(2)
+	go func() { g.arrived.Wait(); close(g.all) }()
+	deps := w.deps()
+	deps.Containers = g
+	loop := &Loop{Deps: deps, Log: logr.Discard(), Now: func() time.Time { return t0 },
+		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
+	var err error
+	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if res := loop.Pass(context.Background()); len(res.Errors) > 0 {
+		t.Fatalf("pass errors: %v", res.Errors)
 	}
 }
