@@ -12,8 +12,9 @@ import (
 )
 
 // TestReloadKeepsActiveColor reloads HAProxy right after a switch and in the
-// middle of releases (controller killed just before and just after the
-// switch): traffic stays on the color the controller last switched to,
+// middle of releases (controller killed just before the switch, between the
+// runtime map and the map file, and just after the switch): traffic stays on
+// a color that runs, the one the controller last completed a switch to,
 // because the map file on disk is written together with the runtime map.
 //
 // HAProxy closes idle keep-alive connections when a worker is replaced;
@@ -58,6 +59,18 @@ func TestReloadKeepsActiveColor(t *testing.T) {
 	e.start().exited(t, 2*time.Minute)
 	e.ha.Reload(t)
 	expect("reload before the switch", spec.Green, "v2")
+
+	// Mid-switch: the runtime map already on the new color, the map file
+	// not written yet. A reload now goes by the file, back to the old
+	// color, which still runs: a color is drained only once the switch is
+	// complete, runtime and file. The next controller switches again.
+	e.ctlEnv = []string{"BLUEGREEN_CRASH_AT=mid:SwitchMap"}
+	e.start().exited(t, 2*time.Minute)
+	if rt, file := e.maps(); rt != e.svc+"_blue" || file != e.svc+"_green" {
+		t.Fatalf("killed mid-switch: map runtime %q file %q, want runtime on blue, file on green", rt, file)
+	}
+	e.ha.Reload(t)
+	expect("reload between the runtime map and the map file", spec.Green, "v2")
 
 	// Mid-release, just after the switch, before the old color is drained.
 	e.ctlEnv = []string{"BLUEGREEN_CRASH_AT=after:SwitchMap"}
