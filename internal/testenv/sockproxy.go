@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,4 +180,43 @@ func (cr countingReader) Read(b []byte) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// SilentSocket listens on a new unix socket, accepts every connection and
+// never answers: a dependency that hangs. It returns the socket's path;
+// the listener and its connections are closed when the test ends.
+func SilentSocket(t TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "silent")
+	if err != nil {
+		t.Fatalf("testenv: silent socket: %v", err)
+	}
+	path := filepath.Join(dir, "silent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatalf("testenv: silent socket: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		os.RemoveAll(dir)
+	})
+	return path
 }

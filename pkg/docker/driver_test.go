@@ -3,13 +3,13 @@ package docker
 import (
 	"context"
 	"errors"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 func TestNewUnreachable(t *testing.T) {
@@ -77,21 +77,7 @@ func TestCallsWhenUnreachable(t *testing.T) {
 // read gives up after ReadTimeout with an error naming the engine and the
 // bound; a caller's own deadline is not reported as ReadTimeout.
 func TestReadsWhenEngineHangs(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "hung.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never answered, until the test ends
-		}
-	}()
+	sock := testenv.SilentSocket(t)
 	cli, err := client.NewClientWithOpts(client.WithHost("unix://"+sock), client.WithVersion("1.41"))
 	if err != nil {
 		t.Fatal(err)

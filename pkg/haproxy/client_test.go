@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 func TestNew(t *testing.T) {
@@ -89,7 +91,7 @@ func TestExecUnreachable(t *testing.T) {
 }
 
 func TestExecDeadline(t *testing.T) {
-	path := silentListener(t)
+	path := testenv.SilentSocket(t)
 	c, err := New("unix://"+path, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

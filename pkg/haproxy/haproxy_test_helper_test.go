@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -207,41 +205,4 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("gave up waiting for %s; last seen: %s", what, last)
-}
-
-// silentListener accepts connections on a unix socket and never answers.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "hx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "silent.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		os.RemoveAll(dir)
-	})
-	return path
 }
