@@ -359,16 +359,18 @@ func TestPassSharesReads(t *testing.T) {
 		}
 		return count
 	}
-	// The image is missing: both services see it missing and plan to build
-	// it; each build step looks again first, so only the first builds.
+	// The image is missing: both services see it missing (one lookup if
+	// their observations overlapped, else two: a miss is not remembered)
+	// and plan to build it; each build step looks again first, so only the
+	// first builds.
 	count := pass()
 	for _, call := range []string{"show stat", "show servers", "show backend", "show map", "build demo:v1"} {
 		if count[call] != 1 {
 			t.Errorf("%q made %d times in one pass over two services, want 1 (calls %v)", call, count[call], w.calls)
 		}
 	}
-	if count["image demo:v1"] != 4 {
-		t.Errorf("image demo:v1 looked up %d times in the pass that built it, want 4: a miss is not remembered (calls %v)", count["image demo:v1"], w.calls)
+	if n := count["image demo:v1"]; n != 3 && n != 4 {
+		t.Errorf("image demo:v1 looked up %d times in the pass that built it, want 1 or 2 by the observations and 2 by the steps (calls %v)", n, w.calls)
 	}
 	// Found: one lookup serves both services.
 	if count := pass(); count["image demo:v1"] != 1 {

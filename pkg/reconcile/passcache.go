@@ -100,31 +100,49 @@ func (c *cachedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string
 }
 
 // passImages memoizes the engine's image lookups of one pass: services that
-// run the same image share one image inspect. Only answers that found the
-// image are kept, so an image that a step of this pass builds or pulls is
-// looked up again by the next service that needs it.
+// run the same image share one image inspect, also when they are observed
+// at the same moment (a lookup in flight is waited for, not repeated). A
+// miss is shared only with the lookups that were waiting for it: an image
+// that a step of this pass builds or pulls is looked up again later.
 type passImages struct {
 	Containers
-	mu  sync.Mutex
-	ids map[string]string // ref -> image ID
+	mu    sync.Mutex
+	byRef map[string]*imageLookup
+}
+
+// imageLookup is one image inspect; done is closed when it has answered.
+type imageLookup struct {
+	done  chan struct{}
+	id    string
+	found bool
+	err   error
 }
 
 func newPassImages(next Containers) *passImages {
-	return &passImages{Containers: next, ids: map[string]string{}}
+	return &passImages{Containers: next, byRef: map[string]*imageLookup{}}
 }
 
 func (p *passImages) ImageID(ctx context.Context, ref string) (string, bool, error) {
 	p.mu.Lock()
-	id, ok := p.ids[ref]
-	p.mu.Unlock()
+	l, ok := p.byRef[ref]
 	if ok {
-		return id, true, nil
+		select {
+		case <-l.done:
+			if !l.found || l.err != nil {
+				ok = false // a past miss or error: ask again
+			}
+		default: // in flight: wait for it below
+		}
 	}
-	id, found, err := p.Containers.ImageID(ctx, ref)
-	if err == nil && found {
-		p.mu.Lock()
-		p.ids[ref] = id
+	if !ok {
+		l = &imageLookup{done: make(chan struct{})}
+		p.byRef[ref] = l
 		p.mu.Unlock()
+		l.id, l.found, l.err = p.Containers.ImageID(ctx, ref)
+		close(l.done)
+		return l.id, l.found, l.err
 	}
-	return id, found, err
+	p.mu.Unlock()
+	<-l.done
+	return l.id, l.found, l.err
 }
