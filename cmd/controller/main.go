@@ -183,6 +183,13 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
 	if err != nil {
 		log.Error(err, "Status file damaged")
 	}
+	stops, err := reconcile.LoadStopRecords(filepath.Join(o.stateDir, "stopped.json"))
+	if err != nil && stops == nil {
+		return nil, nil, err
+	}
+	if err != nil {
+		log.Error(err, "Stop records damaged")
+	}
 	drv, err := docker.Open()
 	if err != nil {
 		return nil, nil, err
@@ -193,6 +200,7 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
 		Containers: drv,
 		MapFiles:   reconcile.RealMapFiles,
 		Prober:     reconcile.NewHTTPProber(o.probeTimeout),
+		Stops:      stops,
 	}
 	loop := &reconcile.Loop{
 		Deps:        deps,

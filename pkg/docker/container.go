@@ -22,6 +22,16 @@ type Container struct {
 	Error                 string // the engine's error from the last start, if any
 	StartedAt, FinishedAt time.Time
 	Managed               bool // Labels[LabelManaged] == "true"
+	// OOMKilled is set when the kernel killed the container for passing its
+	// memory limit.
+	OOMKilled bool
+	// Restarting is set while the engine waits to restart the container
+	// under its restart policy; RestartCount counts the engine's restarts
+	// since the container was last started by a client.
+	Restarting   bool
+	RestartCount int
+	// RestartPolicy is the engine's restart policy: "no", "unless-stopped", ...
+	RestartPolicy string
 }
 
 // Inspect returns the container with the given name or ID. found is false,
@@ -78,7 +88,15 @@ func fromInspect(r container.InspectResponse) Container {
 		c.Labels = map[string]string{}
 	}
 	c.Managed = managed(c.Labels)
+	if r.ContainerJSONBase != nil {
+		c.RestartCount = r.RestartCount
+		if r.HostConfig != nil {
+			c.RestartPolicy = string(r.HostConfig.RestartPolicy.Name)
+		}
+	}
 	if s := r.State; s != nil {
+		c.OOMKilled = s.OOMKilled
+		c.Restarting = s.Restarting
 		c.State = string(s.Status)
 		c.Running = s.Running
 		c.ExitCode = s.ExitCode

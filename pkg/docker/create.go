@@ -30,11 +30,15 @@ type CreateSpec struct {
 	// SIGKILL, used when Stop is given no timeout. Zero keeps the engine's
 	// default (10s). It is rounded up to whole seconds.
 	StopTimeout time.Duration
+	// Memory (bytes) and NanoCPUs (1e9 = one CPU) limit the container;
+	// zero: no limit.
+	Memory, NanoCPUs int64
 }
 
 // Create creates, but does not start, a container. It refuses a spec
-// without LabelManaged=true. The restart policy is "no": the controller
-// decides what runs.
+// without LabelManaged=true. The restart policy is "no": a new container
+// that dies must not come back by itself. The color that serves is given
+// RestartUnlessStopped with SetRestartPolicy once traffic points at it.
 func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error) {
 	what := "create container " + s.Name
 	if err := checkCreateSpec(s); err != nil {
@@ -48,6 +52,7 @@ func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error
 	}
 	host := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Resources:     container.Resources{Memory: s.Memory, NanoCPUs: s.NanoCPUs},
 	}
 	if s.StopTimeout > 0 {
 		secs := int(math.Ceil(s.StopTimeout.Seconds()))

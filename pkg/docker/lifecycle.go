@@ -50,6 +50,33 @@ func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration) e
 	return nil
 }
 
+// Restart policies the controller sets (the engine's names).
+const (
+	// RestartNo: the container stays down when it exits.
+	RestartNo = string(container.RestartPolicyDisabled)
+	// RestartUnlessStopped: the engine starts the container again when it
+	// dies (at once if it ran 10 s or more, else after a delay doubling from
+	// 100 ms to 1 min) and when the engine starts, unless a client stopped
+	// it. It keeps the serving color up even while no controller runs.
+	RestartUnlessStopped = string(container.RestartPolicyUnlessStopped)
+)
+
+// SetRestartPolicy changes a managed container's restart policy in place,
+// running or not.
+func (d *Driver) SetRestartPolicy(ctx context.Context, name, policy string) error {
+	what := fmt.Sprintf("set restart policy of container %s to %s", name, policy)
+	info, err := d.requireManaged(ctx, what, name)
+	if err != nil {
+		return err
+	}
+	_, err = d.cli.ContainerUpdate(ctx, info.ID, container.UpdateConfig{
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(policy)}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	return nil
+}
+
 // Remove force-removes a managed container, running or not, with its
 // anonymous volumes.
 func (d *Driver) Remove(ctx context.Context, name string) error {

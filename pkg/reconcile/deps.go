@@ -35,6 +35,7 @@ type Containers interface {
 	Create(ctx context.Context, s docker.CreateSpec) (id string, err error)
 	Start(ctx context.Context, name string) error
 	Stop(ctx context.Context, name string, timeout time.Duration) error
+	SetRestartPolicy(ctx context.Context, name, policy string) error
 	Remove(ctx context.Context, name string) error
 	Logs(ctx context.Context, name string, tail int) (string, error)
 }
@@ -51,6 +52,17 @@ type Deps struct {
 	Containers Containers
 	MapFiles   MapFiles
 	Prober     Prober
+	// Stops records the containers the controller stops (nil: kept in
+	// memory, lost when the process ends).
+	Stops StopRecords
+}
+
+// stops returns d.Stops, creating an in-memory record if none was given.
+func (d *Deps) stops() StopRecords {
+	if d.Stops == nil {
+		d.Stops = &memStopRecords{}
+	}
+	return d.Stops
 }
 
 // haproxyMapFiles adapts the haproxy package's map file functions.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
@@ -41,7 +42,15 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
 			return err
 		}
+		// Recorded first: a controller killed between the two must still
+		// know that this exit was its own doing.
+		rec := StopRecord{ID: o.Color(st.Color).Container.ID, At: time.Now()}
+		if err := d.stops().Stopping(st.Target, rec); err != nil {
+			return fmt.Errorf("stop container %s: %w; not stopped", st.Target, err)
+		}
 		return d.Containers.Stop(ctx, st.Target, s.StopTimeout.Duration)
+	case SetRestartPolicy:
+		return d.Containers.SetRestartPolicy(ctx, st.Target, wantRestartPolicy(s, o, st.Color))
 	case RemoveContainer:
 		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
 			return err
@@ -70,6 +79,9 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		if err != nil {
 			return err
 		}
+		if err := d.checkStillReady(ctx, s, st.Color, o, ha); err != nil {
+			return err
+		}
 		backend := s.Color(st.Color).Backend
 		if err := ha.SetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey, backend); err != nil {
 			return err
@@ -87,6 +99,49 @@ func (d *Deps) writeMapFile(s *spec.Service, backend string) error {
 			s.HAProxy.MapFile, s.HAProxy.MapKey, err)
 	}
 	return nil
+}
+
+// ErrNoLongerReady is returned when a color planned to take traffic is not
+// ready any more when the switch is about to be made.
+var ErrNoLongerReady = errors.New("no longer ready")
+
+// checkStillReady asks Docker and HAProxy afresh, just before the map is
+// switched to color c, whether what the switch was planned on still holds:
+// the same run of the container that was probed still runs the desired
+// image, and HAProxy says its server is UP. A snapshot can be old by the
+// time its step is taken; traffic must never move to a color that died in
+// between.
+func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Color, o Observed, ha HAProxy) error {
+	name := s.ContainerName(c)
+	was := o.Color(c).Container
+	ct, found, err := d.Containers.Inspect(ctx, name)
+	if err != nil {
+		return fmt.Errorf("switch to %s: check %s again: %w", c, name, err)
+	}
+	switch {
+	case !found:
+		return fmt.Errorf("switch to %s: container %s is gone: %w; not switched", c, name, ErrNoLongerReady)
+	case !ct.Running || ct.Restarting:
+		return fmt.Errorf("switch to %s: container %s is %s: %w; not switched", c, name, ct.State, ErrNoLongerReady)
+	case ct.ID != was.ID || !ct.StartedAt.Equal(was.StartedAt):
+		return fmt.Errorf("switch to %s: container %s was restarted or replaced since it was probed: %w; not switched", c, name, ErrNoLongerReady)
+	case ct.ImageID != o.Image.ID:
+		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, short(ct.ImageID), short(o.Image.ID), ErrNoLongerReady)
+	}
+	stats, err := ha.ShowStat(ctx)
+	if err != nil {
+		return fmt.Errorf("switch to %s: check its server again: %w", c, err)
+	}
+	cs := s.Color(c)
+	for _, r := range stats {
+		if r.Proxy == cs.Backend && r.Server == cs.Server {
+			if r.Status != "UP" {
+				return fmt.Errorf("switch to %s: HAProxy says %s/%s is %s: %w; not switched", c, cs.Backend, cs.Server, r.Status, ErrNoLongerReady)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("switch to %s: server %s/%s is not in HAProxy's show stat: %w; not switched", c, cs.Backend, cs.Server, ErrNoLongerReady)
 }
 
 // checkNotServed reads the live map once more before a container is stopped

@@ -48,6 +48,16 @@ func TestExecuteCalls(t *testing.T) {
 	for _, tc := range tests {
 		w := newFakeWorld()
 		w.runtimeMap["web"] = "web_green"
+		if tc.step.Action == SwitchMap { // the switch checks green afresh: it still runs, UP
+			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Green, idV2)); err != nil {
+				t.Fatal(err)
+			}
+			if err := (fakeEngine{w}).Start(context.Background(), "bg-web-green"); err != nil {
+				t.Fatal(err)
+			}
+			o.Green.Container = fromDocker(*w.containers["bg-web-green"])
+			w.calls = nil
+		}
 		if tc.step.Action == StopContainer {
 			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Blue, idV1)); err != nil {
 				t.Fatal(err)

@@ -246,7 +246,7 @@ func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, erro
 		return "", err
 	}
 	f.w.containers[s.Name] = &docker.Container{ID: "id-" + s.Name, Name: s.Name, ImageID: s.Image, Labels: s.Labels,
-		State: "created", Managed: s.Labels[docker.LabelManaged] == "true"}
+		State: "created", Managed: s.Labels[docker.LabelManaged] == "true", RestartPolicy: docker.RestartNo}
 	return "id-" + s.Name, nil
 }
 
@@ -272,10 +272,29 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 		return err
 	}
 	c := f.w.containers[name]
-	c.Running, c.State, c.ExitCode = false, "exited", 0
+	// Like most real apps (a Go binary as PID 1 without a signal handler),
+	// the fake app does not exit 0 when it is stopped.
+	c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", 2, time.Now()
 	r := f.w.servers[f.w.ports[name]]
 	r.Status, r.CheckStatus = "DOWN", "L4CON"
 	return nil
+}
+
+func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) error {
+	if err := f.w.record("update %s restart %s", name, policy); err != nil {
+		return err
+	}
+	f.w.containers[name].RestartPolicy = policy
+	return nil
+}
+
+// die makes container name exit by itself, as a crash does.
+func (w *fakeWorld) die(name string, code int) {
+	c := w.containers[name]
+	c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", code, time.Now()
+	if r, ok := w.servers[w.ports[name]]; ok {
+		r.Status, r.CheckStatus = "DOWN", "L4CON"
+	}
 }
 
 func (f fakeEngine) Remove(_ context.Context, name string) error {

@@ -87,6 +87,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	}
 	keep := map[string]bool{}
 	res.Converged = true
+	l.Deps.stops() // set once, before the observers share a copy of Deps
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
 	observer.Containers = newPassImages(l.Deps.Containers)

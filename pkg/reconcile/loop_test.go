@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
-
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -88,23 +88,31 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 	}{
 		{"first start", spec.Blue, "demo:v1", []string{
 			"build demo:v1", "create bg-web-blue", "start bg-web-blue",
-			"set map " + m + " web web_blue", "write " + m + " web web_blue"}},
+			"set map " + m + " web web_blue", "write " + m + " web web_blue",
+			"update bg-web-blue restart unless-stopped"}},
 		{"release", spec.Green, "demo:v2", []string{
 			"build demo:v2", "create bg-web-green", "start bg-web-green",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
-			"set server web_blue/app state drain", "stop bg-web-blue"}},
+			"update bg-web-green restart unless-stopped",
+			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue"}},
+		// blue was stopped by the controller and exited 2, as a Go app
+		// without a signal handler does: the controller knows it stopped
+		// it, so it starts it again rather than calling it a crash.
 		{"rollback", spec.Blue, "demo:v1", []string{
 			"set server web_blue/app state ready", "start bg-web-blue",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
-			"set server web_green/app state drain", "stop bg-web-green"}},
+			"update bg-web-blue restart unless-stopped",
+			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
 			"set server web_green/app state ready", "start bg-web-green",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
+			"update bg-web-green restart unless-stopped",
 			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
 			"set server web_blue/app state ready", "create bg-web-blue", "start bg-web-blue",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
-			"set server web_green/app state drain", "stop bg-web-green"}},
+			"update bg-web-blue restart unless-stopped",
+			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green"}},
 	}
 	for _, st := range steps {
 		h.svc = withBuild(testService(t, st.active, st.image))
@@ -130,7 +138,7 @@ func TestLoopSwitchesInThePassThatMarksUp(t *testing.T) {
 		want            []string
 	}{
 		{"HAProxy says UP", false, []string{"set server web_blue/app health up", "show stat", "show servers state",
-			"set map " + m + " web web_blue", "write " + m + " web web_blue"}},
+			"inspect bg-web-blue", "show stat", "set map " + m + " web web_blue", "write " + m + " web web_blue"}},
 		{"HAProxy still says DOWN", true, []string{"set server web_blue/app health up", "show stat", "show servers state"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,7 +339,9 @@ func TestDrainTimerSurvivesRestart(t *testing.T) {
 	h.restart()
 	w.calls = nil
 	h.loop.Pass(context.Background())
-	if got := w.mutating(); !reflect.DeepEqual(got, []string{"stop bg-web-blue"}) {
+	h.loop.Pass(context.Background())
+	// Blue served before: it loses the restart policy that kept it up, then stops.
+	if got := w.mutating(); !reflect.DeepEqual(got, []string{"update bg-web-blue restart no", "stop bg-web-blue"}) {
 		t.Fatalf("after the drain timeout: %v", got)
 	}
 }
@@ -408,6 +418,9 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
 	w.runtimeMap["api"], w.fileMap["api"] = "api_blue", "api_blue"
+	for _, name := range []string{"bg-web-blue", "bg-api-blue"} {
+		w.containers[name].RestartPolicy = docker.RestartUnlessStopped
+	}
 	w.calls = nil
 
 	inspects := func(name string) int { return w.count("inspect " + name) }

@@ -64,6 +64,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	if err := all(reads); err != nil {
 		return Observed{}, err
 	}
+	stops := d.stops()
 	o.Backends = make(map[string]bool, len(backends))
 	for _, b := range backends {
 		o.Backends[b] = true
@@ -73,6 +74,9 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		st := ColorState{Server: serverOf(s.Color(c), stats, states)}
 		if found[i] {
 			st.Container = fromDocker(cts[i])
+			if r, ok := stops.Get(s.ContainerName(c)); ok {
+				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
+			}
 		}
 		if c != served && st.Container.Running {
 			d.probe(ctx, s, c, &st)
@@ -178,7 +182,7 @@ func fromDocker(c docker.Container) Container {
 	return Container{
 		Exists:     true,
 		Managed:    c.Managed,
-		Running:    c.Running,
+		Running:    c.Running && !c.Restarting, // the engine counts a container waiting to restart as running
 		ID:         c.ID,
 		ImageID:    c.ImageID,
 		SpecHash:   c.Labels[docker.LabelSpecHash],
@@ -186,5 +190,10 @@ func fromDocker(c docker.Container) Container {
 		ExitCode:   c.ExitCode,
 		StartedAt:  c.StartedAt,
 		FinishedAt: c.FinishedAt,
+		OOMKilled:  c.OOMKilled,
+		// Restarting: the engine waits to start it again under its policy.
+		Restarting:    c.Restarting,
+		RestartCount:  c.RestartCount,
+		RestartPolicy: c.RestartPolicy,
 	}
 }

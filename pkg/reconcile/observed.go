@@ -3,6 +3,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -76,6 +77,36 @@ type Container struct {
 	ExitCode   int
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// OOMKilled: the kernel killed it for passing its memory limit.
+	OOMKilled bool
+	// StoppedByController is set when the controller's own record says it
+	// stopped this run of the container: it did not die. An exit code
+	// never tells (a Go binary as PID 1 exits 2 on SIGTERM, a JVM 143).
+	StoppedByController bool
+	// Restarting: the engine waits to start it again under its restart
+	// policy; RestartCount counts the engine's restarts since the
+	// controller last started it.
+	Restarting   bool
+	RestartCount int
+	// RestartPolicy is the engine's restart policy for it.
+	RestartPolicy string
+}
+
+// Died reports a container that exited without the controller stopping it.
+func (c Container) Died() bool {
+	return c.Exists && !c.Running && (c.State == "exited" || c.State == "dead" || c.Restarting) && !c.StoppedByController
+}
+
+// Exit describes how the container last ended, for messages.
+func (c Container) Exit() string {
+	s := fmt.Sprintf("exited with code %d", c.ExitCode)
+	if c.OOMKilled {
+		s = fmt.Sprintf("was killed for passing its memory limit (OOMKilled, exit code %d)", c.ExitCode)
+	}
+	if !c.FinishedAt.IsZero() {
+		s += " at " + c.FinishedAt.UTC().Format(time.RFC3339)
+	}
+	return s
 }
 
 // Color returns the state of color c.

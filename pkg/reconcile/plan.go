@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -19,20 +20,28 @@ const (
 // Plan decides the next single step for one service from its spec and what
 // is observed now. It is pure: no I/O, no clock but now, no state of its own.
 func Plan(s *spec.Service, o Observed, now time.Time) Decision {
-	active := s.ActiveColor
-	other := active.Other()
-
 	if d, stop := checkHAProxyNames(s, o); stop {
 		return d
 	}
 	if d, stop := checkOwnership(s, o); stop {
 		return d
 	}
+	served := servedColor(s, o.MapRuntime)
+	if d, act := keepServed(s, o, served); act {
+		return d
+	}
+	return crashLoop(s, o, served, planRelease(s, o, served, now))
+}
+
+// planRelease walks the service towards its spec once the served color is
+// looked after: image, next color ready, switch, map file, settle.
+func planRelease(s *spec.Service, o Observed, served spec.Color, now time.Time) Decision {
+	active := s.ActiveColor
+	other := active.Other()
 	if !o.Image.Found {
 		return imageStep(s)
 	}
 
-	served := servedColor(s, o.MapRuntime)
 	// The next color to serve: the active one, unless the map points at it
 	// while its container must change image, in which case traffic goes
 	// through the other color first: the container the map points at is
@@ -57,6 +66,68 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 			"the runtime map says %s but the map file says %q: a reload would move traffic back", backend, o.MapFile.Value))
 	}
 	return settle(s, o, other, now)
+}
+
+// keepServed is invariant 10: the container the map points at is kept
+// running. One that died (the controller's record says it did not stop it,
+// whatever its exit code) is started again at once; while the engine's
+// restart policy is bringing it back, the engine's own backoff applies.
+// It is also given that restart policy, so that it comes back by itself
+// when the engine or the host restarts, even with no controller running.
+func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool) {
+	if served == "" {
+		return Decision{}, false
+	}
+	ct := o.Color(served).Container
+	name := s.ContainerName(served)
+	switch {
+	case !ct.Exists:
+		return Decision{}, false
+	case !ct.Running && !ct.Restarting:
+		how := ct.Exit() + " without being stopped by the controller"
+		if ct.StoppedByController {
+			how = ct.Exit() + " after the controller stopped it"
+		}
+		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
+	case ct.RestartPolicy != docker.RestartUnlessStopped:
+		return step(SetRestartPolicy, s, served, name, fmt.Sprintf(
+			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",
+			served, orNone(ct.RestartPolicy), docker.RestartUnlessStopped)), true
+	}
+	return Decision{}, false
+}
+
+// crashLoop reports a served color that keeps dying: it is Degraded,
+// whatever else the plan waits for, unless the plan has a step to take
+// (a release to a fixed version goes on).
+func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decision {
+	if served == "" || d.Step != nil || d.Phase == Failed {
+		return d
+	}
+	st := o.Color(served)
+	ct := st.Container
+	if !ct.Restarting && (ct.RestartCount == 0 || st.Server.Status == "UP") {
+		return d
+	}
+	msg := fmt.Sprintf("%s serves but its container %s %s and has been restarted %d times",
+		served, s.ContainerName(served), ct.Exit(), ct.RestartCount)
+	if ct.Restarting {
+		msg += "; the engine starts it again after a delay that doubles with each crash (up to 1 minute)"
+	} else {
+		msg += fmt.Sprintf("; it runs again, HAProxy says %s", st.Server.Status)
+	}
+	return Decision{Phase: Degraded, Reason: "CrashLoop", Message: msg + "; " + d.Message,
+		RequeueAfter: minPositive(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}
+}
+
+// wantRestartPolicy is the engine's restart policy color c must have: the
+// served color comes back by itself, every other color stays down when it
+// exits (a new color that dies at start fails its release).
+func wantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
+	if c == servedColor(s, o.MapRuntime) {
+		return docker.RestartUnlessStopped
+	}
+	return docker.RestartNo
 }
 
 func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
@@ -122,13 +193,30 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if !ct.Exists {
 		return step(CreateContainer, s, c, name, fmt.Sprintf("%s must run %s", c, s.Image)), true
 	}
+	if ct.RestartPolicy == docker.RestartUnlessStopped && served != c {
+		return step(SetRestartPolicy, s, c, name, fmt.Sprintf(
+			"%s does not serve: if it dies before it is ready it must stay down (policy %s, not %s)", c, ct.RestartPolicy, docker.RestartNo)), true
+	}
+	if !ct.Running && served == c {
+		// keepServed starts it, or the engine's restart policy does.
+		return Decision{Phase: Degraded, Reason: "ActiveDown",
+			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", c, name, ct.Exit()),
+			RequeueAfter: ActiveUnwellPoll, LogsOf: name}, true
+	}
 	if !ct.Running {
-		if crashed(ct) {
+		// A container that died soon after it started never became ready:
+		// the release fails, and the color gets no traffic. One that died
+		// after running longer than that (a warm color) is started again.
+		if ct.Died() && ct.FinishedAt.Sub(ct.StartedAt) < s.ReadyTimeout.Duration {
+			reason := "ContainerExited"
+			if ct.OOMKilled {
+				reason = "OOMKilled"
+			}
 			return Decision{
 				Phase:  Failed,
-				Reason: "ContainerExited",
-				Message: fmt.Sprintf("%s (%s) exited with code %d at %s; it is left as it is and gets no traffic: fix the image and change the spec",
-					name, s.Image, ct.ExitCode, ct.FinishedAt.UTC().Format(time.RFC3339)),
+				Reason: reason,
+				Message: fmt.Sprintf("%s (%s) %s, %s after it started, before it became ready; it is left as it is and gets no traffic: fix the image or its resources and change the spec",
+					name, s.Image, ct.Exit(), ct.FinishedAt.Sub(ct.StartedAt).Round(time.Millisecond)),
 				LogsOf: name,
 			}, true
 		}
@@ -179,6 +267,10 @@ func settle(s *spec.Service, o Observed, c spec.Color, now time.Time) Decision {
 	}
 	if d, wait := drainGate(s, c, st, now); wait {
 		return d
+	}
+	if st.Container.RestartPolicy == docker.RestartUnlessStopped {
+		return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf(
+			"%s no longer serves: it must not come back by itself once stopped (policy %s, not %s)", c, st.Container.RestartPolicy, docker.RestartNo))
 	}
 	if s.Idle.Policy == spec.IdleKeepWarm {
 		return Decision{Phase: Converged, Reason: "Converged", Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
@@ -250,15 +342,6 @@ func ready(st ColorState, served bool) bool {
 		return false
 	}
 	return served || st.Probes >= probesNeeded
-}
-
-// crashed tells a container that exited by itself from one stopped by the
-// controller (exit 0, or 143/137 after SIGTERM/SIGKILL).
-func crashed(ct Container) bool {
-	if ct.State != "exited" && ct.State != "dead" {
-		return false
-	}
-	return ct.ExitCode != 0 && ct.ExitCode != 143 && ct.ExitCode != 137
 }
 
 func isDown(status string) bool { return len(status) >= 4 && status[:4] == "DOWN" }

@@ -65,6 +65,13 @@ func (w *world) serving(c spec.Color) *world {
 	b := w.s.Color(c).Backend
 	w.o.MapRuntime = MapValue{Value: b, Found: true}
 	w.o.MapFile = MapValue{Value: b, Found: true}
+	for _, cc := range spec.Colors {
+		w.edit(cc, func(st *ColorState) {
+			if st.Container.Exists {
+				st.Container.RestartPolicy = wantRestartPolicy(w.s, w.o, cc)
+			}
+		})
+	}
 	return w
 }
 
@@ -73,7 +80,8 @@ func (w *world) running(c spec.Color, imageID string) *world {
 	w.o.SetColor(c, ColorState{
 		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: probeAddr(w.s, c)},
 		Container: Container{Exists: true, Managed: true, Running: true, ID: "c-" + string(c), ImageID: imageID,
-			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute)},
+			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute),
+			RestartPolicy: wantRestartPolicy(w.s, w.o, c)},
 		Probes: 2,
 	})
 	return w
@@ -323,7 +331,8 @@ func TestPlan(t *testing.T) {
 
 		// Faults that need a human.
 		{"new container exits at start", func() *world {
-			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).edit(spec.Green, exited(1))
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
+				edit(spec.Green, startedAgo(65*time.Second, "DOWN", 0)).edit(spec.Green, exited(1))
 		}, want{phase: Failed, reason: "ContainerExited"}},
 		{"new color never becomes UP", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
@@ -397,7 +406,7 @@ func TestPlanWaitsAreRequeued(t *testing.T) {
 }
 
 // TestPlanSafetyInvariants drives the planner through many random observed
-// states and checks invariants 1 to 3 on every decision.
+// states and checks invariants 1 to 3 and 10 on every decision.
 func TestPlanSafetyInvariants(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	statuses := []string{"UP", "DOWN", "UP 1/2", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"}
@@ -420,8 +429,13 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				st.DrainingSince = t0.Add(-time.Duration(rng.Intn(60)) * time.Second)
 				st.Container.StartedAt = t0.Add(-time.Duration(rng.Intn(120)) * time.Second)
 				if rng.Intn(4) == 0 {
-					exited([]int{0, 1, 143}[rng.Intn(3)])(st)
+					exited([]int{0, 1, 2, 137, 143}[rng.Intn(5)])(st)
+					st.Container.StoppedByController = rng.Intn(2) == 0
+					st.Container.Restarting = rng.Intn(4) == 0
+					st.Container.OOMKilled = rng.Intn(4) == 0
 				}
+				st.Container.RestartCount = rng.Intn(3)
+				st.Container.RestartPolicy = []string{"no", "unless-stopped"}[rng.Intn(2)]
 			})
 		}
 		served := spec.Colors[rng.Intn(2)]
@@ -431,6 +445,10 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			served = ""
 		}
 		d := Plan(w.s, w.o, t0)
+		if sc := w.o.Color(served).Container; served != "" && sc.Exists && sc.Managed && !sc.Running && !sc.Restarting &&
+			w.o.Backends[s.Color(served).Backend] && (d.Step == nil || d.Step.Action != StartContainer || d.Step.Color != served) {
+			t.Fatalf("invariant 10 broken: the served color %s is down (%s) and the plan is %s", served, sc.Exit(), d)
+		}
 		if d.Step == nil {
 			continue
 		}

@@ -22,6 +22,10 @@ const (
 	MarkServerUp    Action = "MarkServerUp"
 	SwitchMap       Action = "SwitchMap"
 	WriteMapFile    Action = "WriteMapFile"
+	// SetRestartPolicy gives the served color the engine's restart policy
+	// unless-stopped (it comes back by itself when it dies, or when the
+	// engine or the host restarts) and every other color "no".
+	SetRestartPolicy Action = "SetRestartPolicy"
 )
 
 // Step is the next single thing to do for one service.

@@ -1,0 +1,58 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// Event is one change of a managed container, as the engine reports it.
+type Event struct {
+	// Action is the engine's word: start, die, oom, stop, kill, destroy,
+	// health_status: healthy, ...
+	Action string
+	// Name is the container's name, without the leading "/".
+	Name string
+	// ExitCode is the exit code of a "die", as the engine gives it.
+	ExitCode string
+}
+
+// Events streams the events of the containers that carry the controller's
+// labels until ctx ends or the stream breaks. The stream ends with exactly
+// one error on errs: ctx's, or why the engine's stream broke (the engine
+// stopped, say). A caller that resubscribes must look at the world again:
+// events sent while no one listened are not replayed.
+func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error) {
+	args := filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("label", LabelManaged+"=true"),
+	)
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: args})
+	out := make(chan Event)
+	outErr := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-msgs:
+				ev := Event{Action: string(m.Action), Name: m.Actor.Attributes["name"], ExitCode: m.Actor.Attributes["exitCode"]}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					outErr <- ctx.Err()
+					return
+				}
+			case err := <-errs:
+				if ctx.Err() != nil {
+					outErr <- ctx.Err()
+				} else {
+					outErr <- fmt.Errorf("follow container events of the Docker engine at %s: %w", d.Host(), d.engineErr(err))
+				}
+				return
+			}
+		}
+	}()
+	return out, outErr
+}

@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/sys/atomicwriter"
+)
+
+// StopRecord says that the controller stopped a container: which one (by
+// ID, so that a container recreated under the same name is not mistaken
+// for it) and when it asked.
+type StopRecord struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+}
+
+// StopRecords is the controller's own memory of the containers it
+// stopped, so that a container it stopped is never taken for one that
+// died, whatever its exit code, and one that died is never taken for one
+// it stopped. It is written before the stop is asked, so that a
+// controller killed between the two still knows.
+type StopRecords interface {
+	Stopping(name string, r StopRecord) error
+	Get(name string) (StopRecord, bool)
+}
+
+// stopSlack bounds how long after the controller asked for a stop the
+// container's exit still counts as that stop: the stop timeout plus this.
+const stopSlack = time.Minute
+
+// stoppedBy tells whether record r accounts for the last exit of ct: the
+// same container, stopped after this run started, exiting once the stop
+// was asked and before its grace period could have run out.
+func stoppedBy(r StopRecord, ct Container, stopTimeout time.Duration) bool {
+	if r.ID == "" || r.ID != ct.ID || ct.FinishedAt.IsZero() {
+		return false
+	}
+	asked := r.At.Add(-time.Second) // the engine's and the controller's clocks are one host's, read at different moments
+	return !r.At.Before(ct.StartedAt) && !ct.FinishedAt.Before(asked) && !ct.FinishedAt.After(r.At.Add(stopTimeout+stopSlack))
+}
+
+// FileStopRecords keeps the records in one JSON file, replaced atomically.
+type FileStopRecords struct {
+	path string
+	mu   sync.Mutex
+	recs map[string]StopRecord
+}
+
+// LoadStopRecords reads the records at path; a missing file holds none.
+func LoadStopRecords(path string) (*FileStopRecords, error) {
+	f := &FileStopRecords{path: path, recs: map[string]StopRecord{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read stop records %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &f.recs); err != nil {
+		// Without them a container the controller stopped looks dead:
+		// a served color is started again, a new color fails its release
+		// and a spec change retries it. Say so and start afresh.
+		f.recs = map[string]StopRecord{}
+		return f, fmt.Errorf("read stop records %s: %w (starting with none: a container stopped earlier may be reported as exited)", path, err)
+	}
+	return f, nil
+}
+
+// Stopping records that the controller is about to stop container name.
+func (f *FileStopRecords) Stopping(name string, r StopRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next := make(map[string]StopRecord, len(f.recs)+1)
+	for k, v := range f.recs {
+		next[k] = v
+	}
+	next[name] = r
+	b, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode stop records: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return fmt.Errorf("record the stop of %s in %s: %w", name, f.path, err)
+	}
+	if err := atomicwriter.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("record the stop of %s in %s: %w", name, f.path, err)
+	}
+	f.recs = next
+	return nil
+}
+
+// Get returns the last stop recorded for container name.
+func (f *FileStopRecords) Get(name string) (StopRecord, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.recs[name]
+	return r, ok
+}
+
+// memStopRecords keeps the records in memory only (tests, and plan, which
+// reads but never stops).
+type memStopRecords struct {
+	mu   sync.Mutex
+	recs map[string]StopRecord
+}
+
+func (m *memStopRecords) Stopping(name string, r StopRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recs == nil {
+		m.recs = map[string]StopRecord{}
+	}
+	m.recs[name] = r
+	return nil
+}
+
+func (m *memStopRecords) Get(name string) (StopRecord, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[name]
+	return r, ok
+}
