@@ -38,12 +38,12 @@ func plan(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
 		return exitUsage
 	}
-	loop, closeDeps, err := newLoop(o, logr.Discard())
+	loop, drv, err := newLoop(o, logr.Discard())
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
-	defer closeDeps()
+	defer drv.Close()
 	code := exitOK
 	for i := range svcs {
 		s := &svcs[i]

@@ -143,12 +143,12 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	loop, closeDeps, err := newLoop(o, log)
+	loop, drv, err := newLoop(o, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
-	defer closeDeps()
+	defer drv.Close()
 
 	if o.once {
 		ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -169,13 +169,16 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
+	reconcile.WatchContainers(ctx, drv, log, nudge)
 	log.Info("Watching the desired state", "file", o.file, "status", statusPath(o), "resync", o.resync.String())
 	loop.Run(ctx, nudge, o.resync)
 	log.Info("Stopped")
 	return exitOK
 }
 
-func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
+// newLoop makes the reconcile loop over the real HAProxy, Docker engine and
+// files; the caller closes the engine's client.
+func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error) {
 	st, err := reconcile.LoadStatus(statusPath(o), o.file)
 	if err != nil && st == nil {
 		return nil, nil, err
@@ -211,7 +214,8 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, func(), error) {
 		StepTimeout: o.stepTimeout,
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
+		drv.Close()
 		return nil, nil, err
 	}
-	return loop, func() { drv.Close() }, nil
+	return loop, drv, nil
 }

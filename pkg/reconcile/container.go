@@ -35,7 +35,8 @@ func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 		Network       string
 		ContainerPort int
 		HostPort      int
-	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort})
+		Resources     *spec.Resources `json:",omitempty"` // left out when unset: existing containers keep their hash
+	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort, resources(s)})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }
@@ -57,5 +58,17 @@ func containerSpec(s *spec.Service, c spec.Color, imageID string) docker.CreateS
 		HostPort:      s.Color(c).HostPort,
 		HostNetwork:   s.Network == spec.NetworkHost,
 		StopTimeout:   s.StopTimeout.Duration,
+		Memory:        s.Resources.MemoryBytes(),
+		NanoCPUs:      s.Resources.NanoCPUs(),
 	}
+}
+
+// resources is the service's limits for the container hash, nil when none
+// are set.
+func resources(s *spec.Service) *spec.Resources {
+	if s.Resources == (spec.Resources{}) {
+		return nil
+	}
+	r := s.Resources
+	return &r
 }

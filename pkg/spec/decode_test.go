@@ -98,6 +98,24 @@ func TestLoadDirectory(t *testing.T) {
 	}
 }
 
+func TestResources(t *testing.T) {
+	svcs, err := Parse([]byte(good+"  resources: {memory: 64Mi, cpus: 0.5}\n"), "d.yaml", t.TempDir())
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	r := svcs[0].Resources
+	if r.MemoryBytes() != 64<<20 || r.NanoCPUs() != 5e8 {
+		t.Fatalf("memory %d bytes, %d nano CPUs; want %d, %d", r.MemoryBytes(), r.NanoCPUs(), 64<<20, int64(5e8))
+	}
+	plain, err := Parse([]byte(good), "d.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[0].Generation() == svcs[0].Generation() {
+		t.Fatal("resources do not change the generation")
+	}
+}
+
 func TestBuildContextResolvesAgainstFile(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "app"), 0o755); err != nil {
@@ -128,6 +146,10 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"field name wrong case", r("activeColor", "activecolor"), []string{"spec.activecolor", `did you mean "activeColor"`}},
 		{"unknown nested field", r("blue: {hostPort: 18081}", "blue: {hostPort: 18081, weight: 2}"), []string{"spec.colors.blue.weight", "unknown field"}},
 		{"wrong type", r("hostPort: 18081", `hostPort: "eighteen"`), []string{"spec.colors.blue.hostPort", "want an integer", `"eighteen"`}},
+		{"memory not a size", good + "  resources: {memory: lots}\n", []string{"spec.resources.memory", `"lots"`, "not a size"}},
+		{"memory below the engine's minimum", good + "  resources: {memory: 1m}\n", []string{"spec.resources.memory", `"1m"`, "minimum"}},
+		{"negative cpus", good + "  resources: {cpus: -1}\n", []string{"spec.resources.cpus", "-1"}},
+		{"unknown resource", good + "  resources: {gpus: 1}\n", []string{"spec.resources.gpus", "unknown field"}},
 		{"env value not a string", r("  image: demo:v1", "  image: demo:v1\n  env: {WORKERS: 4}"), []string{"spec.env.WORKERS", "want a string", "number 4"}},
 		{"unknown color", r("activeColor: blue", "activeColor: purple"), []string{"spec.activeColor", `"purple"`}},
 		{"empty image", r("image: demo:v1", `image: ""`), []string{"spec.image", "is empty"}},

@@ -7,7 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strings"
 	"time"
+
+	units "github.com/docker/go-units"
 )
 
 // APIVersion and Kind every document must carry.
@@ -88,7 +92,40 @@ type ServiceSpec struct {
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
 	// Idle says what happens to the color that does not serve.
 	Idle IdleSpec `json:"idle,omitempty"`
+	// Resources limits each color's container (Docker's limits).
+	Resources Resources `json:"resources,omitempty"`
 }
+
+// Resources are Docker's limits on a container. Zero values: no limit.
+type Resources struct {
+	// Memory is the memory limit, e.g. "256m", "1g", "512Mi" (binary units,
+	// as docker run --memory); a container that passes it is OOM-killed.
+	Memory string `json:"memory,omitempty"`
+	// CPUs is how many CPUs the container may use, e.g. 0.5 (docker run --cpus).
+	CPUs float64 `json:"cpus,omitempty"`
+}
+
+// MemoryBytes is the memory limit in bytes (0: none). The spec is validated,
+// so it parses.
+func (r Resources) MemoryBytes() int64 {
+	if r.Memory == "" {
+		return 0
+	}
+	n, _ := parseMemory(r.Memory)
+	return n
+}
+
+// parseMemory reads a size the way docker run --memory does ("256m",
+// "1g", binary units), also in the Kubernetes spelling ("512Mi", "1Gi").
+func parseMemory(s string) (int64, error) {
+	if n := len(s); n >= 2 && (s[n-1] == 'i' || s[n-1] == 'I') && strings.ContainsRune("kKmMgGtTpP", rune(s[n-2])) {
+		s = s[:n-1]
+	}
+	return units.RAMInBytes(s)
+}
+
+// NanoCPUs is the CPU limit in billionths of a CPU (0: none).
+func (r Resources) NanoCPUs() int64 { return int64(math.Round(r.CPUs * 1e9)) }
 
 // Build describes how to build the image from a local context.
 type Build struct {

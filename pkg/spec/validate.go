@@ -119,8 +119,23 @@ func (s *Service) validate() error {
 	if s.Idle.Policy != IdleStop && s.Idle.Policy != IdleKeepWarm {
 		bad("spec.idle.policy", "%q is not a policy: want \"Stop\" or \"KeepWarm\"", s.Idle.Policy)
 	}
+	if m := s.Resources.Memory; m != "" {
+		n, err := parseMemory(m)
+		switch {
+		case err != nil:
+			bad("spec.resources.memory", "%q is not a size: want a number and a unit such as \"256m\", \"1g\" or \"512Mi\"", m)
+		case n < MinMemory:
+			bad("spec.resources.memory", "%q is below the engine's minimum of 6m", m)
+		}
+	}
+	if c := s.Resources.CPUs; c < 0 || c > 0 && c < 0.01 || c > 1024 {
+		bad("spec.resources.cpus", "%v must be between 0.01 and 1024 (or left out: no limit)", c)
+	}
 	return errors.Join(errs...)
 }
+
+// MinMemory is the smallest memory limit the Docker engine accepts.
+const MinMemory = 6 << 20
 
 func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
 	if s.Build.Context == "" {
