@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -73,6 +74,9 @@ func LookupMapFile(path, key string) (value string, found bool, err error) {
 	return "", false, nil
 }
 
+// mapFileLocks holds one mutex per map file path.
+var mapFileLocks sync.Map
+
 // WriteMapFile sets key to value in the map file at path, rewriting every
 // line with that key (HAProxy's "set map" also changes every duplicate) or
 // appending "key value" when there is none, and keeping all other lines,
@@ -81,10 +85,16 @@ func LookupMapFile(path, key string) (value string, found bool, err error) {
 // file's mode (0644 for a new file) and, when permitted, its owner are kept.
 // A symlink is followed and its target replaced. Nothing is written when the
 // file already holds the value.
+//
+// Writes to one path are made one at a time within the process: each
+// rewrites the whole file, so two at once could lose one of the keys.
 func WriteMapFile(path, key, value string) error {
 	if err := ValidatePath(path); err != nil {
 		return fmt.Errorf("write map file %s: %w", path, err)
 	}
+	mu, _ := mapFileLocks.LoadOrStore(path, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	if err := ValidateName(key); err != nil {
 		return fmt.Errorf("write map file %s key %q: %w", path, key, err)
 	}

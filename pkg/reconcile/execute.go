@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
@@ -15,13 +16,20 @@ import (
 // map points at; the executor checks the live map again before it acts.
 var ErrServed = errors.New("the map points at it")
 
+// imageLocks holds one mutex per image reference being built or pulled.
+var imageLocks sync.Map
+
 // Execute performs one step for service s. o is the snapshot the step was
 // planned from.
 func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed) error {
 	switch st.Action {
 	case BuildImage, PullImage:
-		// The snapshot may predate another service's step that made the
-		// same image in this pass: look again rather than make it twice.
+		// Services that need the same image make it one at a time, and
+		// the snapshot may predate another service's step that made it:
+		// look again rather than make it twice.
+		mu, _ := imageLocks.LoadOrStore(s.Image, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
 		if _, found, err := d.Containers.ImageID(ctx, s.Image); err == nil && found {
 			return nil
 		}

@@ -16,6 +16,8 @@ import (
 // prober. It behaves like the real things just enough for the loop to
 // converge: a started container's server turns UP, a stopped one DOWN.
 type fakeWorld struct {
+	// big is held by every fake call: steps of different services run at once.
+	big        sync.Mutex
 	mu         sync.Mutex // guards calls
 	calls      []string
 	runtimeMap map[string]string
@@ -102,6 +104,8 @@ func (w *fakeWorld) mutating() []string {
 type fakeHAProxy struct{ w *fakeWorld }
 
 func (f fakeHAProxy) GetMap(_ context.Context, path, key string) (string, bool, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("get map %s %s", path, key); err != nil {
 		return "", false, err
 	}
@@ -110,6 +114,8 @@ func (f fakeHAProxy) GetMap(_ context.Context, path, key string) (string, bool, 
 }
 
 func (f fakeHAProxy) ShowMap(_ context.Context, path string) ([]haproxy.MapEntry, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("show map %s", path); err != nil {
 		return nil, err
 	}
@@ -121,6 +127,8 @@ func (f fakeHAProxy) ShowMap(_ context.Context, path string) ([]haproxy.MapEntry
 }
 
 func (f fakeHAProxy) SetMap(_ context.Context, path, key, value string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("set map %s %s %s", path, key, value); err != nil {
 		return err
 	}
@@ -129,6 +137,8 @@ func (f fakeHAProxy) SetMap(_ context.Context, path, key, value string) error {
 }
 
 func (f fakeHAProxy) Backends(context.Context) ([]string, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("show backend"); err != nil {
 		return nil, err
 	}
@@ -136,6 +146,8 @@ func (f fakeHAProxy) Backends(context.Context) ([]string, error) {
 }
 
 func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("show stat"); err != nil {
 		return nil, err
 	}
@@ -155,6 +167,8 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 }
 
 func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("show servers state"); err != nil {
 		return nil, err
 	}
@@ -173,6 +187,8 @@ func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error
 }
 
 func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s haproxy.AdminState) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("set server %s/%s state %s", backend, server, s); err != nil {
 		return err
 	}
@@ -181,6 +197,8 @@ func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s
 }
 
 func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("set server %s/%s health up", backend, server); err != nil {
 		return err
 	}
@@ -193,6 +211,8 @@ func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string
 type fakeMapFiles struct{ w *fakeWorld }
 
 func (f fakeMapFiles) Lookup(path, key string) (string, bool, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("lookup %s %s", path, key); err != nil {
 		return "", false, err
 	}
@@ -201,6 +221,8 @@ func (f fakeMapFiles) Lookup(path, key string) (string, bool, error) {
 }
 
 func (f fakeMapFiles) Write(path, key, value string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("write %s %s %s", path, key, value); err != nil {
 		return err
 	}
@@ -211,6 +233,8 @@ func (f fakeMapFiles) Write(path, key, value string) error {
 type fakeEngine struct{ w *fakeWorld }
 
 func (f fakeEngine) ImageID(_ context.Context, ref string) (string, bool, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("image %s", ref); err != nil {
 		return "", false, err
 	}
@@ -219,6 +243,8 @@ func (f fakeEngine) ImageID(_ context.Context, ref string) (string, bool, error)
 }
 
 func (f fakeEngine) Build(_ context.Context, b docker.BuildSpec) (string, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("build %s", b.Tag); err != nil {
 		return "", err
 	}
@@ -227,10 +253,14 @@ func (f fakeEngine) Build(_ context.Context, b docker.BuildSpec) (string, error)
 }
 
 func (f fakeEngine) Pull(_ context.Context, ref string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	return f.w.record("pull %s", ref)
 }
 
 func (f fakeEngine) Inspect(_ context.Context, name string) (docker.Container, bool, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("inspect %s", name); err != nil {
 		return docker.Container{}, false, err
 	}
@@ -242,6 +272,8 @@ func (f fakeEngine) Inspect(_ context.Context, name string) (docker.Container, b
 }
 
 func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("create %s", s.Name); err != nil {
 		return "", err
 	}
@@ -251,6 +283,8 @@ func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, erro
 }
 
 func (f fakeEngine) Start(_ context.Context, name string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("start %s", name); err != nil {
 		return err
 	}
@@ -268,6 +302,8 @@ func (f fakeEngine) Start(_ context.Context, name string) error {
 }
 
 func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("stop %s", name); err != nil {
 		return err
 	}
@@ -281,6 +317,8 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 }
 
 func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("update %s restart %s", name, policy); err != nil {
 		return err
 	}
@@ -298,6 +336,8 @@ func (w *fakeWorld) die(name string, code int) {
 }
 
 func (f fakeEngine) Remove(_ context.Context, name string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("remove %s", name); err != nil {
 		return err
 	}
@@ -306,12 +346,16 @@ func (f fakeEngine) Remove(_ context.Context, name string) error {
 }
 
 func (f fakeEngine) Logs(_ context.Context, name string, _ int) (string, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	return "boom: cannot open config\n", f.w.record("logs %s", name)
 }
 
 type fakeProber struct{ w *fakeWorld }
 
 func (f fakeProber) Probe(_ context.Context, url string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	if err := f.w.record("probe %s", url); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,13 @@ const (
 var ErrSpec = errors.New("desired state refused")
 
 // Loop runs reconcile passes over every service of the desired state.
+//
+// Each service's step runs on its own goroutine, so that one service's long
+// step (an image build, a slow stop) never delays another service's
+// switch, rollback or repair: a service with a step in flight is not looked
+// at until that step ends, and is then observed afresh (one step at a time
+// per service). Everything else of the Loop is used by one goroutine: the
+// one calling Pass, Run or RunOnce.
 type Loop struct {
 	Deps   *Deps
 	Log    logr.Logger
@@ -36,15 +44,28 @@ type Loop struct {
 	Now  func() time.Time
 	// BeforeStep and AfterStep, when set, run around every step executed
 	// (fault injection in tests: a crash at a chosen point of a release).
+	// Steps of different services may run at once.
 	BeforeStep func(Step)
 	AfterStep  func(Step, error)
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
-	// reported and retried instead of stalling every service; 0: no bound.
+	// reported and retried instead of stalling its service; 0: no bound.
 	StepTimeout time.Duration
 
+	// mu guards Status, which steps in flight update.
+	mu       sync.Mutex
 	failures map[string]int       // consecutive errors per service, for backoff only
 	dueAt    map[string]time.Time // when a service asked to be looked at again
+	inFlight map[string]bool      // services with a step running
+	last     map[string]Decision  // each service's latest decision
+	done     chan stepDone
+}
+
+// stepDone is the end of one service's step.
+type stepDone struct {
+	name string
+	d    Decision
+	err  error
 }
 
 // PassResult sums up one pass.
@@ -63,23 +84,39 @@ type PassResult struct {
 	SpecErr error
 }
 
-// Pass reads the desired state, and for each service observes, plans and
-// takes at most one step. Status is written once, at the end.
-func (l *Loop) Pass(ctx context.Context) PassResult { return l.pass(ctx, nil) }
-
-// pass is Pass over the services for which due says yes (all when nil): a
-// service waiting for a gate is looked at again without the others.
-func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
+func (l *Loop) init() {
 	if l.failures == nil {
 		l.failures, l.dueAt = map[string]int{}, map[string]time.Time{}
+		l.inFlight, l.last = map[string]bool{}, map[string]Decision{}
+		l.done = make(chan stepDone)
+		l.Deps.stops() // set once, before observers share a copy of Deps
 	}
-	defer func() {
-		if err := l.Status.Flush(); err != nil {
-			l.Log.Error(err, "Cannot write status")
-		}
-	}()
+}
+
+// Pass reads the desired state, and for each service observes, plans and
+// takes at most one step; it returns once every step has ended. Status is
+// written once, at the end.
+func (l *Loop) Pass(ctx context.Context) PassResult {
+	res := l.pass(ctx, nil)
+	for len(l.inFlight) > 0 {
+		r := <-l.done
+		l.finish(r, &res)
+	}
+	l.flush()
+	return res
+}
+
+// pass looks at the services for which due says yes (all when nil) and
+// that have no step in flight: a service waiting for a gate is looked at
+// again without the others. Steps are started, not waited for; each one's
+// end comes on l.done, for finish.
+func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
+	l.init()
+	defer l.flush()
 	svcs, err := l.Load()
+	l.mu.Lock()
 	l.Status.SetSpecError(err)
+	l.mu.Unlock()
 	if err != nil {
 		res.SpecErr = fmt.Errorf("%w:\n%w", ErrSpec, err)
 		l.Log.Error(err, "Desired state refused; nothing is changed until it is fixed")
@@ -87,14 +124,13 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	}
 	keep := map[string]bool{}
 	res.Converged = true
-	l.Deps.stops() // set once, before the observers share a copy of Deps
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
 	observer.Containers = newPassImages(l.Deps.Containers)
 	var todo []int
 	for i := range svcs {
 		keep[svcs[i].Name] = true
-		if due != nil && !due(svcs[i].Name) {
+		if l.inFlight[svcs[i].Name] || due != nil && !due(svcs[i].Name) {
 			continue
 		}
 		delete(l.dueAt, svcs[i].Name)
@@ -104,17 +140,15 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	for _, i := range todo {
 		s := &svcs[i]
 		d, err := l.sync(ctx, s, obs[i])
+		l.last[s.Name] = d
 		switch {
 		case err != nil:
-			res.Converged = false
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.Name, err))
-			wait := l.backoff(s.Name)
-			res.RequeueAfter = minPositive(res.RequeueAfter, wait)
-			l.dueAt[s.Name] = l.Now().Add(wait)
+			l.failed(s.Name, err, &res)
 			continue
 		case d.Step != nil:
-			res.Immediate = true
-			l.dueAt[s.Name] = l.Now()
+			l.start(ctx, s, d, obs[i].o)
+			res.Converged = false
+			continue // failures are forgotten once the step succeeds
 		case d.Phase == Failed:
 			res.Stalled = append(res.Stalled, fmt.Sprintf("%s: %s: %s", s.Name, d.Reason, d.Message))
 		}
@@ -132,8 +166,58 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			delete(l.dueAt, name)
 		}
 	}
+	for name := range l.last {
+		if !keep[name] {
+			delete(l.last, name)
+		}
+	}
+	l.mu.Lock()
 	l.Status.Keep(keep)
+	l.mu.Unlock()
 	return res
+}
+
+// start takes service s's step on a goroutine of its own.
+func (l *Loop) start(ctx context.Context, s *spec.Service, d Decision, o Observed) {
+	l.inFlight[s.Name] = true
+	go func() {
+		d, err := l.takeStep(ctx, s, d, o)
+		l.done <- stepDone{name: s.Name, d: d, err: err}
+	}()
+}
+
+// finish records the end of a step: the service is looked at again at
+// once, or after a backoff if the step failed.
+func (l *Loop) finish(r stepDone, res *PassResult) {
+	delete(l.inFlight, r.name)
+	res.Converged = false
+	if r.err != nil {
+		l.last[r.name] = Decision{Phase: Degraded, Reason: "StepFailed", Message: r.err.Error()}
+		l.failed(r.name, r.err, res)
+		return
+	}
+	l.last[r.name] = r.d
+	delete(l.failures, r.name)
+	res.Immediate = true
+	l.dueAt[r.name] = l.Now()
+}
+
+// failed schedules service name again after a backoff.
+func (l *Loop) failed(name string, err error, res *PassResult) {
+	res.Converged = false
+	res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", name, err))
+	wait := l.backoff(name)
+	res.RequeueAfter = minPositive(res.RequeueAfter, wait)
+	l.dueAt[name] = l.Now().Add(wait)
+}
+
+// flush writes the status if it changed.
+func (l *Loop) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.Status.Flush(); err != nil {
+		l.Log.Error(err, "Cannot write status")
+	}
 }
 
 // maxParallelObserve bounds how many services are observed at once.
@@ -150,16 +234,19 @@ type observation struct {
 // which shares the pass's HAProxy reads and image lookups. Observing only
 // reads, so the services are observed at once (up to maxParallelObserve):
 // a pass over many services waits for the slowest few, not for their sum.
-// Their steps are then taken one after the other, in file order; a step
-// whose effect another service's snapshot may have missed (an image built
-// for both) is checked again by the executor before it acts.
+// Their steps are then started, each on its own goroutine; a step whose
+// effect another service's snapshot may have missed (an image built for
+// both) is checked again by the executor before it acts, and the switch
+// checks its color afresh.
 func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, observer *Deps) []observation {
 	out := make([]observation, len(svcs))
 	sem := make(chan struct{}, maxParallelObserve)
 	var wg sync.WaitGroup
 	for _, i := range todo {
 		s := &svcs[i]
+		l.mu.Lock()
 		prev := l.Status.Service(s.Name).DrainingSince() // status is read here, not in the goroutines
+		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -174,29 +261,25 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 	return out
 }
 
-// sync takes one service one step further from its observation, acting
-// through l.Deps.
+// sync plans one service's next step from its observation and records the
+// decision in status; the caller starts the step, if any.
 func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decision, error) {
 	log := l.Log.WithValues("service", s.Name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	st := l.Status.Service(s.Name)
 	st.target(s)
 	o, err, now := ob.o, ob.err, ob.now
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
-		return Decision{}, err
+		return Decision{Phase: Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.observed(s, o)
 	d := Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
 	if d.Step != nil {
-		if err := l.execute(ctx, log, st, s, *d.Step, o); err != nil {
-			return d, err
-		}
-		if d.Step.Action == MarkServerUp {
-			return l.switchAfterMarkUp(ctx, log, st, s, d, o)
-		}
 		return d, nil
 	}
 	if d.LogsOf != "" {
@@ -214,9 +297,22 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	return d, nil
 }
 
+// takeStep takes the step of decision d, planned from o. After a
+// MarkServerUp it may take the switch at once (switchAfterMarkUp).
+func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Observed) (Decision, error) {
+	log := l.Log.WithValues("service", s.Name)
+	if err := l.execute(ctx, log, s, *d.Step, o); err != nil {
+		return d, err
+	}
+	if d.Step.Action == MarkServerUp {
+		return l.switchAfterMarkUp(ctx, log, s, d, o)
+	}
+	return d, nil
+}
+
 // execute takes one step, logged, recorded in status and offered to the
 // fault-injection hooks.
-func (l *Loop) execute(ctx context.Context, log logr.Logger, st *ServiceStatus, s *spec.Service, step Step, o Observed) error {
+func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step Step, o Observed) error {
 	log.Info("Step", "step", step.Action, "color", step.Color, "target", step.Target, "cause", step.Cause)
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
@@ -225,7 +321,9 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, st *ServiceStatus, 
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
 	}
-	st.stepped(step, err, l.Now())
+	l.mu.Lock()
+	l.Status.Service(s.Name).stepped(step, err, l.Now())
+	l.mu.Unlock()
 	if err != nil {
 		log.Error(err, "Step failed; retrying with backoff", "step", step.Action, "color", step.Color)
 	}
@@ -253,7 +351,7 @@ func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step Step, o
 // the switch, it is taken at once rather than one pass later (a whole pass
 // is most of the delay between "the app is ready" and "traffic moves").
 // Anything else waits for the next pass, which comes at once.
-func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, st *ServiceStatus, s *spec.Service, marked Decision, o Observed) (Decision, error) {
+func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.Service, marked Decision, o Observed) (Decision, error) {
 	o, err := l.Deps.RefreshServer(ctx, s, o, marked.Step.Color)
 	if err != nil {
 		return marked, nil // the next pass observes everything again
@@ -262,9 +360,12 @@ func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, st *Servi
 	if d.Step == nil || d.Step.Action != SwitchMap {
 		return marked, nil
 	}
+	l.mu.Lock()
+	st := l.Status.Service(s.Name)
 	st.observed(s, o)
 	st.decided(d, l.Now())
-	return d, l.execute(ctx, log, st, s, *d.Step, o)
+	l.mu.Unlock()
+	return d, l.execute(ctx, log, s, *d.Step, o)
 }
 
 func (l *Loop) logsOf(ctx context.Context, name string) string {
@@ -314,27 +415,30 @@ func minPositive(a, b time.Duration) time.Duration {
 }
 
 // Run reconciles until ctx ends: a pass over every service at start, after
-// every nudge (file saved) and every resync; in between, a service that
-// asked to be looked at again (a step taken, a gate not yet met, an error
-// to retry) is looked at alone when its time comes.
+// every nudge (file saved, container event) and every resync; in between,
+// a service that asked to be looked at again (a step ended, a gate not yet
+// met, an error to retry) is looked at alone when its time comes. Steps in
+// flight when ctx ends are waited for (they end with ctx).
 func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Duration) {
+	l.init()
+	defer l.waitInFlight()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var nextFull time.Time // zero: a full pass is due
+	var res PassResult
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-nudge:
 			nextFull = time.Time{}
+		case r := <-l.done:
+			l.finish(r, &res)
 		case <-timer.C:
 		}
 		now := l.Now()
 		if now.Before(nextFull) {
-			l.pass(ctx, func(name string) bool {
-				at, ok := l.dueAt[name]
-				return ok && !at.After(now)
-			})
+			l.pass(ctx, l.due(now))
 		} else {
 			l.pass(ctx, nil)
 			nextFull = now.Add(resync)
@@ -343,50 +447,109 @@ func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Durat
 		for _, at := range l.dueAt {
 			next = min(next, at.Sub(l.Now()))
 		}
-		next = max(next, 0)
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(next)
+		resetTimer(timer, max(next, 0))
 	}
+}
+
+// due says which services asked to be looked at by now.
+func (l *Loop) due(now time.Time) func(string) bool {
+	return func(name string) bool {
+		at, ok := l.dueAt[name]
+		return ok && !at.After(now)
+	}
+}
+
+// waitInFlight waits for the steps in flight to end.
+func (l *Loop) waitInFlight() {
+	var res PassResult
+	for len(l.inFlight) > 0 {
+		l.finish(<-l.done, &res)
+	}
+	l.flush()
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
 }
 
 // RunOnce reconciles until every service is converged (nil), a service
 // needs a human or the desired state is refused (error), or ctx ends (error
-// with what was still pending).
+// with what was still pending). Services go at their own pace, as in Run;
+// it returns only once no step is in flight.
 func (l *Loop) RunOnce(ctx context.Context) error {
-	for {
-		res := l.Pass(ctx)
-		switch {
-		case res.SpecErr != nil:
-			return res.SpecErr
-		case len(res.Stalled) > 0:
-			return fmt.Errorf("not converged, needs attention:\n  %s", strings.Join(res.Stalled, "\n  "))
-		case res.Converged:
-			return nil
+	l.init()
+	defer l.waitInFlight()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var errs []string
+	for first := true; ; first = false {
+		var res PassResult
+		if first {
+			res = l.pass(ctx, nil)
+		} else {
+			res = l.pass(ctx, l.due(l.Now()))
 		}
-		wait := time.Duration(0)
-		if !res.Immediate {
-			wait = res.RequeueAfter
-			if wait <= 0 {
-				wait = BackoffFirst
+		errs = append(errs[:0], res.Errors...)
+		if res.SpecErr != nil {
+			return res.SpecErr
+		}
+		if len(l.inFlight) == 0 {
+			if stalled := l.stalled(); len(stalled) > 0 {
+				return fmt.Errorf("not converged, needs attention:\n  %s", strings.Join(stalled, "\n  "))
+			}
+			if l.allConverged() {
+				return nil
 			}
 		}
+		next := BackoffMax
+		for _, at := range l.dueAt {
+			next = min(next, at.Sub(l.Now()))
+		}
+		resetTimer(timer, max(next, 0))
 		select {
 		case <-ctx.Done():
-			pending := append(res.Errors, l.pending()...)
+			pending := append(errs, l.pending()...)
 			return fmt.Errorf("not converged before the deadline:\n  %s", strings.Join(pending, "\n  "))
-		case <-time.After(wait):
+		case r := <-l.done:
+			l.finish(r, &res)
+		case <-timer.C:
 		}
 	}
 }
 
-func (l *Loop) pending() []string {
+// stalled lists the services whose latest decision needs a human.
+func (l *Loop) stalled() []string {
 	var out []string
-	for name, s := range l.Status.Snapshot().Services {
+	for name, d := range l.last {
+		if d.Step == nil && d.Phase == Failed {
+			out = append(out, fmt.Sprintf("%s: %s: %s", name, d.Reason, d.Message))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (l *Loop) allConverged() bool {
+	for _, d := range l.last {
+		if !d.Converged() {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Loop) pending() []string {
+	l.mu.Lock()
+	snap := l.Status.Snapshot()
+	l.mu.Unlock()
+	var out []string
+	for name, s := range snap.Services {
 		if s.Phase != Converged {
 			msg := ""
 			for _, c := range s.Conditions {
@@ -397,5 +560,6 @@ func (l *Loop) pending() []string {
 			out = append(out, fmt.Sprintf("%s: %s %s", name, s.Phase, msg))
 		}
 	}
+	sort.Strings(out)
 	return out
 }

@@ -1,0 +1,163 @@
+package reconcile
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// gatedBuild is an engine whose builds wait until release is closed, as a
+// build of many minutes does.
+type gatedBuild struct {
+	fakeEngine
+	started chan struct{} // closed when the first build begins
+	once    *sync.Once
+	release chan struct{}
+}
+
+func (g gatedBuild) Build(ctx context.Context, b docker.BuildSpec) (string, error) {
+	g.once.Do(func() { close(g.started) })
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return g.fakeEngine.Build(ctx, b)
+}
+
+// twoServices is a fake world with web (blue serves v1, green runs v2 and
+// is drained: a rollback target) and api (blue serves v1).
+func twoServices(t *testing.T) (w *fakeWorld, web, api *spec.Service) {
+	w = newFakeWorld()
+	web = testService(t, spec.Blue, "demo:v1")
+	api = testService(t, spec.Blue, "demo:v1")
+	api.Name, api.HAProxy.MapKey = "api", "api"
+	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
+	api.Build = &spec.Build{Context: "/src/api", Dockerfile: "Dockerfile"}
+	w.backends = append(w.backends, "api_blue", "api_green")
+	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
+	ctx := context.Background()
+	eng := fakeEngine{w}
+	run := func(s *spec.Service, c spec.Color, id, backend string) {
+		if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
+			t.Fatal(err)
+		}
+		w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
+		w.ports[s.ContainerName(c)] = backend + "/app"
+		if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
+			t.Fatal(err)
+		}
+		w.containers[s.ContainerName(c)].StartedAt = time.Now().Add(-time.Hour)
+	}
+	run(web, spec.Blue, idV1, "web_blue")
+	run(web, spec.Green, idV2, "web_green")
+	run(api, spec.Blue, idV1, "api_blue")
+	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN"}
+	w.ports["bg-api-green"] = "api_green/app"
+	w.runtimeMap["web"], w.fileMap["web"] = "web_green", "web_green"
+	w.runtimeMap["api"], w.fileMap["api"] = "api_blue", "api_blue"
+	w.admin["web_blue/app"] = haproxy.StateDrain
+	w.containers["bg-web-green"].RestartPolicy = docker.RestartUnlessStopped
+	w.containers["bg-api-blue"].RestartPolicy = docker.RestartUnlessStopped
+	return w, web, api
+}
+
+func newTestLoop(t *testing.T, d *Deps, svcs ...*spec.Service) *Loop {
+	loop := &Loop{Deps: d, Log: logr.Discard(), Now: time.Now,
+		Load: func() ([]spec.Service, error) {
+			out := make([]spec.Service, len(svcs))
+			for i, s := range svcs {
+				out[i] = *s
+			}
+			return out, nil
+		}}
+	var err error
+	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	return loop
+}
+
+// TestServicesDoNotWaitOnEachOther: while one service's image build runs
+// (for minutes, in real life), another service is rolled back: its switch
+// does not wait for the build.
+func TestServicesDoNotWaitOnEachOther(t *testing.T) {
+	w, web, api := twoServices(t)
+	api.Image = "demo:v9" // not on the host: api builds it
+	api.ActiveColor = spec.Green
+	web.ActiveColor = spec.Blue // web goes back to blue, still running v1: a rollback
+	web.Image = "demo:v1"
+	w.runtimeMap["web"], w.fileMap["web"] = "web_green", "web_green"
+	d := w.deps()
+	gate := gatedBuild{fakeEngine: fakeEngine{w}, started: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
+	d.Containers = gate
+	loop := newTestLoop(t, d, api, web) // api first in the file
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { loop.Run(ctx, nil, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case <-gate.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("api's build never started")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.count("set map /etc/haproxy/hosts.map web web_blue") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("web was not rolled back while api's build ran; calls %v", w.mutating())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := w.count("build demo:v9"); n != 0 {
+		t.Fatalf("api's build ended (%d) before web's rollback was checked", n)
+	}
+	close(gate.release)
+	deadline = time.Now().Add(10 * time.Second)
+	for w.count("set map /etc/haproxy/hosts.map api api_green") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("api did not release after its build; calls %v", w.mutating())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSwitchChecksTheColorAfresh is invariant 9: a color that was ready
+// when observed, and died before the switch was taken, gets no traffic.
+func TestSwitchChecksTheColorAfresh(t *testing.T) {
+	w, web, _ := twoServices(t)
+	web.ActiveColor = spec.Green
+	web.Image = "demo:v2"
+	w.admin["web_blue/app"] = ""
+	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
+	w.containers["bg-web-green"].RestartPolicy = docker.RestartNo
+	w.containers["bg-web-blue"].RestartPolicy = docker.RestartUnlessStopped
+	loop := newTestLoop(t, w.deps(), web)
+	loop.BeforeStep = func(st Step) {
+		if st.Action == SwitchMap {
+			w.big.Lock()
+			w.die("bg-web-green", 2) // dies after it was observed ready
+			w.big.Unlock()
+		}
+	}
+	res := loop.Pass(context.Background())
+	if len(res.Errors) != 1 || w.count("set map /etc/haproxy/hosts.map web web_green") != 0 {
+		t.Fatalf("errors %v; calls %v", res.Errors, w.mutating())
+	}
+	if w.runtimeMap["web"] != "web_blue" {
+		t.Fatalf("the map points at %s, a dead color", w.runtimeMap["web"])
+	}
+	st := loop.Status.Snapshot().Services["web"]
+	if st.Phase != Degraded || !strings.Contains(st.LastError, "no longer ready") {
+		t.Fatalf("status %s %q", st.Phase, st.LastError)
+	}
+}
