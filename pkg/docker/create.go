@@ -54,6 +54,11 @@ func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		Resources:     container.Resources{Memory: s.Memory, NanoCPUs: s.NanoCPUs},
 	}
+	if s.Memory > 0 {
+		// No swap beyond the limit: a container that needs more is
+		// OOM-killed, on hosts with swap as on hosts without.
+		host.MemorySwap = s.Memory
+	}
 	if s.StopTimeout > 0 {
 		secs := int(math.Ceil(s.StopTimeout.Seconds()))
 		cfg.StopTimeout = &secs

@@ -38,7 +38,10 @@ type env struct {
 	bin                        string
 	desired, stateDir          string
 	demoCtx                    string
-	client                     *http.Client
+	// appCtx is the build context of the app under test (default demoCtx;
+	// a test may use the rude app, testenv.RudeContext).
+	appCtx string
+	client *http.Client
 	// specSock is the runtime API socket the desired file names (default
 	// sock; a test may put a SocketProxy in between).
 	specSock string
@@ -149,7 +152,14 @@ spec:
   readyTimeout: %s
   drainTimeout: %s
   stopTimeout: %s
-%s`, e.svc, active, e.repo, version, e.demoCtx, version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, strings.Join(extra, "\n"))
+%s`, e.svc, active, e.repo, version, e.buildContext(), version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, strings.Join(extra, "\n"))
+}
+
+func (e *env) buildContext() string {
+	if e.appCtx != "" {
+		return e.appCtx
+	}
+	return e.demoCtx
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	const help = "known modes: " + knownModes
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    config
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev"},
+		},
+		{
+			name: "host networking",
+			env:  map[string]string{"PORT": "18081", "LISTEN_ADDR": "127.0.0.1", "COLOR": "blue", "APP_VERSION": "v1"},
+			want: config{addr: "127.0.0.1:18081", color: "blue", version: "v1"},
+		},
+		{
+			name: "listen addr with port wins",
+			env:  map[string]string{"PORT": "1", "LISTEN_ADDR": "127.0.0.1:0"},
+			want: config{addr: "127.0.0.1:0", color: "none", version: "dev"},
+		},
+		{
+			name: "every mode",
+			env:  map[string]string{"APP_MODE": "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500"},
+			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev",
+				mode: "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500",
+				modes: modes{crashAfter: 90 * time.Second, crashAtStart: true, allocMiB: 64, leakMiB: 5,
+					flap: 250 * time.Millisecond, fail500: true}},
+		},
+		{
+			name: "spaces and blank items",
+			env:  map[string]string{"APP_MODE": " fail500 ,, alloc=1 ,"},
+			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev", mode: " fail500 ,, alloc=1 ,",
+				modes: modes{fail500: true, allocMiB: 1}},
+		},
+		{name: "unknown mode", env: map[string]string{"APP_MODE": "fail500,explode"},
+			wantErr: `APP_MODE="fail500,explode": unknown mode "explode"; ` + help},
+		{name: "polite demo mode is unknown", env: map[string]string{"APP_MODE": "slowstart=1s"},
+			wantErr: `APP_MODE="slowstart=1s": unknown mode "slowstart=1s"; ` + help},
+		{name: "name case matters", env: map[string]string{"APP_MODE": "Fail500"},
+			wantErr: `APP_MODE="Fail500": unknown mode "Fail500"; ` + help},
+		{name: "duration missing", env: map[string]string{"APP_MODE": "crashafter"},
+			wantErr: `APP_MODE="crashafter": crashafter="": want crashafter=<duration> greater than 0, e.g. crashafter=2s`},
+		{name: "duration without unit", env: map[string]string{"APP_MODE": "crashafter=200"},
+			wantErr: `APP_MODE="crashafter=200": crashafter="200": want crashafter=<duration> greater than 0, e.g. crashafter=2s`},
+		{name: "zero duration", env: map[string]string{"APP_MODE": "flap=0s"},
+			wantErr: `APP_MODE="flap=0s": flap="0s": want flap=<duration> greater than 0, e.g. flap=2s`},
+		{name: "negative duration", env: map[string]string{"APP_MODE": "flap=-1s"},
+			wantErr: `APP_MODE="flap=-1s": flap="-1s": want flap=<duration> greater than 0, e.g. flap=2s`},
+		{name: "MiB not a number", env: map[string]string{"APP_MODE": "alloc=64MiB"},
+			wantErr: `APP_MODE="alloc=64MiB": alloc="64MiB": want alloc=<MiB>, a whole number from 1 to 65536`},
+		{name: "MiB zero", env: map[string]string{"APP_MODE": "leak=0"},
+			wantErr: `APP_MODE="leak=0": leak="0": want leak=<MiB per second>, a whole number from 1 to 65536`},
+		{name: "MiB too big", env: map[string]string{"APP_MODE": "alloc=65537"},
+			wantErr: `APP_MODE="alloc=65537": alloc="65537": want alloc=<MiB>, a whole number from 1 to 65536`},
+		{name: "flag with a value", env: map[string]string{"APP_MODE": "fail500=1"},
+			wantErr: `APP_MODE="fail500=1": "fail500=1": mode fail500 takes no value`},
+		{name: "flag with an empty value", env: map[string]string{"APP_MODE": "crashatstart="},
+			wantErr: `APP_MODE="crashatstart=": "crashatstart=": mode crashatstart takes no value`},
+		{name: "mode twice", env: map[string]string{"APP_MODE": "alloc=1,alloc=2"},
+			wantErr: `APP_MODE="alloc=1,alloc=2": mode "alloc" given twice`},
+		{name: "bad port", env: map[string]string{"PORT": "http"},
+			wantErr: `PORT="http": want a port number from 1 to 65535`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("parseConfig() error = %v\nwant %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseConfig() error = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("parseConfig() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// do sends method path to h and returns the status, headers and body.
+func do(h http.Handler, method, path string) (int, http.Header, string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec.Code, rec.Header(), rec.Body.String()
+}
+
+func TestHandlers(t *testing.T) {
+	var crashes []string
+	a := newApp(config{color: "blue", version: "v1"}, func(r string) { crashes = append(crashes, r) })
+	h := a.routes()
+
+	tests := []struct {
+		method, path string
+		wantStatus   int
+		wantBody     string
+	}{
+		{"GET", "/", 200, "blue v1\n"},
+		{"GET", "/healthz", 200, "ok\n"},
+		{"GET", "/nope", 404, "404 page not found\n"},
+		{"GET", "/crash", 405, "Method Not Allowed\n"},
+		{"POST", "/", 405, "Method Not Allowed\n"},
+	}
+	for _, tt := range tests {
+		status, _, body := do(h, tt.method, tt.path)
+		if status != tt.wantStatus || body != tt.wantBody {
+			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, status, body, tt.wantStatus, tt.wantBody)
+		}
+	}
+	if _, hdr, _ := do(h, "GET", "/"); hdr.Get("X-Color") != "blue" || hdr.Get("X-Version") != "v1" {
+		t.Errorf("GET / headers X-Color=%q X-Version=%q, want blue v1", hdr.Get("X-Color"), hdr.Get("X-Version"))
+	}
+	if len(crashes) != 0 {
+		t.Fatalf("crash called by %v", crashes)
+	}
+	do(h, "POST", "/crash")
+	if len(crashes) != 1 || !strings.HasPrefix(crashes[0], "POST /crash from ") {
+		t.Errorf("after POST /crash, crash calls = %q, want one", crashes)
+	}
+}
+
+func TestFail500(t *testing.T) {
+	h := newApp(config{color: "blue", version: "v1", modes: modes{fail500: true}}, nil).routes()
+	if status, _, body := do(h, "GET", "/"); status != 500 || body != "internal error\n" {
+		t.Errorf("GET / = %d %q, want 500 %q", status, body, "internal error\n")
+	}
+	if status, _, body := do(h, "GET", "/healthz"); status != 200 || body != "ok\n" {
+		t.Errorf("GET /healthz = %d %q, want 200 ok", status, body)
+	}
+}
+
+func TestFlap(t *testing.T) {
+	a := newApp(config{color: "blue", version: "v1", modes: modes{flap: time.Second}}, nil)
+	now := a.start
+	a.now = func() time.Time { return now }
+	h := a.routes()
+	for _, tt := range []struct {
+		at   time.Duration
+		want int
+	}{
+		{0, 200}, {999 * time.Millisecond, 200},
+		{time.Second, 503}, {1999 * time.Millisecond, 503},
+		{2 * time.Second, 200}, {3500 * time.Millisecond, 503}, {10 * time.Second, 200},
+	} {
+		now = a.start.Add(tt.at)
+		if status, _, body := do(h, "GET", "/healthz"); status != tt.want {
+			t.Errorf("GET /healthz at start+%s = %d %q, want %d", tt.at, status, body, tt.want)
+		}
+		// / is unaffected by flap.
+		if status, _, _ := do(h, "GET", "/"); status != 200 {
+			t.Errorf("GET / at start+%s = %d, want 200", tt.at, status)
+		}
+	}
+}
+
+func TestAllocTouched(t *testing.T) {
+	page := os.Getpagesize()
+	b := allocTouched(3*page + 1)
+	if len(b) != 3*page+1 {
+		t.Fatalf("len = %d, want %d", len(b), 3*page+1)
+	}
+	for i := range b {
+		want := byte(0)
+		if i%page == 0 {
+			want = 1
+		}
+		if b[i] != want {
+			t.Fatalf("b[%d] = %d, want %d (one write at the start of every page)", i, b[i], want)
+		}
+	}
+	var l leaker
+	l.leak(1 << 20)
+	l.leak(1 << 20)
+	if l.total != 2<<20 || len(l.held) != 2 || len(l.held[1]) != 1<<20 {
+		t.Errorf("leaker after 2 x 1 MiB: total %d, %d buffers", l.total, len(l.held))
+	}
+}
+
+// The process tests run the real binary as a child (not PID 1).
+
+// buildApp compiles this package, static as in the image, into a temp dir.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "rudeapp")
+	cmd := exec.Command(gobin, "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -o %s . (CGO_ENABLED=0): %v\n%s", bin, err, out)
+	}
+	return bin
+}
+
+// syncBuffer is the child's stderr, readable while the child writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// child is a running rudeapp process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{} // closed when Wait returned
+}
+
+// startApp runs bin on 127.0.0.1 with a kernel-chosen port and APP_MODE=mode.
+// The environment is only what is given (no GOTRACEBACK from the test's), as
+// in the image. The process is killed, by its PID, when the test ends.
+func startApp(t *testing.T, bin, mode string) *child {
+	t.Helper()
+	c := &child{stderr: &syncBuffer{}, done: make(chan struct{})}
+	c.cmd = exec.Command(bin)
+	c.cmd.Env = []string{"LISTEN_ADDR=127.0.0.1:0", "COLOR=blue", "APP_VERSION=v1", "APP_MODE=" + mode}
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() { c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+var listeningRE = regexp.MustCompile(`rudeapp: .* listening on (127\.0\.0\.1:\d+)`)
+
+// url waits for the "listening on" log line and returns the app's base URL.
+func (c *child) url(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningRE.FindStringSubmatch(c.stderr.String()); m != nil {
+			return "http://" + m[1]
+		}
+		select {
+		case <-c.done:
+			t.Fatalf("rudeapp exited (%v) before listening; stderr:\n%s", c.cmd.ProcessState, c.stderr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	t.Fatalf("rudeapp not listening after 3s; stderr:\n%s", c.stderr)
+	return ""
+}
+
+// wait waits up to timeout for the process to end and returns its state.
+func (c *child) wait(t *testing.T, timeout time.Duration) *os.ProcessState {
+	t.Helper()
+	select {
+	case <-c.done:
+		return c.cmd.ProcessState
+	case <-time.After(timeout):
+		t.Fatalf("rudeapp still running after %s; stderr:\n%s", timeout, c.stderr)
+		return nil
+	}
+}
+
+// httpDo sends method url and returns "<status> <trimmed body>".
+func httpDo(method, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), err
+}
+
+// wantExit checks that ps is a normal exit with status code.
+func wantExit(t *testing.T, c *child, ps *os.ProcessState, code int) {
+	t.Helper()
+	if !ps.Exited() || ps.ExitCode() != code {
+		t.Errorf("process ended with %v (exited=%v, code %d), want exit status %d; stderr:\n%s",
+			ps, ps.Exited(), ps.ExitCode(), code, c.stderr)
+	}
+}
+
+func TestProcess(t *testing.T) {
+	bin := buildApp(t)
+
+	t.Run("SIGTERM kills it: no handler", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "")
+		url := c.url(t)
+		if got, err := httpDo("GET", url+"/"); err != nil || got != "200 blue v1" {
+			t.Fatalf("GET / = %q, %v; want %q", got, err, "200 blue v1")
+		}
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatalf("sending SIGTERM: %v", err)
+		}
+		ps := c.wait(t, 2*time.Second)
+		ws, _ := ps.Sys().(syscall.WaitStatus)
+		// Not PID 1, so the Go runtime re-raises SIGTERM with the default
+		// action: the process dies by the signal, it does not exit.
+		if ps.Exited() || ps.ExitCode() != -1 || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("after SIGTERM: %v (exited=%v, code %d, signaled=%v), want killed by SIGTERM; stderr:\n%s",
+				ps, ps.Exited(), ps.ExitCode(), ws.Signaled(), c.stderr)
+		}
+		if strings.Contains(c.stderr.String(), "shutting down") {
+			t.Errorf("stderr mentions a shutdown:\n%s", c.stderr)
+		}
+	})
+
+	t.Run("crashafter=200ms panics with 2", func(t *testing.T) {
+		t.Parallel()
+		start := time.Now()
+		c := startApp(t, bin, "crashafter=200ms")
+		if got, err := httpDo("GET", c.url(t)+"/healthz"); err != nil || got != "200 ok" {
+			t.Fatalf("GET /healthz = %q, %v; want 200 ok", got, err)
+		}
+		ps := c.wait(t, 3*time.Second)
+		took := time.Since(start)
+		wantExit(t, c, ps, 2)
+		if took < 200*time.Millisecond {
+			t.Errorf("exited after %s, before the 200ms", took)
+		}
+		if s := c.stderr.String(); !strings.Contains(s, "panic: rudeapp: crashafter=200ms elapsed") {
+			t.Errorf("stderr has no panic message:\n%s", s)
+		}
+		t.Logf("exited %d after %s", ps.ExitCode(), took.Round(time.Millisecond))
+	})
+
+	t.Run("POST /crash panics with 2", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "")
+		url := c.url(t)
+		httpDo("POST", url+"/crash") // the connection dies with the process
+		wantExit(t, c, c.wait(t, 2*time.Second), 2)
+		if s := c.stderr.String(); !strings.Contains(s, "panic: rudeapp: POST /crash from 127.0.0.1:") {
+			t.Errorf("stderr has no panic message:\n%s", s)
+		}
+	})
+
+	t.Run("crashatstart exits 3 before listening", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "crashatstart")
+		wantExit(t, c, c.wait(t, 2*time.Second), 3)
+		s := c.stderr.String()
+		if !strings.Contains(s, "rudeapp: ") || !strings.Contains(s, "crashatstart: exiting with status 3") || strings.Contains(s, "listening on") {
+			t.Errorf("stderr:\n%s", s)
+		}
+	})
+
+	t.Run("unknown mode exits 2", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "fail500,explode")
+		wantExit(t, c, c.wait(t, 2*time.Second), 2)
+		if s := c.stderr.String(); !strings.Contains(s, `bad configuration: APP_MODE="fail500,explode": unknown mode "explode"`) {
+			t.Errorf("stderr:\n%s", s)
+		}
+	})
+
+	t.Run("fail500 and alloc serve", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "fail500,alloc=8")
+		url := c.url(t)
+		if got, err := httpDo("GET", url+"/"); err != nil || got != "500 internal error" {
+			t.Errorf("GET / = %q, %v; want 500 internal error", got, err)
+		}
+		if got, err := httpDo("GET", url+"/healthz"); err != nil || got != "200 ok" {
+			t.Errorf("GET /healthz = %q, %v; want 200 ok", got, err)
+		}
+		if s := c.stderr.String(); !strings.Contains(s, "alloc: holding 8 MiB") {
+			t.Errorf("stderr:\n%s", s)
+		}
+	})
+}
