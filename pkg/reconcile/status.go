@@ -48,6 +48,10 @@ type ColorStatus struct {
 	ImageID   string `json:"imageID,omitempty"`
 	HAProxy   string `json:"haproxy"`
 	Sessions  int    `json:"sessions"`
+	// Restarts counts the engine's restarts of the container since the
+	// controller last started it; LastExit says how it last ended.
+	Restarts int    `json:"restarts,omitempty"`
+	LastExit string `json:"lastExit,omitempty"`
 	// DrainingSince persists when the color was first seen out of service,
 	// so drain and stop timers survive a restart of the controller.
 	DrainingSince *time.Time `json:"drainingSince,omitempty"`
@@ -182,6 +186,13 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 		st := &ColorStatus{Container: "absent", ImageID: short(cs.Container.ImageID), HAProxy: cs.Server.Status, Sessions: cs.Server.Sessions}
 		if cs.Container.Exists {
 			st.Container = cs.Container.State
+			st.Restarts = cs.Container.RestartCount
+			if !cs.Container.FinishedAt.IsZero() {
+				st.LastExit = cs.Container.Exit()
+				if cs.Container.StoppedByController {
+					st.LastExit += " (stopped by the controller)"
+				}
+			}
 			if !cs.Container.Managed {
 				st.Container += " (not managed)"
 			}
