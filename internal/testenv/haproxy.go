@@ -36,6 +36,8 @@ type HAProxy struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd.Wait returned
+
+	prefix []string // command prefix (StartHAProxyIn: nsenter --net=NS --); none for StartHAProxy
 }
 
 // unix socket paths are limited to 107 bytes on Linux.
@@ -46,6 +48,13 @@ const maxSunPath = 107
 // a unix path, or host:port for a TCP socket) answers "show info". The process
 // is stopped by PID when the test ends.
 func StartHAProxy(t TB, dir, cfg, statsSock string) *HAProxy {
+	t.Helper()
+	return startHAProxy(t, dir, cfg, statsSock, nil)
+}
+
+// startHAProxy is StartHAProxy; a non-empty prefix runs HAProxy through a
+// command that execs it (StartHAProxyIn: nsenter --net=NS --).
+func startHAProxy(t TB, dir, cfg, statsSock string, prefix []string) *HAProxy {
 	t.Helper()
 	bin := RequireBinary(t, "haproxy", HAProxyHint)
 	abs, err := filepath.Abs(dir)
@@ -59,6 +68,7 @@ func StartHAProxy(t TB, dir, cfg, statsSock string) *HAProxy {
 		MasterSock: filepath.Join(abs, "master.sock"),
 		LogFile:    filepath.Join(abs, "haproxy.log"),
 		Bin:        bin,
+		prefix:     prefix,
 	}
 	for _, p := range []string{h.MasterSock, statsSock} {
 		if strings.HasPrefix(p, "/") && len(p) > maxSunPath {
@@ -97,7 +107,11 @@ func (h *HAProxy) start() error {
 	}
 	defer logf.Close() // the child has its own copy
 	fmt.Fprintf(logf, "=== testenv: starting haproxy at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(h.Bin, "-W", "-db", "-S", h.MasterSock, "-f", h.Config)
+	args := []string{"-W", "-db", "-S", h.MasterSock, "-f", h.Config}
+	cmd := exec.Command(h.Bin, args...)
+	if len(h.prefix) > 0 {
+		cmd = exec.Command(h.prefix[0], append(append(append([]string(nil), h.prefix[1:]...), h.Bin), args...)...)
+	}
 	cmd.Dir = h.Dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
