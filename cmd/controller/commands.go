@@ -144,3 +144,42 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// printHistory prints the release attempts recorded in the state directory,
+// oldest first, of one service or of all.
+func printHistory(o options, service string, stdout, stderr io.Writer) int {
+	rs, err := reconcile.ReadHistory(historyPath(o), service)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitNotConverged
+	}
+	if o.jsonOut {
+		if rs == nil {
+			rs = []reconcile.Release{}
+		}
+		b, _ := json.MarshalIndent(rs, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	if len(rs) == 0 {
+		fmt.Fprintf(stdout, "no release recorded in %s\n", historyPath(o))
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tSERVICE\tFROM\tTO\tOUTCOME\tGENERATION\tTOOK")
+	for _, r := range rs {
+		from := orDash(string(r.From))
+		if r.FromImage != "" {
+			from += " " + r.FromImage
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\t%s\t%s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Service, from,
+			r.To, r.ToImage, r.Outcome, r.Generation, r.End.Sub(r.Start).Round(100*time.Millisecond))
+	}
+	tw.Flush()
+	for _, r := range rs {
+		if r.Outcome != reconcile.OutcomeSucceeded && r.Reason != "" {
+			fmt.Fprintf(stdout, "%s %s %s: %s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Service, r.Outcome, r.Reason)
+		}
+	}
+	return exitOK
+}

@@ -41,6 +41,8 @@ Usage:
   controller status [flags]    print the status the controller last wrote
   controller validate [flags]  check the desired state, change nothing
   controller plan [flags]      show the next step per service, change nothing
+  controller history [service] [flags]
+                               print the release attempts and how each ended
 
 Flags:
 `
@@ -94,6 +96,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	service := ""
+	if cmd == "history" && fs.NArg() > 0 {
+		// controller history web --json: flags may follow the service
+		service = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return exitUsage
+		}
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "controller %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return exitUsage
@@ -108,11 +118,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(o, stdout, stderr)
 	case "plan":
 		return plan(o, stdout, stderr)
+	case "history":
+		return printHistory(o, service, stdout, stderr)
 	case "help":
 		fs.Usage()
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate or plan)\n", cmd)
+	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan or history)\n", cmd)
 	return exitUsage
 }
 
@@ -122,7 +134,8 @@ func newLogger(w io.Writer, v int) logr.Logger {
 	}, funcr.Options{Verbosity: v})
 }
 
-func statusPath(o options) string { return filepath.Join(o.stateDir, "status.json") }
+func statusPath(o options) string  { return filepath.Join(o.stateDir, "status.json") }
+func historyPath(o options) string { return filepath.Join(o.stateDir, "history.jsonl") }
 
 func runController(o options, log logr.Logger, stderr io.Writer) int {
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
@@ -212,6 +225,7 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error
 		Load:        func() ([]spec.Service, error) { return spec.Load(o.file) },
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
+		History:     reconcile.NewHistory(historyPath(o)),
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		drv.Close()

@@ -33,6 +33,16 @@ type StatRow struct {
 	Fields          map[string]string // every column by header name
 }
 
+// Count returns the counter column name as a number; 0 when it is empty
+// or not a number (HAProxy leaves counters empty where they do not apply).
+func (r StatRow) Count(name string) int64 {
+	n, err := strconv.ParseInt(r.Fields[name], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // IsUp reports whether Status is exactly "UP" (not "UP 1/2", which is
 // failing checks on its way down).
 func (r StatRow) IsUp() bool { return r.Status == "UP" }

@@ -115,8 +115,9 @@ var ErrNoLongerReady = errors.New("no longer ready")
 
 // checkStillReady asks Docker and HAProxy afresh, just before the map is
 // switched to color c, whether what the switch was planned on still holds:
-// the same run of the container that was probed still runs the desired
-// image, and HAProxy says its server is UP. A snapshot can be old by the
+// the same run of the container that was probed still runs the image it
+// was judged on (the planner checked it is the desired one, or for a
+// rollback the previous one), and HAProxy says its server is UP. A snapshot can be old by the
 // time its step is taken; traffic must never move to a color that died in
 // between.
 func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Color, o Observed, ha HAProxy) error {
@@ -133,8 +134,8 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 		return fmt.Errorf("switch to %s: container %s is %s: %w; not switched", c, name, ct.State, ErrNoLongerReady)
 	case ct.ID != was.ID || !ct.StartedAt.Equal(was.StartedAt):
 		return fmt.Errorf("switch to %s: container %s was restarted or replaced since it was probed: %w; not switched", c, name, ErrNoLongerReady)
-	case ct.ImageID != o.Image.ID:
-		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, short(ct.ImageID), short(o.Image.ID), ErrNoLongerReady)
+	case ct.ImageID != was.ImageID:
+		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, short(ct.ImageID), short(was.ImageID), ErrNoLongerReady)
 	}
 	stats, err := ha.ShowStat(ctx)
 	if err != nil {

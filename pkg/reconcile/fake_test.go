@@ -28,6 +28,8 @@ type fakeWorld struct {
 	images     map[string]string // ref -> ID
 	containers map[string]*docker.Container
 	ports      map[string]string // container name -> "backend/server"
+	// counters are the BACKEND rows' response counters, by backend.
+	counters map[string]Counters
 	failOn     map[string]error  // call prefix -> error
 	// slowChecks leaves a started container's server DOWN, as HAProxy does
 	// until its checks catch up; healthUpIgnored makes "set server ...
@@ -46,6 +48,7 @@ func newFakeWorld() *fakeWorld {
 		containers: map[string]*docker.Container{},
 		ports:      map[string]string{"bg-web-blue": "web_blue/app", "bg-web-green": "web_green/app"},
 		failOn:     map[string]error{},
+		counters:   map[string]Counters{},
 	}
 	for _, b := range w.backends {
 		w.servers[b+"/app"] = &haproxy.StatRow{Proxy: b, Server: "app", Status: "DOWN", CheckStatus: "L4CON"}
@@ -162,6 +165,10 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 			row.Status = "DRAIN"
 		}
 		rows = append(rows, row)
+	}
+	for b, c := range f.w.counters {
+		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: map[string]string{
+			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)}})
 	}
 	return rows, nil
 }

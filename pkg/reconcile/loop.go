@@ -47,6 +47,8 @@ type Loop struct {
 	// Steps of different services may run at once.
 	BeforeStep func(Step)
 	AfterStep  func(Step, error)
+	// History, when set, records every release attempt.
+	History *History
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -245,7 +247,8 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 	for _, i := range todo {
 		s := &svcs[i]
 		l.mu.Lock()
-		prev := l.Status.Service(s.Name).DrainingSince() // status is read here, not in the goroutines
+		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
+		prev, verification := st.DrainingSince(), st.Verification
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -254,6 +257,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 			defer func() { <-sem }()
 			now := l.Now()
 			o, err := observer.Observe(ctx, s, prev, now)
+			o.Verification = verification
 			out[i] = observation{o: o, err: err, now: now}
 		}()
 	}
@@ -268,8 +272,8 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.Status.Service(s.Name)
-	st.target(s)
 	o, err, now := ob.o, ob.err, ob.now
+	st.target(s, now)
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
@@ -279,6 +283,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	d := Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
+	l.keepRecord(log, s, st, o, d, now)
 	if d.Step != nil {
 		return d, nil
 	}
@@ -364,8 +369,62 @@ func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.S
 	st := l.Status.Service(s.Name)
 	st.observed(s, o)
 	st.decided(d, l.Now())
+	l.keepRecord(log, s, st, o, d, l.Now())
 	l.mu.Unlock()
 	return d, l.execute(ctx, log, s, *d.Step, o)
+}
+
+// keepRecord persists the verification a decision carries and adds the
+// release attempts that ended to the history. A new or ended verification
+// is written to disk at once, before the decision's step: a controller
+// killed right after a switch must know the window is open, and one killed
+// during a rollback must not release the failed version again. Counters
+// seen during the window are written with the pass. A release that failed
+// before any traffic moved is recorded in the history as Failed. l.mu is
+// held.
+func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o Observed, d Decision, now time.Time) {
+	prev := st.Verification
+	if r := d.Record; r != nil {
+		st.Verification = r
+		if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome {
+			if err := l.Status.Flush(); err != nil {
+				log.Error(err, "Cannot write status")
+			}
+		}
+		if r.Outcome != "" && (prev == nil || prev.Outcome == "" || prev.Generation != r.Generation) {
+			log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
+			l.appendHistory(log, releaseOf(s.Name, r, since(st)))
+		}
+	}
+	if d.Phase == Failed && d.Step == nil && failedRelease[d.Reason] && !st.historyHas(s.Generation(), d.Reason) {
+		served := servedColor(s, o.MapRuntime)
+		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
+			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: OutcomeFailed, Reason: d.Reason + ": " + d.Message}
+		if served != "" {
+			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+		}
+		st.FailedReason = s.Generation() + "/" + d.Reason
+		l.appendHistory(log, r)
+	}
+}
+
+// failedRelease lists the reasons a release attempt ends in before traffic moves.
+var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true}
+
+func (l *Loop) appendHistory(log logr.Logger, r Release) {
+	if l.History == nil {
+		return
+	}
+	if err := l.History.Append(r); err != nil {
+		log.Error(err, "Cannot record the release in the history")
+	}
+}
+
+func since(st *ServiceStatus) time.Time {
+	if st.Since == nil {
+		return time.Time{}
+	}
+	return *st.Since
 }
 
 func (l *Loop) logsOf(ctx context.Context, name string) string {

@@ -161,3 +161,81 @@ func TestSwitchChecksTheColorAfresh(t *testing.T) {
 		t.Fatalf("status %s %q", st.Phase, st.LastError)
 	}
 }
+
+// TestLoopRollsBackAFailedRelease: green/v2 answers 5xx after the switch;
+// the controller switches back to blue, which it kept warm (never
+// stopped), stops green, records the release as RolledBack in status and
+// history, survives a restart of its own in the middle, and does not try
+// the same spec again; a changed spec is a new attempt.
+func TestLoopRollsBackAFailedRelease(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h.converge()
+	history := filepath.Join(t.TempDir(), "history.jsonl")
+	withHistory := func() { h.loop.History = NewHistory(history) }
+	withHistory()
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 30s}"))
+	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
+		h.loop.Pass(context.Background())
+		h.now = h.now.Add(10 * time.Millisecond)
+	}
+	if w.runtimeMap["web"] != "web_green" {
+		t.Fatalf("never switched to green: %v", w.mutating())
+	}
+	for i := 0; i < 5; i++ {
+		h.loop.Pass(context.Background())
+	}
+	if s := h.serviceStatus(); conditionReason(s) != "Verifying" || !w.containers["bg-web-blue"].Running {
+		t.Fatalf("during the window: %s %s, blue running %v", s.Phase, conditionReason(s), w.containers["bg-web-blue"].Running)
+	}
+	h.restart() // killed in the middle of the window
+	withHistory()
+	w.counters["web_green"] = Counters{Responses: 200, Status5xx: 120}
+	w.calls = nil
+	for i := 0; i < 30 && h.serviceStatus().Phase != Failed; i++ {
+		h.loop.Pass(context.Background())
+		h.now = h.now.Add(10 * time.Millisecond)
+	}
+	s := h.serviceStatus()
+	if s.Phase != Failed || conditionReason(s) != "RolledBack" || !strings.Contains(readyMessageOf(s), "120 of 200 requests were 5xx") {
+		t.Fatalf("status %s %s: %s", s.Phase, conditionReason(s), readyMessageOf(s))
+	}
+	if w.runtimeMap["web"] != "web_blue" || w.fileMap["web"] != "web_blue" || w.containers["bg-web-green"].Running {
+		t.Fatalf("map %s / %s, green running %v; calls %v", w.runtimeMap["web"], w.fileMap["web"], w.containers["bg-web-green"].Running, w.mutating())
+	}
+	if w.count("start bg-web-blue") != 0 {
+		t.Fatalf("blue was started again: it should have been kept warm; calls %v", w.mutating())
+	}
+	w.calls = nil
+	for i := 0; i < 5; i++ {
+		if res := h.loop.Pass(context.Background()); len(res.Stalled) != 1 {
+			t.Fatalf("pass %d: stalled %v, want the rollback", i, res.Stalled)
+		}
+	}
+	if got := w.mutating(); len(got) != 0 {
+		t.Fatalf("the same spec was tried again: %v", got)
+	}
+	rs, err := ReadHistory(history, "web")
+	if err != nil || len(rs) != 1 || rs[0].Outcome != OutcomeRolledBack || rs[0].From != spec.Blue || rs[0].To != spec.Green ||
+		!strings.Contains(rs[0].Reason, "5xx") {
+		t.Fatalf("history %+v (%v)", rs, err)
+	}
+	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 30s}", "  retry: \"1\""))
+	w.counters["web_green"] = Counters{}
+	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
+		h.loop.Pass(context.Background())
+		h.now = h.now.Add(10 * time.Millisecond)
+	}
+	if w.runtimeMap["web"] != "web_green" {
+		t.Fatalf("a changed retry field did not start a new attempt: %v", w.mutating())
+	}
+}
+
+func readyMessageOf(s *ServiceStatus) string {
+	for _, c := range s.Conditions {
+		if c.Type == "Ready" {
+			return c.Message
+		}
+	}
+	return ""
+}

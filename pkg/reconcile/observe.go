@@ -71,7 +71,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	}
 	served := servedColor(s, o.MapRuntime)
 	for i, c := range spec.Colors {
-		st := ColorState{Server: serverOf(s.Color(c), stats, states)}
+		st := ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {
 			st.Container = fromDocker(cts[i])
 			if r, ok := stops.Get(s.ContainerName(c)); ok {
@@ -146,6 +146,22 @@ func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.Serve
 	return sv
 }
 
+// backendCounters reads the response counters of backend's BACKEND row.
+func backendCounters(backend string, stats []haproxy.StatRow) Counters {
+	for _, r := range stats {
+		if r.Proxy == backend && r.Server == "BACKEND" {
+			var c Counters
+			for _, f := range []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"} {
+				c.Responses += r.Count(f)
+			}
+			c.Status5xx = r.Count("hrsp_5xx")
+			c.Failed = r.Count("econ") + r.Count("eresp")
+			return c
+		}
+	}
+	return Counters{}
+}
+
 // RefreshServer reads color c's server in HAProxy afresh (not through a
 // pass's shared reads) into a copy of o; the rest of o is kept as observed.
 // It follows a step that changed that server, so that the step it unblocks
@@ -186,6 +202,7 @@ func fromDocker(c docker.Container) Container {
 		ID:         c.ID,
 		ImageID:    c.ImageID,
 		SpecHash:   c.Labels[docker.LabelSpecHash],
+		Image:      c.Labels[docker.LabelImage],
 		State:      c.State,
 		ExitCode:   c.ExitCode,
 		StartedAt:  c.StartedAt,

@@ -11,6 +11,9 @@ import (
 
 // Observed is an immutable snapshot of one service's world, taken by Observe.
 type Observed struct {
+	// Verification is the service's latest release verification, as
+	// persisted in status (nil: none).
+	Verification *Verification
 	// MapRuntime is the map value HAProxy uses now; MapFile the one on disk.
 	MapRuntime, MapFile MapValue
 	// Backends holds every backend name HAProxy knows.
@@ -42,6 +45,8 @@ type ColorState struct {
 	Probes int
 	// ProbeError is the last failed probe's error, if any.
 	ProbeError string
+	// Backend holds the response counters of the color's backend.
+	Backend Counters
 	// DrainingSince is when the server was first seen in DRAIN (persisted in
 	// status, so it survives a restart of the controller); zero if not draining.
 	DrainingSince time.Time
@@ -71,6 +76,8 @@ type Container struct {
 	Running bool
 	ID      string
 	ImageID string
+	// Image is the image reference the spec named when it was created.
+	Image string
 	// SpecHash is the hash label the controller put on it at creation.
 	SpecHash   string
 	State      string

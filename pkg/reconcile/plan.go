@@ -27,15 +27,53 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		return d
 	}
 	served := servedColor(s, o.MapRuntime)
+	v := o.Verification
+	var (
+		rec       *Verification
+		verifying *Decision
+	)
+	switch {
+	case v.active(s) && served == v.To:
+		// The release is judged on real traffic (invariant 11).
+		d, r := planVerify(s, o, *v, now)
+		if r.Outcome == OutcomeRolledBack {
+			d.Record = r
+			return d
+		}
+		rec = r
+		if r.Outcome == "" {
+			verifying = &d
+		}
+	case v.rolledBack(s):
+		// The failed color is not restarted while traffic goes back; once
+		// traffic is back, or when it cannot go back, the served color is
+		// kept running as always.
+		d := planRollback(s, o, v, now)
+		if served == v.From || d.Reason == "RollbackImpossible" {
+			if kd, act := keepServed(s, o, served); act {
+				return kd
+			}
+		}
+		return d
+	case v != nil && v.Outcome == "" && v.Generation != s.Generation():
+		rec = v.end(OutcomeSuperseded, "the spec changed before the verification window ended", now)
+	}
 	if d, act := keepServed(s, o, served); act {
+		d.Record = rec
 		return d
 	}
-	return crashLoop(s, o, served, planRelease(s, o, served, now))
+	d := crashLoop(s, o, served, planRelease(s, o, served, verifying, now))
+	if d.Record == nil {
+		d.Record = rec
+	}
+	return d
 }
 
 // planRelease walks the service towards its spec once the served color is
-// looked after: image, next color ready, switch, map file, settle.
-func planRelease(s *spec.Service, o Observed, served spec.Color, now time.Time) Decision {
+// looked after: image, next color ready, switch, map file, settle. While
+// the release is verified (verifying), the previous color is drained but
+// kept running.
+func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Decision, now time.Time) Decision {
 	active := s.ActiveColor
 	other := active.Other()
 	if !o.Image.Found {
@@ -59,13 +97,17 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, now time.Time) 
 		if next != active {
 			cause += fmt.Sprintf("; traffic moves there while %s is replaced", active)
 		}
-		return step(SwitchMap, s, next, s.HAProxy.MapKey+" -> "+backend, cause)
+		d := step(SwitchMap, s, next, s.HAProxy.MapKey+" -> "+backend, cause)
+		if next == active {
+			d.Record = startVerification(s, o, served, next, now)
+		}
+		return d
 	}
 	if !o.MapFile.Found || o.MapFile.Value != backend {
 		return step(WriteMapFile, s, next, s.HAProxy.MapFile, fmt.Sprintf(
 			"the runtime map says %s but the map file says %q: a reload would move traffic back", backend, o.MapFile.Value))
 	}
-	return settle(s, o, other, now)
+	return settle(s, o, other, verifying, now)
 }
 
 // keepServed is invariant 10: the container the map points at is kept
@@ -258,15 +300,21 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 }
 
 // settle drains the color that does not serve, then stops it or keeps it warm.
-func settle(s *spec.Service, o Observed, c spec.Color, now time.Time) Decision {
+func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now time.Time) Decision {
 	st := o.Color(c)
 	active := c.Other()
 	done := fmt.Sprintf("%s serves %s", active, s.Image)
 	if !st.Container.Exists || !st.Container.Running {
+		if verifying != nil {
+			return *verifying
+		}
 		return Decision{Phase: Converged, Reason: "Converged", Message: done}
 	}
-	if d, wait := drainGate(s, c, st, now); wait {
+	if d, wait := drainGate(s, c, st, now); wait && (verifying == nil || d.Step != nil) {
 		return d
+	}
+	if verifying != nil {
+		return *verifying // drained, and kept running until the verdict
 	}
 	if st.Container.RestartPolicy == docker.RestartUnlessStopped {
 		return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf(

@@ -20,8 +20,14 @@ const (
 
 // testService parses a spec the way an operator writes it; extra lines are
 // appended under spec:.
+//
+// Verification after the switch is off unless an extra line sets verify:
+// most tests are about what comes before and after it.
 func testService(t testing.TB, active spec.Color, image string, extra ...string) *spec.Service {
 	t.Helper()
+	if !strings.Contains(strings.Join(extra, "\n"), "  verify:") {
+		extra = append(extra, "  verify: {window: 0s}")
+	}
 	y := fmt.Sprintf(`apiVersion: bluegreen.dev/v1
 kind: Service
 metadata: {name: web}

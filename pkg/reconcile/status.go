@@ -40,6 +40,18 @@ type ServiceStatus struct {
 	LastErrorTime      *time.Time                  `json:"lastErrorTime,omitempty"`
 	// Logs holds the last log lines of a container that failed.
 	Logs string `json:"logs,omitempty"`
+	// Since is when the controller first acted on this generation.
+	Since *time.Time `json:"since,omitempty"`
+	// Verification is the latest release's judgement on real traffic.
+	Verification *Verification `json:"verification,omitempty"`
+	// FailedReason is "<generation>/<reason>" of the last release that
+	// failed before traffic moved, so that it is recorded once.
+	FailedReason string `json:"failedReason,omitempty"`
+}
+
+// historyHas reports that the failure of generation for reason is recorded.
+func (s *ServiceStatus) historyHas(generation, reason string) bool {
+	return s.FailedReason == generation+"/"+reason
 }
 
 // ColorStatus is what was observed of one color.
@@ -208,7 +220,11 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 }
 
 // target records the spec a pass works on, whatever comes of it.
-func (s *ServiceStatus) target(sv *spec.Service) {
+func (s *ServiceStatus) target(sv *spec.Service, now time.Time) {
+	if g := sv.Generation(); g != s.ObservedGeneration || s.Since == nil {
+		t := now
+		s.Since = &t
+	}
 	s.ObservedGeneration = sv.Generation()
 	s.ActiveColor = sv.ActiveColor
 	s.Image = sv.Image

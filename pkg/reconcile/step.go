@@ -64,6 +64,9 @@ type Decision struct {
 	RequeueAfter time.Duration
 	// LogsOf names a container whose last log lines explain a failure.
 	LogsOf string
+	// Record, when set, is the release verification to persist in status
+	// (before the step is taken, if there is one).
+	Record *Verification
 }
 
 // Converged reports a service at rest.

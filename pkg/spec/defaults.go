@@ -11,6 +11,9 @@ const (
 	DefaultReadyTimeout  = 60 * time.Second
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultStopTimeout   = 10 * time.Second
+	DefaultVerifyWindow  = 30 * time.Second
+	DefaultMaxErrorRate  = 0.05
+	DefaultMinRequests   = 20
 )
 
 func (s *Service) applyDefaults() {
@@ -51,5 +54,15 @@ func (s *Service) applyDefaults() {
 	}
 	if s.Idle.Policy == "" {
 		s.Idle.Policy = IdleStop
+	}
+	if s.Verify.Window == nil {
+		s.Verify.Window = &Duration{DefaultVerifyWindow}
+	}
+	if s.Verify.MaxErrorRate == nil {
+		r := DefaultMaxErrorRate
+		s.Verify.MaxErrorRate = &r
+	}
+	if s.Verify.MinRequests == 0 {
+		s.Verify.MinRequests = DefaultMinRequests
 	}
 }

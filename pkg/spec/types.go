@@ -94,6 +94,28 @@ type ServiceSpec struct {
 	Idle IdleSpec `json:"idle,omitempty"`
 	// Resources limits each color's container (Docker's limits).
 	Resources Resources `json:"resources,omitempty"`
+	// Verify judges a release on real traffic after the switch, while the
+	// previous color is kept warm, and rolls it back when it fails.
+	Verify VerifySpec `json:"verify,omitempty"`
+	// Retry is free text: changing it makes a new attempt of a release
+	// that was rolled back or failed, with nothing else changed.
+	Retry string `json:"retry,omitempty"`
+}
+
+// VerifySpec says how a release is judged after the switch.
+type VerifySpec struct {
+	// Window is how long the new color is watched after the switch
+	// (default 30s; "0s" turns verification off: the previous color is
+	// then settled at once, as idle says).
+	Window *Duration `json:"window,omitempty"`
+	// MaxErrorRate is the share of the new backend's responses that may be
+	// 5xx, or requests that failed to connect or to get a response, before
+	// the release is rolled back (default 0.05: 5 %).
+	MaxErrorRate *float64 `json:"maxErrorRate,omitempty"`
+	// MinRequests is how many responses the rate needs before it is
+	// judged (default 20); a server that goes DOWN or a container that dies
+	// fails the release whatever the count.
+	MinRequests int `json:"minRequests,omitempty"`
 }
 
 // Resources are Docker's limits on a container. Zero values: no limit.

@@ -131,6 +131,15 @@ func (s *Service) validate() error {
 	if c := s.Resources.CPUs; c < 0 || c > 0 && c < 0.01 || c > 1024 {
 		bad("spec.resources.cpus", "%v must be between 0.01 and 1024 (or left out: no limit)", c)
 	}
+	if w := s.Verify.Window.Duration; w < 0 {
+		bad("spec.verify.window", "%s must not be negative (0s turns verification off)", w)
+	}
+	if r := *s.Verify.MaxErrorRate; r < 0 || r > 1 {
+		bad("spec.verify.maxErrorRate", "%v must be between 0 and 1 (0.05 is 5 %%)", r)
+	}
+	if n := s.Verify.MinRequests; n < 1 {
+		bad("spec.verify.minRequests", "%d must be at least 1", n)
+	}
 	return errors.Join(errs...)
 }
 

@@ -53,6 +53,9 @@ type env struct {
 	// readyTimeout, drainTimeout and stopTimeout of the desired file
 	// (defaults 30s, 10s, 10s).
 	readyTimeout, drainTimeout, stopTimeout string
+	// verify is the desired file's verify section (default a 1 s window:
+	// every release of every test is judged on its traffic, briefly).
+	verify string
 }
 
 const haproxyCfg = `global
@@ -99,6 +102,7 @@ func newEnv(t *testing.T) *env {
 	e.sock = filepath.Join(e.dir, "admin.sock")
 	e.specSock = e.sock
 	e.readyTimeout, e.drainTimeout, e.stopTimeout = "30s", "10s", "10s"
+	e.verify = "{window: 1s}"
 	e.mapPath = filepath.Join(e.dir, "hosts.map")
 	e.desired = filepath.Join(e.dir, "desired.yaml")
 	e.stateDir = filepath.Join(e.dir, "state")
@@ -152,7 +156,8 @@ spec:
   readyTimeout: %s
   drainTimeout: %s
   stopTimeout: %s
-%s`, e.svc, active, e.repo, version, e.buildContext(), version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, strings.Join(extra, "\n"))
+  verify: %s
+%s`, e.svc, active, e.repo, version, e.buildContext(), version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, e.verify, strings.Join(extra, "\n"))
 }
 
 func (e *env) buildContext() string {

@@ -1,0 +1,134 @@
+package reconcile
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moby/sys/atomicwriter"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Release is one release attempt as the history keeps it.
+type Release struct {
+	Service    string     `json:"service"`
+	Generation string     `json:"generation"`
+	From       spec.Color `json:"from,omitempty"`
+	To         spec.Color `json:"to"`
+	FromImage  string     `json:"fromImage,omitempty"`
+	ToImage    string     `json:"toImage"`
+	// FromImageID and ToImageID are the images the containers ran.
+	FromImageID string    `json:"fromImageID,omitempty"`
+	ToImageID   string    `json:"toImageID,omitempty"`
+	Start       time.Time `json:"start"`
+	// SwitchedAt is when traffic moved to To (zero: it never did).
+	SwitchedAt *time.Time `json:"switchedAt,omitempty"`
+	End        time.Time  `json:"end"`
+	// Outcome is Succeeded, RolledBack, Failed or Superseded; Reason says
+	// why, with the figures of a verification.
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// historyKeep bounds the history: once it holds twice as many entries, the
+// oldest are dropped down to this many.
+const historyKeep = 1000
+
+// History is the append-only record of release attempts, one JSON object
+// a line, in a file of the state directory.
+type History struct {
+	path string
+	mu   sync.Mutex
+}
+
+// NewHistory keeps the history in the file at path.
+func NewHistory(path string) *History { return &History{path: path} }
+
+// Append adds one release at the end of the history.
+func (h *History) Append(r Release) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode release of %s: %w", r.Service, err)
+	}
+	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("append to release history %s: %w", h.path, err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("append to release history %s: %w", h.path, err)
+	}
+	return h.trim()
+}
+
+// trim drops the oldest entries once there are 2*historyKeep.
+func (h *History) trim() error {
+	b, err := os.ReadFile(h.path)
+	if err != nil {
+		return fmt.Errorf("read release history %s: %w", h.path, err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if len(lines) <= 2*historyKeep {
+		return nil
+	}
+	kept := bytes.Join(lines[len(lines)-historyKeep-1:], nil)
+	if err := atomicwriter.WriteFile(h.path, kept, 0o600); err != nil {
+		return fmt.Errorf("trim release history %s: %w", h.path, err)
+	}
+	return nil
+}
+
+// ReadHistory returns the releases in the history file at path, oldest
+// first, of one service (all when service is ""). A missing file holds none.
+func ReadHistory(path, service string) ([]Release, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read release history %s: %w", path, err)
+	}
+	defer f.Close()
+	var out []Release
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		var r Release
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return out, fmt.Errorf("read release history %s line %d: %w", path, n, err)
+		}
+		if service == "" || r.Service == service {
+			out = append(out, r)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("read release history %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// releaseOf is the history entry of a verification that ended.
+func releaseOf(service string, v *Verification, start time.Time) Release {
+	sw := v.SwitchedAt
+	r := Release{Service: service, Generation: v.Generation, From: v.From, To: v.To,
+		FromImage: v.FromImage, ToImage: v.ToImage, FromImageID: v.FromImageID, ToImageID: v.ToImageID,
+		Start: start, SwitchedAt: &sw, Outcome: v.Outcome, Reason: v.Reason}
+	if start.IsZero() || start.After(sw) {
+		r.Start = sw
+	}
+	if v.EndedAt != nil {
+		r.End = *v.EndedAt
+	}
+	return r
+}

@@ -1,0 +1,222 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// VerifyPoll is how often a release under verification is looked at.
+const VerifyPoll = 250 * time.Millisecond
+
+// Release outcomes, in the verification record and the history.
+const (
+	OutcomeSucceeded  = "Succeeded"
+	OutcomeRolledBack = "RolledBack"
+	OutcomeFailed     = "Failed"
+	OutcomeSuperseded = "Superseded"
+)
+
+// Counters are a backend's response counters in HAProxy ("show stat").
+type Counters struct {
+	// Responses counts every response (hrsp_1xx .. hrsp_5xx, hrsp_other).
+	Responses int64 `json:"responses"`
+	// Status5xx counts 5xx responses, the backend's own and HAProxy's.
+	Status5xx int64 `json:"status5xx"`
+	// Failed counts requests that never got a response from a server:
+	// connection errors (econ) and response errors (eresp).
+	Failed int64 `json:"failed"`
+}
+
+func (c Counters) add(o Counters) Counters {
+	return Counters{c.Responses + o.Responses, c.Status5xx + o.Status5xx, c.Failed + o.Failed}
+}
+
+func (c Counters) sub(o Counters) Counters {
+	return Counters{c.Responses - o.Responses, c.Status5xx - o.Status5xx, c.Failed - o.Failed}
+}
+
+// less reports a counter that went down: HAProxy was reloaded or
+// restarted, and its counters started again from zero.
+func (c Counters) less(o Counters) bool {
+	return c.Responses < o.Responses || c.Status5xx < o.Status5xx || c.Failed < o.Failed
+}
+
+// Verification is one release's judgement on real traffic, persisted in
+// status so that it survives a restart of the controller: when the switch
+// was made, what it is judged against, and how it ended.
+type Verification struct {
+	// Generation is the spec digest of the release.
+	Generation string     `json:"generation"`
+	From       spec.Color `json:"from"`
+	To         spec.Color `json:"to"`
+	FromImage  string     `json:"fromImage,omitempty"`
+	ToImage    string     `json:"toImage"`
+	// FromImageID and ToImageID are the images the containers run.
+	FromImageID string `json:"fromImageID,omitempty"`
+	ToImageID   string `json:"toImageID,omitempty"`
+	// FromContainer is the ID of the previous color's container, kept warm
+	// for the rollback: only that very container is switched back to.
+	FromContainer string    `json:"fromContainer"`
+	SwitchedAt    time.Time `json:"switchedAt"`
+	// Baseline holds To's backend counters when the window began; Seen the
+	// last ones read; Carried what was counted before HAProxy last reset
+	// its counters (a reload).
+	Baseline Counters `json:"baseline"`
+	Seen     Counters `json:"seen"`
+	Carried  Counters `json:"carried"`
+	// Outcome is empty while the window runs.
+	Outcome string     `json:"outcome,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	EndedAt *time.Time `json:"endedAt,omitempty"`
+}
+
+// counted is what To's backend did since the switch.
+func (v *Verification) counted() Counters { return v.Carried.add(v.Seen.sub(v.Baseline)) }
+
+// observe returns a copy of v that has seen counters now.
+func (v Verification) observe(now Counters) Verification {
+	if now.less(v.Seen) {
+		v.Carried = v.counted()
+		v.Baseline = Counters{}
+	}
+	v.Seen = now
+	return v
+}
+
+func (v Verification) end(outcome, reason string, now time.Time) *Verification {
+	v.Outcome, v.Reason, v.EndedAt = outcome, reason, &now
+	return &v
+}
+
+// active reports a verification of this very spec that has not ended.
+func (v *Verification) active(s *spec.Service) bool {
+	return v != nil && v.Outcome == "" && v.Generation == s.Generation()
+}
+
+// rolledBack reports that this very spec was rolled back.
+func (v *Verification) rolledBack(s *spec.Service) bool {
+	return v != nil && v.Outcome == OutcomeRolledBack && v.Generation == s.Generation()
+}
+
+// startVerification opens the window of a switch from color from to color
+// to, taken now, or returns nil when there is nothing to judge or nothing
+// to go back to: verification off, a first start, or a previous color
+// that does not run.
+func startVerification(s *spec.Service, o Observed, from, to spec.Color, now time.Time) *Verification {
+	prev := o.Color(from).Container
+	if s.Verify.Window.Duration <= 0 || from == "" || !prev.Exists || !prev.Running {
+		return nil
+	}
+	return &Verification{
+		Generation: s.Generation(), From: from, To: to,
+		FromImage: prev.Image, ToImage: s.Image, FromImageID: prev.ImageID, ToImageID: o.Color(to).Container.ImageID,
+		FromContainer: prev.ID, SwitchedAt: now,
+		Baseline: o.Color(to).Backend, Seen: o.Color(to).Backend,
+	}
+}
+
+// verdict judges the window so far: a failure's reason, or "" (with done
+// set once the window has passed without one).
+func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failure string, done bool) {
+	st := o.Color(v.To)
+	ct := st.Container
+	c := v.counted()
+	elapsed := now.Sub(v.SwitchedAt).Round(100 * time.Millisecond)
+	figures := fmt.Sprintf("%d responses, %d of them 5xx, %d requests without a response, in %s after the switch", c.Responses, c.Status5xx, c.Failed, elapsed)
+	switch {
+	case !ct.Running:
+		return fmt.Sprintf("%s's container %s %s; %s", v.To, s.ContainerName(v.To), ct.Exit(), figures), false
+	case isDown(st.Server.Status) || st.Server.Maint():
+		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s", v.To, st.Server.Status, orNone(st.Server.CheckStatus), figures), false
+	}
+	bad := c.Status5xx + c.Failed
+	if total := c.Responses + c.Failed; total >= int64(s.Verify.MinRequests) && float64(bad) > *s.Verify.MaxErrorRate*float64(total) {
+		return fmt.Sprintf("%d of %d requests were 5xx or got no response (%.1f %%) in %s after the switch; threshold %.1f %%",
+			bad, total, 100*float64(bad)/float64(total), elapsed, 100**s.Verify.MaxErrorRate), false
+	}
+	return "", now.Sub(v.SwitchedAt) >= s.Verify.Window.Duration
+}
+
+// planVerify judges the release whose window is open: it fails (and the
+// rollback begins), passes, or goes on with the previous color kept warm.
+func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d Decision, rec *Verification) {
+	v = v.observe(o.Color(v.To).Backend)
+	failure, done := verdict(s, o, v, now)
+	switch {
+	case failure != "":
+		rec = v.end(OutcomeRolledBack, failure, now)
+		return planRollback(s, o, rec, now), rec
+	case done:
+		c := v.counted()
+		rec = v.end(OutcomeSucceeded, fmt.Sprintf("%d responses, %d of them 5xx, %d without a response in the %s window",
+			c.Responses, c.Status5xx, c.Failed, s.Verify.Window.Duration), now)
+		return Decision{Phase: Progressing, Reason: "Verified", Message: fmt.Sprintf("%s passed verification: %s", v.To, rec.Reason)}, rec
+	}
+	c := v.counted()
+	left := s.Verify.Window.Duration - now.Sub(v.SwitchedAt)
+	return Decision{Phase: Progressing, Reason: "Verifying",
+		Message: fmt.Sprintf("%s serves %s; verifying on real traffic, %s left: %d responses, %d of them 5xx, %d without a response; %s is kept warm for a rollback",
+			v.To, s.Image, left.Round(100*time.Millisecond), c.Responses, c.Status5xx, c.Failed, v.From),
+		RequeueAfter: min(VerifyPoll, left)}, &v
+}
+
+// planRollback takes traffic back to the very container that served
+// before the release, kept warm, then drains and stops the failed color.
+// The spec is not retried until it changes.
+func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
+	from, to := v.From, v.To
+	st := o.Color(from)
+	ct := st.Container
+	served := servedColor(s, o.MapRuntime)
+	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
+	if !ct.Exists || ct.ID != v.FromContainer {
+		if served == from {
+			return settleRolledBack(s, o, v, now)
+		}
+		return failed("RollbackImpossible", fmt.Sprintf("%s; the previous container of %s is gone, so traffic stays on %s: fix the image and change the spec", why, from, to))
+	}
+	if served != from {
+		srvName := s.Color(from).Backend + "/" + s.Color(from).Server
+		switch {
+		case st.Server.Draining() || st.Server.Maint():
+			return step(SetServerReady, s, from, srvName, "roll back: "+why)
+		case !ct.Running:
+			return step(StartContainer, s, from, s.ContainerName(from), "roll back: "+why)
+		case ready(st, false):
+			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
+		case st.Probes >= probesNeeded && isDown(st.Server.Status) && st.Server.Addr == probeAddr(s, from):
+			return step(MarkServerUp, s, from, srvName, fmt.Sprintf("roll back: %s passed %d probes; HAProxy says %s", from, st.Probes, st.Server.Status))
+		}
+		return Decision{Phase: Progressing, Reason: "RollingBack",
+			Message:      fmt.Sprintf("rolling back to %s: waiting for it to be ready (HAProxy says %s, probes passed %d of 2); %s", from, st.Server.Status, st.Probes, why),
+			RequeueAfter: ReadyPoll}
+	}
+	return settleRolledBack(s, o, v, now)
+}
+
+// settleRolledBack: traffic is back on the previous color; the map file
+// follows, the failed color is drained and stopped, and status says why
+// the live state differs from the spec.
+func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
+	from, to := v.From, v.To
+	backend := s.Color(from).Backend
+	if !o.MapFile.Found || o.MapFile.Value != backend {
+		return step(WriteMapFile, s, from, s.HAProxy.MapFile, "roll back: the map file must name "+backend+" too")
+	}
+	bad := o.Color(to)
+	if bad.Container.Exists && bad.Container.Running {
+		if d, wait := drainGate(s, to, bad, now); wait {
+			return d
+		}
+		if bad.Container.RestartPolicy != "no" && bad.Container.RestartPolicy != "" {
+			return step(SetRestartPolicy, s, to, s.ContainerName(to), "rolled back: the failed color must stay down once stopped")
+		}
+		return step(StopContainer, s, to, s.ContainerName(to), "rolled back: "+v.Reason)
+	}
+	return Decision{Phase: Failed, Reason: "RolledBack",
+		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",
+			v.ToImage, to, v.Reason, from, orNone(v.FromImage)),
+		LogsOf: s.ContainerName(to)}
+}
