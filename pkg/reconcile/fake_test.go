@@ -30,7 +30,7 @@ type fakeWorld struct {
 	ports      map[string]string // container name -> "backend/server"
 	// counters are the BACKEND rows' response counters, by backend.
 	counters map[string]Counters
-	failOn     map[string]error  // call prefix -> error
+	failOn   map[string]error // call prefix -> error
 	// slowChecks leaves a started container's server DOWN, as HAProxy does
 	// until its checks catch up; healthUpIgnored makes "set server ...
 	// health up" change nothing.
