@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -182,4 +183,41 @@ func printHistory(o options, service string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// promote approves the current release of service, as the desired state
+// names it now: the controller switches to it at its next look. It writes
+// the approval to the state directory, so it works when the desired state
+// comes from git, and needs no lock.
+func promote(o options, service string, stdout, stderr io.Writer) int {
+	if service == "" {
+		fmt.Fprintln(stderr, "controller promote: name the service to promote")
+		return exitUsage
+	}
+	svcs, err := spec.Load(o.file)
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+		return exitUsage
+	}
+	for _, s := range svcs {
+		if s.Name != service {
+			continue
+		}
+		if s.Promotion.Mode != spec.PromotionManual {
+			fmt.Fprintf(stderr, "controller promote: service %s has promotion mode %s: its releases need no approval\n", service, s.Promotion.Mode)
+			return exitUsage
+		}
+		if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "controller: create state directory %s: %v\n", o.stateDir, err)
+			return exitUsage
+		}
+		if err := reconcile.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			return exitNotConverged
+		}
+		fmt.Fprintf(stdout, "%s: release %s (%s runs %s) approved; the controller switches once it is ready\n", service, s.Generation(), s.ActiveColor, s.Image)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "controller promote: no service %q in %s\n", service, o.file)
+	return exitUsage
 }

@@ -31,6 +31,7 @@ const (
 	exitNotConverged = 1 // a service needs attention, or --once ran out of time
 	exitUsage        = 2 // bad flags, or the desired state is refused
 	exitLocked       = 3 // another controller acts on this host
+	exitWaiting      = 4 // run --once: a release is ready and waits for controller promote
 )
 
 const usage = `controller: blue/green deployments on one host with HAProxy and Docker.
@@ -41,6 +42,8 @@ Usage:
   controller status [flags]    print the status the controller last wrote
   controller validate [flags]  check the desired state, change nothing
   controller plan [flags]      show the next step per service, change nothing
+  controller promote <service> [flags]
+                               approve the release waiting for promotion (promotion: Manual)
   controller history [service] [flags]
                                print the release attempts and how each ended
 
@@ -97,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	service := ""
-	if cmd == "history" && fs.NArg() > 0 {
+	if (cmd == "history" || cmd == "promote") && fs.NArg() > 0 {
 		// controller history web --json: flags may follow the service
 		service = fs.Arg(0)
 		if err := fs.Parse(fs.Args()[1:]); err != nil {
@@ -118,13 +121,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(o, stdout, stderr)
 	case "plan":
 		return plan(o, stdout, stderr)
+	case "promote":
+		return promote(o, service, stdout, stderr)
 	case "history":
 		return printHistory(o, service, stdout, stderr)
 	case "help":
 		fs.Usage()
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan or history)\n", cmd)
+	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan, promote or history)\n", cmd)
 	return exitUsage
 }
 
@@ -136,6 +141,9 @@ func newLogger(w io.Writer, v int) logr.Logger {
 
 func statusPath(o options) string  { return filepath.Join(o.stateDir, "status.json") }
 func historyPath(o options) string { return filepath.Join(o.stateDir, "history.jsonl") }
+func approvalsPath(o options) string {
+	return filepath.Join(o.stateDir, "approvals.json")
+}
 
 func runController(o options, log logr.Logger, stderr io.Writer) int {
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
@@ -170,6 +178,9 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 			if errors.Is(err, reconcile.ErrSpec) {
 				return exitUsage
+			}
+			if errors.Is(err, reconcile.ErrWaitingForPromotion) {
+				return exitWaiting
 			}
 			return exitNotConverged
 		}
@@ -226,6 +237,7 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
 		History:     reconcile.NewHistory(historyPath(o)),
+		Approvals:   reconcile.NewApprovals(approvalsPath(o)),
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		drv.Close()

@@ -27,6 +27,10 @@ const (
 // ErrSpec marks a refused desired state: nothing is acted on until it changes.
 var ErrSpec = errors.New("desired state refused")
 
+// ErrWaitingForPromotion is returned by RunOnce when every service is at
+// rest or has a release ready and waiting for an operator's approval.
+var ErrWaitingForPromotion = errors.New("waiting for promotion")
+
 // Loop runs reconcile passes over every service of the desired state.
 //
 // Each service's step runs on its own goroutine, so that one service's long
@@ -49,6 +53,8 @@ type Loop struct {
 	AfterStep  func(Step, error)
 	// History, when set, records every release attempt.
 	History *History
+	// Approvals, when set, holds the promotions given at the host.
+	Approvals *Approvals
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -138,7 +144,16 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		delete(l.dueAt, svcs[i].Name)
 		todo = append(todo, i)
 	}
+	approved := map[string]string{}
+	if l.Approvals != nil {
+		if approved, err = l.Approvals.All(); err != nil {
+			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
+		}
+	}
 	obs := l.observeAll(ctx, svcs, todo, &observer)
+	for _, i := range todo {
+		obs[i].o.Approved = approved[svcs[i].Name]
+	}
 	for _, i := range todo {
 		s := &svcs[i]
 		d, err := l.sync(ctx, s, obs[i])
@@ -562,6 +577,9 @@ func (l *Loop) RunOnce(ctx context.Context) error {
 			if stalled := l.stalled(); len(stalled) > 0 {
 				return fmt.Errorf("not converged, needs attention:\n  %s", strings.Join(stalled, "\n  "))
 			}
+			if waiting := l.waitingForPromotion(); len(waiting) > 0 {
+				return fmt.Errorf("%w:\n  %s", ErrWaitingForPromotion, strings.Join(waiting, "\n  "))
+			}
 			if l.allConverged() {
 				return nil
 			}
@@ -588,6 +606,22 @@ func (l *Loop) stalled() []string {
 	for name, d := range l.last {
 		if d.Step == nil && d.Phase == Failed {
 			out = append(out, fmt.Sprintf("%s: %s: %s", name, d.Reason, d.Message))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// waitingForPromotion lists the services waiting for an approval, when
+// every other service is at rest (nil otherwise).
+func (l *Loop) waitingForPromotion() []string {
+	var out []string
+	for name, d := range l.last {
+		switch {
+		case d.Step == nil && d.Reason == "WaitingForPromotion":
+			out = append(out, fmt.Sprintf("%s: %s", name, d.Message))
+		case !d.Converged():
+			return nil
 		}
 	}
 	sort.Strings(out)

@@ -11,6 +11,9 @@ import (
 
 // Observed is an immutable snapshot of one service's world, taken by Observe.
 type Observed struct {
+	// Approved is the generation an operator promoted at the host
+	// (controller promote), if any.
+	Approved string
 	// Verification is the service's latest release verification, as
 	// persisted in status (nil: none).
 	Verification *Verification

@@ -15,6 +15,8 @@ const (
 	ReadyPoll        = 5 * time.Millisecond
 	DrainPoll        = 50 * time.Millisecond
 	ActiveUnwellPoll = time.Second
+	// PromotionPoll: how often a release waiting for an approval looks for it.
+	PromotionPoll = time.Second
 )
 
 // Plan decides the next single step for one service from its spec and what
@@ -93,6 +95,13 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	}
 	backend := s.Color(next).Backend
 	if served != next {
+		if next == active && served != "" && s.Promotion.Mode == spec.PromotionManual &&
+			s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {
+			return Decision{Phase: Progressing, Reason: "WaitingForPromotion",
+				Message: fmt.Sprintf("%s runs %s and is ready; traffic stays on %s until the release is promoted: run controller promote %s, or set spec.promotion.approved: %q",
+					next, s.Image, served, s.Name, s.Generation()),
+				RequeueAfter: PromotionPoll}
+		}
 		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).Probes)
 		if next != active {
 			cause += fmt.Sprintf("; traffic moves there while %s is replaced", active)

@@ -192,3 +192,33 @@ func checkDecision(t *testing.T, d Decision, w want) {
 		t.Fatalf("got %s, want %s (%s)", d, w.phase, w.reason)
 	}
 }
+
+// TestPlanManualPromotion: with promotion Manual, a ready new color waits
+// for an approval from the file or from controller promote.
+func TestPlanManualPromotion(t *testing.T) {
+	s := testService(t, spec.Green, "demo:v2", "  promotion: {mode: Manual}")
+	ready := func() *world {
+		return newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2)
+	}
+	d := Plan(s, ready().o, t0)
+	checkDecision(t, d, want{phase: Progressing, reason: "WaitingForPromotion"})
+	if !strings.Contains(d.Message, "controller promote web") || !strings.Contains(d.Message, s.Generation()) || d.RequeueAfter != PromotionPoll {
+		t.Fatalf("waiting message %q, requeue %s", d.Message, d.RequeueAfter)
+	}
+	// Before it is ready, it is prepared as usual.
+	notYet := newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue)
+	checkDecision(t, Plan(s, notYet.o, t0), want{action: CreateContainer, color: spec.Green, target: "bg-web-green"})
+	// Approved at the host for this generation.
+	w := ready()
+	w.o.Approved = s.Generation()
+	checkDecision(t, Plan(s, w.o, t0), want{action: SwitchMap, color: spec.Green, target: "web -> web_green"})
+	// An approval of another generation does not count.
+	w.o.Approved = "0123456789ab"
+	checkDecision(t, Plan(s, w.o, t0), want{phase: Progressing, reason: "WaitingForPromotion"})
+	// Approved in the file: the approval is not part of the generation.
+	approved := testService(t, spec.Green, "demo:v2", "  promotion: {mode: Manual, approved: \""+s.Generation()+"\"}")
+	if approved.Generation() != s.Generation() {
+		t.Fatalf("approving changed the generation: %s, was %s", approved.Generation(), s.Generation())
+	}
+	checkDecision(t, Plan(approved, ready().o, t0), want{action: SwitchMap, color: spec.Green, target: "web -> web_green"})
+}

@@ -62,6 +62,9 @@ func (s *Service) applyDefaults() {
 		r := DefaultMaxErrorRate
 		s.Verify.MaxErrorRate = &r
 	}
+	if s.Promotion.Mode == "" {
+		s.Promotion.Mode = PromotionAuto
+	}
 	if s.Verify.MinRequests == 0 {
 		s.Verify.MinRequests = DefaultMinRequests
 	}

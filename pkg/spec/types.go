@@ -100,6 +100,25 @@ type ServiceSpec struct {
 	// Retry is free text: changing it makes a new attempt of a release
 	// that was rolled back or failed, with nothing else changed.
 	Retry string `json:"retry,omitempty"`
+	// Promotion says whether traffic moves on its own once the new color
+	// is ready, or waits for an operator's approval.
+	Promotion PromotionSpec `json:"promotion,omitempty"`
+}
+
+// Promotion modes.
+const (
+	PromotionAuto   = "Auto"
+	PromotionManual = "Manual"
+)
+
+// PromotionSpec is the manual gate before the switch.
+type PromotionSpec struct {
+	// Mode is "Auto" (default) or "Manual": the release stops once the new
+	// color is ready (status WaitingForPromotion) until it is approved.
+	Mode string `json:"mode,omitempty"`
+	// Approved promotes the release whose generation it names (as shown by
+	// controller status); it is not part of the generation itself.
+	Approved string `json:"approved,omitempty"`
 }
 
 // VerifySpec says how a release is judged after the switch.
@@ -230,8 +249,13 @@ func (s *Service) ContainerName(c Color) string { return "bg-" + s.Name + "-" + 
 
 // Generation is a short digest of the defaulted spec: it changes whenever the
 // desired state changes, and status reports the one the controller acted on.
+//
+// The approval of a manual promotion is left out: approving a release does
+// not make it another release.
 func (s *Service) Generation() string {
-	b, _ := json.Marshal(s.ServiceSpec)
+	sp := s.ServiceSpec
+	sp.Promotion.Approved = ""
+	b, _ := json.Marshal(sp)
 	sum := sha256.Sum256(append([]byte(s.Name+"\x00"), b...))
 	return hex.EncodeToString(sum[:6])
 }

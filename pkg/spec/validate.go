@@ -137,6 +137,9 @@ func (s *Service) validate() error {
 	if r := *s.Verify.MaxErrorRate; r < 0 || r > 1 {
 		bad("spec.verify.maxErrorRate", "%v must be between 0 and 1 (0.05 is 5 %%)", r)
 	}
+	if m := s.Promotion.Mode; m != PromotionAuto && m != PromotionManual {
+		bad("spec.promotion.mode", "%q is not a mode: want \"Auto\" or \"Manual\"", m)
+	}
 	if n := s.Verify.MinRequests; n < 1 {
 		bad("spec.verify.minRequests", "%d must be at least 1", n)
 	}
