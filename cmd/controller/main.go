@@ -222,11 +222,13 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error
 		return nil, nil, err
 	}
 	drv.ReadTimeout = o.dockerTimeout
+	prober := reconcile.NewHTTPProber(o.probeTimeout)
 	deps := &reconcile.Deps{
 		HAProxy:    reconcile.HAProxyClients(o.haproxyTimeout),
 		Containers: drv,
 		MapFiles:   reconcile.RealMapFiles,
-		Prober:     reconcile.NewHTTPProber(o.probeTimeout),
+		Prober:     prober,
+		Checker:    prober,
 		Stops:      stops,
 	}
 	loop := &reconcile.Loop{

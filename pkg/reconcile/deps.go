@@ -52,6 +52,8 @@ type Deps struct {
 	Containers Containers
 	MapFiles   MapFiles
 	Prober     Prober
+	// Checker sends the pre-switch checks (spec.checks).
+	Checker Checker
 	// Stops records the containers the controller stops (nil: kept in
 	// memory, lost when the process ends).
 	Stops StopRecords

@@ -97,6 +97,8 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		return d.writeMapFile(s, backend)
 	case WriteMapFile:
 		return d.writeMapFile(s, s.Color(st.Color).Backend)
+	case RunChecks:
+		return d.runChecks(ctx, s, st.Color)
 	}
 	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, s.Name)
 }

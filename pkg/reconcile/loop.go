@@ -263,7 +263,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
-		prev, verification := st.DrainingSince(), st.Verification
+		prev, verification, checks := st.DrainingSince(), st.Verification, st.Checks
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -272,7 +272,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 			defer func() { <-sem }()
 			now := l.Now()
 			o, err := observer.Observe(ctx, s, prev, now)
-			o.Verification = verification
+			o.Verification, o.Checks = verification, checks
 			out[i] = observation{o: o, err: err, now: now}
 		}()
 	}
@@ -321,7 +321,11 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 // MarkServerUp it may take the switch at once (switchAfterMarkUp).
 func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Observed) (Decision, error) {
 	log := l.Log.WithValues("service", s.Name)
-	if err := l.execute(ctx, log, s, *d.Step, o); err != nil {
+	err := l.execute(ctx, log, s, *d.Step, o)
+	if d.Step.Action == RunChecks {
+		err = l.recordChecks(log, s, d.Step.Color, o, err)
+	}
+	if err != nil {
 		return d, err
 	}
 	if d.Step.Action == MarkServerUp {
@@ -389,6 +393,26 @@ func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.S
 	return d, l.execute(ctx, log, s, *d.Step, o)
 }
 
+// recordChecks keeps the outcome of color c's pre-switch checks in status:
+// a check that failed is the release's failure (the planner says so), not
+// an error of the step; an error of another kind is retried.
+func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, c spec.Color, o Observed, err error) error {
+	var cf *CheckFailedError
+	if err != nil && !errors.As(err, &cf) {
+		return err
+	}
+	ct := o.Color(c).Container
+	r := &CheckRecord{Generation: s.Generation(), Color: c, Container: ct.ID, StartedAt: ct.StartedAt, Passed: err == nil, At: l.Now()}
+	if cf != nil {
+		r.Failure = cf.Error()
+		log.Info("Pre-switch check failed", "color", c, "failure", r.Failure)
+	}
+	l.mu.Lock()
+	l.Status.Service(s.Name).Checks = r
+	l.mu.Unlock()
+	return nil
+}
+
 // keepRecord persists the verification a decision carries and adds the
 // release attempts that ended to the history. A new or ended verification
 // is written to disk at once, before the decision's step: a controller
@@ -424,7 +448,7 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 }
 
 // failedRelease lists the reasons a release attempt ends in before traffic moves.
-var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true}
+var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true, "CheckFailed": true}
 
 func (l *Loop) appendHistory(log logr.Logger, r Release) {
 	if l.History == nil {

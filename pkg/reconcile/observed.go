@@ -11,6 +11,9 @@ import (
 
 // Observed is an immutable snapshot of one service's world, taken by Observe.
 type Observed struct {
+	// Checks is the outcome of the latest pre-switch checks, as persisted
+	// in status (nil: none).
+	Checks *CheckRecord
 	// Approved is the generation an operator promoted at the host
 	// (controller promote), if any.
 	Approved string

@@ -94,6 +94,16 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		return d
 	}
 	backend := s.Color(next).Backend
+	if served != next && len(s.Checks) > 0 {
+		ct := o.Color(next).Container
+		switch r := o.Checks; {
+		case !r.of(s, next, ct):
+			return step(RunChecks, s, next, s.ContainerName(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks)))
+		case !r.Passed:
+			return Decision{Phase: Failed, Reason: "CheckFailed",
+				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}
+		}
+	}
 	if served != next {
 		if next == active && served != "" && s.Promotion.Mode == spec.PromotionManual &&
 			s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {

@@ -44,6 +44,8 @@ type ServiceStatus struct {
 	Since *time.Time `json:"since,omitempty"`
 	// Verification is the latest release's judgement on real traffic.
 	Verification *Verification `json:"verification,omitempty"`
+	// Checks is the outcome of the latest pre-switch checks.
+	Checks *CheckRecord `json:"checks,omitempty"`
 	// FailedReason is "<generation>/<reason>" of the last release that
 	// failed before traffic moved, so that it is recorded once.
 	FailedReason string `json:"failedReason,omitempty"`

@@ -22,6 +22,8 @@ const (
 	MarkServerUp    Action = "MarkServerUp"
 	SwitchMap       Action = "SwitchMap"
 	WriteMapFile    Action = "WriteMapFile"
+	// RunChecks sends the pre-switch checks to the new color.
+	RunChecks Action = "RunChecks"
 	// SetRestartPolicy gives the served color the engine's restart policy
 	// unless-stopped (it comes back by itself when it dies, or when the
 	// engine or the host restarts) and every other color "no".

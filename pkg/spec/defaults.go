@@ -14,6 +14,7 @@ const (
 	DefaultVerifyWindow  = 30 * time.Second
 	DefaultMaxErrorRate  = 0.05
 	DefaultMinRequests   = 20
+	DefaultCheckInterval = 100 * time.Millisecond
 )
 
 func (s *Service) applyDefaults() {
@@ -61,6 +62,24 @@ func (s *Service) applyDefaults() {
 	if s.Verify.MaxErrorRate == nil {
 		r := DefaultMaxErrorRate
 		s.Verify.MaxErrorRate = &r
+	}
+	for i := range s.Checks {
+		c := &s.Checks[i]
+		if c.Method == "" {
+			c.Method = "GET"
+		}
+		if c.ExpectStatus == 0 {
+			c.ExpectStatus = 200
+		}
+		if c.Count == 0 {
+			c.Count = 1
+		}
+		if c.Interval.Duration == 0 {
+			c.Interval.Duration = DefaultCheckInterval
+		}
+		if c.Name == "" {
+			c.Name = c.Method + " " + c.Path
+		}
 	}
 	if s.Promotion.Mode == "" {
 		s.Promotion.Mode = PromotionAuto

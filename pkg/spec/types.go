@@ -103,6 +103,28 @@ type ServiceSpec struct {
 	// Promotion says whether traffic moves on its own once the new color
 	// is ready, or waits for an operator's approval.
 	Promotion PromotionSpec `json:"promotion,omitempty"`
+	// Checks are HTTP requests sent straight to the new color once it is
+	// ready, before any traffic moves: all must pass, or the release fails
+	// with the map untouched.
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is one pre-switch HTTP check of the new color.
+type Check struct {
+	// Name names the check in status (default: method and path).
+	Name string `json:"name,omitempty"`
+	// Path is requested on the color's address, e.g. "/api/ping".
+	Path   string `json:"path"`
+	Method string `json:"method,omitempty"` // default GET
+	// Headers are sent with the request (e.g. Host).
+	Headers map[string]string `json:"headers,omitempty"`
+	// ExpectStatus is the status the answer must have (default 200).
+	ExpectStatus int `json:"expectStatus,omitempty"`
+	// BodyContains, when set, must appear in the answer's body.
+	BodyContains string `json:"bodyContains,omitempty"`
+	// Count requests are sent, Interval apart; all must pass (default 1, 100ms).
+	Count    int      `json:"count,omitempty"`
+	Interval Duration `json:"interval,omitempty"`
 }
 
 // Promotion modes.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 )
@@ -137,6 +138,29 @@ func (s *Service) validate() error {
 	if r := *s.Verify.MaxErrorRate; r < 0 || r > 1 {
 		bad("spec.verify.maxErrorRate", "%v must be between 0 and 1 (0.05 is 5 %%)", r)
 	}
+	for i, c := range s.Checks {
+		at := fmt.Sprintf("spec.checks[%d]", i)
+		if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \t\r\n") {
+			bad(at+".path", "%q must start with / and hold no space", c.Path)
+		}
+		if !checkMethods[c.Method] {
+			bad(at+".method", "%q is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", c.Method)
+		}
+		if c.ExpectStatus < 100 || c.ExpectStatus > 599 {
+			bad(at+".expectStatus", "%d is not an HTTP status (100 to 599)", c.ExpectStatus)
+		}
+		if c.Count < 1 || c.Count > 1000 {
+			bad(at+".count", "%d must be between 1 and 1000", c.Count)
+		}
+		if c.Interval.Duration < 0 || c.Interval.Duration > time.Minute {
+			bad(at+".interval", "%s must be between 0s and 1m", c.Interval.Duration)
+		}
+		for k, v := range c.Headers {
+			if !headerNameRe.MatchString(k) || strings.ContainsAny(v, "\r\n\x00") {
+				bad(at+".headers", "%q: %q is not a valid header (a token name, a value without line breaks)", k, v)
+			}
+		}
+	}
 	if m := s.Promotion.Mode; m != PromotionAuto && m != PromotionManual {
 		bad("spec.promotion.mode", "%q is not a mode: want \"Auto\" or \"Manual\"", m)
 	}
@@ -145,6 +169,11 @@ func (s *Service) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var (
+	checkMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+	headerNameRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
 
 // MinMemory is the smallest memory limit the Docker engine accepts.
 const MinMemory = 6 << 20
