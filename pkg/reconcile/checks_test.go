@@ -66,3 +66,14 @@ func TestHTTPCheck(t *testing.T) {
 		t.Fatalf("an expected 500: %v", err)
 	}
 }
+
+func TestPlanPreview(t *testing.T) {
+	s := testService(t, spec.Green, "demo:v2", "  preview: {mapKey: preview.web}", "  promotion: {mode: Manual}")
+	w := newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2)
+	checkDecision(t, Plan(s, w.o, t0), want{action: SetPreview, color: spec.Green, target: "preview.web -> web_green"})
+	w.o.Preview = MapValue{Value: "web_green", Found: true}
+	checkDecision(t, Plan(s, w.o, t0), want{phase: Progressing, reason: "WaitingForPromotion"})
+	// Not before the new color is ready.
+	w = newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue)
+	checkDecision(t, Plan(s, w.o, t0), want{action: CreateContainer, color: spec.Green, target: "bg-web-green"})
+}

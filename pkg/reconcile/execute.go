@@ -97,6 +97,19 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		return d.writeMapFile(s, backend)
 	case WriteMapFile:
 		return d.writeMapFile(s, s.Color(st.Color).Backend)
+	case SetPreview:
+		ha, err := d.HAProxy(s.HAProxy.Runtime)
+		if err != nil {
+			return err
+		}
+		backend := s.Color(st.Color).Backend
+		if err := ha.SetMap(ctx, s.HAProxy.MapFile, s.Preview.MapKey, backend); err != nil {
+			return err
+		}
+		if err := d.MapFiles.Write(s.HAProxy.MapFile, s.Preview.MapKey, backend); err != nil {
+			return fmt.Errorf("write map file %s key %s: %w", s.HAProxy.MapFile, s.Preview.MapKey, err)
+		}
+		return nil
 	case RunChecks:
 		return d.runChecks(ctx, s, st.Color)
 	}

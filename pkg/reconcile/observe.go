@@ -55,6 +55,12 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		},
 		func() (err error) { o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image); return err },
 	}
+	if s.Preview != nil {
+		reads = append(reads, func() (err error) {
+			o.Preview.Value, o.Preview.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.Preview.MapKey)
+			return err
+		})
+	}
 	for i, c := range spec.Colors {
 		reads = append(reads, func() (err error) {
 			cts[i], found[i], err = d.Containers.Inspect(ctx, s.ContainerName(c))

@@ -20,6 +20,8 @@ type Observed struct {
 	// Verification is the service's latest release verification, as
 	// persisted in status (nil: none).
 	Verification *Verification
+	// Preview is the runtime value of the preview key (spec.preview).
+	Preview MapValue
 	// MapRuntime is the map value HAProxy uses now; MapFile the one on disk.
 	MapRuntime, MapFile MapValue
 	// Backends holds every backend name HAProxy knows.

@@ -94,6 +94,9 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		return d
 	}
 	backend := s.Color(next).Backend
+	if backend := s.Color(next).Backend; served != next && s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
+		return step(SetPreview, s, next, s.Preview.MapKey+" -> "+backend, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next))
+	}
 	if served != next && len(s.Checks) > 0 {
 		ct := o.Color(next).Container
 		switch r := o.Checks; {

@@ -22,6 +22,8 @@ const (
 	MarkServerUp    Action = "MarkServerUp"
 	SwitchMap       Action = "SwitchMap"
 	WriteMapFile    Action = "WriteMapFile"
+	// SetPreview points the preview map key at the color being prepared.
+	SetPreview Action = "SetPreview"
 	// RunChecks sends the pre-switch checks to the new color.
 	RunChecks Action = "RunChecks"
 	// SetRestartPolicy gives the served color the engine's restart policy

@@ -103,6 +103,10 @@ type ServiceSpec struct {
 	// Promotion says whether traffic moves on its own once the new color
 	// is ready, or waits for an operator's approval.
 	Promotion PromotionSpec `json:"promotion,omitempty"`
+	// Preview, when set, routes a second map key to the color being
+	// prepared, so that it can be tried through the real frontend before
+	// the switch.
+	Preview *PreviewSpec `json:"preview,omitempty"`
 	// Checks are HTTP requests sent straight to the new color once it is
 	// ready, before any traffic moves: all must pass, or the release fails
 	// with the map untouched.
@@ -125,6 +129,12 @@ type Check struct {
 	// Count requests are sent, Interval apart; all must pass (default 1, 100ms).
 	Count    int      `json:"count,omitempty"`
 	Interval Duration `json:"interval,omitempty"`
+}
+
+// PreviewSpec names the map key that points at the color being prepared.
+type PreviewSpec struct {
+	// MapKey is the key, in the service's map file (e.g. "preview.web").
+	MapKey string `json:"mapKey"`
 }
 
 // Promotion modes.

@@ -105,6 +105,12 @@ func (s *Service) validate() error {
 		bad("spec.haproxy.mapFile", "%q must be an absolute path, exactly as written in haproxy.cfg, of letters, digits and . _ - /", s.HAProxy.MapFile)
 	}
 	checkName(bad, mapKeyRe, "spec.haproxy.mapKey", s.HAProxy.MapKey)
+	if p := s.Preview; p != nil {
+		checkName(bad, mapKeyRe, "spec.preview.mapKey", p.MapKey)
+		if p.MapKey == s.HAProxy.MapKey {
+			bad("spec.preview.mapKey", "%q is also spec.haproxy.mapKey: the preview needs a key of its own", p.MapKey)
+		}
+	}
 	if s.ReadyTimeout.Duration <= 0 {
 		bad("spec.readyTimeout", "%s must be positive", s.ReadyTimeout.Duration)
 	}

@@ -71,6 +71,8 @@ defaults
     default-server check inter 1s fastinter 20ms downinter 20ms rise 2 fall 2
 frontend fe
     bind 127.0.0.1:{{FRONT}}
+    acl preview req.hdr(X-Preview) -m found
+    use_backend %[str(preview.{{SVC}}),map({{DIR}}/hosts.map)] if preview
     use_backend %[str({{SVC}}),map({{DIR}}/hosts.map)]
 backend {{SVC}}_blue
     option httpchk GET /healthz
