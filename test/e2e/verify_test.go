@@ -49,9 +49,18 @@ func rollbackCase(t *testing.T, mode, verify string, between func(e *env, ctl *c
 	}
 	s := e.waitPhase(time.Minute, reconcile.Failed, "RolledBack")
 	waitSent(t, l, l.sent()+1000)
-	sent, failed, _, _ := l.stop()
+	sent, failed, _, fails := l.stop()
 	msg := readyMessage(s)
 	t.Logf("%d requests, %d failed while green/v2 served; status: %s", sent, failed, msg)
+	if mode == "fail500" {
+		// Every failure is the bad version's own answer: the switch there
+		// and back lost nothing.
+		for _, f := range fails {
+			if f.Status != 500 || f.Body != "internal error" {
+				t.Errorf("a request failed otherwise than by green/v2's 500: %+v", f)
+			}
+		}
+	}
 	if !strings.Contains(msg, "rolled back") || !strings.Contains(msg, "after the switch") {
 		t.Fatalf("status message lacks the figures: %q", msg)
 	}
