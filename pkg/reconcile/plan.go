@@ -38,7 +38,14 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	case v.active(s) && served == v.To:
 		// The release is judged on real traffic (invariant 11).
 		d, r := planVerify(s, o, *v, now)
-		if r.Outcome == OutcomeRolledBack {
+		switch r.Outcome {
+		case OutcomeRolledBack:
+			d.Record = r
+			return d
+		case OutcomeFailed:
+			if kd, act := keepServed(s, o, served); act {
+				d = kd
+			}
 			d.Record = r
 			return d
 		}

@@ -412,7 +412,7 @@ func TestPlanWaitsAreRequeued(t *testing.T) {
 }
 
 // TestPlanSafetyInvariants drives the planner through many random observed
-// states and checks invariants 1 to 3 and 10 on every decision.
+// states and checks invariants 1 to 3, 10 and 11 on every decision.
 func TestPlanSafetyInvariants(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	statuses := []string{"UP", "DOWN", "UP 1/2", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"}
@@ -450,8 +450,27 @@ func TestPlanSafetyInvariants(t *testing.T) {
 		} else {
 			served = ""
 		}
+		// A window is opened only by a switch to the active color, once it
+		// runs the desired image.
+		if served != "" && served == active && runsDesired(s, w.o, served) && rng.Intn(3) == 0 {
+			from := served.Other()
+			w.o.Verification = &Verification{Generation: s.Generation(), From: from, To: served,
+				FromContainer: w.o.Color(from).Container.ID, SwitchedAt: t0.Add(-time.Duration(rng.Intn(60)) * time.Second)}
+			vs := *s
+			vs.Verify.Window = &spec.Duration{Duration: 30 * time.Second}
+			w.s = &vs
+			w.o.Verification.Generation = vs.Generation()
+		}
 		d := Plan(w.s, w.o, t0)
-		if sc := w.o.Color(served).Container; served != "" && sc.Exists && sc.Managed && !sc.Running && !sc.Restarting &&
+		if v := w.o.Verification; v.active(w.s) && served == v.To && d.Step != nil &&
+			(d.Step.Action == StopContainer || d.Step.Action == RemoveContainer) && d.Step.Color == v.From &&
+			(d.Record == nil || d.Record.Outcome != OutcomeSucceeded) {
+			t.Fatalf("invariant 11 broken: %s while %s is verified (switched %s ago)", d.Step, v.To, t0.Sub(v.SwitchedAt))
+		}
+		// A release that failed verification goes back to the warm previous
+		// color instead of restarting the failed one.
+		rollingBack := d.Record != nil && d.Record.Outcome == OutcomeRolledBack
+		if sc := w.o.Color(served).Container; served != "" && sc.Exists && sc.Managed && !sc.Running && !sc.Restarting && !rollingBack &&
 			w.o.Backends[s.Color(served).Backend] && (d.Step == nil || d.Step.Action != StartContainer || d.Step.Color != served) {
 			t.Fatalf("invariant 10 broken: the served color %s is down (%s) and the plan is %s", served, sc.Exit(), d)
 		}
@@ -459,6 +478,14 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			continue
 		}
 		st := d.Step
+		// runsExpected: the desired image, or, going back after a failed
+		// verification, the very container that served before.
+		runsExpected := func(c spec.Color) bool {
+			if rollingBack && c == d.Record.From {
+				return w.o.Color(c).Container.ID == d.Record.FromContainer
+			}
+			return runsDesired(s, w.o, c)
+		}
 		switch st.Action {
 		case StopContainer, RemoveContainer:
 			if st.Color == served {
@@ -474,12 +501,12 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			}
 		case SwitchMap:
 			cs := w.o.Color(st.Color)
-			if !ready(cs, false) || !runsDesired(s, w.o, st.Color) {
+			if !ready(cs, false) || !runsExpected(st.Color) {
 				t.Fatalf("invariant 1 broken: %s while %+v", st, cs)
 			}
 		case MarkServerUp:
 			cs := w.o.Color(st.Color)
-			if st.Color == served || cs.Probes < 2 || !runsDesired(s, w.o, st.Color) || cs.Server.Addr != probeAddr(s, st.Color) {
+			if st.Color == served || cs.Probes < 2 || !runsExpected(st.Color) || cs.Server.Addr != probeAddr(s, st.Color) {
 				t.Fatalf("invariant 1 broken: %s without two probes of its address while %+v", st, cs)
 			}
 		case DrainServer:

@@ -145,6 +145,11 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 	v = v.observe(o.Color(v.To).Backend)
 	failure, done := verdict(s, o, v, now)
 	switch {
+	case failure != "" && !canRollBack(o, v):
+		// Nothing to go back to: the release failed, and the color that
+		// serves is looked after as any served color is.
+		rec = v.end(OutcomeFailed, failure+"; there is no way back: the previous container of "+string(v.From)+" is gone", now)
+		return Decision{Phase: Failed, Reason: "VerificationFailed", Message: rec.Reason}, rec
 	case failure != "":
 		rec = v.end(OutcomeRolledBack, failure, now)
 		return planRollback(s, o, rec, now), rec
@@ -160,6 +165,13 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 		Message: fmt.Sprintf("%s serves %s; verifying on real traffic, %s left: %d responses, %d of them 5xx, %d without a response; %s is kept warm for a rollback",
 			v.To, s.Image, left.Round(100*time.Millisecond), c.Responses, c.Status5xx, c.Failed, v.From),
 		RequeueAfter: min(VerifyPoll, left)}, &v
+}
+
+// canRollBack reports whether the container that served before the switch
+// is still there to go back to.
+func canRollBack(o Observed, v Verification) bool {
+	ct := o.Color(v.From).Container
+	return ct.Exists && ct.ID == v.FromContainer
 }
 
 // planRollback takes traffic back to the very container that served
