@@ -127,6 +127,21 @@ func writeStatus(w io.Writer, st reconcile.Status) {
 				}
 			}
 		}
+		if v := s.Verification; v != nil {
+			outcome := v.Outcome
+			if outcome == "" {
+				outcome = "being verified"
+			}
+			fmt.Fprintf(w, "  release %s: %s -> %s %s, switched %s: %s", v.Generation, orDash(string(v.From)), v.To, v.ToImage,
+				v.SwitchedAt.Format(time.RFC3339), outcome)
+			if v.Reason != "" {
+				fmt.Fprintf(w, " (%s)", v.Reason)
+			}
+			fmt.Fprintln(w)
+		}
+		if c := s.Checks; c != nil && !c.Passed {
+			fmt.Fprintf(w, "  pre-switch checks of %s failed: %s\n", c.Color, c.Failure)
+		}
 		if s.LastStep != "" {
 			fmt.Fprintf(w, "  last step: %s (%s)\n", s.LastStep, s.LastStepTime.Format(time.RFC3339))
 		}
