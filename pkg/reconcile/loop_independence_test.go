@@ -131,22 +131,30 @@ func TestServicesDoNotWaitOnEachOther(t *testing.T) {
 	}
 }
 
-// TestSwitchChecksTheColorAfresh is invariant 9: a color that was ready
-// when observed, and died before the switch was taken, gets no traffic.
+// TestSwitchChecksTheColorAfresh is invariant 9: two services in one file;
+// the first one's step is slow (an image build), and the second one's new
+// color, ready when observed, dies before its switch is taken: the map is
+// never switched to it.
 func TestSwitchChecksTheColorAfresh(t *testing.T) {
-	w, web, _ := twoServices(t)
+	w, web, api := twoServices(t)
+	api.Image, api.ActiveColor = "demo:v9", spec.Green // api builds
 	web.ActiveColor = spec.Green
 	web.Image = "demo:v2"
 	w.admin["web_blue/app"] = ""
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
 	w.containers["bg-web-green"].RestartPolicy = docker.RestartNo
 	w.containers["bg-web-blue"].RestartPolicy = docker.RestartUnlessStopped
-	loop := newTestLoop(t, w.deps(), web)
+	d := w.deps()
+	gate := gatedBuild{fakeEngine: fakeEngine{w}, started: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
+	d.Containers = gate
+	loop := newTestLoop(t, d, api, web)
 	loop.BeforeStep = func(st Step) {
-		if st.Action == SwitchMap {
+		if st.Action == SwitchMap && st.Service == "web" {
+			<-gate.started // api's build is under way
 			w.big.Lock()
 			w.die("bg-web-green", 2) // dies after it was observed ready
 			w.big.Unlock()
+			close(gate.release)
 		}
 	}
 	res := loop.Pass(context.Background())
