@@ -84,7 +84,10 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
 			}
 		}
-		if c != served && st.Container.Running {
+		// The color being prepared is probed; so is the served one while
+		// HAProxy has it down (it came back from a crash), so that it can
+		// take traffic again without waiting for HAProxy's check cadence.
+		if st.Container.Running && (c != served || isDown(st.Server.Status)) {
 			d.probe(ctx, s, c, &st)
 		}
 		if st.Server.Draining() || st.Server.Maint() || isDown(st.Server.Status) {

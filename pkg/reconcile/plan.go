@@ -160,6 +160,13 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 			how = ct.Exit() + " after the controller stopped it"
 		}
 		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
+	case ct.Running && isDown(o.Color(served).Server.Status) && o.Color(served).Probes >= probesNeeded &&
+		o.Color(served).Server.Addr == probeAddr(s, served) && !o.Color(served).Server.Draining() && !o.Color(served).Server.Maint():
+		// Back from a crash: its own probes passed, HAProxy's checks lag.
+		st := o.Color(served)
+		return step(MarkServerUp, s, served, s.Color(served).Backend+"/"+s.Color(served).Server, fmt.Sprintf(
+			"%s serves and runs again: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
+			served, st.Probes, probeAddr(s, served), s.HealthPath, st.Server.Status)), true
 	case ct.RestartPolicy != docker.RestartUnlessStopped:
 		return step(SetRestartPolicy, s, served, name, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",

@@ -64,6 +64,14 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 		{"a release goes on while the served color crash-loops", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).edit(spec.Blue, exited(2)).edit(spec.Blue, restarting(5))
 		}, want{action: CreateContainer, color: spec.Green, target: "bg-web-green"}, ""},
+		{"served color back from a crash, probed, HAProxy behind: marked UP", func() *world {
+			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).serving(spec.Blue).
+				edit(spec.Blue, startedAgo(time.Second, "DOWN 1/2", 2))
+		}, want{action: MarkServerUp, color: spec.Blue, target: "web_blue/app"}, ""},
+		{"served color back from a crash, probes not yet passed: waits for them", func() *world {
+			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).serving(spec.Blue).
+				edit(spec.Blue, startedAgo(time.Second, "DOWN", 1))
+		}, want{phase: Progressing, reason: "WaitingForReady"}, ""},
 		{"served color without the restart policy gets it", func() *world {
 			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).serving(spec.Blue).
 				edit(spec.Blue, func(st *ColorState) { st.Container.RestartPolicy = docker.RestartNo })
