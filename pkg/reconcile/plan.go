@@ -101,26 +101,9 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		return d
 	}
 	backend := s.Color(next).Backend
-	if backend := s.Color(next).Backend; served != next && s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
-		return step(SetPreview, s, next, s.Preview.MapKey+" -> "+backend, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next))
-	}
-	if served != next && len(s.Checks) > 0 {
-		ct := o.Color(next).Container
-		switch r := o.Checks; {
-		case !r.of(s, next, ct):
-			return step(RunChecks, s, next, s.ContainerName(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks)))
-		case !r.Passed:
-			return Decision{Phase: Failed, Reason: "CheckFailed",
-				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}
-		}
-	}
 	if served != next {
-		if next == active && served != "" && s.Promotion.Mode == spec.PromotionManual &&
-			s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {
-			return Decision{Phase: Progressing, Reason: "WaitingForPromotion",
-				Message: fmt.Sprintf("%s runs %s and is ready; traffic stays on %s until the release is promoted: run controller promote %s, or set spec.promotion.approved: %q",
-					next, s.Image, served, s.Name, s.Generation()),
-				RequeueAfter: PromotionPoll}
+		if d, wait := preSwitch(s, o, next, served); wait {
+			return d
 		}
 		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).Probes)
 		if next != active {
@@ -137,6 +120,33 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 			"the runtime map says %s but the map file says %q: a reload would move traffic back", backend, o.MapFile.Value))
 	}
 	return settle(s, o, other, verifying, now)
+}
+
+// preSwitch holds the switch to the ready color next until its gates are
+// passed: the preview key points at it, its pre-switch checks passed, and,
+// with a manual promotion, the release is approved.
+func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (Decision, bool) {
+	backend := s.Color(next).Backend
+	if s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
+		return step(SetPreview, s, next, s.Preview.MapKey+" -> "+backend, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
+	}
+	if len(s.Checks) > 0 {
+		switch r := o.Checks; {
+		case !r.of(s, next, o.Color(next).Container):
+			return step(RunChecks, s, next, s.ContainerName(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
+		case !r.Passed:
+			return Decision{Phase: Failed, Reason: "CheckFailed",
+				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
+		}
+	}
+	if next == s.ActiveColor && served != "" && s.Promotion.Mode == spec.PromotionManual &&
+		s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {
+		return Decision{Phase: Progressing, Reason: "WaitingForPromotion",
+			Message: fmt.Sprintf("%s runs %s and is ready; traffic stays on %s until the release is promoted: run controller promote %s, or set spec.promotion.approved: %q",
+				next, s.Image, served, s.Name, s.Generation()),
+			RequeueAfter: PromotionPoll}, true
+	}
+	return Decision{}, false
 }
 
 // keepServed is invariant 10: the container the map points at is kept
