@@ -1,13 +1,16 @@
 // Command bench measures the blue/green controller on this machine's real
 // HAProxy and Docker: zero loss under load across release/rollback cycles,
 // how long traffic takes to move once the new color's app can answer (the
-// floor, measured in the same run), latency around the switch, and what the
-// controller costs idle and per reconcile pass with 1, 10 and 50 services.
+// floor, measured in the same run), latency around the switch, what the
+// controller costs idle and per reconcile pass with 1, 10 and 50 services,
+// and how long the service is out when its serving container is killed,
+// against the app's own start time.
 //
 // Run it from the module root:
 //
-//	go run ./bench                  # defaults: 10 cycles, 100 + 100 connections, 1/10/50 services
+//	go run ./bench                  # defaults: 10 cycles, 100 + 100 connections, 1/10/50 services, 20 kills
 //	go run ./bench -cycles 3 -scale 1,10
+//	go run ./bench -cycles 0 -scale '' -kills 20   # the kills alone
 //
 // It writes bench/results.md and bench/release.svg and updates the results
 // section of bench/README.md. Everything it starts listens on 127.0.0.1 and
@@ -36,6 +39,12 @@ var (
 	traceSwitches bool
 )
 
+// Defaults of the kill section's flags.
+const (
+	defaultKillSpacing = 10500 * time.Millisecond
+	defaultKillRate    = 50
+)
+
 func main() {
 	var (
 		cycles        = flag.Int("cycles", 10, "release/rollback cycles under load (each: a release and a rollback, both start a container)")
@@ -57,8 +66,21 @@ func main() {
 		skipRelease   = flag.Bool("skip-release", false, "skip the release/rollback cycles")
 		keep          = flag.String("keep-logs", "", "copy every controller log into this directory when it stops")
 		trace         = flag.Bool("trace", false, "log every change of the new server's HAProxy status during each switch")
+		kills         = flag.Int("kills", 20, "served color killed: kills of the serving container, taking turns over -kill-with, each timed until the frontend answers again, each followed by a floor measurement (0: skip; when -kills is not given, a run given -cycles below 10 skips them)")
+		killWith      = flag.String("kill-with", "docker,pid", "how to kill, comma separated, taking turns: docker (Engine API kill with SIGKILL, as docker kill -s KILL) and pid (SIGKILL of the app's process from the host, as a crash; needs root)")
+		killSpacing   = flag.Duration("kill-spacing", defaultKillSpacing, "kills: at least this long after the container's last start (the engine doubles its 100 ms restart delay for a container that ran under 10s)")
+		killRate      = flag.Int("kill-rate", defaultKillRate, "kills: background load, requests/s for each of its two variants (10 keep-alive, 10 new-connection workers)")
 	)
 	flag.Parse()
+	given := map[string]bool{}
+	var killFlags []string // flags given that the kill section depends on
+	flag.Visit(func(f *flag.Flag) {
+		given[f.Name] = true
+		switch f.Name {
+		case "default-server", "timeout-check", "haproxy-defaults", "network", "controller-args", "kill-with", "kill-spacing", "kill-rate":
+			killFlags = append(killFlags, "-"+f.Name+"="+f.Value.String())
+		}
+	})
 	probeEvery = *probe
 	keepLogs = *keep
 	traceSwitches = *trace
@@ -124,7 +146,29 @@ func main() {
 		buildImage(r, repo+":"+v, v, id)
 	}
 
-	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], Started: time.Now()}
+	var methods []string
+	for _, k := range strings.Split(*killWith, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case killDocker, killPID:
+			methods = append(methods, k)
+		case "":
+		default:
+			r.Fatalf("-kill-with: want docker and/or pid, not %q", k)
+		}
+	}
+	nKills := *kills
+	if !given["kills"] && given["cycles"] && *cycles < 10 {
+		nKills = 0 // a quick look stays quick
+		r.Logf("kills: skipped (-cycles %d without -kills); -kills N runs them", *cycles)
+	}
+	if nKills > 0 && len(methods) == 0 {
+		r.Fatalf("-kill-with: no method given")
+	}
+	if nKills > 0 && *killSpacing < engineQuickCrash {
+		r.Logf("kills: -kill-spacing %s is under %s: the engine's restart delay doubles on restarts after a short run", *killSpacing, engineQuickCrash)
+	}
+
+	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], KillFlags: killFlags, Started: time.Now()}
 	if !*skipRelease && *cycles > 0 {
 		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
 			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
@@ -144,6 +188,12 @@ func main() {
 		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges,
 		}))
+	}
+	if nKills > 0 {
+		rep.Kills = runKills(r, "bgk"+id, killConfig{
+			kills: nKills, methods: methods, spacing: *killSpacing, conns: 10, rate: *killRate,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id, recovery: 30 * time.Second,
+		})
 	}
 	rep.Machine.LoadEnd = loadavg()
 	rep.Wall = time.Since(r.start)

@@ -16,10 +16,12 @@ type report struct {
 	HAProxy        haproxySettings
 	ControllerArgs []string
 	Args           []string
+	KillFlags      []string // the flags given that the kill section depends on, as -name=value
 	Started        time.Time
 	Wall           time.Duration
 	Release        *releaseResult
 	Cost           []costResult
+	Kills          *killsResult
 }
 
 // Markers around the results section of bench/README.md that the bench
@@ -38,11 +40,20 @@ func msf(d time.Duration) string {
 
 // summary is the part of the results that goes into README.md too.
 func (rep *report) summary() string {
+	s := rep.mainSummary()
+	if k := rep.killSection(false); k != "" {
+		s += k + "\n"
+	}
+	return s
+}
+
+// mainSummary is the summary without the kill section.
+func (rep *report) mainSummary() string {
 	var b strings.Builder
 	m := rep.Machine
 	cmd := "go run ./bench"
 	if len(rep.Args) > 0 {
-		cmd += " " + strings.Join(rep.Args, " ")
+		cmd += " " + shellWords(rep.Args)
 	}
 	fmt.Fprintf(&b, "Run of %s, `%s`, %s wall time.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"), cmd, rep.Wall.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %s RAM, kernel %s, HAProxy %s, Docker %s, %s. "+
@@ -200,7 +211,7 @@ func (rep *report) summary() string {
 func (rep *report) markdown() string {
 	var b strings.Builder
 	b.WriteString("# Benchmark results\n\nWritten by `go run ./bench` (see [README.md](README.md) for the method); rerunning it replaces this file.\n\n")
-	b.WriteString(rep.summary())
+	b.WriteString(rep.mainSummary())
 	if rl := rep.Release; rl != nil {
 		b.WriteString("### Every switch\n\nMilliseconds from the save; *steps* are when the controller logged each step (ms resolution).\n\n")
 		b.WriteString("| # | edit | HAProxy at save | steps | app ready | HAProxy UP | map switched | converged | ready to switch |\n|--:|---|---|---|--:|--:|--:|--:|--:|\n")
@@ -232,12 +243,21 @@ func (rep *report) markdown() string {
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString(rep.killSection(true))
 	return b.String()
 }
 
 // write puts results.md and release.svg in dir and refreshes the results
 // section of dir/README.md when it has the markers.
 func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) {
+	if rep.killsOnly() {
+		rep.writeKillsOnly(t, dir)
+		return
+	}
+	if rep.Release == nil && len(rep.Cost) == 0 {
+		t.Logf("no section measured: %s left as it was", dir)
+		return
+	}
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
 		t.Logf("write results.md: %v", err)
 	}
