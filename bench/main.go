@@ -59,6 +59,7 @@ func main() {
 		defaultServer = flag.String("default-server", "", "HAProxy default-server line (default: the one in examples/haproxy.cfg)")
 		timeoutCheck  = flag.String("timeout-check", "", "HAProxy \"timeout check\" (default: the one in examples/haproxy.cfg)")
 		haExtra       = flag.String("haproxy-defaults", "", "more lines for the HAProxy defaults section, separated by ';' (experiments, e.g. \"timeout connect 100ms\")")
+		verify        = flag.Duration("verify", 5*time.Second, "spec verify.window of the services: after each switch the new color is judged this long while the old one stays warm (0s: off); it adds to save → converged, not to save → switch")
 		network       = flag.String("network", "bridge", "spec network of the services: bridge (published on 127.0.0.1) or host (the app listens on 127.0.0.1)")
 		ctlArgs       = flag.String("controller-args", "", "extra controller flags, space separated (e.g. \"--debounce=1ms\")")
 		out           = flag.String("out", "", "where to write results.md and release.svg (default: bench/ in the module; \"-\": nowhere)")
@@ -77,7 +78,7 @@ func main() {
 	flag.Visit(func(f *flag.Flag) {
 		given[f.Name] = true
 		switch f.Name {
-		case "default-server", "timeout-check", "haproxy-defaults", "network", "controller-args", "kill-with", "kill-spacing", "kill-rate":
+		case "default-server", "timeout-check", "haproxy-defaults", "network", "verify", "controller-args", "kill-with", "kill-spacing", "kill-rate":
 			killFlags = append(killFlags, "-"+f.Name+"="+f.Value.String())
 		}
 	})
@@ -125,6 +126,7 @@ func main() {
 			hap.Extra = append(hap.Extra, l)
 		}
 	}
+	hap.VerifyWindow = *verify
 	switch *network {
 	case "bridge":
 	case "host":

@@ -76,8 +76,8 @@ func (rep *report) mainSummary() string {
 		fmt.Fprintf(&b, "Controller built from commit %s.\n\n", m.Commit)
 	}
 	fmt.Fprintf(&b, "Settings: HAProxy `%s`, `timeout check %s`%s; controller flags beyond `-v 1`: %s; `reconcile.ReadyPoll` = %s; "+
-		"spec `idle: {policy: Stop}` (every release and rollback starts a container), %s.\n\n",
-		rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extra, ctlArgs, reconcile.ReadyPoll, network)
+		"spec `idle: {policy: Stop}` (every release and rollback starts a container), `verify: {window: %s}` (the old color stays warm that long after the switch: it adds to *converged*, not to *map switched*), %s.\n\n",
+		rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extra, ctlArgs, reconcile.ReadyPoll, rep.HAProxy.VerifyWindow, network)
 
 	if rl := rep.Release; rl != nil {
 		b.WriteString("### Zero loss under load\n\n")

@@ -60,6 +60,7 @@ type world struct {
 	version      []string
 	activeBefore spec.Color // of the service being switched
 	network      string     // bridge or host
+	verify       time.Duration
 	used         map[int]bool
 }
 
@@ -77,10 +78,13 @@ func (w *world) port() int {
 // haproxySettings are what the bench takes from examples/haproxy.cfg (or
 // its flags) into the configs it generates, and how containers are reached.
 type haproxySettings struct {
-	DefaultServer string   // the "default-server" line
-	TimeoutCheck  string   // the "timeout check" value
-	HostNetwork   bool     // spec network: host (the app listens on 127.0.0.1:hostPort) instead of bridge
-	Extra         []string // more lines for the defaults section (experiments)
+	DefaultServer string // the "default-server" line
+	TimeoutCheck  string // the "timeout check" value
+	HostNetwork   bool   // spec network: host (the app listens on 127.0.0.1:hostPort) instead of bridge
+	// VerifyWindow is the spec's verify.window of every service: how long
+	// after a switch the new color is judged while the old one stays warm.
+	VerifyWindow time.Duration
+	Extra        []string // more lines for the defaults section (experiments)
 }
 
 type worldConfig struct {
@@ -139,6 +143,7 @@ func newWorld(t *scope, cfg worldConfig) *world {
 	if cfg.hap.HostNetwork {
 		w.network = "host"
 	}
+	w.verify = cfg.hap.VerifyWindow
 	w.front = w.port()
 	w.specSock = w.sock
 	var mapLines, backends strings.Builder
@@ -243,7 +248,8 @@ spec:
   drainTimeout: 10s
   stopTimeout: 10s
   idle: {policy: Stop}
-`, s.name, w.active[i], w.repo, w.version[i], s.blue, s.green, w.specSock, w.mapPath, w.network, hostEnv)
+  verify: {window: %s}
+`, s.name, w.active[i], w.repo, w.version[i], s.blue, s.green, w.specSock, w.mapPath, w.network, hostEnv, w.verify)
 	}
 	return b.String()
 }
