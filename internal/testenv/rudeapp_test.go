@@ -86,8 +86,18 @@ func TestRudeImageInDocker(t *testing.T) {
 		})
 		logs := rudeLogs(t, name)
 		t.Logf("state %s; logs:\n%s", st, logs)
+		// The engine's OOMKilled flag can miss the kill when it handles the
+		// exit before the kernel's OOM notice (seen under load in CI); the
+		// "oom" event is logged all the same, and the controller reads it.
+		if st == "exited 137 false" {
+			ev, err := docker(30*time.Second, "events", "--since", "5m", "--until", "0s",
+				"--filter", "container="+name, "--filter", "event=oom", "--format", "{{.Action}}")
+			if err == nil && strings.TrimSpace(ev) == "oom" {
+				st = "exited 137 true"
+			}
+		}
 		if st != "exited 137 true" {
-			t.Errorf("status, exit code, OOMKilled = %q, want %q", st, "exited 137 true")
+			t.Errorf("status, exit code, OOMKilled (or an oom event) = %q, want %q", st, "exited 137 true")
 		}
 		if !strings.Contains(logs, "rudeapp: ") || !strings.Contains(logs, "alloc: allocating and touching 64 MiB") ||
 			strings.Contains(logs, "listening on") {

@@ -36,6 +36,7 @@ type Containers interface {
 	Start(ctx context.Context, name string) error
 	Stop(ctx context.Context, name string, timeout time.Duration) error
 	SetRestartPolicy(ctx context.Context, name, policy string) error
+	OOMKilledBetween(ctx context.Context, id string, since, until time.Time) (bool, error)
 	Remove(ctx context.Context, name string) error
 	Logs(ctx context.Context, name string, tail int) (string, error)
 }

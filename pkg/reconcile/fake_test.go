@@ -97,7 +97,7 @@ func (w *fakeWorld) mutating() []string {
 	for _, c := range w.calls {
 		if !strings.HasPrefix(c, "get ") && !strings.HasPrefix(c, "show ") && !strings.HasPrefix(c, "inspect ") &&
 			!strings.HasPrefix(c, "image ") && !strings.HasPrefix(c, "lookup ") && !strings.HasPrefix(c, "probe ") &&
-			!strings.HasPrefix(c, "logs ") {
+			!strings.HasPrefix(c, "logs ") && !strings.HasPrefix(c, "oom events ") {
 			out = append(out, c)
 		}
 	}
@@ -331,6 +331,12 @@ func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) err
 	}
 	f.w.containers[name].RestartPolicy = policy
 	return nil
+}
+
+func (f fakeEngine) OOMKilledBetween(_ context.Context, id string, _, _ time.Time) (bool, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	return false, f.w.record("oom events %s", id)
 }
 
 // die makes container name exit by itself, as a crash does.

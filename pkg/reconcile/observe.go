@@ -83,6 +83,9 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			if r, ok := stops.Get(s.ContainerName(c)); ok {
 				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
 			}
+			if err := d.oomFromEvents(ctx, &st.Container, now); err != nil {
+				return Observed{}, err
+			}
 		}
 		// The color being prepared is probed; so is the served one while
 		// HAProxy has it down (it came back from a crash), so that it can
@@ -99,6 +102,25 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.SetColor(c, st)
 	}
 	return o, nil
+}
+
+// oomFromEvents completes the engine's OOMKilled flag of a container that
+// died with exit code 137 (SIGKILL) from the engine's event log: the flag
+// can be missed when the exit is processed before the kernel's OOM notice.
+func (d *Deps) oomFromEvents(ctx context.Context, ct *Container, now time.Time) error {
+	if ct.Running || ct.OOMKilled || ct.ExitCode != 137 || ct.FinishedAt.IsZero() || ct.StoppedByController {
+		return nil
+	}
+	until := ct.FinishedAt.Add(2 * time.Second) // the notice may come just after the exit
+	if until.After(now) {
+		until = now
+	}
+	oom, err := d.Containers.OOMKilledBetween(ctx, ct.ID, ct.StartedAt.Add(-time.Second), until)
+	if err != nil {
+		return err
+	}
+	ct.OOMKilled = oom
+	return nil
 }
 
 // all runs the reads at once and returns the error of the first read in the
