@@ -166,7 +166,10 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 		return Decision{}, false
 	case !ct.Running && !ct.Restarting:
 		how := ct.Exit() + " without being stopped by the controller"
-		if ct.StoppedByController {
+		switch {
+		case ct.State == "created":
+			how = "its container was created and not started yet"
+		case ct.StoppedByController:
 			how = ct.Exit() + " after the controller stopped it"
 		}
 		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
@@ -197,12 +200,14 @@ func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decis
 	if !ct.Restarting && (ct.RestartCount == 0 || st.Server.Status == "UP") {
 		return d
 	}
-	msg := fmt.Sprintf("%s serves but its container %s %s and has been restarted %d times",
-		served, s.ContainerName(served), ct.Exit(), ct.RestartCount)
+	var msg string
 	if ct.Restarting {
-		msg += "; the engine starts it again after a delay that doubles with each crash (up to 1 minute)"
+		msg = fmt.Sprintf("%s serves but its container %s %s and has been restarted %d times; the engine starts it again after a delay that doubles with each crash (up to 1 minute)",
+			served, s.ContainerName(served), ct.Exit(), ct.RestartCount)
 	} else {
-		msg += fmt.Sprintf("; it runs again, HAProxy says %s", st.Server.Status)
+		// Running again: the engine no longer says how it ended.
+		msg = fmt.Sprintf("%s serves; its container %s has been restarted %d times by the engine, the last time after it ended at %s; it runs again, HAProxy says %s",
+			served, s.ContainerName(served), ct.RestartCount, ct.FinishedAt.UTC().Format(time.RFC3339), st.Server.Status)
 	}
 	return Decision{Phase: Degraded, Reason: "CrashLoop", Message: msg + "; " + d.Message,
 		RequeueAfter: minPositive(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}

@@ -194,6 +194,7 @@ func (s *ServiceStatus) DrainingSince() map[spec.Color]time.Time {
 // observed records a snapshot.
 func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 	s.ServedColor = servedColor(sv, o.MapRuntime)
+	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors {
 		cs := o.Color(c)
@@ -201,7 +202,11 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 		if cs.Container.Exists {
 			st.Container = cs.Container.State
 			st.Restarts = cs.Container.RestartCount
-			if !cs.Container.FinishedAt.IsZero() {
+			switch {
+			case cs.Container.Running && prev[c] != nil:
+				// The engine forgets the exit code once it runs again.
+				st.LastExit = prev[c].LastExit
+			case !cs.Container.Running && !cs.Container.FinishedAt.IsZero():
 				st.LastExit = cs.Container.Exit()
 				if cs.Container.StoppedByController {
 					st.LastExit += " (stopped by the controller)"

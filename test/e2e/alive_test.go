@@ -180,7 +180,8 @@ func TestServedCrashLoopBacksOff(t *testing.T) {
 	var crashLoop *reconcile.ServiceStatus
 	deadline := time.Now().Add(window)
 	for time.Now().Before(deadline) {
-		if s := e.serviceStatus(); crashLoop == nil && readyReason(s) == "CrashLoop" {
+		// While the engine waits to restart it, status gives the exit code.
+		if s := e.serviceStatus(); crashLoop == nil && readyReason(s) == "CrashLoop" && strings.Contains(readyMessage(s), "exited with code") {
 			crashLoop = s
 		}
 		time.Sleep(50 * time.Millisecond)
