@@ -9,14 +9,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -203,20 +203,10 @@ func TestAllocTouched(t *testing.T) {
 
 // The process tests run the real binary as a child (not PID 1).
 
-// buildApp compiles this package, static as in the image, into a temp dir.
+// buildApp compiles this package into a temp dir, once per test binary.
 func buildApp(t *testing.T) string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "rudeapp")
-	cmd := exec.Command(gobin, "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -o %s . (CGO_ENABLED=0): %v\n%s", bin, err, out)
-	}
-	return bin
+	return testenv.GoBuild(t, "./test/rudeapp")
 }
 
 // syncBuffer is the child's stderr, readable while the child writes it.
