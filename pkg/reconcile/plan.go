@@ -173,14 +173,11 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 			how = ct.Exit() + " after the controller stopped it"
 		}
 		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
-	case ct.Running && isDown(o.Color(served).Server.Status) && o.Color(served).Probes >= probesNeeded &&
-		o.Color(served).Server.Addr == probeAddr(s, served) && !o.Color(served).Server.Draining() && !o.Color(served).Server.Maint():
-		// Back from a crash: its own probes passed, HAProxy's checks lag.
-		st := o.Color(served)
-		return step(MarkServerUp, s, served, s.Color(served).Backend+"/"+s.Color(served).Server, fmt.Sprintf(
-			"%s serves and runs again: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
-			served, st.Probes, probeAddr(s, served), s.HealthPath, st.Server.Status)), true
-	case ct.RestartPolicy != docker.RestartUnlessStopped:
+	}
+	if d, ok := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); ok {
+		return d, true // back from a crash
+	}
+	if ct.RestartPolicy != docker.RestartUnlessStopped {
 		return step(SetRestartPolicy, s, served, name, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",
 			served, orNone(ct.RestartPolicy), docker.RestartUnlessStopped)), true
@@ -280,15 +277,16 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		return step(RemoveContainer, s, c, name, "replace: "+why), true
 	}
 	if st.Server.Draining() || st.Server.Maint() {
-		return step(SetServerReady, s, c, s.Color(c).Backend+"/"+s.Color(c).Server,
+		return step(SetServerReady, s, c, serverName(s, c),
 			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", c, st.Server.Status)), true
 	}
 	if !ct.Exists {
 		return step(CreateContainer, s, c, name, fmt.Sprintf("%s must run %s", c, s.Image)), true
 	}
-	if ct.RestartPolicy == docker.RestartUnlessStopped && served != c {
-		return step(SetRestartPolicy, s, c, name, fmt.Sprintf(
-			"%s does not serve: if it dies before it is ready it must stay down (policy %s, not %s)", c, ct.RestartPolicy, docker.RestartNo)), true
+	if served != c {
+		if d, ok := disarm(s, c, ct, string(c)+" does not serve: if it dies before it is ready"); ok {
+			return d, true
+		}
 	}
 	if !ct.Running && served == c {
 		// keepServed starts it, or the engine's restart policy does.
@@ -318,13 +316,10 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if ready(st, served == c) {
 		return Decision{}, false
 	}
-	// The controller's own probes passed: HAProxy need not make the new
-	// color wait for its check cadence. Its health is set UP (its checks go
-	// on), provided HAProxy checks the very address that was probed.
-	if served != c && st.Probes >= probesNeeded && !st.Server.Draining() && !st.Server.Maint() &&
-		isDown(st.Server.Status) && st.Server.Addr == probeAddr(s, c) {
-		return step(MarkServerUp, s, c, s.Color(c).Backend+"/"+s.Color(c).Server, fmt.Sprintf(
-			"%s passed %d probes of %s%s; HAProxy says %s until its checks catch up", c, st.Probes, probeAddr(s, c), s.HealthPath, st.Server.Status)), true
+	if served != c {
+		if d, ok := markUp(s, st, c, string(c)+" is new"); ok {
+			return d, true
+		}
 	}
 	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, orNone(st.Server.CheckStatus), st.Probes)
 	if st.ProbeError != "" {
@@ -367,9 +362,8 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 	if verifying != nil {
 		return *verifying // drained, and kept running until the verdict
 	}
-	if st.Container.RestartPolicy == docker.RestartUnlessStopped {
-		return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf(
-			"%s no longer serves: it must not come back by itself once stopped (policy %s, not %s)", c, st.Container.RestartPolicy, docker.RestartNo))
+	if d, ok := disarm(s, c, st.Container, string(c)+" no longer serves: once stopped"); ok {
+		return d
 	}
 	if s.Idle.Policy == spec.IdleKeepWarm {
 		return Decision{Phase: Converged, Reason: "Converged", Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
@@ -387,13 +381,42 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 	return step(StopContainer, s, c, s.ContainerName(c), cause)
 }
 
+// markUp sets color c's health UP in HAProxy once the controller's own two
+// probes of the very address HAProxy checks have passed, rather than wait
+// for HAProxy's check cadence (its checks go on and take the server down
+// if they fail). ok is false while that does not hold.
+func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, ok bool) {
+	srv := st.Server
+	if st.Probes < probesNeeded || !isDown(srv.Status) || srv.Addr != probeAddr(s, c) || srv.Draining() || srv.Maint() {
+		return Decision{}, false
+	}
+	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
+		why, st.Probes, probeAddr(s, c), s.HealthPath, srv.Status)), true
+}
+
+// disarm takes the engine's restart policy away from color c's container,
+// which must stay down once it exits or is stopped; ok is false when it
+// has none.
+func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision, ok bool) {
+	if ct.RestartPolicy == "" || ct.RestartPolicy == docker.RestartNo {
+		return Decision{}, false
+	}
+	return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf("%s, it must stay down (policy %s, not %s)",
+		why, ct.RestartPolicy, docker.RestartNo)), true
+}
+
+// serverName is color c's server as the runtime API names it: backend/server.
+func serverName(s *spec.Service, c spec.Color) string {
+	return s.Color(c).Backend + "/" + s.Color(c).Server
+}
+
 // drainGate holds back stopping color c until it is drained in HAProxy and
 // its sessions reach 0 or the drain timeout passes. The caller guarantees the
 // map does not point at c.
 func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Decision, bool) {
 	srv := st.Server
 	if !srv.Draining() && !srv.Maint() {
-		return step(DrainServer, s, c, s.Color(c).Backend+"/"+s.Color(c).Server,
+		return step(DrainServer, s, c, serverName(s, c),
 			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", c)), true
 	}
 	if srv.Sessions == 0 {

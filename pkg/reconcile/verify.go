@@ -190,16 +190,16 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 		return failed("RollbackImpossible", fmt.Sprintf("%s; the previous container of %s is gone, so traffic stays on %s: fix the image and change the spec", why, from, to))
 	}
 	if served != from {
-		srvName := s.Color(from).Backend + "/" + s.Color(from).Server
 		switch {
 		case st.Server.Draining() || st.Server.Maint():
-			return step(SetServerReady, s, from, srvName, "roll back: "+why)
+			return step(SetServerReady, s, from, serverName(s, from), "roll back: "+why)
 		case !ct.Running:
 			return step(StartContainer, s, from, s.ContainerName(from), "roll back: "+why)
 		case ready(st, false):
 			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
-		case st.Probes >= probesNeeded && isDown(st.Server.Status) && st.Server.Addr == probeAddr(s, from):
-			return step(MarkServerUp, s, from, srvName, fmt.Sprintf("roll back: %s passed %d probes; HAProxy says %s", from, st.Probes, st.Server.Status))
+		}
+		if d, ok := markUp(s, st, from, "roll back to "+string(from)); ok {
+			return d
 		}
 		return Decision{Phase: Progressing, Reason: "RollingBack",
 			Message:      fmt.Sprintf("rolling back to %s: waiting for it to be ready (HAProxy says %s, probes passed %d of 2); %s", from, st.Server.Status, st.Probes, why),
@@ -222,8 +222,8 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 		if d, wait := drainGate(s, to, bad, now); wait {
 			return d
 		}
-		if bad.Container.RestartPolicy != "no" && bad.Container.RestartPolicy != "" {
-			return step(SetRestartPolicy, s, to, s.ContainerName(to), "rolled back: the failed color must stay down once stopped")
+		if d, ok := disarm(s, to, bad.Container, "rolled back: once stopped"); ok {
+			return d
 		}
 		return step(StopContainer, s, to, s.ContainerName(to), "rolled back: "+v.Reason)
 	}
