@@ -63,7 +63,7 @@ type Deps struct {
 // stops returns d.Stops, creating an in-memory record if none was given.
 func (d *Deps) stops() StopRecords {
 	if d.Stops == nil {
-		d.Stops = &memStopRecords{}
+		d.Stops = &FileStopRecords{recs: map[string]StopRecord{}}
 	}
 	return d.Stops
 }

@@ -45,7 +45,8 @@ func stoppedBy(r StopRecord, ct Container, stopTimeout time.Duration) bool {
 	return !r.At.Before(ct.StartedAt) && !ct.FinishedAt.Before(asked) && !ct.FinishedAt.After(r.At.Add(stopTimeout+stopSlack))
 }
 
-// FileStopRecords keeps the records in one JSON file, replaced atomically.
+// FileStopRecords keeps the records in one JSON file, replaced atomically;
+// with no path (tests, plan) in memory only.
 type FileStopRecords struct {
 	path string
 	mu   sync.Mutex
@@ -81,6 +82,10 @@ func (f *FileStopRecords) Stopping(name string, r StopRecord) error {
 		next[k] = v
 	}
 	next[name] = r
+	if f.path == "" {
+		f.recs = next
+		return nil
+	}
 	b, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode stop records: %w", err)
@@ -100,29 +105,5 @@ func (f *FileStopRecords) Get(name string) (StopRecord, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.recs[name]
-	return r, ok
-}
-
-// memStopRecords keeps the records in memory only (tests, and plan, which
-// reads but never stops).
-type memStopRecords struct {
-	mu   sync.Mutex
-	recs map[string]StopRecord
-}
-
-func (m *memStopRecords) Stopping(name string, r StopRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.recs == nil {
-		m.recs = map[string]StopRecord{}
-	}
-	m.recs[name] = r
-	return nil
-}
-
-func (m *memStopRecords) Get(name string) (StopRecord, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[name]
 	return r, ok
 }
