@@ -51,25 +51,33 @@ func RequireDocker(t TB) {
 // examples/demoapp/Dockerfile, and returns the context directory.
 func DemoContext(t TB) string {
 	t.Helper()
-	dir, err := onceBuild("demo context", func() (string, error) {
+	return appContext(t, "demoapp", "examples/demoapp")
+}
+
+// appContext compiles the app in the module directory dir (static,
+// CGO_ENABLED=0) once per test binary, as a binary called name, into a temp
+// build context together with its Dockerfile, and returns the context.
+func appContext(t TB, name, dir string) string {
+	t.Helper()
+	ctxDir, err := onceBuild(name+" context", func() (string, error) {
 		root := ModuleRoot(t)
-		df, err := os.ReadFile(filepath.Join(root, "examples", "demoapp", "Dockerfile"))
+		df, err := os.ReadFile(filepath.Join(root, dir, "Dockerfile"))
 		if err != nil {
-			return "", fmt.Errorf("demo app Dockerfile: %w", err)
+			return "", fmt.Errorf("%s Dockerfile: %w", name, err)
 		}
-		dir, err := os.MkdirTemp(processTempDir(t), "demoapp-")
+		ctxDir, err := os.MkdirTemp(processTempDir(t), name+"-")
 		if err != nil {
 			return "", err
 		}
-		if err := goBuild(t, filepath.Join(dir, "demoapp"), "./examples/demoapp", "CGO_ENABLED=0"); err != nil {
+		if err := goBuild(t, filepath.Join(ctxDir, name), "./"+dir, "CGO_ENABLED=0"); err != nil {
 			return "", err
 		}
-		return dir, os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644)
+		return ctxDir, os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), df, 0o644)
 	})
 	if err != nil {
-		t.Fatalf("testenv: DemoContext: %v", err)
+		t.Fatalf("testenv: build context of %s: %v", name, err)
 	}
-	return dir
+	return ctxDir
 }
 
 // BuildDemoImage builds the demo app image as tag with build args VERSION and
@@ -77,12 +85,19 @@ func DemoContext(t TB) string {
 // test ends unless $TESTENV_KEEP_IMAGES is set.
 func BuildDemoImage(t TB, tag, version, mode string) string {
 	t.Helper()
+	return buildAppImage(t, DemoContext(t), tag, version, mode)
+}
+
+// buildAppImage builds the image of the app in build context ctxDir as tag,
+// with build args VERSION and MODE, and returns its image ID; the tag is
+// removed when the test ends unless $TESTENV_KEEP_IMAGES is set.
+func buildAppImage(t TB, ctxDir, tag, version, mode string) string {
+	t.Helper()
 	RequireDocker(t)
-	ctxDir := DemoContext(t)
 	start := time.Now()
 	if _, err := docker(5*time.Minute, "build", "-q", "-t", tag,
 		"--build-arg", "VERSION="+version, "--build-arg", "MODE="+mode, ctxDir); err != nil {
-		t.Fatalf("testenv: building demo image %s: %v", tag, err)
+		t.Fatalf("testenv: building image %s: %v", tag, err)
 	}
 	if os.Getenv(KeepImagesEnv) == "" {
 		t.Cleanup(func() {
@@ -95,7 +110,7 @@ func BuildDemoImage(t TB, tag, version, mode string) string {
 	if err != nil || id == "" {
 		t.Fatalf("testenv: inspecting image %s: %v", tag, err)
 	}
-	t.Logf("testenv: built image %s (%s) in %s", tag, shortID(id), time.Since(start).Round(time.Millisecond))
+	t.Logf("testenv: built image %s (%s, MODE=%q) in %s", tag, shortID(id), mode, time.Since(start).Round(time.Millisecond))
 	return id
 }
 
