@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // fakeWorld is a recording fake of HAProxy, the map file, the engine and the
@@ -386,4 +388,31 @@ func hostPortOf(name string) string {
 		return "18082"
 	}
 	return "18081"
+}
+
+// apiService is a second service for the fake world, "api", beside "web":
+// its backends are added to HAProxy's.
+func (w *fakeWorld) apiService(t testing.TB, active spec.Color, image string) *spec.Service {
+	api := testService(t, active, image)
+	api.Name, api.HAProxy.MapKey = "api", "api"
+	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
+	w.backends = append(w.backends, "api_blue", "api_green")
+	return api
+}
+
+// run creates and starts color c of service s on image id, with its server
+// in HAProxy (DOWN until the start, as a check would find it).
+func (w *fakeWorld) run(t testing.TB, s *spec.Service, c spec.Color, id string) {
+	t.Helper()
+	ctx := context.Background()
+	eng := fakeEngine{w}
+	if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
+		t.Fatal(err)
+	}
+	backend := s.Color(c).Backend
+	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
+	w.ports[s.ContainerName(c)] = backend + "/app"
+	if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
+		t.Fatal(err)
+	}
 }

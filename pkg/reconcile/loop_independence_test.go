@@ -39,28 +39,15 @@ func (g gatedBuild) Build(ctx context.Context, b docker.BuildSpec) (string, erro
 func twoServices(t *testing.T) (w *fakeWorld, web, api *spec.Service) {
 	w = newFakeWorld()
 	web = testService(t, spec.Blue, "demo:v1")
-	api = testService(t, spec.Blue, "demo:v1")
-	api.Name, api.HAProxy.MapKey = "api", "api"
-	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
+	api = w.apiService(t, spec.Blue, "demo:v1")
 	api.Build = &spec.Build{Context: "/src/api", Dockerfile: "Dockerfile"}
-	w.backends = append(w.backends, "api_blue", "api_green")
 	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
-	ctx := context.Background()
-	eng := fakeEngine{w}
-	run := func(s *spec.Service, c spec.Color, id, backend string) {
-		if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
-			t.Fatal(err)
-		}
-		w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
-		w.ports[s.ContainerName(c)] = backend + "/app"
-		if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
-			t.Fatal(err)
-		}
-		w.containers[s.ContainerName(c)].StartedAt = time.Now().Add(-time.Hour)
+	w.run(t, web, spec.Blue, idV1)
+	w.run(t, web, spec.Green, idV2)
+	w.run(t, api, spec.Blue, idV1)
+	for _, name := range []string{"bg-web-blue", "bg-web-green", "bg-api-blue"} {
+		w.containers[name].StartedAt = time.Now().Add(-time.Hour)
 	}
-	run(web, spec.Blue, idV1, "web_blue")
-	run(web, spec.Green, idV2, "web_green")
-	run(api, spec.Blue, idV1, "api_blue")
 	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN"}
 	w.ports["bg-api-green"] = "api_green/app"
 	w.runtimeMap["web"], w.fileMap["web"] = "web_green", "web_green"

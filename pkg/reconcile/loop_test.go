@@ -394,26 +394,12 @@ func TestPassSharesReads(t *testing.T) {
 func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w := newFakeWorld()
 	web := testService(t, spec.Green, "demo:v2")
-	api := testService(t, spec.Blue, "demo:v1")
-	api.Name, api.HAProxy.MapKey = "api", "api"
-	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
-	w.backends = append(w.backends, "api_blue", "api_green")
+	api := w.apiService(t, spec.Blue, "demo:v1")
 	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
 	ctx := context.Background()
-	eng := fakeEngine{w}
-	run := func(s *spec.Service, c spec.Color, id, backend string) {
-		if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
-			t.Fatal(err)
-		}
-		w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
-		w.ports[s.ContainerName(c)] = backend + "/app"
-		if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run(web, spec.Blue, idV1, "web_blue")
-	run(web, spec.Green, idV2, "web_green")
-	run(api, spec.Blue, idV1, "api_blue")
+	w.run(t, web, spec.Blue, idV1)
+	w.run(t, web, spec.Green, idV2)
+	w.run(t, api, spec.Blue, idV1)
 	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN"}
 	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"

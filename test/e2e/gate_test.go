@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,22 +10,6 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
-
-// getPreview asks the frontend with the header that routes to the preview key.
-func (e *env) getPreview(path string) (string, error) {
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", e.front, path), nil)
-	req.Header.Set("X-Preview", "1")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
 
 // TestManualPromotionPreviewAndChecks: with promotion Manual, a release
 // whose pre-switch checks pass stops with green ready and reachable through
@@ -58,7 +40,7 @@ func TestManualPromotionPreviewAndChecks(t *testing.T) {
 	if !strings.Contains(readyMessage(s), "controller promote "+e.svc) {
 		t.Fatalf("waiting message: %q", readyMessage(s))
 	}
-	if got, err := e.getPreview("/"); err != nil || got != "green v2" {
+	if got, err := e.getWith("/", "X-Preview", "1"); err != nil || got != "green v2" {
 		t.Fatalf("through the preview key: %q (%v), want \"green v2\"", got, err)
 	}
 	if got, err := e.get("/"); err != nil || got != "blue v1" {

@@ -332,8 +332,18 @@ func readyReason(s *reconcile.ServiceStatus) string {
 }
 
 // get asks the frontend once, on a new connection.
-func (e *env) get(path string) (string, error) {
-	resp, err := e.client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", e.front, path))
+func (e *env) get(path string) (string, error) { return e.getWith(path) }
+
+// getWith is get with request headers, given as name, value, ...
+func (e *env) getWith(path string, header ...string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", e.front, path), nil)
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return "", err
 	}
