@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -152,36 +150,15 @@ func (e *restartEnv) command(args ...string) *exec.Cmd {
 // when the test failed, logs its output and status.json.
 func (e *restartEnv) start(args ...string) *controller {
 	e.t.Helper()
-	c := &controller{cmd: e.command(append([]string{"run"}, args...)...), log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
-	c.cmd.Stdout = lockedWriter{c.mu, c.log}
-	c.cmd.Stderr = lockedWriter{c.mu, c.log}
-	if err := c.cmd.Start(); err != nil {
-		e.t.Fatalf("start controller: %v", err)
-	}
-	go func() { _ = c.cmd.Wait(); close(c.done) }()
-	e.t.Cleanup(func() {
-		c.stop()
-		if e.t.Failed() {
-			e.t.Logf("controller log:\n%s", c.output())
-			e.t.Logf("status.json:\n%s", e.statusFile())
-		}
+	return startController(e.t, e.command(append([]string{"run"}, args...)...), func() string {
+		return "status.json:\n" + e.statusFile()
 	})
-	return c
 }
 
 // once runs "run --once" and returns its exit code and output.
 func (e *restartEnv) once() (int, string) {
 	e.t.Helper()
-	cmd := e.command("run", "--once", "--timeout", "2m")
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return ee.ExitCode(), string(out)
-	case err != nil:
-		e.t.Fatalf("run controller --once: %v", err)
-	}
-	return 0, string(out)
+	return runOnce(e.t, e.command("run", "--once", "--timeout", "2m"))
 }
 
 func (e *restartEnv) statusFile() string {

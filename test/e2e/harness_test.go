@@ -222,17 +222,27 @@ func (e *env) command(args ...string) *exec.Cmd {
 // start runs the controller in watch mode; cleanup stops it by PID.
 func (e *env) start(args ...string) *controller {
 	e.t.Helper()
-	c := &controller{cmd: e.command(append([]string{"run"}, args...)...), log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	return startController(e.t, e.command(append([]string{"run"}, args...)...), nil)
+}
+
+// startController starts cmd, a controller in watch mode; cleanup stops it
+// by PID and, when the test failed, logs its output, then what more says.
+func startController(t testing.TB, cmd *exec.Cmd, more func() string) *controller {
+	t.Helper()
+	c := &controller{cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	c.cmd.Stdout = lockedWriter{c.mu, c.log}
 	c.cmd.Stderr = lockedWriter{c.mu, c.log}
 	if err := c.cmd.Start(); err != nil {
-		e.t.Fatalf("start controller: %v", err)
+		t.Fatalf("start controller: %v", err)
 	}
 	go func() { _ = c.cmd.Wait(); close(c.done) }()
-	e.t.Cleanup(func() {
+	t.Cleanup(func() {
 		c.stop()
-		if e.t.Failed() {
-			e.t.Logf("controller log:\n%s", c.output())
+		if t.Failed() {
+			t.Logf("controller log:\n%s", c.output())
+			if more != nil {
+				t.Log(more())
+			}
 		}
 	})
 	return c
@@ -267,13 +277,19 @@ func (c *controller) kill() {
 // once runs "run --once" and returns its exit code and output.
 func (e *env) once(args ...string) (int, string) {
 	e.t.Helper()
-	cmd := e.command(append([]string{"run", "--once"}, args...)...)
+	return runOnce(e.t, e.command(append([]string{"run", "--once"}, args...)...))
+}
+
+// runOnce runs cmd, a controller with --once, and returns its exit code
+// and output.
+func runOnce(t testing.TB, cmd *exec.Cmd) (int, string) {
+	t.Helper()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode(), string(out)
 		}
-		e.t.Fatalf("run controller --once: %v", err)
+		t.Fatalf("run controller --once: %v", err)
 	}
 	return 0, string(out)
 }
