@@ -329,23 +329,12 @@ func (rep *report) writeKillsOnly(t interface{ Logf(string, ...any) }, dir strin
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Logf("write results.md: %v", err)
 	}
-	readme := filepath.Join(dir, "README.md")
-	b, err := os.ReadFile(readme)
-	if err != nil {
-		return
-	}
-	s := string(b)
-	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
-	if i < 0 || j < i {
-		return
-	}
-	inner := splice(s[i+len(readmeBegin):j], rep.killSection(false))
-	if !strings.HasSuffix(inner, "\n\n") {
-		inner = strings.TrimRight(inner, "\n") + "\n\n"
-	}
-	s = s[:i+len(readmeBegin)] + inner + s[j:]
-	if err := os.WriteFile(readme, []byte(s), 0o644); err != nil {
-		t.Logf("update README.md: %v", err)
-	}
+	readme := rewriteResults(t, dir, func(inner string) string {
+		inner = splice(inner, rep.killSection(false))
+		if !strings.HasSuffix(inner, "\n\n") {
+			inner = strings.TrimRight(inner, "\n") + "\n\n"
+		}
+		return inner
+	})
 	t.Logf("wrote the kill section of %s and of the results section of %s", path, readme)
 }

@@ -267,19 +267,27 @@ func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) {
 			t.Logf("write release.svg: %v", err)
 		}
 	}
+	readme := rewriteResults(t, dir, func(string) string { return "\n" + rep.summary() })
+	t.Logf("wrote %s, %s and the results section of %s", filepath.Join(dir, "results.md"), filepath.Join(dir, "release.svg"), readme)
+}
+
+// rewriteResults replaces the results section of dir/README.md, between
+// its markers, with what section makes of it, and returns the file's path.
+// A README without the markers is left alone.
+func rewriteResults(t interface{ Logf(string, ...any) }, dir string, section func(inner string) string) string {
 	readme := filepath.Join(dir, "README.md")
 	b, err := os.ReadFile(readme)
 	if err != nil {
-		return
+		return readme
 	}
 	s := string(b)
 	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
 	if i < 0 || j < i {
-		return
+		return readme
 	}
-	s = s[:i+len(readmeBegin)] + "\n" + rep.summary() + s[j:]
+	s = s[:i+len(readmeBegin)] + section(s[i+len(readmeBegin):j]) + s[j:]
 	if err := os.WriteFile(readme, []byte(s), 0o644); err != nil {
 		t.Logf("update README.md: %v", err)
 	}
-	t.Logf("wrote %s, %s and the results section of %s", filepath.Join(dir, "results.md"), filepath.Join(dir, "release.svg"), readme)
+	return readme
 }
