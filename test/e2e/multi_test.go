@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// pair is two services in one desired file, each behind its own HAProxy:
+// web runs the polite demo app, api the rude one. One controller, with
+// web's state directory, drives both.
+type pair struct{ web, api *env }
+
+func (p pair) save(webColor spec.Color, webVersion string, apiColor spec.Color, apiVersion string) {
+	p.web.t.Helper()
+	tmp := p.web.desired + ".tmp"
+	writeFile(p.web.t, tmp, p.web.spec(webColor, webVersion)+"---\n"+p.api.spec(apiColor, apiVersion))
+	if err := os.Rename(tmp, p.web.desired); err != nil {
+		p.web.t.Fatal(err)
+	}
+}
+
+// wait waits until service svc reports phase and reason for the generation
+// the desired file gives it now.
+func (p pair) wait(svc string, timeout time.Duration, phase reconcile.Phase, reason string) *reconcile.ServiceStatus {
+	p.web.t.Helper()
+	svcs, err := spec.Load(p.web.desired)
+	if err != nil {
+		p.web.t.Fatal(err)
+	}
+	gen := ""
+	for _, s := range svcs {
+		if s.Name == svc {
+			gen = s.Generation()
+		}
+	}
+	var st *reconcile.ServiceStatus
+	testenv.WaitFor(p.web.t, timeout, svc+" "+string(phase)+" ("+reason+")", func() bool {
+		st = p.web.status().Services[svc]
+		return st != nil && st.ObservedGeneration == gen && st.Phase == phase && readyReason(st) == reason
+	})
+	return st
+}
+
+// TestTwoServicesInOneFile: a good release of web and a bad one of api,
+// saved together, go their own ways: web's completes with no failed
+// request while api's is rolled back; then api's serving container is
+// killed and restarted while web's traffic goes on untouched.
+func TestTwoServicesInOneFile(t *testing.T) {
+	p := pair{web: newEnv(t), api: rudeEnv(t)}
+	p.api.modes = map[string]string{"v2": "fail500"}
+	p.api.verify = "{window: 10s}"
+	p.api.desired = p.web.desired // for its generation; the file holds both
+	p.save(spec.Blue, "v1", spec.Blue, "v1")
+	ctl := p.web.start()
+	p.wait(p.web.svc, 2*time.Minute, reconcile.Converged, "Converged")
+	p.wait(p.api.svc, 2*time.Minute, reconcile.Converged, "Converged")
+
+	webLoad := p.web.startLoad(10, 2)
+	apiLoad := p.api.startLoad(5, 1)
+	waitSent(t, webLoad, 500)
+	waitSent(t, apiLoad, 500)
+	p.save(spec.Green, "v2", spec.Green, "v2")
+	p.wait(p.api.svc, 2*time.Minute, reconcile.Failed, "RolledBack")
+	p.wait(p.web.svc, 2*time.Minute, reconcile.Converged, "Converged")
+	if got, err := p.web.get("/"); err != nil || got != "green v2" {
+		t.Fatalf("web answers %q (%v), want green v2", got, err)
+	}
+	if got, err := p.api.get("/"); err != nil || got != "blue v1" {
+		t.Fatalf("api answers %q (%v), want blue v1 after its rollback", got, err)
+	}
+
+	// api's serving container dies; web does not notice.
+	pid, err := strconv.Atoi(p.api.inspect(spec.Blue, "{{.State.Pid}}"))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid of api's blue: %v", err)
+	}
+	started := p.api.inspect(spec.Blue, "{{.State.StartedAt}}")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "api answers again", func() bool {
+		got, err := p.api.get("/")
+		return err == nil && got == "blue v1" && p.api.inspect(spec.Blue, "{{.State.StartedAt}}") != started
+	})
+	waitSent(t, webLoad, webLoad.sent()+1000)
+	sent, failed, _, fails := webLoad.stop()
+	apiSent, apiFailed, _, _ := apiLoad.stop()
+	t.Logf("web: %d requests, %d failed; api: %d requests, %d failed (its bad version's 500s and its own restart)", sent, failed, apiSent, apiFailed)
+	if failed != 0 {
+		t.Fatalf("web: %d of %d requests failed: %+v", failed, sent, fails[:min(3, len(fails))])
+	}
+	if _, err := os.Stat(filepath.Join(p.web.stateDir, "history.jsonl")); err != nil {
+		t.Fatalf("no release history: %v", err)
+	}
+	ctl.stop()
+}
