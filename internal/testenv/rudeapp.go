@@ -1,6 +1,5 @@
 package testenv
 
-
 // RudeContext compiles ./test/rudeapp (static, CGO_ENABLED=0) once per test
 // binary into a temp build context together with test/rudeapp/Dockerfile,
 // and returns the context directory.
