@@ -32,6 +32,10 @@ type Container struct {
 	RestartCount int
 	// RestartPolicy is the engine's restart policy: "no", "unless-stopped", ...
 	RestartPolicy string
+	// IPs holds the container's IP address on each Docker network it is
+	// attached to while it runs, by network name ("bridge" for the default
+	// one). It is empty with host networking and once the container stops.
+	IPs map[string]string
 }
 
 // Inspect returns the container with the given name or ID. found is false,
@@ -92,6 +96,16 @@ func fromInspect(r container.InspectResponse) Container {
 		c.RestartCount = r.RestartCount
 		if r.HostConfig != nil {
 			c.RestartPolicy = string(r.HostConfig.RestartPolicy.Name)
+		}
+	}
+	if r.NetworkSettings != nil {
+		for name, n := range r.NetworkSettings.Networks {
+			if n != nil && n.IPAddress != "" {
+				if c.IPs == nil {
+					c.IPs = map[string]string{}
+				}
+				c.IPs[name] = n.IPAddress
+			}
 		}
 	}
 	if s := r.State; s != nil {

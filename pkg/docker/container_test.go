@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/network"
 )
 
 // TestContainerLifecycle creates and starts a managed container, reads it
@@ -336,5 +338,56 @@ func TestNotFound(t *testing.T) {
 		if !errors.Is(err, ErrNotFound) || err.Error() != want {
 			t.Errorf("%s: error = %v, want %q wrapping ErrNotFound", verb, err, want)
 		}
+	}
+}
+
+// TestNetworkAddress reads a container's address on its Docker network and
+// reaches the app there, past the published port: on the default bridge and
+// on a network the user created. A stopped container has no address, and a
+// network that does not exist is named in the error.
+func TestNetworkAddress(t *testing.T) {
+	ctx := context.Background()
+	d := testEnv.d
+	netName := "bgtest-" + testEnv.runID
+	if _, err := d.cli.NetworkCreate(ctx, netName, network.CreateOptions{}); err != nil {
+		t.Fatalf("create network %s: %v", netName, err)
+	}
+	t.Cleanup(func() { _ = d.cli.NetworkRemove(context.Background(), netName) })
+
+	for i, tc := range []struct{ network, key string }{{"", "bridge"}, {"bridge", "bridge"}, {netName, netName}} {
+		n := name(fmt.Sprintf("net-%d", i))
+		create(t, CreateSpec{
+			Name: n, Image: testEnv.image, Labels: managedLabels("net-"+testEnv.runID, "blue"),
+			Env: []string{"COLOR=blue"}, ContainerPort: 8080, HostPort: freePort(t), Network: tc.network,
+		})
+		if err := d.Start(ctx, n); err != nil {
+			t.Fatalf("Start(%s): %v", n, err)
+		}
+		c, _, err := d.Inspect(ctx, n)
+		if err != nil {
+			t.Fatalf("Inspect(%s): %v", n, err)
+		}
+		ip := c.IPs[tc.key]
+		if len(c.IPs) != 1 || ip == "" {
+			t.Fatalf("network %q: IPs = %v, want one address on %s", tc.network, c.IPs, tc.key)
+		}
+		if body := waitHTTP(t, "http://"+net.JoinHostPort(ip, "8080")+"/"); body != "blue v1\n" {
+			t.Errorf("GET / at %s:8080 = %q, want %q", ip, body, "blue v1\n")
+		}
+		if err := d.Stop(ctx, n, 10*time.Second); err != nil {
+			t.Fatalf("Stop(%s): %v", n, err)
+		}
+		if c, _, err := d.Inspect(ctx, n); err != nil || len(c.IPs) != 0 {
+			t.Errorf("stopped %s: IPs = %v, %v; want none", n, c.IPs, err)
+		}
+	}
+
+	n := name("net-missing")
+	_, err := d.Create(ctx, CreateSpec{
+		Name: n, Image: testEnv.image, Labels: managedLabels("net-"+testEnv.runID, "green"),
+		ContainerPort: 8080, HostPort: freePort(t), Network: "bgtest-missing-" + testEnv.runID,
+	})
+	if err == nil || !strings.Contains(err.Error(), "Docker network bgtest-missing-"+testEnv.runID+" does not exist") {
+		t.Errorf("Create on a missing network = %v, want an error naming the network", err)
 	}
 }

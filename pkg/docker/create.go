@@ -10,6 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 )
 
@@ -26,6 +27,10 @@ type CreateSpec struct {
 	// 127.0.0.1 and the port it is told through Env.
 	ContainerPort, HostPort int
 	HostNetwork             bool // network_mode host: no port publishing
+	// Network is the Docker network the container joins: "" or "bridge"
+	// for the engine's default bridge, or the name of a network the user
+	// created (docker network create). Ignored with HostNetwork.
+	Network string
 	// StopTimeout is the container's own grace period between SIGTERM and
 	// SIGKILL, used when Stop is given no timeout. Zero keeps the engine's
 	// default (10s). It is rounded up to whole seconds.
@@ -69,8 +74,20 @@ func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error
 		port := nat.Port(strconv.Itoa(s.ContainerPort) + "/tcp")
 		cfg.ExposedPorts = nat.PortSet{port: {}}
 		host.PortBindings = nat.PortMap{port: {{HostIP: publishIP, HostPort: strconv.Itoa(s.HostPort)}}}
+		if s.Network != "" {
+			host.NetworkMode = container.NetworkMode(s.Network)
+		}
 	}
 
+	if !s.HostNetwork && s.Network != "" && s.Network != "bridge" {
+		// The engine creates a container on a network that does not
+		// exist and refuses only to start it.
+		if _, err := d.cli.NetworkInspect(ctx, s.Network, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%s: Docker network %s does not exist: create it (docker network create %s) or fix spec.network", what, s.Network, s.Network)
+		} else if err != nil {
+			return "", fmt.Errorf("%s: inspect Docker network %s: %w", what, s.Network, d.engineErr(err))
+		}
+	}
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
 	switch {
 	case err == nil:

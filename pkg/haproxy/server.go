@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -176,4 +177,30 @@ func (c *Client) SetServerHealthUp(ctx context.Context, backend, server string) 
 	}
 	_, err := c.Exec(ctx, fmt.Sprintf("set server %s/%s health up", backend, server))
 	return err
+}
+
+// SetServerAddr points a server at a new address and port ("set server
+// <backend>/<server> addr <ip> port <port>"). Health checks follow it: the
+// server's state is not reset, its next checks go to the new address. An
+// HAProxy reload puts back the address written in its configuration. It
+// needs a stats socket at level admin.
+func (c *Client) SetServerAddr(ctx context.Context, backend, server string, addr netip.AddrPort) error {
+	what := fmt.Sprintf("set server %s/%s addr %s", backend, server, addr)
+	if err := validateServer(backend, server); err != nil {
+		return fmt.Errorf("set server %q addr on %s: %w", backend+"/"+server, c.addr, err)
+	}
+	if !addr.IsValid() || addr.Port() == 0 {
+		return fmt.Errorf("%s on %s: not an IP address and port", what, c.addr)
+	}
+	answer, err := c.Exec(ctx, fmt.Sprintf("set server %s/%s addr %s port %d", backend, server, addr.Addr().Unmap(), addr.Port()))
+	if err != nil {
+		return err
+	}
+	// HAProxy says what it changed, or that nothing needed to; any other
+	// answer is an error that came without a severity (2.6 answers some
+	// of them so).
+	if strings.Contains(answer, "changed from") || strings.Contains(answer, "no need to change") {
+		return nil
+	}
+	return &CommandError{Addr: c.addr, Command: what, Answer: answer}
 }

@@ -3,8 +3,10 @@ package haproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
@@ -206,5 +208,82 @@ func assertCommandError(t *testing.T, err error, sentinel error, cmd, answer str
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error %q does not mention %q", err, part)
 		}
+	}
+}
+
+// TestSetServerAddr moves a checked UP server between two live addresses and
+// then to a dead one: the address in show stat and show servers state
+// follows at once, the state is not reset, and the checks follow the
+// address (the server goes DOWN at the dead one).
+func TestSetServerAddr(t *testing.T) {
+	t.Parallel()
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(a.Close)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(b.Close)
+	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
+		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: a.Listener.Addr().String(), Check: true}}},
+	}})
+	ctx := context.Background()
+	c := h.admin(t)
+	addrOf := func() (stat, state string) {
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		states, err := c.ServersState(ctx)
+		if err != nil {
+			t.Fatalf("ServersState: %v", err)
+		}
+		for _, s := range states {
+			if s.Backend == "web_blue" && s.Server == "s1" {
+				state = s.AddrPort()
+			}
+		}
+		return r.Addr, state
+	}
+	waitFor(t, "UP", func() (bool, string) {
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.IsUp() && r.CheckPassed(), r.Status + " " + r.CheckStatus
+	})
+	for _, to := range []string{b.Listener.Addr().String(), a.Listener.Addr().String(), b.Listener.Addr().String()} {
+		if err := c.SetServerAddr(ctx, "web_blue", "s1", netip.MustParseAddrPort(to)); err != nil {
+			t.Fatalf("SetServerAddr(%s): %v", to, err)
+		}
+		if stat, state := addrOf(); stat != to || state != to {
+			t.Errorf("after SetServerAddr(%s): show stat addr %q, show servers state %q", to, stat, state)
+		}
+	}
+	// Again to the same address: HAProxy has nothing to change, no error.
+	if err := c.SetServerAddr(ctx, "web_blue", "s1", netip.MustParseAddrPort(b.Listener.Addr().String())); err != nil {
+		t.Errorf("SetServerAddr to the address it has: %v", err)
+	}
+	dead := netip.MustParseAddrPort(freeAddr(t))
+	if err := c.SetServerAddr(ctx, "web_blue", "s1", dead); err != nil {
+		t.Fatalf("SetServerAddr(%s): %v", dead, err)
+	}
+	waitFor(t, "DOWN at the dead address", func() (bool, string) {
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.Status == "DOWN", r.Status + " " + r.CheckStatus
+	})
+
+	cmd := func(srv string) string {
+		return fmt.Sprintf("set server web_blue/%s addr %s port %d", srv, dead.Addr(), dead.Port())
+	}
+	err := c.SetServerAddr(ctx, "web_blue", "nope", dead)
+	assertCommandError(t, err, ErrUnknownServer, cmd("nope"), "No such server.")
+	err = h.user(t).SetServerAddr(ctx, "web_blue", "s1", dead)
+	assertCommandError(t, err, ErrPermission, cmd("s1"), "Permission denied")
+	if err := c.SetServerAddr(ctx, "web_blue", "s1;shutdown sessions", dead); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("SetServerAddr with a ';' in the name = %v, want ErrInvalidName", err)
+	}
+	if err := c.SetServerAddr(ctx, "web_blue", "s1", netip.AddrPort{}); err == nil {
+		t.Error("SetServerAddr with no address: no error")
 	}
 }

@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -28,6 +29,18 @@ type ServerState struct {
 	Admin int
 	// Fields holds every column by header name.
 	Fields map[string]string
+}
+
+// AddrPort is the address and port HAProxy sends the server's traffic and
+// checks to ("srv_addr" and "srv_port"), as "ip:port" ("[ip]:port" for
+// IPv6); "" when either column is missing.
+func (s ServerState) AddrPort() string {
+	ip, err := netip.ParseAddr(s.Fields["srv_addr"])
+	port, perr := strconv.ParseUint(s.Fields["srv_port"], 10, 16)
+	if err != nil || perr != nil {
+		return ""
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String()
 }
 
 // Drain reports a server drained by the runtime API or its tracked server.
