@@ -158,6 +158,8 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"same host port for both colors", r("hostPort: 18082", "hostPort: 18081"), []string{"spec.colors.green.hostPort", "18081", "blue's port"}},
 		{"privileged port", r("hostPort: 18081", "hostPort: 80"), []string{"spec.colors.blue.hostPort", "80", "privileged"}},
 		{"port out of range", r("hostPort: 18082", "hostPort: 70000"), []string{"spec.colors.green.hostPort", "70000"}},
+		{"network with a colon", r("  image: demo:v1", "  image: demo:v1\n  network: container:db"), []string{"spec.network", `"container:db"`, "name of a Docker network"}},
+		{"network none", r("  image: demo:v1", "  image: demo:v1\n  network: none"), []string{"spec.network", `"none"`}},
 		{"container port out of range", r("  image: demo:v1", "  image: demo:v1\n  containerPort: 99999"), []string{"spec.containerPort", "99999"}},
 		{"negative duration", r("  image: demo:v1", "  image: demo:v1\n  drainTimeout: -5s"), []string{"spec.drainTimeout", "-5s", "positive"}},
 		{"unparsable duration", r("  image: demo:v1", "  image: demo:v1\n  readyTimeout: soon"), []string{"spec.readyTimeout", `"soon"`}},
@@ -207,5 +209,18 @@ func write(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParseUserNetwork: a Docker network named by the user is taken as a
+// bridge-like network, with the same default container port.
+func TestParseUserNetwork(t *testing.T) {
+	in := strings.Replace(good, "  image: demo:v1", "  image: demo:v1\n  network: apps_net-1.0", 1)
+	svcs, err := Parse([]byte(in), "desired.yaml", t.TempDir())
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if s := svcs[0]; s.Network != "apps_net-1.0" || s.ContainerPort != DefaultContainerPort {
+		t.Errorf("network %q, containerPort %d; want apps_net-1.0 and %d", s.Network, s.ContainerPort, DefaultContainerPort)
 	}
 }

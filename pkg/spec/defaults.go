@@ -21,7 +21,7 @@ func (s *Service) applyDefaults() {
 	if s.Network == "" {
 		s.Network = NetworkBridge
 	}
-	if s.ContainerPort == 0 && s.Network == NetworkBridge {
+	if s.ContainerPort == 0 && s.Network != NetworkHost {
 		s.ContainerPort = DefaultContainerPort
 	}
 	if s.HealthPath == "" {

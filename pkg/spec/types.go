@@ -45,7 +45,8 @@ const (
 	IdleKeepWarm = "KeepWarm"
 )
 
-// Network modes for the containers.
+// Network modes for the containers; any other value names a user-defined
+// Docker network.
 const (
 	NetworkBridge = "bridge"
 	NetworkHost   = "host"
@@ -74,7 +75,10 @@ type ServiceSpec struct {
 	Build *Build `json:"build,omitempty"`
 	// ContainerPort is the port the app listens on inside the container (bridge network).
 	ContainerPort int `json:"containerPort,omitempty"`
-	// Network is "bridge" (publish on 127.0.0.1:hostPort) or "host".
+	// Network is "bridge" (the engine's default bridge), the name of a
+	// Docker network the user created, or "host". On a bridge or a named
+	// network HAProxy reaches the container at its address there
+	// (containerPort), and 127.0.0.1:hostPort (published) is the fallback.
 	Network string `json:"network,omitempty"`
 	// Env is passed to the container; PORT and COLOR are set by the controller.
 	Env map[string]string `json:"env,omitempty"`

@@ -23,6 +23,8 @@ var (
 	proxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@-]+$`)
 	mapPathRe   = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
 	envKeyRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// A Docker network name, as the engine accepts it.
+	networkNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 )
 
 // Environment variables the controller sets itself.
@@ -59,14 +61,12 @@ func (s *Service) validate() error {
 	if s.Build != nil {
 		s.validateBuild(bad)
 	}
-	switch s.Network {
-	case NetworkBridge:
-		if s.ContainerPort < 1 || s.ContainerPort > 65535 {
-			bad("spec.containerPort", "%d is out of range: want 1 to 65535", s.ContainerPort)
-		}
-	case NetworkHost:
-	default:
-		bad("spec.network", "%q is not a network mode: want \"bridge\" or \"host\"", s.Network)
+	switch {
+	case s.Network == NetworkHost:
+	case s.Network == "none" || s.Network == "default" || !networkNameRe.MatchString(s.Network):
+		bad("spec.network", "%q is not a network: want \"bridge\", \"host\" or the name of a Docker network (letters, digits, '_', '.', '-')", s.Network)
+	case s.ContainerPort < 1 || s.ContainerPort > 65535:
+		bad("spec.containerPort", "%d is out of range: want 1 to 65535", s.ContainerPort)
 	}
 	for k, v := range s.Env {
 		switch {
