@@ -111,13 +111,14 @@ func clip(s string) string {
 	return s
 }
 
-// runChecks runs every pre-switch check of s against color c.
-func (d *Deps) runChecks(ctx context.Context, s *spec.Service, c spec.Color) error {
+// runChecks runs every pre-switch check of s against color c, at the
+// address its probes passed at.
+func (d *Deps) runChecks(ctx context.Context, s *spec.Service, c spec.Color, o Observed) error {
 	if d.Checker == nil {
 		return errors.New("run pre-switch checks: no checker configured")
 	}
 	for _, ck := range s.Checks {
-		if err := d.Checker.Check(ctx, "http://"+probeAddr(s, c), ck); err != nil {
+		if err := d.Checker.Check(ctx, "http://"+serverAddr(s, c, o.Color(c).Container), ck); err != nil {
 			return err
 		}
 	}

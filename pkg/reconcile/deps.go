@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
@@ -18,6 +19,7 @@ type HAProxy interface {
 	ServersState(ctx context.Context) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 	SetServerHealthUp(ctx context.Context, backend, server string) error
+	SetServerAddr(ctx context.Context, backend, server string, addr netip.AddrPort) error
 }
 
 // MapFiles reads and writes the map files HAProxy loads at start.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -75,6 +76,18 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		}
 		cs := s.Color(st.Color)
 		return ha.SetServerState(ctx, cs.Backend, cs.Server, state)
+	case SetServerAddr:
+		ha, err := d.HAProxy(s.HAProxy.Runtime)
+		if err != nil {
+			return err
+		}
+		cs := s.Color(st.Color)
+		want := serverAddr(s, st.Color, o.Color(st.Color).Container)
+		addr, err := netip.ParseAddrPort(want)
+		if err != nil {
+			return fmt.Errorf("point %s/%s at %s: %w", cs.Backend, cs.Server, want, err)
+		}
+		return ha.SetServerAddr(ctx, cs.Backend, cs.Server, addr)
 	case MarkServerUp:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
@@ -111,7 +124,7 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		}
 		return nil
 	case RunChecks:
-		return d.runChecks(ctx, s, st.Color)
+		return d.runChecks(ctx, s, st.Color, o)
 	}
 	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, s.Name)
 }
@@ -152,6 +165,10 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 	case ct.ImageID != was.ImageID:
 		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, short(ct.ImageID), short(was.ImageID), ErrNoLongerReady)
 	}
+	probed := o.Color(c).ProbedAddr
+	if now := serverAddr(s, c, fromDocker(ct, s.Network)); now != probed {
+		return fmt.Errorf("switch to %s: container %s answers at %s now, not at the probed %s: %w; not switched", c, name, now, orNone(probed), ErrNoLongerReady)
+	}
 	stats, err := ha.ShowStat(ctx)
 	if err != nil {
 		return fmt.Errorf("switch to %s: check its server again: %w", c, err)
@@ -161,6 +178,12 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
 			if r.Status != "UP" {
 				return fmt.Errorf("switch to %s: HAProxy says %s/%s is %s: %w; not switched", c, cs.Backend, cs.Server, r.Status, ErrNoLongerReady)
+			}
+			if r.Addr != probed {
+				// A reload put back the address in haproxy.cfg, or
+				// the server was pointed elsewhere since the probes.
+				return fmt.Errorf("switch to %s: HAProxy sends %s/%s's traffic to %s, not to the probed %s: %w; not switched",
+					c, cs.Backend, cs.Server, r.Addr, orNone(probed), ErrNoLongerReady)
 			}
 			return nil
 		}

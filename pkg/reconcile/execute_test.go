@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -55,7 +56,9 @@ func TestExecuteCalls(t *testing.T) {
 			if err := (fakeEngine{w}).Start(context.Background(), "bg-web-green"); err != nil {
 				t.Fatal(err)
 			}
-			o.Green.Container = fromDocker(*w.containers["bg-web-green"])
+			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
+			o.Green.ProbedAddr = serverAddr(s, spec.Green, o.Green.Container)
+			w.servers["web_green/app"].Addr = o.Green.ProbedAddr
 			w.calls = nil
 		}
 		if tc.step.Action == StopContainer {
@@ -80,5 +83,46 @@ func TestExecuteCalls(t *testing.T) {
 	c := w.containers["bg-web-green"]
 	if c.ImageID != idV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != ContainerHash(s, spec.Green, idV2) {
 		t.Fatalf("created container: %+v", c)
+	}
+}
+
+// TestSwitchRefusesAnAddressNotProbed: just before the map is switched,
+// HAProxy's server and the container are asked afresh; the switch is
+// refused when HAProxy sends the color's traffic anywhere but the address
+// that was probed (a reload put back the published port, the server still
+// has the address of a container that was recreated) or when the container
+// answers at another address now.
+func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
+	s := testService(t, spec.Green, "demo:v2")
+	for _, tc := range []struct {
+		name string
+		edit func(w *fakeWorld)
+		want string
+	}{
+		{"HAProxy at the published port", func(w *fakeWorld) { w.servers["web_green/app"].Addr = "127.0.0.1:18082" },
+			"sends web_green/app's traffic to 127.0.0.1:18082, not to the probed 172.17.0.1:8080"},
+		{"HAProxy at a recreated container's old address", func(w *fakeWorld) { w.servers["web_green/app"].Addr = "172.17.0.7:8080" },
+			"sends web_green/app's traffic to 172.17.0.7:8080, not to the probed 172.17.0.1:8080"},
+		{"the container moved", func(w *fakeWorld) { w.containers["bg-web-green"].IPs["bridge"] = "172.17.0.8" },
+			"answers at 172.17.0.8:8080 now, not at the probed 172.17.0.1:8080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld()
+			w.images["demo:v2"] = idV2
+			w.run(t, s, spec.Green, idV2)
+			var o Observed
+			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
+			o.Green.ProbedAddr = serverAddr(s, spec.Green, o.Green.Container)
+			w.servers["web_green/app"].Status = "UP"
+			tc.edit(w)
+			w.calls = nil
+			err := w.deps().Execute(context.Background(), s, Step{Action: SwitchMap, Color: spec.Green}, o)
+			if !errors.Is(err, ErrNoLongerReady) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("SwitchMap = %v, want ErrNoLongerReady saying %q", err, tc.want)
+			}
+			if got := w.mutating(); len(got) != 0 {
+				t.Errorf("calls %v, want none that change anything", got)
+			}
+		})
 	}
 }

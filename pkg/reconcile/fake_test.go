@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,8 @@ type fakeWorld struct {
 	// until its checks catch up; healthUpIgnored makes "set server ...
 	// health up" change nothing.
 	slowChecks, healthUpIgnored bool
+	// nextIP numbers the bridge addresses given to started containers.
+	nextIP int
 }
 
 func newFakeWorld() *fakeWorld {
@@ -53,7 +56,11 @@ func newFakeWorld() *fakeWorld {
 		counters:   map[string]Counters{},
 	}
 	for _, b := range w.backends {
-		w.servers[b+"/app"] = &haproxy.StatRow{Proxy: b, Server: "app", Status: "DOWN", CheckStatus: "L4CON"}
+		port := "18081"
+		if strings.HasSuffix(b, "green") {
+			port = "18082"
+		}
+		w.servers[b+"/app"] = &haproxy.StatRow{Proxy: b, Server: "app", Status: "DOWN", CheckStatus: "L4CON", Addr: "127.0.0.1:" + port}
 	}
 	return w
 }
@@ -205,6 +212,16 @@ func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s
 	return nil
 }
 
+func (f fakeHAProxy) SetServerAddr(_ context.Context, backend, server string, addr netip.AddrPort) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("set server %s/%s addr %s", backend, server, addr); err != nil {
+		return err
+	}
+	f.w.servers[backend+"/"+server].Addr = addr.String()
+	return nil
+}
+
 func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string) error {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
@@ -299,13 +316,16 @@ func (f fakeEngine) Start(_ context.Context, name string) error {
 	}
 	c := f.w.containers[name]
 	c.Running, c.State, c.StartedAt = true, "running", time.Now()
+	// Each start is given a new address on the bridge, as the engine may.
+	f.w.nextIP++
+	c.IPs = map[string]string{"bridge": fmt.Sprintf("172.17.0.%d", f.w.nextIP)}
 	r, ok := f.w.servers[f.w.ports[name]]
 	if !ok { // a container of a service with no server in this world
 		return nil
 	}
 	r.Status, r.CheckStatus = "UP", "L7OK"
 	if f.w.slowChecks {
-		r.Status, r.CheckStatus, r.Addr = "DOWN", "L4CON", "127.0.0.1:"+hostPortOf(name)
+		r.Status, r.CheckStatus = "DOWN", "L4CON"
 	}
 	return nil
 }
@@ -319,7 +339,7 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	c := f.w.containers[name]
 	// Like most real apps (a Go binary as PID 1 without a signal handler),
 	// the fake app does not exit 0 when it is stopped.
-	c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", 2, time.Now()
+	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", 2, time.Now(), nil
 	r := f.w.servers[f.w.ports[name]]
 	r.Status, r.CheckStatus = "DOWN", "L4CON"
 	return nil
@@ -344,7 +364,7 @@ func (f fakeEngine) OOMKilledBetween(_ context.Context, id string, _, _ time.Tim
 // die makes container name exit by itself, as a crash does.
 func (w *fakeWorld) die(name string, code int) {
 	c := w.containers[name]
-	c.Running, c.State, c.ExitCode, c.FinishedAt = false, "exited", code, time.Now()
+	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", code, time.Now(), nil
 	if r, ok := w.servers[w.ports[name]]; ok {
 		r.Status, r.CheckStatus = "DOWN", "L4CON"
 	}
@@ -375,7 +395,7 @@ func (f fakeProber) Probe(_ context.Context, url string) error {
 		return err
 	}
 	for name, c := range f.w.containers {
-		if strings.Contains(url, ":"+hostPortOf(name)+"/") && c.Running {
+		if c.Running && (strings.Contains(url, "127.0.0.1:"+hostPortOf(name)+"/") || strings.Contains(url, "//"+c.IPs["bridge"]+":8080/")) {
 			return nil
 		}
 	}
@@ -410,9 +430,12 @@ func (w *fakeWorld) run(t testing.TB, s *spec.Service, c spec.Color, id string) 
 		t.Fatal(err)
 	}
 	backend := s.Color(c).Backend
-	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN"}
+	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN", Addr: fallbackAddr(s, c)}
 	w.ports[s.ContainerName(c)] = backend + "/app"
 	if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
 		t.Fatal(err)
 	}
+	// HAProxy sends its traffic to its address on the bridge, as the
+	// controller points it.
+	w.servers[backend+"/app"].Addr = serverAddr(s, c, fromDocker(*w.containers[s.ContainerName(c)], s.Network))
 }

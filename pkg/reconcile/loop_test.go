@@ -86,33 +86,39 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 		image  string
 		want   []string
 	}{
+		// Each start gives the container a new address on the bridge
+		// (172.17.0.N): HAProxy is pointed there before the switch, and
+		// back at the published port (127.0.0.1:hostPort) once it stops.
 		{"first start", spec.Blue, "demo:v1", []string{
-			"build demo:v1", "create bg-web-blue", "start bg-web-blue",
+			"build demo:v1", "create bg-web-blue", "start bg-web-blue", "set server web_blue/app addr 172.17.0.1:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"update bg-web-blue restart unless-stopped"}},
 		{"release", spec.Green, "demo:v2", []string{
-			"build demo:v2", "create bg-web-green", "start bg-web-green",
+			"build demo:v2", "create bg-web-green", "start bg-web-green", "set server web_green/app addr 172.17.0.2:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"update bg-web-green restart unless-stopped",
-			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue"}},
+			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue",
+			"set server web_blue/app addr 127.0.0.1:18081"}},
 		// blue was stopped by the controller and exited 2, as a Go app
 		// without a signal handler does: the controller knows it stopped
 		// it, so it starts it again rather than calling it a crash.
 		{"rollback", spec.Blue, "demo:v1", []string{
-			"set server web_blue/app state ready", "start bg-web-blue",
+			"set server web_blue/app state ready", "start bg-web-blue", "set server web_blue/app addr 172.17.0.3:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"update bg-web-blue restart unless-stopped",
-			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green"}},
+			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
+			"set server web_green/app addr 127.0.0.1:18082"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
-			"set server web_green/app state ready", "start bg-web-green",
+			"set server web_green/app state ready", "start bg-web-green", "set server web_green/app addr 172.17.0.4:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"update bg-web-green restart unless-stopped",
 			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
-			"set server web_blue/app state ready", "create bg-web-blue", "start bg-web-blue",
+			"set server web_blue/app state ready", "create bg-web-blue", "start bg-web-blue", "set server web_blue/app addr 172.17.0.5:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"update bg-web-blue restart unless-stopped",
-			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green"}},
+			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
+			"set server web_green/app addr 127.0.0.1:18082"}},
 	}
 	for _, st := range steps {
 		h.svc = withBuild(testService(t, st.active, st.image))
@@ -400,8 +406,9 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w.run(t, web, spec.Blue, idV1)
 	w.run(t, web, spec.Green, idV2)
 	w.run(t, api, spec.Blue, idV1)
-	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN"}
+	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: fallbackAddr(api, spec.Green)}
 	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
+	w.healthUpIgnored = true
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
 	w.runtimeMap["api"], w.fileMap["api"] = "api_blue", "api_blue"
 	for _, name := range []string{"bg-web-blue", "bg-api-blue"} {

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -79,7 +78,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	for i, c := range spec.Colors {
 		st := ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {
-			st.Container = fromDocker(cts[i])
+			st.Container = fromDocker(cts[i], s.Network)
 			if r, ok := stops.Get(s.ContainerName(c)); ok {
 				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
 			}
@@ -89,8 +88,10 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		}
 		// The color being prepared is probed; so is the served one while
 		// HAProxy has it down (it came back from a crash), so that it can
-		// take traffic again without waiting for HAProxy's check cadence.
-		if st.Container.Running && (c != served || isDown(st.Server.Status)) {
+		// take traffic again without waiting for HAProxy's check cadence,
+		// or while HAProxy does not send its traffic to its own address
+		// (HAProxy was reloaded, or the container restarted).
+		if st.Container.Running && (c != served || isDown(st.Server.Status) || st.Server.Addr != serverAddr(s, c, st.Container)) {
 			d.probe(ctx, s, c, &st)
 		}
 		if st.Server.Draining() || st.Server.Maint() || isDown(st.Server.Status) {
@@ -144,11 +145,11 @@ func all(reads []func() error) error {
 	return nil
 }
 
-// probe checks color c's address the way HAProxy's health check does, up to
-// probesNeeded times in a row; the color the map points at is judged by
-// HAProxy's own checks and is not probed.
+// probe checks the address color c must be reached at (serverAddr) the way
+// HAProxy's health check does, up to probesNeeded times in a row.
 func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *ColorState) {
-	url := "http://" + probeAddr(s, c) + s.HealthPath
+	st.ProbedAddr = serverAddr(s, c, st.Container)
+	url := "http://" + st.ProbedAddr + s.HealthPath
 	for st.Probes < probesNeeded {
 		if err := d.Prober.Probe(ctx, url); err != nil {
 			st.ProbeError = err.Error()
@@ -220,13 +221,15 @@ func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o Observed, c
 	return o, nil
 }
 
-// probeAddr is where color c answers on this host, as HAProxy must reach it.
-func probeAddr(s *spec.Service, c spec.Color) string {
-	return "127.0.0.1:" + strconv.Itoa(s.Color(c).HostPort)
-}
-
-func fromDocker(c docker.Container) Container {
+// fromDocker is the engine's container as the planner sees it, with its
+// address on network (the spec's).
+func fromDocker(c docker.Container, network string) Container {
+	ip := ""
+	if network != spec.NetworkHost && c.Running {
+		ip = c.IPs[network]
+	}
 	return Container{
+		IP:         ip,
 		Exists:     true,
 		Managed:    c.Managed,
 		Running:    c.Running && !c.Restarting, // the engine counts a container waiting to restart as running

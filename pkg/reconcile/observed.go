@@ -53,6 +53,9 @@ type ColorState struct {
 	Probes int
 	// ProbeError is the last failed probe's error, if any.
 	ProbeError string
+	// ProbedAddr is the address the probes went to ("" when not probed):
+	// the one HAProxy must send the color's traffic to (serverAddr).
+	ProbedAddr string
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
 	// DrainingSince is when the server was first seen in DRAIN (persisted in
@@ -105,6 +108,9 @@ type Container struct {
 	RestartCount int
 	// RestartPolicy is the engine's restart policy for it.
 	RestartPolicy string
+	// IP is its address on the service's Docker network while it runs
+	// ("" with host networking, or when it does not run).
+	IP string
 }
 
 // Died reports a container that exited without the controller stopping it.

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
@@ -164,6 +166,11 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 	switch {
 	case !ct.Exists:
 		return Decision{}, false
+	case !ct.Running && o.Color(served).Server.Addr != fallbackAddr(s, served):
+		// Its address on the network goes with it, and may be given to
+		// another container: HAProxy goes back to the published port,
+		// which reaches it wherever it comes back.
+		return pointAt(s, o.Color(served), served, fmt.Sprintf("%s serves but %s", served, ct.Exit())), true
 	case !ct.Running && !ct.Restarting:
 		how := ct.Exit() + " without being stopped by the controller"
 		switch {
@@ -173,6 +180,11 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 			how = ct.Exit() + " after the controller stopped it"
 		}
 		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
+	}
+	if st := o.Color(served); st.Server.Addr != serverAddr(s, served, ct) && st.Probes >= probesNeeded && st.ProbedAddr == serverAddr(s, served, ct) {
+		// Through the fallback (HAProxy was reloaded, or the container
+		// restarted with a new address): its own address answers.
+		return pointAt(s, st, served, fmt.Sprintf("%s serves and passed %d probes of %s", served, st.Probes, st.ProbedAddr)), true
 	}
 	if d, ok := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); ok {
 		return d, true // back from a crash
@@ -313,6 +325,11 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		}
 		return step(StartContainer, s, c, name, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
 	}
+	if served != c && st.Server.Addr != serverAddr(s, c, ct) {
+		// Before any probe counts: the switch needs HAProxy to send
+		// traffic to the very address that was probed.
+		return pointAt(s, st, c, fmt.Sprintf("%s runs", c)), true
+	}
 	if ready(st, served == c) {
 		return Decision{}, false
 	}
@@ -325,8 +342,8 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
 	}
-	if st.Server.Addr != "" && st.Server.Addr != probeAddr(s, c) {
-		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s: check haproxy.cfg", st.Server.Addr, probeAddr(s, c))
+	if st.Server.Addr != "" && st.ProbedAddr != "" && st.Server.Addr != st.ProbedAddr {
+		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s", st.Server.Addr, st.ProbedAddr)
 	}
 	age := now.Sub(ct.StartedAt)
 	if served == c && age > s.ReadyTimeout.Duration {
@@ -351,10 +368,18 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 	active := c.Other()
 	done := fmt.Sprintf("%s serves %s", active, s.Image)
 	if !st.Container.Exists || !st.Container.Running {
+		if st.Server.Addr != fallbackAddr(s, c) {
+			// Its address on the network may go to another container.
+			return pointAt(s, st, c, fmt.Sprintf("%s is stopped", c))
+		}
 		if verifying != nil {
 			return *verifying
 		}
 		return Decision{Phase: Converged, Reason: "Converged", Message: done}
+	}
+	if st.Server.Addr != serverAddr(s, c, st.Container) && (verifying != nil || s.Idle.Policy == spec.IdleKeepWarm) {
+		// Kept warm to take traffic back: reachable the fast way.
+		return pointAt(s, st, c, fmt.Sprintf("%s is kept warm", c))
 	}
 	if d, wait := drainGate(s, c, st, now); wait && (verifying == nil || d.Step != nil) {
 		return d
@@ -387,11 +412,41 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 // if they fail). ok is false while that does not hold.
 func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, ok bool) {
 	srv := st.Server
-	if st.Probes < probesNeeded || !isDown(srv.Status) || srv.Addr != probeAddr(s, c) || srv.Draining() || srv.Maint() {
+	if st.Probes < probesNeeded || !isDown(srv.Status) || st.ProbedAddr == "" || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
 	}
 	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
-		why, st.Probes, probeAddr(s, c), s.HealthPath, srv.Status)), true
+		why, st.Probes, st.ProbedAddr, s.HealthPath, srv.Status)), true
+}
+
+// serverAddr is where HAProxy must send color c's traffic, and where the
+// controller probes it: the container's own address on its Docker network
+// and containerPort while it runs there (the direct path, past Docker's
+// port forwarder), else 127.0.0.1:hostPort as haproxy.cfg says (the
+// published port: the fallback, valid whatever the container's address).
+func serverAddr(s *spec.Service, c spec.Color, ct Container) string {
+	if s.Network == spec.NetworkHost || !ct.Running {
+		return fallbackAddr(s, c)
+	}
+	ip, err := netip.ParseAddr(ct.IP)
+	if err != nil {
+		return fallbackAddr(s, c)
+	}
+	return netip.AddrPortFrom(ip, uint16(s.ContainerPort)).String()
+}
+
+// fallbackAddr is color c's address in haproxy.cfg: its published port
+// (or, with host networking, the port its app listens on).
+func fallbackAddr(s *spec.Service, c spec.Color) string {
+	return "127.0.0.1:" + strconv.Itoa(s.Color(c).HostPort)
+}
+
+// pointAt points color c's server at serverAddr when HAProxy sends its
+// traffic elsewhere (why says what c is doing).
+func pointAt(s *spec.Service, st ColorState, c spec.Color, why string) Decision {
+	want := serverAddr(s, c, st.Container)
+	return step(SetServerAddr, s, c, serverName(s, c)+" addr "+want,
+		fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, orNone(st.Server.Addr), want))
 }
 
 // disarm takes the engine's restart policy away from color c's container,
@@ -457,13 +512,14 @@ func runsDesired(s *spec.Service, o Observed, c spec.Color) bool {
 
 // ready is invariant 1 for a color the map may be switched to: running the
 // desired image (checked by the caller), UP in HAProxy, and two passing
-// probes of its address taken in this observation, so after its container
-// started. The color the map points at already is judged by HAProxy alone.
+// probes, taken in this observation (so after its container started), of
+// the very address HAProxy sends its traffic to. The color the map points
+// at already is judged by HAProxy alone.
 func ready(st ColorState, served bool) bool {
 	if !st.Container.Running || st.Server.Status != "UP" {
 		return false
 	}
-	return served || st.Probes >= probesNeeded
+	return served || st.Probes >= probesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr
 }
 
 func isDown(status string) bool { return len(status) >= 4 && status[:4] == "DOWN" }

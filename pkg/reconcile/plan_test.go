@@ -61,7 +61,7 @@ func newWorld(s *spec.Service, imageID string) *world {
 	w.o.Backends = map[string]bool{"web_blue": true, "web_green": true}
 	w.o.Image = Image{ID: imageID, Found: imageID != ""}
 	for _, c := range spec.Colors {
-		w.o.SetColor(c, ColorState{Server: Server{Found: true, Status: "DOWN", CheckStatus: "L4CON"}})
+		w.o.SetColor(c, ColorState{Server: Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: fallbackAddr(s, c)}})
 	}
 	return w
 }
@@ -84,11 +84,11 @@ func (w *world) serving(c spec.Color) *world {
 // running: color c runs imageID, healthy, UP, with passing probes.
 func (w *world) running(c spec.Color, imageID string) *world {
 	w.o.SetColor(c, ColorState{
-		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: probeAddr(w.s, c)},
+		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: fallbackAddr(w.s, c)},
 		Container: Container{Exists: true, Managed: true, Running: true, ID: "c-" + string(c), ImageID: imageID,
 			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute),
 			RestartPolicy: wantRestartPolicy(w.s, w.o, c)},
-		Probes: 2,
+		Probes: 2, ProbedAddr: fallbackAddr(w.s, c),
 	})
 	return w
 }
@@ -114,8 +114,9 @@ func exited(code int) func(*ColorState) {
 		st.Container.State = "exited"
 		st.Container.ExitCode = code
 		st.Container.FinishedAt = t0.Add(-time.Minute)
-		st.Server = Server{Found: true, Status: "DOWN", CheckStatus: "L4CON"}
-		st.Probes = 0
+		st.Server = Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: st.Server.Addr}
+		st.Container.IP = ""
+		st.Probes, st.ProbedAddr = 0, ""
 	}
 }
 
@@ -309,11 +310,11 @@ func TestPlan(t *testing.T) {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, startedAgo(time.Second, "DOWN 1/2", 2))
 		}, want{action: MarkServerUp, color: spec.Green, target: "web_green/app"}},
-		{"probes passed but HAProxy checks another address: wait for its checks", func() *world {
+		{"probes passed but HAProxy checks another address: point it at the probed one", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, startedAgo(time.Second, "DOWN", 2)).
 				edit(spec.Green, func(st *ColorState) { st.Server.Addr = "127.0.0.1:9999" })
-		}, want{phase: Progressing, reason: "WaitingForReady"}},
+		}, want{action: SetServerAddr, color: spec.Green, target: "web_green/app addr 127.0.0.1:18082"}},
 		{"UP but failing in HAProxy is not forced", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2).
 				edit(spec.Green, startedAgo(time.Second, "UP 1/2", 2))
@@ -442,6 +443,17 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				}
 				st.Container.RestartCount = rng.Intn(3)
 				st.Container.RestartPolicy = []string{"no", "unless-stopped"}[rng.Intn(2)]
+				// Its address on the bridge, if it runs; HAProxy's server
+				// at the published port, at that address, or at a stale
+				// one (the container was recreated, or another took it).
+				if st.Container.Running && rng.Intn(3) > 0 {
+					st.Container.IP = []string{"172.17.0.2", "172.17.0.3"}[rng.Intn(2)]
+				}
+				st.Server.Addr = []string{fallbackAddr(s, c), "172.17.0.2:8080", "172.17.0.3:8080", serverAddr(s, c, st.Container)}[rng.Intn(4)]
+				st.ProbedAddr = ""
+				if st.Probes > 0 || rng.Intn(2) == 0 {
+					st.ProbedAddr = serverAddr(s, c, st.Container) // where Observe probes
+				}
 			})
 		}
 		served := spec.Colors[rng.Intn(2)]
@@ -470,8 +482,10 @@ func TestPlanSafetyInvariants(t *testing.T) {
 		// A release that failed verification goes back to the warm previous
 		// color instead of restarting the failed one.
 		rollingBack := d.Record != nil && d.Record.Outcome == OutcomeRolledBack
+		// (Pointing HAProxy back at its published port may come first.)
 		if sc := w.o.Color(served).Container; served != "" && sc.Exists && sc.Managed && !sc.Running && !sc.Restarting && !rollingBack &&
-			w.o.Backends[s.Color(served).Backend] && (d.Step == nil || d.Step.Action != StartContainer || d.Step.Color != served) {
+			w.o.Backends[s.Color(served).Backend] && (d.Step == nil || d.Step.Color != served ||
+			d.Step.Action != StartContainer && (d.Step.Action != SetServerAddr || w.o.Color(served).Server.Addr == fallbackAddr(s, served))) {
 			t.Fatalf("invariant 10 broken: the served color %s is down (%s) and the plan is %s", served, sc.Exit(), d)
 		}
 		if d.Step == nil {
@@ -504,11 +518,25 @@ func TestPlanSafetyInvariants(t *testing.T) {
 			if !ready(cs, false) || !runsExpected(st.Color) {
 				t.Fatalf("invariant 1 broken: %s while %+v", st, cs)
 			}
+			// HAProxy sends the traffic where the probes went, and that
+			// is where the container answers now.
+			if cs.Server.Addr != cs.ProbedAddr || cs.ProbedAddr != serverAddr(s, st.Color, cs.Container) {
+				t.Fatalf("invariant 1 broken: %s with HAProxy's server at %s, probes at %q, the container at %s",
+					st, cs.Server.Addr, cs.ProbedAddr, serverAddr(s, st.Color, cs.Container))
+			}
+		case SetServerAddr:
+			// A served color is pointed only at an address its probes
+			// passed at, or back at its published port.
+			cs := w.o.Color(st.Color)
+			if want := serverAddr(s, st.Color, cs.Container); st.Color == served && want != fallbackAddr(s, st.Color) &&
+				(cs.Probes < 2 || cs.ProbedAddr != want) {
+				t.Fatalf("%s points the served color at %s without two probes there (%d at %q)", st, want, cs.Probes, cs.ProbedAddr)
+			}
 		case MarkServerUp:
 			cs := w.o.Color(st.Color)
 			// The served color back from a crash is marked UP on its
 			// probes too; whatever it runs, it already serves.
-			if cs.Probes < 2 || !cs.Container.Running || st.Color != served && !runsExpected(st.Color) || cs.Server.Addr != probeAddr(s, st.Color) {
+			if cs.Probes < 2 || !cs.Container.Running || st.Color != served && !runsExpected(st.Color) || cs.ProbedAddr == "" || cs.Server.Addr != cs.ProbedAddr {
 				t.Fatalf("invariant 1 broken: %s without two probes of its address while %+v", st, cs)
 			}
 		case DrainServer:

@@ -30,6 +30,10 @@ const (
 	// unless-stopped (it comes back by itself when it dies, or when the
 	// engine or the host restarts) and every other color "no".
 	SetRestartPolicy Action = "SetRestartPolicy"
+	// SetServerAddr points a color's HAProxy server at the address its
+	// container answers on: its own address on the Docker network (the
+	// direct path), or 127.0.0.1:hostPort as in haproxy.cfg (the fallback).
+	SetServerAddr Action = "SetServerAddr"
 )
 
 // Step is the next single thing to do for one service.

@@ -195,6 +195,8 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 			return step(SetServerReady, s, from, serverName(s, from), "roll back: "+why)
 		case !ct.Running:
 			return step(StartContainer, s, from, s.ContainerName(from), "roll back: "+why)
+		case st.Server.Addr != serverAddr(s, from, ct):
+			return pointAt(s, st, from, "roll back: "+why)
 		case ready(st, false):
 			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
 		}
