@@ -407,6 +407,41 @@ func (e *env) container(c spec.Color) (state, image string) {
 	return f[0], f[1]
 }
 
+// serverAddr is where HAProxy sends color c's traffic now, as its "show
+// servers state" says (srv_addr:srv_port).
+func (e *env) serverAddr(c spec.Color) string {
+	e.t.Helper()
+	states, err := e.runtime().ServersState(context.Background())
+	if err != nil {
+		e.t.Fatalf("show servers state: %v", err)
+	}
+	for _, s := range states {
+		if s.Backend == e.svc+"_"+string(c) && s.Server == "app" {
+			return s.AddrPort()
+		}
+	}
+	e.t.Fatalf("show servers state has no %s_%s/app", e.svc, c)
+	return ""
+}
+
+// directAddr is color c's container's address on Docker's default bridge
+// and the demo's port 8080, "" when it does not run there.
+func (e *env) directAddr(c spec.Color) string {
+	out, err := exec.Command("docker", "inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "bg-"+e.svc+"-"+string(c)).Output()
+	if ip := strings.TrimSpace(string(out)); err == nil && ip != "" && ip != "<no value>" {
+		return ip + ":8080"
+	}
+	return ""
+}
+
+// fallbackAddr is color c's server address in haproxy.cfg: its published port.
+func (e *env) fallbackAddr(c spec.Color) string {
+	if c == spec.Green {
+		return fmt.Sprintf("127.0.0.1:%d", e.greenPort)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", e.bluePort)
+}
+
 // load starts the load generators on the frontend: keep-alive connections
 // and new-connection-per-request workers.
 type load struct {

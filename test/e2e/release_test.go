@@ -18,7 +18,9 @@ const (
 // to blue/v1; blue/v2 (through green); a release of green/v3; then "done"
 // (blue/v3). Each transition: zero failed requests,
 // every response after the switch from the new color and version, the
-// runtime map and the map file agree, the idle color ends as the spec says.
+// runtime map and the map file agree, the idle color ends as the spec says,
+// and HAProxy reaches the serving container at its own address on the
+// bridge (the direct path, past Docker's port forwarder).
 func TestReleaseRollbackDone(t *testing.T) {
 	e := newEnv(t)
 	e.save(spec.Blue, "v1")
@@ -90,6 +92,15 @@ func TestReleaseRollbackDone(t *testing.T) {
 			}
 			if state, _ := e.container(st.idle); state != st.idleState {
 				t.Fatalf("%s container is %s, want %s", st.idle, state, st.idleState)
+			}
+			// The direct path: HAProxy sends the traffic to the
+			// container's own address, not through docker-proxy; the
+			// stopped color is back on its published port.
+			if got, want := e.serverAddr(st.active), e.directAddr(st.active); want == "" || got != want {
+				t.Fatalf("HAProxy sends %s's traffic to %s, want its container's address %q", st.active, got, want)
+			}
+			if got, want := e.serverAddr(st.idle), e.fallbackAddr(st.idle); got != want {
+				t.Fatalf("HAProxy sends stopped %s's traffic to %s, want its published port %s", st.idle, got, want)
 			}
 		})
 	}
