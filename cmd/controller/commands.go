@@ -121,7 +121,7 @@ func writeStatus(w io.Writer, st reconcile.Status) {
 		}
 		for _, c := range spec.Colors {
 			if cs := s.Colors[c]; cs != nil {
-				fmt.Fprintf(w, "  %-5s container %s, image %s, HAProxy %s, %d sessions\n", c, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), cs.Sessions)
+				fmt.Fprintf(w, "  %-5s container %s, image %s, HAProxy %s at %s, %d sessions\n", c, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), orDash(cs.Addr), cs.Sessions)
 				if cs.Restarts > 0 || cs.LastExit != "" {
 					fmt.Fprintf(w, "        restarted %d times by the engine; last %s\n", cs.Restarts, orDash(cs.LastExit))
 				}

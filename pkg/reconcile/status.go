@@ -61,7 +61,10 @@ type ColorStatus struct {
 	Container string `json:"container"`
 	ImageID   string `json:"imageID,omitempty"`
 	HAProxy   string `json:"haproxy"`
-	Sessions  int    `json:"sessions"`
+	// Addr is where HAProxy sends the color's traffic: the container's
+	// own address, or its published port on 127.0.0.1 (the fallback).
+	Addr     string `json:"addr,omitempty"`
+	Sessions int    `json:"sessions"`
 	// Restarts counts the engine's restarts of the container since the
 	// controller last started it; LastExit says how it last ended.
 	Restarts int    `json:"restarts,omitempty"`
@@ -198,7 +201,7 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors {
 		cs := o.Color(c)
-		st := &ColorStatus{Container: "absent", ImageID: short(cs.Container.ImageID), HAProxy: cs.Server.Status, Sessions: cs.Server.Sessions}
+		st := &ColorStatus{Container: "absent", ImageID: short(cs.Container.ImageID), HAProxy: cs.Server.Status, Addr: cs.Server.Addr, Sessions: cs.Server.Sessions}
 		if cs.Container.Exists {
 			st.Container = cs.Container.State
 			st.Restarts = cs.Container.RestartCount

@@ -116,9 +116,6 @@ func TestDrainTimeoutHonoured(t *testing.T) {
 	if !strings.Contains(ctl.output(), want) {
 		t.Fatalf("the controller did not report %q:\n%s", want, ctl.output())
 	}
-	if s := e.serviceStatus(); !strings.Contains(s.LastStep, want) {
-		t.Fatalf("status lastStep %q does not report the drain timeout", s.LastStep)
-	}
 	<-req.done
 	t.Logf("the request cut by the drain timeout ended with %q, %v (the operator chose a 1s drain and stop timeout)", req.body, req.err)
 }
