@@ -27,8 +27,21 @@ import (
 // DefaultTimeout is the per-command deadline used when New is given 0.
 const DefaultTimeout = 2 * time.Second
 
-// maxAnswer bounds the size of one answer (a show map of a huge map).
-const maxAnswer = 64 << 20
+// maxAnswer bounds the size of one answer: a show stat of a few thousand
+// servers or a show map of tens of thousands of keys fits; anything larger
+// is refused before it is parsed (a 60 MB answer took 2.3 GB to parse).
+const maxAnswer = 8 << 20
+
+// MaxCommand bounds the length of one command line. HAProxy reads a line
+// into a buffer of tune.bufsize (16 KiB by default, 8 KiB in some older
+// setups) and drops a longer one, closing the connection without a word;
+// names are capped well below this (MaxNameLen).
+const MaxCommand = 4096
+
+// severityPrefix comes before every command; HAProxy answers it with an
+// empty line, so a complete answer has at least that line and the
+// command's own (even an empty one, as for "set map").
+const severityPrefix = "set severity-output number; "
 
 // Client talks to one HAProxy runtime API socket, one connection per command.
 type Client struct {
@@ -92,9 +105,17 @@ func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
 	if strings.ContainsAny(cmd, "\r\n") {
 		return "", fmt.Errorf("run %q on %s: the command contains a line break; HAProxy would run only its first line", cmd, c.addr)
 	}
+	if n := len(severityPrefix) + len(cmd) + 1; n > MaxCommand {
+		return "", fmt.Errorf("run %q on %s: the command is %d bytes, more than %d: HAProxy would drop it unanswered", clip(cmd), c.addr, n, MaxCommand)
+	}
 	raw, err := c.roundTrip(ctx, cmd)
 	if err != nil {
 		return "", err
+	}
+	if len(raw) < 2 {
+		// Not even the empty answer of each of the two commands: HAProxy
+		// dropped the line (longer than its buffer) or was cut off.
+		return "", fmt.Errorf("run %q on %s: %w: HAProxy closed the connection without answering, so the command was not run (a line longer than its buffer, tune.bufsize, is dropped so)", clip(cmd), c.addr, ErrNoAnswer)
 	}
 	answer := strings.TrimPrefix(raw, "\n") // the empty answer to "set severity-output"
 	answer = strings.TrimRight(answer, "\n")
@@ -105,6 +126,7 @@ func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
 }
 
 func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
+	shown := clip(cmd) // in messages
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -116,13 +138,13 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 	conn, err := d.DialContext(dctx, c.network, c.address)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("run %q on %s: %w", cmd, c.addr, ctx.Err())
+			return "", fmt.Errorf("run %q on %s: %w", shown, c.addr, ctx.Err())
 		}
 		return "", fmt.Errorf("run %q on %s: %w: %v: check that HAProxy is running and that its \"stats socket\" line declares this address", cmd, c.addr, ErrUnreachable, err)
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(deadline); err != nil {
-		return "", fmt.Errorf("run %q on %s: set deadline: %w", cmd, c.addr, err)
+		return "", fmt.Errorf("run %q on %s: set deadline: %w", shown, c.addr, err)
 	}
 	// A cancelled context interrupts a blocked read or write.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -131,14 +153,14 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 	ioErr := func(what string, err error) error {
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("run %q on %s: %w", cmd, c.addr, ctx.Err())
+			return fmt.Errorf("run %q on %s: %w", shown, c.addr, ctx.Err())
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return fmt.Errorf("run %q on %s: no complete answer within %s (%w): check that HAProxy is not overloaded and that this address is its stats socket", cmd, c.addr, c.timeout, err)
+			return fmt.Errorf("run %q on %s: no complete answer within %s (%w): check that HAProxy is not overloaded and that this address is its stats socket", shown, c.addr, c.timeout, err)
 		default:
-			return fmt.Errorf("run %q on %s: %s: %w", cmd, c.addr, what, err)
+			return fmt.Errorf("run %q on %s: %s: %w", shown, c.addr, what, err)
 		}
 	}
-	if _, err := io.WriteString(conn, "set severity-output number; "+cmd+"\n"); err != nil {
+	if _, err := io.WriteString(conn, severityPrefix+cmd+"\n"); err != nil {
 		return "", ioErr("send the command", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(conn, maxAnswer+1))
@@ -146,7 +168,7 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 		return "", ioErr("read the answer", err)
 	}
 	if len(data) > maxAnswer {
-		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB", cmd, c.addr, maxAnswer>>20)
+		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
 	}
 	return string(data), nil
 }

@@ -159,7 +159,11 @@ func TestExecAnswers(t *testing.T) {
 		// Some 2.6.12 answers lack the blank line: the answer is read to EOF.
 		{"answer without closing blank line", "\nServer deleted.\n", "Server deleted.", nil, 0},
 		{"empty answer", "\n\n", "", nil, 0},
-		{"no answer at all", "", "", nil, 0},
+		// HAProxy drops a line longer than its buffer and closes the
+		// connection, with no answer or only the prefix's empty one:
+		// the command was not run.
+		{"no answer at all", "", "", ErrNoAnswer, 0},
+		{"only the prefix's answer", "\n", "", ErrNoAnswer, 0},
 		{"failure", "\n[3]: entry not found.\n\n", "", ErrEntryNotFound, 3},
 		{"failure without blank line", "\n[3]: No such server.\n", "", ErrUnknownServer, 3},
 		{"alert", "\n[1]: something broke\n\n", "", nil, 1},
@@ -173,6 +177,12 @@ func TestExecAnswers(t *testing.T) {
 			answer, err := c.Exec(context.Background(), "show backend")
 			if cmd := <-sent; cmd != "set severity-output number; show backend\n" {
 				t.Errorf("sent %q", cmd)
+			}
+			if tt.wantErr == ErrNoAnswer {
+				if !errors.Is(err, ErrNoAnswer) {
+					t.Errorf("Exec = %q, %v; want ErrNoAnswer", answer, err)
+				}
+				return
 			}
 			if tt.severity == 0 {
 				if err != nil || answer != tt.want {
@@ -215,5 +225,55 @@ func TestExecAgainstHAProxy(t *testing.T) {
 		if _, err := c.Exec(ctx, "show stat nope -1 -1"); !errors.Is(err, ErrUnknownBackend) {
 			t.Errorf("Exec(show stat nope) on %s = %v, want ErrUnknownBackend", c.Addr(), err)
 		}
+	}
+}
+
+// TestOverlongCommandIsNeverSuccess: HAProxy drops a command line longer
+// than its buffer and closes the connection without a word. Against a real
+// HAProxy whose buffer is small (tune.bufsize 2048), over unix and TCP, a
+// 3000-byte command is reported as not run, never as a success, and the
+// runtime map does not have its key; a name longer than MaxNameLen and a
+// command longer than MaxCommand are refused before anything is sent.
+func TestOverlongCommandIsNeverSuccess(t *testing.T) {
+	t.Parallel()
+	h := startHAProxy(t, haproxyOptions{Global: []string{"tune.bufsize 2048"}, Map: "web web_blue\n"})
+	ctx := context.Background()
+	for _, c := range []*Client{h.admin(t), h.tcp(t)} {
+		long := strings.Repeat("k", 3000)
+		// HAProxy closes without an answer (ErrNoAnswer), or resets the
+		// connection while the line is still arriving.
+		_, err := c.Exec(ctx, "add map "+h.MapPath+" "+long+" web_green")
+		if err == nil || !errors.Is(err, ErrNoAnswer) && !strings.Contains(err.Error(), "read the answer") {
+			t.Errorf("a 3000-byte command on %s = %v, want it reported as not run", c.Addr(), err)
+		}
+		if _, found, err := c.GetMap(ctx, h.MapPath, long[:MaxNameLen]); err != nil || found {
+			t.Errorf("after the dropped command on %s: found %v, %v", c.Addr(), found, err)
+		}
+		if err := c.SetMap(ctx, h.MapPath, strings.Repeat("k", 20000), "web_green"); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("SetMap with a 20,000-byte key on %s = %v, want ErrInvalidName", c.Addr(), err)
+		}
+		if _, err := c.Exec(ctx, "show map "+strings.Repeat("/x", MaxCommand)); err == nil || !strings.Contains(err.Error(), "HAProxy would drop it") {
+			t.Errorf("a command longer than MaxCommand on %s = %v, want it refused", c.Addr(), err)
+		}
+		entries, err := c.ShowMap(ctx, h.MapPath)
+		if err != nil || len(entries) != 1 || entries[0].Key != "web" || entries[0].Value != "web_blue" {
+			t.Errorf("runtime map on %s = %+v, %v; want only web -> web_blue", c.Addr(), entries, err)
+		}
+	}
+}
+
+// TestOversizedAnswerRefused: an answer larger than maxAnswer (here a
+// show stat of short rows, as a stranger bound to the TCP port could send)
+// is refused before it is parsed.
+func TestOversizedAnswerRefused(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("\n# pxname,svname,status,\n")
+	for b.Len() <= maxAnswer {
+		b.WriteString("x,y,UP,\n")
+	}
+	addr, _ := fakeSocket(t, b.String())
+	rows, err := newTestClient(t, addr).ShowStat(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "larger than 8 MiB") {
+		t.Fatalf("ShowStat of a %d-byte answer = %d rows, %v; want it refused", b.Len(), len(rows), err)
 	}
 }

@@ -34,6 +34,12 @@ var (
 	// ErrInvalidName: a map path, key, value, backend or server name that
 	// cannot be passed to the runtime API safely. Retrying will not help.
 	ErrInvalidName = errors.New("invalid name")
+	// ErrNoAnswer: HAProxy closed the connection without answering, as it
+	// does with a line longer than its buffer: the command was not run.
+	ErrNoAnswer = errors.New("no answer from HAProxy")
+	// ErrNotApplied: HAProxy accepted a change, but reading it back shows
+	// another value.
+	ErrNotApplied = errors.New("change not applied")
 )
 
 // CommandError is a failure answer from HAProxy to one command.

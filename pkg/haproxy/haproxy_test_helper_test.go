@@ -32,6 +32,8 @@ type haproxyOptions struct {
 	// Map is the content of hosts.map, which the frontend uses as
 	// use_backend %[str(web),map(<dir>/hosts.map)].
 	Map string
+	// Global holds more lines for the global section.
+	Global []string
 }
 
 // testHAProxy is a running HAProxy owned by one test.
@@ -140,7 +142,7 @@ func (h *testHAProxy) config(opts haproxyOptions) string {
   stats socket %s level user
   stats socket ipv4@%s level admin
   stats timeout 10s
-defaults
+%sdefaults
   mode http
   timeout connect 1s
   timeout client 5s
@@ -149,7 +151,7 @@ frontend fe_http
   bind %s
   use_backend %%[str(web),map(%s)]
   default_backend %s
-`, h.AdminSock, h.UserSock, h.TCPAddr, h.FrontendAddr, h.MapPath, opts.Backends[0].Name)
+`, h.AdminSock, h.UserSock, h.TCPAddr, globalLines(opts.Global), h.FrontendAddr, h.MapPath, opts.Backends[0].Name)
 	for _, be := range opts.Backends {
 		fmt.Fprintf(&b, "backend %s\n", be.Name)
 		for _, s := range be.Servers {
@@ -205,4 +207,12 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("gave up waiting for %s; last seen: %s", what, last)
+}
+
+func globalLines(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
 }

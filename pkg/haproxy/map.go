@@ -71,9 +71,20 @@ func (c *Client) SetMap(ctx context.Context, mapPath, key, value string) error {
 	}
 	_, err := c.Exec(ctx, fmt.Sprintf("set map %s %s %s", mapPath, key, value))
 	if errors.Is(err, ErrEntryNotFound) {
-		return c.AddMap(ctx, mapPath, key, value)
+		err = c.AddMap(ctx, mapPath, key, value)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Read back: only HAProxy's own word says the change is in force.
+	got, found, err := c.GetMap(ctx, mapPath, key)
+	if err != nil {
+		return fmt.Errorf("set map %s %s %s on %s: read it back: %w", mapPath, key, value, c.addr, err)
+	}
+	if !found || got != value {
+		return fmt.Errorf("set map %s %s %s on %s: %w: reading it back gives %q (found: %v)", mapPath, key, value, c.addr, ErrNotApplied, got, found)
+	}
+	return nil
 }
 
 // AddMap adds an entry to the runtime map. HAProxy does not check for

@@ -38,9 +38,16 @@ func ValidatePath(p string) error {
 	return nil
 }
 
+// MaxNameLen caps names and map paths: HAProxy drops a command line longer
+// than its buffer without running it.
+const MaxNameLen = 255
+
 func validate(what, s string) error {
 	if s == "" {
 		return &NameError{What: what, Value: s, Reason: "is empty"}
+	}
+	if len(s) > MaxNameLen {
+		return &NameError{What: what, Value: clip(s), Reason: fmt.Sprintf("is %d bytes long, more than %d", len(s), MaxNameLen)}
 	}
 	if !utf8.ValidString(s) {
 		return &NameError{What: what, Value: s, Reason: "is not valid UTF-8"}

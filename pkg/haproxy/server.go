@@ -46,8 +46,20 @@ func (c *Client) SetServerState(ctx context.Context, backend, server string, s A
 	default:
 		return fmt.Errorf("set server %s/%s state %q on %s: unknown state; use %s, %s or %s", backend, server, s, c.addr, StateReady, StateDrain, StateMaint)
 	}
-	_, err := c.Exec(ctx, fmt.Sprintf("set server %s/%s state %s", backend, server, s))
-	return err
+	cmd := fmt.Sprintf("set server %s/%s state %s", backend, server, s)
+	if _, err := c.Exec(ctx, cmd); err != nil {
+		return err
+	}
+	// Read back the admin state HAProxy has now.
+	st, err := c.serverState(ctx, backend, server)
+	if err != nil {
+		return fmt.Errorf("%s on %s: read it back: %w", cmd, c.addr, err)
+	}
+	drain, maint := st.Admin&adminForcedDrain != 0, st.Admin&adminForcedMaint != 0
+	if drain != (s == StateDrain) || maint != (s == StateMaint) {
+		return fmt.Errorf("%s on %s: %w: reading it back gives admin state %#x", cmd, c.addr, ErrNotApplied, st.Admin)
+	}
+	return nil
 }
 
 // validateServer checks a backend and a server name.

@@ -51,6 +51,24 @@ func (s ServerState) Maint() bool {
 	return s.Admin&(adminForcedMaint|adminInheritMaint|adminConfigMaint|adminResolvMaint|adminIPResolMaint) != 0
 }
 
+// serverState reads one server's state ("show servers state <backend>").
+func (c *Client) serverState(ctx context.Context, backend, server string) (ServerState, error) {
+	answer, err := c.Exec(ctx, "show servers state "+backend)
+	if err != nil {
+		return ServerState{}, err
+	}
+	states, err := ParseServersState(answer)
+	if err != nil {
+		return ServerState{}, fmt.Errorf("read servers state of %s on %s: %w", backend, c.addr, err)
+	}
+	for _, s := range states {
+		if s.Backend == backend && s.Server == server {
+			return s, nil
+		}
+	}
+	return ServerState{}, fmt.Errorf("show servers state %s on %s: no server %s: %w", backend, c.addr, server, ErrUnknownServer)
+}
+
 // ServersState lists the state of every server ("show servers state").
 func (c *Client) ServersState(ctx context.Context) ([]ServerState, error) {
 	answer, err := c.Exec(ctx, "show servers state")

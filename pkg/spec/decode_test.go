@@ -167,6 +167,8 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"missing build context", r("  image: demo:v1", "  image: demo:v1\n  build: {context: ./nowhere}"), []string{"spec.build.context", `"./nowhere"`, "does not exist"}},
 		{"map key with a semicolon", r("    mapFile: /etc/haproxy/hosts.map", "    mapFile: /etc/haproxy/hosts.map\n    mapKey: \"web;shutdown sessions\""), []string{"spec.haproxy.mapKey", `"web;shutdown sessions"`}},
 		{"map key with a newline", r("    mapFile: /etc/haproxy/hosts.map", "    mapFile: /etc/haproxy/hosts.map\n    mapKey: \"web\\nset server x/y state maint\""), []string{"spec.haproxy.mapKey", `\n`}},
+		{"map key longer than HAProxy takes", r("    mapFile: /etc/haproxy/hosts.map", "    mapFile: /etc/haproxy/hosts.map\n    mapKey: "+strings.Repeat("k", 20000)), []string{"spec.haproxy.mapKey", "20000 bytes long", "at most 255"}},
+		{"server name longer than HAProxy takes", r("green: {hostPort: 18082}", "green: {hostPort: 18082, server: "+strings.Repeat("s", 256)+"}"), []string{"spec.colors.green.server", "256 bytes long"}},
 		{"backend with a space", r("blue: {hostPort: 18081}", `blue: {hostPort: 18081, backend: "web blue"}`), []string{"spec.colors.blue.backend", `"web blue"`}},
 		{"server with a semicolon", r("green: {hostPort: 18082}", `green: {hostPort: 18082, server: "app;disable"}`), []string{"spec.colors.green.server", `"app;disable"`}},
 		{"relative map file", r("mapFile: /etc/haproxy/hosts.map", "mapFile: hosts.map"), []string{"spec.haproxy.mapFile", `"hosts.map"`, "absolute"}},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy"
 )
 
 var (
@@ -103,6 +105,8 @@ func (s *Service) validate() error {
 	}
 	if !mapPathRe.MatchString(s.HAProxy.MapFile) || strings.Contains(s.HAProxy.MapFile, "..") {
 		bad("spec.haproxy.mapFile", "%q must be an absolute path, exactly as written in haproxy.cfg, of letters, digits and . _ - /", s.HAProxy.MapFile)
+	} else if len(s.HAProxy.MapFile) > haproxy.MaxNameLen {
+		bad("spec.haproxy.mapFile", "%q is %d bytes long: at most %d reach the HAProxy runtime API", clipValue(s.HAProxy.MapFile), len(s.HAProxy.MapFile), haproxy.MaxNameLen)
 	}
 	checkName(bad, mapKeyRe, "spec.haproxy.mapKey", s.HAProxy.MapKey)
 	if p := s.Preview; p != nil {
@@ -213,6 +217,11 @@ func (s *Service) BuildContext() string {
 }
 
 func checkName(bad func(path, format string, args ...any), re *regexp.Regexp, path, v string) {
+	if len(v) > haproxy.MaxNameLen {
+		// A longer command line is dropped by HAProxy, unanswered.
+		bad(path, "%q is %d bytes long: at most %d reach the HAProxy runtime API", clipValue(v), len(v), haproxy.MaxNameLen)
+		return
+	}
 	if !re.MatchString(v) {
 		allowed := ". _ : @ -"
 		if re == mapKeyRe {
@@ -276,4 +285,12 @@ func checkAcross(svcs []Service) []error {
 		keys[k] = s.Name
 	}
 	return errs
+}
+
+// clipValue shortens a long value quoted in an error.
+func clipValue(v string) string {
+	if len(v) > 64 {
+		return v[:64] + "..."
+	}
+	return v
 }
