@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // ErrHeld is returned when another process holds the lock.
@@ -23,7 +25,9 @@ type Lock struct {
 // Acquire takes the lock at path without waiting, and writes this process's
 // PID into the file so that a refused caller can say who holds it.
 func Acquire(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symbolic link: the holder's PID is written into the
+	// file, and a link planted there would have its target truncated.
+	f, err := safefile.Open(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
@@ -31,7 +35,7 @@ func Acquire(path string) (*Lock, error) {
 		holder := readPID(f)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w (pid %s); only one controller may act on a host at a time: stop it first, or use another --state-dir for a separate set of services", path, ErrHeld, holder)
+			return nil, fmt.Errorf("lock %s: %w (pid %s)", path, ErrHeld, holder)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

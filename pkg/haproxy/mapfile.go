@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // ParseMapFile parses a map file the way HAProxy 2.6 loads it: one entry a
@@ -55,7 +57,7 @@ func parseMapLine(line string) (key, value string, ok bool) {
 // at path, as HAProxy would load it. A missing file is not an error: found is
 // false.
 func LookupMapFile(path, key string) (value string, found bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
@@ -83,8 +85,9 @@ var mapFileLocks sync.Map
 // comments included, in order. The file is replaced atomically: a temporary
 // file in the same directory, fsync, rename, fsync of the directory. The
 // file's mode (0644 for a new file) and, when permitted, its owner are kept.
-// A symlink is followed and its target replaced. Nothing is written when the
-// file already holds the value.
+// A symbolic link at path, or anything but a regular file, is refused: it
+// is never followed. Nothing is written when the file already holds the
+// value.
 //
 // Writes to one path are made one at a time within the process: each
 // rewrites the whole file, so two at once could lose one of the keys.
@@ -101,20 +104,20 @@ func WriteMapFile(path, key, value string) error {
 	if err := ValidateName(value); err != nil {
 		return fmt.Errorf("write map file %s key %s: value: %w", path, key, err)
 	}
+	// A symbolic link at the path is refused, never followed: the
+	// controller runs as root and would rewrite whatever it points at.
 	target := path
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if target, err = filepath.EvalSymlinks(path); err != nil {
-			return fmt.Errorf("write map file %s key %s: follow the symlink: %w", path, key, err)
-		}
+	if err := safefile.CheckTarget(target); err != nil {
+		return fmt.Errorf("write map file %s key %s: %w", path, key, err)
 	}
 
 	mode := fs.FileMode(0o644)
 	uid, gid := -1, -1
-	old, err := os.ReadFile(target)
+	old, err := safefile.ReadFile(target)
 	existed := err == nil
 	switch {
 	case existed:
-		fi, err := os.Stat(target)
+		fi, err := os.Lstat(target)
 		if err != nil {
 			return fmt.Errorf("write map file %s key %s: %w", path, key, err)
 		}

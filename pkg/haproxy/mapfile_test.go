@@ -144,26 +144,33 @@ func TestWriteMapFileUnchangedIsNotRewritten(t *testing.T) {
 	}
 }
 
-func TestWriteMapFileFollowsSymlink(t *testing.T) {
+// TestWriteMapFileRefusesSymlink: a symbolic link at the map path is
+// neither followed nor replaced: the controller runs as root, and the
+// link's target (here another user's file) must stay as it is.
+func TestWriteMapFileRefusesSymlink(t *testing.T) {
 	dir := t.TempDir()
-	real := filepath.Join(dir, "real.map")
+	other := filepath.Join(dir, "authorized_keys")
 	link := filepath.Join(dir, "hosts.map")
-	if err := os.WriteFile(real, []byte("web web_blue\n"), 0o644); err != nil {
+	if err := os.WriteFile(other, []byte("web web_blue\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(real, link); err != nil {
+	if err := os.Symlink(other, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteMapFile(link, "web", "web_green"); err != nil {
-		t.Fatalf("WriteMapFile: %v", err)
+	err := WriteMapFile(link, "web", "web_green")
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("WriteMapFile through a symlink = %v, want it refused", err)
+	}
+	if _, _, err := LookupMapFile(link, "web"); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("LookupMapFile through a symlink = %v, want it refused", err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("the symlink was replaced by a file")
+		t.Errorf("the symlink was replaced")
 	}
-	if v, _, _ := LookupMapFile(real, "web"); v != "web_green" {
-		t.Errorf("target value = %q, want web_green", v)
+	if b, _ := os.ReadFile(other); string(b) != "web web_blue\n" {
+		t.Errorf("the link's target now holds %q", b)
 	}
-	assertOnlyFiles(t, dir, "hosts.map", "real.map")
+	assertOnlyFiles(t, dir, "authorized_keys", "hosts.map")
 }
 
 func TestWriteMapFileRefuses(t *testing.T) {

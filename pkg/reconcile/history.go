@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/sys/atomicwriter"
 
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -58,7 +59,7 @@ func (h *History) Append(r Release) error {
 	if err != nil {
 		return fmt.Errorf("encode release of %s: %w", r.Service, err)
 	}
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := safefile.Open(h.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("append to release history %s: %w", h.path, err)
 	}
