@@ -232,6 +232,8 @@ func fromDocker(c docker.Container, network string) Container {
 		IP:         ip,
 		Exists:     true,
 		Managed:    c.Managed,
+		Service:    c.Labels[docker.LabelService],
+		Color:      c.Labels[docker.LabelColor],
 		Running:    c.Running && !c.Restarting, // the engine counts a container waiting to restart as running
 		ID:         c.ID,
 		ImageID:    c.ImageID,

@@ -83,7 +83,10 @@ type Server struct {
 // Container is the color's Docker container.
 type Container struct {
 	Exists  bool
-	Managed bool // carries the controller's labels
+	Managed bool // carries the controller's label io.bluegreen.managed=true
+	// Service and Color are its io.bluegreen.service and io.bluegreen.color
+	// labels: a managed container is the slot's only when both match it.
+	Service, Color string
 	Running bool
 	ID      string
 	ImageID string

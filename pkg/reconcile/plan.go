@@ -250,14 +250,26 @@ func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
 }
 
 // checkOwnership refuses to go on while a container named like one of the
-// service's slots does not carry the controller's labels: it is never touched.
+// service's slots does not carry the controller's labels for that very slot
+// (managed, this service, this color): it is never touched.
 func checkOwnership(s *spec.Service, o Observed) (Decision, bool) {
 	for _, c := range spec.Colors {
-		if ct := o.Color(c).Container; ct.Exists && !ct.Managed {
-			return failed("ContainerNotOwned", fmt.Sprintf(
-				"container %s exists but does not carry the controller's labels, so it is left alone: rename or remove it to let the controller manage %s",
-				s.ContainerName(c), c)), true
+		ct := o.Color(c).Container
+		if !ct.Exists {
+			continue
 		}
+		why := ""
+		switch {
+		case !ct.Managed:
+			why = "does not carry the controller's labels"
+		case ct.Service != s.Name || ct.Color != string(c):
+			why = fmt.Sprintf("is labelled for service %q, color %q, not for this slot (%s, %s)", ct.Service, ct.Color, s.Name, c)
+		default:
+			continue
+		}
+		return failed("ContainerNotOwned", fmt.Sprintf(
+			"container %s exists but %s, so it is left alone: rename or remove it to let the controller manage %s",
+			s.ContainerName(c), why, c)), true
 	}
 	return Decision{}, false
 }

@@ -85,7 +85,7 @@ func (w *world) serving(c spec.Color) *world {
 func (w *world) running(c spec.Color, imageID string) *world {
 	w.o.SetColor(c, ColorState{
 		Server: Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: fallbackAddr(w.s, c)},
-		Container: Container{Exists: true, Managed: true, Running: true, ID: "c-" + string(c), ImageID: imageID,
+		Container: Container{Exists: true, Managed: true, Service: w.s.Name, Color: string(c), Running: true, ID: "c-" + string(c), ImageID: imageID,
 			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute),
 			RestartPolicy: wantRestartPolicy(w.s, w.o, c)},
 		Probes: 2, ProbedAddr: fallbackAddr(w.s, c),
@@ -362,6 +362,14 @@ func TestPlan(t *testing.T) {
 		{"container not owned by the controller is left alone", func() *world {
 			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV1).
 				edit(spec.Green, func(st *ColorState) { st.Container.Managed = false })
+		}, want{phase: Failed, reason: "ContainerNotOwned"}},
+		{"container labelled managed for another service is left alone", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV1).
+				edit(spec.Green, func(st *ColorState) { st.Container.Service = "api" })
+		}, want{phase: Failed, reason: "ContainerNotOwned"}},
+		{"container labelled managed for the other color is left alone", func() *world {
+			return newWorld(v2Green(), idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV1).
+				edit(spec.Green, func(st *ColorState) { st.Container.Color = "blue" })
 		}, want{phase: Failed, reason: "ContainerNotOwned"}},
 	}
 	for _, tc := range tests {

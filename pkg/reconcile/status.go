@@ -173,7 +173,8 @@ func (st *StatusStore) Flush() error {
 	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
 		return fmt.Errorf("write status file %s: %w", st.path, err)
 	}
-	if err := atomicwriter.WriteFile(st.path, b, 0o644); err != nil {
+	// Not world-readable: it holds the last log lines of failed containers.
+	if err := atomicwriter.WriteFile(st.path, b, 0o600); err != nil {
 		return fmt.Errorf("write status file %s: %w", st.path, err)
 	}
 	st.written = b
@@ -215,8 +216,11 @@ func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
 					st.LastExit += " (stopped by the controller)"
 				}
 			}
-			if !cs.Container.Managed {
+			switch {
+			case !cs.Container.Managed:
 				st.Container += " (not managed)"
+			case cs.Container.Service != sv.Name || cs.Container.Color != string(c):
+				st.Container += " (not managed: labelled for another slot)"
 			}
 		} else {
 			st.ImageID = ""
