@@ -226,3 +226,53 @@ func TestParseUserNetwork(t *testing.T) {
 		t.Errorf("network %q, containerPort %d; want apps_net-1.0 and %d", s.Network, s.ContainerPort, DefaultContainerPort)
 	}
 }
+
+// TestBuildStaysInsideTheDesiredFilesDirectory: the build context, and the
+// Dockerfile within it, must resolve (symbolic links followed) below the
+// directory of the desired file: whoever writes that file must not make the
+// controller, which runs as root, put another user's files into an image.
+func TestBuildStaysInsideTheDesiredFilesDirectory(t *testing.T) {
+	root := t.TempDir()
+	base := filepath.Join(root, "config")
+	outside := filepath.Join(root, "home", ".ssh")
+	for _, d := range []string{filepath.Join(base, "app"), outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(base, "app", "Dockerfile"), filepath.Join(outside, "Dockerfile"), filepath.Join(outside, "id_rsa")} {
+		if err := os.WriteFile(f, []byte("FROM scratch\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(base, "ssh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "id_rsa"), filepath.Join(base, "app", "Dockerfile.link")); err != nil {
+		t.Fatal(err)
+	}
+	build := func(b string) string {
+		return strings.Replace(good, "  image: demo:v1", "  image: demo:v1\n  build: "+b, 1)
+	}
+	for _, tc := range []struct{ name, build, field string }{
+		{"context inside", "{context: app}", ""},
+		{"context ./ inside", "{context: ./app/.}", ""},
+		{"context is the directory itself", "{context: ., dockerfile: app/Dockerfile}", ""},
+		{"context above", "{context: ../home/.ssh}", "spec.build.context"},
+		{"absolute context elsewhere", "{context: " + outside + "}", "spec.build.context"},
+		{"symlink to elsewhere", "{context: ssh}", "spec.build.context"},
+		{"dockerfile above", "{context: app, dockerfile: ../../home/.ssh/Dockerfile}", "spec.build.dockerfile"},
+		{"absolute dockerfile", "{context: app, dockerfile: /etc/passwd}", "spec.build.dockerfile"},
+		{"dockerfile symlink to elsewhere", "{context: app, dockerfile: Dockerfile.link}", "spec.build.dockerfile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(build(tc.build)), "desired.yaml", base)
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.field != "" && (err == nil || !strings.Contains(err.Error(), tc.field)):
+				t.Fatalf("Parse = %v, want an error on %s", err, tc.field)
+			}
+		})
+	}
+}

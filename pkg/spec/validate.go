@@ -199,10 +199,38 @@ func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
 		bad("spec.build.context", "%q: directory %s does not exist", s.Build.Context, dir)
 		return
 	}
-	df := filepath.Join(dir, s.Build.Dockerfile)
-	if _, err := os.Stat(df); err != nil {
-		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
+	// Whoever writes the desired file must not make the controller (root)
+	// send files from elsewhere on the host into an image.
+	base, err := filepath.EvalSymlinks(s.BaseDir)
+	if err != nil {
+		bad("spec.build.context", "%q: resolve the desired file's directory %s: %v", s.Build.Context, s.BaseDir, err)
+		return
 	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil || !within(base, real) {
+		bad("spec.build.context", "%q resolves to %s, outside %s, the directory of the desired file: a build may only read below it", s.Build.Context, real, base)
+		return
+	}
+	if !filepath.IsLocal(s.Build.Dockerfile) {
+		bad("spec.build.dockerfile", "%q must be a relative path inside the build context", s.Build.Dockerfile)
+		return
+	}
+	df := filepath.Join(real, s.Build.Dockerfile)
+	fi, err := os.Stat(df)
+	if err != nil || !fi.Mode().IsRegular() {
+		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
+		return
+	}
+	if realDF, err := filepath.EvalSymlinks(df); err != nil || !within(real, realDF) {
+		bad("spec.build.dockerfile", "%q resolves to %s, outside the build context %s", s.Build.Dockerfile, realDF, real)
+	}
+}
+
+// within reports whether path p is dir or below it; both are clean,
+// absolute and free of symbolic links.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && filepath.IsLocal(rel) || rel == "."
 }
 
 // BuildContext is the build context directory, resolved against the desired file's directory.

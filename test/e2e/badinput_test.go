@@ -97,7 +97,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"negative idle duration", base + "  idle: {policy: Stop, stopAfter: -1m}\n", "spec.idle.stopAfter", "-1m", ""},
 		{"unparsable duration", repl("  readyTimeout: 30s", "  readyTimeout: soon"), "spec.readyTimeout", `"soon"`, ""},
 		{"duration without a unit", repl("  stopTimeout: 10s", "  stopTimeout: 10"), "spec.stopTimeout", "number 10", ""},
-		{"missing build context", repl("    context: "+e.demoCtx, "    context: "+e.demoCtx+"-gone"), "spec.build.context", e.demoCtx + "-gone", ""},
+		{"missing build context", repl("    context: "+e.buildContext(), "    context: "+e.buildContext()+"-gone"), "spec.build.context", e.buildContext() + "-gone", ""},
 		{"map key with ';'", withMapKey(`"k;set map ` + e.mapPath + ` ` + e.svc + ` ` + e.svc + `_blue"`), "spec.haproxy.mapKey", `k;set map`, ""},
 		{"map key with a newline", withMapKey(`"k\nset map x y z"`), "spec.haproxy.mapKey", `k\nset map x y z`, ""},
 		{"map key with a space", withMapKey(`"k clear"`), "spec.haproxy.mapKey", `k clear`, ""},

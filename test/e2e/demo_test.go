@@ -43,8 +43,11 @@ func TestDemoScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desired := filepath.Join(t.TempDir(), "desired.yaml")
-	writeFile(t, desired, strings.Replace(string(example), "context: demoapp", "context: "+filepath.Join(root, "examples", "demoapp"), 1))
+	// Beside the example, so that its build context (demoapp, which must
+	// be below the desired file's directory) is found.
+	desired := filepath.Join(root, "examples", "desired.e2e-"+randomID()+".yaml")
+	writeFile(t, desired, string(example))
+	t.Cleanup(func() { os.Remove(desired) })
 
 	var out bytes.Buffer
 	var mu sync.Mutex

@@ -162,11 +162,40 @@ spec:
 %s`, e.svc, active, e.repo, version, e.buildContext(), version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, e.verify, strings.Join(extra, "\n"))
 }
 
+// buildContext is the app's build context, linked below the desired
+// file's directory: the controller refuses a context outside it.
 func (e *env) buildContext() string {
+	src := e.demoCtx
 	if e.appCtx != "" {
-		return e.appCtx
+		src = e.appCtx
 	}
-	return e.demoCtx
+	dst := filepath.Join(e.dir, filepath.Base(src))
+	if _, err := os.Stat(dst); err == nil {
+		return dst
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range entries {
+		// Hard links (a copy across file systems), not symbolic links,
+		// which the controller would follow out of the directory.
+		from, to := filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())
+		if os.Link(from, to) == nil {
+			continue
+		}
+		b, err := os.ReadFile(from)
+		if err == nil {
+			err = os.WriteFile(to, b, 0o755)
+		}
+		if err != nil {
+			e.t.Fatalf("copy the build context into %s: %v", dst, err)
+		}
+	}
+	return dst
 }
 
 // save writes the desired file the way an editor does: a new file renamed over the old.
