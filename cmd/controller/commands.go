@@ -39,7 +39,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
 		return exitUsage
 	}
-	loop, drv, err := newLoop(o, logr.Discard())
+	loop, drv, err := newLoop(o, logr.Discard(), nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage

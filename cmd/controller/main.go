@@ -20,6 +20,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/bluegreen-host/controller/internal/flock"
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -53,6 +54,7 @@ Flags:
 type options struct {
 	file           string
 	stateDir       string
+	lockDir        string
 	once           bool
 	timeout        time.Duration
 	resync         time.Duration
@@ -70,6 +72,8 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// Everything printed may quote text from outside: escaped.
+	stdout, stderr = termSafe{stdout}, termSafe{stderr}
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -82,7 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.file, "f", "desired.yaml", "desired state: a YAML file (several services separated by ---) or a directory of them")
-	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/bluegreen", "directory for status.json and the lock that keeps a second controller out")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/bluegreen", "directory for status.json and the lock that keeps a second controller out (created 0700; refused when its group or others may write to it)")
+	fs.StringVar(&o.lockDir, "lock-dir", "/run/lock/bluegreen", "run: directory shared by every controller on the host, holding one lock per HAProxy runtime address, so that two controllers never drive one HAProxy")
 	fs.BoolVar(&o.once, "once", false, "run: converge, then exit 0; exit 1 when a service needs attention or --timeout passes")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "run --once: give up after this long")
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "run: look at the world at least this often, even when nothing changes")
@@ -146,25 +151,39 @@ func approvalsPath(o options) string {
 }
 
 func runController(o options, log logr.Logger, stderr io.Writer) int {
-	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
-		fmt.Fprintf(stderr, "controller: create state directory %s: %v\n", o.stateDir, err)
+	if err := safefile.PrivateDir(o.stateDir); err != nil {
+		fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 		return exitUsage
 	}
 	lockPath := filepath.Join(o.stateDir, "controller.lock")
 	lock, err := flock.Acquire(lockPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "controller: %v\n", err)
 		if errors.Is(err, flock.ErrHeld) {
+			fmt.Fprintf(stderr, "controller: another controller uses state directory %s: %v; stop it first\n", o.stateDir, err)
 			return exitLocked
 		}
+		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
 	defer lock.Release()
+	// The HAProxy instances the desired state names are locked too, for
+	// every controller on the host, whatever its state directory.
+	haLocks := newHAProxyLocks(o.lockDir)
+	defer haLocks.release()
+	if svcs, err := spec.Load(o.file); err == nil {
+		if err := haLocks.claim(svcs); err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			if errors.Is(err, flock.ErrHeld) {
+				return exitLocked
+			}
+			return exitUsage
+		}
+	} // a desired state refused here is reported by the loop
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	loop, drv, err := newLoop(o, log)
+	loop, drv, err := newLoop(o, log, haLocks)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
@@ -202,7 +221,7 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 
 // newLoop makes the reconcile loop over the real HAProxy, Docker engine and
 // files; the caller closes the engine's client.
-func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error) {
+func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop, *docker.Driver, error) {
 	st, err := reconcile.LoadStatus(statusPath(o), o.file)
 	if err != nil && st == nil {
 		return nil, nil, err
@@ -232,10 +251,18 @@ func newLoop(o options, log logr.Logger) (*reconcile.Loop, *docker.Driver, error
 		Stops:      stops,
 	}
 	loop := &reconcile.Loop{
-		Deps:        deps,
-		Log:         log,
-		Status:      st,
-		Load:        func() ([]spec.Service, error) { return spec.Load(o.file) },
+		Deps:   deps,
+		Log:    log,
+		Status: st,
+		Load: func() ([]spec.Service, error) {
+			svcs, err := spec.Load(o.file)
+			if err == nil && haLocks != nil {
+				// A service naming a new HAProxy: nothing is done until
+				// no other controller drives it.
+				err = haLocks.claim(svcs)
+			}
+			return svcs, err
+		},
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
 		History:     reconcile.NewHistory(historyPath(o)),

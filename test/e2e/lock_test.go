@@ -18,8 +18,9 @@ import (
 
 // TestSecondControllerRefused: while one controller watches, a second one
 // on the same state directory, in --once or in watch mode, is refused with
-// exit code 3 and a message naming the lock file and the holder's PID. A
-// lock left by a controller killed with SIGKILL does not block the next one.
+// exit code 3 and a message naming the lock file and the holder's PID; so is
+// one with another state directory, on the same HAProxy. A lock left by a
+// controller killed with SIGKILL does not block the next one.
 func TestSecondControllerRefused(t *testing.T) {
 	e := newEnv(t)
 	e.save(spec.Blue, "v1")
@@ -58,6 +59,16 @@ func TestSecondControllerRefused(t *testing.T) {
 	// running would be stopped here by its PID and fail the test.
 	code, out = runToExit(t, e.command("run"), 30*time.Second)
 	refused("watch", code, out, firstPID)
+
+	// Another state directory does not let a second controller in: each
+	// HAProxy the desired state names is locked for the whole host.
+	other := filepath.Join(e.dir, "other-state")
+	code, out = runToExit(t, e.command("run", "--once", "--state-dir", other), 30*time.Second)
+	t.Logf("second controller (another state directory): exit %d: %s", code, strings.TrimSpace(out))
+	if code != 3 || !strings.Contains(out, "another controller drives the HAProxy at unix://"+e.specSock) ||
+		!regexp.MustCompile(`\b`+firstPID+`\b`).MatchString(out) {
+		t.Errorf("a second controller with another state directory: exit %d, want 3 and a message naming the HAProxy and pid %s:\n%s", code, firstPID, out)
+	}
 
 	select {
 	case <-first.done:
