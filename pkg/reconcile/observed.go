@@ -87,9 +87,9 @@ type Container struct {
 	// Service and Color are its io.bluegreen.service and io.bluegreen.color
 	// labels: a managed container is the slot's only when both match it.
 	Service, Color string
-	Running bool
-	ID      string
-	ImageID string
+	Running        bool
+	ID             string
+	ImageID        string
 	// Image is the image reference the spec named when it was created.
 	Image string
 	// SpecHash is the hash label the controller put on it at creation.
