@@ -55,6 +55,7 @@ type options struct {
 	file           string
 	stateDir       string
 	lockDir        string
+	noPull         bool
 	once           bool
 	timeout        time.Duration
 	resync         time.Duration
@@ -96,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are bounded by --step-timeout instead")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
+	fs.BoolVar(&o.noPull, "no-pull", false, "run: never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 state changes and steps, 1 every pass")
 	fs.BoolVar(&o.jsonOut, "json", false, "status: print the raw status JSON")
 	if err := fs.Parse(args); err != nil {
@@ -171,6 +173,7 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 	haLocks := newHAProxyLocks(o.lockDir)
 	defer haLocks.release()
 	if svcs, err := spec.Load(o.file); err == nil {
+		warnTCPRuntime(log, svcs)
 		if err := haLocks.claim(svcs); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			if errors.Is(err, flock.ErrHeld) {
@@ -249,6 +252,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		Prober:     prober,
 		Checker:    prober,
 		Stops:      stops,
+		NoPull:     o.noPull,
 	}
 	loop := &reconcile.Loop{
 		Deps:   deps,
@@ -273,4 +277,19 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		return nil, nil, err
 	}
 	return loop, drv, nil
+}
+
+// warnTCPRuntime says once, at start, which services reach HAProxy's
+// runtime API over TCP: any local user who binds that port while HAProxy
+// restarts can answer in its place. A unix socket with mode 600 cannot be
+// taken so.
+func warnTCPRuntime(log logr.Logger, svcs []spec.Service) {
+	seen := map[string]bool{}
+	for _, s := range svcs {
+		if addr := s.HAProxy.Runtime; strings.HasPrefix(addr, "tcp://") && !seen[addr] {
+			seen[addr] = true
+			log.Info("Warning: HAProxy runtime API over TCP: a local user who binds this port while HAProxy restarts can answer in its place; prefer a unix socket with mode 600",
+				"address", addr, "service", s.Name)
+		}
+	}
 }

@@ -60,6 +60,9 @@ type Deps struct {
 	// Stops records the containers the controller stops (nil: kept in
 	// memory, lost when the process ends).
 	Stops StopRecords
+	// NoPull forbids pulling images from a registry (--no-pull): a missing
+	// image must be built or loaded on the host.
+	NoPull bool
 }
 
 // stops returns d.Stops, creating an in-memory record if none was given.

@@ -13,6 +13,9 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
+// ErrPullForbidden is returned for a pull when Deps.NoPull is set.
+var ErrPullForbidden = errors.New("registry pulls are forbidden on this host (--no-pull)")
+
 // ErrServed is returned when a step would stop or remove the container the
 // map points at; the executor checks the live map again before it acts.
 var ErrServed = errors.New("the map points at it")
@@ -41,6 +44,9 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 			ContextDir: s.BuildContext(), Dockerfile: s.Build.Dockerfile, Tag: s.Image, Args: s.Build.Args})
 		return err
 	case PullImage:
+		if d.NoPull {
+			return fmt.Errorf("pull image %s: %w: load it (docker load) or build it, or give spec.build", s.Image, ErrPullForbidden)
+		}
 		return d.Containers.Pull(ctx, s.Image)
 	case CreateContainer:
 		_, err := d.Containers.Create(ctx, containerSpec(s, st.Color, o.Image.ID))

@@ -126,3 +126,18 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 		})
 	}
 }
+
+// TestNoPullForbidsPulls: with --no-pull a pull step is refused before it
+// reaches the engine.
+func TestNoPullForbidsPulls(t *testing.T) {
+	w := newFakeWorld()
+	d := w.deps()
+	d.NoPull = true
+	err := d.Execute(context.Background(), testService(t, spec.Blue, "demo:v1"), Step{Action: PullImage, Target: "demo:v1"}, Observed{})
+	if !errors.Is(err, ErrPullForbidden) {
+		t.Fatalf("PullImage with NoPull = %v, want ErrPullForbidden", err)
+	}
+	if got := w.mutating(); len(got) != 0 {
+		t.Fatalf("calls %v, want none", got)
+	}
+}

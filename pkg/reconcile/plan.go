@@ -278,6 +278,9 @@ func imageStep(s *spec.Service) Decision {
 	if s.Build != nil {
 		return step(BuildImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host; build it from %s", s.Image, s.BuildContext()))
 	}
+	if s.Pull == spec.PullNever {
+		return failed("ImageMissing", fmt.Sprintf("image %s is not on this host, the spec gives no build and forbids pulls (spec.pull: Never): load it (docker load) or build it, or give spec.build", s.Image))
+	}
 	return step(PullImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host and no build is given", s.Image))
 }
 

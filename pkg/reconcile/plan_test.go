@@ -163,6 +163,9 @@ func TestPlan(t *testing.T) {
 			want{action: BuildImage, target: "demo:v1"}},
 		{"first start: image missing, no build", func() *world { return newWorld(v1Blue(), "") },
 			want{action: PullImage, target: "demo:v1"}},
+		{"first start: image missing, no build, pulls forbidden", func() *world {
+			return newWorld(testService(t, spec.Blue, "demo:v1", "  pull: Never"), "")
+		}, want{phase: Failed, reason: "ImageMissing"}},
 		{"first start: create the active color", func() *world { return newWorld(v1Blue(), idV1) },
 			want{action: CreateContainer, color: spec.Blue, target: "bg-web-blue"}},
 		{"first start: start the created container", func() *world {

@@ -159,6 +159,7 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"privileged port", r("hostPort: 18081", "hostPort: 80"), []string{"spec.colors.blue.hostPort", "80", "privileged"}},
 		{"port out of range", r("hostPort: 18082", "hostPort: 70000"), []string{"spec.colors.green.hostPort", "70000"}},
 		{"network with a colon", r("  image: demo:v1", "  image: demo:v1\n  network: container:db"), []string{"spec.network", `"container:db"`, "name of a Docker network"}},
+		{"unknown pull policy", r("  image: demo:v1", "  image: demo:v1\n  pull: Always"), []string{"spec.pull", `"Always"`, "Never"}},
 		{"network none", r("  image: demo:v1", "  image: demo:v1\n  network: none"), []string{"spec.network", `"none"`}},
 		{"container port out of range", r("  image: demo:v1", "  image: demo:v1\n  containerPort: 99999"), []string{"spec.containerPort", "99999"}},
 		{"negative duration", r("  image: demo:v1", "  image: demo:v1\n  drainTimeout: -5s"), []string{"spec.drainTimeout", "-5s", "positive"}},

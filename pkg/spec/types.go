@@ -39,6 +39,12 @@ func (c Color) Other() Color {
 	return Blue
 }
 
+// Pull policies: whether a missing image may be pulled from a registry.
+const (
+	PullIfMissing = "IfMissing"
+	PullNever     = "Never"
+)
+
 // Idle policies: what happens to the color that no longer serves.
 const (
 	IdleStop     = "Stop"
@@ -73,6 +79,9 @@ type ServiceSpec struct {
 	Image string `json:"image"`
 	// Build, when set, builds Image from a local context if it is missing.
 	Build *Build `json:"build,omitempty"`
+	// Pull says whether a missing image with no build may be pulled from
+	// its registry: "IfMissing" (the default, also "") or "Never".
+	Pull string `json:"pull,omitempty"`
 	// ContainerPort is the port the app listens on inside the container (bridge network).
 	ContainerPort int `json:"containerPort,omitempty"`
 	// Network is "bridge" (the engine's default bridge), the name of a

@@ -63,6 +63,11 @@ func (s *Service) validate() error {
 	if s.Build != nil {
 		s.validateBuild(bad)
 	}
+	switch s.Pull {
+	case "", PullIfMissing, PullNever:
+	default:
+		bad("spec.pull", "%q is not a pull policy: want %q (the default) or %q", s.Pull, PullIfMissing, PullNever)
+	}
 	switch {
 	case s.Network == NetworkHost:
 	case s.Network == "none" || s.Network == "default" || !networkNameRe.MatchString(s.Network):
