@@ -83,3 +83,26 @@ func TestHelperHoldLock(t *testing.T) {
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }
+
+// TestLockThroughSymlinkRefused: a symbolic link planted at the lock path
+// is not followed: its target is neither truncated nor given the PID.
+func TestLockThroughSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(target, []byte("root:x:0:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "controller.lock")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Acquire(path); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		if l != nil {
+			l.Release()
+		}
+		t.Fatalf("Acquire through a symlink = %v, want it refused", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "root:x:0:0\n" {
+		t.Fatalf("the link's target now holds %q", b)
+	}
+}
