@@ -1,0 +1,114 @@
+package export
+
+import (
+	"fmt"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Unmapped is a field of a service's desired state that has no counterpart
+// in its manifests. Export reports each one rather than drop it.
+type Unmapped struct {
+	Service string
+	// Path is the field's path in the document, e.g. spec.haproxy or
+	// spec.checks[0].bodyContains.
+	Path string
+	// Why shows the value and says what becomes of it, or what to do
+	// instead, on Kubernetes.
+	Why string
+}
+
+func (u Unmapped) String() string {
+	return u.Service + ": " + u.Path + ": no counterpart: " + u.Why
+}
+
+// unmapped lists, in the order of the fields in desired.yaml, each field
+// of s that the manifests leave out. A field left at a value that changes
+// nothing on the host (no build, the bridge network, no retry) is not
+// listed.
+func unmapped(s *spec.Service, plain bool) []Unmapped {
+	var out []Unmapped
+	add := func(path, format string, args ...any) {
+		out = append(out, Unmapped{Service: s.Name, Path: path, Why: fmt.Sprintf(format, args...)})
+	}
+	if b := s.Build; b != nil {
+		add("spec.build", "context %s, dockerfile %s: a cluster pulls %s from a registry: build it and push it there", b.Context, b.Dockerfile, s.Image)
+	}
+	switch s.Network {
+	case spec.NetworkBridge:
+	case spec.NetworkHost:
+		add("spec.network", "host: a pod has a network of its own; the app listens on its color's hostPort (PORT) in the pod, and hostNetwork is not set")
+	default:
+		add("spec.network", "%q: pods are on the cluster's pod network, not on a Docker network", s.Network)
+	}
+	for _, c := range spec.Colors {
+		cs, at := s.Color(c), "spec.colors."+string(c)
+		if s.Network != spec.NetworkHost {
+			add(at+".hostPort", "%d: pods are reached through the Services, at their own address", cs.HostPort)
+		}
+		add(at+".backend", "%q: HAProxy's backend; the Service's selector picks the pods instead", cs.Backend)
+		add(at+".server", "%q: HAProxy's server; the Service's selector picks the pods instead", cs.Server)
+	}
+	if plain {
+		add("spec.haproxy", "map key %q in %s (runtime API %s): the Service %s takes its place; its selector names the active color",
+			s.HAProxy.MapKey, s.HAProxy.MapFile, s.HAProxy.Runtime, s.Name)
+	} else {
+		add("spec.haproxy", "map key %q in %s (runtime API %s): the Service %s takes its place; Argo Rollouts points it at the serving ReplicaSet",
+			s.HAProxy.MapKey, s.HAProxy.MapFile, s.HAProxy.Runtime, s.Name)
+	}
+	if plain {
+		add("spec.drainTimeout", "%s: scale the previous color's Deployment down once its connections are done", s.DrainTimeout.Duration)
+		switch {
+		case s.Idle.Policy == spec.IdleKeepWarm:
+			add("spec.idle.policy", "KeepWarm: the idle color's Deployment is written with 0 replicas; leave the previous one scaled up to keep it warm")
+		case s.Idle.StopAfter.Duration > 0:
+			add("spec.idle.stopAfter", "%s: scale the previous color's Deployment down that long after the switch", s.Idle.StopAfter.Duration)
+		}
+	}
+	if w := s.Verify.Window.Duration; w > 0 {
+		if plain {
+			add("spec.verify.window", "%s: nothing watches the new color after the switch; keep the previous color's Deployment up that long to switch back", w)
+		}
+		if plain {
+			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic; roll back by pointing the Service's selector at the previous color",
+				*s.Verify.MaxErrorRate)
+		} else {
+			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic: that needs a postPromotionAnalysis on a metrics provider (e.g. Prometheus), which desired.yaml does not name; roll back with kubectl argo rollouts undo %s while the previous ReplicaSet still runs",
+				*s.Verify.MaxErrorRate, s.Name)
+		}
+		add("spec.verify.minRequests", "%d: nothing judges the new color on real traffic (see spec.verify.maxErrorRate)", s.Verify.MinRequests)
+	}
+	if len(s.Checks) > 0 {
+		if plain {
+			add("spec.checks", "%d check(s): nothing sends them before the switch; send them to the new color's pods before you point the Service at it", len(s.Checks))
+		} else {
+			_, u := checkMetrics(s)
+			out = append(out, u...)
+		}
+	}
+	if p := s.Preview; p != nil {
+		if plain {
+			add("spec.preview.mapKey", "%q: there is no preview Service; reach the new color through its Deployment's pods", p.MapKey)
+		} else {
+			add("spec.preview.mapKey", "%q: the Service %s reaches the color being prepared instead (it is written whether or not preview is set)", p.MapKey, previewName(s))
+		}
+	}
+	if plain {
+		add("spec.promotion.mode", "%s: every switch is made by hand, by pointing the Service's selector at the other color", s.Promotion.Mode)
+	}
+	if a := s.Promotion.Approved; a != "" {
+		if plain {
+			add("spec.promotion.approved", "%q: every switch is made by hand", a)
+		} else {
+			add("spec.promotion.approved", "%q: approve a paused update with kubectl argo rollouts promote %s", a, s.Name)
+		}
+	}
+	if r := s.Retry; r != "" {
+		if plain {
+			add("spec.retry", "%q: every step of a release is made by hand", r)
+		} else {
+			add("spec.retry", "%q: try an aborted update again with kubectl argo rollouts retry rollout %s", r, s.Name)
+		}
+	}
+	return out
+}
