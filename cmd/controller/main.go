@@ -47,6 +47,8 @@ Usage:
                                approve the release waiting for promotion (promotion: Manual)
   controller history [service] [flags]
                                print the release attempts and how each ended
+  controller export [--plain] [--out DIR] [flags]
+                               write the desired state as Kubernetes manifests (Argo Rollouts)
 
 Flags:
 `
@@ -66,6 +68,8 @@ type options struct {
 	probeTimeout   time.Duration
 	verbosity      int
 	jsonOut        bool
+	plain          bool   // export: Deployments and a Service, no Argo Rollouts
+	out            string // export: a directory for one file per service
 }
 
 func main() {
@@ -100,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.noPull, "no-pull", false, "run: never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 state changes and steps, 1 every pass")
 	fs.BoolVar(&o.jsonOut, "json", false, "status: print the raw status JSON")
+	fs.BoolVar(&o.plain, "plain", false, "export: two Deployments (blue, green) and a Service selecting the active color, for a cluster without Argo Rollouts")
+	fs.StringVar(&o.out, "out", "", "export: write one file per service, <service>.yaml, into this directory instead of standard output")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -132,11 +138,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return promote(o, service, stdout, stderr)
 	case "history":
 		return printHistory(o, service, stdout, stderr)
+	case "export":
+		return exportManifests(o, stdout, stderr)
 	case "help":
 		fs.Usage()
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan, promote or history)\n", cmd)
+	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan, promote, history or export)\n", cmd)
 	return exitUsage
 }
 
