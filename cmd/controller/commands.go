@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,15 +12,26 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// validate checks the desired state and changes nothing.
-func validate(o options, stdout, stderr io.Writer) int {
+// loadDesired reads the desired state; when it is refused, it says why
+// and ok is false. Every verb that reads the desired state refuses it alike.
+func loadDesired(o options, stderr io.Writer) (svcs []spec.Service, ok bool) {
 	svcs, err := spec.Load(o.file)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+		return nil, false
+	}
+	return svcs, true
+}
+
+// validate checks the desired state and changes nothing.
+func validate(o options, stdout, stderr io.Writer) int {
+	svcs, ok := loadDesired(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s: %d service(s) valid\n", o.file, len(svcs))
@@ -34,9 +44,8 @@ func validate(o options, stdout, stderr io.Writer) int {
 // plan observes the world and prints the next step per service; it takes
 // no lock and changes nothing.
 func plan(o options, stdout, stderr io.Writer) int {
-	svcs, err := spec.Load(o.file)
-	if err != nil {
-		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+	svcs, ok := loadDesired(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	loop, drv, err := newLoop(o, logr.Discard(), nil)
@@ -209,9 +218,8 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "controller promote: name the service to promote")
 		return exitUsage
 	}
-	svcs, err := spec.Load(o.file)
-	if err != nil {
-		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+	svcs, ok := loadDesired(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	for _, s := range svcs {
@@ -222,8 +230,8 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller promote: service %s has promotion mode %s: its releases need no approval\n", service, s.Promotion.Mode)
 			return exitUsage
 		}
-		if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
-			fmt.Fprintf(stderr, "controller: create state directory %s: %v\n", o.stateDir, err)
+		if err := safefile.PrivateDir(o.stateDir); err != nil {
+			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
 		if err := reconcile.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/bluegreen-host/controller/pkg/export"
-	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // exportManifests renders the desired state as Kubernetes manifests: an
@@ -16,9 +15,8 @@ import (
 // with no counterpart is reported on standard error, one line each. A
 // desired state that validate refuses is refused the same way.
 func exportManifests(o options, stdout, stderr io.Writer) int {
-	svcs, err := spec.Load(o.file)
-	if err != nil {
-		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
+	svcs, ok := loadDesired(o, stderr)
+	if !ok {
 		return exitUsage
 	}
 	ms, err := export.Render(svcs, export.Options{Plain: o.plain})
