@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -292,49 +290,4 @@ func (rep *report) killSection(detail bool) string {
 	}
 	b.WriteString(killsEnd + "\n")
 	return b.String()
-}
-
-// killsOnly reports whether this run measured the kill section and nothing
-// else: it then replaces only that section of results.md and README.md.
-func (rep *report) killsOnly() bool {
-	return rep.Kills != nil && rep.Release == nil && len(rep.Cost) == 0
-}
-
-// splice replaces the kill section of s (markers included) with block, or
-// adds block at the end of s.
-func splice(s, block string) string {
-	i, j := strings.Index(s, killsBegin), strings.Index(s, killsEnd)
-	if i >= 0 && j > i {
-		end := j + len(killsEnd)
-		if end < len(s) && s[end] == '\n' {
-			end++
-		}
-		return s[:i] + block + s[end:]
-	}
-	if s != "" && !strings.HasSuffix(s, "\n\n") {
-		s = strings.TrimRight(s, "\n") + "\n\n"
-	}
-	return s + block
-}
-
-// writeKillsOnly puts the kill section of a kills-only run into results.md
-// and the results section of README.md, leaving the rest as it was.
-func (rep *report) writeKillsOnly(t interface{ Logf(string, ...any) }, dir string) {
-	path := filepath.Join(dir, "results.md")
-	old, err := os.ReadFile(path)
-	text := rep.markdown()
-	if err == nil {
-		text = splice(string(old), rep.killSection(true))
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Logf("write results.md: %v", err)
-	}
-	readme := rewriteResults(t, dir, func(inner string) string {
-		inner = splice(inner, rep.killSection(false))
-		if !strings.HasSuffix(inner, "\n\n") {
-			inner = strings.TrimRight(inner, "\n") + "\n\n"
-		}
-		return inner
-	})
-	t.Logf("wrote the kill section of %s and of the results section of %s", path, readme)
 }

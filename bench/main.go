@@ -3,14 +3,16 @@
 // how long traffic takes to move once the new color's app can answer (the
 // floor, measured in the same run), latency around the switch, what the
 // controller costs idle and per reconcile pass with 1, 10 and 50 services,
-// and how long the service is out when its serving container is killed,
-// against the app's own start time.
+// how long the service is out when its serving container is killed,
+// against the app's own start time, and what HAProxy gets from the same app
+// through each way a server can be addressed (the data plane).
 //
 // Run it from the module root:
 //
-//	go run ./bench                  # defaults: 10 cycles, 100 + 100 connections, 1/10/50 services, 20 kills
+//	go run ./bench                  # defaults: 10 cycles, 100 + 100 connections, 1/10/50 services, 20 kills, 8 data-plane rounds
 //	go run ./bench -cycles 3 -scale 1,10
 //	go run ./bench -cycles 0 -scale '' -kills 20   # the kills alone
+//	go run ./bench -cycles 0 -scale '' -kills 0 -dataplane 8   # the data plane alone (needs wrk)
 //
 // It writes bench/results.md and bench/release.svg and updates the results
 // section of bench/README.md. Everything it starts listens on 127.0.0.1 and
@@ -71,15 +73,22 @@ func main() {
 		killWith      = flag.String("kill-with", "docker,pid", "how to kill, comma separated, taking turns: docker (Engine API kill with SIGKILL, as docker kill -s KILL) and pid (SIGKILL of the app's process from the host, as a crash; needs root)")
 		killSpacing   = flag.Duration("kill-spacing", defaultKillSpacing, "kills: at least this long after the container's last start (the engine doubles its 100 ms restart delay for a container that ran under 10s)")
 		killRate      = flag.Int("kill-rate", defaultKillRate, "kills: background load, requests/s for each of its two variants (10 keep-alive, 10 new-connection workers)")
+		dataplane     = flag.Int("dataplane", defaultDataplaneRounds, "data plane: rounds of wrk through HAProxy against the demo app addressed four ways (published port, bridge IP, host network, host process), each -dataplane-duration long, the order rotated every round (0: skip; when -dataplane is not given, a run given -cycles below 10 skips it; needs wrk: "+wrkHint+")")
+		dpDuration    = flag.Duration("dataplane-duration", defaultDataplaneDuration, "data plane: length of one wrk run (whole seconds)")
 	)
 	flag.Parse()
 	given := map[string]bool{}
 	var killFlags []string // flags given that the kill section depends on
+	var dpFlags []string   // flags given that the data-plane section depends on
 	flag.Visit(func(f *flag.Flag) {
 		given[f.Name] = true
 		switch f.Name {
 		case "default-server", "timeout-check", "haproxy-defaults", "network", "verify", "controller-args", "kill-with", "kill-spacing", "kill-rate":
 			killFlags = append(killFlags, "-"+f.Name+"="+f.Value.String())
+		}
+		switch f.Name {
+		case "default-server", "timeout-check", "haproxy-defaults", "dataplane-duration":
+			dpFlags = append(dpFlags, "-"+f.Name+"="+f.Value.String())
 		}
 	})
 	probeEvery = *probe
@@ -139,15 +148,6 @@ func main() {
 		extra = strings.Fields(*ctlArgs)
 	}
 
-	testenv.RequireBinary(r, "haproxy", testenv.HAProxyHint)
-	testenv.RequireDocker(r)
-	ctlBin := testenv.GoBuild(r, "./cmd/controller")
-	id := strconv.FormatInt(time.Now().UnixNano()%0xffffff, 16)
-	repo := "bgbench-" + id
-	for _, v := range []string{"v1", "v2"} {
-		buildImage(r, repo+":"+v, v, id)
-	}
-
 	var methods []string
 	for _, k := range strings.Split(*killWith, ",") {
 		switch k = strings.TrimSpace(k); k {
@@ -169,15 +169,7 @@ func main() {
 	if nKills > 0 && *killSpacing < engineQuickCrash {
 		r.Logf("kills: -kill-spacing %s is under %s: the engine's restart delay doubles on restarts after a short run", *killSpacing, engineQuickCrash)
 	}
-
-	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], KillFlags: killFlags, Started: time.Now()}
-	if !*skipRelease && *cycles > 0 {
-		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
-			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
-			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra,
-			switchTimeout: time.Minute, settleDownLimit: 5 * time.Second, minRequests: *minRequests,
-		})
-	}
+	var counts []int
 	for _, f := range strings.Split(*scale, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -187,6 +179,57 @@ func main() {
 		if err != nil || n < 1 || n > 99 {
 			r.Fatalf("-scale: %q is not a service count from 1 to 99", f)
 		}
+		counts = append(counts, n)
+	}
+	doRelease := !*skipRelease && *cycles > 0
+	withController := doRelease || len(counts) > 0 || nKills > 0
+
+	nDataplane := *dataplane
+	if nDataplane < 0 {
+		r.Fatalf("-dataplane: want a number of rounds, 0 or more, not %d", nDataplane)
+	}
+	if !given["dataplane"] && given["cycles"] && *cycles < 10 {
+		nDataplane = 0 // a quick look, or another section alone, stays quick
+		r.Logf("data plane: skipped (-cycles %d without -dataplane); -dataplane N runs it", *cycles)
+	}
+	if nDataplane > 0 && (*dpDuration < time.Second || *dpDuration%time.Second != 0) {
+		r.Fatalf("-dataplane-duration: want whole seconds, at least 1s, not %s", *dpDuration)
+	}
+	wrkBin := ""
+	if nDataplane > 0 {
+		p, err := exec.LookPath("wrk")
+		switch {
+		case err == nil:
+			wrkBin = p
+		case withController:
+			r.Logf("data plane: SKIPPED: wrk not found (%s)", wrkHint)
+			nDataplane = 0
+		default:
+			r.Fatalf("data plane: wrk not found: %s", wrkHint)
+		}
+	}
+
+	testenv.RequireBinary(r, "haproxy", testenv.HAProxyHint)
+	testenv.RequireDocker(r)
+	var ctlBin string
+	if withController {
+		ctlBin = testenv.GoBuild(r, "./cmd/controller")
+	}
+	id := strconv.FormatInt(time.Now().UnixNano()%0xffffff, 16)
+	repo := "bgbench-" + id
+	for _, v := range []string{"v1", "v2"} {
+		buildImage(r, repo+":"+v, v, id)
+	}
+
+	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], KillFlags: killFlags, DataplaneFlags: dpFlags, Started: time.Now()}
+	if doRelease {
+		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
+			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra,
+			switchTimeout: time.Minute, settleDownLimit: 5 * time.Second, minRequests: *minRequests,
+		})
+	}
+	for _, n := range counts {
 		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges,
 		}))
@@ -195,6 +238,11 @@ func main() {
 		rep.Kills = runKills(r, "bgk"+id, killConfig{
 			kills: nKills, methods: methods, spacing: *killSpacing, conns: 10, rate: *killRate,
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id, recovery: 30 * time.Second,
+		})
+	}
+	if nDataplane > 0 {
+		rep.Dataplane = runDataplane(r, dataplaneConfig{
+			rounds: nDataplane, duration: *dpDuration, hap: hap, image: repo + ":v1", id: id, wrk: wrkBin,
 		})
 	}
 	rep.Machine.LoadEnd = loadavg()

@@ -17,11 +17,13 @@ type report struct {
 	ControllerArgs []string
 	Args           []string
 	KillFlags      []string // the flags given that the kill section depends on, as -name=value
+	DataplaneFlags []string // the flags given that the data-plane section depends on, as -name=value
 	Started        time.Time
 	Wall           time.Duration
 	Release        *releaseResult
 	Cost           []costResult
 	Kills          *killsResult
+	Dataplane      *dataplaneResult
 }
 
 // Markers around the results section of bench/README.md that the bench
@@ -41,13 +43,14 @@ func msf(d time.Duration) string {
 // summary is the part of the results that goes into README.md too.
 func (rep *report) summary() string {
 	s := rep.mainSummary()
-	if k := rep.killSection(false); k != "" {
-		s += k + "\n"
+	for _, m := range rep.marked(false) {
+		s += m.block + "\n"
 	}
 	return s
 }
 
-// mainSummary is the summary without the kill section.
+// mainSummary is the summary without the sections between their own
+// markers (kills, data plane).
 func (rep *report) mainSummary() string {
 	var b strings.Builder
 	m := rep.Machine
@@ -68,10 +71,7 @@ func (rep *report) mainSummary() string {
 	if rep.HAProxy.HostNetwork {
 		network = "`network: host` (the app listens on 127.0.0.1:hostPort)"
 	}
-	extra := ""
-	for _, l := range rep.HAProxy.Extra {
-		extra += ", `" + strings.TrimSpace(l) + "`"
-	}
+	extra := extraList(rep.HAProxy.Extra)
 	if m.Commit != "" {
 		fmt.Fprintf(&b, "Controller built from commit %s.\n\n", m.Commit)
 	}
@@ -243,15 +243,17 @@ func (rep *report) markdown() string {
 			b.WriteString("\n")
 		}
 	}
-	b.WriteString(rep.killSection(true))
+	for _, m := range rep.marked(true) {
+		b.WriteString(m.block)
+	}
 	return b.String()
 }
 
 // write puts results.md and release.svg in dir and refreshes the results
 // section of dir/README.md when it has the markers.
 func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) {
-	if rep.killsOnly() {
-		rep.writeKillsOnly(t, dir)
+	if rep.partial() {
+		rep.writePartial(t, dir)
 		return
 	}
 	if rep.Release == nil && len(rep.Cost) == 0 {
@@ -290,4 +292,76 @@ func rewriteResults(t interface{ Logf(string, ...any) }, dir string, section fun
 		t.Logf("update README.md: %v", err)
 	}
 	return readme
+}
+
+// markedSection is a section of the results that sits between its own
+// markers, in results.md and in README.md's results section.
+type markedSection struct{ begin, end, block string }
+
+// marked is the measured sections of this run that have their own markers;
+// with detail, as results.md has them.
+func (rep *report) marked(detail bool) []markedSection {
+	var out []markedSection
+	if rep.Kills != nil {
+		out = append(out, markedSection{killsBegin, killsEnd, rep.killSection(detail)})
+	}
+	if rep.Dataplane != nil {
+		out = append(out, markedSection{dataplaneBegin, dataplaneEnd, rep.dataplaneSection(detail)})
+	}
+	return out
+}
+
+// partial reports whether this run measured only sections that have their
+// own markers (kills, data plane): it then replaces only those sections of
+// results.md and README.md.
+func (rep *report) partial() bool {
+	return rep.Release == nil && len(rep.Cost) == 0 && len(rep.marked(false)) > 0
+}
+
+// splice replaces the part of s between begin and end (markers included)
+// with block, or adds block at the end of s.
+func splice(s, begin, end, block string) string {
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i >= 0 && j > i {
+		e := j + len(end)
+		if e < len(s) && s[e] == '\n' {
+			e++
+		}
+		return s[:i] + block + s[e:]
+	}
+	if s != "" && !strings.HasSuffix(s, "\n\n") {
+		s = strings.TrimRight(s, "\n") + "\n\n"
+	}
+	return s + block
+}
+
+// writePartial puts the marked sections of a partial run into results.md
+// and the results section of README.md, leaving the rest as it was.
+func (rep *report) writePartial(t interface{ Logf(string, ...any) }, dir string) {
+	path := filepath.Join(dir, "results.md")
+	text := rep.markdown()
+	if old, err := os.ReadFile(path); err == nil {
+		text = string(old)
+		for _, m := range rep.marked(true) {
+			text = splice(text, m.begin, m.end, m.block)
+		}
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Logf("write results.md: %v", err)
+	}
+	readme := rewriteResults(t, dir, func(inner string) string {
+		for _, m := range rep.marked(false) {
+			inner = splice(inner, m.begin, m.end, m.block)
+		}
+		if !strings.HasSuffix(inner, "\n\n") {
+			inner = strings.TrimRight(inner, "\n") + "\n\n"
+		}
+		return inner
+	})
+	var names []string
+	for _, m := range rep.marked(false) {
+		name, _, _ := strings.Cut(strings.TrimPrefix(m.begin, "<!-- bench:"), ":")
+		names = append(names, name)
+	}
+	t.Logf("wrote the %s section(s) of %s and of the results section of %s", strings.Join(names, " and "), path, readme)
 }

@@ -97,7 +97,10 @@ type worldConfig struct {
 	count    bool // put counting socket proxies in front of HAProxy and Docker
 }
 
-const haproxyGlobal = `global
+// haproxyHead is the global and defaults sections of every config the bench
+// generates: the defaults of examples/haproxy.cfg without its logging, with
+// its default-server line and timeout check (or the flags' alternatives).
+const haproxyHead = `global
     stats socket {{DIR}}/admin.sock mode 600 level admin
     stats timeout 10s
     maxconn 5000
@@ -109,7 +112,9 @@ defaults
     timeout check {{TIMEOUT_CHECK}}
     retries 3
     {{DEFAULT_SERVER}}{{EXTRA}}
-frontend fe
+`
+
+const haproxyGlobal = haproxyHead + `frontend fe
     bind 127.0.0.1:{{FRONT}}
     {{USE_BACKEND}}
 `
