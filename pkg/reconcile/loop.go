@@ -59,6 +59,9 @@ type Loop struct {
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
 	StepTimeout time.Duration
+	// Observer, when set, hears decisions, steps and releases (metrics,
+	// notifications).
+	Observer Observer
 
 	// mu guards Status, which steps in flight update.
 	mu       sync.Mutex
@@ -121,6 +124,7 @@ func (l *Loop) Pass(ctx context.Context) PassResult {
 func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
 	l.init()
 	defer l.flush()
+	defer func() { l.observer().PassEnded(res.SpecErr == nil && len(res.Errors) == 0, l.Now()) }()
 	svcs, err := l.Load()
 	l.mu.Lock()
 	l.Status.SetSpecError(err)
@@ -292,6 +296,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
+		l.observer().ObserveFailed(s.Name, errorReason(err), err, now)
 		return Decision{Phase: Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.observed(s, o)
@@ -299,6 +304,9 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
+	served := servedColor(s, o.MapRuntime)
+	l.observer().Decided(s.Name, served, d, now)
+	l.trackRelease(log, s, st, o, d, served, now)
 	if d.Step != nil {
 		return d, nil
 	}
@@ -341,12 +349,19 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
 	}
+	began := time.Now()
 	err := l.executeBounded(ctx, s, step, o)
+	l.observer().Stepped(s.Name, step, time.Since(began), err)
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
 	}
 	l.mu.Lock()
-	l.Status.Service(s.Name).stepped(step, err, l.Now())
+	st := l.Status.Service(s.Name)
+	st.stepped(step, err, l.Now())
+	if r := st.Release; err == nil && step.Action == SwitchMap && r != nil && step.Color == r.To && r.SwitchedAt == nil {
+		at := l.Now()
+		r.SwitchedAt = &at
+	}
 	l.mu.Unlock()
 	if err != nil {
 		log.Error(err, "Step failed; retrying with backoff", "step", step.Action, "color", step.Color)
@@ -433,6 +448,9 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 		if r.Outcome != "" && (prev == nil || prev.Outcome == "" || prev.Generation != r.Generation) {
 			log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
 			l.appendHistory(log, releaseOf(s.Name, r, since(st)))
+			if st.Release != nil && st.Release.Generation == r.Generation {
+				st.Release = nil
+			}
 		}
 	}
 	if d.Phase == Failed && d.Step == nil && failedRelease[d.Reason] && !st.historyHas(s.Generation(), d.Reason) {
@@ -443,7 +461,37 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
 		st.FailedReason = s.Generation() + "/" + d.Reason
+		st.Release = nil
 		l.appendHistory(log, r)
+	}
+}
+
+// trackRelease reports a release started at the first step towards a
+// generation the served color does not meet yet, and, for a release with
+// no verification window, ended (Succeeded) when the service converges; a
+// release whose generation is replaced before it ended is Superseded.
+// Verified releases and those that fail before traffic moves end in
+// keepRecord. l.mu is held.
+func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus, o Observed, d Decision, served spec.Color, now time.Time) {
+	gen := s.Generation()
+	cur := st.Release
+	switch {
+	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.releaseEnded(gen) && !(served == s.ActiveColor && runsDesired(s, o, served)):
+		if cur != nil {
+			cur.End, cur.Outcome, cur.Reason = now, OutcomeSuperseded, "the spec changed before the release ended"
+			l.appendHistory(log, *cur)
+		}
+		r := Release{Service: s.Name, Generation: gen, From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
+		if served != "" {
+			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+		}
+		st.Release = &r
+		l.observer().ReleaseStarted(s, served, now)
+	case d.Converged() && cur != nil && cur.Generation == gen:
+		cur.End, cur.Outcome = now, OutcomeSucceeded
+		cur.Reason = fmt.Sprintf("%s serves %s; no verification window", s.ActiveColor, s.Image)
+		st.Release = nil
+		l.appendHistory(log, *cur)
 	}
 }
 
@@ -451,12 +499,21 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true, "CheckFailed": true}
 
 func (l *Loop) appendHistory(log logr.Logger, r Release) {
+	l.observer().ReleaseEnded(r)
 	if l.History == nil {
 		return
 	}
 	if err := l.History.Append(r); err != nil {
 		log.Error(err, "Cannot record the release in the history")
 	}
+}
+
+// observer is l.Observer, or one that hears nothing.
+func (l *Loop) observer() Observer {
+	if l.Observer == nil {
+		return Observers{}
+	}
+	return l.Observer
 }
 
 func since(st *ServiceStatus) time.Time {

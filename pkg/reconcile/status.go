@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/sys/atomicwriter"
@@ -49,6 +50,19 @@ type ServiceStatus struct {
 	// FailedReason is "<generation>/<reason>" of the last release that
 	// failed before traffic moved, so that it is recorded once.
 	FailedReason string `json:"failedReason,omitempty"`
+	// Release is the release in progress, from its first step until it
+	// ends, so that its start and its end are each reported once, across
+	// restarts of the controller.
+	Release *Release `json:"release,omitempty"`
+}
+
+// releaseEnded reports that the release of generation already ended: its
+// verification has an outcome, or it failed before traffic moved.
+func (s *ServiceStatus) releaseEnded(generation string) bool {
+	if v := s.Verification; v != nil && v.Generation == generation && v.Outcome != "" {
+		return true
+	}
+	return strings.HasPrefix(s.FailedReason, generation+"/")
 }
 
 // historyHas reports that the failure of generation for reason is recorded.

@@ -1,0 +1,72 @@
+package reconcile
+
+import (
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Observer hears what the loop does, for metrics and notifications. The
+// loop calls it from its own goroutines, for steps of different services
+// at once, and waits for each call: no method may block (hand slow work,
+// such as a webhook, to a goroutine of your own).
+type Observer interface {
+	// Decided reports a service's decision after a pass: its phase and
+	// reason, and the color the map points at ("" for none).
+	Decided(service string, served spec.Color, d Decision, at time.Time)
+	// ReleaseStarted reports the first step the loop takes for a new
+	// generation of a service: traffic is to move from `from` (""
+	// when nothing serves) to the spec's active color and image.
+	ReleaseStarted(s *spec.Service, from spec.Color, at time.Time)
+	// Stepped reports a step that ended after took, with err nil when it
+	// was done.
+	Stepped(service string, st Step, took time.Duration, err error)
+	// ReleaseEnded reports a release attempt's outcome, as the history
+	// records it.
+	ReleaseEnded(r Release)
+	// ObserveFailed reports a pass of a service that could not observe
+	// its world (reason as in status: DockerUnreachable, Timeout, ...).
+	ObserveFailed(service, reason string, err error, at time.Time)
+	// PassEnded reports the end of a pass; ok is false when the desired
+	// state was refused or a service could not be observed or stepped.
+	PassEnded(ok bool, at time.Time)
+}
+
+// Observers calls each of its observers in turn.
+type Observers []Observer
+
+func (os Observers) Decided(service string, served spec.Color, d Decision, at time.Time) {
+	for _, o := range os {
+		o.Decided(service, served, d, at)
+	}
+}
+
+func (os Observers) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time) {
+	for _, o := range os {
+		o.ReleaseStarted(s, from, at)
+	}
+}
+
+func (os Observers) Stepped(service string, st Step, took time.Duration, err error) {
+	for _, o := range os {
+		o.Stepped(service, st, took, err)
+	}
+}
+
+func (os Observers) ReleaseEnded(r Release) {
+	for _, o := range os {
+		o.ReleaseEnded(r)
+	}
+}
+
+func (os Observers) ObserveFailed(service, reason string, err error, at time.Time) {
+	for _, o := range os {
+		o.ObserveFailed(service, reason, err, at)
+	}
+}
+
+func (os Observers) PassEnded(ok bool, at time.Time) {
+	for _, o := range os {
+		o.PassEnded(ok, at)
+	}
+}
