@@ -33,7 +33,7 @@ func (r *recorder) ReleaseEnded(rel Release) {
 	r.add("ended %s %s->%s %s %s, switched: %v", rel.Service, rel.From, rel.To, rel.ToImage, rel.Outcome, rel.SwitchedAt != nil)
 }
 func (r *recorder) ObserveFailed(service, reason string, err error, at time.Time) {}
-func (r *recorder) PassEnded(ok bool, at time.Time)                              {}
+func (r *recorder) PassEnded(ok bool, at time.Time)                               {}
 
 // TestObserverHearsARelease: a release is reported started once, before
 // its first step, each step is reported, and its end (here, with no
