@@ -305,7 +305,11 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 	st.decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
 	served := servedColor(s, o.MapRuntime)
-	l.observer().Decided(s.Name, served, d, now)
+	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
+	if served != "" {
+		view.ServedRestarts = o.Color(served).Container.RestartCount
+	}
+	l.observer().Decided(view, d, now)
 	l.trackRelease(log, s, st, o, d, served, now)
 	if d.Step != nil {
 		return d, nil

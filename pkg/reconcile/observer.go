@@ -11,9 +11,9 @@ import (
 // at once, and waits for each call: no method may block (hand slow work,
 // such as a webhook, to a goroutine of your own).
 type Observer interface {
-	// Decided reports a service's decision after a pass: its phase and
-	// reason, and the color the map points at ("" for none).
-	Decided(service string, served spec.Color, d Decision, at time.Time)
+	// Decided reports a service's decision after a pass (its phase and
+	// reason) and what the service looks like then.
+	Decided(v ServiceView, d Decision, at time.Time)
 	// ReleaseStarted reports the first step the loop takes for a new
 	// generation of a service: traffic is to move from `from` (""
 	// when nothing serves) to the spec's active color and image.
@@ -32,12 +32,23 @@ type Observer interface {
 	PassEnded(ok bool, at time.Time)
 }
 
+// ServiceView is what an Observer is told of a service with each decision.
+type ServiceView struct {
+	Service    string
+	Generation string
+	// Served is the color the map points at ("" for none).
+	Served spec.Color
+	// ServedRestarts counts the engine's restarts of the served color's
+	// container since the controller last started it.
+	ServedRestarts int
+}
+
 // Observers calls each of its observers in turn.
 type Observers []Observer
 
-func (os Observers) Decided(service string, served spec.Color, d Decision, at time.Time) {
+func (os Observers) Decided(v ServiceView, d Decision, at time.Time) {
 	for _, o := range os {
-		o.Decided(service, served, d, at)
+		o.Decided(v, d, at)
 	}
 }
 

@@ -22,7 +22,7 @@ func (r *recorder) add(format string, args ...any) {
 	r.events = append(r.events, fmt.Sprintf(format, args...))
 }
 
-func (r *recorder) Decided(service string, served spec.Color, d Decision, at time.Time) {}
+func (r *recorder) Decided(v ServiceView, d Decision, at time.Time) {}
 func (r *recorder) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time) {
 	r.add("started %s %s->%s %s", s.Name, from, s.ActiveColor, s.Image)
 }
