@@ -1,3 +1,5 @@
+//go:build crashpoints
+
 package main
 
 import (
@@ -13,7 +15,9 @@ import (
 // "before:<Action>" or "after:<Action>", e.g. "after:SwitchMap", or
 // "mid:SwitchMap": after HAProxy's runtime map is set and before the map
 // file is written. It exists for the crash tests, which prove that a
-// controller killed at any step of a release converges when started again.
+// controller killed at any step of a release converges when started again,
+// and only in a binary built with the tag crashpoints (go build -tags
+// crashpoints): the shipped binary has no crash points (crash_off.go).
 const crashEnv = "BLUEGREEN_CRASH_AT"
 
 func injectCrash(l *reconcile.Loop, at string) error {

@@ -54,16 +54,21 @@ func onceBuild(key string, build func() (string, error)) (string, error) {
 
 // goBuild runs `go build -o out pkg` in the module root with extra env.
 func goBuild(t TB, out, pkg string, env ...string) error {
+	return goBuildTags(t, out, pkg, "", env...)
+}
+
+// goBuildTags is goBuild with build tags (comma separated; "" for none).
+func goBuildTags(t TB, out, pkg, tags string, env ...string) error {
 	t.Helper()
 	gobin := goTool(t)
 	root := ModuleRoot(t)
-	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd := exec.Command(gobin, "build", "-tags", tags, "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	start := time.Now()
 	b, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("go build -o %s %s (in %s, %s): %v\n%s", out, pkg, root, strings.Join(env, " "), err, b)
+		return fmt.Errorf("go build -tags %q -o %s %s (in %s, %s): %v\n%s", tags, out, pkg, root, strings.Join(env, " "), err, b)
 	}
 	t.Logf("testenv: built %s in %s", pkg, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -74,13 +79,20 @@ func goBuild(t TB, out, pkg string, env ...string) error {
 // package's last element.
 func GoBuild(t TB, pkg string) string {
 	t.Helper()
-	p, err := onceBuild("gobuild "+pkg, func() (string, error) {
+	return GoBuildTags(t, pkg, "")
+}
+
+// GoBuildTags is GoBuild with build tags, e.g. "crashpoints" for the
+// controller with its crash points (comma separated; "" for none).
+func GoBuildTags(t TB, pkg, tags string) string {
+	t.Helper()
+	p, err := onceBuild("gobuild "+pkg+" tags "+tags, func() (string, error) {
 		dir, err := os.MkdirTemp(processTempDir(t), "bin-")
 		if err != nil {
 			return "", err
 		}
 		out := filepath.Join(dir, path.Base(strings.TrimSuffix(pkg, "/")))
-		return out, goBuild(t, out, pkg)
+		return out, goBuildTags(t, out, pkg, tags)
 	})
 	if err != nil {
 		t.Fatalf("testenv: GoBuild(%s): %v", pkg, err)

@@ -83,7 +83,7 @@ func newRestartEnv(t *testing.T, versions ...string) *restartEnv {
 		front:     testenv.FreePort(t),
 		bluePort:  testenv.FreePort(t),
 		greenPort: testenv.FreePort(t),
-		bin:       testenv.GoBuild(t, "./cmd/controller"),
+		bin:       testenv.GoBuildTags(t, "./cmd/controller", "crashpoints"), // crash tests need its crash points
 	}
 	e.sock = filepath.Join(e.dir, "admin.sock")
 	e.mapPath = filepath.Join(e.dir, "hosts.map")

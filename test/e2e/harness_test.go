@@ -97,7 +97,7 @@ func newEnv(t *testing.T) *env {
 		front:     testenv.FreePort(t),
 		bluePort:  testenv.FreePort(t),
 		greenPort: testenv.FreePort(t),
-		bin:       testenv.GoBuild(t, "./cmd/controller"),
+		bin:       testenv.GoBuildTags(t, "./cmd/controller", "crashpoints"), // crash tests need its crash points
 		demoCtx:   testenv.DemoContext(t),
 		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
@@ -169,7 +169,7 @@ func (e *env) buildContext() string {
 	if e.appCtx != "" {
 		src = e.appCtx
 	}
-	dst := filepath.Join(e.dir, filepath.Base(src))
+	dst := filepath.Join(filepath.Dir(e.desired), filepath.Base(src))
 	if _, err := os.Stat(dst); err == nil {
 		return dst
 	}
