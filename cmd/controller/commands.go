@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -55,6 +57,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 	}
 	defer drv.Close()
 	code := exitOK
+	var plans []servicePlan
 	for i := range svcs {
 		s := &svcs[i]
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -62,18 +65,48 @@ func plan(o options, stdout, stderr io.Writer) int {
 		prev := loop.Status.Snapshot().Services[s.Name]
 		obs, err := loop.Deps.Observe(ctx, s, prev.DrainingSince(), now)
 		cancel()
+		p := servicePlan{Service: s.Name, Generation: s.Generation()}
 		if err != nil {
-			fmt.Fprintf(stdout, "%s: cannot observe: %v\n", s.Name, err)
+			p.Error = "cannot observe: " + err.Error()
 			code = exitNotConverged
-			continue
+		} else {
+			d := reconcile.Plan(s, obs, now)
+			p.Phase, p.Reason, p.Message, p.Step = d.Phase, d.Reason, d.Message, d.Step
+			if !d.Converged() {
+				code = exitNotConverged
+			}
 		}
-		d := reconcile.Plan(s, obs, now)
-		fmt.Fprintf(stdout, "%s: %s\n", s.Name, d)
-		if !d.Converged() {
-			code = exitNotConverged
+		plans = append(plans, p)
+	}
+	if o.output == "json" || o.output == "yaml" {
+		if err := writeData(stdout, o.output, plans); err != nil {
+			fmt.Fprintf(stderr, "controller: write plan: %v\n", err)
+			return exitNotConverged
+		}
+		return code
+	}
+	for _, p := range plans {
+		switch {
+		case p.Error != "":
+			fmt.Fprintf(stdout, "%s: %s\n", p.Service, p.Error)
+		case p.Step != nil:
+			fmt.Fprintf(stdout, "%s: %s\n", p.Service, p.Step)
+		default:
+			fmt.Fprintf(stdout, "%s: %s (%s): %s\n", p.Service, p.Phase, p.Reason, p.Message)
 		}
 	}
 	return code
+}
+
+// servicePlan is what plan prints for one service.
+type servicePlan struct {
+	Service    string          `json:"service"`
+	Generation string          `json:"generation"`
+	Phase      reconcile.Phase `json:"phase,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Message    string          `json:"message,omitempty"`
+	Step       *reconcile.Step `json:"step,omitempty"`
+	Error      string          `json:"error,omitempty"`
 }
 
 // printStatus prints the status file; exit 1 when a service is not converged.
@@ -83,9 +116,11 @@ func printStatus(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitNotConverged
 	}
-	if o.jsonOut {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		fmt.Fprintln(stdout, string(b))
+	if o.output == "json" || o.output == "yaml" {
+		if err := writeData(stdout, o.output, st); err != nil {
+			fmt.Fprintf(stderr, "controller: write status: %v\n", err)
+			return exitNotConverged
+		}
 	} else {
 		writeStatus(stdout, st)
 	}
@@ -178,12 +213,14 @@ func printHistory(o options, service string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitNotConverged
 	}
-	if o.jsonOut {
+	if o.output == "json" || o.output == "yaml" {
 		if rs == nil {
 			rs = []reconcile.Release{}
 		}
-		b, _ := json.MarshalIndent(rs, "", "  ")
-		fmt.Fprintln(stdout, string(b))
+		if err := writeData(stdout, o.output, rs); err != nil {
+			fmt.Fprintf(stderr, "controller: write history: %v\n", err)
+			return exitNotConverged
+		}
 		return exitOK
 	}
 	if len(rs) == 0 {
@@ -243,4 +280,82 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "controller promote: no service %q in %s\n", service, o.file)
 	return exitUsage
+}
+
+// watchStatus prints the status, then again each time the controller
+// writes it, until ctx ends (Ctrl-C). With -o json each print is one line.
+func watchStatus(ctx context.Context, o options, stdout, stderr io.Writer) int {
+	path := statusPath(o)
+	var last time.Time
+	var lastSize int64 = -1
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if fi, err := os.Stat(path); err == nil && (!fi.ModTime().Equal(last) || fi.Size() != lastSize) {
+			last, lastSize = fi.ModTime(), fi.Size()
+			switch o.output {
+			case "json":
+				st, err := reconcile.ReadStatus(path)
+				if err == nil {
+					b, _ := json.Marshal(st)
+					fmt.Fprintln(stdout, string(b))
+				}
+			default:
+				fmt.Fprintf(stdout, "--- %s\n", fi.ModTime().Local().Format(time.RFC3339))
+				printStatus(o, stdout, stderr)
+			}
+		} else if err != nil && lastSize != -2 {
+			fmt.Fprintf(stderr, "controller: waiting for %s: %v\n", path, err)
+			lastSize = -2
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-tick.C:
+		}
+	}
+}
+
+// buildInfo is what version prints.
+type buildInfo struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit,omitempty"`
+	CommitTime string `json:"commitTime,omitempty"`
+	Modified   bool   `json:"modified,omitempty"`
+	GoVersion  string `json:"goVersion"`
+}
+
+// printVersion prints the module version, the commit it was built from
+// (when the build recorded it) and the Go version.
+func printVersion(o options, stdout, stderr io.Writer) int {
+	var v buildInfo
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v.Version, v.GoVersion = bi.Main.Version, bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.time":
+				v.CommitTime = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if o.output == "json" || o.output == "yaml" {
+		if err := writeData(stdout, o.output, v); err != nil {
+			fmt.Fprintf(stderr, "controller: write version: %v\n", err)
+			return exitNotConverged
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "controller %s", orDash(v.Version))
+	if v.Commit != "" {
+		fmt.Fprintf(stdout, ", commit %s", v.Commit)
+		if v.Modified {
+			fmt.Fprint(stdout, " (modified)")
+		}
+	}
+	fmt.Fprintf(stdout, ", %s\n", v.GoVersion)
+	return exitOK
 }

@@ -38,7 +38,7 @@ func TestStatusEscapesWhatContainersPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	code := run([]string{"status", "--state-dir", dir}, &out, &errOut)
+	code := run(t.Context(), []string{"status", "--state-dir", dir}, &out, &errOut)
 	if code != exitNotConverged {
 		t.Errorf("exit %d, want %d; stderr %s", code, exitNotConverged, errOut.String())
 	}

@@ -6,9 +6,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 
 	"github.com/bluegreen-host/controller/internal/flock"
 	"github.com/bluegreen-host/controller/internal/safefile"
@@ -35,24 +34,6 @@ const (
 	exitWaiting      = 4 // run --once: a release is ready and waits for controller promote
 )
 
-const usage = `controller: blue/green deployments on one host with HAProxy and Docker.
-
-Usage:
-  controller [run] [flags]     watch the desired state and converge (default)
-  controller run --once        converge once, exit 0 when converged
-  controller status [flags]    print the status the controller last wrote
-  controller validate [flags]  check the desired state, change nothing
-  controller plan [flags]      show the next step per service, change nothing
-  controller promote <service> [flags]
-                               approve the release waiting for promotion (promotion: Manual)
-  controller history [service] [flags]
-                               print the release attempts and how each ended
-  controller export [--plain] [--out DIR] [flags]
-                               write the desired state as Kubernetes manifests (Argo Rollouts)
-
-Flags:
-`
-
 type options struct {
 	file           string
 	stateDir       string
@@ -67,91 +48,49 @@ type options struct {
 	stepTimeout    time.Duration
 	probeTimeout   time.Duration
 	verbosity      int
-	jsonOut        bool
+	logFormat      string // text or json
+	output         string // "" (text), json or yaml
+	watch          bool   // status: print again whenever it changes
 	plain          bool   // export: Deployments and a Service, no Argo Rollouts
 	out            string // export: a directory for one file per service
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs the command line args and returns the exit code; ctx ends a
+// watching verb (run, status --watch).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Everything printed may quote text from outside: escaped.
 	stdout, stderr = termSafe{stdout}, termSafe{stderr}
-	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	var o options
-	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&o.file, "f", "desired.yaml", "desired state: a YAML file (several services separated by ---) or a directory of them")
-	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/bluegreen", "directory for status.json and the lock that keeps a second controller out (created 0700; refused when its group or others may write to it)")
-	fs.StringVar(&o.lockDir, "lock-dir", "/run/lock/bluegreen", "run: directory shared by every controller on the host, holding one lock per HAProxy runtime address, so that two controllers never drive one HAProxy")
-	fs.BoolVar(&o.once, "once", false, "run: converge, then exit 0; exit 1 when a service needs attention or --timeout passes")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "run --once: give up after this long")
-	fs.DurationVar(&o.resync, "resync", 10*time.Second, "run: look at the world at least this often, even when nothing changes")
-	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "run: wait this long after a file event before reading the desired state")
-	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
-	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are bounded by --step-timeout instead")
-	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
-	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
-	fs.BoolVar(&o.noPull, "no-pull", false, "run: never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
-	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 state changes and steps, 1 every pass")
-	fs.BoolVar(&o.jsonOut, "json", false, "status: print the raw status JSON")
-	fs.BoolVar(&o.plain, "plain", false, "export: two Deployments (blue, green) and a Service selecting the active color, for a cluster without Argo Rollouts")
-	fs.StringVar(&o.out, "out", "", "export: write one file per service, <service>.yaml, into this directory instead of standard output")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+	code := exitOK
+	root := newCommand(ctx, &code, stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if cmd, err := root.ExecuteC(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+		if !strings.Contains(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 		return exitUsage
 	}
-	service := ""
-	if (cmd == "history" || cmd == "promote") && fs.NArg() > 0 {
-		// controller history web --json: flags may follow the service
-		service = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return exitUsage
-		}
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "controller %s: unexpected argument %q\n", cmd, fs.Arg(0))
-		return exitUsage
-	}
-	log := newLogger(stderr, o.verbosity)
-	switch cmd {
-	case "run":
-		return runController(o, log, stderr)
-	case "status":
-		return printStatus(o, stdout, stderr)
-	case "validate":
-		return validate(o, stdout, stderr)
-	case "plan":
-		return plan(o, stdout, stderr)
-	case "promote":
-		return promote(o, service, stdout, stderr)
-	case "history":
-		return printHistory(o, service, stdout, stderr)
-	case "export":
-		return exportManifests(o, stdout, stderr)
-	case "help":
-		fs.Usage()
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "controller: unknown command %q (want run, status, validate, plan, promote, history or export)\n", cmd)
-	return exitUsage
+	return code
 }
 
-func newLogger(w io.Writer, v int) logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		fmt.Fprintln(w, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), args)
-	}, funcr.Options{Verbosity: v})
+// newLogger logs through log/slog, as text (key=value) or as JSON, one
+// record a line, on w; verbosity v shows logr's V(v) lines.
+func newLogger(w io.Writer, v int, format string) logr.Logger {
+	opts := &slog.HandlerOptions{Level: slog.Level(-v)}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return logr.FromSlogHandler(h)
 }
 
 func statusPath(o options) string  { return filepath.Join(o.stateDir, "status.json") }
@@ -160,7 +99,7 @@ func approvalsPath(o options) string {
 	return filepath.Join(o.stateDir, "approvals.json")
 }
 
-func runController(o options, log logr.Logger, stderr io.Writer) int {
+func runController(ctx context.Context, o options, log logr.Logger, stderr io.Writer) int {
 	if err := safefile.PrivateDir(o.stateDir); err != nil {
 		fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 		return exitUsage
@@ -190,9 +129,6 @@ func runController(o options, log logr.Logger, stderr io.Writer) int {
 			return exitUsage
 		}
 	} // a desired state refused here is reported by the loop
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	loop, drv, err := newLoop(o, log, haLocks)
 	if err != nil {

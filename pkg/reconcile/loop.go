@@ -287,7 +287,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 // sync plans one service's next step from its observation and records the
 // decision in status; the caller starts the step, if any.
 func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decision, error) {
-	log := l.Log.WithValues("service", s.Name)
+	log := l.Log.WithValues("service", s.Name, "generation", s.Generation())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.Status.Service(s.Name)
@@ -332,7 +332,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 // takeStep takes the step of decision d, planned from o. After a
 // MarkServerUp it may take the switch at once (switchAfterMarkUp).
 func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Observed) (Decision, error) {
-	log := l.Log.WithValues("service", s.Name)
+	log := l.Log.WithValues("service", s.Name, "generation", s.Generation())
 	err := l.execute(ctx, log, s, *d.Step, o)
 	if d.Step.Action == RunChecks {
 		err = l.recordChecks(log, s, d.Step.Color, o, err)

@@ -38,13 +38,13 @@ const (
 
 // Step is the next single thing to do for one service.
 type Step struct {
-	Action  Action
-	Service string
-	Color   spec.Color // the color acted on (empty for image steps)
+	Action  Action     `json:"action"`
+	Service string     `json:"service"`
+	Color   spec.Color `json:"color,omitempty"` // the color acted on (empty for image steps)
 	// Target names what is acted on: image, container, backend/server or map.
-	Target string
+	Target string `json:"target"`
 	// Cause says why, in words an operator reads in logs and status.
-	Cause string
+	Cause string `json:"cause"`
 }
 
 func (s Step) String() string {

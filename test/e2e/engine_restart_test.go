@@ -433,7 +433,7 @@ func TestEngineRestartWithControllerRunning(t *testing.T) {
 	t.Logf("blue stopped by a client after the engine restart: started again %.3fs, served again %.2fs after docker stop returned",
 		startedAt.Sub(stopped).Seconds(), servedAfter.Seconds())
 	out := ctl.output()[logBefore:]
-	if !strings.Contains(out, `"step"="StartContainer"`) {
+	if !strings.Contains(out, "step=StartContainer") {
 		t.Fatalf("blue serves again but the controller did not start it:\n%s", out)
 	}
 	t.Logf("controller log since docker stop:\n%s", out)
@@ -535,7 +535,7 @@ func TestEngineRestartCronMode(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --once after the engine restart exited %d, want 0 (converged); output:\n%s\nstatus.json:\n%s", code, out, e.statusFile())
 	}
-	if strings.Contains(out, `"msg"="Step`) {
+	if strings.Contains(out, "msg=Step") {
 		t.Errorf("run --once after the engine restart took a step, want none:\n%s", out)
 	}
 	e.assertMapNames(spec.Blue)

@@ -105,7 +105,7 @@ func TestReloadKeepsActiveColor(t *testing.T) {
 	// The restart put back the published port of haproxy.cfg: the one
 	// step left is to point blue's server at its container again.
 	code, out := e.once()
-	if steps := strings.Count(out, `"msg"="Step"`); code != 0 || steps != 1 || !strings.Contains(out, `"step"="SetServerAddr" "color"="blue"`) {
+	if steps := strings.Count(out, "msg=Step "); code != 0 || steps != 1 || !strings.Contains(out, "step=SetServerAddr color=blue") {
 		t.Fatalf("after the restart: exit %d, %d steps, want one SetServerAddr of blue\n%s", code, steps, out)
 	}
 	if got, want := e.serverAddr(spec.Blue), e.directAddr(spec.Blue); got != want {

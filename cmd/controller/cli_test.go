@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+)
+
+// TestCLI: each verb's flags, exit codes and machine-readable output. No
+// HAProxy or Docker is needed: plan observes a desired state whose
+// HAProxy is absent and says so.
+func TestCLI(t *testing.T) {
+	converged := t.TempDir()
+	writeStatusFile(t, converged, `{"desired": "d.yaml", "services": {"web": {"phase": "Converged", "observedGeneration": "abc",
+		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
+	degraded := t.TempDir()
+	writeStatusFile(t, degraded, `{"desired": "d.yaml", "services": {"web": {"phase": "Degraded", "observedGeneration": "abc",
+		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
+	empty := t.TempDir()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: bluegreen.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {activeColor: purple}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		out    string // a part of stdout
+		errOut string // a part of stderr
+		json   any    // when set, stdout decodes into it
+	}{
+		{"validate", []string{"validate", "-f", demoFile}, nil, exitOK, "1 service(s) valid", "", nil},
+		{"validate, -f before the verb", []string{"-f", demoFile, "validate"}, nil, exitOK, "1 service(s) valid", "", nil},
+		{"validate refuses a flag of run", []string{"validate", "--once", "-f", demoFile}, nil, exitUsage, "", "unknown flag: --once", nil},
+		{"validate of a bad file", []string{"validate", "-f", bad}, nil, exitUsage, "", "spec.activeColor", nil},
+		{"validate takes no argument", []string{"validate", "web"}, nil, exitUsage, "", "unknown command \"web\"", nil},
+		{"the file from the environment", []string{"validate"}, map[string]string{"BLUEGREEN_FILE": demoFile}, exitOK, "1 service(s) valid", "", nil},
+		{"a flag wins over its variable", []string{"validate", "-f", demoFile}, map[string]string{"BLUEGREEN_FILE": bad}, exitOK, "valid", "", nil},
+		{"status converged", []string{"status", "--state-dir", converged}, nil, exitOK, "Converged", "", nil},
+		{"status -o json", []string{"status", "--state-dir", converged, "-o", "json"}, nil, exitOK, `"phase": "Converged"`, "", &reconcile.Status{}},
+		{"status -o yaml", []string{"status", "--state-dir", converged, "-o", "yaml"}, nil, exitOK, "phase: Converged", "", nil},
+		{"status --json, as before -o", []string{"status", "--state-dir", converged, "--json"}, nil, exitOK, `"services"`, "", &reconcile.Status{}},
+		{"status not converged", []string{"status", "--state-dir", degraded}, nil, exitNotConverged, "Degraded", "", nil},
+		{"status from BLUEGREEN_STATE_DIR", []string{"status"}, map[string]string{"BLUEGREEN_STATE_DIR": converged}, exitOK, "Converged", "", nil},
+		{"status with no status file", []string{"status", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
+		{"status -o xml", []string{"status", "--state-dir", converged, "-o", "xml"}, nil, exitUsage, "", `-o "xml"`, nil},
+		{"status refuses --once", []string{"status", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
+		{"history -o json, none yet", []string{"history", "--state-dir", empty, "-o", "json"}, nil, exitOK, "[]", "", &[]reconcile.Release{}},
+		{"history of one service", []string{"history", "web", "--state-dir", empty}, nil, exitOK, "no release recorded", "", nil},
+		{"history takes one service at most", []string{"history", "web", "api"}, nil, exitUsage, "", "accepts at most 1 arg", nil},
+		{"promote needs a service", []string{"promote", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
+		{"promote of an Auto service", []string{"promote", "web", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", "need no approval", nil},
+		{"promote of an unknown service", []string{"promote", "api", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", `no service "api"`, nil},
+		{"plan -o json with HAProxy absent", []string{"plan", "-f", demoFile, "--state-dir", empty, "-o", "json"}, nil, exitNotConverged,
+			`"error": "cannot observe:`, "", &[]servicePlan{}},
+		{"plan refuses --once", []string{"plan", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
+		{"export refuses -o", []string{"export", "-o", "json"}, nil, exitUsage, "", "unknown shorthand flag: 'o'", nil},
+		{"version", []string{"version"}, nil, exitOK, "controller ", "", nil},
+		{"version -o json", []string{"version", "-o", "json"}, nil, exitOK, `"goVersion"`, "", &buildInfo{}},
+		{"version -o yaml", []string{"version", "-o", "yaml"}, nil, exitOK, "goVersion: go", "", nil},
+		{"run: a bad variable", []string{"run", "--once"}, map[string]string{"BLUEGREEN_RESYNC": "soon"}, exitUsage, "", `BLUEGREEN_RESYNC="soon"`, nil},
+		{"run refuses -o", []string{"run", "-o", "json"}, nil, exitUsage, "", "unknown shorthand flag: 'o'", nil},
+		{"an unknown verb", []string{"deploy"}, nil, exitUsage, "", `unknown command "deploy"`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runCmd(tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if !strings.Contains(out, tc.out) {
+				t.Errorf("stdout does not hold %q:\n%s", tc.out, out)
+			}
+			if !strings.Contains(errOut, tc.errOut) {
+				t.Errorf("stderr does not hold %q:\n%s", tc.errOut, errOut)
+			}
+			if tc.json != nil {
+				dec := json.NewDecoder(bytes.NewBufferString(out))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(tc.json); err != nil {
+					t.Errorf("stdout is not the JSON of %T: %v\n%s", tc.json, err, out)
+				}
+			}
+		})
+	}
+}
+
+func writeStatusFile(t *testing.T, dir, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "status.json"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStatusWatch: status --watch -o json prints the status, then one line
+// each time the controller writes it, until interrupted (exit 0).
+func TestStatusWatch(t *testing.T) {
+	dir := t.TempDir()
+	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Progressing", "conditions": []}}}`)
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errOut syncBuffer
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, []string{"status", "--watch", "-o", "json", "--state-dir", dir}, &out, &errOut) }()
+	waitOutput := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second) // a guard against a hang, not a timing goal
+		for !strings.Contains(out.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("status --watch never printed %q:\n%s\nstderr:\n%s", want, out.String(), errOut.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitOutput(`"phase":"Progressing"`)
+	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Converged", "conditions": []}}}`)
+	waitOutput(`"phase":"Converged"`)
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Errorf("exit %d after the interrupt, want 0", c)
+	}
+	if lines := strings.Count(strings.TrimSpace(out.String()), "\n") + 1; lines != 2 {
+		t.Errorf("%d lines, want one per write (2):\n%s", lines, out.String())
+	}
+}
