@@ -129,7 +129,9 @@ func TestStatusWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var out, errOut syncBuffer
 	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"status", "--watch", "-o", "json", "--state-dir", dir}, &out, &errOut) }()
+	go func() {
+		code <- run(ctx, []string{"status", "--watch", "-o", "json", "--state-dir", dir}, &out, &errOut)
+	}()
 	waitOutput := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second) // a guard against a hang, not a timing goal
