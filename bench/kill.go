@@ -432,7 +432,7 @@ func runKills(r *runner, name string, cfg killConfig) *killsResult {
 			if l.service != "" && l.service != svc.name || l.at.Before(kr.Kill.Truncate(time.Millisecond)) {
 				continue
 			}
-			if kr.CtlEvent.IsZero() && l.msg == "Container event" && strings.Contains(l.raw, `"event"="die"`) {
+			if kr.CtlEvent.IsZero() && l.msg == "Container event" && l.event == "die" {
 				kr.CtlEvent = l.at
 			}
 			if kr.CtlStart.IsZero() && l.msg == "Step" && l.step == "StartContainer" {

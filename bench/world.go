@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -330,7 +330,7 @@ func (w *world) startController() *controller {
 	if err != nil {
 		w.t.Fatalf("controller log: %v", err)
 	}
-	args := append([]string{"run", "-f", w.desired, "--state-dir", w.stateDir, "-v", "1"}, w.ctlArgs...)
+	args := append([]string{"run", "-f", w.desired, "--state-dir", w.stateDir, "-v", "1", "--log-format", "json"}, w.ctlArgs...)
 	cmd := exec.Command(w.ctlBin, args...)
 	cmd.Env = append(os.Environ(), w.ctlEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -378,17 +378,11 @@ type logLine struct {
 	service string
 	step    string
 	reason  string
-	raw     string
+	event   string
 }
 
-var (
-	reMsg     = regexp.MustCompile(`"msg"="([^"]*)"`)
-	reService = regexp.MustCompile(`"service"="([^"]*)"`)
-	reStep    = regexp.MustCompile(`"step"="([^"]*)"`)
-	reReason  = regexp.MustCompile(`"reason"="([^"]*)"`)
-)
-
-// logLines parses the controller's log so far.
+// logLines parses the controller's log so far (--log-format json: one
+// object a line).
 func (c *controller) logLines() []logLine {
 	f, err := os.Open(c.logPath)
 	if err != nil {
@@ -399,29 +393,18 @@ func (c *controller) logLines() []logLine {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		l := sc.Text()
-		ts, rest, ok := strings.Cut(l, " ")
-		if !ok {
-			continue
+		var r struct {
+			Time    time.Time `json:"time"`
+			Msg     string    `json:"msg"`
+			Service string    `json:"service"`
+			Step    string    `json:"step"`
+			Reason  string    `json:"reason"`
+			Event   string    `json:"event"`
 		}
-		at, err := time.Parse("2006-01-02T15:04:05.000Z", ts)
-		if err != nil {
-			continue
+		if json.Unmarshal(sc.Bytes(), &r) != nil || r.Time.IsZero() {
+			continue // not a log record (a crash message, say)
 		}
-		ll := logLine{at: at, raw: rest}
-		if m := reMsg.FindStringSubmatch(rest); m != nil {
-			ll.msg = m[1]
-		}
-		if m := reService.FindStringSubmatch(rest); m != nil {
-			ll.service = m[1]
-		}
-		if m := reStep.FindStringSubmatch(rest); m != nil {
-			ll.step = m[1]
-		}
-		if m := reReason.FindStringSubmatch(rest); m != nil {
-			ll.reason = m[1]
-		}
-		out = append(out, ll)
+		out = append(out, logLine{at: r.Time, msg: r.Msg, service: r.Service, step: r.Step, reason: r.Reason, event: r.Event})
 	}
 	return out
 }
