@@ -88,13 +88,53 @@ type ColorStatus struct {
 	DrainingSince *time.Time `json:"drainingSince,omitempty"`
 }
 
-// Condition follows the Kubernetes convention.
+// Condition follows the Kubernetes convention, with the types kstatus
+// reads (Ready, Reconciling, Stalled).
 type Condition struct {
-	Type               string    `json:"type"`
-	Status             string    `json:"status"`
-	Reason             string    `json:"reason"`
-	Message            string    `json:"message"`
+	Type   string `json:"type"`
+	Status string `json:"status"` // "True" or "False"
+	Reason string `json:"reason"`
+	// Message says what holds, in words an operator acts on.
+	Message string `json:"message"`
+	// ObservedDigest is the digest of the spec (ServiceStatus's
+	// observedGeneration) this condition was judged on.
+	ObservedDigest     string    `json:"observedDigest,omitempty"`
 	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// Condition types, as kstatus reads them.
+const (
+	// ConditionReady is True once the service is converged: the active
+	// color runs the spec's image, is UP, and the map points at it.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller works towards the
+	// spec (a release, a repair, retries after an error).
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the controller cannot make progress:
+	// a failure that needs a person (Failed), or an error it retries
+	// (Degraded, together with Reconciling).
+	ConditionStalled = "Stalled"
+)
+
+// PhaseOf derives the phase from the conditions: Ready is Converged;
+// Stalled and Reconciling is Degraded; Stalled alone is Failed;
+// Reconciling alone is Progressing.
+func PhaseOf(conds []Condition) Phase {
+	is := map[string]bool{}
+	for _, c := range conds {
+		is[c.Type] = c.Status == "True"
+	}
+	switch {
+	case is[ConditionReady]:
+		return Converged
+	case is[ConditionStalled] && is[ConditionReconciling]:
+		return Degraded
+	case is[ConditionStalled]:
+		return Failed
+	case is[ConditionReconciling]:
+		return Progressing
+	}
+	return ""
 }
 
 // StatusStore holds status in memory and writes it once per pass when it changed.
@@ -260,23 +300,29 @@ func (s *ServiceStatus) target(sv *spec.Service, now time.Time) {
 
 // decided records the decision of a pass.
 func (s *ServiceStatus) decided(d Decision, now time.Time) {
-	s.Phase = d.Phase
 	if d.LogsOf == "" {
 		s.Logs = ""
 	}
 	if d.Phase != Degraded {
 		s.LastError, s.LastErrorTime = "", nil
 	}
-	ready := "False"
-	if d.Phase == Converged {
-		ready = "True"
+	s.setConditions(d.Phase, d.Reason, d.Message, now)
+}
+
+// setConditions sets Ready, Reconciling and Stalled for phase, and the
+// phase from them.
+func (s *ServiceStatus) setConditions(phase Phase, reason, msg string, now time.Time) {
+	tf := func(b bool) string {
+		if b {
+			return "True"
+		}
+		return "False"
 	}
-	s.setCondition("Ready", ready, d.Reason, d.Message, now)
-	progressing := "False"
-	if d.Phase == Progressing {
-		progressing = "True"
-	}
-	s.setCondition("Progressing", progressing, d.Reason, d.Message, now)
+	s.setCondition(ConditionReady, tf(phase == Converged), reason, msg, now)
+	s.setCondition(ConditionReconciling, tf(phase == Progressing || phase == Degraded), reason, msg, now)
+	s.setCondition(ConditionStalled, tf(phase == Failed || phase == Degraded), reason, msg, now)
+	s.dropCondition("Progressing") // the type before Reconciling
+	s.Phase = PhaseOf(s.Conditions)
 }
 
 // stepped records a step taken (err nil) or failed.
@@ -291,9 +337,8 @@ func (s *ServiceStatus) stepped(st Step, err error, now time.Time) {
 // failed records an error that stops this pass for the service.
 func (s *ServiceStatus) failed(reason string, err error, now time.Time) {
 	t := now
-	s.Phase = Degraded
 	s.LastError, s.LastErrorTime = err.Error(), &t
-	s.setCondition("Ready", "False", reason, err.Error(), now)
+	s.setConditions(Degraded, reason, err.Error(), now)
 }
 
 func (s *ServiceStatus) setCondition(typ, status, reason, msg string, now time.Time) {
@@ -305,8 +350,18 @@ func (s *ServiceStatus) setCondition(typ, status, reason, msg string, now time.T
 		if c.Status != status {
 			c.LastTransitionTime = now
 		}
-		c.Status, c.Reason, c.Message = status, reason, msg
+		c.Status, c.Reason, c.Message, c.ObservedDigest = status, reason, msg, s.ObservedGeneration
 		return
 	}
-	s.Conditions = append(s.Conditions, Condition{Type: typ, Status: status, Reason: reason, Message: msg, LastTransitionTime: now})
+	s.Conditions = append(s.Conditions, Condition{Type: typ, Status: status, Reason: reason, Message: msg,
+		ObservedDigest: s.ObservedGeneration, LastTransitionTime: now})
+}
+
+func (s *ServiceStatus) dropCondition(typ string) {
+	for i, c := range s.Conditions {
+		if c.Type == typ {
+			s.Conditions = append(s.Conditions[:i], s.Conditions[i+1:]...)
+			return
+		}
+	}
 }

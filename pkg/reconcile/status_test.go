@@ -1,0 +1,43 @@
+package reconcile
+
+import (
+	"testing"
+	"time"
+)
+
+// TestConditions: each phase sets Ready, Reconciling and Stalled as kstatus
+// reads them, each with the spec digest it was judged on, and the phase
+// is derived back from the conditions; a transition time moves only when
+// a condition's status changes.
+func TestConditions(t *testing.T) {
+	want := map[Phase][3]string{ // Ready, Reconciling, Stalled
+		Converged:   {"True", "False", "False"},
+		Progressing: {"False", "True", "False"},
+		Degraded:    {"False", "True", "True"},
+		Failed:      {"False", "False", "True"},
+	}
+	s := &ServiceStatus{ObservedGeneration: "abc123"}
+	for i, p := range []Phase{Progressing, Degraded, Failed, Converged, Progressing} {
+		now := t0.Add(time.Duration(i) * time.Second)
+		before := map[string]Condition{}
+		for _, c := range s.Conditions {
+			before[c.Type] = c
+		}
+		s.decided(Decision{Phase: p, Reason: "R" + string(p), Message: "m"}, now)
+		if s.Phase != p || PhaseOf(s.Conditions) != p {
+			t.Fatalf("%s: phase %s, derived %s", p, s.Phase, PhaseOf(s.Conditions))
+		}
+		if len(s.Conditions) != 3 {
+			t.Fatalf("%s: conditions %+v", p, s.Conditions)
+		}
+		for j, typ := range []string{ConditionReady, ConditionReconciling, ConditionStalled} {
+			c := s.Conditions[j]
+			if c.Type != typ || c.Status != want[p][j] || c.Reason != "R"+string(p) || c.ObservedDigest != "abc123" {
+				t.Errorf("%s: condition %d = %+v, want %s=%s", p, j, c, typ, want[p][j])
+			}
+			if b, ok := before[typ]; ok && b.Status == c.Status && !c.LastTransitionTime.Equal(b.LastTransitionTime) {
+				t.Errorf("%s: %s moved its transition time without a change of status", p, typ)
+			}
+		}
+	}
+}
