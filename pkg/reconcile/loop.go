@@ -214,6 +214,9 @@ func (l *Loop) finish(r stepDone, res *PassResult) {
 	res.Converged = false
 	if r.err != nil {
 		l.last[r.name] = Decision{Phase: Degraded, Reason: "StepFailed", Message: r.err.Error()}
+		if refused(r.err) {
+			l.last[r.name] = Decision{Phase: Failed, Reason: "StepRefused", Message: r.err.Error()}
+		}
 		l.failed(r.name, r.err, res)
 		return
 	}
@@ -561,6 +564,14 @@ func errorReason(err error) string {
 		return "Timeout"
 	}
 	return "ObserveFailed"
+}
+
+// refused reports an error that retrying cannot mend: a name HAProxy
+// would refuse, a container without the controller's labels, a pull
+// forbidden on this host. Its service stalls (Failed) until the spec or
+// the host changes, instead of being reported as a transient error.
+func refused(err error) bool {
+	return errors.Is(err, haproxy.ErrInvalidName) || errors.Is(err, docker.ErrNotManaged) || errors.Is(err, ErrPullForbidden)
 }
 
 func minPositive(a, b time.Duration) time.Duration {

@@ -329,7 +329,12 @@ func (s *ServiceStatus) setConditions(phase Phase, reason, msg string, now time.
 func (s *ServiceStatus) stepped(st Step, err error, now time.Time) {
 	t := now
 	s.LastStep, s.LastStepTime = st.String(), &t
-	if err != nil {
+	switch {
+	case err != nil && refused(err):
+		// Retrying cannot mend it: stalled until the spec or the host changes.
+		s.LastError, s.LastErrorTime = err.Error(), &t
+		s.setConditions(Failed, "StepRefused", err.Error(), now)
+	case err != nil:
 		s.failed("StepFailed", err, now)
 	}
 }

@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // TestConditions: each phase sets Ready, Reconciling and Stalled as kstatus
@@ -39,5 +42,22 @@ func TestConditions(t *testing.T) {
 				t.Errorf("%s: %s moved its transition time without a change of status", p, typ)
 			}
 		}
+	}
+}
+
+// TestRefusedStepStalls: a step that retrying cannot mend (here a pull on
+// a host with --no-pull) stalls its service as Failed, StepRefused,
+// instead of a Degraded error retried forever; --once gives up on it.
+func TestRefusedStepStalls(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, testService(t, spec.Blue, "demo:v1"))
+	h.loop.Deps.NoPull = true
+	err := h.loop.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "StepRefused") {
+		t.Fatalf("RunOnce = %v, want it to stop on the refused pull", err)
+	}
+	st := h.serviceStatus()
+	if st.Phase != Failed || conditionReason(st) != "StepRefused" || !strings.Contains(st.LastError, "--no-pull") {
+		t.Fatalf("status %s %s %q, want Failed StepRefused naming --no-pull", st.Phase, conditionReason(st), st.LastError)
 	}
 }
