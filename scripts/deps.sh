@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what the controller, its demo and its tests need is here:
-# Go, HAProxy and a Docker engine that answers. Installs from Debian's
+# Go, HAProxy, promtool and a Docker engine that answers. Installs from Debian's
 # packages when something is missing (needs root), starts dockerd when it is
 # installed but not running. Sourced by scripts/test.sh, scripts/demo.sh and .ci/run.
 set -euo pipefail
@@ -34,6 +34,13 @@ fi
 if ! command -v haproxy >/dev/null 2>&1; then
     echo "deps: installing haproxy" >&2
     apt_install haproxy
+fi
+
+# promtool lints the metrics scrape in pkg/metrics's tests; Debian ships
+# it in the prometheus package (the server's recommends are not needed).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "deps: installing prometheus (for promtool)" >&2
+    apt_install --no-install-recommends prometheus
 fi
 
 if ! command -v docker >/dev/null 2>&1; then
