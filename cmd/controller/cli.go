@@ -172,6 +172,9 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
 	fs.BoolVar(&o.noPull, "no-pull", false, "never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default: off)")
+	fs.StringArrayVar(&o.webhooks, "webhook", nil, "POST a JSON event to this URL when a release starts, succeeds, fails or is rolled back, and when a served color crash-loops (repeat for several; BLUEGREEN_WEBHOOK takes one)")
+	fs.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "sign each webhook body with the secret in this file (HMAC-SHA256, header X-Bluegreen-Signature-256); the file must be private (mode 0600)")
 }
 
 func outputFlag(fs *pflag.FlagSet, o *options) {

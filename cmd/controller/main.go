@@ -21,6 +21,7 @@ import (
 	"github.com/bluegreen-host/controller/internal/flock"
 	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/notify"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
@@ -35,24 +36,27 @@ const (
 )
 
 type options struct {
-	file           string
-	stateDir       string
-	lockDir        string
-	noPull         bool
-	once           bool
-	timeout        time.Duration
-	resync         time.Duration
-	debounce       time.Duration
-	haproxyTimeout time.Duration
-	dockerTimeout  time.Duration
-	stepTimeout    time.Duration
-	probeTimeout   time.Duration
-	verbosity      int
-	logFormat      string // text or json
-	output         string // "" (text), json or yaml
-	watch          bool   // status: print again whenever it changes
-	plain          bool   // export: Deployments and a Service, no Argo Rollouts
-	out            string // export: a directory for one file per service
+	file              string
+	stateDir          string
+	lockDir           string
+	noPull            bool
+	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
+	webhooks          []string
+	webhookSecretFile string
+	once              bool
+	timeout           time.Duration
+	resync            time.Duration
+	debounce          time.Duration
+	haproxyTimeout    time.Duration
+	dockerTimeout     time.Duration
+	stepTimeout       time.Duration
+	probeTimeout      time.Duration
+	verbosity         int
+	logFormat         string // text or json
+	output            string // "" (text), json or yaml
+	watch             bool   // status: print again whenever it changes
+	plain             bool   // export: Deployments and a Service, no Argo Rollouts
+	out               string // export: a directory for one file per service
 }
 
 func main() {
@@ -136,6 +140,30 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		return exitUsage
 	}
 	defer drv.Close()
+	if o.metricsListen != "" {
+		stop, err := serveMetrics(ctx, o, loop, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
+	}
+	if len(o.webhooks) > 0 {
+		n, err := notify.New(notify.Config{URLs: o.webhooks, SecretFile: o.webhookSecretFile, Log: log.WithName("webhook")})
+		if err != nil {
+			fmt.Fprintf(stderr, "controller: webhooks: %v\n", err)
+			return exitUsage
+		}
+		addObserver(loop, n)
+		defer func() {
+			// Events still queued get a few seconds to go out.
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := n.Close(cctx); err != nil {
+				log.Error(err, "Webhook events not delivered")
+			}
+		}()
+	}
 
 	if o.once {
 		ctx, cancel := context.WithTimeout(ctx, o.timeout)

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/metrics"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// serveMetrics makes loop report to Prometheus metrics and serves them,
+// with /healthz and /readyz, on --metrics-listen until ctx ends or stop is
+// called. /readyz fails when no pass ended well within three resyncs.
+func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logger) (stop func(), err error) {
+	m := metrics.New(metrics.Options{})
+	addObserver(loop, m)
+	load := loop.Load
+	loop.Load = func() ([]spec.Service, error) {
+		svcs, err := load()
+		if err == nil {
+			names := make([]string, len(svcs))
+			for i, s := range svcs {
+				names[i] = s.Name
+			}
+			m.Keep(names) // series of services gone from the desired state go too
+		}
+		return svcs, err
+	}
+	ln, err := net.Listen("tcp", o.metricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("serve metrics on %s (--metrics-listen): %w", o.metricsListen, err)
+	}
+	srv := &http.Server{Handler: m.Handler(3 * o.resync), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(err, "Metrics listener stopped", "address", o.metricsListen)
+		}
+	}()
+	log.Info("Serving metrics", "address", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return func() { close(stopped) }, nil
+}
+
+// addObserver adds o to the observers of loop.
+func addObserver(loop *reconcile.Loop, o reconcile.Observer) {
+	if loop.Observer == nil {
+		loop.Observer = o
+		return
+	}
+	loop.Observer = reconcile.Observers{loop.Observer, o}
+}
