@@ -93,6 +93,8 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		// (HAProxy was reloaded, or the container restarted).
 		if st.Container.Running && (c != served || isDown(st.Server.Status) || st.Server.Addr != serverAddr(s, c, st.Container)) {
 			d.probe(ctx, s, c, &st)
+		} else if st.Container.Running {
+			d.probeFallback(ctx, s, c, &st)
 		}
 		if st.Server.Draining() || st.Server.Maint() || isDown(st.Server.Status) {
 			st.DrainingSince = prev[c]
@@ -157,6 +159,23 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *Col
 		}
 		st.Probes++
 	}
+	d.probeFallback(ctx, s, c, st)
+}
+
+// probeFallback checks once that color c also answers at its published
+// port, the address an HAProxy reload puts back: Docker's port forwarder
+// may start listening well after the container's own address answers.
+func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color, st *ColorState) {
+	fb := fallbackAddr(s, c)
+	if st.ProbedAddr == fb {
+		st.FallbackOK = st.Probes >= probesNeeded
+		return
+	}
+	if err := d.Prober.Probe(ctx, "http://"+fb+s.HealthPath); err != nil {
+		st.FallbackError = err.Error()
+		return
+	}
+	st.FallbackOK = true
 }
 
 // serverOf picks color cs's server out of "show stat" and "show servers state".

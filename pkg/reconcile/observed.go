@@ -56,6 +56,11 @@ type ColorState struct {
 	// ProbedAddr is the address the probes went to ("" when not probed):
 	// the one HAProxy must send the color's traffic to (serverAddr).
 	ProbedAddr string
+	// FallbackOK: the color answered at its published port too (the
+	// address an HAProxy reload puts back), in this observation;
+	// FallbackError says why not, when it was probed and did not answer.
+	FallbackOK    bool
+	FallbackError string
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
 	// DrainingSince is when the server was first seen in DRAIN (persisted in

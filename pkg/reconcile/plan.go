@@ -77,7 +77,25 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d.Record == nil {
 		d.Record = rec
 	}
-	return d
+	return fallbackGate(s, o, served, d)
+}
+
+// fallbackGate holds "converged" back while the served color, reached at
+// its own address, does not answer at its published port: an HAProxy
+// reload would send its traffic there. Docker's port forwarder may start
+// listening well after the container's address answers.
+func fallbackGate(s *spec.Service, o Observed, served spec.Color, d Decision) Decision {
+	if served == "" || !d.Converged() {
+		return d
+	}
+	st := o.Color(served)
+	if st.FallbackOK || st.FallbackError == "" {
+		return d
+	}
+	return Decision{Phase: Progressing, Reason: "WaitingForFallback",
+		Message: fmt.Sprintf("%s; but %s does not answer at its published port %s yet (%s): after an HAProxy reload its traffic would go there",
+			d.Message, served, fallbackAddr(s, served), st.FallbackError),
+		RequeueAfter: ReadyPoll}
 }
 
 // planRelease walks the service towards its spec once the served color is
@@ -360,6 +378,9 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if st.Server.Addr != "" && st.ProbedAddr != "" && st.Server.Addr != st.ProbedAddr {
 		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s", st.Server.Addr, st.ProbedAddr)
 	}
+	if st.FallbackError != "" {
+		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", fallbackAddr(s, c), st.FallbackError)
+	}
 	age := now.Sub(ct.StartedAt)
 	if served == c && age > s.ReadyTimeout.Duration {
 		return Decision{Phase: Degraded, Reason: "ActiveNotReady",
@@ -534,7 +555,7 @@ func ready(st ColorState, served bool) bool {
 	if !st.Container.Running || st.Server.Status != "UP" {
 		return false
 	}
-	return served || st.Probes >= probesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr
+	return served || st.Probes >= probesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
 }
 
 func isDown(status string) bool { return len(status) >= 4 && status[:4] == "DOWN" }

@@ -47,6 +47,15 @@ func TestPlanServerAddress(t *testing.T) {
 		{"new color recreated: HAProxy UP at the old container's address is not enough", func() *world {
 			return released().edit(spec.Green, at("172.17.0.4:8080"))
 		}, want{action: SetServerAddr, color: spec.Green, target: "web_green/app addr 172.17.0.9:8080"}},
+		{"new color ready at its bridge address, its published port not yet: no switch", func() *world {
+			return released().edit(spec.Green, at("172.17.0.9:8080")).edit(spec.Green, startedAgo(time.Second, "UP", 2)).
+				edit(spec.Green, func(st *ColorState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
+		}, want{phase: Progressing, reason: "WaitingForReady"}},
+		{"served color at its bridge address, its published port not yet: not converged", func() *world {
+			return newWorld(v1Blue(), idV1).running(spec.Blue, idV1).edit(spec.Blue, onBridge("172.17.0.5")).
+				edit(spec.Blue, at("172.17.0.5:8080")).serving(spec.Blue).
+				edit(spec.Blue, func(st *ColorState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
+		}, want{phase: Progressing, reason: "WaitingForFallback"}},
 		{"new color at its bridge address, DOWN, probed there: mark it UP", func() *world {
 			return released().edit(spec.Green, at("172.17.0.9:8080")).edit(spec.Green, startedAgo(time.Second, "DOWN", 2))
 		}, want{action: MarkServerUp, color: spec.Green, target: "web_green/app"}},

@@ -88,7 +88,7 @@ func (w *world) running(c spec.Color, imageID string) *world {
 		Container: Container{Exists: true, Managed: true, Service: w.s.Name, Color: string(c), Running: true, ID: "c-" + string(c), ImageID: imageID,
 			SpecHash: ContainerHash(w.s, c, imageID), State: "running", StartedAt: t0.Add(-10 * time.Minute),
 			RestartPolicy: wantRestartPolicy(w.s, w.o, c)},
-		Probes: 2, ProbedAddr: fallbackAddr(w.s, c),
+		Probes: 2, ProbedAddr: fallbackAddr(w.s, c), FallbackOK: true,
 	})
 	return w
 }
@@ -465,6 +465,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				if st.Probes > 0 || rng.Intn(2) == 0 {
 					st.ProbedAddr = serverAddr(s, c, st.Container) // where Observe probes
 				}
+				st.FallbackOK = rng.Intn(4) > 0
 			})
 		}
 		served := spec.Colors[rng.Intn(2)]
@@ -530,8 +531,9 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				t.Fatalf("invariant 1 broken: %s while %+v", st, cs)
 			}
 			// HAProxy sends the traffic where the probes went, and that
-			// is where the container answers now.
-			if cs.Server.Addr != cs.ProbedAddr || cs.ProbedAddr != serverAddr(s, st.Color, cs.Container) {
+			// is where the container answers now; the address a reload
+			// puts back answers too.
+			if cs.Server.Addr != cs.ProbedAddr || cs.ProbedAddr != serverAddr(s, st.Color, cs.Container) || !cs.FallbackOK {
 				t.Fatalf("invariant 1 broken: %s with HAProxy's server at %s, probes at %q, the container at %s",
 					st, cs.Server.Addr, cs.ProbedAddr, serverAddr(s, st.Color, cs.Container))
 			}

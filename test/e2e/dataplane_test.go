@@ -98,7 +98,8 @@ func TestDirectPathAcrossReloads(t *testing.T) {
 	t.Logf("keep-alive load: %s", rk.Summary())
 	t.Logf("new-connection load: %s", rn.Summary())
 	if rk.Failed+rn.Failed != 0 {
-		t.Fatalf("%d requests failed across the reloads: %+v %+v", rk.Failed+rn.Failed, rk.FailSamples, rn.FailSamples)
+		t.Fatalf("%d requests failed across the reloads: %+v %+v\nHAProxy's log (errors only):\n%s\ncontroller log:\n%s",
+			rk.Failed+rn.Failed, rk.FailSamples, rn.FailSamples, e.ha.LogTail(40), ctl.output())
 	}
 	if st := e.serviceStatus(); st.Phase != "Converged" || st.ServedColor != spec.Green {
 		t.Fatalf("status %s, served %s; want Converged on green", st.Phase, st.ServedColor)

@@ -61,8 +61,12 @@ type env struct {
 const haproxyCfg = `global
     stats socket {{DIR}}/admin.sock mode 600 level admin
     stats timeout 10s
+    log stderr format short local0 info
 defaults
     mode http
+    log global
+    option httplog
+    option dontlog-normal
     timeout connect 2s
     timeout client 30s
     timeout server 30s
