@@ -43,20 +43,24 @@ type options struct {
 	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
 	webhooks          []string
 	webhookSecretFile string
-	once              bool
-	timeout           time.Duration
-	resync            time.Duration
-	debounce          time.Duration
-	haproxyTimeout    time.Duration
-	dockerTimeout     time.Duration
-	stepTimeout       time.Duration
-	probeTimeout      time.Duration
-	verbosity         int
-	logFormat         string // text or json
-	output            string // "" (text), json or yaml
-	watch             bool   // status: print again whenever it changes
-	plain             bool   // export: Deployments and a Service, no Argo Rollouts
-	out               string // export: a directory for one file per service
+	// run: the desired state from a git repository (gitURL "": from -f)
+	gitURL, gitRef, gitPath                string
+	gitPoll                                time.Duration
+	gitSSHKey, gitKnownHosts, gitTokenFile string
+	once                                   bool
+	timeout                                time.Duration
+	resync                                 time.Duration
+	debounce                               time.Duration
+	haproxyTimeout                         time.Duration
+	dockerTimeout                          time.Duration
+	stepTimeout                            time.Duration
+	probeTimeout                           time.Duration
+	verbosity                              int
+	logFormat                              string // text or json
+	output                                 string // "" (text), json or yaml
+	watch                                  bool   // status: print again whenever it changes
+	plain                                  bool   // export: Deployments and a Service, no Argo Rollouts
+	out                                    string // export: a directory for one file per service
 }
 
 func main() {
@@ -123,7 +127,12 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 	// every controller on the host, whatever its state directory.
 	haLocks := newHAProxyLocks(o.lockDir)
 	defer haLocks.release()
-	if svcs, err := spec.Load(o.file); err == nil {
+	var git *gitSource
+	if o.gitURL != "" {
+		git = newGitSource(o, log)
+		git.sync(ctx) // the first fetch, before the first pass
+	}
+	if svcs, err := initialLoad(o, git); err == nil {
 		warnTCPRuntime(log, svcs)
 		if err := haLocks.claim(svcs); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
@@ -140,13 +149,24 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		return exitUsage
 	}
 	defer drv.Close()
+	var onCommit []func(string)
+	if git != nil {
+		loop.Load = loadWithLocks(git.load, haLocks)
+		git.status = loop.SetSource
+		git.onCommit = func(c string) {
+			for _, f := range onCommit {
+				f(c)
+			}
+		}
+	}
 	if o.metricsListen != "" {
-		stop, err := serveMetrics(ctx, o, loop, log)
+		m, stop, err := serveMetrics(ctx, o, loop, log)
 		if err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			return exitUsage
 		}
 		defer stop()
+		onCommit = append(onCommit, m.SetSource)
 	}
 	if len(o.webhooks) > 0 {
 		n, err := notify.New(notify.Config{URLs: o.webhooks, SecretFile: o.webhookSecretFile, Log: log.WithName("webhook")})
@@ -183,12 +203,18 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 	}
 
 	nudge := make(chan struct{}, 1)
-	if err := reconcile.Watch(ctx, o.file, o.debounce, log, nudge); err != nil {
+	if git != nil {
+		go git.poll(ctx, o.gitPoll, nudge)
+	} else if err := reconcile.Watch(ctx, o.file, o.debounce, log, nudge); err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
 	reconcile.WatchContainers(ctx, drv, log, nudge)
-	log.Info("Watching the desired state", "file", o.file, "status", statusPath(o), "resync", o.resync.String())
+	if git != nil {
+		log.Info("Following the desired state in git", "url", o.gitURL, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))
+	} else {
+		log.Info("Watching the desired state", "file", o.file, "status", statusPath(o), "resync", o.resync.String())
+	}
 	loop.Run(ctx, nudge, o.resync)
 	log.Info("Stopped")
 	return exitOK
@@ -227,18 +253,10 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		NoPull:     o.noPull,
 	}
 	loop := &reconcile.Loop{
-		Deps:   deps,
-		Log:    log,
-		Status: st,
-		Load: func() ([]spec.Service, error) {
-			svcs, err := spec.Load(o.file)
-			if err == nil && haLocks != nil {
-				// A service naming a new HAProxy: nothing is done until
-				// no other controller drives it.
-				err = haLocks.claim(svcs)
-			}
-			return svcs, err
-		},
+		Deps:        deps,
+		Log:         log,
+		Status:      st,
+		Load:        loadWithLocks(func() ([]spec.Service, error) { return spec.Load(o.file) }, haLocks),
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
 		History:     reconcile.NewHistory(historyPath(o)),
@@ -264,4 +282,26 @@ func warnTCPRuntime(log logr.Logger, svcs []spec.Service) {
 				"address", addr, "service", s.Name)
 		}
 	}
+}
+
+// loadWithLocks loads the desired state and claims the HAProxy locks of
+// its services: a service naming a new HAProxy is not acted on while
+// another controller drives it.
+func loadWithLocks(load func() ([]spec.Service, error), haLocks *haproxyLocks) func() ([]spec.Service, error) {
+	return func() ([]spec.Service, error) {
+		svcs, err := load()
+		if err == nil && haLocks != nil {
+			err = haLocks.claim(svcs)
+		}
+		return svcs, err
+	}
+}
+
+// initialLoad reads the desired state once before the loop starts, from
+// the file or from the commit just fetched.
+func initialLoad(o options, git *gitSource) ([]spec.Service, error) {
+	if git != nil {
+		return git.load()
+	}
+	return spec.Load(o.file)
 }

@@ -18,8 +18,8 @@ import (
 // serveMetrics makes loop report to Prometheus metrics and serves them,
 // with /healthz and /readyz, on --metrics-listen until ctx ends or stop is
 // called. /readyz fails when no pass ended well within three resyncs.
-func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logger) (stop func(), err error) {
-	m := metrics.New(metrics.Options{})
+func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logger) (m *metrics.Metrics, stop func(), err error) {
+	m = metrics.New(metrics.Options{})
 	addObserver(loop, m)
 	load := loop.Load
 	loop.Load = func() ([]spec.Service, error) {
@@ -35,7 +35,7 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 	}
 	ln, err := net.Listen("tcp", o.metricsListen)
 	if err != nil {
-		return nil, fmt.Errorf("serve metrics on %s (--metrics-listen): %w", o.metricsListen, err)
+		return nil, nil, fmt.Errorf("serve metrics on %s (--metrics-listen): %w", o.metricsListen, err)
 	}
 	srv := &http.Server{Handler: m.Handler(3 * o.resync), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -54,7 +54,7 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	return func() { close(stopped) }, nil
+	return m, func() { close(stopped) }, nil
 }
 
 // addObserver adds o to the observers of loop.

@@ -20,6 +20,9 @@ import (
 type Release struct {
 	Service    string     `json:"service"`
 	Generation string     `json:"generation"`
+	// Commit is the git commit of the desired state the release was
+	// made for, when it comes from a repository.
+	Commit string `json:"commit,omitempty"`
 	From       spec.Color `json:"from,omitempty"`
 	To         spec.Color `json:"to"`
 	FromImage  string     `json:"fromImage,omitempty"`

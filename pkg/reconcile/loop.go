@@ -290,9 +290,9 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 // sync plans one service's next step from its observation and records the
 // decision in status; the caller starts the step, if any.
 func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decision, error) {
-	log := l.Log.WithValues("service", s.Name, "generation", s.Generation())
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	log := l.logFor(s)
 	st := l.Status.Service(s.Name)
 	o, err, now := ob.o, ob.err, ob.now
 	st.target(s, now)
@@ -335,7 +335,9 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 // takeStep takes the step of decision d, planned from o. After a
 // MarkServerUp it may take the switch at once (switchAfterMarkUp).
 func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Observed) (Decision, error) {
-	log := l.Log.WithValues("service", s.Name, "generation", s.Generation())
+	l.mu.Lock()
+	log := l.logFor(s)
+	l.mu.Unlock()
 	err := l.execute(ctx, log, s, *d.Step, o)
 	if d.Step.Action == RunChecks {
 		err = l.recordChecks(log, s, d.Step.Color, o, err)
@@ -488,7 +490,7 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 			cur.End, cur.Outcome, cur.Reason = now, OutcomeSuperseded, "the spec changed before the release ended"
 			l.appendHistory(log, *cur)
 		}
-		r := Release{Service: s.Name, Generation: gen, From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
+		r := Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
 		if served != "" {
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
@@ -506,6 +508,9 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true, "CheckFailed": true}
 
 func (l *Loop) appendHistory(log logr.Logger, r Release) {
+	if r.Commit == "" {
+		r.Commit = l.commit()
+	}
 	l.observer().ReleaseEnded(r)
 	if l.History == nil {
 		return
@@ -513,6 +518,34 @@ func (l *Loop) appendHistory(log logr.Logger, r Release) {
 	if err := l.History.Append(r); err != nil {
 		log.Error(err, "Cannot record the release in the history")
 	}
+}
+
+// SetSource records the git commit the desired state comes from, in status
+// and in the releases and log lines that follow. It may be called from
+// Load.
+func (l *Loop) SetSource(s *SourceStatus) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.Status.SetSource(s)
+}
+
+// commit is the commit of the desired state in force ("" when it does not
+// come from git). l.mu is held.
+func (l *Loop) commit() string {
+	if src := l.Status.cur.Source; src != nil {
+		return src.Commit
+	}
+	return ""
+}
+
+// logFor is the log of service s: its lines carry the service, the
+// generation and, with a git source, the commit. l.mu is held.
+func (l *Loop) logFor(s *spec.Service) logr.Logger {
+	log := l.Log.WithValues("service", s.Name, "generation", s.Generation())
+	if c := l.commit(); c != "" {
+		log = log.WithValues("commit", c)
+	}
+	return log
 }
 
 // observer is l.Observer, or one that hears nothing.

@@ -21,8 +21,28 @@ type Status struct {
 	// Desired is the desired-state path the controller reads.
 	Desired string `json:"desired"`
 	// SpecError is set while the desired state is refused; nothing is acted on then.
-	SpecError string                    `json:"specError,omitempty"`
-	Services  map[string]*ServiceStatus `json:"services"`
+	SpecError string `json:"specError,omitempty"`
+	// Source is the git commit the desired state in force comes from,
+	// when it comes from a repository.
+	Source   *SourceStatus             `json:"source,omitempty"`
+	Services map[string]*ServiceStatus `json:"services"`
+}
+
+// SourceStatus says which commit of a git repository the desired state in
+// force comes from, and which newer one was refused, if any.
+type SourceStatus struct {
+	URL string `json:"url"`
+	Ref string `json:"ref"`
+	// Commit is the commit in force, its subject and its time.
+	Commit  string    `json:"commit,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time,omitempty"`
+	// RefusedCommit is a newer commit whose desired state was refused,
+	// with why; the commit in force stays until a newer one is accepted.
+	RefusedCommit string `json:"refusedCommit,omitempty"`
+	RefusedReason string `json:"refusedReason,omitempty"`
+	// FetchError is the last failure to fetch the repository.
+	FetchError string `json:"fetchError,omitempty"`
 }
 
 // ServiceStatus is one service's status.
@@ -204,6 +224,9 @@ func (st *StatusStore) SetSpecError(err error) {
 		st.cur.SpecError = err.Error()
 	}
 }
+
+// SetSource records where the desired state comes from.
+func (st *StatusStore) SetSource(s *SourceStatus) { st.cur.Source = s }
 
 // Keep forgets services that are no longer in the desired state.
 func (st *StatusStore) Keep(names map[string]bool) {

@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/reconcile"
+	// Its in-process file:// transport, so that pushing needs no git binary.
+	_ "github.com/bluegreen-host/controller/pkg/source"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// gitRepo is a config repository: a working copy whose commits are pushed
+// to a bare repository, which the controller follows over file://.
+type gitRepo struct {
+	t          *testing.T
+	work, bare string
+	repo       *git.Repository
+}
+
+func newGitRepo(t *testing.T, e *env) *gitRepo {
+	t.Helper()
+	r := &gitRepo{t: t, work: filepath.Join(e.dir, "work"), bare: filepath.Join(e.dir, "origin.git")}
+	if _, err := git.PlainInit(r.bare, true); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if r.repo, err = git.PlainInit(r.work, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{"file://" + r.bare}}); err != nil {
+		t.Fatal(err)
+	}
+	// The app's build context, inside the repository, beside desired.yaml.
+	src := e.buildContext()
+	if err := os.MkdirAll(filepath.Join(r.work, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range entries {
+		b, err := os.ReadFile(filepath.Join(src, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(r.work, "app", f.Name()), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// commit writes desired.yaml, commits everything and pushes the branch
+// main (force: true rewrites it); it returns the commit and the
+// generation the desired state has.
+func (r *gitRepo) commit(e *env, msg, desired string, force bool) (commit, generation string) {
+	r.t.Helper()
+	path := filepath.Join(r.work, "desired.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(desired, "context: "+e.buildContext(), "context: app", 1)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	wt, err := r.repo.Worktree()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		r.t.Fatal(err)
+	}
+	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "ops", Email: "ops@example.com", When: time.Now()}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	head, err := r.repo.Head()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	refspec := config.RefSpec(head.Name().String() + ":refs/heads/main")
+	if force {
+		refspec = "+" + refspec
+	}
+	if err := r.repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}}); err != nil && err != git.NoErrAlreadyUpToDate {
+		r.t.Fatalf("push: %v", err)
+	}
+	if svcs, err := spec.Load(path); err == nil {
+		generation = svcs[0].Generation()
+	}
+	return h.String(), generation
+}
+
+// resetTo moves the working copy's branch back to commit, as before a
+// force-push.
+func (r *gitRepo) resetTo(commit string) {
+	r.t.Helper()
+	wt, err := r.repo.Worktree()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := wt.Reset(&git.ResetOptions{Commit: plumbing.NewHash(commit), Mode: git.HardReset}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// TestGitDrivenRelease: the controller follows a config repository (a
+// local bare repository over file://): a commit that changes activeColor
+// and image releases under load with no failed request, and status and
+// history name the commit; a commit whose desired state is refused
+// changes nothing (the last good commit stays in force, status names the
+// refused one and why); a force-push is followed.
+func TestGitDrivenRelease(t *testing.T) {
+	e := newEnv(t)
+	r := newGitRepo(t, e)
+	c1, g1 := r.commit(e, "blue v1", e.spec(spec.Blue, "v1"), false)
+	ctl := e.start("--git-url", "file://"+r.bare, "--git-path", "desired.yaml", "--git-poll", "200ms")
+	waitSource := func(what string, ok func(*reconcile.Status, *reconcile.ServiceStatus) bool) (*reconcile.Status, *reconcile.ServiceStatus) {
+		t.Helper()
+		var st reconcile.Status
+		var svc *reconcile.ServiceStatus
+		testenv.WaitFor(t, 2*time.Minute, what, func() bool {
+			st = e.status()
+			svc = st.Services[e.svc]
+			return st.Source != nil && svc != nil && ok(&st, svc)
+		})
+		return &st, svc
+	}
+	converged := func(commit, gen string) func(*reconcile.Status, *reconcile.ServiceStatus) bool {
+		return func(st *reconcile.Status, s *reconcile.ServiceStatus) bool {
+			return st.Source.Commit == commit && s.ObservedGeneration == gen && s.Phase == reconcile.Converged
+		}
+	}
+	waitSource("blue v1 from the first commit", converged(c1, g1))
+	e.assertFrontend("blue v1")
+
+	l := e.startLoad(20, 5)
+	waitSent(t, l, 1000)
+	c2, g2 := r.commit(e, "release green v2", e.spec(spec.Green, "v2"), false)
+	waitSource("green v2 from the second commit", converged(c2, g2))
+	e.assertFrontend("green v2")
+	rs, err := reconcile.ReadHistory(filepath.Join(e.stateDir, "history.jsonl"), e.svc)
+	if err != nil || len(rs) == 0 {
+		t.Fatalf("history: %v, %v", rs, err)
+	}
+	if last := rs[len(rs)-1]; last.Commit != c2 || last.Outcome != reconcile.OutcomeSucceeded || last.To != spec.Green {
+		t.Errorf("the last release in the history is %+v, want green's, Succeeded, with commit %s", last, c2)
+	}
+
+	// A commit the controller refuses: nothing changes.
+	bad := strings.Replace(e.spec(spec.Green, "v2"), "activeColor: green", "activeColor: purple", 1)
+	c3, _ := r.commit(e, "a typo", bad, false)
+	st, svc := waitSource("the bad commit refused", func(st *reconcile.Status, _ *reconcile.ServiceStatus) bool {
+		return st.Source.RefusedCommit == c3
+	})
+	t.Logf("refused: %s", st.Source.RefusedReason)
+	if !strings.Contains(st.Source.RefusedReason, "spec.activeColor") || st.Source.Commit != c2 ||
+		svc.ObservedGeneration != g2 || svc.Phase != reconcile.Converged {
+		t.Errorf("after the refused commit: source %+v, service %s %s; want commit %s in force and converged on it", st.Source, svc.Phase, svc.ObservedGeneration, c2)
+	}
+	e.assertFrontend("green v2")
+
+	// The bad commit is rewritten away: a force-push on top of the good one.
+	r.resetTo(c2)
+	c4, g4 := r.commit(e, "fix: retry", e.spec(spec.Green, "v2", `  retry: "1"`), true)
+	waitSource("the force-pushed commit", converged(c4, g4))
+	if st := e.status(); st.Source.RefusedCommit != "" {
+		t.Errorf("a refused commit is still reported after a good one: %+v", st.Source)
+	}
+	e.assertFrontend("green v2")
+	waitSent(t, l, l.sent()+1000)
+	e.stopLoadNoFailures(l)
+	ctl.stop()
+}
