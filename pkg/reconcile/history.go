@@ -18,15 +18,15 @@ import (
 
 // Release is one release attempt as the history keeps it.
 type Release struct {
-	Service    string     `json:"service"`
-	Generation string     `json:"generation"`
+	Service    string `json:"service"`
+	Generation string `json:"generation"`
 	// Commit is the git commit of the desired state the release was
 	// made for, when it comes from a repository.
-	Commit string `json:"commit,omitempty"`
-	From       spec.Color `json:"from,omitempty"`
-	To         spec.Color `json:"to"`
-	FromImage  string     `json:"fromImage,omitempty"`
-	ToImage    string     `json:"toImage"`
+	Commit    string     `json:"commit,omitempty"`
+	From      spec.Color `json:"from,omitempty"`
+	To        spec.Color `json:"to"`
+	FromImage string     `json:"fromImage,omitempty"`
+	ToImage   string     `json:"toImage"`
 	// FromImageID and ToImageID are the images the containers ran.
 	FromImageID string    `json:"fromImageID,omitempty"`
 	ToImageID   string    `json:"toImageID,omitempty"`
