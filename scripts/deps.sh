@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what the controller, its demo and its tests need is here:
-# Go, HAProxy, promtool and a Docker engine that answers. Installs from Debian's
+# Go, HAProxy, promtool, systemd-analyze and a Docker engine that answers. Installs from Debian's
 # packages when something is missing (needs root), starts dockerd when it is
 # installed but not running. Sourced by scripts/test.sh, scripts/demo.sh and .ci/run.
 set -euo pipefail
@@ -41,6 +41,12 @@ fi
 if ! command -v promtool >/dev/null 2>&1; then
     echo "deps: installing prometheus (for promtool)" >&2
     apt_install --no-install-recommends prometheus
+fi
+
+# systemd-analyze verifies the shipped units (cmd/controller's tests).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "deps: installing systemd (for systemd-analyze)" >&2
+    apt_install --no-install-recommends systemd
 fi
 
 if ! command -v docker >/dev/null 2>&1; then

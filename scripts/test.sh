@@ -8,6 +8,7 @@ source scripts/deps.sh
 
 echo "== go vet"
 go vet ./...
+go vet -tags crashpoints ./cmd/controller # the crash points of the e2e tests' binary
 echo "== go test (unit, integration, end to end)"
 go test -count=1 -timeout 20m "$@" ./...
 
