@@ -549,8 +549,9 @@ func runsDesired(s *spec.Service, o Observed, c spec.Color) bool {
 // ready is invariant 1 for a color the map may be switched to: running the
 // desired image (checked by the caller), UP in HAProxy, and two passing
 // probes, taken in this observation (so after its container started), of
-// the very address HAProxy sends its traffic to. The color the map points
-// at already is judged by HAProxy alone.
+// the very address HAProxy sends its traffic to, and an answer at its
+// published port too, the address a reload of HAProxy puts back. The color
+// the map points at already is judged by HAProxy alone.
 func ready(st ColorState, served bool) bool {
 	if !st.Container.Running || st.Server.Status != "UP" {
 		return false
