@@ -153,6 +153,9 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	}
 	outputFlag(versionCmd.Flags(), &o)
 
+	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, exportCmd} {
+		gitFlags(c.Flags(), &o)
+	}
 	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, history, exportCmd, versionCmd)
 	for _, c := range root.Commands() {
 		c.PreRunE = func(*cobra.Command, []string) error { return checkOutput(o.output) }
@@ -173,15 +176,21 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
 	fs.BoolVar(&o.noPull, "no-pull", false, "never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default: off)")
-	fs.StringVar(&o.gitURL, "git-url", "", "follow the desired state in this git repository (https://, ssh://, git@host:path or file://) instead of -f")
+	gitFlags(fs, o)
+	fs.DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "--git-url: fetch this often")
+	fs.StringArrayVar(&o.webhooks, "webhook", nil, "POST a JSON event to this URL when a release starts, succeeds, fails or is rolled back, and when a served color crash-loops (repeat for several; BLUEGREEN_WEBHOOK takes one)")
+	fs.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "sign each webhook body with the secret in this file (HMAC-SHA256, header X-Bluegreen-Signature-256); the file must be private (mode 0600)")
+}
+
+// gitFlags are the flags of a desired state read from a git repository,
+// for run and for every verb that reads the desired state.
+func gitFlags(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.gitURL, "git-url", "", "read the desired state from this git repository (https://, ssh://, git@host:path or file://) instead of -f")
 	fs.StringVar(&o.gitRef, "git-ref", "main", "--git-url: the branch to follow, or tags/<name>")
 	fs.StringVar(&o.gitPath, "git-path", "desired.yaml", "--git-url: the desired state's file or directory inside the repository")
-	fs.DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "--git-url: fetch this often")
 	fs.StringVar(&o.gitSSHKey, "git-ssh-key-file", "", "--git-url over ssh: the private key (mode 0600)")
 	fs.StringVar(&o.gitKnownHosts, "git-known-hosts-file", "", "--git-url over ssh: the known_hosts file to check the server's key against (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
 	fs.StringVar(&o.gitTokenFile, "git-token-file", "", "--git-url over https: a file holding the access token (mode 0600)")
-	fs.StringArrayVar(&o.webhooks, "webhook", nil, "POST a JSON event to this URL when a release starts, succeeds, fails or is rolled back, and when a served color crash-loops (repeat for several; BLUEGREEN_WEBHOOK takes one)")
-	fs.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "sign each webhook body with the secret in this file (HMAC-SHA256, header X-Bluegreen-Signature-256); the file must be private (mode 0600)")
 }
 
 func outputFlag(fs *pflag.FlagSet, o *options) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -22,12 +23,33 @@ import (
 // loadDesired reads the desired state; when it is refused, it says why
 // and ok is false. Every verb that reads the desired state refuses it alike.
 func loadDesired(o options, stderr io.Writer) (svcs []spec.Service, ok bool) {
-	svcs, err := spec.Load(o.file)
+	var err error
+	if o.gitURL != "" {
+		svcs, err = loadFromGit(o)
+	} else {
+		svcs, err = spec.Load(o.file)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
 		return nil, false
 	}
 	return svcs, true
+}
+
+// loadFromGit fetches the newest commit of --git-url into a directory of
+// its own and reads the desired state there, as run --git-url would.
+func loadFromGit(o options) ([]spec.Service, error) {
+	dir, err := os.MkdirTemp("", "bluegreen-git-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	g := newGitSource(o, logr.Discard())
+	g.git.Dir = filepath.Join(dir, "git")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g.sync(ctx)
+	return g.load()
 }
 
 // validate checks the desired state and changes nothing.
