@@ -16,15 +16,25 @@ const (
 	dataplaneEnd   = "<!-- bench:dataplane:end -->"
 )
 
-// medianF is the nearest-rank median of xs (as pct does it); NaN when empty.
+// medianF is the median of xs, the mean of the two middle values when
+// there is an even number of them (with 8 rounds a nearest rank would take
+// the lower one); NaN when empty.
 func medianF(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
-	return s[max(1, int(math.Ceil(float64(len(s))/2)))-1]
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// dpDisturbed is how much of a core other work may take during a run before
+// the report names the run as disturbed.
+const dpDisturbed = 0.25
 
 func ratio(a, b float64) string {
 	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
@@ -108,16 +118,16 @@ func (rep *report) dataplaneSection(detail bool) string {
 	b.WriteString("| server address in HAProxy | req/s median | ratio to host networking | ratio to host process | p99 median ms |\n|---|--:|--:|--:|--:|\n")
 	for _, tg := range d.Targets {
 		runs := d.ok(tg.Key)
-		var p99 []time.Duration
+		var p99 []float64
 		for _, r := range runs {
-			p99 = append(p99, r.Res.P99)
+			p99 = append(p99, float64(r.Res.P99)/float64(time.Millisecond))
 		}
 		name := fmt.Sprintf("`%s`: %s", tg.Addr, tg.Via)
 		if len(runs) < d.Rounds {
 			name += fmt.Sprintf(" (%d of %d runs completed)", len(runs), d.Rounds)
 		}
 		med := medianF(d.rps(tg.Key))
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s |\n", name, med, ratio(med, host), ratio(med, proc), msf(pct(p99, 50)))
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.1f |\n", name, med, ratio(med, host), ratio(med, proc), medianF(p99))
 	}
 	b.WriteString("\n")
 
@@ -166,6 +176,18 @@ func (rep *report) dataplaneSection(detail bool) string {
 			cores(func(r dpRun) time.Duration { return r.AppCPU }), proxy, cores(func(r dpRun) time.Duration { return r.elseCPU(m.Cores, d.Duration) }), medianF(busy))
 	}
 	b.WriteString("\n")
+	var disturbed []string
+	for _, r := range d.Runs {
+		if e := r.elseCPU(m.Cores, d.Duration).Seconds() / d.Duration.Seconds(); r.Err == "" && e > dpDisturbed {
+			disturbed = append(disturbed, fmt.Sprintf("round %d %s (%.2f)", r.Round, r.Key, e))
+		}
+	}
+	if len(disturbed) > 0 {
+		fmt.Fprintf(&b, "Runs during which other work took more than %.2f of a core (*else*), counted in the figures above: %d of %d: %s.\n\n",
+			dpDisturbed, len(disturbed), len(d.Runs), strings.Join(disturbed, ", "))
+	} else {
+		fmt.Fprintf(&b, "Other work took at most %.2f of a core during every run.\n\n", dpDisturbed)
+	}
 	var errs []string
 	for _, r := range d.Runs {
 		if r.Err != "" {
@@ -177,16 +199,16 @@ func (rep *report) dataplaneSection(detail bool) string {
 	}
 
 	if detail {
-		b.WriteString("#### Every wrk run\n\n*CPU*: seconds used during the run by wrk / HAProxy / the app / docker-proxy.\n\n" +
+		b.WriteString("#### Every wrk run\n\n*CPU*: seconds used during the run by wrk / HAProxy / the app / docker-proxy / else.\n\n" +
 			"| round | position | server address | req/s | p50 ms | p99 ms | requests | CPU s | cores busy % | error |\n|--:|--:|---|--:|--:|--:|--:|---|--:|---|\n")
 		for _, r := range d.Runs {
 			e := r.Err
 			if e == "" {
 				e = "–"
 			}
-			fmt.Fprintf(&b, "| %d | %d | `%s` (%s) | %.0f | %s | %s | %d | %.1f / %.1f / %.1f / %.1f | %.0f | %s |\n",
+			fmt.Fprintf(&b, "| %d | %d | `%s` (%s) | %.0f | %s | %s | %d | %.1f / %.1f / %.1f / %.1f / %.1f | %.0f | %s |\n",
 				r.Round, r.Pos, d.target(r.Key).Addr, r.Key, r.Res.RPS, msf(r.Res.P50), msf(r.Res.P99), r.Res.Requests,
-				r.Res.CPU.Seconds(), r.HAProxyCPU.Seconds(), r.AppCPU.Seconds(), r.ProxyCPU.Seconds(), r.Busy, e)
+				r.Res.CPU.Seconds(), r.HAProxyCPU.Seconds(), r.AppCPU.Seconds(), r.ProxyCPU.Seconds(), r.elseCPU(m.Cores, d.Duration).Seconds(), r.Busy, e)
 		}
 		b.WriteString("\n")
 	}
