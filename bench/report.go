@@ -67,7 +67,7 @@ func (rep *report) mainSummary() string {
 	if len(rep.ControllerArgs) > 0 {
 		ctlArgs = "`" + strings.Join(rep.ControllerArgs, " ") + "`"
 	}
-	network := "`network: bridge` (published on 127.0.0.1 through Docker's port forwarder)"
+	network := "`network: bridge` (HAProxy reaches each container at its own bridge address, the direct path; the published port on 127.0.0.1, through Docker's port forwarder, is the fallback)"
 	if rep.HAProxy.HostNetwork {
 		network = "`network: host` (the app listens on 127.0.0.1:hostPort)"
 	}
