@@ -21,15 +21,13 @@ import (
 )
 
 // The four ways the data-plane section reaches the same demo app from
-// HAProxy, in the order of the first round.
+// HAProxy.
 const (
 	dpPublished = "published" // bridge network, 127.0.0.1:hostPort published: Docker's port forwarder
 	dpBridge    = "bridge"    // bridge network, the container's own IP:containerPort (the direct path)
 	dpHostNet   = "hostnet"   // host network, the app listens on 127.0.0.1:port
 	dpProcess   = "process"   // the same binary run as a plain host process on 127.0.0.1:port
 )
-
-var dpOrder = []string{dpPublished, dpBridge, dpHostNet, dpProcess}
 
 // dpLabel is the label of the section's containers (value: the run's id):
 // cleanup removes them by it.

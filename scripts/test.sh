@@ -9,6 +9,15 @@ source scripts/deps.sh
 echo "== go vet"
 go vet ./...
 go vet -tags crashpoints ./cmd/controller # the crash points of the e2e tests' binary
+echo "== staticcheck, deadcode"
+# Pinned versions, fetched through the Go module proxy; go.mod is not touched.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+dead=$(go run golang.org/x/tools/cmd/deadcode@v0.52.0 -test ./...)
+if [ -n "$dead" ]; then
+    printf '%s\n' "$dead"
+    echo "deadcode: the functions above are reached from no main package and no test: remove them" >&2
+    exit 1
+fi
 echo "== go test (unit, integration, end to end)"
 go test -count=1 -timeout 20m "$@" ./...
 

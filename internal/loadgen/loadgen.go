@@ -160,14 +160,13 @@ func (r *Result) Summary() string {
 
 // Runner is a load run in progress.
 type Runner struct {
-	cfg    Config
-	client func() *http.Client
-	start  time.Time
-	stop   chan struct{}
-	once   sync.Once // closes stop
-	wg     sync.WaitGroup
-	done   chan struct{} // closed when every worker returned
-	ctx    context.Context
+	cfg   Config
+	start time.Time
+	stop  chan struct{}
+	once  sync.Once // closes stop
+	wg    sync.WaitGroup
+	done  chan struct{} // closed when every worker returned
+	ctx   context.Context
 
 	claimed atomic.Int64 // requests handed to workers (Total accounting)
 	sent    atomic.Int64 // completed
@@ -419,9 +418,6 @@ func (r *Runner) OK() int64 { return r.ok.Load() }
 
 // Failed is the live count of failed requests.
 func (r *Runner) Failed() int64 { return r.failed.Load() }
-
-// Done is closed when every worker has returned.
-func (r *Runner) Done() <-chan struct{} { return r.done }
 
 // Stop stops the workers (requests in flight finish), waits for them and
 // returns the merged result. It may be called more than once, and after Wait.

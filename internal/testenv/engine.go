@@ -617,11 +617,6 @@ func (e *Engine) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command(e.nsenter, e.nsenterArgs(name, args)...)
 }
 
-// CommandContext is Command with a context, as in exec.CommandContext.
-func (e *Engine) CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, e.nsenter, e.nsenterArgs(name, args)...)
-}
-
 func (e *Engine) nsenterArgs(name string, args []string) []string {
 	return append([]string{"--net=" + e.NetNS(), "--", name}, args...)
 }
@@ -631,12 +626,6 @@ func (e *Engine) nsenterArgs(name string, args []string) []string {
 func (e *Engine) StartHAProxy(t TB, dir, cfg, statsSock string) *HAProxy {
 	t.Helper()
 	return StartHAProxyIn(t, e.NetNS(), dir, cfg, statsSock)
-}
-
-// Dial connects to address inside the engine's network namespace (see
-// DialContext).
-func (e *Engine) Dial(network, address string) (net.Conn, error) {
-	return e.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects to address inside the engine's network namespace,

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -23,19 +22,28 @@ var (
 	builds   = map[string]*buildResult{}
 )
 
-// goTool finds the go command: PATH first, then the toolchain this test was
-// built with.
+// goTool finds the go command: PATH first, then $GOROOT/bin, then where
+// scripts/deps.sh looks for it (/usr/local/go/bin).
 func goTool(t TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
+	for _, dir := range []string{os.Getenv("GOROOT"), "/usr/local/go"} {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, "bin", "go"); fileExists(p) {
+			return p
+		}
 	}
-	t.Fatalf("testenv: the go command is not in PATH nor in GOROOT/bin")
+	t.Fatalf("testenv: the go command is not in PATH, $GOROOT/bin or /usr/local/go/bin")
 	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // onceBuild runs build once per key per test binary and caches its outcome

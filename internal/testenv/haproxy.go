@@ -378,9 +378,6 @@ func (h *HAProxy) alive() error {
 	}
 }
 
-// Running reports whether the master process is running.
-func (h *HAProxy) Running() bool { return h.alive() == nil }
-
 // Restart stops HAProxy by PID and starts it again from the same config file
 // (same sockets). Runtime changes are lost, as with a real restart.
 func (h *HAProxy) Restart(t TB) {

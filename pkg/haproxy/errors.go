@@ -68,13 +68,14 @@ var answerKinds = []struct {
 	{"Unknown command", ErrUnknownCommand, "this HAProxy version does not know the command"},
 }
 
-func (e *CommandError) kind() (error, string) {
+// kind is the hint and the sentinel error of the answer, if known.
+func (e *CommandError) kind() (hint string, err error) {
 	for _, k := range answerKinds {
 		if strings.Contains(e.Answer, k.contains) {
-			return k.err, k.hint
+			return k.hint, k.err
 		}
 	}
-	return nil, ""
+	return "", nil
 }
 
 // Error says which command failed against which address, what HAProxy
@@ -83,7 +84,7 @@ func (e *CommandError) Error() string {
 	first, _, _ := strings.Cut(e.Answer, "\n")
 	first = strings.TrimSuffix(strings.TrimSpace(first), ":")
 	msg := fmt.Sprintf("%s on %s: HAProxy answered %q", e.Command, e.Addr, first)
-	if _, hint := e.kind(); hint != "" {
+	if hint, _ := e.kind(); hint != "" {
 		msg += ": " + hint
 	}
 	return msg
@@ -91,7 +92,7 @@ func (e *CommandError) Error() string {
 
 // Is reports whether the answer is one of the sentinel errors.
 func (e *CommandError) Is(target error) bool {
-	err, _ := e.kind()
+	_, err := e.kind()
 	return err != nil && err == target
 }
 
