@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 )
 
@@ -103,31 +103,13 @@ func writeStatusFile(t *testing.T, dir, text string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestStatusWatch: status --watch -o json prints the status, then one line
 // each time the controller writes it, until interrupted (exit 0).
 func TestStatusWatch(t *testing.T) {
 	dir := t.TempDir()
 	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Progressing", "conditions": []}}}`)
 	ctx, cancel := context.WithCancel(t.Context())
-	var out, errOut syncBuffer
+	var out, errOut testenv.SyncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"status", "--watch", "-o", "json", "--state-dir", dir}, &out, &errOut)

@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"bytes"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -22,4 +24,24 @@ func StopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write (a child's
+// output, a command's stdout) while another reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

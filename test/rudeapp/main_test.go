@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -209,28 +207,10 @@ func buildApp(t *testing.T) string {
 	return testenv.GoBuild(t, "./test/rudeapp")
 }
 
-// syncBuffer is the child's stderr, readable while the child writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // child is a running rudeapp process.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{} // closed when Wait returned
 }
 
@@ -239,7 +219,7 @@ type child struct {
 // in the image. The process is killed, by its PID, when the test ends.
 func startApp(t *testing.T, bin, mode string) *child {
 	t.Helper()
-	c := &child{stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(bin)
 	c.cmd.Env = []string{"LISTEN_ADDR=127.0.0.1:0", "COLOR=blue", "APP_VERSION=v1", "APP_MODE=" + mode}
 	c.cmd.Stderr = c.stderr
