@@ -78,15 +78,7 @@ func (d *dataplaneResult) pairedRatios(a, b string) []float64 {
 // dataplaneCommands are the command line of this run, and the one that runs
 // the data-plane section alone with the same settings.
 func (rep *report) dataplaneCommands() (run, alone string) {
-	run = "go run ./bench"
-	if len(rep.Args) > 0 {
-		run += " " + shellWords(rep.Args)
-	}
-	alone = fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kills 0 -dataplane %d", rep.Dataplane.Rounds)
-	if len(rep.DataplaneFlags) > 0 {
-		alone += " " + shellWords(rep.DataplaneFlags)
-	}
-	return run, alone
+	return rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kills 0 -dataplane %d", rep.Dataplane.Rounds), rep.DataplaneFlags)
 }
 
 // dataplaneSection is the data-plane section between its markers; with

@@ -64,18 +64,23 @@ func shellWords(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// killCommands are the command line of this run, and the one that runs the
-// kill section alone with the same settings.
-func (rep *report) killCommands() (run, alone string) {
-	run = "go run ./bench"
+// sectionCommands are the command line of this run, and the one that runs
+// one section alone (alone, with the section's own flags) with the same
+// settings.
+func (rep *report) sectionCommands(alone string, flags []string) (string, string) {
+	run := "go run ./bench"
 	if len(rep.Args) > 0 {
 		run += " " + shellWords(rep.Args)
 	}
-	alone = fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kills %d", rep.Kills.Requested)
-	if len(rep.KillFlags) > 0 {
-		alone += " " + shellWords(rep.KillFlags)
+	if len(flags) > 0 {
+		alone += " " + shellWords(flags)
 	}
 	return run, alone
+}
+
+// killCommands are the commands of the kill section (sectionCommands).
+func (rep *report) killCommands() (run, alone string) {
+	return rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kills %d", rep.Kills.Requested), rep.KillFlags)
 }
 
 // killSection is the kill section between its markers; with detail, every
