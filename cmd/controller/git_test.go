@@ -1,48 +1,19 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
-// pushDesired commits desired as desired.yaml to a new repository and
-// pushes it to a bare one, whose file:// URL it returns.
+// pushDesired commits desired as desired.yaml to a new config repository
+// and returns its URL.
 func pushDesired(t *testing.T, desired string) string {
 	t.Helper()
-	dir := t.TempDir()
-	bare, work := filepath.Join(dir, "origin.git"), filepath.Join(dir, "work")
-	if _, err := git.PlainInit(bare, true); err != nil {
-		t.Fatal(err)
-	}
-	repo, err := git.PlainInit(work, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{"file://" + bare}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "desired.yaml"), []byte(desired), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wt, _ := repo.Worktree()
-	if _, err := wt.Add("desired.yaml"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wt.Commit("desired", &git.CommitOptions{Author: &object.Signature{Name: "ops", Email: "ops@example.com", When: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
-	head, _ := repo.Head()
-	if err := repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{config.RefSpec(head.Name().String() + ":refs/heads/main")}}); err != nil {
-		t.Fatal(err)
-	}
-	return "file://" + bare
+	r := testenv.NewGitRemote(t, t.TempDir())
+	r.Commit("desired", map[string][]byte{"desired.yaml": []byte(desired)}, false)
+	return r.URL
 }
 
 const gitDesired = `apiVersion: bluegreen.dev/v1

@@ -7,11 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	// Its in-process file:// transport, so that pushing needs no git binary.
@@ -19,32 +14,26 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// gitRepo is a config repository: a working copy whose commits are pushed
-// to a bare repository, which the controller follows over file://.
+// gitRepo is the service's config repository: its desired.yaml beside
+// the app's build context in app/.
 type gitRepo struct {
-	t          *testing.T
-	work, bare string
-	repo       *git.Repository
+	*testenv.GitRemote
+	e *env
 }
 
 func newGitRepo(t *testing.T, e *env) *gitRepo {
 	t.Helper()
-	r := &gitRepo{t: t, work: filepath.Join(e.dir, "work"), bare: filepath.Join(e.dir, "origin.git")}
-	if _, err := git.PlainInit(r.bare, true); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if r.repo, err = git.PlainInit(r.work, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{"file://" + r.bare}}); err != nil {
-		t.Fatal(err)
-	}
-	// The app's build context, inside the repository, beside desired.yaml.
-	src := e.buildContext()
-	if err := os.MkdirAll(filepath.Join(r.work, "app"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	return &gitRepo{GitRemote: testenv.NewGitRemote(t, e.dir), e: e}
+}
+
+// commit commits desired (its build context moved to app/) and the build
+// context, pushes main (force: rewriting it), and returns the commit and
+// the generation the desired state has.
+func (r *gitRepo) commit(msg, desired string, force bool) (commit, generation string) {
+	t := r.e.t
+	t.Helper()
+	src := r.e.buildContext()
+	files := map[string][]byte{"desired.yaml": []byte(strings.Replace(desired, "context: "+src, "context: app", 1))}
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -54,61 +43,13 @@ func newGitRepo(t *testing.T, e *env) *gitRepo {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(r.work, "app", f.Name()), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		files[filepath.Join("app", f.Name())] = b
 	}
-	return r
-}
-
-// commit writes desired.yaml, commits everything and pushes the branch
-// main (force: true rewrites it); it returns the commit and the
-// generation the desired state has.
-func (r *gitRepo) commit(e *env, msg, desired string, force bool) (commit, generation string) {
-	r.t.Helper()
-	path := filepath.Join(r.work, "desired.yaml")
-	if err := os.WriteFile(path, []byte(strings.Replace(desired, "context: "+e.buildContext(), "context: app", 1)), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	wt, err := r.repo.Worktree()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
-		r.t.Fatal(err)
-	}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "ops", Email: "ops@example.com", When: time.Now()}})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	head, err := r.repo.Head()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	refspec := config.RefSpec(head.Name().String() + ":refs/heads/main")
-	if force {
-		refspec = "+" + refspec
-	}
-	if err := r.repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}}); err != nil && err != git.NoErrAlreadyUpToDate {
-		r.t.Fatalf("push: %v", err)
-	}
-	if svcs, err := spec.Load(path); err == nil {
+	commit = r.Commit(msg, files, force)
+	if svcs, err := spec.Load(filepath.Join(r.Work, "desired.yaml")); err == nil {
 		generation = svcs[0].Generation()
 	}
-	return h.String(), generation
-}
-
-// resetTo moves the working copy's branch back to commit, as before a
-// force-push.
-func (r *gitRepo) resetTo(commit string) {
-	r.t.Helper()
-	wt, err := r.repo.Worktree()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := wt.Reset(&git.ResetOptions{Commit: plumbing.NewHash(commit), Mode: git.HardReset}); err != nil {
-		r.t.Fatal(err)
-	}
+	return commit, generation
 }
 
 // TestGitDrivenRelease: the controller follows a config repository (a
@@ -120,8 +61,8 @@ func (r *gitRepo) resetTo(commit string) {
 func TestGitDrivenRelease(t *testing.T) {
 	e := newEnv(t)
 	r := newGitRepo(t, e)
-	c1, g1 := r.commit(e, "blue v1", e.spec(spec.Blue, "v1"), false)
-	ctl := e.start("--git-url", "file://"+r.bare, "--git-path", "desired.yaml", "--git-poll", "200ms")
+	c1, g1 := r.commit("blue v1", e.spec(spec.Blue, "v1"), false)
+	ctl := e.start("--git-url", r.URL, "--git-path", "desired.yaml", "--git-poll", "200ms")
 	waitSource := func(what string, ok func(*reconcile.Status, *reconcile.ServiceStatus) bool) (*reconcile.Status, *reconcile.ServiceStatus) {
 		t.Helper()
 		var st reconcile.Status
@@ -143,7 +84,7 @@ func TestGitDrivenRelease(t *testing.T) {
 
 	l := e.startLoad(20, 5)
 	waitSent(t, l, 1000)
-	c2, g2 := r.commit(e, "release green v2", e.spec(spec.Green, "v2"), false)
+	c2, g2 := r.commit("release green v2", e.spec(spec.Green, "v2"), false)
 	waitSource("green v2 from the second commit", converged(c2, g2))
 	e.assertFrontend("green v2")
 	rs, err := reconcile.ReadHistory(filepath.Join(e.stateDir, "history.jsonl"), e.svc)
@@ -156,7 +97,7 @@ func TestGitDrivenRelease(t *testing.T) {
 
 	// A commit the controller refuses: nothing changes.
 	bad := strings.Replace(e.spec(spec.Green, "v2"), "activeColor: green", "activeColor: purple", 1)
-	c3, _ := r.commit(e, "a typo", bad, false)
+	c3, _ := r.commit("a typo", bad, false)
 	st, svc := waitSource("the bad commit refused", func(st *reconcile.Status, _ *reconcile.ServiceStatus) bool {
 		return st.Source.RefusedCommit == c3
 	})
@@ -168,8 +109,8 @@ func TestGitDrivenRelease(t *testing.T) {
 	e.assertFrontend("green v2")
 
 	// The bad commit is rewritten away: a force-push on top of the good one.
-	r.resetTo(c2)
-	c4, g4 := r.commit(e, "fix: retry", e.spec(spec.Green, "v2", `  retry: "1"`), true)
+	r.ResetTo(c2)
+	c4, g4 := r.commit("fix: retry", e.spec(spec.Green, "v2", `  retry: "1"`), true)
 	waitSource("the force-pushed commit", converged(c4, g4))
 	if st := e.status(); st.Source.RefusedCommit != "" {
 		t.Errorf("a refused commit is still reported after a good one: %+v", st.Source)
