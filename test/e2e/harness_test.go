@@ -482,14 +482,25 @@ type load struct {
 }
 
 func (e *env) startLoad(keepAlive, fresh int) *load {
+	return e.startLoadWith(keepAlive, fresh, true)
+}
+
+// startLoadAcrossReloads is startLoad for a test that reloads HAProxy:
+// a worker being replaced closes idle keep-alive connections, and a GET
+// sent on one at that instant is re-sent by net/http, as browsers do.
+func (e *env) startLoadAcrossReloads(keepAlive, fresh int) *load {
+	return e.startLoadWith(keepAlive, fresh, false)
+}
+
+func (e *env) startLoadWith(keepAlive, fresh int, noRetry bool) *load {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", e.front)
 	l := &load{}
 	ctx := context.Background()
 	if keepAlive > 0 {
-		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: keepAlive, KeepAlive: true, Record: true, NoRetry: true}))
+		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: keepAlive, KeepAlive: true, Record: true, NoRetry: noRetry}))
 	}
 	if fresh > 0 {
-		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: fresh, KeepAlive: false, Record: true, NoRetry: true}))
+		l.runners = append(l.runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: fresh, KeepAlive: false, Record: true, NoRetry: noRetry}))
 	}
 	e.t.Cleanup(func() { l.stop() })
 	return l

@@ -128,7 +128,7 @@ func TestGoodReleaseVerifiedAcrossCrashAndReload(t *testing.T) {
 	e.save(spec.Blue, "v1")
 	ctl := e.start()
 	e.waitConverged(2 * time.Minute)
-	l := e.startLoad(10, 2)
+	l := e.startLoadAcrossReloads(10, 2)
 	waitSent(t, l, 500)
 	e.save(spec.Green, "v2")
 	e.waitPhase(time.Minute, reconcile.Progressing, "Verifying")
