@@ -11,6 +11,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -103,7 +104,7 @@ type observeCost struct {
 
 // measureObserve runs n observations of service i through the controller's
 // own code (reconcile.Deps.Observe with the real HAProxy, Docker and probe
-// clients), pausing reconcile.ReadyPoll between them as a waiting controller
+// clients), pausing planner.ReadyPoll between them as a waiting controller
 // does, and times each call. Observing changes nothing.
 func (w *world) measureObserve(i, n int) (*observeCost, error) {
 	drv, err := docker.Open()
@@ -137,7 +138,7 @@ func (w *world) measureObserve(i, n int) (*observeCost, error) {
 			return nil, err
 		}
 		oc.Total = append(oc.Total, time.Since(start))
-		time.Sleep(reconcile.ReadyPoll)
+		time.Sleep(planner.ReadyPoll)
 	}
 	for name, ds := range ct.by {
 		oc.Calls[name] = ds

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 )
 
 type report struct {
@@ -75,9 +75,9 @@ func (rep *report) mainSummary() string {
 	if m.Commit != "" {
 		fmt.Fprintf(&b, "Controller built from commit %s.\n\n", m.Commit)
 	}
-	fmt.Fprintf(&b, "Settings: HAProxy `%s`, `timeout check %s`%s; controller flags beyond `-v 1`: %s; `reconcile.ReadyPoll` = %s; "+
+	fmt.Fprintf(&b, "Settings: HAProxy `%s`, `timeout check %s`%s; controller flags beyond `-v 1`: %s; `planner.ReadyPoll` = %s; "+
 		"spec `idle: {policy: Stop}` (every release and rollback starts a container), `verify: {window: %s}` (the old color stays warm that long after the switch: it adds to *converged*, not to *map switched*), %s.\n\n",
-		rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extra, ctlArgs, reconcile.ReadyPoll, rep.HAProxy.VerifyWindow, network)
+		rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extra, ctlArgs, planner.ReadyPoll, rep.HAProxy.VerifyWindow, network)
 
 	if rl := rep.Release; rl != nil {
 		b.WriteString("### Zero loss under load\n\n")
@@ -141,7 +141,7 @@ func (rep *report) mainSummary() string {
 		if oc := rl.Observe; oc != nil {
 			fmt.Fprintf(&b, "Where a pass spends its time: %d observations of the service (the controller's own `reconcile.Deps.Observe` with real clients, %s apart, "+
 				"under the same load, blue serving, green stopped) took **%s ms** at the median (p90 %s ms); per call (Observe makes these reads at once, so their times overlap and add up to more than an observation):\n\n",
-				oc.N, reconcile.ReadyPoll, msf(pct(oc.Total, 50)), msf(pct(oc.Total, 90)))
+				oc.N, planner.ReadyPoll, msf(pct(oc.Total, 50)), msf(pct(oc.Total, 90)))
 			b.WriteString("| call | calls per observation | median ms | ms per observation (mean) |\n|---|--:|--:|--:|\n")
 			names, med, share := oc.rows()
 			for _, n := range names {

@@ -15,6 +15,7 @@ import (
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -292,7 +293,7 @@ func (w *world) converged(gens []string) bool {
 	st := w.status()
 	for i, s := range w.svcs {
 		ss := st.Services[s.name]
-		if ss == nil || ss.Phase != reconcile.Converged || ss.ObservedGeneration != gens[i] {
+		if ss == nil || ss.Phase != planner.Converged || ss.ObservedGeneration != gens[i] {
 			return false
 		}
 	}

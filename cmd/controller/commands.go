@@ -17,6 +17,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -92,7 +93,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 			p.Error = "cannot observe: " + err.Error()
 			code = exitNotConverged
 		} else {
-			d := reconcile.Plan(s, obs, now)
+			d := planner.Plan(s, obs, now)
 			p.Phase, p.Reason, p.Message, p.Step = d.Phase, d.Reason, d.Message, d.Step
 			if !d.Converged() {
 				code = exitNotConverged
@@ -122,13 +123,13 @@ func plan(o options, stdout, stderr io.Writer) int {
 
 // servicePlan is what plan prints for one service.
 type servicePlan struct {
-	Service    string          `json:"service"`
-	Generation string          `json:"generation"`
-	Phase      reconcile.Phase `json:"phase,omitempty"`
-	Reason     string          `json:"reason,omitempty"`
-	Message    string          `json:"message,omitempty"`
-	Step       *reconcile.Step `json:"step,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	Service    string        `json:"service"`
+	Generation string        `json:"generation"`
+	Phase      planner.Phase `json:"phase,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	Step       *planner.Step `json:"step,omitempty"`
+	Error      string        `json:"error,omitempty"`
 }
 
 // printStatus prints the status file; exit 1 when a service is not converged.
@@ -150,7 +151,7 @@ func printStatus(o options, stdout, stderr io.Writer) int {
 		return exitNotConverged
 	}
 	for _, s := range st.Services {
-		if s.Phase != reconcile.Converged {
+		if s.Phase != planner.Converged {
 			return exitNotConverged
 		}
 	}
@@ -261,7 +262,7 @@ func printHistory(o options, service string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	for _, r := range rs {
-		if r.Outcome != reconcile.OutcomeSucceeded && r.Reason != "" {
+		if r.Outcome != planner.OutcomeSucceeded && r.Reason != "" {
 			fmt.Fprintf(stdout, "%s %s %s: %s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Service, r.Outcome, r.Reason)
 		}
 	}

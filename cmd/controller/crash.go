@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 )
 
 // crashEnv names a point where the controller kills itself with SIGKILL:
@@ -25,12 +26,12 @@ func injectCrash(l *reconcile.Loop, at string) error {
 		return nil
 	}
 	when, action, ok := strings.Cut(at, ":")
-	kill := func(st reconcile.Step) {
+	kill := func(st planner.Step) {
 		fmt.Fprintf(os.Stderr, "controller: %s=%s: killing myself %s %s\n", crashEnv, at, when, st)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way
 	}
-	crash := func(st reconcile.Step) {
+	crash := func(st planner.Step) {
 		if string(st.Action) == action {
 			kill(st)
 		}
@@ -39,16 +40,16 @@ func injectCrash(l *reconcile.Loop, at string) error {
 	case ok && when == "before":
 		l.BeforeStep = crash
 	case ok && when == "after":
-		l.AfterStep = func(st reconcile.Step, err error) {
+		l.AfterStep = func(st planner.Step, err error) {
 			if err == nil {
 				crash(st)
 			}
 		}
-	case ok && when == "mid" && action == string(reconcile.SwitchMap):
-		var current reconcile.Step
-		l.BeforeStep = func(st reconcile.Step) { current = st }
+	case ok && when == "mid" && action == string(planner.SwitchMap):
+		var current planner.Step
+		l.BeforeStep = func(st planner.Step) { current = st }
 		l.Deps.MapFiles = crashingMapFiles{MapFiles: l.Deps.MapFiles, crash: func() {
-			if current.Action == reconcile.SwitchMap {
+			if current.Action == planner.SwitchMap {
 				kill(current)
 			}
 		}}

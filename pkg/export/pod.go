@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -78,7 +78,7 @@ func pullPolicy(pull string) corev1.PullPolicy {
 func containerEnv(s *spec.Service, c spec.Color) ([]corev1.EnvVar, int32) {
 	var env []corev1.EnvVar
 	var port int32
-	for _, kv := range reconcile.ContainerEnv(s, c) {
+	for _, kv := range planner.ContainerEnv(s, c) {
 		k, v, _ := strings.Cut(kv, "=")
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 		if k == "PORT" {

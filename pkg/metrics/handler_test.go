@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -35,21 +36,21 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, string) {
 func release(m *Metrics, c *clock) {
 	s := &spec.Service{Name: "web"}
 	start := c.Now()
-	m.Decided(view("web", spec.Blue, 0), reconcile.Decision{Phase: reconcile.Progressing, Reason: "CreateContainer",
-		Step: &reconcile.Step{Action: reconcile.CreateContainer, Color: spec.Green}}, c.Now())
+	m.Decided(view("web", spec.Blue, 0), planner.Decision{Phase: planner.Progressing, Reason: "CreateContainer",
+		Step: &planner.Step{Action: planner.CreateContainer, Color: spec.Green}}, c.Now())
 	m.ReleaseStarted(s, spec.Blue, c.Now())
-	for _, a := range []reconcile.Action{reconcile.CreateContainer, reconcile.StartContainer, reconcile.SetServerAddr, reconcile.SwitchMap} {
+	for _, a := range []planner.Action{planner.CreateContainer, planner.StartContainer, planner.SetServerAddr, planner.SwitchMap} {
 		c.Add(time.Second)
-		m.Stepped("web", reconcile.Step{Action: a, Service: "web", Color: spec.Green}, 50*time.Millisecond, nil)
+		m.Stepped("web", planner.Step{Action: a, Service: "web", Color: spec.Green}, 50*time.Millisecond, nil)
 		m.PassEnded(true, c.Now())
 	}
 	switched := c.Now()
-	m.Stepped("web", reconcile.Step{Action: reconcile.DrainServer, Service: "web", Color: spec.Blue}, time.Millisecond, nil)
+	m.Stepped("web", planner.Step{Action: planner.DrainServer, Service: "web", Color: spec.Blue}, time.Millisecond, nil)
 	c.Add(30 * time.Second)
-	m.Stepped("web", reconcile.Step{Action: reconcile.StopContainer, Service: "web", Color: spec.Blue}, 2*time.Second, nil)
+	m.Stepped("web", planner.Step{Action: planner.StopContainer, Service: "web", Color: spec.Blue}, 2*time.Second, nil)
 	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "0123456789ab", From: spec.Blue, To: spec.Green,
-		FromImage: "demo:v1", ToImage: "demo:v2", Start: start, SwitchedAt: &switched, End: c.Now(), Outcome: reconcile.OutcomeSucceeded})
-	m.Decided(view("web", spec.Green, 1), reconcile.Decision{Phase: reconcile.Converged, Reason: "Converged"}, c.Now())
+		FromImage: "demo:v1", ToImage: "demo:v2", Start: start, SwitchedAt: &switched, End: c.Now(), Outcome: planner.OutcomeSucceeded})
+	m.Decided(view("web", spec.Green, 1), planner.Decision{Phase: planner.Converged, Reason: "Converged"}, c.Now())
 	m.ObserveFailed("api", "HAProxyUnreachable", errors.New("dial unix /run/haproxy/admin.sock: connection refused"), c.Now())
 	m.PassEnded(false, c.Now())
 	m.PassEnded(true, c.Now())

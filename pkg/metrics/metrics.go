@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -31,10 +31,10 @@ var (
 )
 
 // phases are the values of the phase label, each service having all four.
-var phases = []reconcile.Phase{reconcile.Converged, reconcile.Progressing, reconcile.Degraded, reconcile.Failed}
+var phases = []planner.Phase{planner.Converged, planner.Progressing, planner.Degraded, planner.Failed}
 
 // outcomes are the values of the outcome label, set to 0 for a new service.
-var outcomes = []string{reconcile.OutcomeSucceeded, reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeSuperseded}
+var outcomes = []string{planner.OutcomeSucceeded, planner.OutcomeRolledBack, planner.OutcomeFailed, planner.OutcomeSuperseded}
 
 // Options configures New.
 type Options struct {

@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 var _ reconcile.Observer = (*Metrics)(nil)
 
 // Decided sets the service's served color, phase and restarts.
-func (m *Metrics) Decided(v reconcile.ServiceView, d reconcile.Decision, at time.Time) {
+func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.known(v.Service)
@@ -81,7 +82,7 @@ func (m *Metrics) ReleaseEnded(r reconcile.Release) {
 }
 
 // Stepped counts a step and its errors, and times drains.
-func (m *Metrics) Stepped(service string, st reconcile.Step, took time.Duration, err error) {
+func (m *Metrics) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -97,17 +98,17 @@ func (m *Metrics) Stepped(service string, st reconcile.Step, took time.Duration,
 		return
 	}
 	switch st.Action {
-	case reconcile.DrainServer:
+	case planner.DrainServer:
 		if m.drained[service] == nil {
 			m.drained[service] = map[spec.Color]time.Time{}
 		}
 		m.drained[service][st.Color] = now
-	case reconcile.StopContainer:
+	case planner.StopContainer:
 		if at, ok := m.drained[service][st.Color]; ok {
 			m.drainDuration.WithLabelValues(service).Observe(max(now.Add(-took).Sub(at).Seconds(), 0))
 			delete(m.drained[service], st.Color)
 		}
-	case reconcile.SetServerReady, reconcile.StartContainer, reconcile.CreateContainer, reconcile.RemoveContainer:
+	case planner.SetServerReady, planner.StartContainer, planner.CreateContainer, planner.RemoveContainer:
 		delete(m.drained[service], st.Color) // taken back, or replaced
 	}
 }

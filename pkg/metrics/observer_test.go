@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -43,12 +44,12 @@ func view(service string, served spec.Color, restarts int) reconcile.ServiceView
 	return reconcile.ServiceView{Service: service, Generation: "0123456789ab", Served: served, ServedRestarts: restarts}
 }
 
-func decision(p reconcile.Phase, reason string) reconcile.Decision {
-	return reconcile.Decision{Phase: p, Reason: reason}
+func decision(p planner.Phase, reason string) planner.Decision {
+	return planner.Decision{Phase: p, Reason: reason}
 }
 
-func step(a reconcile.Action, c spec.Color) reconcile.Step {
-	return reconcile.Step{Action: a, Service: "web", Color: c, Target: "t", Cause: "test"}
+func step(a planner.Action, c spec.Color) planner.Step {
+	return planner.Step{Action: a, Service: "web", Color: c, Target: "t", Cause: "test"}
 }
 
 // compare checks the named metrics against their exposition text.
@@ -61,8 +62,8 @@ func compare(t *testing.T, m *Metrics, want string, names ...string) {
 
 func TestDecidedSetsServedColorAndPhase(t *testing.T) {
 	m, c := newMetrics(t)
-	m.Decided(view("web", spec.Blue, 0), decision(reconcile.Converged, "Converged"), c.Now())
-	m.Decided(view("api", "", 0), decision(reconcile.Progressing, "StartContainer"), c.Now())
+	m.Decided(view("web", spec.Blue, 0), decision(planner.Converged, "Converged"), c.Now())
+	m.Decided(view("api", "", 0), decision(planner.Progressing, "StartContainer"), c.Now())
 	compare(t, m, `
 # HELP bluegreen_served_color 1 for the color the service's map key points at, 0 for the other (both 0 when none serves).
 # TYPE bluegreen_served_color gauge
@@ -82,7 +83,7 @@ bluegreen_phase{phase="Failed",service="web"} 0
 bluegreen_phase{phase="Progressing",service="web"} 0
 `, "bluegreen_served_color", "bluegreen_phase")
 
-	m.Decided(view("web", spec.Green, 0), decision(reconcile.Degraded, "CrashLoop"), c.Now())
+	m.Decided(view("web", spec.Green, 0), decision(planner.Degraded, "CrashLoop"), c.Now())
 	if got := testutil.ToFloat64(m.servedColor.WithLabelValues("web", "green")); got != 1 {
 		t.Errorf("served green = %v, want 1", got)
 	}
@@ -103,7 +104,7 @@ bluegreen_phase{phase="Progressing",service="web"} 0
 // color's count when the served color changes.
 func TestRestarts(t *testing.T) {
 	m, c := newMetrics(t)
-	d := decision(reconcile.Degraded, "CrashLoop")
+	d := decision(planner.Degraded, "CrashLoop")
 	steps := []struct {
 		served            spec.Color
 		count             int
@@ -136,12 +137,12 @@ func TestReleases(t *testing.T) {
 	start := c.Now()
 	switched := start.Add(7 * time.Second)
 	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g1", From: spec.Blue, To: spec.Green,
-		Start: start, SwitchedAt: &switched, End: start.Add(40 * time.Second), Outcome: reconcile.OutcomeSucceeded})
+		Start: start, SwitchedAt: &switched, End: start.Add(40 * time.Second), Outcome: planner.OutcomeSucceeded})
 	m.ReleaseStarted(s, spec.Green, c.Now())
 	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g2", From: spec.Green, To: spec.Blue,
-		Start: start, End: start.Add(3 * time.Second), Outcome: reconcile.OutcomeFailed, Reason: "ReadyTimeout"})
+		Start: start, End: start.Add(3 * time.Second), Outcome: planner.OutcomeFailed, Reason: "ReadyTimeout"})
 	// An entry with no start has no duration, but is counted.
-	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g3", End: start, Outcome: reconcile.OutcomeSuperseded})
+	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g3", End: start, Outcome: planner.OutcomeSuperseded})
 
 	compare(t, m, `
 # HELP bluegreen_releases_started_total Releases started: the first step taken towards a new generation of the service.
@@ -172,12 +173,12 @@ bluegreen_release_switch_duration_seconds_sum{service="web"} 7
 bluegreen_release_switch_duration_seconds_count{service="web"} 1
 `, "bluegreen_releases_started_total", "bluegreen_releases_total", "bluegreen_release_switch_duration_seconds")
 
-	for outcome, want := range map[string]float64{reconcile.OutcomeSucceeded: 40, reconcile.OutcomeFailed: 3} {
+	for outcome, want := range map[string]float64{planner.OutcomeSucceeded: 40, planner.OutcomeFailed: 3} {
 		if n, sum := histogram(t, m, "bluegreen_release_duration_seconds", "outcome", outcome); n != 1 || sum != want {
 			t.Errorf("release duration of %s: %d observations summing to %v, want 1 of %v", outcome, n, sum, want)
 		}
 	}
-	if n, _ := histogram(t, m, "bluegreen_release_duration_seconds", "outcome", reconcile.OutcomeSuperseded); n != 0 {
+	if n, _ := histogram(t, m, "bluegreen_release_duration_seconds", "outcome", planner.OutcomeSuperseded); n != 0 {
 		t.Errorf("a release with no start has %d duration observations, want none", n)
 	}
 }
@@ -210,22 +211,22 @@ func histogram(t *testing.T, m *Metrics, name, label, value string) (uint64, flo
 // step.
 func TestDrainDuration(t *testing.T) {
 	m, c := newMetrics(t)
-	m.Stepped("web", step(reconcile.DrainServer, spec.Blue), 10*time.Millisecond, nil)
+	m.Stepped("web", step(planner.DrainServer, spec.Blue), 10*time.Millisecond, nil)
 	c.Add(20 * time.Second)
-	m.Stepped("web", step(reconcile.SetRestartPolicy, spec.Blue), time.Millisecond, nil)
-	m.Stepped("web", step(reconcile.StopContainer, spec.Blue), 0, errors.New("stop container bg-web-blue: engine said no"))
+	m.Stepped("web", step(planner.SetRestartPolicy, spec.Blue), time.Millisecond, nil)
+	m.Stepped("web", step(planner.StopContainer, spec.Blue), 0, errors.New("stop container bg-web-blue: engine said no"))
 	c.Add(5 * time.Second)
-	m.Stepped("web", step(reconcile.StopContainer, spec.Blue), 2*time.Second, nil) // began 23s after the drain
+	m.Stepped("web", step(planner.StopContainer, spec.Blue), 2*time.Second, nil) // began 23s after the drain
 	if n, sum := histogram(t, m, "bluegreen_drain_duration_seconds", "service", "web"); n != 1 || sum != 23 {
 		t.Fatalf("drain duration: %d observations summing to %v, want 1 of 23", n, sum)
 	}
 
 	// Drained, then taken back for a rollback: no drain is counted, and a
 	// later stop is not one either.
-	m.Stepped("web", step(reconcile.DrainServer, spec.Green), time.Millisecond, nil)
+	m.Stepped("web", step(planner.DrainServer, spec.Green), time.Millisecond, nil)
 	c.Add(time.Second)
-	m.Stepped("web", step(reconcile.SetServerReady, spec.Green), time.Millisecond, nil)
-	m.Stepped("web", step(reconcile.StopContainer, spec.Green), time.Second, nil)
+	m.Stepped("web", step(planner.SetServerReady, spec.Green), time.Millisecond, nil)
+	m.Stepped("web", step(planner.StopContainer, spec.Green), time.Second, nil)
 	if n, _ := histogram(t, m, "bluegreen_drain_duration_seconds", "service", "web"); n != 1 {
 		t.Fatalf("drain duration: %d observations, want still 1", n)
 	}
@@ -243,7 +244,7 @@ func TestReconcileErrors(t *testing.T) {
 	m.ObserveFailed("web", "DockerUnreachable", errors.New("docker: connection refused"), c.Now())
 	m.ObserveFailed("web", "DockerUnreachable", errors.New("docker: connection refused"), c.Now())
 	m.ObserveFailed("api", "Timeout", errors.New("deadline exceeded"), c.Now())
-	m.Stepped("web", step(reconcile.SwitchMap, spec.Green), time.Millisecond, errors.New("set map: refused"))
+	m.Stepped("web", step(planner.SwitchMap, spec.Green), time.Millisecond, errors.New("set map: refused"))
 	compare(t, m, `
 # HELP bluegreen_reconcile_errors_total Passes of a service that could not observe it (reason as in status) and failed steps (reason StepFailed).
 # TYPE bluegreen_reconcile_errors_total counter
@@ -331,9 +332,9 @@ func TestBuildInfo(t *testing.T) {
 func TestKeepForgetsRemovedServices(t *testing.T) {
 	m, c := newMetrics(t)
 	for _, s := range []string{"web", "api"} {
-		m.Decided(view(s, spec.Blue, 1), decision(reconcile.Converged, "Converged"), c.Now())
+		m.Decided(view(s, spec.Blue, 1), decision(planner.Converged, "Converged"), c.Now())
 		m.ReleaseStarted(&spec.Service{Name: s}, spec.Blue, c.Now())
-		m.Stepped(s, step(reconcile.DrainServer, spec.Blue), time.Millisecond, nil)
+		m.Stepped(s, step(planner.DrainServer, spec.Blue), time.Millisecond, nil)
 		m.ObserveFailed(s, "Timeout", errors.New("deadline exceeded"), c.Now())
 	}
 	m.Keep([]string{"web"})
@@ -362,7 +363,7 @@ func TestKeepForgetsRemovedServices(t *testing.T) {
 		t.Errorf("served color after Forget(web): %d series, want none", n)
 	}
 	// A service seen again starts afresh: its restart count is a baseline.
-	m.Decided(view("web", spec.Blue, 4), decision(reconcile.Converged, "Converged"), c.Now())
+	m.Decided(view("web", spec.Blue, 4), decision(planner.Converged, "Converged"), c.Now())
 	if got := testutil.ToFloat64(m.restartsTotal.WithLabelValues("web")); got != 0 {
 		t.Errorf("restarts counted after Forget = %v, want 0", got)
 	}

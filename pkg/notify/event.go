@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -26,10 +27,10 @@ const crashLoopReason = "CrashLoop"
 
 // endedTypes maps a release's outcome to its event type.
 var endedTypes = map[string]string{
-	reconcile.OutcomeSucceeded:  ReleaseSucceeded,
-	reconcile.OutcomeFailed:     ReleaseFailed,
-	reconcile.OutcomeRolledBack: ReleaseRolledBack,
-	reconcile.OutcomeSuperseded: ReleaseSuperseded,
+	planner.OutcomeSucceeded:  ReleaseSucceeded,
+	planner.OutcomeFailed:     ReleaseFailed,
+	planner.OutcomeRolledBack: ReleaseRolledBack,
+	planner.OutcomeSuperseded: ReleaseSuperseded,
 }
 
 // Event is the JSON body of one webhook request (see the package comment).
@@ -85,10 +86,10 @@ func endedEvent(r reconcile.Release) Event {
 		e.SwitchedAt = nil
 	}
 	what := map[string]string{
-		reconcile.OutcomeSucceeded:  "succeeded",
-		reconcile.OutcomeFailed:     "failed",
-		reconcile.OutcomeRolledBack: "was rolled back",
-		reconcile.OutcomeSuperseded: "was superseded",
+		planner.OutcomeSucceeded:  "succeeded",
+		planner.OutcomeFailed:     "failed",
+		planner.OutcomeRolledBack: "was rolled back",
+		planner.OutcomeSuperseded: "was superseded",
 	}[r.Outcome]
 	if what == "" {
 		what = "ended " + r.Outcome
@@ -97,13 +98,13 @@ func endedEvent(r reconcile.Release) Event {
 	if r.Reason != "" {
 		e.Text += ": " + r.Reason
 	}
-	if r.Outcome == reconcile.OutcomeRolledBack && r.From != "" {
+	if r.Outcome == planner.OutcomeRolledBack && r.From != "" {
 		e.Text += fmt.Sprintf("; %s serves %s again", r.From, orNone(r.FromImage))
 	}
 	return e
 }
 
-func crashLoopEvent(v reconcile.ServiceView, d reconcile.Decision, at time.Time) Event {
+func crashLoopEvent(v reconcile.ServiceView, d planner.Decision, at time.Time) Event {
 	return Event{Type: CrashLoop, Service: v.Service, Generation: v.Generation, Color: v.Served,
 		Restarts: v.ServedRestarts, Reason: d.Message, Time: at,
 		Text: fmt.Sprintf("%s: %s serves but keeps crashing (restarted %d times): %s", v.Service, orNone(string(v.Served)), v.ServedRestarts, d.Message)}

@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -105,7 +106,7 @@ func (n *Notifier) ReleaseEnded(r reconcile.Release) {
 
 // Decided posts a CrashLoop event when a crash loop starts: the service's
 // first CrashLoop decision, or the first after CrashLoopQuiet without one.
-func (n *Notifier) Decided(v reconcile.ServiceView, d reconcile.Decision, at time.Time) {
+func (n *Notifier) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
 	if d.Reason != crashLoopReason {
 		return
 	}
@@ -120,9 +121,9 @@ func (n *Notifier) Decided(v reconcile.ServiceView, d reconcile.Decision, at tim
 }
 
 // Stepped, ObserveFailed and PassEnded post nothing.
-func (n *Notifier) Stepped(service string, st reconcile.Step, took time.Duration, err error) {}
-func (n *Notifier) ObserveFailed(service, reason string, err error, at time.Time)            {}
-func (n *Notifier) PassEnded(ok bool, at time.Time)                                          {}
+func (n *Notifier) Stepped(service string, st planner.Step, took time.Duration, err error) {}
+func (n *Notifier) ObserveFailed(service, reason string, err error, at time.Time)          {}
+func (n *Notifier) PassEnded(ok bool, at time.Time)                                        {}
 
 // Stats returns the counts so far.
 func (n *Notifier) Stats() Stats {

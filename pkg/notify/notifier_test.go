@@ -17,6 +17,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -143,13 +144,13 @@ func TestEventsArriveInOrderSigned(t *testing.T) {
 	web := service(t, "web", spec.Green, "demo:v2")
 	n.ReleaseStarted(web, spec.Blue, t0)
 	n.ReleaseStarted(service(t, "api", spec.Blue, "api:v1"), "", t0)
-	n.Stepped("web", reconcile.Step{Action: reconcile.SwitchMap}, time.Millisecond, nil) // nothing
-	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v2", reconcile.OutcomeRolledBack, "213 of 213 requests were 5xx", t0.Add(time.Minute)))
-	n.ReleaseEnded(ended("api", "", spec.Blue, "", "api:v1", reconcile.OutcomeSucceeded, "blue serves api:v1", t0.Add(time.Minute)))
-	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v3", reconcile.OutcomeFailed, "ReadyTimeout: green not ready", t0.Add(2*time.Minute)))
-	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v4", reconcile.OutcomeSuperseded, "the spec changed", t0.Add(3*time.Minute)))
+	n.Stepped("web", planner.Step{Action: planner.SwitchMap}, time.Millisecond, nil) // nothing
+	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v2", planner.OutcomeRolledBack, "213 of 213 requests were 5xx", t0.Add(time.Minute)))
+	n.ReleaseEnded(ended("api", "", spec.Blue, "", "api:v1", planner.OutcomeSucceeded, "blue serves api:v1", t0.Add(time.Minute)))
+	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v3", planner.OutcomeFailed, "ReadyTimeout: green not ready", t0.Add(2*time.Minute)))
+	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v4", planner.OutcomeSuperseded, "the spec changed", t0.Add(3*time.Minute)))
 	v := reconcile.ServiceView{Service: "web", Generation: "0123456789ab", Served: spec.Blue, ServedRestarts: 4}
-	n.Decided(v, reconcile.Decision{Phase: reconcile.Degraded, Reason: "CrashLoop", Message: "blue serves but its container exited 2"}, t0.Add(4*time.Minute))
+	n.Decided(v, planner.Decision{Phase: planner.Degraded, Reason: "CrashLoop", Message: "blue serves but its container exited 2"}, t0.Add(4*time.Minute))
 	closeNow(t, n)
 
 	type want struct {
@@ -273,8 +274,8 @@ func TestCrashLoopReportedWhenItStarts(t *testing.T) {
 	rec := newRecorder(t, nil)
 	n := newNotifier(t, Config{URLs: []string{rec.srv.URL}, CrashLoopQuiet: 10 * time.Minute})
 	v := reconcile.ServiceView{Service: "web", Generation: "0123456789ab", Served: spec.Blue, ServedRestarts: 1}
-	crash := reconcile.Decision{Phase: reconcile.Degraded, Reason: "CrashLoop", Message: "blue keeps dying"}
-	fine := reconcile.Decision{Phase: reconcile.Converged, Reason: "Converged"}
+	crash := planner.Decision{Phase: planner.Degraded, Reason: "CrashLoop", Message: "blue keeps dying"}
+	fine := planner.Decision{Phase: planner.Converged, Reason: "Converged"}
 	at := t0
 	for range 5 { // every pass of a crash loop
 		n.Decided(v, crash, at)
@@ -305,7 +306,7 @@ func TestRetryKeepsOrder(t *testing.T) {
 	n := newNotifier(t, Config{URLs: []string{rec.srv.URL}, Backoff: 10 * time.Millisecond, Log: testLogger(t)})
 	web := service(t, "web", spec.Green, "demo:v2")
 	n.ReleaseStarted(web, spec.Blue, t0)
-	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v2", reconcile.OutcomeSucceeded, "", t0.Add(time.Minute)))
+	n.ReleaseEnded(ended("web", spec.Blue, spec.Green, "demo:v1", "demo:v2", planner.OutcomeSucceeded, "", t0.Add(time.Minute)))
 	n.ReleaseStarted(web, spec.Green, t0.Add(2*time.Minute))
 	closeNow(t, n)
 	var seqs []uint64

@@ -9,28 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
-
-// CheckRecord is the outcome of a color's pre-switch checks, persisted in
-// status: for which release, which run of which container, and how it went.
-type CheckRecord struct {
-	Generation string     `json:"generation"`
-	Color      spec.Color `json:"color"`
-	// Container and StartedAt name the run of the container checked: a
-	// container restarted since is checked again.
-	Container string    `json:"container"`
-	StartedAt time.Time `json:"startedAt"`
-	Passed    bool      `json:"passed"`
-	// Failure is the failing check and its answer.
-	Failure string    `json:"failure,omitempty"`
-	At      time.Time `json:"at"`
-}
-
-// of reports whether r is about color c of this release as it runs now.
-func (r *CheckRecord) of(s *spec.Service, c spec.Color, ct Container) bool {
-	return r != nil && r.Generation == s.Generation() && r.Color == c && r.Container == ct.ID && r.StartedAt.Equal(ct.StartedAt)
-}
 
 // CheckFailedError is a pre-switch check that did not pass.
 type CheckFailedError struct {
@@ -113,12 +94,12 @@ func clip(s string) string {
 
 // runChecks runs every pre-switch check of s against color c, at the
 // address its probes passed at.
-func (d *Deps) runChecks(ctx context.Context, s *spec.Service, c spec.Color, o Observed) error {
+func (d *Deps) runChecks(ctx context.Context, s *spec.Service, c spec.Color, o planner.Observed) error {
 	if d.Checker == nil {
 		return errors.New("run pre-switch checks: no checker configured")
 	}
 	for _, ck := range s.Checks {
-		if err := d.Checker.Check(ctx, "http://"+serverAddr(s, c, o.Color(c).Container), ck); err != nil {
+		if err := d.Checker.Check(ctx, "http://"+planner.ServerAddr(s, c, o.Color(c).Container), ck); err != nil {
 			return err
 		}
 	}

@@ -9,30 +9,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 func TestPlanPreSwitchChecks(t *testing.T) {
-	s := testService(t, spec.Green, "demo:v2", "  checks: [{path: /, bodyContains: green}]")
-	ready := func() *world {
-		return newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2)
+	s := plantest.Service(t, spec.Green, "demo:v2", "  checks: [{path: /, bodyContains: green}]")
+	ready := func() *plantest.World {
+		return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)
 	}
-	checkDecision(t, Plan(s, ready().o, t0), want{action: RunChecks, color: spec.Green, target: "bg-web-green"})
+	plantest.Expect(t, planner.Plan(s, ready().O, plantest.T0), plantest.Want{Action: planner.RunChecks, Color: spec.Green, Target: "bg-web-green"})
 
 	w := ready()
-	ct := w.o.Green.Container
-	w.o.Checks = &CheckRecord{Generation: s.Generation(), Color: spec.Green, Container: ct.ID, StartedAt: ct.StartedAt, Passed: true}
-	checkDecision(t, Plan(s, w.o, t0), want{action: SwitchMap, color: spec.Green, target: "web -> web_green"})
+	ct := w.O.Green.Container
+	w.O.Checks = &planner.CheckRecord{Generation: s.Generation(), Color: spec.Green, Container: ct.ID, StartedAt: ct.StartedAt, Passed: true}
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"})
 
-	w.o.Checks.Passed, w.o.Checks.Failure = false, `check "GET /" failed: GET http://127.0.0.1:18082/ answered 500`
-	d := Plan(s, w.o, t0)
-	checkDecision(t, d, want{phase: Failed, reason: "CheckFailed"})
+	w.O.Checks.Passed, w.O.Checks.Failure = false, `check "GET /" failed: GET http://127.0.0.1:18082/ answered 500`
+	d := planner.Plan(s, w.O, plantest.T0)
+	plantest.Expect(t, d, plantest.Want{Phase: planner.Failed, Reason: "CheckFailed"})
 	if !strings.Contains(d.Message, "answered 500") {
 		t.Fatalf("message %q lacks the failing answer", d.Message)
 	}
 	// A container restarted since is checked again.
-	w.o.Checks.StartedAt = ct.StartedAt.Add(-time.Minute)
-	checkDecision(t, Plan(s, w.o, t0), want{action: RunChecks, color: spec.Green, target: "bg-web-green"})
+	w.O.Checks.StartedAt = ct.StartedAt.Add(-time.Minute)
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.RunChecks, Color: spec.Green, Target: "bg-web-green"})
 }
 
 func TestHTTPCheck(t *testing.T) {
@@ -68,12 +70,12 @@ func TestHTTPCheck(t *testing.T) {
 }
 
 func TestPlanPreview(t *testing.T) {
-	s := testService(t, spec.Green, "demo:v2", "  preview: {mapKey: preview.web}", "  promotion: {mode: Manual}")
-	w := newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue).running(spec.Green, idV2)
-	checkDecision(t, Plan(s, w.o, t0), want{action: SetPreview, color: spec.Green, target: "preview.web -> web_green"})
-	w.o.Preview = MapValue{Value: "web_green", Found: true}
-	checkDecision(t, Plan(s, w.o, t0), want{phase: Progressing, reason: "WaitingForPromotion"})
+	s := plantest.Service(t, spec.Green, "demo:v2", "  preview: {mapKey: preview.web}", "  promotion: {mode: Manual}")
+	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SetPreview, Color: spec.Green, Target: "preview.web -> web_green"})
+	w.O.Preview = planner.MapValue{Value: "web_green", Found: true}
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Phase: planner.Progressing, Reason: "WaitingForPromotion"})
 	// Not before the new color is ready.
-	w = newWorld(s, idV2).running(spec.Blue, idV1).serving(spec.Blue)
-	checkDecision(t, Plan(s, w.o, t0), want{action: CreateContainer, color: spec.Green, target: "bg-web-green"})
+	w = plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"})
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -25,9 +27,9 @@ var imageLocks sync.Map
 
 // Execute performs one step for service s. o is the snapshot the step was
 // planned from.
-func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed) error {
+func (d *Deps) Execute(ctx context.Context, s *spec.Service, st planner.Step, o planner.Observed) error {
 	switch st.Action {
-	case BuildImage, PullImage:
+	case planner.BuildImage, planner.PullImage:
 		// Services that need the same image make it one at a time, and
 		// the snapshot may predate another service's step that made it:
 		// look again rather than make it twice.
@@ -39,21 +41,21 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 		}
 	}
 	switch st.Action {
-	case BuildImage:
+	case planner.BuildImage:
 		_, err := d.Containers.Build(ctx, docker.BuildSpec{
 			ContextDir: s.BuildContext(), Dockerfile: s.Build.Dockerfile, Tag: s.Image, Args: s.Build.Args})
 		return err
-	case PullImage:
+	case planner.PullImage:
 		if d.NoPull {
 			return fmt.Errorf("pull image %s: %w: load it (docker load) or build it, or give spec.build", s.Image, ErrPullForbidden)
 		}
 		return d.Containers.Pull(ctx, s.Image)
-	case CreateContainer:
+	case planner.CreateContainer:
 		_, err := d.Containers.Create(ctx, containerSpec(s, st.Color, o.Image.ID))
 		return err
-	case StartContainer:
+	case planner.StartContainer:
 		return d.Containers.Start(ctx, st.Target)
-	case StopContainer:
+	case planner.StopContainer:
 		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
 			return err
 		}
@@ -64,44 +66,44 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 			return fmt.Errorf("stop container %s: %w; not stopped", st.Target, err)
 		}
 		return d.Containers.Stop(ctx, st.Target, s.StopTimeout.Duration)
-	case SetRestartPolicy:
-		return d.Containers.SetRestartPolicy(ctx, st.Target, wantRestartPolicy(s, o, st.Color))
-	case RemoveContainer:
+	case planner.SetRestartPolicy:
+		return d.Containers.SetRestartPolicy(ctx, st.Target, planner.WantRestartPolicy(s, o, st.Color))
+	case planner.RemoveContainer:
 		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
 			return err
 		}
 		return d.Containers.Remove(ctx, st.Target)
-	case SetServerReady, DrainServer:
+	case planner.SetServerReady, planner.DrainServer:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
 			return err
 		}
 		state := haproxy.StateReady
-		if st.Action == DrainServer {
+		if st.Action == planner.DrainServer {
 			state = haproxy.StateDrain
 		}
 		cs := s.Color(st.Color)
 		return ha.SetServerState(ctx, cs.Backend, cs.Server, state)
-	case SetServerAddr:
+	case planner.SetServerAddr:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
 			return err
 		}
 		cs := s.Color(st.Color)
-		want := serverAddr(s, st.Color, o.Color(st.Color).Container)
+		want := planner.ServerAddr(s, st.Color, o.Color(st.Color).Container)
 		addr, err := netip.ParseAddrPort(want)
 		if err != nil {
 			return fmt.Errorf("point %s/%s at %s: %w", cs.Backend, cs.Server, want, err)
 		}
 		return ha.SetServerAddr(ctx, cs.Backend, cs.Server, addr)
-	case MarkServerUp:
+	case planner.MarkServerUp:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
 			return err
 		}
 		cs := s.Color(st.Color)
 		return ha.SetServerHealthUp(ctx, cs.Backend, cs.Server)
-	case SwitchMap:
+	case planner.SwitchMap:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
 			return err
@@ -114,9 +116,9 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 			return err
 		}
 		return d.writeMapFile(s, backend)
-	case WriteMapFile:
+	case planner.WriteMapFile:
 		return d.writeMapFile(s, s.Color(st.Color).Backend)
-	case SetPreview:
+	case planner.SetPreview:
 		ha, err := d.HAProxy(s.HAProxy.Runtime)
 		if err != nil {
 			return err
@@ -129,7 +131,7 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st Step, o Observed
 			return fmt.Errorf("write map file %s key %s: %w", s.HAProxy.MapFile, s.Preview.MapKey, err)
 		}
 		return nil
-	case RunChecks:
+	case planner.RunChecks:
 		return d.runChecks(ctx, s, st.Color, o)
 	}
 	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, s.Name)
@@ -154,7 +156,7 @@ var ErrNoLongerReady = errors.New("no longer ready")
 // rollback the previous one), and HAProxy says its server is UP. A snapshot can be old by the
 // time its step is taken; traffic must never move to a color that died in
 // between.
-func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Color, o Observed, ha HAProxy) error {
+func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Color, o planner.Observed, ha HAProxy) error {
 	name := s.ContainerName(c)
 	was := o.Color(c).Container
 	ct, found, err := d.Containers.Inspect(ctx, name)
@@ -169,11 +171,11 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 	case ct.ID != was.ID || !ct.StartedAt.Equal(was.StartedAt):
 		return fmt.Errorf("switch to %s: container %s was restarted or replaced since it was probed: %w; not switched", c, name, ErrNoLongerReady)
 	case ct.ImageID != was.ImageID:
-		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, short(ct.ImageID), short(was.ImageID), ErrNoLongerReady)
+		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, planner.ShortID(ct.ImageID), planner.ShortID(was.ImageID), ErrNoLongerReady)
 	}
 	probed := o.Color(c).ProbedAddr
-	if now := serverAddr(s, c, fromDocker(ct, s.Network)); now != probed {
-		return fmt.Errorf("switch to %s: container %s answers at %s now, not at the probed %s: %w; not switched", c, name, now, orNone(probed), ErrNoLongerReady)
+	if now := planner.ServerAddr(s, c, fromDocker(ct, s.Network)); now != probed {
+		return fmt.Errorf("switch to %s: container %s answers at %s now, not at the probed %s: %w; not switched", c, name, now, cmp.Or(probed, "none yet"), ErrNoLongerReady)
 	}
 	stats, err := ha.ShowStat(ctx)
 	if err != nil {
@@ -189,7 +191,7 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 				// A reload put back the address in haproxy.cfg, or
 				// the server was pointed elsewhere since the probes.
 				return fmt.Errorf("switch to %s: HAProxy sends %s/%s's traffic to %s, not to the probed %s: %w; not switched",
-					c, cs.Backend, cs.Server, r.Addr, orNone(probed), ErrNoLongerReady)
+					c, cs.Backend, cs.Server, r.Addr, cmp.Or(probed, "none yet"), ErrNoLongerReady)
 			}
 			return nil
 		}

@@ -7,17 +7,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // TestExecuteRefusesToStopTheServedColor: a step planned from a stale
 // snapshot must not take down the color the live map points at.
 func TestExecuteRefusesToStopTheServedColor(t *testing.T) {
-	s := testService(t, spec.Blue, "demo:v1")
-	for _, a := range []Action{StopContainer, RemoveContainer} {
+	s := plantest.Service(t, spec.Blue, "demo:v1")
+	for _, a := range []planner.Action{planner.StopContainer, planner.RemoveContainer} {
 		w := newFakeWorld()
 		w.runtimeMap["web"] = "web_blue"
-		err := w.deps().Execute(context.Background(), s, Step{Action: a, Service: "web", Color: spec.Blue, Target: "bg-web-blue"}, Observed{})
+		err := w.deps().Execute(context.Background(), s, planner.Step{Action: a, Service: "web", Color: spec.Blue, Target: "bg-web-blue"}, planner.Observed{})
 		if !errors.Is(err, ErrServed) {
 			t.Fatalf("%s on the served color: got %v, want ErrServed", a, err)
 		}
@@ -30,39 +32,39 @@ func TestExecuteRefusesToStopTheServedColor(t *testing.T) {
 // TestExecuteCalls: each step is the exact calls expected, and a switch
 // writes the runtime map and then the map file.
 func TestExecuteCalls(t *testing.T) {
-	s := withBuild(testService(t, spec.Green, "demo:v2"))
-	o := Observed{Image: Image{ID: idV2, Found: true}}
+	s := withBuild(plantest.Service(t, spec.Green, "demo:v2"))
+	o := planner.Observed{Image: planner.Image{ID: plantest.ImageV2, Found: true}}
 	const m = "/etc/haproxy/hosts.map"
 	tests := []struct {
-		step Step
+		step planner.Step
 		want []string
 	}{
-		{Step{Action: BuildImage, Target: "demo:v2"}, []string{"build demo:v2"}},
-		{Step{Action: PullImage, Target: "demo:v2"}, []string{"pull demo:v2"}},
-		{Step{Action: CreateContainer, Color: spec.Green, Target: "bg-web-green"}, []string{"create bg-web-green"}},
-		{Step{Action: SetServerReady, Color: spec.Green}, []string{"set server web_green/app state ready"}},
-		{Step{Action: DrainServer, Color: spec.Blue}, []string{"set server web_blue/app state drain"}},
-		{Step{Action: SwitchMap, Color: spec.Green}, []string{"set map " + m + " web web_green", "write " + m + " web web_green"}},
-		{Step{Action: WriteMapFile, Color: spec.Green}, []string{"write " + m + " web web_green"}},
-		{Step{Action: StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, []string{"stop bg-web-blue"}},
+		{planner.Step{Action: planner.BuildImage, Target: "demo:v2"}, []string{"build demo:v2"}},
+		{planner.Step{Action: planner.PullImage, Target: "demo:v2"}, []string{"pull demo:v2"}},
+		{planner.Step{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"}, []string{"create bg-web-green"}},
+		{planner.Step{Action: planner.SetServerReady, Color: spec.Green}, []string{"set server web_green/app state ready"}},
+		{planner.Step{Action: planner.DrainServer, Color: spec.Blue}, []string{"set server web_blue/app state drain"}},
+		{planner.Step{Action: planner.SwitchMap, Color: spec.Green}, []string{"set map " + m + " web web_green", "write " + m + " web web_green"}},
+		{planner.Step{Action: planner.WriteMapFile, Color: spec.Green}, []string{"write " + m + " web web_green"}},
+		{planner.Step{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, []string{"stop bg-web-blue"}},
 	}
 	for _, tc := range tests {
 		w := newFakeWorld()
 		w.runtimeMap["web"] = "web_green"
-		if tc.step.Action == SwitchMap { // the switch checks green afresh: it still runs, UP
-			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Green, idV2)); err != nil {
+		if tc.step.Action == planner.SwitchMap { // the switch checks green afresh: it still runs, UP
+			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Green, plantest.ImageV2)); err != nil {
 				t.Fatal(err)
 			}
 			if err := (fakeEngine{w}).Start(context.Background(), "bg-web-green"); err != nil {
 				t.Fatal(err)
 			}
 			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
-			o.Green.ProbedAddr = serverAddr(s, spec.Green, o.Green.Container)
+			o.Green.ProbedAddr = planner.ServerAddr(s, spec.Green, o.Green.Container)
 			w.servers["web_green/app"].Addr = o.Green.ProbedAddr
 			w.calls = nil
 		}
-		if tc.step.Action == StopContainer {
-			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Blue, idV1)); err != nil {
+		if tc.step.Action == planner.StopContainer {
+			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Blue, plantest.ImageV1)); err != nil {
 				t.Fatal(err)
 			}
 			w.calls = nil
@@ -77,11 +79,11 @@ func TestExecuteCalls(t *testing.T) {
 	// The container is created from the resolved image ID with the labels
 	// that make it the controller's.
 	w := newFakeWorld()
-	if err := w.deps().Execute(context.Background(), s, Step{Action: CreateContainer, Color: spec.Green}, o); err != nil {
+	if err := w.deps().Execute(context.Background(), s, planner.Step{Action: planner.CreateContainer, Color: spec.Green}, o); err != nil {
 		t.Fatal(err)
 	}
 	c := w.containers["bg-web-green"]
-	if c.ImageID != idV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != ContainerHash(s, spec.Green, idV2) {
+	if c.ImageID != plantest.ImageV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != planner.ContainerHash(s, spec.Green, plantest.ImageV2) {
 		t.Fatalf("created container: %+v", c)
 	}
 }
@@ -93,7 +95,7 @@ func TestExecuteCalls(t *testing.T) {
 // has the address of a container that was recreated) or when the container
 // answers at another address now.
 func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
-	s := testService(t, spec.Green, "demo:v2")
+	s := plantest.Service(t, spec.Green, "demo:v2")
 	for _, tc := range []struct {
 		name string
 		edit func(w *fakeWorld)
@@ -108,15 +110,15 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFakeWorld()
-			w.images["demo:v2"] = idV2
-			w.run(t, s, spec.Green, idV2)
-			var o Observed
+			w.images["demo:v2"] = plantest.ImageV2
+			w.run(t, s, spec.Green, plantest.ImageV2)
+			var o planner.Observed
 			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
-			o.Green.ProbedAddr = serverAddr(s, spec.Green, o.Green.Container)
+			o.Green.ProbedAddr = planner.ServerAddr(s, spec.Green, o.Green.Container)
 			w.servers["web_green/app"].Status = "UP"
 			tc.edit(w)
 			w.calls = nil
-			err := w.deps().Execute(context.Background(), s, Step{Action: SwitchMap, Color: spec.Green}, o)
+			err := w.deps().Execute(context.Background(), s, planner.Step{Action: planner.SwitchMap, Color: spec.Green}, o)
 			if !errors.Is(err, ErrNoLongerReady) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("SwitchMap = %v, want ErrNoLongerReady saying %q", err, tc.want)
 			}
@@ -133,7 +135,7 @@ func TestNoPullForbidsPulls(t *testing.T) {
 	w := newFakeWorld()
 	d := w.deps()
 	d.NoPull = true
-	err := d.Execute(context.Background(), testService(t, spec.Blue, "demo:v1"), Step{Action: PullImage, Target: "demo:v1"}, Observed{})
+	err := d.Execute(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), planner.Step{Action: planner.PullImage, Target: "demo:v1"}, planner.Observed{})
 	if !errors.Is(err, ErrPullForbidden) {
 		t.Fatalf("PullImage with NoPull = %v, want ErrPullForbidden", err)
 	}

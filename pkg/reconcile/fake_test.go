@@ -12,6 +12,8 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -32,7 +34,7 @@ type fakeWorld struct {
 	containers map[string]*docker.Container
 	ports      map[string]string // container name -> "backend/server"
 	// counters are the BACKEND rows' response counters, by backend.
-	counters map[string]Counters
+	counters map[string]planner.Counters
 	failOn   map[string]error // call prefix -> error
 	// slowChecks leaves a started container's server DOWN, as HAProxy does
 	// until its checks catch up; healthUpIgnored makes "set server ...
@@ -53,7 +55,7 @@ func newFakeWorld() *fakeWorld {
 		containers: map[string]*docker.Container{},
 		ports:      map[string]string{"bg-web-blue": "web_blue/app", "bg-web-green": "web_green/app"},
 		failOn:     map[string]error{},
-		counters:   map[string]Counters{},
+		counters:   map[string]planner.Counters{},
 	}
 	for _, b := range w.backends {
 		port := "18081"
@@ -402,7 +404,7 @@ func (f fakeProber) Probe(_ context.Context, url string) error {
 	return errors.New("connection refused")
 }
 
-// hostPortOf is the host port of a container of testService.
+// hostPortOf is the host port of a container of plantest.Service.
 func hostPortOf(name string) string {
 	if strings.HasSuffix(name, "green") {
 		return "18082"
@@ -413,7 +415,7 @@ func hostPortOf(name string) string {
 // apiService is a second service for the fake world, "api", beside "web":
 // its backends are added to HAProxy's.
 func (w *fakeWorld) apiService(t testing.TB, active spec.Color, image string) *spec.Service {
-	api := testService(t, active, image)
+	api := plantest.Service(t, active, image)
 	api.Name, api.HAProxy.MapKey = "api", "api"
 	api.Colors.Blue.Backend, api.Colors.Green.Backend = "api_blue", "api_green"
 	w.backends = append(w.backends, "api_blue", "api_green")
@@ -430,12 +432,12 @@ func (w *fakeWorld) run(t testing.TB, s *spec.Service, c spec.Color, id string) 
 		t.Fatal(err)
 	}
 	backend := s.Color(c).Backend
-	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN", Addr: fallbackAddr(s, c)}
+	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(s, c)}
 	w.ports[s.ContainerName(c)] = backend + "/app"
 	if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
 		t.Fatal(err)
 	}
 	// HAProxy sends its traffic to its address on the bridge, as the
 	// controller points it.
-	w.servers[backend+"/app"].Addr = serverAddr(s, c, fromDocker(*w.containers[s.ContainerName(c)], s.Network))
+	w.servers[backend+"/app"].Addr = planner.ServerAddr(s, c, fromDocker(*w.containers[s.ContainerName(c)], s.Network))
 }

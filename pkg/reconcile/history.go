@@ -13,6 +13,7 @@ import (
 	"github.com/moby/sys/atomicwriter"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -123,7 +124,7 @@ func ReadHistory(path, service string) ([]Release, error) {
 }
 
 // releaseOf is the history entry of a verification that ended.
-func releaseOf(service string, v *Verification, start time.Time) Release {
+func releaseOf(service string, v *planner.Verification, start time.Time) Release {
 	sw := v.SwitchedAt
 	r := Release{Service: service, Generation: v.Generation, From: v.From, To: v.To,
 		FromImage: v.FromImage, ToImage: v.ToImage, FromImageID: v.FromImageID, ToImageID: v.ToImageID,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -49,8 +50,8 @@ type Loop struct {
 	// BeforeStep and AfterStep, when set, run around every step executed
 	// (fault injection in tests: a crash at a chosen point of a release).
 	// Steps of different services may run at once.
-	BeforeStep func(Step)
-	AfterStep  func(Step, error)
+	BeforeStep func(planner.Step)
+	AfterStep  func(planner.Step, error)
 	// History, when set, records every release attempt.
 	History *History
 	// Approvals, when set, holds the promotions given at the host.
@@ -65,17 +66,17 @@ type Loop struct {
 
 	// mu guards Status, which steps in flight update.
 	mu       sync.Mutex
-	failures map[string]int       // consecutive errors per service, for backoff only
-	dueAt    map[string]time.Time // when a service asked to be looked at again
-	inFlight map[string]bool      // services with a step running
-	last     map[string]Decision  // each service's latest decision
+	failures map[string]int              // consecutive errors per service, for backoff only
+	dueAt    map[string]time.Time        // when a service asked to be looked at again
+	inFlight map[string]bool             // services with a step running
+	last     map[string]planner.Decision // each service's latest decision
 	done     chan stepDone
 }
 
 // stepDone is the end of one service's step.
 type stepDone struct {
 	name string
-	d    Decision
+	d    planner.Decision
 	err  error
 }
 
@@ -98,7 +99,7 @@ type PassResult struct {
 func (l *Loop) init() {
 	if l.failures == nil {
 		l.failures, l.dueAt = map[string]int{}, map[string]time.Time{}
-		l.inFlight, l.last = map[string]bool{}, map[string]Decision{}
+		l.inFlight, l.last = map[string]bool{}, map[string]planner.Decision{}
 		l.done = make(chan stepDone)
 		l.Deps.stops() // set once, before observers share a copy of Deps
 	}
@@ -170,7 +171,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			l.start(ctx, s, d, obs[i].o)
 			res.Converged = false
 			continue // failures are forgotten once the step succeeds
-		case d.Phase == Failed:
+		case d.Phase == planner.Failed:
 			res.Stalled = append(res.Stalled, fmt.Sprintf("%s: %s: %s", s.Name, d.Reason, d.Message))
 		}
 		delete(l.failures, s.Name)
@@ -178,7 +179,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			res.Converged = false
 		}
 		if d.RequeueAfter > 0 {
-			res.RequeueAfter = minPositive(res.RequeueAfter, d.RequeueAfter)
+			res.RequeueAfter = planner.Sooner(res.RequeueAfter, d.RequeueAfter)
 			l.dueAt[s.Name] = l.Now().Add(d.RequeueAfter)
 		}
 	}
@@ -199,7 +200,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 }
 
 // start takes service s's step on a goroutine of its own.
-func (l *Loop) start(ctx context.Context, s *spec.Service, d Decision, o Observed) {
+func (l *Loop) start(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) {
 	l.inFlight[s.Name] = true
 	go func() {
 		d, err := l.takeStep(ctx, s, d, o)
@@ -213,9 +214,9 @@ func (l *Loop) finish(r stepDone, res *PassResult) {
 	delete(l.inFlight, r.name)
 	res.Converged = false
 	if r.err != nil {
-		l.last[r.name] = Decision{Phase: Degraded, Reason: "StepFailed", Message: r.err.Error()}
+		l.last[r.name] = planner.Decision{Phase: planner.Degraded, Reason: "StepFailed", Message: r.err.Error()}
 		if refused(r.err) {
-			l.last[r.name] = Decision{Phase: Failed, Reason: "StepRefused", Message: r.err.Error()}
+			l.last[r.name] = planner.Decision{Phase: planner.Failed, Reason: "StepRefused", Message: r.err.Error()}
 		}
 		l.failed(r.name, r.err, res)
 		return
@@ -231,7 +232,7 @@ func (l *Loop) failed(name string, err error, res *PassResult) {
 	res.Converged = false
 	res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", name, err))
 	wait := l.backoff(name)
-	res.RequeueAfter = minPositive(res.RequeueAfter, wait)
+	res.RequeueAfter = planner.Sooner(res.RequeueAfter, wait)
 	l.dueAt[name] = l.Now().Add(wait)
 }
 
@@ -249,7 +250,7 @@ const maxParallelObserve = 8
 
 // observation is one service's snapshot, taken at now.
 type observation struct {
-	o   Observed
+	o   planner.Observed
 	err error
 	now time.Time
 }
@@ -289,7 +290,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 
 // sync plans one service's next step from its observation and records the
 // decision in status; the caller starts the step, if any.
-func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decision, error) {
+func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (planner.Decision, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	log := l.logFor(s)
@@ -300,14 +301,14 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
 		l.observer().ObserveFailed(s.Name, errorReason(err), err, now)
-		return Decision{Phase: Degraded, Reason: errorReason(err), Message: err.Error()}, err
+		return planner.Decision{Phase: planner.Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.observed(s, o)
-	d := Plan(s, o, now)
+	d := planner.Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
-	served := servedColor(s, o.MapRuntime)
+	served := planner.ServedColor(s, o.MapRuntime)
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
 	if served != "" {
 		view.ServedRestarts = o.Color(served).Container.RestartCount
@@ -321,7 +322,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 		st.Logs = l.logsOf(ctx, d.LogsOf)
 	}
 	if d.Phase != prevPhase || d.Reason != prevReason {
-		if d.Phase == Failed {
+		if d.Phase == planner.Failed {
 			log.Error(errors.New(d.Message), "Service needs attention", "reason", d.Reason)
 		} else {
 			log.Info("State", "phase", d.Phase, "reason", d.Reason, "message", d.Message)
@@ -334,18 +335,18 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (Decis
 
 // takeStep takes the step of decision d, planned from o. After a
 // MarkServerUp it may take the switch at once (switchAfterMarkUp).
-func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Observed) (Decision, error) {
+func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) (planner.Decision, error) {
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
 	err := l.execute(ctx, log, s, *d.Step, o)
-	if d.Step.Action == RunChecks {
+	if d.Step.Action == planner.RunChecks {
 		err = l.recordChecks(log, s, d.Step.Color, o, err)
 	}
 	if err != nil {
 		return d, err
 	}
-	if d.Step.Action == MarkServerUp {
+	if d.Step.Action == planner.MarkServerUp {
 		return l.switchAfterMarkUp(ctx, log, s, d, o)
 	}
 	return d, nil
@@ -353,7 +354,7 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d Decision, o Obse
 
 // execute takes one step, logged, recorded in status and offered to the
 // fault-injection hooks.
-func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step Step, o Observed) error {
+func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step planner.Step, o planner.Observed) error {
 	log.Info("Step", "step", step.Action, "color", step.Color, "target", step.Target, "cause", step.Cause)
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
@@ -367,7 +368,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 	l.mu.Lock()
 	st := l.Status.Service(s.Name)
 	st.stepped(step, err, l.Now())
-	if r := st.Release; err == nil && step.Action == SwitchMap && r != nil && step.Color == r.To && r.SwitchedAt == nil {
+	if r := st.Release; err == nil && step.Action == planner.SwitchMap && r != nil && step.Color == r.To && r.SwitchedAt == nil {
 		at := l.Now()
 		r.SwitchedAt = &at
 	}
@@ -379,7 +380,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 }
 
 // executeBounded executes step under StepTimeout; a step cut by it says so.
-func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step Step, o Observed) error {
+func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step planner.Step, o planner.Observed) error {
 	if l.StepTimeout <= 0 {
 		return l.Deps.Execute(ctx, s, step, o)
 	}
@@ -399,13 +400,13 @@ func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step Step, o
 // the switch, it is taken at once rather than one pass later (a whole pass
 // is most of the delay between "the app is ready" and "traffic moves").
 // Anything else waits for the next pass, which comes at once.
-func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.Service, marked Decision, o Observed) (Decision, error) {
+func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.Service, marked planner.Decision, o planner.Observed) (planner.Decision, error) {
 	o, err := l.Deps.RefreshServer(ctx, s, o, marked.Step.Color)
 	if err != nil {
 		return marked, nil // the next pass observes everything again
 	}
-	d := Plan(s, o, l.Now())
-	if d.Step == nil || d.Step.Action != SwitchMap {
+	d := planner.Plan(s, o, l.Now())
+	if d.Step == nil || d.Step.Action != planner.SwitchMap {
 		return marked, nil
 	}
 	l.mu.Lock()
@@ -420,13 +421,13 @@ func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.S
 // recordChecks keeps the outcome of color c's pre-switch checks in status:
 // a check that failed is the release's failure (the planner says so), not
 // an error of the step; an error of another kind is retried.
-func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, c spec.Color, o Observed, err error) error {
+func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, c spec.Color, o planner.Observed, err error) error {
 	var cf *CheckFailedError
 	if err != nil && !errors.As(err, &cf) {
 		return err
 	}
 	ct := o.Color(c).Container
-	r := &CheckRecord{Generation: s.Generation(), Color: c, Container: ct.ID, StartedAt: ct.StartedAt, Passed: err == nil, At: l.Now()}
+	r := &planner.CheckRecord{Generation: s.Generation(), Color: c, Container: ct.ID, StartedAt: ct.StartedAt, Passed: err == nil, At: l.Now()}
 	if cf != nil {
 		r.Failure = cf.Error()
 		log.Info("Pre-switch check failed", "color", c, "failure", r.Failure)
@@ -445,7 +446,7 @@ func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, c spec.Color, o Ob
 // seen during the window are written with the pass. A release that failed
 // before any traffic moved is recorded in the history as Failed. l.mu is
 // held.
-func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o Observed, d Decision, now time.Time) {
+func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
 	prev := st.Verification
 	if r := d.Record; r != nil {
 		st.Verification = r
@@ -462,10 +463,10 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 			}
 		}
 	}
-	if d.Phase == Failed && d.Step == nil && failedRelease[d.Reason] && !st.historyHas(s.Generation(), d.Reason) {
-		served := servedColor(s, o.MapRuntime)
+	if d.Phase == planner.Failed && d.Step == nil && failedRelease[d.Reason] && !st.historyHas(s.Generation(), d.Reason) {
+		served := planner.ServedColor(s, o.MapRuntime)
 		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
-			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: OutcomeFailed, Reason: d.Reason + ": " + d.Message}
+			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: d.Reason + ": " + d.Message}
 		if served != "" {
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
@@ -481,13 +482,13 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 // release whose generation is replaced before it ended is Superseded.
 // Verified releases and those that fail before traffic moves end in
 // keepRecord. l.mu is held.
-func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus, o Observed, d Decision, served spec.Color, now time.Time) {
+func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, served spec.Color, now time.Time) {
 	gen := s.Generation()
 	cur := st.Release
 	switch {
-	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.releaseEnded(gen) && !(served == s.ActiveColor && runsDesired(s, o, served)):
+	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.releaseEnded(gen) && !(served == s.ActiveColor && planner.RunsDesired(s, o, served)):
 		if cur != nil {
-			cur.End, cur.Outcome, cur.Reason = now, OutcomeSuperseded, "the spec changed before the release ended"
+			cur.End, cur.Outcome, cur.Reason = now, planner.OutcomeSuperseded, "the spec changed before the release ended"
 			l.appendHistory(log, *cur)
 		}
 		r := Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
@@ -497,7 +498,7 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 		st.Release = &r
 		l.observer().ReleaseStarted(s, served, now)
 	case d.Converged() && cur != nil && cur.Generation == gen:
-		cur.End, cur.Outcome = now, OutcomeSucceeded
+		cur.End, cur.Outcome = now, planner.OutcomeSucceeded
 		cur.Reason = fmt.Sprintf("%s serves %s; no verification window", s.ActiveColor, s.Image)
 		st.Release = nil
 		l.appendHistory(log, *cur)
@@ -605,16 +606,6 @@ func errorReason(err error) string {
 // the host changes, instead of being reported as a transient error.
 func refused(err error) bool {
 	return errors.Is(err, haproxy.ErrInvalidName) || errors.Is(err, docker.ErrNotManaged) || errors.Is(err, ErrPullForbidden)
-}
-
-func minPositive(a, b time.Duration) time.Duration {
-	switch {
-	case a <= 0:
-		return b
-	case b <= 0:
-		return a
-	}
-	return min(a, b)
 }
 
 // Run reconciles until ctx ends: a pass over every service at start, after
@@ -733,7 +724,7 @@ func (l *Loop) RunOnce(ctx context.Context) error {
 func (l *Loop) stalled() []string {
 	var out []string
 	for name, d := range l.last {
-		if d.Step == nil && d.Phase == Failed {
+		if d.Step == nil && d.Phase == planner.Failed {
 			out = append(out, fmt.Sprintf("%s: %s: %s", name, d.Reason, d.Message))
 		}
 	}
@@ -772,7 +763,7 @@ func (l *Loop) pending() []string {
 	l.mu.Unlock()
 	var out []string
 	for name, s := range snap.Services {
-		if s.Phase != Converged {
+		if s.Phase != planner.Converged {
 			msg := ""
 			for _, c := range s.Conditions {
 				if c.Type == "Ready" {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -38,13 +40,13 @@ func (g gatedBuild) Build(ctx context.Context, b docker.BuildSpec) (string, erro
 // is drained: a rollback target) and api (blue serves v1).
 func twoServices(t *testing.T) (w *fakeWorld, web, api *spec.Service) {
 	w = newFakeWorld()
-	web = testService(t, spec.Blue, "demo:v1")
+	web = plantest.Service(t, spec.Blue, "demo:v1")
 	api = w.apiService(t, spec.Blue, "demo:v1")
 	api.Build = &spec.Build{Context: "/src/api", Dockerfile: "Dockerfile"}
-	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
-	w.run(t, web, spec.Blue, idV1)
-	w.run(t, web, spec.Green, idV2)
-	w.run(t, api, spec.Blue, idV1)
+	w.images["demo:v1"], w.images["demo:v2"] = plantest.ImageV1, plantest.ImageV2
+	w.run(t, web, spec.Blue, plantest.ImageV1)
+	w.run(t, web, spec.Green, plantest.ImageV2)
+	w.run(t, api, spec.Blue, plantest.ImageV1)
 	for _, name := range []string{"bg-web-blue", "bg-web-green", "bg-api-blue"} {
 		w.containers[name].StartedAt = time.Now().Add(-time.Hour)
 	}
@@ -135,8 +137,8 @@ func TestSwitchChecksTheColorAfresh(t *testing.T) {
 	gate := gatedBuild{fakeEngine: fakeEngine{w}, started: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
 	d.Containers = gate
 	loop := newTestLoop(t, d, api, web)
-	loop.BeforeStep = func(st Step) {
-		if st.Action == SwitchMap && st.Service == "web" {
+	loop.BeforeStep = func(st planner.Step) {
+		if st.Action == planner.SwitchMap && st.Service == "web" {
 			<-gate.started // api's build is under way
 			w.big.Lock()
 			w.die("bg-web-green", 2) // dies after it was observed ready
@@ -152,7 +154,7 @@ func TestSwitchChecksTheColorAfresh(t *testing.T) {
 		t.Fatalf("the map points at %s, a dead color", w.runtimeMap["web"])
 	}
 	st := loop.Status.Snapshot().Services["web"]
-	if st.Phase != Degraded || !strings.Contains(st.LastError, "no longer ready") {
+	if st.Phase != planner.Degraded || !strings.Contains(st.LastError, "no longer ready") {
 		t.Fatalf("status %s %q", st.Phase, st.LastError)
 	}
 }
@@ -164,12 +166,12 @@ func TestSwitchChecksTheColorAfresh(t *testing.T) {
 // the same spec again; a changed spec is a new attempt.
 func TestLoopRollsBackAFailedRelease(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
 	history := filepath.Join(t.TempDir(), "history.jsonl")
 	withHistory := func() { h.loop.History = NewHistory(history) }
 	withHistory()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 30s}"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}"))
 	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
 		h.loop.Pass(context.Background())
 		h.now = h.now.Add(10 * time.Millisecond)
@@ -185,14 +187,14 @@ func TestLoopRollsBackAFailedRelease(t *testing.T) {
 	}
 	h.restart() // killed in the middle of the window
 	withHistory()
-	w.counters["web_green"] = Counters{Responses: 200, Status5xx: 120}
+	w.counters["web_green"] = planner.Counters{Responses: 200, Status5xx: 120}
 	w.calls = nil
-	for i := 0; i < 30 && h.serviceStatus().Phase != Failed; i++ {
+	for i := 0; i < 30 && h.serviceStatus().Phase != planner.Failed; i++ {
 		h.loop.Pass(context.Background())
 		h.now = h.now.Add(10 * time.Millisecond)
 	}
 	s := h.serviceStatus()
-	if s.Phase != Failed || conditionReason(s) != "RolledBack" || !strings.Contains(readyMessageOf(s), "120 of 200 requests were 5xx") {
+	if s.Phase != planner.Failed || conditionReason(s) != "RolledBack" || !strings.Contains(readyMessageOf(s), "120 of 200 requests were 5xx") {
 		t.Fatalf("status %s %s: %s", s.Phase, conditionReason(s), readyMessageOf(s))
 	}
 	if w.runtimeMap["web"] != "web_blue" || w.fileMap["web"] != "web_blue" || w.containers["bg-web-green"].Running {
@@ -211,12 +213,12 @@ func TestLoopRollsBackAFailedRelease(t *testing.T) {
 		t.Fatalf("the same spec was tried again: %v", got)
 	}
 	rs, err := ReadHistory(history, "web")
-	if err != nil || len(rs) != 1 || rs[0].Outcome != OutcomeRolledBack || rs[0].From != spec.Blue || rs[0].To != spec.Green ||
+	if err != nil || len(rs) != 1 || rs[0].Outcome != planner.OutcomeRolledBack || rs[0].From != spec.Blue || rs[0].To != spec.Green ||
 		!strings.Contains(rs[0].Reason, "5xx") {
 		t.Fatalf("history %+v (%v)", rs, err)
 	}
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 30s}", "  retry: \"1\""))
-	w.counters["web_green"] = Counters{}
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}", "  retry: \"1\""))
+	w.counters["web_green"] = planner.Counters{}
 	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
 		h.loop.Pass(context.Background())
 		h.now = h.now.Add(10 * time.Millisecond)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -29,7 +31,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, w *fakeWorld, s *spec.Service) *harness {
-	h := &harness{t: t, w: w, svc: s, now: t0, status: filepath.Join(t.TempDir(), "status.json")}
+	h := &harness{t: t, w: w, svc: s, now: plantest.T0, status: filepath.Join(t.TempDir(), "status.json")}
 	h.restart()
 	return h
 }
@@ -78,7 +80,7 @@ func withBuild(s *spec.Service) *spec.Service {
 
 func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	const m = "/etc/haproxy/hosts.map"
 	steps := []struct {
 		name   string
@@ -121,13 +123,13 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 			"set server web_green/app addr 127.0.0.1:18082"}},
 	}
 	for _, st := range steps {
-		h.svc = withBuild(testService(t, st.active, st.image))
+		h.svc = withBuild(plantest.Service(t, st.active, st.image))
 		got := h.converge()
 		if !reflect.DeepEqual(got, st.want) {
 			t.Fatalf("%s: calls\n  %s\nwant\n  %s", st.name, strings.Join(got, "\n  "), strings.Join(st.want, "\n  "))
 		}
 		s := h.serviceStatus()
-		if s.Phase != Converged || s.ObservedGeneration != h.svc.Generation() || s.ServedColor != st.active {
+		if s.Phase != planner.Converged || s.ObservedGeneration != h.svc.Generation() || s.ServedColor != st.active {
 			t.Fatalf("%s: status %s generation %s served %s", st.name, s.Phase, s.ObservedGeneration, s.ServedColor)
 		}
 	}
@@ -150,7 +152,7 @@ func TestLoopSwitchesInThePassThatMarksUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFakeWorld()
 			w.slowChecks, w.healthUpIgnored = true, tc.healthUpIgnored
-			h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+			h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 			var pass []string
 			for i := 0; i < 10 && pass == nil; i++ {
 				w.calls = nil
@@ -164,7 +166,7 @@ func TestLoopSwitchesInThePassThatMarksUp(t *testing.T) {
 			if !reflect.DeepEqual(pass, tc.want) {
 				t.Fatalf("calls from the health up on\n  %s\nwant\n  %s", strings.Join(pass, "\n  "), strings.Join(tc.want, "\n  "))
 			}
-			if st := h.serviceStatus(); tc.healthUpIgnored && !strings.HasPrefix(st.LastStep, string(MarkServerUp)) {
+			if st := h.serviceStatus(); tc.healthUpIgnored && !strings.HasPrefix(st.LastStep, string(planner.MarkServerUp)) {
 				t.Fatalf("last step %+v, want MarkServerUp", st.LastStep)
 			}
 		})
@@ -173,7 +175,7 @@ func TestLoopSwitchesInThePassThatMarksUp(t *testing.T) {
 
 func TestLoopSteadyStateDoesNothing(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
 	before, _ := os.ReadFile(h.status)
 	w.calls = nil
@@ -192,7 +194,7 @@ func TestLoopSteadyStateDoesNothing(t *testing.T) {
 
 func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
 	w.calls = nil
 	h.loop.Load = func() ([]spec.Service, error) {
@@ -206,7 +208,7 @@ func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
 		t.Fatalf("a refused spec made calls: %v", w.calls)
 	}
 	st, _ := ReadStatus(h.status)
-	if !strings.Contains(st.SpecError, "purple") || st.Services["web"].Phase != Converged {
+	if !strings.Contains(st.SpecError, "purple") || st.Services["web"].Phase != planner.Converged {
 		t.Fatalf("status: specError %q, web %s", st.SpecError, st.Services["web"].Phase)
 	}
 	if err := h.loop.RunOnce(context.Background()); !errors.Is(err, ErrSpec) {
@@ -216,9 +218,9 @@ func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
 
 func TestLoopStepErrorIsReportedAndRetried(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2"))
 	w.failOn["start bg-web-green"] = errors.New("start container bg-web-green: port 127.0.0.1:18082 is already in use")
 	var res PassResult
 	for i := 0; i < 10 && len(res.Errors) == 0; i++ {
@@ -232,7 +234,7 @@ func TestLoopStepErrorIsReportedAndRetried(t *testing.T) {
 		t.Fatalf("second failure: requeue %s, want %s", res.RequeueAfter, 2*BackoffFirst)
 	}
 	s := h.serviceStatus()
-	if s.Phase != Degraded || !strings.Contains(s.LastError, "already in use") || conditionReason(s) != "StepFailed" {
+	if s.Phase != planner.Degraded || !strings.Contains(s.LastError, "already in use") || conditionReason(s) != "StepFailed" {
 		t.Fatalf("status: %s %q %s", s.Phase, s.LastError, conditionReason(s))
 	}
 	if rt := w.runtimeMap["web"]; rt != "web_blue" {
@@ -240,7 +242,7 @@ func TestLoopStepErrorIsReportedAndRetried(t *testing.T) {
 	}
 	delete(w.failOn, "start bg-web-green")
 	h.converge()
-	if s := h.serviceStatus(); s.LastError != "" || s.Phase != Converged {
+	if s := h.serviceStatus(); s.LastError != "" || s.Phase != planner.Converged {
 		t.Fatalf("after recovery: %s %q", s.Phase, s.LastError)
 	}
 }
@@ -257,9 +259,9 @@ func (h hungStart) Start(ctx context.Context, name string) error {
 // backoff; the map stays where it was.
 func TestLoopStepTimeout(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2"))
 	h.loop.Deps.Containers = hungStart{fakeEngine{w}}
 	h.loop.StepTimeout = 50 * time.Millisecond // a bound to cut the step, not a timing goal
 	var res PassResult
@@ -271,7 +273,7 @@ func TestLoopStepTimeout(t *testing.T) {
 	}
 	s := h.serviceStatus()
 	want := "StartContainer bg-web-green did not finish within the step timeout 50ms"
-	if s.Phase != Degraded || !strings.Contains(s.LastError, want) || !strings.Contains(s.LastError, "deadline exceeded") {
+	if s.Phase != planner.Degraded || !strings.Contains(s.LastError, want) || !strings.Contains(s.LastError, "deadline exceeded") {
 		t.Fatalf("status: %s %q, want Degraded and %q", s.Phase, s.LastError, want)
 	}
 	if rt := w.runtimeMap["web"]; rt != "web_blue" {
@@ -281,9 +283,9 @@ func TestLoopStepTimeout(t *testing.T) {
 
 func TestLoopObserveErrorTearsNothingDown(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2"))
 	w.failOn["show stat"] = errors.New("show stat on unix:///run/haproxy/admin.sock: dial unix: connection refused")
 	w.calls = nil
 	res := h.loop.Pass(context.Background())
@@ -297,9 +299,9 @@ func TestLoopObserveErrorTearsNothingDown(t *testing.T) {
 
 func TestLoopCrashedContainerStallsWithLogs(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2"))
 	w.failOn["start bg-web-green"] = nil
 	for i := 0; i < 10; i++ {
 		h.loop.Pass(context.Background())
@@ -314,7 +316,7 @@ func TestLoopCrashedContainerStallsWithLogs(t *testing.T) {
 		t.Fatalf("RunOnce: %v", err)
 	}
 	s := h.serviceStatus()
-	if s.Phase != Failed || !strings.Contains(s.Logs, "boom") {
+	if s.Phase != planner.Failed || !strings.Contains(s.Logs, "boom") {
 		t.Fatalf("status: %s logs %q", s.Phase, s.Logs)
 	}
 	if w.runtimeMap["web"] != "web_blue" {
@@ -326,9 +328,9 @@ func TestLoopCrashedContainerStallsWithLogs(t *testing.T) {
 // drain was first seen, persisted in status, not from the process start.
 func TestDrainTimerSurvivesRestart(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2"))
 	for i := 0; i < 20 && w.admin["web_blue/app"] != haproxy.StateDrain; i++ {
 		h.loop.Pass(context.Background())
 	}
@@ -356,11 +358,11 @@ func TestDrainTimerSurvivesRestart(t *testing.T) {
 // pass, so the cost of a pass grows with the services only on the Docker side.
 func TestPassSharesReads(t *testing.T) {
 	w := newFakeWorld()
-	web := withBuild(testService(t, spec.Blue, "demo:v1"))
+	web := withBuild(plantest.Service(t, spec.Blue, "demo:v1"))
 	api := *web
 	api.Name = "api"
 	api.HAProxy.MapKey = "api"
-	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: func() time.Time { return t0 },
+	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: func() time.Time { return plantest.T0 },
 		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
 	var err error
 	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
@@ -399,14 +401,14 @@ func TestPassSharesReads(t *testing.T) {
 // looked at on file events and resyncs.
 func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w := newFakeWorld()
-	web := testService(t, spec.Green, "demo:v2")
+	web := plantest.Service(t, spec.Green, "demo:v2")
 	api := w.apiService(t, spec.Blue, "demo:v1")
-	w.images["demo:v1"], w.images["demo:v2"] = idV1, idV2
+	w.images["demo:v1"], w.images["demo:v2"] = plantest.ImageV1, plantest.ImageV2
 	ctx := context.Background()
-	w.run(t, web, spec.Blue, idV1)
-	w.run(t, web, spec.Green, idV2)
-	w.run(t, api, spec.Blue, idV1)
-	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: fallbackAddr(api, spec.Green)}
+	w.run(t, web, spec.Blue, plantest.ImageV1)
+	w.run(t, web, spec.Green, plantest.ImageV2)
+	w.run(t, api, spec.Blue, plantest.ImageV1)
+	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(api, spec.Green)}
 	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
 	w.healthUpIgnored = true
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"

@@ -8,11 +8,9 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
-
-// probesNeeded is how many consecutive passing probes invariant 1 asks for.
-const probesNeeded = 2
 
 // Observe takes a snapshot of one service: its map key at runtime and on
 // disk, its backends and servers in HAProxy, its image and containers in the
@@ -24,8 +22,8 @@ const probesNeeded = 2
 // answers take a millisecond or more each, and several times that while the
 // host is busy). Only the probes wait, for the map and the containers: they
 // go to the color that does not serve, if its container runs.
-func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]time.Time, now time.Time) (Observed, error) {
-	var o Observed
+func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]time.Time, now time.Time) (planner.Observed, error) {
+	var o planner.Observed
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
 	if err != nil {
 		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
@@ -67,23 +65,23 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		})
 	}
 	if err := all(reads); err != nil {
-		return Observed{}, err
+		return planner.Observed{}, err
 	}
 	stops := d.stops()
 	o.Backends = make(map[string]bool, len(backends))
 	for _, b := range backends {
 		o.Backends[b] = true
 	}
-	served := servedColor(s, o.MapRuntime)
+	served := planner.ServedColor(s, o.MapRuntime)
 	for i, c := range spec.Colors {
-		st := ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
+		st := planner.ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {
 			st.Container = fromDocker(cts[i], s.Network)
 			if r, ok := stops.Get(s.ContainerName(c)); ok {
 				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
 			}
 			if err := d.oomFromEvents(ctx, &st.Container, now); err != nil {
-				return Observed{}, err
+				return planner.Observed{}, err
 			}
 		}
 		// The color being prepared is probed; so is the served one while
@@ -91,12 +89,12 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		// take traffic again without waiting for HAProxy's check cadence,
 		// or while HAProxy does not send its traffic to its own address
 		// (HAProxy was reloaded, or the container restarted).
-		if st.Container.Running && (c != served || isDown(st.Server.Status) || st.Server.Addr != serverAddr(s, c, st.Container)) {
+		if st.Container.Running && (c != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, c, st.Container)) {
 			d.probe(ctx, s, c, &st)
 		} else if st.Container.Running {
 			d.probeFallback(ctx, s, c, &st)
 		}
-		if st.Server.Draining() || st.Server.Maint() || isDown(st.Server.Status) {
+		if st.Server.Draining() || st.Server.Maint() || st.Server.Down() {
 			st.DrainingSince = prev[c]
 			if st.DrainingSince.IsZero() {
 				st.DrainingSince = now
@@ -110,7 +108,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 // oomFromEvents completes the engine's OOMKilled flag of a container that
 // died with exit code 137 (SIGKILL) from the engine's event log: the flag
 // can be missed when the exit is processed before the kernel's OOM notice.
-func (d *Deps) oomFromEvents(ctx context.Context, ct *Container, now time.Time) error {
+func (d *Deps) oomFromEvents(ctx context.Context, ct *planner.Container, now time.Time) error {
 	if ct.Running || ct.OOMKilled || ct.ExitCode != 137 || ct.FinishedAt.IsZero() || ct.StoppedByController {
 		return nil
 	}
@@ -147,12 +145,12 @@ func all(reads []func() error) error {
 	return nil
 }
 
-// probe checks the address color c must be reached at (serverAddr) the way
-// HAProxy's health check does, up to probesNeeded times in a row.
-func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *ColorState) {
-	st.ProbedAddr = serverAddr(s, c, st.Container)
+// probe checks the address color c must be reached at (planner.ServerAddr) the way
+// HAProxy's health check does, up to ProbesNeeded times in a row.
+func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *planner.ColorState) {
+	st.ProbedAddr = planner.ServerAddr(s, c, st.Container)
 	url := "http://" + st.ProbedAddr + s.HealthPath
-	for st.Probes < probesNeeded {
+	for st.Probes < planner.ProbesNeeded {
 		if err := d.Prober.Probe(ctx, url); err != nil {
 			st.ProbeError = err.Error()
 			return
@@ -165,10 +163,10 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *Col
 // probeFallback checks once that color c also answers at its published
 // port, the address an HAProxy reload puts back: Docker's port forwarder
 // may start listening well after the container's own address answers.
-func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color, st *ColorState) {
-	fb := fallbackAddr(s, c)
+func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color, st *planner.ColorState) {
+	fb := planner.FallbackAddr(s, c)
 	if st.ProbedAddr == fb {
-		st.FallbackOK = st.Probes >= probesNeeded
+		st.FallbackOK = st.Probes >= planner.ProbesNeeded
 		return
 	}
 	if err := d.Prober.Probe(ctx, "http://"+fb+s.HealthPath); err != nil {
@@ -179,11 +177,11 @@ func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color,
 }
 
 // serverOf picks color cs's server out of "show stat" and "show servers state".
-func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.ServerState) Server {
-	var sv Server
+func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.ServerState) planner.Server {
+	var sv planner.Server
 	for _, r := range stats {
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
-			sv = Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
+			sv = planner.Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
 				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr}
 			break
 		}
@@ -198,10 +196,10 @@ func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.Serve
 }
 
 // backendCounters reads the response counters of backend's BACKEND row.
-func backendCounters(backend string, stats []haproxy.StatRow) Counters {
+func backendCounters(backend string, stats []haproxy.StatRow) planner.Counters {
 	for _, r := range stats {
 		if r.Proxy == backend && r.Server == "BACKEND" {
-			var c Counters
+			var c planner.Counters
 			for _, f := range []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"} {
 				c.Responses += r.Count(f)
 			}
@@ -210,7 +208,7 @@ func backendCounters(backend string, stats []haproxy.StatRow) Counters {
 			return c
 		}
 	}
-	return Counters{}
+	return planner.Counters{}
 }
 
 // RefreshServer reads color c's server in HAProxy afresh (not through a
@@ -218,7 +216,7 @@ func backendCounters(backend string, stats []haproxy.StatRow) Counters {
 // It follows a step that changed that server, so that the step it unblocks
 // (the switch, after MarkServerUp) is decided on HAProxy's word, without
 // waiting for a whole new pass.
-func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o Observed, c spec.Color) (Observed, error) {
+func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o planner.Observed, c spec.Color) (planner.Observed, error) {
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
 	if err != nil {
 		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
@@ -233,7 +231,7 @@ func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o Observed, c
 	}
 	st := o.Color(c)
 	st.Server = serverOf(s.Color(c), stats, states)
-	if !st.Server.Draining() && !st.Server.Maint() && !isDown(st.Server.Status) {
+	if !st.Server.Draining() && !st.Server.Maint() && !st.Server.Down() {
 		st.DrainingSince = time.Time{}
 	}
 	o.SetColor(c, st)
@@ -242,12 +240,12 @@ func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o Observed, c
 
 // fromDocker is the engine's container as the planner sees it, with its
 // address on network (the spec's).
-func fromDocker(c docker.Container, network string) Container {
+func fromDocker(c docker.Container, network string) planner.Container {
 	ip := ""
 	if network != spec.NetworkHost && c.Running {
 		ip = c.IPs[network]
 	}
-	return Container{
+	return planner.Container{
 		IP:         ip,
 		Exists:     true,
 		Managed:    c.Managed,

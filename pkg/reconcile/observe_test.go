@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -55,7 +56,7 @@ func TestObserveReadsAtOnce(t *testing.T) {
 	g.arrived.Add(3) // the image and both containers
 	go func() { g.arrived.Wait(); close(g.all) }()
 	d.Containers = g
-	o, err := d.Observe(context.Background(), testService(t, spec.Blue, "demo:v1"), nil, t0)
+	o, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestObserveReportsTheFirstReadsError(t *testing.T) {
 	w.failOn["image"] = errors.New("Docker is away")
 	w.failOn["inspect"] = errors.New("Docker is away")
 	for i := 0; i < 20; i++ {
-		_, err := w.deps().Observe(context.Background(), testService(t, spec.Blue, "demo:v1"), nil, t0)
+		_, err := w.deps().Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0)
 		if err == nil || !strings.Contains(err.Error(), "HAProxy is away") {
 			t.Fatalf("observation %d: error %v, want HAProxy's", i, err)
 		}
@@ -102,15 +103,15 @@ func (g imageGate) ImageID(ctx context.Context, ref string) (string, bool, error
 func TestPassObservesServicesAtOnce(t *testing.T) {
 	w := newFakeWorld()
 	w.images["demo:v1"], w.images["demo:v2"] = "sha256:1", "sha256:2"
-	web := testService(t, spec.Blue, "demo:v1")
-	api := *testService(t, spec.Blue, "demo:v2") // another image: no shared lookup
+	web := plantest.Service(t, spec.Blue, "demo:v1")
+	api := *plantest.Service(t, spec.Blue, "demo:v2") // another image: no shared lookup
 	api.Name, api.HAProxy.MapKey = "api", "api"
 	g := imageGate{fakeEngine: fakeEngine{w}, arrived: &sync.WaitGroup{}, all: make(chan struct{})}
 	g.arrived.Add(2)
 	go func() { g.arrived.Wait(); close(g.all) }()
 	deps := w.deps()
 	deps.Containers = g
-	loop := &Loop{Deps: deps, Log: logr.Discard(), Now: func() time.Time { return t0 },
+	loop := &Loop{Deps: deps, Log: logr.Discard(), Now: func() time.Time { return plantest.T0 },
 		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
 	var err error
 	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {

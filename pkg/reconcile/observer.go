@@ -3,6 +3,7 @@ package reconcile
 import (
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -13,14 +14,14 @@ import (
 type Observer interface {
 	// Decided reports a service's decision after a pass (its phase and
 	// reason) and what the service looks like then.
-	Decided(v ServiceView, d Decision, at time.Time)
+	Decided(v ServiceView, d planner.Decision, at time.Time)
 	// ReleaseStarted reports the first step the loop takes for a new
 	// generation of a service: traffic is to move from `from` (""
 	// when nothing serves) to the spec's active color and image.
 	ReleaseStarted(s *spec.Service, from spec.Color, at time.Time)
 	// Stepped reports a step that ended after took, with err nil when it
 	// was done.
-	Stepped(service string, st Step, took time.Duration, err error)
+	Stepped(service string, st planner.Step, took time.Duration, err error)
 	// ReleaseEnded reports a release attempt's outcome, as the history
 	// records it.
 	ReleaseEnded(r Release)
@@ -46,7 +47,7 @@ type ServiceView struct {
 // Observers calls each of its observers in turn.
 type Observers []Observer
 
-func (os Observers) Decided(v ServiceView, d Decision, at time.Time) {
+func (os Observers) Decided(v ServiceView, d planner.Decision, at time.Time) {
 	for _, o := range os {
 		o.Decided(v, d, at)
 	}
@@ -58,7 +59,7 @@ func (os Observers) ReleaseStarted(s *spec.Service, from spec.Color, at time.Tim
 	}
 }
 
-func (os Observers) Stepped(service string, st Step, took time.Duration, err error) {
+func (os Observers) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	for _, o := range os {
 		o.Stepped(service, st, took, err)
 	}

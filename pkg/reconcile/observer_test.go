@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -22,11 +24,11 @@ func (r *recorder) add(format string, args ...any) {
 	r.events = append(r.events, fmt.Sprintf(format, args...))
 }
 
-func (r *recorder) Decided(v ServiceView, d Decision, at time.Time) {}
+func (r *recorder) Decided(v ServiceView, d planner.Decision, at time.Time) {}
 func (r *recorder) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time) {
 	r.add("started %s %s->%s %s", s.Name, from, s.ActiveColor, s.Image)
 }
-func (r *recorder) Stepped(service string, st Step, took time.Duration, err error) {
+func (r *recorder) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	r.add("step %s %s %s", service, st.Action, st.Color)
 }
 func (r *recorder) ReleaseEnded(rel Release) {
@@ -41,10 +43,10 @@ func (r *recorder) PassEnded(ok bool, at time.Time)                             
 // controller mid-release does not report it started again.
 func TestObserverHearsARelease(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1", "  verify: {window: 0s}")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1", "  verify: {window: 0s}")))
 	h.converge()
 	rec := &recorder{}
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
 	h.loop.Observer = rec
 	h.loop.Pass(t.Context()) // the build
 	h.restart()
@@ -73,13 +75,13 @@ func TestObserverHearsARelease(t *testing.T) {
 // ended ends that release as Superseded, and starts the new one.
 func TestObserverHearsASupersededRelease(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, withBuild(testService(t, spec.Blue, "demo:v1", "  verify: {window: 0s}")))
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1", "  verify: {window: 0s}")))
 	h.converge()
 	rec := &recorder{}
 	h.loop.Observer = rec
-	h.svc = withBuild(testService(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
 	h.loop.Pass(t.Context())
-	h.svc = withBuild(testService(t, spec.Green, "demo:v3", "  verify: {window: 0s}"))
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v3", "  verify: {window: 0s}"))
 	h.loop.Pass(t.Context())
 	want := []string{
 		"started web blue->green demo:v2",

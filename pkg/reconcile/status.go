@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/sys/atomicwriter"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -47,7 +48,7 @@ type SourceStatus struct {
 
 // ServiceStatus is one service's status.
 type ServiceStatus struct {
-	Phase Phase `json:"phase"`
+	Phase planner.Phase `json:"phase"`
 	// ObservedGeneration is the digest of the spec the controller acted on.
 	ObservedGeneration string                      `json:"observedGeneration"`
 	ActiveColor        spec.Color                  `json:"activeColor"`
@@ -64,9 +65,9 @@ type ServiceStatus struct {
 	// Since is when the controller first acted on this generation.
 	Since *time.Time `json:"since,omitempty"`
 	// Verification is the latest release's judgement on real traffic.
-	Verification *Verification `json:"verification,omitempty"`
+	Verification *planner.Verification `json:"verification,omitempty"`
 	// Checks is the outcome of the latest pre-switch checks.
-	Checks *CheckRecord `json:"checks,omitempty"`
+	Checks *planner.CheckRecord `json:"checks,omitempty"`
 	// FailedReason is "<generation>/<reason>" of the last release that
 	// failed before traffic moved, so that it is recorded once.
 	FailedReason string `json:"failedReason,omitempty"`
@@ -139,20 +140,20 @@ const (
 // PhaseOf derives the phase from the conditions: Ready is Converged;
 // Stalled and Reconciling is Degraded; Stalled alone is Failed;
 // Reconciling alone is Progressing.
-func PhaseOf(conds []Condition) Phase {
+func PhaseOf(conds []Condition) planner.Phase {
 	is := map[string]bool{}
 	for _, c := range conds {
 		is[c.Type] = c.Status == "True"
 	}
 	switch {
 	case is[ConditionReady]:
-		return Converged
+		return planner.Converged
 	case is[ConditionStalled] && is[ConditionReconciling]:
-		return Degraded
+		return planner.Degraded
 	case is[ConditionStalled]:
-		return Failed
+		return planner.Failed
 	case is[ConditionReconciling]:
-		return Progressing
+		return planner.Progressing
 	}
 	return ""
 }
@@ -273,13 +274,13 @@ func (s *ServiceStatus) DrainingSince() map[spec.Color]time.Time {
 }
 
 // observed records a snapshot.
-func (s *ServiceStatus) observed(sv *spec.Service, o Observed) {
-	s.ServedColor = servedColor(sv, o.MapRuntime)
+func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
+	s.ServedColor = planner.ServedColor(sv, o.MapRuntime)
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors {
 		cs := o.Color(c)
-		st := &ColorStatus{Container: "absent", ImageID: short(cs.Container.ImageID), HAProxy: cs.Server.Status, Addr: cs.Server.Addr, Sessions: cs.Server.Sessions}
+		st := &ColorStatus{Container: "absent", ImageID: planner.ShortID(cs.Container.ImageID), HAProxy: cs.Server.Status, Addr: cs.Server.Addr, Sessions: cs.Server.Sessions}
 		if cs.Container.Exists {
 			st.Container = cs.Container.State
 			st.Restarts = cs.Container.RestartCount
@@ -322,11 +323,11 @@ func (s *ServiceStatus) target(sv *spec.Service, now time.Time) {
 }
 
 // decided records the decision of a pass.
-func (s *ServiceStatus) decided(d Decision, now time.Time) {
+func (s *ServiceStatus) decided(d planner.Decision, now time.Time) {
 	if d.LogsOf == "" {
 		s.Logs = ""
 	}
-	if d.Phase != Degraded {
+	if d.Phase != planner.Degraded {
 		s.LastError, s.LastErrorTime = "", nil
 	}
 	s.setConditions(d.Phase, d.Reason, d.Message, now)
@@ -334,29 +335,29 @@ func (s *ServiceStatus) decided(d Decision, now time.Time) {
 
 // setConditions sets Ready, Reconciling and Stalled for phase, and the
 // phase from them.
-func (s *ServiceStatus) setConditions(phase Phase, reason, msg string, now time.Time) {
+func (s *ServiceStatus) setConditions(phase planner.Phase, reason, msg string, now time.Time) {
 	tf := func(b bool) string {
 		if b {
 			return "True"
 		}
 		return "False"
 	}
-	s.setCondition(ConditionReady, tf(phase == Converged), reason, msg, now)
-	s.setCondition(ConditionReconciling, tf(phase == Progressing || phase == Degraded), reason, msg, now)
-	s.setCondition(ConditionStalled, tf(phase == Failed || phase == Degraded), reason, msg, now)
+	s.setCondition(ConditionReady, tf(phase == planner.Converged), reason, msg, now)
+	s.setCondition(ConditionReconciling, tf(phase == planner.Progressing || phase == planner.Degraded), reason, msg, now)
+	s.setCondition(ConditionStalled, tf(phase == planner.Failed || phase == planner.Degraded), reason, msg, now)
 	s.dropCondition("Progressing") // the type before Reconciling
 	s.Phase = PhaseOf(s.Conditions)
 }
 
 // stepped records a step taken (err nil) or failed.
-func (s *ServiceStatus) stepped(st Step, err error, now time.Time) {
+func (s *ServiceStatus) stepped(st planner.Step, err error, now time.Time) {
 	t := now
 	s.LastStep, s.LastStepTime = st.String(), &t
 	switch {
 	case err != nil && refused(err):
 		// Retrying cannot mend it: stalled until the spec or the host changes.
 		s.LastError, s.LastErrorTime = err.Error(), &t
-		s.setConditions(Failed, "StepRefused", err.Error(), now)
+		s.setConditions(planner.Failed, "StepRefused", err.Error(), now)
 	case err != nil:
 		s.failed("StepFailed", err, now)
 	}
@@ -366,7 +367,7 @@ func (s *ServiceStatus) stepped(st Step, err error, now time.Time) {
 func (s *ServiceStatus) failed(reason string, err error, now time.Time) {
 	t := now
 	s.LastError, s.LastErrorTime = err.Error(), &t
-	s.setConditions(Degraded, reason, err.Error(), now)
+	s.setConditions(planner.Degraded, reason, err.Error(), now)
 }
 
 func (s *ServiceStatus) setCondition(typ, status, reason, msg string, now time.Time) {

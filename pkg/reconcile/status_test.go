@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -13,20 +15,20 @@ import (
 // is derived back from the conditions; a transition time moves only when
 // a condition's status changes.
 func TestConditions(t *testing.T) {
-	want := map[Phase][3]string{ // Ready, Reconciling, Stalled
-		Converged:   {"True", "False", "False"},
-		Progressing: {"False", "True", "False"},
-		Degraded:    {"False", "True", "True"},
-		Failed:      {"False", "False", "True"},
+	want := map[planner.Phase][3]string{ // Ready, Reconciling, Stalled
+		planner.Converged:   {"True", "False", "False"},
+		planner.Progressing: {"False", "True", "False"},
+		planner.Degraded:    {"False", "True", "True"},
+		planner.Failed:      {"False", "False", "True"},
 	}
 	s := &ServiceStatus{ObservedGeneration: "abc123"}
-	for i, p := range []Phase{Progressing, Degraded, Failed, Converged, Progressing} {
-		now := t0.Add(time.Duration(i) * time.Second)
+	for i, p := range []planner.Phase{planner.Progressing, planner.Degraded, planner.Failed, planner.Converged, planner.Progressing} {
+		now := plantest.T0.Add(time.Duration(i) * time.Second)
 		before := map[string]Condition{}
 		for _, c := range s.Conditions {
 			before[c.Type] = c
 		}
-		s.decided(Decision{Phase: p, Reason: "R" + string(p), Message: "m"}, now)
+		s.decided(planner.Decision{Phase: p, Reason: "R" + string(p), Message: "m"}, now)
 		if s.Phase != p || PhaseOf(s.Conditions) != p {
 			t.Fatalf("%s: phase %s, derived %s", p, s.Phase, PhaseOf(s.Conditions))
 		}
@@ -50,14 +52,14 @@ func TestConditions(t *testing.T) {
 // instead of a Degraded error retried forever; --once gives up on it.
 func TestRefusedStepStalls(t *testing.T) {
 	w := newFakeWorld()
-	h := newHarness(t, w, testService(t, spec.Blue, "demo:v1"))
+	h := newHarness(t, w, plantest.Service(t, spec.Blue, "demo:v1"))
 	h.loop.Deps.NoPull = true
 	err := h.loop.RunOnce(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "StepRefused") {
 		t.Fatalf("RunOnce = %v, want it to stop on the refused pull", err)
 	}
 	st := h.serviceStatus()
-	if st.Phase != Failed || conditionReason(st) != "StepRefused" || !strings.Contains(st.LastError, "--no-pull") {
+	if st.Phase != planner.Failed || conditionReason(st) != "StepRefused" || !strings.Contains(st.LastError, "--no-pull") {
 		t.Fatalf("status %s %s %q, want Failed StepRefused naming --no-pull", st.Phase, conditionReason(st), st.LastError)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/atomicwriter"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 )
 
 // StopRecord says that the controller stopped a container: which one (by
@@ -37,7 +39,7 @@ const stopSlack = time.Minute
 // stoppedBy tells whether record r accounts for the last exit of ct: the
 // same container, stopped after this run started, exiting once the stop
 // was asked and before its grace period could have run out.
-func stoppedBy(r StopRecord, ct Container, stopTimeout time.Duration) bool {
+func stoppedBy(r StopRecord, ct planner.Container, stopTimeout time.Duration) bool {
 	if r.ID == "" || r.ID != ct.ID || ct.FinishedAt.IsZero() {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -221,7 +222,7 @@ func TestNewColorOOMKilledFailsRelease(t *testing.T) {
 	l := e.startLoad(10, 2)
 	waitSent(t, l, 500)
 	e.save(spec.Green, "v2", resources)
-	s := e.waitPhase(2*time.Minute, reconcile.Failed, "OOMKilled")
+	s := e.waitPhase(2*time.Minute, planner.Failed, "OOMKilled")
 	if msg := readyMessage(s); !strings.Contains(msg, "OOMKilled") {
 		t.Fatalf("status message %q does not say OOMKilled", msg)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -35,7 +35,7 @@ func TestBadVersionNeverGetsTraffic(t *testing.T) {
 	for _, c := range cases {
 		e.readyTimeout = "3s"
 		e.save(spec.Green, c.version)
-		s := e.waitPhase(2*time.Minute, reconcile.Failed, c.reason)
+		s := e.waitPhase(2*time.Minute, planner.Failed, c.reason)
 		if !strings.Contains(strings.ToLower(s.Logs), strings.ToLower(c.logLine)) {
 			t.Errorf("%s: status logs do not show the app's own lines (want %q):\n%s", c.version, c.logLine, s.Logs)
 		}

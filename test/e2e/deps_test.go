@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -106,7 +106,7 @@ func testFault(t *testing.T, f fault) {
 
 	f.breakDep(t, proxy)
 	e.save(spec.Green, "v2")
-	s := e.waitPhase(time.Minute, reconcile.Degraded, f.reason)
+	s := e.waitPhase(time.Minute, planner.Degraded, f.reason)
 	msg := readyMessage(s)
 	t.Logf("status while broken: %s %s: %s", s.Phase, readyReason(s), msg)
 	if addr := f.addr(proxy); !strings.Contains(msg, addr) || !strings.Contains(s.LastError, addr) {
@@ -139,7 +139,7 @@ func (e *env) checkBackoff(ctl *controller) {
 		e.t.Errorf("%d \"Cannot observe\" log lines in %s while the dependency is broken, want 1 to %d (retries with backoff)",
 			n, backoffWindow, maxObserveErrors-1)
 	}
-	if s := e.serviceStatus(); s.Phase != reconcile.Degraded {
+	if s := e.serviceStatus(); s.Phase != planner.Degraded {
 		e.t.Errorf("status left Degraded while the dependency is still broken: %s %s", s.Phase, readyReason(s))
 	}
 }

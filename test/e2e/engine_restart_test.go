@@ -16,6 +16,7 @@ import (
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -190,7 +191,7 @@ func (e *restartEnv) generation() string {
 // with the map on color served.
 func (e *restartEnv) converged(gen string, served spec.Color) bool {
 	s := e.serviceStatus()
-	return s.Phase == reconcile.Converged && s.ObservedGeneration == gen && s.ServedColor == served
+	return s.Phase == planner.Converged && s.ObservedGeneration == gen && s.ServedColor == served
 }
 
 // waitFor polls cond every 10ms; after timeout it fails the test with msg,

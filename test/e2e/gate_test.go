@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -36,7 +36,7 @@ func TestManualPromotionPreviewAndChecks(t *testing.T) {
 
 	// Release green v2: checks pass, then it waits for the promotion.
 	e.save(spec.Green, "v2", gate(checks("green v2"))...)
-	s := e.waitPhase(2*time.Minute, reconcile.Progressing, "WaitingForPromotion")
+	s := e.waitPhase(2*time.Minute, planner.Progressing, "WaitingForPromotion")
 	if !strings.Contains(readyMessage(s), "controller promote "+e.svc) {
 		t.Fatalf("waiting message: %q", readyMessage(s))
 	}
@@ -62,7 +62,7 @@ func TestManualPromotionPreviewAndChecks(t *testing.T) {
 
 	// Release blue v3, approved in the file (as from git).
 	e.save(spec.Blue, "v3", gate(checks("blue v3"))...)
-	s = e.waitPhase(2*time.Minute, reconcile.Progressing, "WaitingForPromotion")
+	s = e.waitPhase(2*time.Minute, planner.Progressing, "WaitingForPromotion")
 	e.save(spec.Blue, "v3", gate(checks("blue v3"), fmt.Sprintf("  promotion: {mode: Manual, approved: %q}", s.ObservedGeneration))[1:]...)
 	e.waitConverged(time.Minute)
 	if got, err := e.get("/"); err != nil || got != "blue v3" {
@@ -71,7 +71,7 @@ func TestManualPromotionPreviewAndChecks(t *testing.T) {
 
 	// Release green v4 whose check cannot pass: it never gets traffic.
 	e.save(spec.Green, "v4", gate(checks("no such body"))...)
-	s = e.waitPhase(2*time.Minute, reconcile.Failed, "CheckFailed")
+	s = e.waitPhase(2*time.Minute, planner.Failed, "CheckFailed")
 	if msg := readyMessage(s); !strings.Contains(msg, "no such body") || !strings.Contains(msg, "green v4") {
 		t.Fatalf("CheckFailed message lacks the failing answer: %q", msg)
 	}
@@ -85,7 +85,7 @@ func TestManualPromotionPreviewAndChecks(t *testing.T) {
 	}
 	testenv.WaitFor(t, 10*time.Second, "history records the failed check", func() bool {
 		rs := e.history()
-		return len(rs) > 0 && rs[len(rs)-1].Outcome == reconcile.OutcomeFailed && strings.Contains(rs[len(rs)-1].Reason, "CheckFailed")
+		return len(rs) > 0 && rs[len(rs)-1].Outcome == planner.OutcomeFailed && strings.Contains(rs[len(rs)-1].Reason, "CheckFailed")
 	})
 	ctl.stop()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	// Its in-process file:// transport, so that pushing needs no git binary.
 	_ "github.com/bluegreen-host/controller/pkg/source"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -76,7 +77,7 @@ func TestGitDrivenRelease(t *testing.T) {
 	}
 	converged := func(commit, gen string) func(*reconcile.Status, *reconcile.ServiceStatus) bool {
 		return func(st *reconcile.Status, s *reconcile.ServiceStatus) bool {
-			return st.Source.Commit == commit && s.ObservedGeneration == gen && s.Phase == reconcile.Converged
+			return st.Source.Commit == commit && s.ObservedGeneration == gen && s.Phase == planner.Converged
 		}
 	}
 	waitSource("blue v1 from the first commit", converged(c1, g1))
@@ -91,7 +92,7 @@ func TestGitDrivenRelease(t *testing.T) {
 	if err != nil || len(rs) == 0 {
 		t.Fatalf("history: %v, %v", rs, err)
 	}
-	if last := rs[len(rs)-1]; last.Commit != c2 || last.Outcome != reconcile.OutcomeSucceeded || last.To != spec.Green {
+	if last := rs[len(rs)-1]; last.Commit != c2 || last.Outcome != planner.OutcomeSucceeded || last.To != spec.Green {
 		t.Errorf("the last release in the history is %+v, want green's, Succeeded, with commit %s", last, c2)
 	}
 
@@ -103,7 +104,7 @@ func TestGitDrivenRelease(t *testing.T) {
 	})
 	t.Logf("refused: %s", st.Source.RefusedReason)
 	if !strings.Contains(st.Source.RefusedReason, "spec.activeColor") || st.Source.Commit != c2 ||
-		svc.ObservedGeneration != g2 || svc.Phase != reconcile.Converged {
+		svc.ObservedGeneration != g2 || svc.Phase != planner.Converged {
 		t.Errorf("after the refused commit: source %+v, service %s %s; want commit %s in force and converged on it", st.Source, svc.Phase, svc.ObservedGeneration, c2)
 	}
 	e.assertFrontend("green v2")

@@ -22,6 +22,7 @@ import (
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -346,12 +347,12 @@ func (e *env) waitConverged(timeout time.Duration) {
 	gen := e.generation()
 	testenv.WaitFor(e.t, timeout, "controller converges on "+gen, func() bool {
 		s := e.serviceStatus()
-		return s.Phase == reconcile.Converged && s.ObservedGeneration == gen
+		return s.Phase == planner.Converged && s.ObservedGeneration == gen
 	})
 }
 
 // waitPhase waits until status shows the phase and reason for the current desired file.
-func (e *env) waitPhase(timeout time.Duration, phase reconcile.Phase, reason string) *reconcile.ServiceStatus {
+func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason string) *reconcile.ServiceStatus {
 	e.t.Helper()
 	gen := e.generation()
 	var s *reconcile.ServiceStatus

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -29,7 +30,7 @@ func (p pair) save(webColor spec.Color, webVersion string, apiColor spec.Color, 
 
 // wait waits until service svc reports phase and reason for the generation
 // the desired file gives it now.
-func (p pair) wait(svc string, timeout time.Duration, phase reconcile.Phase, reason string) *reconcile.ServiceStatus {
+func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason string) *reconcile.ServiceStatus {
 	p.web.t.Helper()
 	svcs, err := spec.Load(p.web.desired)
 	if err != nil {
@@ -60,16 +61,16 @@ func TestTwoServicesInOneFile(t *testing.T) {
 	p.api.desired = p.web.desired // for its generation; the file holds both
 	p.save(spec.Blue, "v1", spec.Blue, "v1")
 	ctl := p.web.start()
-	p.wait(p.web.svc, 2*time.Minute, reconcile.Converged, "Converged")
-	p.wait(p.api.svc, 2*time.Minute, reconcile.Converged, "Converged")
+	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
+	p.wait(p.api.svc, 2*time.Minute, planner.Converged, "Converged")
 
 	webLoad := p.web.startLoad(10, 2)
 	apiLoad := p.api.startLoad(5, 1)
 	waitSent(t, webLoad, 500)
 	waitSent(t, apiLoad, 500)
 	p.save(spec.Green, "v2", spec.Green, "v2")
-	p.wait(p.api.svc, 2*time.Minute, reconcile.Failed, "RolledBack")
-	p.wait(p.web.svc, 2*time.Minute, reconcile.Converged, "Converged")
+	p.wait(p.api.svc, 2*time.Minute, planner.Failed, "RolledBack")
+	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
 	if got, err := p.web.get("/"); err != nil || got != "green v2" {
 		t.Fatalf("web answers %q (%v), want green v2", got, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -40,7 +40,7 @@ func TestUnlabelledContainerNeverTouched(t *testing.T) {
 	waitSent(t, l, 1000)
 	before := e.worldSnapshot()
 	e.save(spec.Green, "v2")
-	s := e.waitPhase(time.Minute, reconcile.Failed, "ContainerNotOwned")
+	s := e.waitPhase(time.Minute, planner.Failed, "ContainerNotOwned")
 	msg := readyMessage(s)
 	t.Logf("status: %s %s: %s", s.Phase, readyReason(s), msg)
 	if !strings.Contains(msg, name) {
@@ -65,7 +65,7 @@ func TestUnlabelledContainerNeverTouched(t *testing.T) {
 		t.Logf("%d passes saw the foreign container and left it alone", passes)
 	}
 	e.assertWorldUnchanged(before, "with a foreign container in the green slot")
-	if s := e.serviceStatus(); s.Phase != reconcile.Failed || readyReason(s) != "ContainerNotOwned" {
+	if s := e.serviceStatus(); s.Phase != planner.Failed || readyReason(s) != "ContainerNotOwned" {
 		t.Fatalf("status changed to %s %s while the foreign container is there", s.Phase, readyReason(s))
 	}
 

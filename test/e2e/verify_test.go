@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -44,10 +45,10 @@ func rollbackCase(t *testing.T, mode, verify string, between func(e *env, ctl *c
 	waitSent(t, l, 500)
 	e.save(spec.Green, "v2")
 	if between != nil {
-		e.waitPhase(time.Minute, reconcile.Progressing, "Verifying")
+		e.waitPhase(time.Minute, planner.Progressing, "Verifying")
 		ctl = between(e, ctl)
 	}
-	s := e.waitPhase(time.Minute, reconcile.Failed, "RolledBack")
+	s := e.waitPhase(time.Minute, planner.Failed, "RolledBack")
 	waitSent(t, l, l.sent()+1000)
 	sent, failed, _, fails := l.stop()
 	msg := readyMessage(s)
@@ -78,7 +79,7 @@ func rollbackCase(t *testing.T, mode, verify string, between func(e *env, ctl *c
 		return st == "exited"
 	})
 	rs := e.history()
-	if len(rs) == 0 || rs[len(rs)-1].Outcome != reconcile.OutcomeRolledBack || !strings.Contains(rs[len(rs)-1].Reason, "after the switch") {
+	if len(rs) == 0 || rs[len(rs)-1].Outcome != planner.OutcomeRolledBack || !strings.Contains(rs[len(rs)-1].Reason, "after the switch") {
 		t.Fatalf("history: %+v", rs)
 	}
 	// The same spec is not tried again.
@@ -131,7 +132,7 @@ func TestGoodReleaseVerifiedAcrossCrashAndReload(t *testing.T) {
 	l := e.startLoadAcrossReloads(10, 2)
 	waitSent(t, l, 500)
 	e.save(spec.Green, "v2")
-	e.waitPhase(time.Minute, reconcile.Progressing, "Verifying")
+	e.waitPhase(time.Minute, planner.Progressing, "Verifying")
 	if st, _ := e.container(spec.Blue); st != "running" {
 		t.Fatalf("blue is %s during the window, want running (warm)", st)
 	}
@@ -148,7 +149,7 @@ func TestGoodReleaseVerifiedAcrossCrashAndReload(t *testing.T) {
 		t.Fatalf("blue is %s after the verdict, want exited", st)
 	}
 	rs := e.history()
-	if len(rs) == 0 || rs[len(rs)-1].Outcome != reconcile.OutcomeSucceeded {
+	if len(rs) == 0 || rs[len(rs)-1].Outcome != planner.OutcomeSucceeded {
 		t.Fatalf("history: %+v", rs)
 	}
 	ctl.stop()

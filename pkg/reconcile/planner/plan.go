@@ -1,12 +1,12 @@
-package reconcile
+package planner
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
 
-	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -14,6 +14,9 @@ import (
 // to become ready is the step that decides how fast traffic moves, so it is
 // polled tightly; the observation it repeats is a few local socket calls.
 const (
+	// ProbesNeeded is how many consecutive passing probes of a color's
+	// address invariant 1 asks for before it may take traffic.
+	ProbesNeeded     = 2
 	ReadyPoll        = 5 * time.Millisecond
 	DrainPoll        = 50 * time.Millisecond
 	ActiveUnwellPoll = time.Second
@@ -30,7 +33,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d, stop := checkOwnership(s, o); stop {
 		return d
 	}
-	served := servedColor(s, o.MapRuntime)
+	served := ServedColor(s, o.MapRuntime)
 	v := o.Verification
 	var (
 		rec       *Verification
@@ -94,7 +97,7 @@ func fallbackGate(s *spec.Service, o Observed, served spec.Color, d Decision) De
 	}
 	return Decision{Phase: Progressing, Reason: "WaitingForFallback",
 		Message: fmt.Sprintf("%s; but %s does not answer at its published port %s yet (%s): after an HAProxy reload its traffic would go there",
-			d.Message, served, fallbackAddr(s, served), st.FallbackError),
+			d.Message, served, FallbackAddr(s, served), st.FallbackError),
 		RequeueAfter: ReadyPoll}
 }
 
@@ -114,7 +117,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	// through the other color first: the container the map points at is
 	// never replaced. (With no container at all there is nothing to replace.)
 	next := active
-	if served == active && o.Color(active).Container.Exists && !runsDesired(s, o, active) {
+	if served == active && o.Color(active).Container.Exists && !RunsDesired(s, o, active) {
 		next = other
 	}
 	if d, notReady := prepare(s, o, next, served, now); notReady {
@@ -184,7 +187,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 	switch {
 	case !ct.Exists:
 		return Decision{}, false
-	case !ct.Running && o.Color(served).Server.Addr != fallbackAddr(s, served):
+	case !ct.Running && o.Color(served).Server.Addr != FallbackAddr(s, served):
 		// Its address on the network goes with it, and may be given to
 		// another container: HAProxy goes back to the published port,
 		// which reaches it wherever it comes back.
@@ -199,7 +202,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 		}
 		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
 	}
-	if st := o.Color(served); st.Server.Addr != serverAddr(s, served, ct) && st.Probes >= probesNeeded && st.ProbedAddr == serverAddr(s, served, ct) {
+	if st := o.Color(served); st.Server.Addr != ServerAddr(s, served, ct) && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, served, ct) {
 		// Through the fallback (HAProxy was reloaded, or the container
 		// restarted with a new address): its own address answers.
 		return pointAt(s, st, served, fmt.Sprintf("%s serves and passed %d probes of %s", served, st.Probes, st.ProbedAddr)), true
@@ -207,10 +210,10 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 	if d, ok := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); ok {
 		return d, true // back from a crash
 	}
-	if ct.RestartPolicy != docker.RestartUnlessStopped {
+	if ct.RestartPolicy != RestartUnlessStopped {
 		return step(SetRestartPolicy, s, served, name, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",
-			served, orNone(ct.RestartPolicy), docker.RestartUnlessStopped)), true
+			served, cmp.Or(ct.RestartPolicy, "none yet"), RestartUnlessStopped)), true
 	}
 	return Decision{}, false
 }
@@ -237,17 +240,17 @@ func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decis
 			served, s.ContainerName(served), ct.RestartCount, ct.FinishedAt.UTC().Format(time.RFC3339), st.Server.Status)
 	}
 	return Decision{Phase: Degraded, Reason: "CrashLoop", Message: msg + "; " + d.Message,
-		RequeueAfter: minPositive(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}
+		RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}
 }
 
-// wantRestartPolicy is the engine's restart policy color c must have: the
+// WantRestartPolicy is the engine's restart policy color c must have: the
 // served color comes back by itself, every other color stays down when it
 // exits (a new color that dies at start fails its release).
-func wantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
-	if c == servedColor(s, o.MapRuntime) {
-		return docker.RestartUnlessStopped
+func WantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
+	if c == ServedColor(s, o.MapRuntime) {
+		return RestartUnlessStopped
 	}
-	return docker.RestartNo
+	return RestartNo
 }
 
 func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
@@ -309,10 +312,10 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	st := o.Color(c)
 	ct := st.Container
 	name := s.ContainerName(c)
-	if ct.Exists && !runsDesired(s, o, c) {
+	if ct.Exists && !RunsDesired(s, o, c) {
 		// c does not serve here: served == c only when it runs the desired image.
 		why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
-			c, s.Image, short(o.Image.ID), ContainerHash(s, c, o.Image.ID), short(ct.ImageID), ct.SpecHash)
+			c, s.Image, ShortID(o.Image.ID), ContainerHash(s, c, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
 		if ct.Running {
 			if d, wait := drainGate(s, c, st, now); wait {
 				return d, true
@@ -358,7 +361,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		}
 		return step(StartContainer, s, c, name, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
 	}
-	if served != c && st.Server.Addr != serverAddr(s, c, ct) {
+	if served != c && st.Server.Addr != ServerAddr(s, c, ct) {
 		// Before any probe counts: the switch needs HAProxy to send
 		// traffic to the very address that was probed.
 		return pointAt(s, st, c, fmt.Sprintf("%s runs", c)), true
@@ -371,7 +374,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			return d, true
 		}
 	}
-	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, orNone(st.Server.CheckStatus), st.Probes)
+	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, cmp.Or(st.Server.CheckStatus, "none yet"), st.Probes)
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
 	}
@@ -379,7 +382,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s", st.Server.Addr, st.ProbedAddr)
 	}
 	if st.FallbackError != "" {
-		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", fallbackAddr(s, c), st.FallbackError)
+		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", FallbackAddr(s, c), st.FallbackError)
 	}
 	age := now.Sub(ct.StartedAt)
 	if served == c && age > s.ReadyTimeout.Duration {
@@ -404,7 +407,7 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 	active := c.Other()
 	done := fmt.Sprintf("%s serves %s", active, s.Image)
 	if !st.Container.Exists || !st.Container.Running {
-		if st.Server.Addr != fallbackAddr(s, c) {
+		if st.Server.Addr != FallbackAddr(s, c) {
 			// Its address on the network may go to another container.
 			return pointAt(s, st, c, fmt.Sprintf("%s is stopped", c))
 		}
@@ -413,7 +416,7 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 		}
 		return Decision{Phase: Converged, Reason: "Converged", Message: done}
 	}
-	if st.Server.Addr != serverAddr(s, c, st.Container) && (verifying != nil || s.Idle.Policy == spec.IdleKeepWarm) {
+	if st.Server.Addr != ServerAddr(s, c, st.Container) && (verifying != nil || s.Idle.Policy == spec.IdleKeepWarm) {
 		// Kept warm to take traffic back: reachable the fast way.
 		return pointAt(s, st, c, fmt.Sprintf("%s is kept warm", c))
 	}
@@ -448,52 +451,52 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 // if they fail). ok is false while that does not hold.
 func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, ok bool) {
 	srv := st.Server
-	if st.Probes < probesNeeded || !isDown(srv.Status) || st.ProbedAddr == "" || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
+	if st.Probes < ProbesNeeded || !srv.Down() || st.ProbedAddr == "" || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
 	}
 	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
 		why, st.Probes, st.ProbedAddr, s.HealthPath, srv.Status)), true
 }
 
-// serverAddr is where HAProxy must send color c's traffic, and where the
+// ServerAddr is where HAProxy must send color c's traffic, and where the
 // controller probes it: the container's own address on its Docker network
 // and containerPort while it runs there (the direct path, past Docker's
 // port forwarder), else 127.0.0.1:hostPort as haproxy.cfg says (the
 // published port: the fallback, valid whatever the container's address).
-func serverAddr(s *spec.Service, c spec.Color, ct Container) string {
+func ServerAddr(s *spec.Service, c spec.Color, ct Container) string {
 	if s.Network == spec.NetworkHost || !ct.Running {
-		return fallbackAddr(s, c)
+		return FallbackAddr(s, c)
 	}
 	ip, err := netip.ParseAddr(ct.IP)
 	if err != nil {
-		return fallbackAddr(s, c)
+		return FallbackAddr(s, c)
 	}
 	return netip.AddrPortFrom(ip, uint16(s.ContainerPort)).String()
 }
 
-// fallbackAddr is color c's address in haproxy.cfg: its published port
+// FallbackAddr is color c's address in haproxy.cfg: its published port
 // (or, with host networking, the port its app listens on).
-func fallbackAddr(s *spec.Service, c spec.Color) string {
+func FallbackAddr(s *spec.Service, c spec.Color) string {
 	return "127.0.0.1:" + strconv.Itoa(s.Color(c).HostPort)
 }
 
-// pointAt points color c's server at serverAddr when HAProxy sends its
+// pointAt points color c's server at ServerAddr when HAProxy sends its
 // traffic elsewhere (why says what c is doing).
 func pointAt(s *spec.Service, st ColorState, c spec.Color, why string) Decision {
-	want := serverAddr(s, c, st.Container)
+	want := ServerAddr(s, c, st.Container)
 	return step(SetServerAddr, s, c, serverName(s, c)+" addr "+want,
-		fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, orNone(st.Server.Addr), want))
+		fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, cmp.Or(st.Server.Addr, "none yet"), want))
 }
 
 // disarm takes the engine's restart policy away from color c's container,
 // which must stay down once it exits or is stopped; ok is false when it
 // has none.
 func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision, ok bool) {
-	if ct.RestartPolicy == "" || ct.RestartPolicy == docker.RestartNo {
+	if ct.RestartPolicy == "" || ct.RestartPolicy == RestartNo {
 		return Decision{}, false
 	}
 	return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf("%s, it must stay down (policy %s, not %s)",
-		why, ct.RestartPolicy, docker.RestartNo)), true
+		why, ct.RestartPolicy, RestartNo)), true
 }
 
 // serverName is color c's server as the runtime API names it: backend/server.
@@ -529,7 +532,9 @@ func drainingSince(st ColorState, now time.Time) time.Time {
 	return st.DrainingSince
 }
 
-func servedColor(s *spec.Service, m MapValue) spec.Color {
+// ServedColor is the color the map value m routes to, "" when it routes to
+// neither of the service's backends.
+func ServedColor(s *spec.Service, m MapValue) spec.Color {
 	if !m.Found {
 		return ""
 	}
@@ -541,7 +546,9 @@ func servedColor(s *spec.Service, m MapValue) spec.Color {
 	return ""
 }
 
-func runsDesired(s *spec.Service, o Observed, c spec.Color) bool {
+// RunsDesired reports whether color c's container is the one the spec asks
+// for now: the desired image, created from the current container spec.
+func RunsDesired(s *spec.Service, o Observed, c spec.Color) bool {
 	ct := o.Color(c).Container
 	return ct.Exists && o.Image.Found && ct.ImageID == o.Image.ID && ct.SpecHash == ContainerHash(s, c, o.Image.ID)
 }
@@ -556,10 +563,8 @@ func ready(st ColorState, served bool) bool {
 	if !st.Container.Running || st.Server.Status != "UP" {
 		return false
 	}
-	return served || st.Probes >= probesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
+	return served || st.Probes >= ProbesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
 }
-
-func isDown(status string) bool { return len(status) >= 4 && status[:4] == "DOWN" }
 
 func step(a Action, s *spec.Service, c spec.Color, target, cause string) Decision {
 	st := &Step{Action: a, Service: s.Name, Color: c, Target: target, Cause: cause}
@@ -570,14 +575,8 @@ func failed(reason, msg string) Decision {
 	return Decision{Phase: Failed, Reason: reason, Message: msg}
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "none yet"
-	}
-	return s
-}
-
-func short(id string) string {
+// ShortID is an image or container ID as the docker CLI shows it.
+func ShortID(id string) string {
 	const prefix = "sha256:"
 	if len(id) > len(prefix) && id[:len(prefix)] == prefix {
 		id = id[len(prefix):]
@@ -589,4 +588,16 @@ func short(id string) string {
 		return "none"
 	}
 	return id
+}
+
+// Sooner is the sooner of two requeue delays, where zero means "no wait
+// asked for".
+func Sooner(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }

@@ -1,6 +1,4 @@
-// Package reconcile converges observed HAProxy and Docker state towards the
-// desired spec one safe step at a time: observe, plan (pure), execute, again.
-package reconcile
+package planner
 
 import (
 	"fmt"
@@ -54,7 +52,7 @@ type ColorState struct {
 	// ProbeError is the last failed probe's error, if any.
 	ProbeError string
 	// ProbedAddr is the address the probes went to ("" when not probed):
-	// the one HAProxy must send the color's traffic to (serverAddr).
+	// the one HAProxy must send the color's traffic to (ServerAddr).
 	ProbedAddr string
 	// FallbackOK: the color answered at its published port too (the
 	// address an HAProxy reload puts back), in this observation;
@@ -160,3 +158,14 @@ func (s Server) Draining() bool { return s.AdminDrain || s.Status == "DRAIN" }
 
 // Maint reports whether the server is in maintenance, directly or via another server.
 func (s Server) Maint() bool { return s.AdminMaint || len(s.Status) >= 5 && s.Status[:5] == "MAINT" }
+
+// Restart policies of a container, spelled as the Docker engine spells them:
+// the served color comes back by itself when it dies, every other color
+// stays down.
+const (
+	RestartNo            = "no"
+	RestartUnlessStopped = "unless-stopped"
+)
+
+// Down reports a server HAProxy's checks found down ("DOWN", "DOWN 1/2").
+func (s Server) Down() bool { return len(s.Status) >= 4 && s.Status[:4] == "DOWN" }

@@ -1,6 +1,7 @@
-package reconcile
+package planner
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -128,8 +129,8 @@ func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failur
 	switch {
 	case !ct.Running:
 		return fmt.Sprintf("%s's container %s %s; %s", v.To, s.ContainerName(v.To), ct.Exit(), figures), false
-	case isDown(st.Server.Status) || st.Server.Maint():
-		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s", v.To, st.Server.Status, orNone(st.Server.CheckStatus), figures), false
+	case st.Server.Down() || st.Server.Maint():
+		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s", v.To, st.Server.Status, cmp.Or(st.Server.CheckStatus, "none yet"), figures), false
 	}
 	bad := c.Status5xx + c.Failed
 	if total := c.Responses + c.Failed; total >= int64(s.Verify.MinRequests) && float64(bad) > *s.Verify.MaxErrorRate*float64(total) {
@@ -181,7 +182,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 	from, to := v.From, v.To
 	st := o.Color(from)
 	ct := st.Container
-	served := servedColor(s, o.MapRuntime)
+	served := ServedColor(s, o.MapRuntime)
 	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
 	if !ct.Exists || ct.ID != v.FromContainer {
 		if served == from {
@@ -195,7 +196,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 			return step(SetServerReady, s, from, serverName(s, from), "roll back: "+why)
 		case !ct.Running:
 			return step(StartContainer, s, from, s.ContainerName(from), "roll back: "+why)
-		case st.Server.Addr != serverAddr(s, from, ct):
+		case st.Server.Addr != ServerAddr(s, from, ct):
 			return pointAt(s, st, from, "roll back: "+why)
 		case ready(st, false):
 			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
@@ -231,6 +232,6 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 	}
 	return Decision{Phase: Failed, Reason: "RolledBack",
 		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",
-			v.ToImage, to, v.Reason, from, orNone(v.FromImage)),
+			v.ToImage, to, v.Reason, from, cmp.Or(v.FromImage, "none yet")),
 		LogsOf: s.ContainerName(to)}
 }

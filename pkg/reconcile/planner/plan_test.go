@@ -1,0 +1,454 @@
+package planner_test
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+func TestPlan(t *testing.T) {
+	v1Blue := func() *spec.Service { return plantest.Service(t, spec.Blue, "demo:v1") }
+	v2Green := func() *spec.Service { return plantest.Service(t, spec.Green, "demo:v2") }
+	v1BlueRollback := v1Blue
+	v2BlueDone := func() *spec.Service { return plantest.Service(t, spec.Blue, "demo:v2") }
+	v3Blue := func() *spec.Service { return plantest.Service(t, spec.Blue, "demo:v3") }
+	withBuild := func() *spec.Service {
+		s := plantest.Service(t, spec.Blue, "demo:v1")
+		s.Build = &spec.Build{Context: "/src/demo", Dockerfile: "Dockerfile"}
+		return s
+	}
+	keepWarm := func() *spec.Service { return plantest.Service(t, spec.Green, "demo:v2", "  idle: {policy: KeepWarm}") }
+	stopAfter := func() *spec.Service { return plantest.Service(t, spec.Green, "demo:v2", "  idle: {stopAfter: 1m}") }
+	withEnv := func() *spec.Service { return plantest.Service(t, spec.Green, "demo:v2", "  env: {LOG_LEVEL: debug}") }
+
+	tests := []struct {
+		name  string
+		world func() *plantest.World
+		want  plantest.Want
+	}{
+		// First start from nothing.
+		{"first start: image missing, build given", func() *plantest.World { return plantest.NewWorld(withBuild(), "") },
+			plantest.Want{Action: planner.BuildImage, Target: "demo:v1"}},
+		{"first start: image missing, no build", func() *plantest.World { return plantest.NewWorld(v1Blue(), "") },
+			plantest.Want{Action: planner.PullImage, Target: "demo:v1"}},
+		{"first start: image missing, no build, pulls forbidden", func() *plantest.World {
+			return plantest.NewWorld(plantest.Service(t, spec.Blue, "demo:v1", "  pull: Never"), "")
+		}, plantest.Want{Phase: planner.Failed, Reason: "ImageMissing"}},
+		{"first start: create the active color", func() *plantest.World { return plantest.NewWorld(v1Blue(), plantest.ImageV1) },
+			plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"first start: start the created container", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, func(st *planner.ColorState) {
+				plantest.Exited(0)(st)
+				st.Container.State = "created"
+			})
+		}, plantest.Want{Action: planner.StartContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"first start: wait for health", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN 1/2", 0))
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"first start: map file names blue already, create blue directly", func() *plantest.World { return plantest.NewWorld(v1Blue(), plantest.ImageV1).Serving(spec.Blue) },
+			plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"first start: switch the map once ready", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1)
+		},
+			plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"}},
+		{"map file behind the runtime map", func() *plantest.World {
+			w := plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+			w.O.MapFile = planner.MapValue{Value: "web_green", Found: true}
+			return w
+		}, plantest.Want{Action: planner.WriteMapFile, Color: spec.Blue, Target: "/etc/haproxy/hosts.map"}},
+		{"steady state: nothing to do", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+		},
+			plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+
+		// Release: green gets v2, becomes ready, the map switches, blue drains and stops.
+		{"release: create green on v2", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+		},
+			plantest.Want{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"}},
+		{"release: green not yet ready", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(100*time.Millisecond, "UP", 1))
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"release: switch to green", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}},
+		{"release: drain blue after the switch", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}},
+		{"release: blue still has sessions", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(3, 5*time.Second))
+		}, plantest.Want{Phase: planner.Progressing, Reason: "Draining"}},
+		{"release: stop blue once drained", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"release: drain timeout passed, stop blue anyway", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(3, 31*time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"release: done, blue stopped", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(0))
+		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"release: keep warm leaves blue drained and running", func() *plantest.World {
+			return plantest.NewWorld(keepWarm(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, time.Hour))
+		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"release: stopAfter not yet passed", func() *plantest.World {
+			return plantest.NewWorld(stopAfter(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, 10*time.Second))
+		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"release: stopAfter passed", func() *plantest.World {
+			return plantest.NewWorld(stopAfter(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, 61*time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+
+		// Rollback: blue still on v1 takes traffic straight back.
+		{"rollback: undrain warm blue", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, time.Minute))
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
+		{"rollback: undrain stopped blue (DOWN hides the drain) before it starts", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(0)).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.AdminDrain = true })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
+		{"rollback: switch straight back to blue", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"}},
+		{"rollback: restart stopped blue", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(0))
+		}, plantest.Want{Action: planner.StartContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"rollback: restart blue stopped by SIGTERM", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(143))
+		}, plantest.Want{Action: planner.StartContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+
+		// Done: blue is replaced by v2, traffic moves back, green drains.
+		{"done: drain idle blue before replacing it", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}},
+		{"done: stop drained blue to replace it", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Draining(0, time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"done: remove stopped blue", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(0))
+		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"done: undrain blue's server before it starts", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status = "DRAIN" })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
+		{"done: create blue on v2", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"done: switch back to blue", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"}},
+		{"done: drain green", func() *plantest.World {
+			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Blue)
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Green, Target: "web_green/app"}},
+
+		// The active color must change image: go through the other color first.
+		{"active image change: prepare green, never touch serving blue", func() *plantest.World {
+			return plantest.NewWorld(v3Blue(), plantest.ImageV3).Running(spec.Blue, plantest.ImageV2).Serving(spec.Blue)
+		}, plantest.Want{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"}},
+		{"active image change: replace green's old image first", func() *plantest.World {
+			return plantest.NewWorld(v3Blue(), plantest.ImageV3).Running(spec.Blue, plantest.ImageV2).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(0))
+		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Green, Target: "bg-web-green"}},
+		{"active image change: move traffic to green", func() *plantest.World {
+			return plantest.NewWorld(v3Blue(), plantest.ImageV3).Running(spec.Blue, plantest.ImageV2).Serving(spec.Blue).Running(spec.Green, plantest.ImageV3)
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}},
+		{"active image change: then drain blue to replace it", func() *plantest.World {
+			return plantest.NewWorld(v3Blue(), plantest.ImageV3).Running(spec.Blue, plantest.ImageV2).Running(spec.Green, plantest.ImageV3).Serving(spec.Green)
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}},
+		{"env drift on the idle color is replaced", func() *plantest.World {
+			w := plantest.NewWorld(withEnv(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).Edit(spec.Green, plantest.Exited(0))
+			return w.Edit(spec.Green, func(st *planner.ColorState) { st.Container.SpecHash = "stale" })
+		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Green, Target: "bg-web-green"}},
+
+		// Invariant 1: ready means UP after a passing check and two probes.
+		{"UP just out of MAINT, before any check or probe, is not ready", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, func(st *planner.ColorState) {
+					st.Server.CheckStatus, st.Server.CheckPassed = "INI", false
+					st.Probes, st.ProbeError = 1, "connection reset by peer"
+					st.Container.StartedAt = plantest.T0.Add(-time.Second)
+				})
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"probes passed, HAProxy's checks behind: mark it UP", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2))
+		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Green, Target: "web_green/app"}},
+		{"probes passed, HAProxy half way up: mark it UP", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN 1/2", 2))
+		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Green, Target: "web_green/app"}},
+		{"probes passed but HAProxy checks another address: point it at the probed one", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2)).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Server.Addr = "127.0.0.1:9999" })
+		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Green, Target: "web_green/app addr 127.0.0.1:18082"}},
+		{"UP but failing in HAProxy is not forced", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "UP 1/2", 2))
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"probes passed but drained: undrain first", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2)).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Server.AdminDrain = true })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
+		{"UP in HAProxy but own probes fail is not ready", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, func(st *planner.ColorState) {
+					st.Probes, st.ProbeError = 0, "connection refused"
+					st.Container.StartedAt = plantest.T0.Add(-time.Second)
+				})
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"MAINT server is made ready", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Server.Status = "MAINT" })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
+
+		// Faults that need a human.
+		{"new container exits at start", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(65*time.Second, "DOWN", 0)).Edit(spec.Green, plantest.Exited(1))
+		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerExited"}},
+		{"new color never becomes UP", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(61*time.Second, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Failed, Reason: "ReadyTimeout"}},
+		{"serving color just started: waiting, not degraded", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		{"serving color unhealthy", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Hour, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Degraded, Reason: "ActiveNotReady"}},
+		{"backend missing in HAProxy", func() *plantest.World {
+			w := plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+			delete(w.O.Backends, "web_green")
+			return w
+		}, plantest.Want{Phase: planner.Failed, Reason: "BackendNotFound"}},
+		{"server missing in HAProxy", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Green, func(st *planner.ColorState) { st.Server = planner.Server{} })
+		}, plantest.Want{Phase: planner.Failed, Reason: "ServerNotFound"}},
+		{"container not owned by the controller is left alone", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Managed = false })
+		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
+		{"container labelled managed for another service is left alone", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Service = "api" })
+		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
+		{"container labelled managed for the other color is left alone", func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Color = "blue" })
+		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.world()
+			before := fmt.Sprintf("%+v", w.O)
+			d := planner.Plan(w.S, w.O, plantest.T0)
+			if after := fmt.Sprintf("%+v", w.O); after != before {
+				t.Fatalf("Plan changed its input")
+			}
+			if tc.want.Action != "" {
+				if d.Step == nil {
+					t.Fatalf("got %s, want step %s %s", d, tc.want.Action, tc.want.Target)
+				}
+				got := plantest.Want{Action: d.Step.Action, Color: d.Step.Color, Target: d.Step.Target}
+				exp := plantest.Want{Action: tc.want.Action, Color: tc.want.Color, Target: tc.want.Target}
+				if got != exp {
+					t.Fatalf("got step %+v (%s), want %+v", got, d, exp)
+				}
+				return
+			}
+			if d.Step != nil {
+				t.Fatalf("got step %s, want %s (%s)", d.Step, tc.want.Phase, tc.want.Reason)
+			}
+			if d.Phase != tc.want.Phase || d.Reason != tc.want.Reason {
+				t.Fatalf("got %s, want %s (%s)", d, tc.want.Phase, tc.want.Reason)
+			}
+		})
+	}
+}
+
+func TestPlanWaitsAreRequeued(t *testing.T) {
+	s := plantest.Service(t, spec.Green, "demo:v2")
+	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+		Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN 1/2", 1))
+	if d := planner.Plan(s, w.O, plantest.T0); d.RequeueAfter != planner.ReadyPoll {
+		t.Errorf("waiting for ready: RequeueAfter = %s, want %s", d.RequeueAfter, planner.ReadyPoll)
+	}
+	s = plantest.Service(t, spec.Green, "demo:v2", "  idle: {stopAfter: 1m}")
+	w = plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).Edit(spec.Blue, plantest.Draining(0, 10*time.Second))
+	if d := planner.Plan(s, w.O, plantest.T0); d.RequeueAfter != 50*time.Second {
+		t.Errorf("kept warm: RequeueAfter = %s, want 50s", d.RequeueAfter)
+	}
+	s = plantest.Service(t, spec.Blue, "demo:v1")
+	w = plantest.NewWorld(s, plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+	if d := planner.Plan(s, w.O, plantest.T0); d.RequeueAfter != 0 || !d.Converged() {
+		t.Errorf("steady state: got %s requeue %s, want converged with no requeue", d, d.RequeueAfter)
+	}
+}
+
+// TestPlanSafetyInvariants drives the planner through many random observed
+// states and checks invariants 1 to 3, 10 and 11 on every decision.
+func TestPlanSafetyInvariants(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	statuses := []string{"UP", "DOWN", "UP 1/2", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"}
+	images := []string{plantest.ImageV1, plantest.ImageV2, plantest.ImageV3}
+	for i := 0; i < 20000; i++ {
+		active := spec.Colors[rng.Intn(2)]
+		s := testServiceCached(t, active, []string{"demo:v1", "demo:v2"}[rng.Intn(2)])
+		w := plantest.NewWorld(s, images[rng.Intn(3)])
+		for _, c := range spec.Colors {
+			if rng.Intn(4) == 0 {
+				continue
+			}
+			w.Running(c, images[rng.Intn(3)])
+			w.Edit(c, func(st *planner.ColorState) {
+				st.Server.Status = statuses[rng.Intn(len(statuses))]
+				st.Server.CheckPassed = rng.Intn(3) > 0
+				st.Server.Sessions = rng.Intn(3)
+				st.Server.AdminDrain = rng.Intn(3) == 0
+				st.Probes = rng.Intn(3)
+				st.DrainingSince = plantest.T0.Add(-time.Duration(rng.Intn(60)) * time.Second)
+				st.Container.StartedAt = plantest.T0.Add(-time.Duration(rng.Intn(120)) * time.Second)
+				if rng.Intn(4) == 0 {
+					plantest.Exited([]int{0, 1, 2, 137, 143}[rng.Intn(5)])(st)
+					st.Container.StoppedByController = rng.Intn(2) == 0
+					st.Container.Restarting = rng.Intn(4) == 0
+					st.Container.OOMKilled = rng.Intn(4) == 0
+				}
+				st.Container.RestartCount = rng.Intn(3)
+				st.Container.RestartPolicy = []string{"no", "unless-stopped"}[rng.Intn(2)]
+				// Its address on the bridge, if it runs; HAProxy's server
+				// at the published port, at that address, or at a stale
+				// one (the container was recreated, or another took it).
+				if st.Container.Running && rng.Intn(3) > 0 {
+					st.Container.IP = []string{"172.17.0.2", "172.17.0.3"}[rng.Intn(2)]
+				}
+				st.Server.Addr = []string{planner.FallbackAddr(s, c), "172.17.0.2:8080", "172.17.0.3:8080", planner.ServerAddr(s, c, st.Container)}[rng.Intn(4)]
+				st.ProbedAddr = ""
+				if st.Probes > 0 || rng.Intn(2) == 0 {
+					st.ProbedAddr = planner.ServerAddr(s, c, st.Container) // where Observe probes
+				}
+				st.FallbackOK = rng.Intn(4) > 0
+			})
+		}
+		served := spec.Colors[rng.Intn(2)]
+		if rng.Intn(5) > 0 {
+			w.Serving(served)
+		} else {
+			served = ""
+		}
+		// A window is opened only by a switch to the active color, once it
+		// runs the desired image.
+		if served != "" && served == active && planner.RunsDesired(s, w.O, served) && rng.Intn(3) == 0 {
+			from := served.Other()
+			w.O.Verification = &planner.Verification{Generation: s.Generation(), From: from, To: served,
+				FromContainer: w.O.Color(from).Container.ID, SwitchedAt: plantest.T0.Add(-time.Duration(rng.Intn(60)) * time.Second)}
+			vs := *s
+			vs.Verify.Window = &spec.Duration{Duration: 30 * time.Second}
+			w.S = &vs
+			w.O.Verification.Generation = vs.Generation()
+		}
+		d := planner.Plan(w.S, w.O, plantest.T0)
+		if v := w.O.Verification; v != nil && v.Outcome == "" && v.Generation == w.S.Generation() && served == v.To && d.Step != nil &&
+			(d.Step.Action == planner.StopContainer || d.Step.Action == planner.RemoveContainer) && d.Step.Color == v.From &&
+			(d.Record == nil || d.Record.Outcome != planner.OutcomeSucceeded) {
+			t.Fatalf("invariant 11 broken: %s while %s is verified (switched %s ago)", d.Step, v.To, plantest.T0.Sub(v.SwitchedAt))
+		}
+		// A release that failed verification goes back to the warm previous
+		// color instead of restarting the failed one.
+		rollingBack := d.Record != nil && d.Record.Outcome == planner.OutcomeRolledBack
+		// (Pointing HAProxy back at its published port may come first.)
+		if sc := w.O.Color(served).Container; served != "" && sc.Exists && sc.Managed && !sc.Running && !sc.Restarting && !rollingBack &&
+			w.O.Backends[s.Color(served).Backend] && (d.Step == nil || d.Step.Color != served ||
+			d.Step.Action != planner.StartContainer && (d.Step.Action != planner.SetServerAddr || w.O.Color(served).Server.Addr == planner.FallbackAddr(s, served))) {
+			t.Fatalf("invariant 10 broken: the served color %s is down (%s) and the plan is %s", served, sc.Exit(), d)
+		}
+		if d.Step == nil {
+			continue
+		}
+		st := d.Step
+		// runsExpected: the desired image, or, going back after a failed
+		// verification, the very container that served before.
+		runsExpected := func(c spec.Color) bool {
+			if rollingBack && c == d.Record.From {
+				return w.O.Color(c).Container.ID == d.Record.FromContainer
+			}
+			return planner.RunsDesired(s, w.O, c)
+		}
+		switch st.Action {
+		case planner.StopContainer, planner.RemoveContainer:
+			if st.Color == served {
+				t.Fatalf("invariant 2 broken: %s on the served color %s in %+v", st, served, w.O)
+			}
+			srv := w.O.Color(st.Color).Server
+			timedOut := plantest.T0.Sub(w.O.Color(st.Color).DrainingSince) >= s.DrainTimeout.Duration
+			if w.O.Color(st.Color).Container.Running && srv.Sessions > 0 && !timedOut {
+				t.Fatalf("invariant 3 broken: %s with %d sessions before the drain timeout", st, srv.Sessions)
+			}
+			if w.O.Color(st.Color).Container.Running && !srv.Draining() && !srv.Maint() {
+				t.Fatalf("invariant 3 broken: %s while its server is %s, not drained", st, srv.Status)
+			}
+		case planner.SwitchMap:
+			cs := w.O.Color(st.Color)
+			if !cs.Container.Running || cs.Server.Status != "UP" || cs.Probes < 2 || !runsExpected(st.Color) {
+				t.Fatalf("invariant 1 broken: %s while %+v", st, cs)
+			}
+			// HAProxy sends the traffic where the probes went, and that
+			// is where the container answers now; the address a reload
+			// puts back answers too.
+			if cs.Server.Addr != cs.ProbedAddr || cs.ProbedAddr != planner.ServerAddr(s, st.Color, cs.Container) || !cs.FallbackOK {
+				t.Fatalf("invariant 1 broken: %s with HAProxy's server at %s, probes at %q, the container at %s",
+					st, cs.Server.Addr, cs.ProbedAddr, planner.ServerAddr(s, st.Color, cs.Container))
+			}
+		case planner.SetServerAddr:
+			// A served color is pointed only at an address its probes
+			// passed at, or back at its published port.
+			cs := w.O.Color(st.Color)
+			if want := planner.ServerAddr(s, st.Color, cs.Container); st.Color == served && want != planner.FallbackAddr(s, st.Color) &&
+				(cs.Probes < 2 || cs.ProbedAddr != want) {
+				t.Fatalf("%s points the served color at %s without two probes there (%d at %q)", st, want, cs.Probes, cs.ProbedAddr)
+			}
+		case planner.MarkServerUp:
+			cs := w.O.Color(st.Color)
+			// The served color back from a crash is marked UP on its
+			// probes too; whatever it runs, it already serves.
+			if cs.Probes < 2 || !cs.Container.Running || st.Color != served && !runsExpected(st.Color) || cs.ProbedAddr == "" || cs.Server.Addr != cs.ProbedAddr {
+				t.Fatalf("invariant 1 broken: %s without two probes of its address while %+v", st, cs)
+			}
+		case planner.DrainServer:
+			if st.Color == served {
+				t.Fatalf("invariant 3 broken: %s drains the served color", st)
+			}
+		}
+	}
+}
+
+var cachedServices = map[string]*spec.Service{}
+
+func testServiceCached(t testing.TB, c spec.Color, image string) *spec.Service {
+	k := string(c) + image
+	if s, ok := cachedServices[k]; ok {
+		cp := *s
+		return &cp
+	}
+	s := plantest.Service(t, c, image)
+	cachedServices[k] = s
+	cp := *s
+	return &cp
+}

@@ -1,0 +1,176 @@
+// Package plantest builds specs and observed snapshots for tests of the
+// planner and of the reconcile loop around it. Only tests import it.
+package plantest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// T0 is the tests' "now".
+var T0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// Image IDs the tests' containers run.
+const (
+	ImageV1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	ImageV2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	ImageV3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+)
+
+// Service parses a spec the way an operator writes it, service "web" with
+// backends web_blue and web_green; extra lines are appended under spec:.
+//
+// Verification after the switch is off unless an extra line sets verify:
+// most tests are about what comes before and after it.
+func Service(t testing.TB, active spec.Color, image string, extra ...string) *spec.Service {
+	t.Helper()
+	if !strings.Contains(strings.Join(extra, "\n"), "  verify:") {
+		extra = append(extra, "  verify: {window: 0s}")
+	}
+	y := fmt.Sprintf(`apiVersion: bluegreen.dev/v1
+kind: Service
+metadata: {name: web}
+spec:
+  activeColor: %s
+  image: %s
+  colors:
+    blue: {hostPort: 18081}
+    green: {hostPort: 18082}
+  haproxy:
+    runtime: unix:///run/haproxy/admin.sock
+    mapFile: /etc/haproxy/hosts.map
+  readyTimeout: 60s
+  drainTimeout: 30s
+%s`, active, image, strings.Join(extra, "\n"))
+	svcs, err := spec.Parse([]byte(y), "test.yaml", t.TempDir())
+	if err != nil {
+		t.Fatalf("parse test spec: %v", err)
+	}
+	return &svcs[0]
+}
+
+// World builds an Observed snapshot of service S: each method changes O
+// and returns the world, so that a state reads as one chain.
+type World struct {
+	S *spec.Service
+	O planner.Observed
+}
+
+// NewWorld: both backends and servers exist in HAProxy, DOWN at their
+// published ports; no container; the desired image resolves to imageID
+// ("" for not found).
+func NewWorld(s *spec.Service, imageID string) *World {
+	w := &World{S: s}
+	w.O.Backends = map[string]bool{s.Colors.Blue.Backend: true, s.Colors.Green.Backend: true}
+	w.O.Image = planner.Image{ID: imageID, Found: imageID != ""}
+	for _, c := range spec.Colors {
+		w.O.SetColor(c, planner.ColorState{Server: planner.Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: planner.FallbackAddr(s, c)}})
+	}
+	return w
+}
+
+// Serving: the runtime map and the map file point at color c, and every
+// container has the restart policy the planner wants for it then.
+func (w *World) Serving(c spec.Color) *World {
+	b := w.S.Color(c).Backend
+	w.O.MapRuntime = planner.MapValue{Value: b, Found: true}
+	w.O.MapFile = planner.MapValue{Value: b, Found: true}
+	for _, cc := range spec.Colors {
+		w.Edit(cc, func(st *planner.ColorState) {
+			if st.Container.Exists {
+				st.Container.RestartPolicy = planner.WantRestartPolicy(w.S, w.O, cc)
+			}
+		})
+	}
+	return w
+}
+
+// Running: color c runs imageID, started ten minutes ago, UP in HAProxy,
+// with passing probes at its published port.
+func (w *World) Running(c spec.Color, imageID string) *World {
+	w.O.SetColor(c, planner.ColorState{
+		Server: planner.Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: planner.FallbackAddr(w.S, c)},
+		Container: planner.Container{Exists: true, Managed: true, Service: w.S.Name, Color: string(c), Running: true, ID: "c-" + string(c), ImageID: imageID,
+			SpecHash: planner.ContainerHash(w.S, c, imageID), State: "running", StartedAt: T0.Add(-10 * time.Minute),
+			RestartPolicy: planner.WantRestartPolicy(w.S, w.O, c)},
+		Probes: planner.ProbesNeeded, ProbedAddr: planner.FallbackAddr(w.S, c), FallbackOK: true,
+	})
+	return w
+}
+
+// Edit changes color c's state with f.
+func (w *World) Edit(c spec.Color, f func(*planner.ColorState)) *World {
+	st := w.O.Color(c)
+	f(&st)
+	w.O.SetColor(c, st)
+	return w
+}
+
+// Draining: the server is in DRAIN since the given time before T0, with
+// sessions still open.
+func Draining(sessions int, since time.Duration) func(*planner.ColorState) {
+	return func(st *planner.ColorState) {
+		st.Server.Status = "DRAIN"
+		st.Server.Sessions = sessions
+		st.DrainingSince = T0.Add(-since)
+	}
+}
+
+// Exited: the container exited with code a minute before T0, and HAProxy
+// finds its server DOWN.
+func Exited(code int) func(*planner.ColorState) {
+	return func(st *planner.ColorState) {
+		st.Container.Running = false
+		st.Container.State = "exited"
+		st.Container.ExitCode = code
+		st.Container.FinishedAt = T0.Add(-time.Minute)
+		st.Server = planner.Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: st.Server.Addr}
+		st.Container.IP = ""
+		st.Probes, st.ProbedAddr = 0, ""
+	}
+}
+
+// StartedAgo: the container started d before T0; HAProxy says status and
+// the controller's probes passed probes times.
+func StartedAgo(d time.Duration, status string, probes int) func(*planner.ColorState) {
+	return func(st *planner.ColorState) {
+		st.Container.StartedAt = T0.Add(-d)
+		st.Server.Status = status
+		st.Server.CheckPassed = status == "UP"
+		st.Probes = probes
+	}
+}
+
+// Want is an expected decision: a step (Action, Color, Target), or no step
+// and a Phase with its Reason.
+type Want struct {
+	Action planner.Action
+	Color  spec.Color
+	Target string
+	Phase  planner.Phase
+	Reason string
+}
+
+// Expect fails t unless d is what w says.
+func Expect(t testing.TB, d planner.Decision, w Want) {
+	t.Helper()
+	if w.Action != "" {
+		if d.Step == nil {
+			t.Fatalf("got %s, want step %s %s", d, w.Action, w.Target)
+		}
+		got := Want{Action: d.Step.Action, Color: d.Step.Color, Target: d.Step.Target}
+		exp := Want{Action: w.Action, Color: w.Color, Target: w.Target}
+		if got != exp {
+			t.Fatalf("got step %+v (%s), want %+v", got, d, exp)
+		}
+		return
+	}
+	if d.Step != nil || d.Phase != w.Phase || d.Reason != w.Reason {
+		t.Fatalf("got %s, want %s (%s)", d, w.Phase, w.Reason)
+	}
+}
