@@ -271,7 +271,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
-		prev, verification, checks := st.DrainingSince(), st.Verification, st.Checks
+		prev, verification, checks := st.OutOfServiceSince(), st.Verification, st.Checks
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)

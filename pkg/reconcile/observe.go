@@ -95,9 +95,9 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			d.probeFallback(ctx, s, c, &st)
 		}
 		if st.Server.Draining() || st.Server.Maint() || st.Server.Down() {
-			st.DrainingSince = prev[c]
-			if st.DrainingSince.IsZero() {
-				st.DrainingSince = now
+			st.OutOfServiceSince = prev[c]
+			if st.OutOfServiceSince.IsZero() {
+				st.OutOfServiceSince = now
 			}
 		}
 		o.SetColor(c, st)
@@ -232,7 +232,7 @@ func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o planner.Obs
 	st := o.Color(c)
 	st.Server = serverOf(s.Color(c), stats, states)
 	if !st.Server.Draining() && !st.Server.Maint() && !st.Server.Down() {
-		st.DrainingSince = time.Time{}
+		st.OutOfServiceSince = time.Time{}
 	}
 	o.SetColor(c, st)
 	return o, nil

@@ -104,9 +104,11 @@ type ColorStatus struct {
 	// controller last started it; LastExit says how it last ended.
 	Restarts int    `json:"restarts,omitempty"`
 	LastExit string `json:"lastExit,omitempty"`
-	// DrainingSince persists when the color was first seen out of service,
-	// so drain and stop timers survive a restart of the controller.
-	DrainingSince *time.Time `json:"drainingSince,omitempty"`
+	// OutOfServiceSince persists when the color was first seen out of service,
+	// so drain and stop timers survive a restart of the controller. Its
+	// key keeps the name it had when only drained servers counted, so that
+	// status files written by earlier versions are read alike.
+	OutOfServiceSince *time.Time `json:"drainingSince,omitempty"`
 }
 
 // Condition follows the Kubernetes convention, with the types kstatus
@@ -259,15 +261,15 @@ func (st *StatusStore) Flush() error {
 	return nil
 }
 
-// DrainingSince returns the persisted out-of-service times per color.
-func (s *ServiceStatus) DrainingSince() map[spec.Color]time.Time {
+// OutOfServiceSince returns the persisted out-of-service times per color.
+func (s *ServiceStatus) OutOfServiceSince() map[spec.Color]time.Time {
 	m := map[spec.Color]time.Time{}
 	if s == nil {
 		return m
 	}
 	for c, cs := range s.Colors {
-		if cs != nil && cs.DrainingSince != nil {
-			m[c] = *cs.DrainingSince
+		if cs != nil && cs.OutOfServiceSince != nil {
+			m[c] = *cs.OutOfServiceSince
 		}
 	}
 	return m
@@ -303,9 +305,9 @@ func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
 		} else {
 			st.ImageID = ""
 		}
-		if !cs.DrainingSince.IsZero() {
-			t := cs.DrainingSince
-			st.DrainingSince = &t
+		if !cs.OutOfServiceSince.IsZero() {
+			t := cs.OutOfServiceSince
+			st.OutOfServiceSince = &t
 		}
 		s.Colors[c] = st
 	}

@@ -61,9 +61,11 @@ type ColorState struct {
 	FallbackError string
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
-	// DrainingSince is when the server was first seen in DRAIN (persisted in
-	// status, so it survives a restart of the controller); zero if not draining.
-	DrainingSince time.Time
+	// OutOfServiceSince is when the server was first seen out of service:
+	// drained, in maintenance or DOWN, so that HAProxy sends it no new
+	// requests. It is persisted in status, so that it survives a restart of
+	// the controller; zero while the server is in service.
+	OutOfServiceSince time.Time
 }
 
 // Server is the color's HAProxy server.

@@ -26,11 +26,15 @@ const (
 
 // Plan decides the next single step for one service from its spec and what
 // is observed now. It is pure: no I/O, no clock but now, no state of its own.
+//
+// Plan is a chain of gates. Each gate returns (d, decided): decided means d
+// is the decision; otherwise the gate has nothing to say and the chain goes
+// on.
 func Plan(s *spec.Service, o Observed, now time.Time) Decision {
-	if d, stop := checkHAProxyNames(s, o); stop {
+	if d, decided := checkHAProxyNames(s, o); decided {
 		return d
 	}
-	if d, stop := checkOwnership(s, o); stop {
+	if d, decided := checkOwnership(s, o); decided {
 		return d
 	}
 	served := ServedColor(s, o.MapRuntime)
@@ -120,12 +124,12 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	if served == active && o.Color(active).Container.Exists && !RunsDesired(s, o, active) {
 		next = other
 	}
-	if d, notReady := prepare(s, o, next, served, now); notReady {
+	if d, decided := prepare(s, o, next, served, now); decided {
 		return d
 	}
 	backend := s.Color(next).Backend
 	if served != next {
-		if d, wait := preSwitch(s, o, next, served); wait {
+		if d, decided := preSwitch(s, o, next, served); decided {
 			return d
 		}
 		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).Probes)
@@ -148,7 +152,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 // preSwitch holds the switch to the ready color next until its gates are
 // passed: the preview key points at it, its pre-switch checks passed, and,
 // with a manual promotion, the release is approved.
-func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (Decision, bool) {
+func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision, decided bool) {
 	backend := s.Color(next).Backend
 	if s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
 		return step(SetPreview, s, next, s.Preview.MapKey+" -> "+backend, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
@@ -178,7 +182,7 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (Decision, 
 // restart policy is bringing it back, the engine's own backoff applies.
 // It is also given that restart policy, so that it comes back by itself
 // when the engine or the host restarts, even with no controller running.
-func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool) {
+func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, decided bool) {
 	if served == "" {
 		return Decision{}, false
 	}
@@ -207,7 +211,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (Decision, bool)
 		// restarted with a new address): its own address answers.
 		return pointAt(s, st, served, fmt.Sprintf("%s serves and passed %d probes of %s", served, st.Probes, st.ProbedAddr)), true
 	}
-	if d, ok := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); ok {
+	if d, decided := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); decided {
 		return d, true // back from a crash
 	}
 	if ct.RestartPolicy != RestartUnlessStopped {
@@ -253,7 +257,7 @@ func WantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
 	return RestartNo
 }
 
-func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
+func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 	for _, c := range spec.Colors {
 		cs := s.Color(c)
 		if !o.Backends[cs.Backend] {
@@ -273,7 +277,7 @@ func checkHAProxyNames(s *spec.Service, o Observed) (Decision, bool) {
 // checkOwnership refuses to go on while a container named like one of the
 // service's slots does not carry the controller's labels for that very slot
 // (managed, this service, this color): it is never touched.
-func checkOwnership(s *spec.Service, o Observed) (Decision, bool) {
+func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
 	for _, c := range spec.Colors {
 		ct := o.Color(c).Container
 		if !ct.Exists {
@@ -306,9 +310,10 @@ func imageStep(s *spec.Service) Decision {
 }
 
 // prepare walks color c to ready: replace a container on the wrong image,
-// accept traffic in HAProxy, create, start, then wait for health. It returns
-// notReady=false once c runs the desired image, is UP and passes probes.
-func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now time.Time) (d Decision, notReady bool) {
+// accept traffic in HAProxy, create, start, then wait for health. It has
+// nothing more to decide (decided is false) once c runs the desired image,
+// is UP and passes probes.
+func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now time.Time) (d Decision, decided bool) {
 	st := o.Color(c)
 	ct := st.Container
 	name := s.ContainerName(c)
@@ -317,7 +322,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
 			c, s.Image, ShortID(o.Image.ID), ContainerHash(s, c, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
 		if ct.Running {
-			if d, wait := drainGate(s, c, st, now); wait {
+			if d, decided := drainGate(s, c, st, now); decided {
 				return d, true
 			}
 			return step(StopContainer, s, c, name, "replace: "+why), true
@@ -332,7 +337,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		return step(CreateContainer, s, c, name, fmt.Sprintf("%s must run %s", c, s.Image)), true
 	}
 	if served != c {
-		if d, ok := disarm(s, c, ct, string(c)+" does not serve: if it dies before it is ready"); ok {
+		if d, decided := disarm(s, c, ct, string(c)+" does not serve: if it dies before it is ready"); decided {
 			return d, true
 		}
 	}
@@ -370,7 +375,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		return Decision{}, false
 	}
 	if served != c {
-		if d, ok := markUp(s, st, c, string(c)+" is new"); ok {
+		if d, decided := markUp(s, st, c, string(c)+" is new"); decided {
 			return d, true
 		}
 	}
@@ -420,19 +425,19 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 		// Kept warm to take traffic back: reachable the fast way.
 		return pointAt(s, st, c, fmt.Sprintf("%s is kept warm", c))
 	}
-	if d, wait := drainGate(s, c, st, now); wait && (verifying == nil || d.Step != nil) {
+	if d, decided := drainGate(s, c, st, now); decided && (verifying == nil || d.Step != nil) {
 		return d
 	}
 	if verifying != nil {
 		return *verifying // drained, and kept running until the verdict
 	}
-	if d, ok := disarm(s, c, st.Container, string(c)+" no longer serves: once stopped"); ok {
+	if d, decided := disarm(s, c, st.Container, string(c)+" no longer serves: once stopped"); decided {
 		return d
 	}
 	if s.Idle.Policy == spec.IdleKeepWarm {
 		return Decision{Phase: Converged, Reason: "Converged", Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
 	}
-	since := drainingSince(st, now)
+	since := outOfServiceSince(st, now)
 	if stopAt := since.Add(s.Idle.StopAfter.Duration); now.Before(stopAt) {
 		return Decision{Phase: Converged, Reason: "Converged",
 			Message:      fmt.Sprintf("%s; %s is drained and stops at %s", done, c, stopAt.UTC().Format(time.RFC3339)),
@@ -448,8 +453,8 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 // markUp sets color c's health UP in HAProxy once the controller's own two
 // probes of the very address HAProxy checks have passed, rather than wait
 // for HAProxy's check cadence (its checks go on and take the server down
-// if they fail). ok is false while that does not hold.
-func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, ok bool) {
+// if they fail). decided is false while that does not hold.
+func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, decided bool) {
 	srv := st.Server
 	if st.Probes < ProbesNeeded || !srv.Down() || st.ProbedAddr == "" || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
@@ -489,9 +494,9 @@ func pointAt(s *spec.Service, st ColorState, c spec.Color, why string) Decision 
 }
 
 // disarm takes the engine's restart policy away from color c's container,
-// which must stay down once it exits or is stopped; ok is false when it
+// which must stay down once it exits or is stopped; decided is false when it
 // has none.
-func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision, ok bool) {
+func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision, decided bool) {
 	if ct.RestartPolicy == "" || ct.RestartPolicy == RestartNo {
 		return Decision{}, false
 	}
@@ -507,7 +512,7 @@ func serverName(s *spec.Service, c spec.Color) string {
 // drainGate holds back stopping color c until it is drained in HAProxy and
 // its sessions reach 0 or the drain timeout passes. The caller guarantees the
 // map does not point at c.
-func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Decision, bool) {
+func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (d Decision, decided bool) {
 	srv := st.Server
 	if !srv.Draining() && !srv.Maint() {
 		return step(DrainServer, s, c, serverName(s, c),
@@ -516,7 +521,7 @@ func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Dec
 	if srv.Sessions == 0 {
 		return Decision{}, false
 	}
-	since := drainingSince(st, now)
+	since := outOfServiceSince(st, now)
 	if left := s.DrainTimeout.Duration - now.Sub(since); left > 0 {
 		return Decision{Phase: Progressing, Reason: "Draining",
 			Message:      fmt.Sprintf("draining %s: %d sessions left, drain timeout in %s", c, srv.Sessions, left.Round(time.Second)),
@@ -525,11 +530,13 @@ func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (Dec
 	return Decision{}, false
 }
 
-func drainingSince(st ColorState, now time.Time) time.Time {
-	if st.DrainingSince.IsZero() {
+// outOfServiceSince is when the color's server left service, now if that was
+// not observed before.
+func outOfServiceSince(st ColorState, now time.Time) time.Time {
+	if st.OutOfServiceSince.IsZero() {
 		return now
 	}
-	return st.DrainingSince
+	return st.OutOfServiceSince
 }
 
 // ServedColor is the color the map value m routes to, "" when it routes to

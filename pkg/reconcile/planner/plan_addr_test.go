@@ -105,7 +105,7 @@ func TestPlanServerAddressAroundVerification(t *testing.T) {
 		Edit(spec.Green, onBridge("172.17.0.9")).Edit(spec.Green, at("172.17.0.9:8080"))
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"})
 
-	w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.DrainingSince = "UP", time.Time{} })
+	w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 	w.O.Verification = ended(w.O.Verification, planner.OutcomeRolledBack, "40 of 100 requests were 5xx")
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"})
 	w.Edit(spec.Blue, at("172.17.0.5:8080"))

@@ -323,7 +323,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				st.Server.Sessions = rng.Intn(3)
 				st.Server.AdminDrain = rng.Intn(3) == 0
 				st.Probes = rng.Intn(3)
-				st.DrainingSince = plantest.T0.Add(-time.Duration(rng.Intn(60)) * time.Second)
+				st.OutOfServiceSince = plantest.T0.Add(-time.Duration(rng.Intn(60)) * time.Second)
 				st.Container.StartedAt = plantest.T0.Add(-time.Duration(rng.Intn(120)) * time.Second)
 				if rng.Intn(4) == 0 {
 					plantest.Exited([]int{0, 1, 2, 137, 143}[rng.Intn(5)])(st)
@@ -397,7 +397,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				t.Fatalf("invariant 2 broken: %s on the served color %s in %+v", st, served, w.O)
 			}
 			srv := w.O.Color(st.Color).Server
-			timedOut := plantest.T0.Sub(w.O.Color(st.Color).DrainingSince) >= s.DrainTimeout.Duration
+			timedOut := plantest.T0.Sub(w.O.Color(st.Color).OutOfServiceSince) >= s.DrainTimeout.Duration
 			if w.O.Color(st.Color).Container.Running && srv.Sessions > 0 && !timedOut {
 				t.Fatalf("invariant 3 broken: %s with %d sessions before the drain timeout", st, srv.Sessions)
 			}

@@ -51,7 +51,7 @@ func TestPlanVerification(t *testing.T) {
 		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}, "", ""},
 		{"during the window blue is drained first", func(s *spec.Service) *plantest.World {
 			w := switched(s, time.Second, base)
-			w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.DrainingSince = "UP", time.Time{} })
+			w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 			return w
 		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}, "", ""},
 		{"during the window blue is drained but kept running", func(s *spec.Service) *plantest.World {
@@ -132,10 +132,10 @@ func TestPlanRollback(t *testing.T) {
 		want  plantest.Want
 	}{
 		{"blue ready: switch back", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.DrainingSince = "UP", time.Time{} })
+			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"}},
 		{"blue probed, HAProxy behind: mark it UP", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.DrainingSince = "DOWN", time.Time{} })
+			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "DOWN", time.Time{} })
 		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"}},
 		{"blue died while warm: start it", func(s *spec.Service) *plantest.World {
 			return rolledBack(s, spec.Green).Edit(spec.Blue, plantest.Exited(2))

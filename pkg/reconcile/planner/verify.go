@@ -201,7 +201,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 		case ready(st, false):
 			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
 		}
-		if d, ok := markUp(s, st, from, "roll back to "+string(from)); ok {
+		if d, decided := markUp(s, st, from, "roll back to "+string(from)); decided {
 			return d
 		}
 		return Decision{Phase: Progressing, Reason: "RollingBack",
@@ -222,10 +222,10 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 	}
 	bad := o.Color(to)
 	if bad.Container.Exists && bad.Container.Running {
-		if d, wait := drainGate(s, to, bad, now); wait {
+		if d, decided := drainGate(s, to, bad, now); decided {
 			return d
 		}
-		if d, ok := disarm(s, to, bad.Container, "rolled back: once stopped"); ok {
+		if d, decided := disarm(s, to, bad.Container, "rolled back: once stopped"); decided {
 			return d
 		}
 		return step(StopContainer, s, to, s.ContainerName(to), "rolled back: "+v.Reason)

@@ -117,7 +117,7 @@ func Draining(sessions int, since time.Duration) func(*planner.ColorState) {
 	return func(st *planner.ColorState) {
 		st.Server.Status = "DRAIN"
 		st.Server.Sessions = sessions
-		st.DrainingSince = T0.Add(-since)
+		st.OutOfServiceSince = T0.Add(-since)
 	}
 }
 
