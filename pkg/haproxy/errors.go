@@ -96,9 +96,10 @@ func (e *CommandError) Is(target error) bool {
 	return err != nil && err == target
 }
 
-// NameError is a name or path refused before it reaches the runtime API.
+// NameError is a name or path refused before it reaches HAProxy, by one of
+// the rules of names.go.
 type NameError struct {
-	What   string // "name" or "map path"
+	What   string // "backend name", "server name", "map key", "map value" or "map path"
 	Value  string
 	Reason string
 }

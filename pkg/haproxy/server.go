@@ -64,22 +64,10 @@ func (c *Client) SetServerState(ctx context.Context, backend, server string, s A
 
 // validateServer checks a backend and a server name.
 func validateServer(backend, server string) error {
-	if err := validateProxyName(backend); err != nil {
+	if err := ValidateBackendName(backend); err != nil {
 		return err
 	}
-	return validateProxyName(server)
-}
-
-// validateProxyName checks a backend or server name, which HAProxy joins
-// with '/' in "<backend>/<server>".
-func validateProxyName(n string) error {
-	if err := ValidateName(n); err != nil {
-		return err
-	}
-	if i := strings.IndexByte(n, '/'); i >= 0 {
-		return &NameError{What: "name", Value: n, Reason: fmt.Sprintf("contains a '/' (byte %d), which HAProxy reads as the separator of <backend>/<server>", i)}
-	}
-	return nil
+	return ValidateServerName(server)
 }
 
 // ServerConn is one line of "show servers conn".
@@ -102,7 +90,7 @@ type ServerConn struct {
 func (c *Client) ShowServersConn(ctx context.Context, backend string) ([]ServerConn, error) {
 	cmd := "show servers conn"
 	if backend != "" {
-		if err := validateProxyName(backend); err != nil {
+		if err := ValidateBackendName(backend); err != nil {
 			return nil, fmt.Errorf("show servers conn of backend %q on %s: %w", backend, c.addr, err)
 		}
 		cmd += " " + backend
