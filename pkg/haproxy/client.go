@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultTimeout is the per-command deadline used when New is given 0.
@@ -51,42 +52,57 @@ type Client struct {
 	timeout time.Duration
 }
 
-// New validates addr, "unix:///abs/path" or "tcp://host:port", and returns a
-// client for it. timeout is the deadline of one command (dial, write, read to
-// EOF); 0 means DefaultTimeout.
+// New validates addr, "unix:///abs/path" or "tcp://host:port" (see
+// ParseAddr), and returns a client for it. timeout is the deadline of one
+// command (dial, write, read to EOF); 0 means DefaultTimeout.
 func New(addr string, timeout time.Duration) (*Client, error) {
 	c := &Client{addr: addr, timeout: timeout}
 	if timeout < 0 {
-		return nil, fmt.Errorf("use HAProxy runtime API address %s: timeout %s is negative", addr, timeout)
+		return nil, fmt.Errorf("use HAProxy runtime API address %q: timeout %s is negative", addr, timeout)
 	}
 	if timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
-	switch {
-	case strings.HasPrefix(addr, "unix://"):
-		c.network, c.address = "unix", strings.TrimPrefix(addr, "unix://")
-		if !strings.HasPrefix(c.address, "/") {
-			return nil, fmt.Errorf("use HAProxy runtime API address %q: the socket path must be absolute, as in unix:///run/haproxy/admin.sock", addr)
-		}
-		if strings.ContainsRune(c.address, 0) {
-			return nil, fmt.Errorf("use HAProxy runtime API address %q: the socket path contains a NUL byte", addr)
-		}
-	case strings.HasPrefix(addr, "tcp://"):
-		c.network, c.address = "tcp", strings.TrimPrefix(addr, "tcp://")
-		host, port, err := net.SplitHostPort(c.address)
-		if err != nil {
-			return nil, fmt.Errorf("use HAProxy runtime API address %q: want tcp://host:port, as in tcp://127.0.0.1:9999: %v", addr, err)
-		}
-		if host == "" {
-			return nil, fmt.Errorf("use HAProxy runtime API address %q: the host is empty; write tcp://127.0.0.1:%s", addr, port)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("use HAProxy runtime API address %q: port %q is not a number between 1 and 65535", addr, port)
-		}
-	default:
-		return nil, fmt.Errorf("use HAProxy runtime API address %q: want unix:///absolute/path or tcp://host:port", addr)
+	var err error
+	if c.network, c.address, err = ParseAddr(addr); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// ParseAddr parses a runtime API address, as the "stats socket" line of
+// haproxy.cfg declares it: "unix:///absolute/path" or "tcp://host:port". It
+// returns the network ("unix" or "tcp") and the address to dial. The socket
+// path may not hold a NUL byte, white space or ';' (an address with those is
+// two things pasted together, or a path no socket has); the port must be 1
+// to 65535. The error says what to write instead.
+func ParseAddr(addr string) (network, address string, err error) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		path := strings.TrimPrefix(addr, "unix://")
+		if !strings.HasPrefix(path, "/") {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path must be absolute, as in unix:///run/haproxy/admin.sock", addr)
+		}
+		if i := strings.IndexAny(path, "\x00 \t\r\n;"); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(path[i:])
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path contains %s (byte %d): write the path of the \"stats socket\" line of haproxy.cfg alone, as in unix:///run/haproxy/admin.sock", addr, describeRune(r), len("unix://")+i)
+		}
+		return "unix", path, nil
+	case strings.HasPrefix(addr, "tcp://"):
+		hostPort := strings.TrimPrefix(addr, "tcp://")
+		host, port, err := net.SplitHostPort(hostPort)
+		if err != nil {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: want tcp://host:port, as in tcp://127.0.0.1:9999: %v", addr, err)
+		}
+		if host == "" {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the host is empty; write tcp://127.0.0.1:%s", addr, port)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: port %q is not a number between 1 and 65535", addr, port)
+		}
+		return "tcp", hostPort, nil
+	}
+	return "", "", fmt.Errorf("use HAProxy runtime API address %q: want unix:///absolute/path or tcp://host:port", addr)
 }
 
 // Addr returns the address given to New.
