@@ -128,7 +128,7 @@ func (w *world) measureObserve(i, n int) (*observeCost, error) {
 			return timedHAProxy{c, ct}, nil
 		},
 		Containers: timedContainers{drv, ct},
-		MapFiles:   timedMapFiles{reconcile.RealMapFiles, ct},
+		MapFiles:   timedMapFiles{reconcile.HostMapFiles{}, ct},
 		Prober:     timedProber{reconcile.NewHTTPProber(time.Second), ct, serving},
 	}
 	oc := &observeCost{N: n, Calls: map[string][]time.Duration{}, Per: map[string]float64{}}

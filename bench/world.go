@@ -163,7 +163,7 @@ func newWorld(t *scope, cfg worldConfig) *world {
 		w.active = append(w.active, spec.Blue)
 		w.version = append(w.version, "v1")
 		fmt.Fprintf(&mapLines, "%s %s\n", s.name, s.backend(spec.Blue))
-		for _, c := range spec.Colors {
+		for _, c := range spec.Colors() {
 			backends.WriteString(strings.NewReplacer("{{BACKEND}}", s.backend(c), "{{PORT}}", fmt.Sprint(s.port(c))).Replace(haproxyBackend))
 		}
 	}

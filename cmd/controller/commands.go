@@ -86,7 +86,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		now := time.Now()
 		prev := loop.Status.Snapshot().Services[s.Name]
-		obs, err := loop.Deps.Observe(ctx, s, prev.DrainingSince(), now)
+		obs, err := loop.Deps.Observe(ctx, s, prev.OutOfServiceSince(), now)
 		cancel()
 		p := servicePlan{Service: s.Name, Generation: s.Generation()}
 		if err != nil {
@@ -186,7 +186,7 @@ func writeStatus(w io.Writer, st reconcile.Status) {
 		for _, c := range s.Conditions {
 			fmt.Fprintf(w, "  %s=%s %s: %s (since %s)\n", c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime.Format(time.RFC3339))
 		}
-		for _, c := range spec.Colors {
+		for _, c := range spec.Colors() {
 			if cs := s.Colors[c]; cs != nil {
 				fmt.Fprintf(w, "  %-5s container %s, image %s, HAProxy %s at %s, %d sessions\n", c, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), orDash(cs.Addr), cs.Sessions)
 				if cs.Restarts > 0 || cs.LastExit != "" {

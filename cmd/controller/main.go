@@ -246,7 +246,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 	deps := &reconcile.Deps{
 		HAProxy:    reconcile.HAProxyClients(o.haproxyTimeout),
 		Containers: drv,
-		MapFiles:   reconcile.RealMapFiles,
+		MapFiles:   reconcile.HostMapFiles{},
 		Prober:     prober,
 		Checker:    prober,
 		Stops:      stops,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +21,8 @@ type BuildSpec struct {
 }
 
 // Build builds an image with the engine's classic builder and returns its ID.
-// The context directory is sent as the docker CLI sends it (see
-// buildcontext.go). A failed step's message is in the error.
+// The context directory is sent as a tar stream, minus what its .dockerignore
+// excludes. A failed step's message is in the error.
 func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err error) {
 	tag := b.Tag
 	if tag == "" {
@@ -33,15 +34,28 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	excludes, err := contextExcludes(b.ContextDir, dockerfile)
+	ignore, err := readDockerignore(b.ContextDir)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	buildCtx, err := contextTar(b.ContextDir, excludes)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
+
+	// Stream the context; if writing it fails, that is the error to report,
+	// not the broken upload it causes.
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := writeContext(pw, b.ContextDir, ignore, dockerfile)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	contextErr := func() error {
+		pr.Close()
+		if err := <-werr; err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			return err
+		}
+		return nil
 	}
-	defer buildCtx.Close()
+	defer pr.Close()
 
 	opts := build.ImageBuildOptions{
 		Dockerfile:  dockerfile,
@@ -57,8 +71,11 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 		opts.BuildArgs[k] = &v
 	}
 
-	resp, err := d.cli.ImageBuild(ctx, buildCtx, opts)
+	resp, err := d.cli.ImageBuild(ctx, pr, opts)
 	if err != nil {
+		if cerr := contextErr(); cerr != nil {
+			return "", fmt.Errorf("%s: %w", what, cerr)
+		}
 		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
 	}
 	defer resp.Body.Close()
@@ -70,6 +87,9 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 		}
 	})
 	if err != nil {
+		if cerr := contextErr(); cerr != nil {
+			return "", fmt.Errorf("%s: %w", what, cerr)
+		}
 		if step != "" {
 			return "", fmt.Errorf("%s: %s: %w", what, step, err)
 		}

@@ -15,7 +15,7 @@ import (
 // the Service at it once it is ready, and scales the old color down.
 func plainObjects(s *spec.Service) []object {
 	var objs []object
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		labels := map[string]string{LabelName: s.Name, LabelColor: string(c)}
 		replicas := int32(0)
 		if c == s.ActiveColor {

@@ -65,7 +65,7 @@ func podTemplate(s *spec.Service, c spec.Color, labels map[string]string) corev1
 
 // pullPolicy is spec.pull as Kubernetes says it: the host pulls an image
 // only when it is missing, whatever its tag, or never.
-func pullPolicy(pull string) corev1.PullPolicy {
+func pullPolicy(pull spec.PullPolicy) corev1.PullPolicy {
 	if pull == spec.PullNever {
 		return corev1.PullNever
 	}

@@ -41,7 +41,7 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 	default:
 		add("spec.network", "%q: pods are on the cluster's pod network, not on a Docker network", s.Network)
 	}
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		cs, at := s.Color(c), "spec.colors."+string(c)
 		if s.Network != spec.NetworkHost {
 			add(at+".hostPort", "%d: pods are reached through the Services, at their own address", cs.HostPort)

@@ -16,7 +16,7 @@ func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.T
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.known(v.Service)
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		m.servedColor.WithLabelValues(v.Service, string(c)).Set(boolValue(v.Served == c))
 	}
 	for _, p := range phases {

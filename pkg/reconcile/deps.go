@@ -73,18 +73,19 @@ func (d *Deps) stops() StopRecords {
 	return d.Stops
 }
 
-// haproxyMapFiles adapts the haproxy package's map file functions.
-type haproxyMapFiles struct{}
+// HostMapFiles reads and writes map files on this host's disk, through the
+// haproxy package's map file functions.
+type HostMapFiles struct{}
 
-func (haproxyMapFiles) Lookup(path, key string) (string, bool, error) {
+// Lookup reads key's value in the map file at path.
+func (HostMapFiles) Lookup(path, key string) (string, bool, error) {
 	return haproxy.LookupMapFile(path, key)
 }
-func (haproxyMapFiles) Write(path, key, value string) error {
+
+// Write sets key to value in the map file at path.
+func (HostMapFiles) Write(path, key, value string) error {
 	return haproxy.WriteMapFile(path, key, value)
 }
-
-// RealMapFiles reads and writes map files on this host's disk.
-var RealMapFiles MapFiles = haproxyMapFiles{}
 
 // HAProxyClients returns a factory of real runtime API clients with the
 // given per-command timeout.

@@ -58,7 +58,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return err
 		})
 	}
-	for i, c := range spec.Colors {
+	for i, c := range spec.Colors() {
 		reads = append(reads, func() (err error) {
 			cts[i], found[i], err = d.Containers.Inspect(ctx, s.ContainerName(c))
 			return err
@@ -73,7 +73,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.Backends[b] = true
 	}
 	served := planner.ServedColor(s, o.MapRuntime)
-	for i, c := range spec.Colors {
+	for i, c := range spec.Colors() {
 		st := planner.ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {
 			st.Container = fromDocker(cts[i], s.Network)
@@ -240,10 +240,10 @@ func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o planner.Obs
 
 // fromDocker is the engine's container as the planner sees it, with its
 // address on network (the spec's).
-func fromDocker(c docker.Container, network string) planner.Container {
+func fromDocker(c docker.Container, network spec.Network) planner.Container {
 	ip := ""
 	if network != spec.NetworkHost && c.Running {
-		ip = c.IPs[network]
+		ip = c.IPs[string(network)]
 	}
 	return planner.Container{
 		IP:         ip,

@@ -280,7 +280,7 @@ func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
 	s.ServedColor = planner.ServedColor(sv, o.MapRuntime)
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		cs := o.Color(c)
 		st := &ColorStatus{Container: "absent", ImageID: planner.ShortID(cs.Container.ImageID), HAProxy: cs.Server.Status, Addr: cs.Server.Addr, Sessions: cs.Server.Sessions}
 		if cs.Container.Exists {

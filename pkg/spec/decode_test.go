@@ -34,13 +34,13 @@ func TestParseDefaults(t *testing.T) {
 	s := svcs[0]
 	checks := []struct{ field, got, want string }{
 		{"name", s.Name, "web"},
-		{"network", s.Network, NetworkBridge},
+		{"network", string(s.Network), string(NetworkBridge)},
 		{"healthPath", s.HealthPath, "/healthz"},
 		{"blue backend", s.Colors.Blue.Backend, "web_blue"},
 		{"green backend", s.Colors.Green.Backend, "web_green"},
 		{"blue server", s.Colors.Blue.Server, "app"},
 		{"mapKey", s.HAProxy.MapKey, "web"},
-		{"idle policy", s.Idle.Policy, IdleStop},
+		{"idle policy", string(s.Idle.Policy), string(IdleStop)},
 		{"container", s.ContainerName(Green), "bg-web-green"},
 	}
 	for _, c := range checks {

@@ -28,8 +28,9 @@ const (
 	Green Color = "green"
 )
 
-// Colors lists both colors in a fixed order.
-var Colors = [2]Color{Blue, Green}
+// Colors lists both colors in a fixed order (a new array at each call, so
+// no caller can change the order for the others).
+func Colors() [2]Color { return [2]Color{Blue, Green} }
 
 // Other returns the opposite color.
 func (c Color) Other() Color {
@@ -39,23 +40,30 @@ func (c Color) Other() Color {
 	return Blue
 }
 
-// Pull policies: whether a missing image may be pulled from a registry.
+// PullPolicy says whether a missing image may be pulled from a registry.
+type PullPolicy string
+
 const (
-	PullIfMissing = "IfMissing"
-	PullNever     = "Never"
+	PullIfMissing PullPolicy = "IfMissing"
+	PullNever     PullPolicy = "Never"
 )
 
-// Idle policies: what happens to the color that no longer serves.
+// IdlePolicy says what happens to the color that no longer serves.
+type IdlePolicy string
+
 const (
-	IdleStop     = "Stop"
-	IdleKeepWarm = "KeepWarm"
+	IdleStop     IdlePolicy = "Stop"
+	IdleKeepWarm IdlePolicy = "KeepWarm"
 )
 
-// Network modes for the containers; any other value names a user-defined
-// Docker network.
+// Network is the Docker network the containers join: the engine's default
+// bridge, the host's network, or any other value, the name of a
+// user-defined Docker network.
+type Network string
+
 const (
-	NetworkBridge = "bridge"
-	NetworkHost   = "host"
+	NetworkBridge Network = "bridge"
+	NetworkHost   Network = "host"
 )
 
 // Document is one Kubernetes-style YAML document.
@@ -81,14 +89,14 @@ type ServiceSpec struct {
 	Build *Build `json:"build,omitempty"`
 	// Pull says whether a missing image with no build may be pulled from
 	// its registry: "IfMissing" (the default, also "") or "Never".
-	Pull string `json:"pull,omitempty"`
+	Pull PullPolicy `json:"pull,omitempty"`
 	// ContainerPort is the port the app listens on inside the container (bridge network).
 	ContainerPort int `json:"containerPort,omitempty"`
 	// Network is "bridge" (the engine's default bridge), the name of a
 	// Docker network the user created, or "host". On a bridge or a named
 	// network HAProxy reaches the container at its address there
 	// (containerPort), and 127.0.0.1:hostPort (published) is the fallback.
-	Network string `json:"network,omitempty"`
+	Network Network `json:"network,omitempty"`
 	// Env is passed to the container; PORT and COLOR are set by the controller.
 	Env map[string]string `json:"env,omitempty"`
 	// HealthPath is probed on the color's host port before traffic moves.
@@ -150,17 +158,19 @@ type PreviewSpec struct {
 	MapKey string `json:"mapKey"`
 }
 
-// Promotion modes.
+// PromotionMode says whether a ready release switches by itself.
+type PromotionMode string
+
 const (
-	PromotionAuto   = "Auto"
-	PromotionManual = "Manual"
+	PromotionAuto   PromotionMode = "Auto"
+	PromotionManual PromotionMode = "Manual"
 )
 
 // PromotionSpec is the manual gate before the switch.
 type PromotionSpec struct {
 	// Mode is "Auto" (default) or "Manual": the release stops once the new
 	// color is ready (status WaitingForPromotion) until it is approved.
-	Mode string `json:"mode,omitempty"`
+	Mode PromotionMode `json:"mode,omitempty"`
 	// Approved promotes the release whose generation it names (as shown by
 	// controller status); it is not part of the generation itself.
 	Approved string `json:"approved,omitempty"`
@@ -246,7 +256,7 @@ type HAProxySpec struct {
 // IdleSpec says what happens to the color that no longer serves.
 type IdleSpec struct {
 	// Policy is "Stop" (default) or "KeepWarm".
-	Policy string `json:"policy,omitempty"`
+	Policy IdlePolicy `json:"policy,omitempty"`
 	// StopAfter keeps a drained color running this long before it is stopped (policy Stop).
 	StopAfter Duration `json:"stopAfter,omitempty"`
 }

@@ -31,7 +31,7 @@ func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 	b, _ := json.Marshal(struct {
 		ImageID       string
 		Env           []string
-		Network       string
+		Network       spec.Network
 		ContainerPort int
 		HostPort      int
 		Resources     *spec.Resources `json:",omitempty"` // left out when unset: existing containers keep their hash

@@ -258,7 +258,7 @@ func WantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
 }
 
 func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		cs := s.Color(c)
 		if !o.Backends[cs.Backend] {
 			return failed("BackendNotFound", fmt.Sprintf(
@@ -278,7 +278,7 @@ func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 // service's slots does not carry the controller's labels for that very slot
 // (managed, this service, this color): it is never touched.
 func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		ct := o.Color(c).Container
 		if !ct.Exists {
 			continue
@@ -545,7 +545,7 @@ func ServedColor(s *spec.Service, m MapValue) spec.Color {
 	if !m.Found {
 		return ""
 	}
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		if m.Value == s.Color(c).Backend {
 			return c
 		}

@@ -309,10 +309,10 @@ func TestPlanSafetyInvariants(t *testing.T) {
 	statuses := []string{"UP", "DOWN", "UP 1/2", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"}
 	images := []string{plantest.ImageV1, plantest.ImageV2, plantest.ImageV3}
 	for i := 0; i < 20000; i++ {
-		active := spec.Colors[rng.Intn(2)]
+		active := spec.Colors()[rng.Intn(2)]
 		s := testServiceCached(t, active, []string{"demo:v1", "demo:v2"}[rng.Intn(2)])
 		w := plantest.NewWorld(s, images[rng.Intn(3)])
-		for _, c := range spec.Colors {
+		for _, c := range spec.Colors() {
 			if rng.Intn(4) == 0 {
 				continue
 			}
@@ -347,7 +347,7 @@ func TestPlanSafetyInvariants(t *testing.T) {
 				st.FallbackOK = rng.Intn(4) > 0
 			})
 		}
-		served := spec.Colors[rng.Intn(2)]
+		served := spec.Colors()[rng.Intn(2)]
 		if rng.Intn(5) > 0 {
 			w.Serving(served)
 		} else {

@@ -68,7 +68,7 @@ func NewWorld(s *spec.Service, imageID string) *World {
 	w := &World{S: s}
 	w.O.Backends = map[string]bool{s.Colors.Blue.Backend: true, s.Colors.Green.Backend: true}
 	w.O.Image = planner.Image{ID: imageID, Found: imageID != ""}
-	for _, c := range spec.Colors {
+	for _, c := range spec.Colors() {
 		w.O.SetColor(c, planner.ColorState{Server: planner.Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: planner.FallbackAddr(s, c)}})
 	}
 	return w
@@ -80,7 +80,7 @@ func (w *World) Serving(c spec.Color) *World {
 	b := w.S.Color(c).Backend
 	w.O.MapRuntime = planner.MapValue{Value: b, Found: true}
 	w.O.MapFile = planner.MapValue{Value: b, Found: true}
-	for _, cc := range spec.Colors {
+	for _, cc := range spec.Colors() {
 		w.Edit(cc, func(st *planner.ColorState) {
 			if st.Container.Exists {
 				st.Container.RestartPolicy = planner.WantRestartPolicy(w.S, w.O, cc)
