@@ -3,11 +3,9 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,13 +16,7 @@ import (
 
 var (
 	serviceNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
-	// mapKeyRe and proxyNameRe: what may reach the runtime API as a map key,
-	// a backend or a server name: no space, ';', quote, backslash or control
-	// character can slip a second command in ('/' separates backend/server).
-	mapKeyRe    = regexp.MustCompile(`^[A-Za-z0-9._:@/-]+$`)
-	proxyNameRe = regexp.MustCompile(`^[A-Za-z0-9._:@-]+$`)
-	mapPathRe   = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
-	envKeyRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// A Docker network name, as the engine accepts it.
 	networkNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 )
@@ -96,8 +88,8 @@ func (s *Service) validate() error {
 		} else if cs.HostPort < 1024 || cs.HostPort > 65535 {
 			bad(p+".hostPort", "%d is out of range: want 1024 to 65535 (privileged ports are refused)", cs.HostPort)
 		}
-		checkName(bad, proxyNameRe, p+".backend", cs.Backend)
-		checkName(bad, proxyNameRe, p+".server", cs.Server)
+		checkHAProxy(bad, p+".backend", haproxy.ValidateBackendName(cs.Backend))
+		checkHAProxy(bad, p+".server", haproxy.ValidateServerName(cs.Server))
 	}
 	if s.Colors.Blue.HostPort != 0 && s.Colors.Blue.HostPort == s.Colors.Green.HostPort {
 		bad("spec.colors.green.hostPort", "%d is also blue's port: each color needs its own port", s.Colors.Green.HostPort)
@@ -105,17 +97,13 @@ func (s *Service) validate() error {
 	if s.Colors.Blue.Backend == s.Colors.Green.Backend {
 		bad("spec.colors.green.backend", "%q is also blue's backend: each color needs its own backend", s.Colors.Green.Backend)
 	}
-	if err := checkRuntimeAddr(s.HAProxy.Runtime); err != nil {
-		bad("spec.haproxy.runtime", "%q %v", s.HAProxy.Runtime, err)
+	if _, _, err := haproxy.ParseAddr(s.HAProxy.Runtime); err != nil {
+		bad("spec.haproxy.runtime", "%v", err)
 	}
-	if !mapPathRe.MatchString(s.HAProxy.MapFile) || strings.Contains(s.HAProxy.MapFile, "..") {
-		bad("spec.haproxy.mapFile", "%q must be an absolute path, exactly as written in haproxy.cfg, of letters, digits and . _ - /", s.HAProxy.MapFile)
-	} else if len(s.HAProxy.MapFile) > haproxy.MaxNameLen {
-		bad("spec.haproxy.mapFile", "%q is %d bytes long: at most %d reach the HAProxy runtime API", clipValue(s.HAProxy.MapFile), len(s.HAProxy.MapFile), haproxy.MaxNameLen)
-	}
-	checkName(bad, mapKeyRe, "spec.haproxy.mapKey", s.HAProxy.MapKey)
+	checkHAProxy(bad, "spec.haproxy.mapFile", haproxy.ValidateMapPath(s.HAProxy.MapFile))
+	checkHAProxy(bad, "spec.haproxy.mapKey", haproxy.ValidateMapKey(s.HAProxy.MapKey))
 	if p := s.Preview; p != nil {
-		checkName(bad, mapKeyRe, "spec.preview.mapKey", p.MapKey)
+		checkHAProxy(bad, "spec.preview.mapKey", haproxy.ValidateMapKey(p.MapKey))
 		if p.MapKey == s.HAProxy.MapKey {
 			bad("spec.preview.mapKey", "%q is also spec.haproxy.mapKey: the preview needs a key of its own", p.MapKey)
 		}
@@ -249,40 +237,18 @@ func (s *Service) BuildContext() string {
 	return filepath.Join(s.BaseDir, s.Build.Context)
 }
 
-func checkName(bad func(path, format string, args ...any), re *regexp.Regexp, path, v string) {
-	if len(v) > haproxy.MaxNameLen {
-		// A longer command line is dropped by HAProxy, unanswered.
-		bad(path, "%q is %d bytes long: at most %d reach the HAProxy runtime API", clipValue(v), len(v), haproxy.MaxNameLen)
-		return
-	}
-	if !re.MatchString(v) {
-		allowed := ". _ : @ -"
-		if re == mapKeyRe {
-			allowed += " /"
-		}
-		bad(path, "%q may only hold letters, digits and %s (no spaces, ';' or control characters reach the HAProxy runtime API)", v, allowed)
-	}
-}
-
-func checkRuntimeAddr(addr string) error {
+// checkHAProxy reports at path a name that the haproxy package, the one
+// home of what may reach HAProxy, refuses: the value, what is wrong with it
+// and why.
+func checkHAProxy(bad func(path, format string, args ...any), path string, err error) {
+	var ne *haproxy.NameError
 	switch {
-	case strings.HasPrefix(addr, "unix://"):
-		p := strings.TrimPrefix(addr, "unix://")
-		if !filepath.IsAbs(p) || strings.ContainsAny(p, " \t\r\n;") {
-			return errors.New("must be unix:// followed by an absolute socket path")
-		}
-	case strings.HasPrefix(addr, "tcp://"):
-		host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
-		if err != nil || host == "" {
-			return errors.New("must be tcp://host:port, e.g. tcp://127.0.0.1:9999")
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return errors.New("has a port out of range 1 to 65535")
-		}
+	case err == nil:
+	case errors.As(err, &ne):
+		bad(path, "%q %s", ne.Value, ne.Reason)
 	default:
-		return errors.New("must be unix:///path/to/admin.sock or tcp://127.0.0.1:port")
+		bad(path, "%v", err)
 	}
-	return nil
 }
 
 // checkAcross refuses what is wrong only between services: duplicate names,
@@ -318,12 +284,4 @@ func checkAcross(svcs []Service) []error {
 		keys[k] = s.Name
 	}
 	return errs
-}
-
-// clipValue shortens a long value quoted in an error.
-func clipValue(v string) string {
-	if len(v) > 64 {
-		return v[:64] + "..."
-	}
-	return v
 }
