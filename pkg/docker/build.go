@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,16 +12,16 @@ import (
 )
 
 // BuildSpec says what to build: the context directory, the Dockerfile's
-// path inside it (default "Dockerfile"), the tag to give the image (may be
-// empty) and build arguments.
+// path inside it (required: the desired state's default and checks are
+// pkg/spec's), the tag to give the image (may be empty) and build arguments.
 type BuildSpec struct {
 	ContextDir, Dockerfile, Tag string
 	Args                        map[string]string
 }
 
 // Build builds an image with the engine's classic builder and returns its ID.
-// The context directory is sent as a tar stream, minus what its .dockerignore
-// excludes. A failed step's message is in the error.
+// The context directory is sent as the docker CLI sends it (see
+// buildcontext.go). A failed step's message is in the error.
 func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err error) {
 	tag := b.Tag
 	if tag == "" {
@@ -30,32 +29,23 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 	}
 	what := fmt.Sprintf("build image %s from %s", tag, b.ContextDir)
 
-	dockerfile, err := checkBuildSpec(b)
+	if b.Dockerfile == "" {
+		return "", fmt.Errorf("%s: no Dockerfile path given", what)
+	}
+	dir, err := contextDir(b.ContextDir)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	ignore, err := readDockerignore(b.ContextDir)
+	dockerfile := filepath.ToSlash(filepath.Clean(b.Dockerfile))
+	excludes, err := contextExcludes(dir, dockerfile)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-
-	// Stream the context; if writing it fails, that is the error to report,
-	// not the broken upload it causes.
-	pr, pw := io.Pipe()
-	werr := make(chan error, 1)
-	go func() {
-		err := writeContext(pw, b.ContextDir, ignore, dockerfile)
-		pw.CloseWithError(err)
-		werr <- err
-	}()
-	contextErr := func() error {
-		pr.Close()
-		if err := <-werr; err != nil && !errors.Is(err, io.ErrClosedPipe) {
-			return err
-		}
-		return nil
+	buildCtx, err := contextTar(dir, excludes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	defer pr.Close()
+	defer buildCtx.Close()
 
 	opts := build.ImageBuildOptions{
 		Dockerfile:  dockerfile,
@@ -71,11 +61,8 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 		opts.BuildArgs[k] = &v
 	}
 
-	resp, err := d.cli.ImageBuild(ctx, pr, opts)
+	resp, err := d.cli.ImageBuild(ctx, buildCtx, opts)
 	if err != nil {
-		if cerr := contextErr(); cerr != nil {
-			return "", fmt.Errorf("%s: %w", what, cerr)
-		}
 		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
 	}
 	defer resp.Body.Close()
@@ -87,9 +74,6 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 		}
 	})
 	if err != nil {
-		if cerr := contextErr(); cerr != nil {
-			return "", fmt.Errorf("%s: %w", what, cerr)
-		}
 		if step != "" {
 			return "", fmt.Errorf("%s: %s: %w", what, step, err)
 		}
@@ -111,33 +95,26 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 	return id, nil
 }
 
-// checkBuildSpec checks that the context directory and the Dockerfile exist
-// and returns the Dockerfile's slash-separated path inside the context.
-func checkBuildSpec(b BuildSpec) (string, error) {
-	if b.ContextDir == "" {
+// contextDir checks that the build context directory exists and returns
+// it with symbolic links resolved, as the docker CLI does: the archiver
+// would send a link to a directory as the link itself.
+func contextDir(dir string) (string, error) {
+	if dir == "" {
 		return "", errors.New("no build context directory given")
 	}
-	fi, err := os.Stat(b.ContextDir)
+	fi, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("build context directory %s does not exist", b.ContextDir)
+		return "", fmt.Errorf("build context directory %s does not exist", dir)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read build context directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return "", fmt.Errorf("build context %s is not a directory", b.ContextDir)
+		return "", fmt.Errorf("build context %s is not a directory", dir)
 	}
-
-	dockerfile := b.Dockerfile
-	if dockerfile == "" {
-		dockerfile = "Dockerfile"
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("read build context directory: %w", err)
 	}
-	if !filepath.IsLocal(dockerfile) {
-		return "", fmt.Errorf("dockerfile %s must be a relative path inside the build context", dockerfile)
-	}
-	fi, err = os.Stat(filepath.Join(b.ContextDir, dockerfile))
-	if err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("dockerfile %s not found in the build context directory", dockerfile)
-	}
-	return filepath.ToSlash(filepath.Clean(dockerfile)), nil
+	return resolved, nil
 }

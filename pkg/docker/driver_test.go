@@ -53,7 +53,10 @@ func TestCallsWhenUnreachable(t *testing.T) {
 	calls := map[string]func() error{
 		"ImageID": func() error { _, _, err := d.ImageID(ctx, "x:1"); return err },
 		"Pull":    func() error { return d.Pull(ctx, "x:1") },
-		"Build":   func() error { _, err := d.Build(ctx, BuildSpec{ContextDir: buildDir, Tag: "x:1"}); return err },
+		"Build": func() error {
+			_, err := d.Build(ctx, BuildSpec{ContextDir: buildDir, Dockerfile: "Dockerfile", Tag: "x:1"})
+			return err
+		},
 		"Inspect": func() error { _, _, err := d.Inspect(ctx, "c"); return err },
 		"List":    func() error { _, err := d.List(ctx, map[string]string{LabelManaged: "true"}); return err },
 		"Create": func() error {

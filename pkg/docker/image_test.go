@@ -70,6 +70,7 @@ func TestBuildFailures(t *testing.T) {
 		{
 			name:  "copy of a missing file",
 			files: map[string]string{"Dockerfile": "FROM scratch\nCOPY nosuch /nosuch\n"},
+			spec:  BuildSpec{Dockerfile: "Dockerfile"},
 			want:  []string{"step 2/2 COPY nosuch /nosuch: ", "COPY failed", "nosuch"},
 		},
 		{
@@ -79,23 +80,43 @@ func TestBuildFailures(t *testing.T) {
 				"secret.txt":    "do not send",
 				".dockerignore": "# keep secrets out\nsecret.txt\n",
 			},
+			spec: BuildSpec{Dockerfile: "Dockerfile"},
 			want: []string{"step 2/2 COPY secret.txt /secret.txt: ", "secret.txt"},
 		},
 		{
 			name:  "unknown instruction",
 			files: map[string]string{"Dockerfile": "FROM scratch\nBOGUS something\n"},
+			spec:  BuildSpec{Dockerfile: "Dockerfile"},
 			want:  []string{"unknown instruction", "BOGUS"},
 		},
 		{
+			name:  "no Dockerfile given",
+			files: map[string]string{"Dockerfile": "FROM scratch\n"},
+			want:  []string{"no Dockerfile path given"},
+		},
+		// pkg/spec refuses a desired state whose Dockerfile is missing or
+		// outside the context; should one reach a build anyway, the engine
+		// refuses it and the error says which build failed.
+		{
 			name:  "missing Dockerfile",
 			files: map[string]string{"other": "x"},
-			want:  []string{"dockerfile Dockerfile not found in the build context directory"},
+			spec:  BuildSpec{Dockerfile: "Dockerfile"},
+			want:  []string{"Cannot locate specified Dockerfile: Dockerfile"},
 		},
 		{
 			name:  "Dockerfile outside the context",
 			files: map[string]string{"Dockerfile": "FROM scratch\n"},
 			spec:  BuildSpec{Dockerfile: "../Dockerfile"},
-			want:  []string{"dockerfile ../Dockerfile must be a relative path inside the build context"},
+			want:  []string{"outside the build context", "../Dockerfile"},
+		},
+		{
+			name: "bad .dockerignore pattern",
+			files: map[string]string{
+				"Dockerfile":    "FROM scratch\n",
+				".dockerignore": "*.log\n[a-\n",
+			},
+			spec: BuildSpec{Dockerfile: "Dockerfile"},
+			want: []string{`.dockerignore: bad pattern "[a-": syntax error in pattern`},
 		},
 	}
 	for i, tt := range tests {
@@ -121,7 +142,7 @@ func TestBuildFailures(t *testing.T) {
 func TestBuildMissingContextDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nosuchdir")
 	tag := "bgtest-bad:" + testEnv.runID + "-nodir"
-	err := buildMustFail(t, BuildSpec{ContextDir: dir, Tag: tag})
+	err := buildMustFail(t, BuildSpec{ContextDir: dir, Dockerfile: "Dockerfile", Tag: tag})
 	want := "build image " + tag + " from " + dir + ": build context directory " + dir + " does not exist"
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
@@ -136,7 +157,7 @@ func TestBuildContextWithSocket(t *testing.T) {
 	}
 	defer ln.Close()
 	tag := "bgtest-bad:" + testEnv.runID + "-socket"
-	err = buildMustFail(t, BuildSpec{ContextDir: dir, Tag: tag})
+	err = buildMustFail(t, BuildSpec{ContextDir: dir, Dockerfile: "Dockerfile", Tag: tag})
 	want := "build image " + tag + " from " + dir + ": build context file app.sock is a socket, which cannot be sent; add it to .dockerignore"
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
@@ -150,7 +171,7 @@ func TestBuildArgs(t *testing.T) {
 	})
 	tag := "bgtest-args:" + testEnv.runID
 	ctx := context.Background()
-	id, err := testEnv.d.Build(ctx, BuildSpec{ContextDir: dir, Tag: tag, Args: map[string]string{"GREETING": "hello world"}})
+	id, err := testEnv.d.Build(ctx, BuildSpec{ContextDir: dir, Dockerfile: "Dockerfile", Tag: tag, Args: map[string]string{"GREETING": "hello world"}})
 	if err != nil {
 		t.Fatal(err)
 	}

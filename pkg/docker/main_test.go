@@ -69,7 +69,7 @@ func runTests(m *testing.M) int {
 	if err := prepareDemoContext(dir); err != nil {
 		return fail("prepare the demo app build context: %v", err)
 	}
-	id, err := d.Build(ctx, BuildSpec{ContextDir: dir, Tag: testEnv.image, Args: map[string]string{"VERSION": "v1"}})
+	id, err := d.Build(ctx, BuildSpec{ContextDir: dir, Dockerfile: "Dockerfile", Tag: testEnv.image, Args: map[string]string{"VERSION": "v1"}})
 	if err != nil {
 		return fail("%v", err)
 	}
