@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -85,6 +86,60 @@ func PrivateDir(dir string) error {
 		return fmt.Errorf("%s is not a directory", dir)
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("directory %s may be written by its group or by others (mode %04o): anyone who can write there can plant files the controller trusts; chmod go-w %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// WriteFile replaces path with data atomically (see Replace), owned by the
+// controller.
+func WriteFile(path string, data []byte, mode fs.FileMode) error {
+	return Replace(path, data, mode, -1, -1)
+}
+
+// Replace replaces path with data atomically: data goes to a temporary
+// file in the same directory, which is synced, renamed over path, and the
+// directory synced, so that after a crash or a power cut path holds either
+// the old content or the new one, never a part. The new file has mode, and
+// the owner uid and gid when they are not -1 and the controller may give
+// it away. A symbolic link at path is replaced, not followed.
+func Replace(path string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
+	dir, base := filepath.Split(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create a temporary file beside it: %w: check that %s exists and that the controller may write to it", err, dir)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("set mode of %s: %w", tmp.Name(), err)
+	}
+	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
+		// Only root can give a file away; a failure keeps the writer's owner.
+		_ = tmp.Chown(uid, gid)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s over it: %w", tmp.Name(), err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s to sync the rename: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -76,3 +76,62 @@ func TestPrivateDir(t *testing.T) {
 		t.Errorf("PrivateDir(symlink) = %v, want it refused", err)
 	}
 }
+
+// TestReplace: the file is replaced whole with the mode asked for, a link
+// at the path is replaced rather than written through, and a failed write
+// leaves the old file and no temporary file behind.
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "status.json")
+	if err := WriteFile(path, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Replace(path, []byte("new\n"), 0o644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new\n" {
+		t.Errorf("content %q, want %q", b, "new\n")
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %04o, want 0644", fi.Mode().Perm())
+	}
+
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.WriteFile(target, []byte("keep\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "history.json")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(link, []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Errorf("the link's target was written through: %q", b)
+	}
+	if fi, _ := os.Lstat(link); !fi.Mode().IsRegular() {
+		t.Errorf("%s is still a %s, want the regular file written", link, fi.Mode().Type())
+	}
+
+	// A rename that fails (a directory is in the way) leaves what was there
+	// and no temporary file.
+	busy := filepath.Join(dir, "stops.json")
+	if err := os.MkdirAll(filepath.Join(busy, "inside"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(busy, []byte("new\n"), 0o600); err == nil || !strings.Contains(err.Error(), "rename") {
+		t.Errorf("replace a directory: err %v, want the rename refused", err)
+	}
+	if fi, err := os.Stat(filepath.Join(busy, "inside")); err != nil || !fi.IsDir() {
+		t.Errorf("the directory in the way was changed: %v", err)
+	}
+	missing := filepath.Join(dir, "missing")
+	if err := WriteFile(filepath.Join(missing, "x.json"), []byte("x"), 0o600); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("write into a missing directory: err %v, want one naming %s", err, missing)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}

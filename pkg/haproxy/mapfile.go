@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,7 +136,7 @@ func WriteMapFile(path, key, value string) error {
 	if existed && updated == string(old) {
 		return nil
 	}
-	if err := writeFileAtomic(target, []byte(updated), mode, uid, gid); err != nil {
+	if err := safefile.Replace(target, []byte(updated), mode, uid, gid); err != nil {
 		return fmt.Errorf("write map file %s key %s: %w", path, key, err)
 	}
 	return nil
@@ -167,48 +166,4 @@ func upsertMapText(text, key, value string) string {
 		b.WriteString(entry + "\n")
 	}
 	return b.String()
-}
-
-// writeFileAtomic replaces path with data through a temporary file in the
-// same directory. uid and gid are applied when not -1 and permitted.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
-	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create a temporary file beside it: %w: check that %s exists and that the controller may write to it", err, dir)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("set mode of %s: %w", tmp.Name(), err)
-	}
-	if uid >= 0 && (uid != os.Getuid() || gid != os.Getgid()) {
-		// Only root can give a file away; a failure keeps the writer's owner.
-		_ = tmp.Chown(uid, gid)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s over it: %w", tmp.Name(), err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s to sync the rename: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

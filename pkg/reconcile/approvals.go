@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/moby/sys/atomicwriter"
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // Approvals are manual promotions given at the host (controller promote):
@@ -45,7 +45,7 @@ func (a *Approvals) Approve(service, generation string) error {
 	if err != nil {
 		return fmt.Errorf("encode approvals: %w", err)
 	}
-	if err := atomicwriter.WriteFile(a.path, append(b, '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(a.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("approve %s generation %s in %s: %w", service, generation, a.path, err)
 	}
 	return nil

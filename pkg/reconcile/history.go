@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/sys/atomicwriter"
-
 	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -88,7 +86,7 @@ func (h *History) trim() error {
 		return nil
 	}
 	kept := bytes.Join(lines[len(lines)-historyKeep-1:], nil)
-	if err := atomicwriter.WriteFile(h.path, kept, 0o600); err != nil {
+	if err := safefile.WriteFile(h.path, kept, 0o600); err != nil {
 		return fmt.Errorf("trim release history %s: %w", h.path, err)
 	}
 	return nil

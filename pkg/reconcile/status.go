@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/sys/atomicwriter"
-
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
@@ -254,7 +253,7 @@ func (st *StatusStore) Flush() error {
 		return fmt.Errorf("write status file %s: %w", st.path, err)
 	}
 	// Not world-readable: it holds the last log lines of failed containers.
-	if err := atomicwriter.WriteFile(st.path, b, 0o600); err != nil {
+	if err := safefile.WriteFile(st.path, b, 0o600); err != nil {
 		return fmt.Errorf("write status file %s: %w", st.path, err)
 	}
 	st.written = b

@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/sys/atomicwriter"
-
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 )
 
@@ -95,7 +94,7 @@ func (f *FileStopRecords) Stopping(name string, r StopRecord) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("record the stop of %s in %s: %w", name, f.path, err)
 	}
-	if err := atomicwriter.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record the stop of %s in %s: %w", name, f.path, err)
 	}
 	f.recs = next

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/moby/sys/atomicwriter"
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // state is what Sync remembers across restarts: the newest commit it
@@ -43,7 +43,7 @@ func writeState(c config, s state) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicwriter.WriteFile(c.stateFile(), append(b, '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(c.stateFile(), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record synced commit %s in %s: %w", s.Commit, c.stateFile(), err)
 	}
 	return nil
