@@ -6,15 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 // TestSystemdUnitsVerify runs systemd-analyze verify on the shipped units,
 // with ExecStart pointing at an executable that exists here.
 func TestSystemdUnitsVerify(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Fatalf("systemd-analyze not found: apt-get install -y systemd")
-	}
+	analyze := testenv.RequireBinary(t, "systemd-analyze", "apt-get install -y systemd")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

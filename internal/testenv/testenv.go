@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -116,8 +117,21 @@ func RequireBinary(t TB, name, hint string) string {
 			return p
 		}
 	}
-	t.Fatalf("testenv: %s not found in PATH nor /usr/sbin: %s", name, hint)
+	Missing(t, "%s not found in PATH nor /usr/sbin: %s", name, hint)
 	return ""
+}
+
+// Missing fails t for a dependency that is not there (HAProxy, the Docker
+// engine, promtool): the full run needs everything. Only a run that asks
+// for it with go test -short skips the test instead, with the same words,
+// for a quick check on a machine without them.
+func Missing(t TB, format string, args ...any) {
+	t.Helper()
+	if s, ok := t.(interface{ Skipf(string, ...any) }); ok && testing.Testing() && testing.Short() {
+		s.Skipf("testenv: skipped in -short mode: "+format, args...)
+		return
+	}
+	t.Fatalf("testenv: "+format+" (go test -short skips the tests that need it)", args...)
 }
 
 // WaitFor polls cond every 10ms until it is true; after timeout it fails the

@@ -74,16 +74,14 @@ func defaultBackends() []testBackend {
 // PID when the test ends. It fails the test when haproxy is not installed.
 func startHAProxy(t *testing.T, opts haproxyOptions) *testHAProxy {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatalf("haproxy not found in PATH: install Debian's haproxy package")
-	}
+	bin := testenv.RequireBinary(t, "haproxy", "apt-get install -y haproxy")
 	if opts.Backends == nil {
 		opts.Backends = defaultBackends()
 	}
 	dir := t.TempDir()
 	sockDir := dir
 	if len(sockDir) > 80 { // unix socket paths are limited to 108 bytes
+		var err error
 		sockDir, err = os.MkdirTemp("", "hx")
 		if err != nil {
 			t.Fatal(err)

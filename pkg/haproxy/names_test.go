@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 // nameCase is one value for a name rule: wantErr is "" when the value is
@@ -143,10 +145,7 @@ func TestValidateMapPath(t *testing.T) {
 // config check ("haproxy -c") and requires the same verdict from
 // ValidateBackendName and ValidateServerName.
 func TestProxyNameRuleIsHAProxys(t *testing.T) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatalf("haproxy not found in PATH: install Debian's haproxy package")
-	}
+	bin := testenv.RequireBinary(t, "haproxy", "apt-get install -y haproxy")
 	dir := t.TempDir()
 	chars := []rune{'é'}
 	for r := rune(0x20); r < 0x7f; r++ {

@@ -14,6 +14,8 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+
+	"github.com/bluegreen-host/controller/internal/testenv"
 )
 
 // get requests path from the server and returns the status and body.
@@ -60,10 +62,7 @@ func release(m *Metrics, c *clock) {
 // TestScrapePassesPromtool scrapes /metrics over a real loopback HTTP
 // server after a release and has promtool lint the scrape.
 func TestScrapePassesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool is needed to check the metrics and is not installed: apt-get install -y prometheus (or run scripts/deps.sh as root): %v", err)
-	}
+	promtool := testenv.RequireBinary(t, "promtool", "it checks the metrics: apt-get install -y prometheus (or run scripts/deps.sh as root)")
 	m, c := newMetrics(t)
 	release(m, c)
 	srv := httptest.NewServer(m.Handler(time.Minute))
