@@ -1,0 +1,779 @@
+package planner_test
+
+import (
+	"cmp"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// invariantChecks is how many worlds TestPlanInvariants draws unless
+// -rapid.checks or RAPID_CHECKS says otherwise (rapid's default is 100).
+const invariantChecks = 10000
+
+// TestPlanInvariants draws whole observed worlds of one service, plans on
+// each, and checks the design's safety invariants 1, 2, 3, 10 and 11 on the
+// decision. Each invariant is stated from the spec and the observed fields
+// alone, never with the planner's own predicates (RunsDesired, ready,
+// ServerAddr, FallbackAddr, ServedColor), so that a bug in one of them fails
+// here. A failing world is shrunk to a small one, printed draw by draw.
+func TestPlanInvariants(t *testing.T) {
+	setDefaultChecks(t, invariantChecks)
+	services := &serviceCache{t: t, made: map[specCase][2]*spec.Service{}}
+	rapid.Check(t, func(t *rapid.T) {
+		w := drawWorld(t)
+		s, pristine := services.get(w.Spec)
+		o := w.observed(s)
+		d := planner.Plan(s, o, plantest.T0)
+		t.Logf("decision: %s", d)
+		// Plan is pure: it changed neither the spec nor the observation
+		// (compared with the same world built again).
+		if !reflect.DeepEqual(s, pristine) {
+			t.Fatalf("Plan changed the spec: %+v, was %+v", *s, *pristine)
+		}
+		if again := w.observed(s); !reflect.DeepEqual(o, again) {
+			t.Fatalf("Plan changed the observation: %+v, was %+v", o, again)
+		}
+		checkInvariants(t, s, o, d)
+	})
+}
+
+// setDefaultChecks sets rapid's number of checks to n unless the command
+// line (-rapid.checks) or the environment (RAPID_CHECKS) gives one.
+func setDefaultChecks(t *testing.T, n int) {
+	t.Helper()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
+	if _, env := os.LookupEnv("RAPID_CHECKS"); given || env {
+		return
+	}
+	if err := flag.Set("rapid.checks", strconv.Itoa(n)); err != nil {
+		t.Fatalf("set -rapid.checks: %v", err)
+	}
+}
+
+// checkInvariants fails t when decision d, taken on o, breaks an invariant.
+func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.Decision) {
+	now := plantest.T0
+	served := servedColor(s, o.MapRuntime)
+	rb := rollback(s, o, d)
+
+	// Invariant 10: the served color is kept running. When its container
+	// is down, managed, not restarting (the engine is not already bringing
+	// it back), the step starts it, or first points its server back at the
+	// published port, where it comes back whatever its address. Only a
+	// rollback away from it (to the very container that served before)
+	// leaves it down.
+	if served != "" {
+		st := o.Color(served)
+		ct := st.Container
+		awayFrom := rb != nil && served == rb.To && o.Color(rb.From).Container.Exists && o.Color(rb.From).Container.ID == rb.FromContainer
+		if ct.Exists && ct.Managed && !ct.Running && !ct.Restarting && !awayFrom {
+			starts := d.Step != nil && d.Step.Color == served && d.Step.Action == planner.StartContainer
+			repoints := d.Step != nil && d.Step.Color == served && d.Step.Action == planner.SetServerAddr && st.Server.Addr != publishedAddr(s, served)
+			if !starts && !repoints {
+				t.Fatalf("invariant 10: the served color %s is down (%s, state %q) and the decision is %s", served, ct.Exit(), ct.State, d)
+			}
+		}
+	}
+
+	if d.Step == nil {
+		if d.Phase == "" || d.Reason == "" {
+			t.Fatalf("a decision without a step has no phase or reason: %+v", d)
+		}
+		return
+	}
+	step := *d.Step
+	if step.Target == "" || step.Cause == "" {
+		t.Fatalf("step without a target or a cause: %+v", step)
+	}
+	if step.Service != s.Name {
+		t.Fatalf("step for service %q, not %q: %s", step.Service, s.Name, step)
+	}
+	imageStep := step.Action == planner.BuildImage || step.Action == planner.PullImage
+	if imageStep != (step.Color == "") || !imageStep && step.Color != spec.Blue && step.Color != spec.Green {
+		t.Fatalf("step %s acts on color %q", step, step.Color)
+	}
+	if imageStep {
+		return
+	}
+	c := step.Color
+	st := o.Color(c)
+	ct, srv := st.Container, st.Server
+	open := o.Verification != nil && o.Verification.Outcome == "" && o.Verification.Generation == s.Generation()
+	passed := d.Record != nil && d.Record.Outcome == planner.OutcomeSucceeded
+
+	switch step.Action {
+	case planner.SwitchMap:
+		// Invariant 1: the map moves only to a color that runs what it
+		// must, is UP and in service, passed two probes of the very
+		// address HAProxy sends it traffic to, which is where its
+		// container answers now, and answers at its published port too.
+		if why := notReady(s, o, c, rb); why != "" {
+			t.Fatalf("invariant 1: %s although %s", step, why)
+		}
+		if srv.Status != "UP" {
+			t.Fatalf("invariant 1: %s although HAProxy says %q, not UP", step, srv.Status)
+		}
+		if !st.FallbackOK {
+			t.Fatalf("invariant 1: %s although %s does not answer at its published port %s (%q)", step, c, publishedAddr(s, c), st.FallbackError)
+		}
+	case planner.MarkServerUp:
+		// Invariant 1 too: HAProxy's health is forced UP only on the same
+		// evidence (the served color, back from a crash, whatever it runs).
+		if c == served {
+			if why := probesMissing(s, c, st, true); why != "" {
+				t.Fatalf("invariant 1: %s on the served color although %s", step, why)
+			}
+		} else if why := notReady(s, o, c, rb); why != "" {
+			t.Fatalf("invariant 1: %s although %s", step, why)
+		}
+	case planner.SetServerAddr:
+		// HAProxy is pointed only at where the container answers now,
+		// and the served color's traffic only at an address that passed
+		// its probes, or at its published port.
+		_, addr, _ := strings.Cut(step.Target, " addr ")
+		if want := expectedAddr(s, c, ct); addr != want {
+			t.Fatalf("%s points %s at %q; its container answers at %s", step, c, addr, want)
+		}
+		if c == served && addr != publishedAddr(s, c) && (st.Probes < planner.ProbesNeeded || st.ProbedAddr != addr) {
+			t.Fatalf("%s points the served color at %s with %d probes passed at %q", step, addr, st.Probes, st.ProbedAddr)
+		}
+	case planner.DrainServer:
+		// Invariants 2 and 3: the map is switched away before a drain.
+		if c == served {
+			t.Fatalf("invariant 2: %s drains the served color", step)
+		}
+	case planner.StopContainer, planner.RemoveContainer:
+		if c == served {
+			t.Fatalf("invariant 2: %s on the served color %s", step, c)
+		}
+		if step.Action == planner.RemoveContainer && ct.Running {
+			t.Fatalf("invariant 3: %s removes a running container", step)
+		}
+		// Invariant 3: a running container stops once drained (or in
+		// maintenance) and empty, or once the drain timeout has passed.
+		if ct.Running {
+			out := srv.AdminDrain || srv.AdminMaint || srv.Status == "DRAIN" || strings.HasPrefix(srv.Status, "MAINT")
+			if !out {
+				t.Fatalf("invariant 3: %s while its server is %q, neither drained nor in maintenance", step, srv.Status)
+			}
+			timedOut := !st.OutOfServiceSince.IsZero() && now.Sub(st.OutOfServiceSince) >= s.DrainTimeout.Duration
+			if srv.Sessions > 0 && !timedOut {
+				t.Fatalf("invariant 3: %s with %d sessions, out of service for %s of the %s drain timeout",
+					step, srv.Sessions, since(st.OutOfServiceSince, now), s.DrainTimeout.Duration)
+			}
+		}
+		// Invariant 11: the previous color stays warm while the window
+		// of this spec is open, unless this decision ends it passed.
+		//
+		// Known gap, left to the planner's owner: when the new color no
+		// longer runs the desired image under the same spec (the image
+		// was rebuilt or pulled again with a new ID), the planner routes
+		// through the previous color and replaces it while the window is
+		// still open, instead of ending the window first.
+		knownGap := open && notDesired(s, o, o.Verification.To) != ""
+		if open && c == o.Verification.From && !passed && !knownGap {
+			t.Fatalf("invariant 11: %s while the verification of %s is open (switched %s ago; decision record %+v)",
+				step, o.Verification.To, now.Sub(o.Verification.SwitchedAt), d.Record)
+		}
+	case planner.StartContainer, planner.CreateContainer:
+		// Invariant 11: a release rolled back is not retried until the
+		// spec changes (unless its color is served: invariant 10 wins).
+		if rb != nil && c == rb.To && c != served {
+			t.Fatalf("invariant 11: %s retries the release that was rolled back (%s)", step, rb.Reason)
+		}
+	}
+}
+
+// notReady says why color c may not take traffic (invariant 1 but for its
+// HAProxy status and published port), "" when it may: it runs the desired
+// image from the current container spec, or, in a rollback, is the very
+// container that served before; it runs, is in service, and passed two
+// probes of the address HAProxy sends it traffic to, which is where it
+// answers now.
+func notReady(s *spec.Service, o planner.Observed, c spec.Color, rb *planner.Verification) string {
+	st := o.Color(c)
+	ct := st.Container
+	if rb != nil && c == rb.From {
+		if !ct.Exists || ct.ID != rb.FromContainer {
+			return fmt.Sprintf("the rollback goes back to container %q and %s's is %q", rb.FromContainer, c, ct.ID)
+		}
+	} else if why := notDesired(s, o, c); why != "" {
+		return why
+	}
+	srv := st.Server
+	if srv.AdminDrain || srv.AdminMaint || srv.Status == "DRAIN" || strings.HasPrefix(srv.Status, "MAINT") {
+		return fmt.Sprintf("%s's server is out of service (status %q, drain %t, maint %t)", c, srv.Status, srv.AdminDrain, srv.AdminMaint)
+	}
+	return probesMissing(s, c, st, false)
+}
+
+// notDesired says why color c's container is not the one the spec asks
+// for, "" when it is: the desired image is found, the container runs that
+// very image, and its spec hash label is the current container spec's
+// (the hash is the container spec's identity).
+func notDesired(s *spec.Service, o planner.Observed, c spec.Color) string {
+	ct := o.Color(c).Container
+	switch {
+	case !o.Image.Found:
+		return "the desired image is not found"
+	case !ct.Exists:
+		return string(c) + " has no container"
+	case ct.ImageID != o.Image.ID:
+		return fmt.Sprintf("%s runs image %s, not the desired %s", c, ct.ImageID, o.Image.ID)
+	case ct.SpecHash != planner.ContainerHash(s, c, o.Image.ID):
+		return fmt.Sprintf("%s's spec hash %s is not the spec's %s", c, ct.SpecHash, planner.ContainerHash(s, c, o.Image.ID))
+	}
+	return ""
+}
+
+// probesMissing says why color c's probes do not show that HAProxy reaches
+// it, "" when they do: its container runs, and two probes passed of the
+// very address HAProxy sends its traffic to, which is where the container
+// answers now (anyPath: its published port also counts).
+func probesMissing(s *spec.Service, c spec.Color, st planner.ColorState, anyPath bool) string {
+	want := expectedAddr(s, c, st.Container)
+	switch {
+	case !st.Container.Running:
+		return fmt.Sprintf("%s's container does not run (%s)", c, st.Container.State)
+	case st.Probes < planner.ProbesNeeded:
+		return fmt.Sprintf("%s passed %d probes", c, st.Probes)
+	case st.ProbedAddr != st.Server.Addr:
+		return fmt.Sprintf("%s was probed at %q and HAProxy sends its traffic to %q", c, st.ProbedAddr, st.Server.Addr)
+	case st.Server.Addr != want && !(anyPath && st.Server.Addr == publishedAddr(s, c)):
+		return fmt.Sprintf("HAProxy sends %s's traffic to %q and its container answers at %s", c, st.Server.Addr, want)
+	}
+	return ""
+}
+
+// servedColor is the color whose backend the map value names, "" for none.
+func servedColor(s *spec.Service, m planner.MapValue) spec.Color {
+	switch {
+	case !m.Found:
+		return ""
+	case m.Value == s.Colors.Blue.Backend:
+		return spec.Blue
+	case m.Value == s.Colors.Green.Backend:
+		return spec.Green
+	}
+	return ""
+}
+
+// rollback is the verification record of this spec that rolled back, the
+// one this decision ends so or the one observed, nil when there is none.
+func rollback(s *spec.Service, o planner.Observed, d planner.Decision) *planner.Verification {
+	for _, v := range []*planner.Verification{d.Record, o.Verification} {
+		if v != nil && v.Outcome == planner.OutcomeRolledBack && v.Generation == s.Generation() {
+			return v
+		}
+	}
+	return nil
+}
+
+// publishedAddr is where color c's published port (with host networking,
+// its app) answers on the host.
+func publishedAddr(s *spec.Service, c spec.Color) string {
+	port := s.Colors.Blue.HostPort
+	if c == spec.Green {
+		port = s.Colors.Green.HostPort
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// expectedAddr is the address HAProxy must send color c's traffic to: the
+// container's own address on a Docker network while it runs there with a
+// known IP, else its published port.
+func expectedAddr(s *spec.Service, c spec.Color, ct planner.Container) string {
+	if s.Network != spec.NetworkHost && ct.Running {
+		if ip, err := netip.ParseAddr(ct.IP); err == nil {
+			return fmt.Sprintf("%s:%d", ip, s.ContainerPort)
+		}
+	}
+	return publishedAddr(s, c)
+}
+
+func since(t, now time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return now.Sub(t)
+}
+
+// The generators draw a whole world of one service. Each field's first
+// value is the healthy or usual one, and the one rapid shrinks to, so that
+// a shrunk world differs from a healthy one only where it matters. How
+// often a field is not healthy depends on the world's fault rate: some
+// worlds are nearly healthy (releases reach the switch, the window and the
+// settling), others broken in many ways at once.
+
+// drawWorld draws one world, each part under its own label.
+func drawWorld(t *rapid.T) world {
+	n := rapid.SampledFrom([]int{12, 6, 3}).Draw(t, "faults (one draw in n)")
+	sc := specGen(n).Draw(t, "spec")
+	return world{
+		Spec:         sc,
+		Image:        rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "v2", "v1", "v3", "missing") }).Draw(t, "image"),
+		Map:          rapid.SampledFrom([]string{"blue", "green", "none", "other"}).Draw(t, "map"),
+		MapFile:      rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
+		Blue:         colorGen(n).Draw(t, "blue"),
+		Green:        colorGen(n).Draw(t, "green"),
+		Preview:      rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
+		Verification: verifyGen(n, sc).Draw(t, "verification"),
+		Checks:       checksGen(n, sc).Draw(t, "checks"),
+		Approved:     rapid.Bool().Draw(t, "approved"),
+	}
+}
+
+// mostly draws values[0], or one of the others about once in n draws.
+func mostly[V any](t *rapid.T, n int, values ...V) V {
+	if rapid.IntRange(1, n).Draw(t, "fault") < n {
+		return values[0]
+	}
+	return rapid.SampledFrom(values[1:]).Draw(t, "value")
+}
+
+// world is one drawn observation of the service.
+type world struct {
+	Spec    specCase
+	Image   string // the desired image's ID: v2, v1, v3, or missing
+	Map     string // the runtime map's value: blue, green, none, or other (a backend not the service's)
+	MapFile string // the map file's: the same, or as Map
+	Blue    colorCase
+	Green   colorCase
+	Preview string // the preview key's value: none, blue or green
+	// Verification and Checks are the records in status.
+	Verification verifyCase
+	Checks       checksCase
+	Approved     bool // an operator promoted this spec
+}
+
+// observed builds the world's snapshot; the same world always builds the
+// same snapshot.
+func (w world) observed(s *spec.Service) planner.Observed {
+	o := planner.Observed{
+		Backends:   map[string]bool{s.Colors.Blue.Backend: true, s.Colors.Green.Backend: true},
+		Image:      planner.Image{ID: imageIDs[w.Image], Found: w.Image != "missing"},
+		MapRuntime: mapValue(s, w.Map),
+		MapFile:    mapValue(s, w.MapFile),
+		Preview:    mapValue(s, w.Preview),
+	}
+	if w.MapFile == "same" {
+		o.MapFile = o.MapRuntime
+	}
+	served := servedColor(s, o.MapRuntime)
+	o.Blue = w.Blue.state(s, spec.Blue, o.Image, served)
+	o.Green = w.Green.state(s, spec.Green, o.Image, served)
+	if w.Approved {
+		o.Approved = s.Generation()
+	}
+	w.Verification.record(s, &o)
+	w.Checks.record(s, &o)
+	return o
+}
+
+func mapValue(s *spec.Service, v string) planner.MapValue {
+	switch v {
+	case "blue":
+		return planner.MapValue{Value: s.Colors.Blue.Backend, Found: true}
+	case "green":
+		return planner.MapValue{Value: s.Colors.Green.Backend, Found: true}
+	case "other":
+		return planner.MapValue{Value: "maintenance_page", Found: true}
+	}
+	return planner.MapValue{}
+}
+
+// specCase is one variation of the service's spec.
+type specCase struct {
+	Active  spec.Color
+	Image   string // demo:v1 or demo:v2
+	Idle    string // Stop, KeepWarm, or StopAfter (Stop, 1 minute after the drain)
+	Verify  bool   // a 30 s verification window (else 0s: off)
+	Host    bool   // host networking (else the bridge)
+	Manual  bool   // manual promotion
+	Checks  bool   // one pre-switch check
+	Preview bool   // a preview key
+}
+
+func specGen(n int) *rapid.Generator[specCase] {
+	return rapid.Custom(func(t *rapid.T) specCase {
+		return specCase{
+			Active:  rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
+			Image:   rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
+			Idle:    rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
+			Verify:  rapid.Bool().Draw(t, "verify"),
+			Host:    rapid.Bool().Draw(t, "host"),
+			Manual:  mostly(t, n, false, true),
+			Checks:  mostly(t, n, false, true),
+			Preview: mostly(t, n, false, true),
+		}
+	})
+}
+
+// yaml is the case's lines under spec: beyond plantest.Service's.
+func (c specCase) yaml() []string {
+	var l []string
+	switch c.Idle {
+	case "KeepWarm":
+		l = append(l, "  idle: {policy: KeepWarm}")
+	case "StopAfter":
+		l = append(l, "  idle: {stopAfter: 1m}")
+	}
+	if c.Verify {
+		l = append(l, "  verify: {window: 30s}")
+	}
+	if c.Host {
+		l = append(l, "  network: host")
+	}
+	if c.Manual {
+		l = append(l, "  promotion: {mode: Manual}")
+	}
+	if c.Checks {
+		l = append(l, "  checks: [{path: /ping}]")
+	}
+	if c.Preview {
+		l = append(l, "  preview: {mapKey: preview.web}")
+	}
+	return l
+}
+
+func (c specCase) GoString() string {
+	parts := []string{"activeColor: " + string(c.Active), "image: " + c.Image}
+	for _, l := range c.yaml() {
+		parts = append(parts, strings.TrimSpace(l))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// serviceCache parses each variation of the spec once, with the outer test
+// (rapid's T is not a testing.TB): the service Plan is given, and a
+// pristine copy to compare it with afterwards.
+type serviceCache struct {
+	t    *testing.T
+	made map[specCase][2]*spec.Service
+}
+
+func (sc *serviceCache) get(c specCase) (s, pristine *spec.Service) {
+	p, ok := sc.made[c]
+	if !ok {
+		p = [2]*spec.Service{plantest.Service(sc.t, c.Active, c.Image, c.yaml()...), plantest.Service(sc.t, c.Active, c.Image, c.yaml()...)}
+		p[1].BaseDir = p[0].BaseDir // each parse has a temporary directory of its own
+		sc.made[c] = p
+	}
+	return p[0], p[1]
+}
+
+// colorCase is what is observed of one color: its container, its HAProxy
+// server and the controller's probes.
+type colorCase struct {
+	Container  string // running, exited, restarting, created or absent
+	ExitCode   int
+	OOMKilled  bool
+	StoppedBy  bool   // the controller's record says it stopped it
+	Image      string // desired (v2 when the desired image is missing), v1, v2 or v3
+	StaleHash  bool   // its spec hash label is not the current spec's
+	NoIP       bool   // no address on the Docker network is known
+	Policy     string // its restart policy: right (unless-stopped when served, else no), no, unless-stopped or none
+	Restarts   int
+	Young      bool   // started 1s ago (else 10m); stopped: ran 2s (else 9m)
+	Status     string // HAProxy's
+	AdminDrain bool
+	AdminMaint bool
+	Sessions   int
+	OutOfSvc   time.Duration // out of service this long (0: not recorded)
+	Addr       string        // where HAProxy sends its traffic: own (where its container answers now), published or stale
+	Probes     int
+	Unprobed   bool   // not probed in this observation
+	Fallback   string // its published port: ok, refused or unprobed
+}
+
+func colorGen(n int) *rapid.Generator[colorCase] {
+	return rapid.Custom(func(t *rapid.T) colorCase {
+		return colorCase{
+			Container:  mostly(t, n, "running", "exited", "restarting", "created", "absent"),
+			ExitCode:   rapid.SampledFrom([]int{0, 1, 2, 137, 143}).Draw(t, "exitCode"),
+			OOMKilled:  mostly(t, n, false, true),
+			StoppedBy:  rapid.Bool().Draw(t, "stoppedBy"),
+			Image:      mostly(t, n, "desired", "v1", "v2", "v3"),
+			StaleHash:  mostly(t, n, false, true),
+			NoIP:       mostly(t, n, false, true),
+			Policy:     mostly(t, n, "right", planner.RestartNo, planner.RestartUnlessStopped, ""),
+			Restarts:   mostly(t, n, 0, 1, 3),
+			Young:      mostly(t, n, false, true),
+			Status:     mostly(t, n, "UP", "DOWN", "UP 1/2", "DOWN 1/2", "DRAIN", "MAINT", "NOLB"),
+			AdminDrain: mostly(t, n, false, true),
+			AdminMaint: mostly(t, n, false, true),
+			Sessions:   mostly(t, n, 0, 3),
+			OutOfSvc:   rapid.SampledFrom([]time.Duration{0, 5 * time.Second, 45 * time.Second}).Draw(t, "outOfService"),
+			Addr:       mostly(t, n, "own", "published", "stale"),
+			Probes:     mostly(t, n, 2, 0, 1, 3),
+			Unprobed:   mostly(t, n, false, true),
+			Fallback:   mostly(t, n, "ok", "refused", "unprobed"),
+		}
+	})
+}
+
+func (c colorCase) GoString() string {
+	var b strings.Builder
+	b.WriteString("{container " + c.Container)
+	if c.Container != "absent" {
+		if c.Container == "exited" || c.Container == "restarting" {
+			fmt.Fprintf(&b, " %d", c.ExitCode)
+			if c.OOMKilled {
+				b.WriteString(" OOMKilled")
+			}
+			if c.StoppedBy {
+				b.WriteString(" stoppedByController")
+			}
+		}
+		b.WriteString(" image " + c.Image)
+		if c.StaleHash {
+			b.WriteString(" staleHash")
+		}
+		if c.NoIP {
+			b.WriteString(" noIP")
+		}
+		fmt.Fprintf(&b, " policy %s restarts %d", cmp.Or(c.Policy, "none"), c.Restarts)
+		if c.Young {
+			b.WriteString(" young")
+		}
+	}
+	fmt.Fprintf(&b, "; server %q", c.Status)
+	if c.AdminDrain {
+		b.WriteString(" adminDrain")
+	}
+	if c.AdminMaint {
+		b.WriteString(" adminMaint")
+	}
+	fmt.Fprintf(&b, " sessions %d outOfService %s addr %s; ", c.Sessions, c.OutOfSvc, c.Addr)
+	if c.Unprobed {
+		b.WriteString("unprobed")
+	} else {
+		fmt.Fprintf(&b, "probes %d", c.Probes)
+	}
+	fmt.Fprintf(&b, ", fallback %s}", c.Fallback)
+	return b.String()
+}
+
+// staleAddr is an address on the Docker network no container of the
+// service has: a recreated container's old one, or another's.
+const staleAddr = "172.18.0.9:8080"
+
+var imageIDs = map[string]string{"v1": plantest.ImageV1, "v2": plantest.ImageV2, "v3": plantest.ImageV3}
+
+// state builds the observed state of color c, given the desired image and
+// the color the map serves.
+func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, served spec.Color) planner.ColorState {
+	now := plantest.T0
+	var st planner.ColorState
+	ct := &st.Container
+	if cc.Container != "absent" {
+		id := imageIDs[cc.Image]
+		if cc.Image == "desired" {
+			id = cmp.Or(desired.ID, plantest.ImageV2)
+		}
+		policy := cc.Policy
+		if policy == "right" {
+			policy = planner.RestartNo
+			if c == served {
+				policy = planner.RestartUnlessStopped
+			}
+		}
+		*ct = planner.Container{Exists: true, Managed: true, Service: s.Name, Color: string(c), ID: "c-" + string(c),
+			ImageID: id, Image: s.Image, SpecHash: planner.ContainerHash(s, c, id), State: cc.Container,
+			RestartPolicy: policy, RestartCount: cc.Restarts}
+		if cc.StaleHash {
+			ct.SpecHash = "0123456789ab"
+		}
+		switch cc.Container {
+		case "running":
+			ct.Running = true
+			ct.StartedAt = now.Add(-10 * time.Minute)
+			if cc.Young {
+				ct.StartedAt = now.Add(-time.Second)
+			}
+			if !cc.NoIP && s.Network != spec.NetworkHost {
+				ct.IP = "172.18.0.2"
+				if c == spec.Green {
+					ct.IP = "172.18.0.3"
+				}
+			}
+		case "exited", "restarting":
+			ct.Restarting = cc.Container == "restarting"
+			ct.ExitCode, ct.OOMKilled, ct.StoppedByController = cc.ExitCode, cc.OOMKilled, cc.StoppedBy
+			ct.StartedAt, ct.FinishedAt = now.Add(-10*time.Minute), now.Add(-time.Minute)
+			if cc.Young {
+				ct.StartedAt, ct.FinishedAt = now.Add(-3*time.Second), now.Add(-time.Second)
+			}
+		}
+	}
+	up := strings.HasPrefix(cc.Status, "UP")
+	st.Server = planner.Server{Found: true, Status: cc.Status, CheckStatus: "L4CON", CheckPassed: up, Sessions: cc.Sessions,
+		AdminDrain: cc.AdminDrain, AdminMaint: cc.AdminMaint}
+	if up {
+		st.Server.CheckStatus = "L7OK"
+	}
+	switch cc.Addr {
+	case "own":
+		st.Server.Addr = expectedAddr(s, c, *ct)
+	case "published":
+		st.Server.Addr = publishedAddr(s, c)
+	case "stale":
+		st.Server.Addr = staleAddr
+	}
+	if cc.OutOfSvc > 0 {
+		st.OutOfServiceSince = now.Add(-cc.OutOfSvc)
+	}
+	// Observe probes a container only while it runs, and always at the
+	// address HAProxy must send its traffic to (Observed.ProbedAddr).
+	if ct.Running && !cc.Unprobed {
+		st.ProbedAddr = expectedAddr(s, c, *ct)
+		st.Probes = cc.Probes
+		if st.Probes < planner.ProbesNeeded {
+			st.ProbeError = "connection refused"
+		}
+	}
+	switch cc.Fallback {
+	case "ok":
+		st.FallbackOK = true
+	case "refused":
+		st.FallbackError = "connection refused"
+	}
+	return st
+}
+
+// verifyCase is the latest release verification in status.
+type verifyCase struct {
+	Outcome  string     // none, open (""), or how it ended
+	OldSpec  bool       // of an earlier spec (always, when the spec turns verification off)
+	To       spec.Color // the color switched to: the active one for this spec's
+	FromGone bool       // the previous color's container is not the one that served
+	Late     bool       // switched 31s ago (else 1s), past the 30s window
+	Traffic  string     // the new color's counters since: quiet, good, bad, or reset (HAProxy reloaded)
+}
+
+func verifyGen(n int, sc specCase) *rapid.Generator[verifyCase] {
+	return rapid.Custom(func(t *rapid.T) verifyCase {
+		v := verifyCase{
+			Outcome:  rapid.SampledFrom([]string{"none", "open", planner.OutcomeRolledBack, planner.OutcomeSucceeded, planner.OutcomeFailed}).Draw(t, "outcome"),
+			OldSpec:  mostly(t, n, false, true),
+			To:       sc.Active,
+			FromGone: mostly(t, n, false, true),
+			Late:     rapid.Bool().Draw(t, "late"),
+			Traffic:  rapid.SampledFrom([]string{"quiet", "good", "bad", "reset"}).Draw(t, "traffic"),
+		}
+		// A window of this spec was opened by a switch to its active
+		// color, which needs the window on.
+		v.OldSpec = v.OldSpec || !sc.Verify
+		if v.OldSpec {
+			v.To = rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "to")
+		}
+		return v
+	})
+}
+
+func (v verifyCase) GoString() string {
+	if v.Outcome == "none" {
+		return "{none}"
+	}
+	return fmt.Sprintf("{%s oldSpec %t to %s fromGone %t late %t traffic %s}", cmp.Or(v.Outcome, "open"), v.OldSpec, v.To, v.FromGone, v.Late, v.Traffic)
+}
+
+// record puts the verification record into o.
+func (v verifyCase) record(s *spec.Service, o *planner.Observed) {
+	if v.Outcome == "none" {
+		return
+	}
+	from := v.To.Other()
+	gen := s.Generation()
+	if v.OldSpec {
+		gen = "0123456789ab"
+	}
+	base := planner.Counters{Responses: 1000, Status5xx: 3}
+	switchedAt := plantest.T0.Add(-time.Second)
+	if v.Late {
+		switchedAt = plantest.T0.Add(-31 * time.Second)
+	}
+	r := &planner.Verification{Generation: gen, From: from, To: v.To, FromImage: "demo:v1", ToImage: s.Image,
+		FromImageID: plantest.ImageV1, ToImageID: o.Color(v.To).Container.ImageID, FromContainer: "c-" + string(from),
+		SwitchedAt: switchedAt, Baseline: base, Seen: base}
+	if v.FromGone {
+		r.FromContainer += "-before"
+	}
+	if v.Outcome != "open" {
+		ended := plantest.T0.Add(-500 * time.Millisecond)
+		r.Outcome, r.Reason, r.EndedAt = v.Outcome, "as drawn", &ended
+	}
+	o.Verification = r
+	to := o.Color(v.To)
+	to.Backend = map[string]planner.Counters{
+		"quiet": base,
+		"good":  {Responses: 1500, Status5xx: 5},
+		"bad":   {Responses: 1100, Status5xx: 43},
+		"reset": {Responses: 50},
+	}[v.Traffic]
+	o.SetColor(v.To, to)
+}
+
+// checksCase is the latest pre-switch checks record in status.
+type checksCase struct {
+	Outcome  string // none, passed or failed
+	Color    spec.Color
+	OtherRun bool // of an earlier run of the container
+	OldSpec  bool
+}
+
+func checksGen(n int, sc specCase) *rapid.Generator[checksCase] {
+	return rapid.Custom(func(t *rapid.T) checksCase {
+		c := checksCase{
+			Outcome:  mostly(t, n, "passed", "none", "failed"),
+			Color:    mostly(t, n, sc.Active, sc.Active.Other()),
+			OtherRun: mostly(t, n, false, true),
+			OldSpec:  mostly(t, n, false, true),
+		}
+		if !sc.Checks || c.Outcome == "none" {
+			return checksCase{Outcome: "none"}
+		}
+		return c
+	})
+}
+
+func (c checksCase) GoString() string {
+	if c.Outcome == "none" {
+		return "{none}"
+	}
+	return fmt.Sprintf("{%s of %s otherRun %t oldSpec %t}", c.Outcome, c.Color, c.OtherRun, c.OldSpec)
+}
+
+// record puts the checks record into o.
+func (c checksCase) record(s *spec.Service, o *planner.Observed) {
+	if c.Outcome == "none" {
+		return
+	}
+	ct := o.Color(c.Color).Container
+	r := &planner.CheckRecord{Generation: s.Generation(), Color: c.Color, Container: ct.ID, StartedAt: ct.StartedAt,
+		Passed: c.Outcome == "passed", At: plantest.T0.Add(-time.Second)}
+	if !r.Passed {
+		r.Failure = "GET /ping: 500"
+	}
+	if c.OtherRun {
+		r.StartedAt = r.StartedAt.Add(-time.Hour)
+	}
+	if c.OldSpec {
+		r.Generation = "0123456789ab"
+	}
+	o.Checks = r
+}
