@@ -178,14 +178,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 		// Invariant 11: the previous color stays warm while the window
 		// of this spec is open, unless this decision ends it passed.
-		//
-		// Known gap, left to the planner's owner: when the new color no
-		// longer runs the desired image under the same spec (the image
-		// was rebuilt or pulled again with a new ID), the planner routes
-		// through the previous color and replaces it while the window is
-		// still open, instead of ending the window first.
-		knownGap := open && notDesired(s, o, o.Verification.To) != ""
-		if open && c == o.Verification.From && !passed && !knownGap {
+		if open && c == o.Verification.From && !passed {
 			t.Fatalf("invariant 11: %s while the verification of %s is open (switched %s ago; decision record %+v)",
 				step, o.Verification.To, now.Sub(o.Verification.SwitchedAt), d.Record)
 		}

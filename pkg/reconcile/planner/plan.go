@@ -52,7 +52,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 			d.Record = r
 			return d
 		case OutcomeFailed:
-			if kd, act := keepServed(s, o, served); act {
+			if kd, decided := keepServed(s, o, served); decided {
 				d = kd
 			}
 			d.Record = r
@@ -68,7 +68,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		// kept running as always.
 		d := planRollback(s, o, v, now)
 		if served == v.From || d.Reason == "RollbackImpossible" {
-			if kd, act := keepServed(s, o, served); act {
+			if kd, decided := keepServed(s, o, served); decided {
 				return kd
 			}
 		}
@@ -76,7 +76,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	case v != nil && v.Outcome == "" && v.Generation != s.Generation():
 		rec = v.end(OutcomeSuperseded, "the spec changed before the verification window ended", now)
 	}
-	if d, act := keepServed(s, o, served); act {
+	if d, decided := keepServed(s, o, served); decided {
 		d.Record = rec
 		return d
 	}
@@ -122,6 +122,16 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	// never replaced. (With no container at all there is nothing to replace.)
 	next := active
 	if served == active && o.Color(active).Container.Exists && !RunsDesired(s, o, active) {
+		if verifying != nil {
+			// The image was built or pulled again under the same name while
+			// the release is verified: releasing it now would replace the
+			// previous color, the way back (invariant 11). It waits for the
+			// window to end.
+			d := *verifying
+			d.Message += fmt.Sprintf("; %s now resolves to image %s, not the %s that %s runs: it is released once the window ends",
+				s.Image, ShortID(o.Image.ID), ShortID(o.Color(active).Container.ImageID), active)
+			return d
+		}
 		next = other
 	}
 	if d, decided := prepare(s, o, next, served, now); decided {

@@ -60,6 +60,11 @@ func TestPlanVerification(t *testing.T) {
 		{"few requests, all 5xx: not judged by the rate yet", func(s *spec.Service) *plantest.World {
 			return switched(s, 10*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 1010, Status5xx: 13}))
 		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", ""},
+		{"the image was rebuilt under the same name during the window: blue stays warm", func(s *spec.Service) *plantest.World {
+			w := switched(s, 10*time.Second, base)
+			w.O.Image = planner.Image{ID: plantest.ImageV3, Found: true}
+			return w
+		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", "now resolves to image 333333333333, not the 222222222222 that green runs"},
 		{"the window passed: succeeded, blue settles", func(s *spec.Service) *plantest.World {
 			return switched(s, 31*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 9000, Status5xx: 40}))
 		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, planner.OutcomeSucceeded, ""},
