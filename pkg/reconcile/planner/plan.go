@@ -466,7 +466,10 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 // if they fail). decided is false while that does not hold.
 func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, decided bool) {
 	srv := st.Server
-	if st.Probes < ProbesNeeded || !srv.Down() || st.ProbedAddr == "" || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
+	// The probes count only for a running container, at the address it
+	// answers on now, which must be the one HAProxy sends its traffic to.
+	probed := st.Container.Running && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, c, st.Container)
+	if !probed || !srv.Down() || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
 	}
 	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",

@@ -111,3 +111,29 @@ func TestPlanServerAddressAroundVerification(t *testing.T) {
 	w.Edit(spec.Blue, at("172.17.0.5:8080"))
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"})
 }
+
+// TestMarkUpNeedsARunningContainerProbedWhereItAnswers: probes count only
+// for a container that runs, taken at the address it answers on now; the
+// served color coming back from a crash is not marked UP on stale ones.
+func TestMarkUpNeedsARunningContainerProbedWhereItAnswers(t *testing.T) {
+	s := plantest.Service(t, spec.Blue, "demo:v1")
+	back := func() *plantest.World { // blue serves, came back on its bridge address, HAProxy still says DOWN
+		return plantest.NewWorld(s, plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, onBridge("172.17.0.5")).
+			Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 2))
+	}
+	plantest.Expect(t, planner.Plan(s, back().O, plantest.T0), plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"})
+
+	for name, edit := range map[string]func(*planner.ColorState){
+		"restarting, not running": func(st *planner.ColorState) {
+			st.Container.Running, st.Container.Restarting, st.Container.State = false, true, "restarting"
+		},
+		"probed at an address it no longer answers on": func(st *planner.ColorState) {
+			st.Container.IP = "172.17.0.6" // restarted with a new address; HAProxy and the probes at the old one
+		},
+	} {
+		d := planner.Plan(s, back().Edit(spec.Blue, edit).O, plantest.T0)
+		if d.Step != nil && d.Step.Action == planner.MarkServerUp {
+			t.Errorf("%s: got %s, want no MarkServerUp", name, d)
+		}
+	}
+}
