@@ -144,6 +144,15 @@ func Replace(path string, data []byte, mode fs.FileMode, uid, gid int) (err erro
 	return nil
 }
 
+// Within reports whether path p is dir or below it. Both must be clean,
+// absolute and free of symbolic links (resolve them first, with
+// filepath.EvalSymlinks): it is the check that a path given by the desired
+// file or a config repository does not lead elsewhere on the host.
+func Within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && (rel == "." || filepath.IsLocal(rel))
+}
+
 func kind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:

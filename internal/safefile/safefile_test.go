@@ -135,3 +135,22 @@ func TestReplace(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", left)
 	}
 }
+
+func TestWithin(t *testing.T) {
+	for _, tc := range []struct {
+		dir, p string
+		want   bool
+	}{
+		{"/srv/config", "/srv/config", true},
+		{"/srv/config", "/srv/config/demo/Dockerfile", true},
+		{"/srv/config", "/srv/config/..demo", true},
+		{"/srv/config", "/srv/configs/demo", false},
+		{"/srv/config", "/srv", false},
+		{"/srv/config", "/etc/shadow", false},
+		{"/", "/etc", true},
+	} {
+		if got := Within(tc.dir, tc.p); got != tc.want {
+			t.Errorf("Within(%q, %q) = %v, want %v", tc.dir, tc.p, got, tc.want)
+		}
+	}
+}

@@ -6,8 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // resolve returns the absolute path of rel (slash-separated) in the
@@ -32,7 +33,7 @@ func resolve(root, rel string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %q does not resolve: %v", ErrPathOutside, rel, bare(err))
 	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+	if !safefile.Within(realRoot, real) {
 		return "", fmt.Errorf("%w: %q leads, through a link, to %s: refused", ErrPathOutside, rel, real)
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distribution/reference"
 
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 )
 
@@ -200,7 +201,7 @@ func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
 		return
 	}
 	real, err := filepath.EvalSymlinks(dir)
-	if err != nil || !within(base, real) {
+	if err != nil || !safefile.Within(base, real) {
 		bad("spec.build.context", "%q resolves to %s, outside %s, the directory of the desired file: a build may only read below it", s.Build.Context, real, base)
 		return
 	}
@@ -214,16 +215,9 @@ func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
 		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
 		return
 	}
-	if realDF, err := filepath.EvalSymlinks(df); err != nil || !within(real, realDF) {
+	if realDF, err := filepath.EvalSymlinks(df); err != nil || !safefile.Within(real, realDF) {
 		bad("spec.build.dockerfile", "%q resolves to %s, outside the build context %s", s.Build.Dockerfile, realDF, real)
 	}
-}
-
-// within reports whether path p is dir or below it; both are clean,
-// absolute and free of symbolic links.
-func within(dir, p string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && filepath.IsLocal(rel) || rel == "."
 }
 
 // BuildContext is the build context directory, resolved against the desired file's directory.
