@@ -35,7 +35,7 @@ func Open(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w (it is a %s)", path, ErrNotRegular, kind(fi.Mode()))
+		return nil, fmt.Errorf("open %s: %w (it is a %s)", path, ErrNotRegular, Kind(fi.Mode()))
 	}
 	return f, nil
 }
@@ -63,7 +63,7 @@ func CheckTarget(path string) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return fmt.Errorf("%s is a symbolic link, which the controller does not follow: %w; replace it with the file itself (and name the real path in haproxy.cfg and the spec)", path, ErrNotRegular)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s is a %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+		return fmt.Errorf("%s is a %s: %w", path, Kind(fi.Mode()), ErrNotRegular)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func PrivateDir(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%s is not a directory", dir)
 	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("directory %s may be written by its group or by others (mode %04o): anyone who can write there can plant files the controller trusts; chmod go-w %s", dir, fi.Mode().Perm(), dir)
+		return fmt.Errorf("directory %s may be written by its group or by others (mode %04o): anyone who can write there can plant files the controller trusts; chmod go-w %s, or chmod 700 %s to keep it private", dir, fi.Mode().Perm(), dir, dir)
 	}
 	return nil
 }
@@ -153,7 +153,9 @@ func Within(dir, p string) bool {
 	return err == nil && (rel == "." || filepath.IsLocal(rel))
 }
 
-func kind(m fs.FileMode) string {
+// Kind names the type of a file that is not a regular one, for messages:
+// "symbolic link", "directory", "named pipe", "socket", "device".
+func Kind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "symbolic link"

@@ -14,6 +14,8 @@ import (
 	"github.com/moby/go-archive"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // The build context is what the docker CLI would send for the same
@@ -148,7 +150,7 @@ func checkContext(dir string, excludes []string) error {
 		case mode.IsDir(), mode&fs.ModeSymlink != 0:
 			return nil
 		case !mode.IsRegular():
-			return fmt.Errorf("build context file %s is a %s, which cannot be sent; add it to .dockerignore", rel, fileKind(mode))
+			return fmt.Errorf("build context file %s is a %s, which cannot be sent; add it to .dockerignore", rel, safefile.Kind(mode))
 		}
 		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
 		if err != nil {
@@ -190,18 +192,4 @@ func (s *startOnRead) Read(p []byte) (int, error) {
 
 func (s *startOnRead) Close() error {
 	return s.tb.Reader().Close()
-}
-
-// fileKind names the special file types a build context cannot hold.
-func fileKind(mode fs.FileMode) string {
-	switch {
-	case mode&fs.ModeSocket != 0:
-		return "socket"
-	case mode&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case mode&fs.ModeDevice != 0:
-		return "device"
-	default:
-		return "special file (" + mode.Type().String() + ")"
-	}
 }

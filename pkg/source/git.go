@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // Git follows one branch or tag of a git repository and keeps checkouts of
@@ -106,8 +108,8 @@ func (g *Git) Sync(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if err := prepareDir(c.dir); err != nil {
-		return Snapshot{}, err
+	if err := safefile.PrivateDir(c.dir); err != nil {
+		return Snapshot{}, fmt.Errorf("prepare the git directory: %w", err)
 	}
 	var notes []string
 	snap, err := g.sync(ctx, c, cr, &notes)
@@ -214,25 +216,6 @@ func (g *Git) kept(current string) map[string]bool {
 		k[c] = true
 	}
 	return k
-}
-
-// prepareDir creates dir 0700, or checks that group and others may not
-// write to it.
-func prepareDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create git directory %s: %w", dir, err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("create git directory %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("git directory %s is not a directory", dir)
-	}
-	if m := fi.Mode().Perm(); m&0o022 != 0 {
-		return fmt.Errorf("git directory %s has mode %04o: group or others may write to it; chmod 700 it", dir, m)
-	}
-	return nil
 }
 
 func subject(msg string) string {
