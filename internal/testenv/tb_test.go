@@ -49,3 +49,21 @@ func TestMissingSkipsOnlyInShortMode(t *testing.T) {
 		}
 	}
 }
+
+// TestPromtoolCheck: a scrape promtool cannot parse, and one it lints,
+// both fail the test; a clean one passes.
+func TestPromtoolCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, scrape, want string
+	}{
+		{"clean", "# HELP x_total Things.\n# TYPE x_total counter\nx_total 1\n", ""},
+		{"unparsable", "x_total{a=\"b\"} not-a-number\n", "parsing error"},
+		{"lint finding", "# HELP x Things.\n# TYPE x counter\nx 1\n", `should have "_total" suffix`},
+	} {
+		r := &recorder{}
+		PromtoolCheck(r, tc.scrape)
+		if tc.want == "" && r.failed != "" || tc.want != "" && !strings.Contains(r.failed, tc.want) {
+			t.Errorf("%s: failed %q, want %q", tc.name, r.failed, tc.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 // releases (the first start and this one) started and succeeded, the
 // switch's duration recorded. No request fails.
 func TestMetricsDuringARelease(t *testing.T) {
-	promtool := testenv.RequireBinary(t, "promtool", "apt-get install -y prometheus")
+	testenv.RequireBinary(t, "promtool", "apt-get install -y prometheus") // before the release, not after it
 	e := newEnv(t)
 	e.save(spec.Blue, "v1")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -43,15 +42,6 @@ func TestMetricsDuringARelease(t *testing.T) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
 	testenv.WaitFor(t, 10*time.Second, "/readyz 200", func() bool { code, _ := get("/readyz"); return code == 200 })
-
-	check := func(scrape string) {
-		t.Helper()
-		cmd := exec.Command(promtool, "check", "metrics")
-		cmd.Stdin = strings.NewReader(scrape)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out, scrape)
-		}
-	}
 
 	l := e.startLoad(20, 5)
 	waitSent(t, l, 1000)
@@ -75,9 +65,9 @@ func TestMetricsDuringARelease(t *testing.T) {
 	// promtool on a spread of them (each run costs a process) and on the last.
 	step := max(1, len(scrapes)/8)
 	for i := 0; i < len(scrapes); i += step {
-		check(scrapes[i])
+		testenv.PromtoolCheck(t, scrapes[i])
 	}
-	check(final)
+	testenv.PromtoolCheck(t, final)
 	midRelease := false
 	for _, s := range scrapes {
 		if strings.Contains(s, fmt.Sprintf(`bluegreen_phase{phase="Progressing",service=%q} 1`, e.svc)) {
