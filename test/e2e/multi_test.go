@@ -32,22 +32,30 @@ func (p pair) save(webColor spec.Color, webVersion string, apiColor spec.Color, 
 // the desired file gives it now.
 func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason string) *reconcile.ServiceStatus {
 	p.web.t.Helper()
-	svcs, err := spec.Load(p.web.desired)
-	if err != nil {
-		p.web.t.Fatal(err)
-	}
-	gen := ""
-	for _, s := range svcs {
-		if s.Name == svc {
-			gen = s.Generation()
-		}
-	}
+	gen := p.generation(svc)
 	var st *reconcile.ServiceStatus
 	testenv.WaitFor(p.web.t, timeout, svc+" "+string(phase)+" ("+reason+")", func() bool {
 		st = p.web.status().Services[svc]
 		return st != nil && st.ObservedGeneration == gen && st.Phase == phase && readyReason(st) == reason
 	})
 	return st
+}
+
+// generation is the digest the controller reports for service svc once it
+// acted on the desired file as it is now.
+func (p pair) generation(svc string) string {
+	p.web.t.Helper()
+	svcs, err := spec.Load(p.web.desired)
+	if err != nil {
+		p.web.t.Fatal(err)
+	}
+	for _, s := range svcs {
+		if s.Name == svc {
+			return s.Generation()
+		}
+	}
+	p.web.t.Fatalf("%s holds no service %s", p.web.desired, svc)
+	return ""
 }
 
 // TestTwoServicesInOneFile: a good release of web and a bad one of api,
