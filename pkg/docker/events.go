@@ -61,12 +61,27 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error) {
 }
 
 // OOMKilledBetween reports whether the engine logged an "oom" event for
-// container id between since and until. The engine's own OOMKilled flag
-// can miss a kill when the container's exit is processed before the
-// kernel's OOM notice (seen under load: exit 137 with OOMKilled false);
-// the event is logged all the same. until must not be in the future, or
-// the call waits for it.
+// container id between since and until, or else whether this host's kernel
+// log records an OOM kill in the container's memory cgroup then. The
+// engine's own OOMKilled flag can miss a kill when the container's exit is
+// processed before the kernel's OOM notice (seen under load: exit 137 with
+// OOMKilled false), and the event too when the kill comes in the
+// container's first milliseconds (see kmsg.go). The kernel log is read on a
+// best-effort basis: when it cannot be read (no /dev/kmsg, or a user
+// without the right to read it), the engine's answer stands. until must
+// not be in the future, or the call waits for it.
 func (d *Driver) OOMKilledBetween(ctx context.Context, id string, since, until time.Time) (bool, error) {
+	oom, err := d.oomEventBetween(ctx, id, since, until)
+	if oom || err != nil {
+		return oom, err
+	}
+	oom, _ = kernelOOMKilled(kmsgPath, id, since, until)
+	return oom, nil
+}
+
+// oomEventBetween reports whether the engine logged an "oom" event for
+// container id between since and until.
+func (d *Driver) oomEventBetween(ctx context.Context, id string, since, until time.Time) (bool, error) {
 	rctx, cancel := d.read(ctx)
 	defer cancel()
 	args := filters.NewArgs(

@@ -10,8 +10,9 @@ import (
 
 // TestOOMKilled: a container that allocates past its memory limit is
 // killed by the kernel; Inspect says OOMKilled (or, when the engine's flag
-// missed it, the engine's oom event does), and a container that exits by
-// itself has no oom event.
+// missed it, the engine's oom event or the kernel log does), and a
+// container that exits by itself has no oom event and no kill in the
+// kernel log.
 func TestOOMKilled(t *testing.T) {
 	ctx := context.Background()
 	img := "bgtest-rude:oom-" + testEnv.runID
@@ -34,6 +35,13 @@ func TestOOMKilled(t *testing.T) {
 	if err != nil || !oom {
 		t.Fatalf("OOMKilledBetween = %v, %v; want an oom event (Inspect's OOMKilled: %v)", oom, err, c.OOMKilled)
 	}
+	// Each witness on its own: the engine's event and the kernel's log.
+	if oom, err := testEnv.d.oomEventBetween(ctx, c.ID, before.Add(-time.Second), time.Now()); err != nil || !oom {
+		t.Errorf("the engine's oom events: %v, %v; want one", oom, err)
+	}
+	if oom, err := kernelOOMKilled(kmsgPath, c.ID, before.Add(-time.Second), time.Now()); err != nil || !oom {
+		t.Errorf("the kernel log: %v, %v; want the OOM kill of %s", oom, err, c.ID)
+	}
 
 	// A container that exits by itself: no oom event.
 	n2 := name("exit-no-oom")
@@ -49,5 +57,8 @@ func TestOOMKilled(t *testing.T) {
 	c2, _, _ := testEnv.d.Inspect(ctx, n2)
 	if oom, err := testEnv.d.OOMKilledBetween(ctx, c2.ID, before.Add(-time.Second), time.Now()); err != nil || oom || c2.OOMKilled {
 		t.Fatalf("a plain exit: OOMKilledBetween = %v, %v, OOMKilled %v; want false", oom, err, c2.OOMKilled)
+	}
+	if oom, err := kernelOOMKilled(kmsgPath, c2.ID, before.Add(-time.Second), time.Now()); err != nil || oom {
+		t.Fatalf("a plain exit: the kernel log says %v, %v; want no OOM kill", oom, err)
 	}
 }

@@ -235,8 +235,11 @@ func TestNewColorOOMKilledFailsRelease(t *testing.T) {
 	if v, f := e.maps(); v != e.svc+"_blue" || f != e.svc+"_blue" {
 		t.Fatalf("the map moved: runtime %s, file %s", v, f)
 	}
-	if got := e.inspect(spec.Green, "{{.State.OOMKilled}} {{.RestartCount}}"); got != "true 0" {
-		t.Fatalf("green: OOMKilled and restarts %q, want \"true 0\"", got)
+	// The engine's own OOMKilled flag is not asked: it misses a kill in a
+	// container's first milliseconds (containerd#12405), which the
+	// controller reads from the kernel log instead.
+	if got := e.inspect(spec.Green, "{{.State.ExitCode}} {{.RestartCount}}"); got != "137 0" {
+		t.Fatalf("green: exit code and restarts %q, want \"137 0\"", got)
 	}
 	ctl.stop()
 	if code, out := e.once("--timeout", "30s"); code != 1 || !strings.Contains(out, "OOMKilled") {
