@@ -35,10 +35,9 @@ func TestOOMKilled(t *testing.T) {
 	if err != nil || !oom {
 		t.Fatalf("OOMKilledBetween = %v, %v; want an oom event (Inspect's OOMKilled: %v)", oom, err, c.OOMKilled)
 	}
-	// Each witness on its own: the engine's event and the kernel's log.
-	if oom, err := testEnv.d.oomEventBetween(ctx, c.ID, before.Add(-time.Second), time.Now()); err != nil || !oom {
-		t.Errorf("the engine's oom events: %v, %v; want one", oom, err)
-	}
+	// The kernel log on its own. (The engine's event is not asked on its
+	// own: it misses a kill in the container's first milliseconds, which
+	// is why the kernel log is read.)
 	if oom, err := kernelOOMKilled(kmsgPath, c.ID, before.Add(-time.Second), time.Now()); err != nil || !oom {
 		t.Errorf("the kernel log: %v, %v; want the OOM kill of %s", oom, err, c.ID)
 	}
