@@ -27,17 +27,7 @@ func TestMetricsDuringARelease(t *testing.T) {
 	ctl := e.start("--metrics-listen", addr, "--resync", "1s")
 	e.waitConverged(2 * time.Minute)
 
-	client := &http.Client{Timeout: 5 * time.Second}
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := client.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatalf("GET %s: %v\ncontroller log:\n%s", path, err, ctl.output())
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { t.Helper(); return ctl.get(t, addr, path) }
 	if code, body := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
@@ -77,7 +67,7 @@ func TestMetricsDuringARelease(t *testing.T) {
 	if !midRelease {
 		t.Errorf("no scrape caught the service Progressing")
 	}
-	for _, want := range []string{
+	expectSeries(t, final,
 		fmt.Sprintf(`bluegreen_served_color{color="green",service=%q} 1`, e.svc),
 		fmt.Sprintf(`bluegreen_served_color{color="blue",service=%q} 0`, e.svc),
 		fmt.Sprintf(`bluegreen_phase{phase="Converged",service=%q} 1`, e.svc),
@@ -86,20 +76,46 @@ func TestMetricsDuringARelease(t *testing.T) {
 		fmt.Sprintf(`bluegreen_releases_total{outcome="Succeeded",service=%q} 2`, e.svc),
 		fmt.Sprintf(`bluegreen_release_switch_duration_seconds_count{service=%q} 1`, e.svc),
 		`bluegreen_desired_state_accepted 1`,
-	} {
-		if !strings.Contains(final, want) {
-			t.Errorf("the last scrape lacks %s", want)
-		}
-	}
-	if t.Failed() {
-		var b bytes.Buffer
-		for _, line := range strings.Split(final, "\n") {
-			if strings.HasPrefix(line, "bluegreen_") {
-				b.WriteString(line + "\n")
-			}
-		}
-		t.Logf("bluegreen_ series of the last scrape:\n%s", b.String())
-	}
+	)
+	logSeriesOnFailure(t, final)
 	e.stopLoadNoFailures(l)
 	ctl.stop()
+}
+
+// get GETs path from the controller's metrics listener at addr.
+func (c *controller) get(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v\ncontroller log:\n%s", path, err, c.output())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// expectSeries fails the test unless the scrape holds each line of want.
+func expectSeries(t *testing.T, scrape string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(scrape, w) {
+			t.Errorf("the scrape lacks %s", w)
+		}
+	}
+}
+
+// logSeriesOnFailure logs the controller's own series of a scrape when
+// the test has failed.
+func logSeriesOnFailure(t *testing.T, scrape string) {
+	if !t.Failed() {
+		return
+	}
+	var b bytes.Buffer
+	for _, line := range strings.Split(scrape, "\n") {
+		if strings.HasPrefix(line, "bluegreen_") {
+			b.WriteString(line + "\n")
+		}
+	}
+	t.Logf("bluegreen_ series of the scrape:\n%s", b.String())
 }

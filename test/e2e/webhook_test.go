@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -75,8 +76,9 @@ func TestWebhooksDuringARelease(t *testing.T) {
 // TestWebhooksForTwoServices: two services saved together in one file,
 // the polite demo app and the rude app whose v2 answers 500 behind a
 // healthy /healthz, are reported each in its own order: web's release
-// started and succeeded, api's started and was rolled back. web's traffic
-// loses no request.
+// started and succeeded, api's started and was rolled back. The metrics
+// say the same, each service under its own label, and pass promtool.
+// web's traffic loses no request.
 func TestWebhooksForTwoServices(t *testing.T) {
 	p := pair{web: newEnv(t), api: rudeEnv(t)}
 	p.api.modes = map[string]string{"v2": "fail500"}
@@ -84,7 +86,8 @@ func TestWebhooksForTwoServices(t *testing.T) {
 	p.api.desired = p.web.desired
 	rec, secret := newReceiver(t, p.web.dir)
 	p.save(spec.Blue, "v1", spec.Blue, "v1")
-	ctl := p.web.start("--webhook", rec.url, "--webhook-secret-file", secret)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	ctl := p.web.start("--webhook", rec.url, "--webhook-secret-file", secret, "--metrics-listen", addr)
 	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
 	p.wait(p.api.svc, 2*time.Minute, planner.Converged, "Converged")
 
@@ -102,6 +105,25 @@ func TestWebhooksForTwoServices(t *testing.T) {
 	t.Logf("web's events: %+v; api's events: %+v", web, api)
 	rec.expect(web, p.web.svc, "ReleaseStarted", "ReleaseSucceeded")
 	rec.expect(api, p.api.svc, "ReleaseStarted", "ReleaseRolledBack")
+
+	_, scrape := ctl.get(t, addr, "/metrics")
+	testenv.PromtoolCheck(t, scrape)
+	expectSeries(t, scrape,
+		// web: blue/v1 at the first start, then green/v2, both succeeded.
+		fmt.Sprintf(`bluegreen_served_color{color="green",service=%q} 1`, p.web.svc),
+		fmt.Sprintf(`bluegreen_phase{phase="Converged",service=%q} 1`, p.web.svc),
+		fmt.Sprintf(`bluegreen_releases_started_total{service=%q} 2`, p.web.svc),
+		fmt.Sprintf(`bluegreen_releases_total{outcome="Succeeded",service=%q} 2`, p.web.svc),
+		fmt.Sprintf(`bluegreen_releases_total{outcome="RolledBack",service=%q} 0`, p.web.svc),
+		// api: blue/v1 succeeded; green/v2 was rolled back, blue serves.
+		fmt.Sprintf(`bluegreen_served_color{color="blue",service=%q} 1`, p.api.svc),
+		fmt.Sprintf(`bluegreen_served_color{color="green",service=%q} 0`, p.api.svc),
+		fmt.Sprintf(`bluegreen_phase{phase="Failed",service=%q} 1`, p.api.svc),
+		fmt.Sprintf(`bluegreen_releases_started_total{service=%q} 2`, p.api.svc),
+		fmt.Sprintf(`bluegreen_releases_total{outcome="Succeeded",service=%q} 1`, p.api.svc),
+		fmt.Sprintf(`bluegreen_releases_total{outcome="RolledBack",service=%q} 1`, p.api.svc),
+	)
+	logSeriesOnFailure(t, scrape)
 	apiLoad.stop()
 	p.web.stopLoadNoFailures(webLoad)
 	ctl.stop()
