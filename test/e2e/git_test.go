@@ -15,42 +15,63 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// gitRepo is the service's config repository: its desired.yaml beside
-// the app's build context in app/.
+// gitRepo is a config repository: its desired.yaml beside each service's
+// build context, in a directory named after the context.
 type gitRepo struct {
 	*testenv.GitRemote
-	e *env
+	envs []*env // the services whose build contexts it holds; envs[0] owns the repository
 }
 
-func newGitRepo(t *testing.T, e *env) *gitRepo {
+func newGitRepo(t *testing.T, envs ...*env) *gitRepo {
 	t.Helper()
-	return &gitRepo{GitRemote: testenv.NewGitRemote(t, e.dir), e: e}
+	return &gitRepo{GitRemote: testenv.NewGitRemote(t, envs[0].dir), envs: envs}
 }
 
-// commit commits desired (its build context moved to app/) and the build
-// context, pushes main (force: rewriting it), and returns the commit and
-// the generation the desired state has.
+// commit commits desired (each build context moved into the repository)
+// and the build contexts, pushes main (force: rewriting it), and returns
+// the commit and the generation the desired state gives its first service.
 func (r *gitRepo) commit(msg, desired string, force bool) (commit, generation string) {
-	t := r.e.t
+	t := r.envs[0].t
 	t.Helper()
-	src := r.e.buildContext()
-	files := map[string][]byte{"desired.yaml": []byte(strings.Replace(desired, "context: "+src, "context: app", 1))}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range entries {
-		b, err := os.ReadFile(filepath.Join(src, f.Name()))
+	files := map[string][]byte{}
+	for _, e := range r.envs {
+		src := e.buildContext()
+		dir := filepath.Base(src)
+		desired = strings.ReplaceAll(desired, "context: "+src+"\n", "context: "+dir+"\n")
+		entries, err := os.ReadDir(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[filepath.Join("app", f.Name())] = b
+		for _, f := range entries {
+			b, err := os.ReadFile(filepath.Join(src, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[filepath.Join(dir, f.Name())] = b
+		}
 	}
+	files["desired.yaml"] = []byte(desired)
 	commit = r.Commit(msg, files, force)
 	if svcs, err := spec.Load(filepath.Join(r.Work, "desired.yaml")); err == nil {
 		generation = svcs[0].Generation()
 	}
 	return commit, generation
+}
+
+// generations are the generations of the services in the desired state
+// last committed.
+func (r *gitRepo) generations() map[string]string {
+	t := r.envs[0].t
+	t.Helper()
+	svcs, err := spec.Load(filepath.Join(r.Work, "desired.yaml"))
+	if err != nil {
+		t.Fatalf("load the committed desired state: %v", err)
+	}
+	gens := map[string]string{}
+	for _, s := range svcs {
+		gens[s.Name] = s.Generation()
+	}
+	return gens
 }
 
 // TestGitDrivenRelease: the controller follows a config repository (a
@@ -119,5 +140,67 @@ func TestGitDrivenRelease(t *testing.T) {
 	e.assertFrontend("green v2")
 	waitSent(t, l, l.sent()+1000)
 	e.stopLoadNoFailures(l)
+	ctl.stop()
+}
+
+// TestGitTwoServices: one config repository holds two services, the polite
+// demo app (web) and the rude app (api), whose v2 answers 500 behind a
+// healthy /healthz. One commit releases both: web's release succeeds with
+// no failed request, api's is rolled back, and the history names the
+// commit for each. A commit that reverts api to blue v1 brings it back to
+// Converged, and web stays as it is.
+func TestGitTwoServices(t *testing.T) {
+	p := pair{web: newEnv(t), api: rudeEnv(t)}
+	p.api.modes = map[string]string{"v2": "fail500"}
+	p.api.verify = "{window: 10s}"
+	r := newGitRepo(t, p.web, p.api)
+	both := func(webColor spec.Color, webVersion string, apiColor spec.Color, apiVersion string) string {
+		return p.web.spec(webColor, webVersion) + "---\n" + p.api.spec(apiColor, apiVersion)
+	}
+	// wait waits until the commit is in force and svc reports phase and
+	// reason for the generation that commit gives it.
+	wait := func(commit, svc string, phase planner.Phase, reason string) {
+		t.Helper()
+		gen := r.generations()[svc]
+		testenv.WaitFor(t, 2*time.Minute, svc+" "+string(phase)+" ("+reason+") at "+commit, func() bool {
+			st := p.web.status()
+			s := st.Services[svc]
+			return st.Source != nil && st.Source.Commit == commit && s != nil &&
+				s.ObservedGeneration == gen && s.Phase == phase && readyReason(s) == reason
+		})
+	}
+	c1, _ := r.commit("web and api: blue v1", both(spec.Blue, "v1", spec.Blue, "v1"), false)
+	ctl := p.web.start("--git-url", r.URL, "--git-path", "desired.yaml", "--git-poll", "200ms")
+	wait(c1, p.web.svc, planner.Converged, "Converged")
+	wait(c1, p.api.svc, planner.Converged, "Converged")
+
+	webLoad := p.web.startLoad(10, 2)
+	apiLoad := p.api.startLoad(5, 1)
+	waitSent(t, webLoad, 500)
+	waitSent(t, apiLoad, 500)
+	c2, _ := r.commit("release web and api v2", both(spec.Green, "v2", spec.Green, "v2"), false)
+	wait(c2, p.api.svc, planner.Failed, "RolledBack")
+	wait(c2, p.web.svc, planner.Converged, "Converged")
+	p.web.assertFrontend("green v2")
+	p.api.assertFrontend("blue v1")
+	for svc, want := range map[string]string{p.web.svc: planner.OutcomeSucceeded, p.api.svc: planner.OutcomeRolledBack} {
+		rs, err := reconcile.ReadHistory(filepath.Join(p.web.stateDir, "history.jsonl"), svc)
+		if err != nil || len(rs) == 0 {
+			t.Fatalf("history of %s: %v, %v", svc, rs, err)
+		}
+		if last := rs[len(rs)-1]; last.Commit != c2 || last.Outcome != want || last.To != spec.Green {
+			t.Errorf("%s's last release in the history is %+v, want to green, %s, with commit %s", svc, last, want, c2)
+		}
+	}
+
+	// The operator reverts api in git: it converges on v1 again, and web
+	// (unchanged) stays as it is.
+	c3, _ := r.commit("revert api to blue v1", both(spec.Green, "v2", spec.Blue, "v1"), false)
+	wait(c3, p.api.svc, planner.Converged, "Converged")
+	wait(c3, p.web.svc, planner.Converged, "Converged")
+	p.api.assertFrontend("blue v1")
+	waitSent(t, webLoad, webLoad.sent()+500)
+	apiLoad.stop()
+	p.web.stopLoadNoFailures(webLoad)
 	ctl.stop()
 }
