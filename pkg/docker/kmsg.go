@@ -26,7 +26,8 @@ import (
 // The kernel log is a witness with gaps: the kernel prints that line under
 // a rate limit (10 kills in 5 s, host-wide), and its ring buffer (128 KiB
 // here, about 30 kills' reports) overwrites old records. A kill it misses
-// is reported as the exit code it gave (137).
+// is reported as the exit code it gave (137). scripts/oom-witnesses.sh
+// counts which witness saw which kill.
 
 // kmsgPath is the kernel's log as a character device: each read returns
 // one record, a read past the newest fails with EAGAIN (the file is opened
