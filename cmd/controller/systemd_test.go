@@ -41,3 +41,45 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestSystemdUnitsLetTheKernelLogBeRead: the controller reads OOM kills
+// that the engine missed from /dev/kmsg (pkg/docker, kmsg.go). Opening it
+// needs CAP_SYSLOG where kernel.dmesg_restrict is 1 (Debian's default),
+// and ProtectKernelLogs=yes closes it. No shipped service sets the latter,
+// and under each one's capability bounding set the kernel log opens.
+func TestSystemdUnitsLetTheKernelLogBeRead(t *testing.T) {
+	setpriv := testenv.RequireBinary(t, "setpriv", "apt-get install -y util-linux")
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "this test needs root: it runs a command under each unit's capability bounding set, as the units run as root")
+	}
+	for _, name := range []string{"bluegreen.service", "bluegreen-once.service"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bounding := "" // unset: every capability
+		for _, line := range strings.Split(string(b), "\n") {
+			key, value, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch key {
+			case "ProtectKernelLogs":
+				if value == "yes" || value == "true" {
+					t.Errorf("%s: ProtectKernelLogs=%s closes /dev/kmsg, where the controller reads OOM kills", name, value)
+				}
+			case "CapabilityBoundingSet":
+				bounding = "-all"
+				for _, c := range strings.Fields(value) {
+					bounding += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+				}
+			}
+		}
+		args := []string{"dd", "if=/dev/kmsg", "of=/dev/null", "bs=16k", "count=1", "iflag=nonblock"}
+		if bounding != "" {
+			args = append([]string{"--bounding-set", bounding, "--"}, args...)
+		} else {
+			args = append([]string{"--"}, args...)
+		}
+		if out, err := exec.Command(setpriv, args...).CombinedOutput(); err != nil {
+			t.Errorf("%s: under its capabilities (setpriv %s): %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+}
