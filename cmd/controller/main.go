@@ -242,6 +242,10 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		return nil, nil, err
 	}
 	drv.ReadTimeout = o.dockerTimeout
+	if err := docker.KernelLogReadable(); err != nil {
+		log.Info("Warning: the kernel log cannot be read: an OOM kill in a container's first milliseconds, which the Docker engine can miss, will be reported as exit code 137 instead of OOMKilled",
+			"reason", err.Error())
+	}
 	prober := reconcile.NewHTTPProber(o.probeTimeout)
 	deps := &reconcile.Deps{
 		HAProxy:    reconcile.HAProxyClients(o.haproxyTimeout),

@@ -83,6 +83,22 @@ func kernelOOMKilled(path, id string, since, until time.Time) (bool, error) {
 	return found, nil
 }
 
+// KernelLogReadable returns why this process cannot read the kernel log,
+// where OOMKilledBetween finds the OOM kills the engine missed, or nil.
+func KernelLogReadable() error { return kernelLogReadable(kmsgPath) }
+
+func kernelLogReadable(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			hint = " (it needs root with CAP_SYSLOG, and no ProtectKernelLogs under systemd)"
+		}
+		return fmt.Errorf("open the kernel log %s: %w%s", path, err, hint)
+	}
+	return unix.Close(fd)
+}
+
 // kmsgRecord is one record of the kernel log.
 type kmsgRecord struct {
 	sinceBoot time.Duration

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -86,5 +87,17 @@ func TestKernelOOMKilledUnreadable(t *testing.T) {
 	_, err := kernelOOMKilled("/nonexistent/kmsg", kmsgID, time.Now(), time.Now())
 	if err == nil || err.Error() != "read the kernel log /nonexistent/kmsg for OOM kills of container "+kmsgID+": no such file or directory" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestKernelLogReadable(t *testing.T) {
+	err := kernelLogReadable("/nonexistent/kmsg")
+	if err == nil || err.Error() != "open the kernel log /nonexistent/kmsg: no such file or directory" {
+		t.Fatalf("kernelLogReadable of a missing file = %v", err)
+	}
+	if os.Geteuid() == 0 {
+		if err := KernelLogReadable(); err != nil {
+			t.Fatalf("root cannot read the kernel log: %v", err)
+		}
 	}
 }
