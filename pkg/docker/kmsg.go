@@ -58,7 +58,7 @@ func kernelOOMKilled(path, id string, since, until time.Time) (bool, error) {
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("read the kernel log %s for OOM kills of container %s: %w", path, id, err)
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := openKmsg(path)
 	if err != nil {
 		return fail(err)
 	}
@@ -85,18 +85,21 @@ func kernelOOMKilled(path, id string, since, until time.Time) (bool, error) {
 
 // KernelLogReadable returns why this process cannot read the kernel log,
 // where OOMKilledBetween finds the OOM kills the engine missed, or nil.
-func KernelLogReadable() error { return kernelLogReadable(kmsgPath) }
-
-func kernelLogReadable(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+func KernelLogReadable() error {
+	fd, err := openKmsg(kmsgPath)
 	if err != nil {
-		hint := ""
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			hint = " (it needs root with CAP_SYSLOG, and no ProtectKernelLogs under systemd)"
-		}
-		return fmt.Errorf("open the kernel log %s: %w%s", path, err, hint)
+		return fmt.Errorf("open the kernel log %s: %w", kmsgPath, err)
 	}
 	return unix.Close(fd)
+}
+
+// openKmsg opens the kernel log at path for reading without blocking.
+func openKmsg(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		err = fmt.Errorf("%w (it needs root with CAP_SYSLOG, and no ProtectKernelLogs under systemd)", err)
+	}
+	return fd, err
 }
 
 // kmsgRecord is one record of the kernel log.

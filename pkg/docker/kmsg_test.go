@@ -1,10 +1,15 @@
 package docker
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-host/controller/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,14 +95,36 @@ func TestKernelOOMKilledUnreadable(t *testing.T) {
 	}
 }
 
+// TestKernelLogReadable: root reads the kernel log; a process without
+// CAP_SYSLOG is told what it lacks.
 func TestKernelLogReadable(t *testing.T) {
-	err := kernelLogReadable("/nonexistent/kmsg")
-	if err == nil || err.Error() != "open the kernel log /nonexistent/kmsg: no such file or directory" {
-		t.Fatalf("kernelLogReadable of a missing file = %v", err)
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "this test needs root, as the controller does, to read the kernel log")
 	}
-	if os.Geteuid() == 0 {
-		if err := KernelLogReadable(); err != nil {
-			t.Fatalf("root cannot read the kernel log: %v", err)
-		}
+	if err := KernelLogReadable(); err != nil {
+		t.Fatalf("root cannot read the kernel log: %v", err)
 	}
+	if _, err := openKmsg("/nonexistent/kmsg"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("openKmsg of a missing file: %v", err)
+	}
+	setpriv := testenv.RequireBinary(t, "setpriv", "apt-get install -y util-linux")
+	if b, _ := os.ReadFile("/proc/sys/kernel/dmesg_restrict"); strings.TrimSpace(string(b)) != "1" {
+		return // anyone may read the log here
+	}
+	cmd := exec.Command(setpriv, "--bounding-set", "-syslog", "--", os.Args[0], "-test.run=^TestKernelLogReadableHelper$")
+	cmd.Env = append(os.Environ(), "BG_KMSG_HELPER=1")
+	out, _ := cmd.CombinedOutput()
+	want := "open the kernel log /dev/kmsg: operation not permitted (it needs root with CAP_SYSLOG, and no ProtectKernelLogs under systemd)"
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("without CAP_SYSLOG: %s\nwant %q", out, want)
+	}
+}
+
+// TestKernelLogReadableHelper prints KernelLogReadable's answer for
+// TestKernelLogReadable, run under a reduced capability set.
+func TestKernelLogReadableHelper(t *testing.T) {
+	if os.Getenv("BG_KMSG_HELPER") == "" {
+		return
+	}
+	fmt.Println(KernelLogReadable())
 }
