@@ -150,13 +150,8 @@ func TestGitDrivenRelease(t *testing.T) {
 // commit for each. A commit that reverts api to blue v1 brings it back to
 // Converged, and web stays as it is.
 func TestGitTwoServices(t *testing.T) {
-	p := pair{web: newEnv(t), api: rudeEnv(t)}
-	p.api.modes = map[string]string{"v2": "fail500"}
-	p.api.verify = "{window: 10s}"
+	p := newPair(t)
 	r := newGitRepo(t, p.web, p.api)
-	both := func(webColor spec.Color, webVersion string, apiColor spec.Color, apiVersion string) string {
-		return p.web.spec(webColor, webVersion) + "---\n" + p.api.spec(apiColor, apiVersion)
-	}
 	// wait waits until the commit is in force and svc reports phase and
 	// reason for the generation that commit gives it.
 	wait := func(commit, svc string, phase planner.Phase, reason string) {
@@ -169,16 +164,13 @@ func TestGitTwoServices(t *testing.T) {
 				s.ObservedGeneration == gen && s.Phase == phase && readyReason(s) == reason
 		})
 	}
-	c1, _ := r.commit("web and api: blue v1", both(spec.Blue, "v1", spec.Blue, "v1"), false)
+	c1, _ := r.commit("web and api: blue v1", p.text(spec.Blue, "v1", spec.Blue, "v1"), false)
 	ctl := p.web.start("--git-url", r.URL, "--git-path", "desired.yaml", "--git-poll", "200ms")
 	wait(c1, p.web.svc, planner.Converged, "Converged")
 	wait(c1, p.api.svc, planner.Converged, "Converged")
 
-	webLoad := p.web.startLoad(10, 2)
-	apiLoad := p.api.startLoad(5, 1)
-	waitSent(t, webLoad, 500)
-	waitSent(t, apiLoad, 500)
-	c2, _ := r.commit("release web and api v2", both(spec.Green, "v2", spec.Green, "v2"), false)
+	webLoad, apiLoad := p.startLoads()
+	c2, _ := r.commit("release web and api v2", p.text(spec.Green, "v2", spec.Green, "v2"), false)
 	wait(c2, p.api.svc, planner.Failed, "RolledBack")
 	wait(c2, p.web.svc, planner.Converged, "Converged")
 	p.web.assertFrontend("green v2")
@@ -195,7 +187,7 @@ func TestGitTwoServices(t *testing.T) {
 
 	// The operator reverts api in git: it converges on v1 again, and web
 	// (unchanged) stays as it is.
-	c3, _ := r.commit("revert api to blue v1", both(spec.Green, "v2", spec.Blue, "v1"), false)
+	c3, _ := r.commit("revert api to blue v1", p.text(spec.Green, "v2", spec.Blue, "v1"), false)
 	wait(c3, p.api.svc, planner.Converged, "Converged")
 	wait(c3, p.web.svc, planner.Converged, "Converged")
 	p.api.assertFrontend("blue v1")

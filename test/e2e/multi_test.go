@@ -19,13 +19,37 @@ import (
 // web's state directory, drives both.
 type pair struct{ web, api *env }
 
+// newPair is web and api, api's v2 answering 500 behind a healthy /healthz
+// and judged on its traffic for 10 s; both are saved in web's desired file.
+func newPair(t *testing.T) pair {
+	p := pair{web: newEnv(t), api: rudeEnv(t)}
+	p.api.modes = map[string]string{"v2": "fail500"}
+	p.api.verify = "{window: 10s}"
+	p.api.desired = p.web.desired // for its generation; the file holds both
+	return p
+}
+
+// text is the desired state of both services.
+func (p pair) text(webColor spec.Color, webVersion string, apiColor spec.Color, apiVersion string) string {
+	return p.web.spec(webColor, webVersion) + "---\n" + p.api.spec(apiColor, apiVersion)
+}
+
 func (p pair) save(webColor spec.Color, webVersion string, apiColor spec.Color, apiVersion string) {
 	p.web.t.Helper()
 	tmp := p.web.desired + ".tmp"
-	writeFile(p.web.t, tmp, p.web.spec(webColor, webVersion)+"---\n"+p.api.spec(apiColor, apiVersion))
+	writeFile(p.web.t, tmp, p.text(webColor, webVersion, apiColor, apiVersion))
 	if err := os.Rename(tmp, p.web.desired); err != nil {
 		p.web.t.Fatal(err)
 	}
+}
+
+// startLoads starts load on both services and returns once each has sent
+// 500 requests.
+func (p pair) startLoads() (web, api *load) {
+	web, api = p.web.startLoad(10, 2), p.api.startLoad(5, 1)
+	waitSent(p.web.t, web, 500)
+	waitSent(p.web.t, api, 500)
+	return web, api
 }
 
 // wait waits until service svc reports phase and reason for the generation
@@ -63,19 +87,13 @@ func (p pair) generation(svc string) string {
 // request while api's is rolled back; then api's serving container is
 // killed and restarted while web's traffic goes on untouched.
 func TestTwoServicesInOneFile(t *testing.T) {
-	p := pair{web: newEnv(t), api: rudeEnv(t)}
-	p.api.modes = map[string]string{"v2": "fail500"}
-	p.api.verify = "{window: 10s}"
-	p.api.desired = p.web.desired // for its generation; the file holds both
+	p := newPair(t)
 	p.save(spec.Blue, "v1", spec.Blue, "v1")
 	ctl := p.web.start()
 	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
 	p.wait(p.api.svc, 2*time.Minute, planner.Converged, "Converged")
 
-	webLoad := p.web.startLoad(10, 2)
-	apiLoad := p.api.startLoad(5, 1)
-	waitSent(t, webLoad, 500)
-	waitSent(t, apiLoad, 500)
+	webLoad, apiLoad := p.startLoads()
 	p.save(spec.Green, "v2", spec.Green, "v2")
 	p.wait(p.api.svc, 2*time.Minute, planner.Failed, "RolledBack")
 	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")

@@ -80,10 +80,7 @@ func TestWebhooksDuringARelease(t *testing.T) {
 // say the same, each service under its own label, and pass promtool.
 // web's traffic loses no request.
 func TestWebhooksForTwoServices(t *testing.T) {
-	p := pair{web: newEnv(t), api: rudeEnv(t)}
-	p.api.modes = map[string]string{"v2": "fail500"}
-	p.api.verify = "{window: 10s}"
-	p.api.desired = p.web.desired
+	p := newPair(t)
 	rec, secret := newReceiver(t, p.web.dir)
 	p.save(spec.Blue, "v1", spec.Blue, "v1")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -91,10 +88,7 @@ func TestWebhooksForTwoServices(t *testing.T) {
 	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
 	p.wait(p.api.svc, 2*time.Minute, planner.Converged, "Converged")
 
-	webLoad := p.web.startLoad(10, 2)
-	apiLoad := p.api.startLoad(5, 1)
-	waitSent(t, webLoad, 500)
-	waitSent(t, apiLoad, 500)
+	webLoad, apiLoad := p.startLoads()
 	p.save(spec.Green, "v2", spec.Green, "v2")
 	p.wait(p.api.svc, 2*time.Minute, planner.Failed, "RolledBack")
 	p.wait(p.web.svc, 2*time.Minute, planner.Converged, "Converged")
