@@ -80,7 +80,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			if r, ok := stops.Get(s.ContainerName(c)); ok {
 				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
 			}
-			if err := d.oomFromEvents(ctx, &st.Container, now); err != nil {
+			if err := d.completeOOM(ctx, &st.Container, now); err != nil {
 				return planner.Observed{}, err
 			}
 		}
@@ -105,10 +105,12 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	return o, nil
 }
 
-// oomFromEvents completes the engine's OOMKilled flag of a container that
-// died with exit code 137 (SIGKILL) from the engine's event log: the flag
-// can be missed when the exit is processed before the kernel's OOM notice.
-func (d *Deps) oomFromEvents(ctx context.Context, ct *planner.Container, now time.Time) error {
+// completeOOM completes the engine's OOMKilled flag of a container that
+// died with exit code 137 (SIGKILL) from OOMKilledBetween (the engine's
+// oom events, then the kernel log): the flag can be missed when the exit
+// is processed before the kernel's OOM notice, or the kill came in the
+// container's first milliseconds.
+func (d *Deps) completeOOM(ctx context.Context, ct *planner.Container, now time.Time) error {
 	if ct.Running || ct.OOMKilled || ct.ExitCode != 137 || ct.FinishedAt.IsZero() || ct.StoppedByController {
 		return nil
 	}
