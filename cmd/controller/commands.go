@@ -86,7 +86,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		now := time.Now()
 		prev := loop.Status.Snapshot().Services[s.Name]
-		obs, err := loop.Deps.Observe(ctx, s, prev.OutOfServiceSince(), now)
+		obs, err := loop.Deps.Observe(ctx, s, prev.Remembered(), now)
 		cancel()
 		p := servicePlan{Service: s.Name, Generation: s.Generation()}
 		if err != nil {

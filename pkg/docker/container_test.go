@@ -119,6 +119,42 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 }
 
+// TestRestart: a restart is a new run of the same container, which
+// answers again, with its restart policy kept.
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	d := testEnv.d
+	n := name("restart-blue")
+	port := freePort(t)
+	id := create(t, CreateSpec{Name: n, Image: testEnv.image, Labels: managedLabels("restart-"+testEnv.runID, "blue"),
+		ContainerPort: 8080, HostPort: port, StopTimeout: 10 * time.Second})
+	if err := d.Start(ctx, n); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := d.SetRestartPolicy(ctx, n, RestartUnlessStopped); err != nil {
+		t.Fatalf("SetRestartPolicy: %v", err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	waitHTTP(t, url)
+	before, _, err := d.Inspect(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Restart(ctx, n, 5*time.Second); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	after, _, err := d.Inspect(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ID != id || !after.Running || !after.StartedAt.After(before.StartedAt) || after.RestartPolicy != RestartUnlessStopped {
+		t.Errorf("after Restart: %+v; want container %s running, started after %s, policy %s", after, id, before.StartedAt, RestartUnlessStopped)
+	}
+	if body := waitHTTP(t, url); body != "none v1\n" { // no COLOR given
+		t.Errorf("after Restart GET / = %q", body)
+	}
+}
+
 func TestList(t *testing.T) {
 	ctx := context.Background()
 	service := "list-" + testEnv.runID

@@ -50,6 +50,26 @@ func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration) e
 	return nil
 }
 
+// Restart stops a running managed container gracefully, as Stop does, and
+// starts it again: a new run of the same container, with its address,
+// restart policy and mounts. It returns once the container runs again.
+func (d *Driver) Restart(ctx context.Context, name string, timeout time.Duration) error {
+	what := "restart container " + name
+	info, err := d.requireManaged(ctx, what, name)
+	if err != nil {
+		return err
+	}
+	var opts container.StopOptions
+	if timeout > 0 {
+		secs := int(math.Ceil(timeout.Seconds()))
+		opts.Timeout = &secs
+	}
+	if err := d.cli.ContainerRestart(ctx, info.ID, opts); err != nil {
+		return fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	return nil
+}
+
 // Restart policies the controller sets (the engine's names).
 const (
 	// RestartNo: the container stays down when it exits.

@@ -47,6 +47,7 @@ func TestRefusesUnmanaged(t *testing.T) {
 	}{
 		{"stop", running, func(n string) error { return d.Stop(ctx, n, time.Second) }},
 		{"remove", running, func(n string) error { return d.Remove(ctx, n) }},
+		{"restart", running, func(n string) error { return d.Restart(ctx, n, time.Second) }},
 		{"start", running, func(n string) error { return d.Start(ctx, n) }},
 		{"start", created, func(n string) error { return d.Start(ctx, n) }},
 		{"stop", created, func(n string) error { return d.Stop(ctx, n, time.Second) }},

@@ -7,6 +7,8 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // HAProxy is what the controller needs from one HAProxy runtime API.
@@ -37,6 +39,7 @@ type Containers interface {
 	Create(ctx context.Context, s docker.CreateSpec) (id string, err error)
 	Start(ctx context.Context, name string) error
 	Stop(ctx context.Context, name string, timeout time.Duration) error
+	Restart(ctx context.Context, name string, timeout time.Duration) error
 	SetRestartPolicy(ctx context.Context, name, policy string) error
 	OOMKilledBetween(ctx context.Context, id string, since, until time.Time) (bool, error)
 	Remove(ctx context.Context, name string) error
@@ -60,6 +63,10 @@ type Deps struct {
 	// Stops records the containers the controller stops (nil: kept in
 	// memory, lost when the process ends).
 	Stops StopRecords
+	// CheckConfig, when set, says how HAProxy's configuration file has it
+	// check color c's backend (nil: not known), so that a check that
+	// disagrees with the controller's probe is named exactly.
+	CheckConfig func(s *spec.Service, c spec.Color) *planner.CheckConfig
 	// NoPull forbids pulling images from a registry (--no-pull): a missing
 	// image must be built or loaded on the host.
 	NoPull bool

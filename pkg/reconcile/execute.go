@@ -66,6 +66,11 @@ func (d *Deps) Execute(ctx context.Context, s *spec.Service, st planner.Step, o 
 			return fmt.Errorf("stop container %s: %w; not stopped", st.Target, err)
 		}
 		return d.Containers.Stop(ctx, st.Target, s.StopTimeout.Duration)
+	case planner.RestartContainer:
+		// The served color, which has failed HAProxy's check and the
+		// controller's probe for spec.health.restartAfter: it serves no
+		// request, and a new run of it may.
+		return d.Containers.Restart(ctx, st.Target, s.StopTimeout.Duration)
 	case planner.SetRestartPolicy:
 		return d.Containers.SetRestartPolicy(ctx, st.Target, planner.WantRestartPolicy(s, o, st.Color))
 	case planner.RemoveContainer:

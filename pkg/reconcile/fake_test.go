@@ -347,6 +347,23 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	return nil
 }
 
+// Restart is a stop then a start: a new run, with a new address.
+func (f fakeEngine) Restart(_ context.Context, name string, _ time.Duration) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("restart %s", name); err != nil {
+		return err
+	}
+	c := f.w.containers[name]
+	c.Running, c.State, c.StartedAt = true, "running", time.Now()
+	f.w.nextIP++
+	c.IPs = map[string]string{"bridge": fmt.Sprintf("172.17.0.%d", f.w.nextIP)}
+	if r, ok := f.w.servers[f.w.ports[name]]; ok {
+		r.Status, r.CheckStatus = "DOWN", "L4CON"
+	}
+	return nil
+}
+
 func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) error {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,6 +72,7 @@ type Loop struct {
 	inFlight map[string]bool             // services with a step running
 	last     map[string]planner.Decision // each service's latest decision
 	done     chan stepDone
+	runtimes []string // the HAProxy runtime API addresses of the desired state, guarded by mu
 }
 
 // stepDone is the end of one service's step.
@@ -135,6 +137,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		l.Log.Error(err, "Desired state refused; nothing is changed until it is fixed")
 		return res
 	}
+	l.keepRuntimes(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
 	observer := *l.Deps
@@ -197,6 +200,27 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	l.Status.Keep(keep)
 	l.mu.Unlock()
 	return res
+}
+
+// keepRuntimes records the HAProxy runtime API addresses svcs name.
+func (l *Loop) keepRuntimes(svcs []spec.Service) {
+	var addrs []string
+	for i := range svcs {
+		if a := svcs[i].HAProxy.Runtime; !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	l.mu.Lock()
+	l.runtimes = addrs
+	l.mu.Unlock()
+}
+
+// Runtimes returns the HAProxy runtime API addresses of the desired state
+// last read (for WatchServers). It may be called from any goroutine.
+func (l *Loop) Runtimes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.runtimes)
 }
 
 // start takes service s's step on a goroutine of its own.
@@ -271,7 +295,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
-		prev, verification, checks := st.OutOfServiceSince(), st.Verification, st.Checks
+		prev, verification, checks := st.Remembered(), st.Verification, st.Checks
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -312,6 +336,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
 	if served != "" {
 		view.ServedRestarts = o.Color(served).Container.RestartCount
+		view.ServedUp = o.Color(served).Container.Running && o.Color(served).Server.InService()
 	}
 	l.observer().Decided(view, d, now)
 	l.trackRelease(log, s, st, o, d, served, now)
@@ -346,10 +371,37 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	if err != nil {
 		return d, err
 	}
+	o = l.rememberStep(s, *d.Step, o)
 	if d.Step.Action == planner.MarkServerUp {
 		return l.switchAfterMarkUp(ctx, log, s, d, o)
 	}
 	return d, nil
+}
+
+// rememberStep keeps in status what a step that succeeded leaves behind
+// and the world does not show: the container run marked UP (never marked
+// again), a restart for failing health. It returns o with the same.
+func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observed) planner.Observed {
+	st := o.Color(step.Color)
+	switch step.Action {
+	case planner.MarkServerUp:
+		st.MarkedUp = st.Container.Run()
+	case planner.RestartContainer:
+		if st.HealthRestarted != st.Container.ID {
+			st.HealthRestarts = 0
+		}
+		st.HealthRestarts, st.HealthRestarted = st.HealthRestarts+1, st.Container.ID
+		st.UnhealthySince = time.Time{}
+	default:
+		return o
+	}
+	o.SetColor(step.Color, st)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cs := l.Status.Service(s.Name).Colors[step.Color]; cs != nil {
+		cs.remember(st.Remembered)
+	}
+	return o
 }
 
 // execute takes one step, logged, recorded in status and offered to the
@@ -455,7 +507,9 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 				log.Error(err, "Cannot write status")
 			}
 		}
-		if r.Outcome != "" && (prev == nil || prev.Outcome == "" || prev.Generation != r.Generation) {
+		// A release that succeeded may still be rolled back later, when it
+		// turns unhealthy while the previous color is warm (heal).
+		if r.Outcome != "" && (prev == nil || prev.Generation != r.Generation || prev.Outcome != r.Outcome) {
 			log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
 			l.appendHistory(log, releaseOf(s.Name, r, since(st)))
 			if st.Release != nil && st.Release.Generation == r.Generation {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -14,15 +15,15 @@ import (
 
 // Observe takes a snapshot of one service: its map key at runtime and on
 // disk, its backends and servers in HAProxy, its image and containers in the
-// engine, and probes of the color that does not serve. prev holds when each
-// color was first seen out of service, as persisted in status.
+// engine, and probes of the color that does not serve. prev holds what
+// status remembers of each color (planner.Remembered).
 //
 // The reads do not depend on each other, so they are made at once: a pass
 // waits for the slowest read rather than for the sum of them (the engine's
 // answers take a millisecond or more each, and several times that while the
 // host is busy). Only the probes wait, for the map and the containers: they
 // go to the color that does not serve, if its container runs.
-func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]time.Time, now time.Time) (planner.Observed, error) {
+func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]planner.Remembered, now time.Time) (planner.Observed, error) {
 	var o planner.Observed
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
 	if err != nil {
@@ -94,15 +95,35 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		} else if st.Container.Running {
 			d.probeFallback(ctx, s, c, &st)
 		}
-		if st.Server.Draining() || st.Server.Maint() || st.Server.Down() {
-			st.OutOfServiceSince = prev[c]
-			if st.OutOfServiceSince.IsZero() {
-				st.OutOfServiceSince = now
-			}
+		st.Remembered = remember(prev[c], st, now)
+		if d.CheckConfig != nil {
+			st.CheckConfig = d.CheckConfig(s, c)
 		}
 		o.SetColor(c, st)
 	}
 	return o, nil
+}
+
+// remember carries what status remembers of a color into its new
+// observation st, and updates it from st.
+func remember(prev planner.Remembered, st planner.ColorState, now time.Time) planner.Remembered {
+	r := planner.Remembered{MarkedUp: prev.MarkedUp}
+	if st.Server.Draining() || st.Server.Maint() || st.Server.Down() {
+		r.OutOfServiceSince = cmp.Or(prev.OutOfServiceSince, now)
+	}
+	ct := st.Container
+	// Unhealthy: HAProxy's check and the controller's probe both fail,
+	// counted within the container's current run only.
+	if ct.Running && st.Server.Down() && st.ProbedAddr != "" && st.Probes < planner.ProbesNeeded {
+		r.UnhealthySince = now
+		if !prev.UnhealthySince.IsZero() && !prev.UnhealthySince.Before(ct.StartedAt) {
+			r.UnhealthySince = prev.UnhealthySince
+		}
+	}
+	if ct.Exists && prev.HealthRestarted == ct.ID {
+		r.HealthRestarts, r.HealthRestarted = prev.HealthRestarts, prev.HealthRestarted
+	}
+	return r
 }
 
 // completeOOM completes the engine's OOMKilled flag of a container that
@@ -184,7 +205,10 @@ func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.Serve
 	for _, r := range stats {
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
 			sv = planner.Server{Found: true, Status: r.Status, CheckStatus: r.CheckStatus,
-				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr}
+				CheckPassed: r.CheckPassed(), Sessions: r.Sessions(), Addr: r.Addr, CheckDesc: r.LastChk}
+			if r.CheckStatus != "" && r.CheckCode != "0" {
+				sv.CheckCode = r.CheckCode
+			}
 			break
 		}
 	}

@@ -39,6 +39,9 @@ type ServiceView struct {
 	Generation string
 	// Served is the color the map points at ("" for none).
 	Served spec.Color
+	// ServedUp: HAProxy says the served color's server is in service (UP,
+	// or UP and failing, not yet DOWN).
+	ServedUp bool
 	// ServedRestarts counts the engine's restarts of the served color's
 	// container since the controller last started it.
 	ServedRestarts int

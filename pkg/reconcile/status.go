@@ -108,6 +108,53 @@ type ColorStatus struct {
 	// key keeps the name it had when only drained servers counted, so that
 	// status files written by earlier versions are read alike.
 	OutOfServiceSince *time.Time `json:"drainingSince,omitempty"`
+	// UnhealthySince persists when the color's running container was first
+	// seen failing both HAProxy's check and the controller's probe.
+	UnhealthySince *time.Time `json:"unhealthySince,omitempty"`
+	// MarkedUp is the container run the controller last set UP in HAProxy
+	// (once per run at most).
+	MarkedUp *planner.Run `json:"markedUp,omitempty"`
+	// HealthRestarts counts the restarts of container HealthRestarted for
+	// failing its health (spec.health.restartAfter).
+	HealthRestarts  int    `json:"healthRestarts,omitempty"`
+	HealthRestarted string `json:"healthRestarted,omitempty"`
+}
+
+// remembered is what c's status keeps for the next observation.
+func (c *ColorStatus) remembered() planner.Remembered {
+	var r planner.Remembered
+	if c == nil {
+		return r
+	}
+	if c.OutOfServiceSince != nil {
+		r.OutOfServiceSince = *c.OutOfServiceSince
+	}
+	if c.UnhealthySince != nil {
+		r.UnhealthySince = *c.UnhealthySince
+	}
+	if c.MarkedUp != nil {
+		r.MarkedUp = *c.MarkedUp
+	}
+	r.HealthRestarts, r.HealthRestarted = c.HealthRestarts, c.HealthRestarted
+	return r
+}
+
+// remember keeps r in c's status.
+func (c *ColorStatus) remember(r planner.Remembered) {
+	c.OutOfServiceSince, c.UnhealthySince, c.MarkedUp = nil, nil, nil
+	if !r.OutOfServiceSince.IsZero() {
+		t := r.OutOfServiceSince
+		c.OutOfServiceSince = &t
+	}
+	if !r.UnhealthySince.IsZero() {
+		t := r.UnhealthySince
+		c.UnhealthySince = &t
+	}
+	if r.MarkedUp != (planner.Run{}) {
+		m := r.MarkedUp
+		c.MarkedUp = &m
+	}
+	c.HealthRestarts, c.HealthRestarted = r.HealthRestarts, r.HealthRestarted
 }
 
 // Condition follows the Kubernetes convention, with the types kstatus
@@ -260,16 +307,15 @@ func (st *StatusStore) Flush() error {
 	return nil
 }
 
-// OutOfServiceSince returns the persisted out-of-service times per color.
-func (s *ServiceStatus) OutOfServiceSince() map[spec.Color]time.Time {
-	m := map[spec.Color]time.Time{}
+// Remembered returns what status keeps of each color for the next
+// observation.
+func (s *ServiceStatus) Remembered() map[spec.Color]planner.Remembered {
+	m := map[spec.Color]planner.Remembered{}
 	if s == nil {
 		return m
 	}
 	for c, cs := range s.Colors {
-		if cs != nil && cs.OutOfServiceSince != nil {
-			m[c] = *cs.OutOfServiceSince
-		}
+		m[c] = cs.remembered()
 	}
 	return m
 }
@@ -304,10 +350,7 @@ func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
 		} else {
 			st.ImageID = ""
 		}
-		if !cs.OutOfServiceSince.IsZero() {
-			t := cs.OutOfServiceSince
-			st.OutOfServiceSince = &t
-		}
+		st.remember(cs.Remembered)
 		s.Colors[c] = st
 	}
 }

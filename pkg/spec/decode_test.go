@@ -163,6 +163,8 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"network none", r("  image: demo:v1", "  image: demo:v1\n  network: none"), []string{"spec.network", `"none"`}},
 		{"container port out of range", r("  image: demo:v1", "  image: demo:v1\n  containerPort: 99999"), []string{"spec.containerPort", "99999"}},
 		{"negative duration", r("  image: demo:v1", "  image: demo:v1\n  drainTimeout: -5s"), []string{"spec.drainTimeout", "-5s", "positive"}},
+		{"negative restartAfter", good + "  health: {restartAfter: -1s}\n", []string{"spec.health.restartAfter", "-1s", "negative"}},
+		{"unknown health field", good + "  health: {restartAfer: 1s}\n", []string{"spec.health.restartAfer"}},
 		{"unparsable duration", r("  image: demo:v1", "  image: demo:v1\n  readyTimeout: soon"), []string{"spec.readyTimeout", `"soon"`}},
 		{"duration without unit", r("  image: demo:v1", "  image: demo:v1\n  readyTimeout: 30"), []string{"spec.readyTimeout", "number 30"}},
 		{"missing build context", r("  image: demo:v1", "  image: demo:v1\n  build: {context: ./nowhere}"), []string{"spec.build.context", `"./nowhere"`, "does not exist"}},

@@ -113,6 +113,10 @@ type ServiceSpec struct {
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
 	// Idle says what happens to the color that does not serve.
 	Idle IdleSpec `json:"idle,omitempty"`
+	// Health says how a served color that stays unhealthy is healed
+	// (nil: the defaults; a pointer so that a spec without it keeps its
+	// generation).
+	Health *HealthSpec `json:"health,omitempty"`
 	// Resources limits each color's container (Docker's limits).
 	Resources Resources `json:"resources,omitempty"`
 	// Verify judges a release on real traffic after the switch, while the
@@ -259,6 +263,26 @@ type IdleSpec struct {
 	Policy IdlePolicy `json:"policy,omitempty"`
 	// StopAfter keeps a drained color running this long before it is stopped (policy Stop).
 	StopAfter Duration `json:"stopAfter,omitempty"`
+}
+
+// HealthSpec says how a served color that stays unhealthy is healed.
+type HealthSpec struct {
+	// RestartAfter: a served container that fails both HAProxy's check and
+	// the controller's probe of healthPath this long, while it runs, is
+	// restarted (default DefaultRestartAfter; 0s: never).
+	RestartAfter *Duration `json:"restartAfter,omitempty"`
+}
+
+// DefaultRestartAfter is spec.health.restartAfter when it is not given.
+const DefaultRestartAfter = 60 * time.Second
+
+// RestartAfter is how long a served container may stay unhealthy before it
+// is restarted; 0 turns healing off.
+func (s *ServiceSpec) RestartAfter() time.Duration {
+	if s.Health == nil || s.Health.RestartAfter == nil {
+		return DefaultRestartAfter
+	}
+	return s.Health.RestartAfter.Duration
 }
 
 // Duration is a time.Duration written as a string such as "30s" or "1m30s".

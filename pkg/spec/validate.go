@@ -121,6 +121,9 @@ func (s *Service) validate() error {
 	if s.Idle.StopAfter.Duration < 0 {
 		bad("spec.idle.stopAfter", "%s must not be negative", s.Idle.StopAfter.Duration)
 	}
+	if s.RestartAfter() < 0 {
+		bad("spec.health.restartAfter", "%s must not be negative (0s turns healing off)", s.RestartAfter())
+	}
 	if s.Idle.Policy != IdleStop && s.Idle.Policy != IdleKeepWarm {
 		bad("spec.idle.policy", "%q is not a policy: want \"Stop\" or \"KeepWarm\"", s.Idle.Policy)
 	}

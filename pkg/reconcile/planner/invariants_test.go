@@ -24,7 +24,7 @@ import (
 const invariantChecks = 10000
 
 // TestPlanInvariants draws whole observed worlds of one service, plans on
-// each, and checks the design's safety invariants 1, 2, 3, 10 and 11 on the
+// each, and checks the design's safety invariants 1, 2, 3, 10, 11 and 12 on the
 // decision. Each invariant is stated from the spec and the observed fields
 // alone, never with the planner's own predicates (RunsDesired, ready,
 // ServerAddr, FallbackAddr, ServedColor), so that a bug in one of them fails
@@ -89,6 +89,21 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 	}
 
+	// Invariant 12: a service is never called converged while the color
+	// it serves is not UP in HAProxy (its requests get 503), and a served
+	// color HAProxy says is DOWN, whose container runs, is reported, not
+	// waited for.
+	if served != "" && d.Step == nil {
+		srv := o.Color(served).Server
+		if d.Phase == planner.Converged && (srv.Status != "UP" || !o.Color(served).Container.Running) {
+			t.Fatalf("invariant 12: Converged while the served color %s is %q in HAProxy (running %t): %s",
+				served, srv.Status, o.Color(served).Container.Running, d)
+		}
+		if strings.HasPrefix(srv.Status, "DOWN") && o.Color(served).Container.Running && d.Phase != planner.Degraded && d.Phase != planner.Failed {
+			t.Fatalf("invariant 12: the served color %s is DOWN and the decision is %s", served, d)
+		}
+	}
+
 	if d.Step == nil {
 		if d.Phase == "" || d.Reason == "" {
 			t.Fatalf("a decision without a step has no phase or reason: %+v", d)
@@ -131,6 +146,11 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 			t.Fatalf("invariant 1: %s although %s does not answer at its published port %s (%q)", step, c, publishedAddr(s, c), st.FallbackError)
 		}
 	case planner.MarkServerUp:
+		// Invariant 12: a container run is set UP once at most; after
+		// that, HAProxy's own checks have the last word.
+		if st.MarkedUp.Container == ct.ID && st.MarkedUp.StartedAt.Equal(ct.StartedAt) {
+			t.Fatalf("invariant 12: %s sets UP again a run of %s already set UP (%s)", step, c, st.MarkedUp.StartedAt)
+		}
 		// Invariant 1 too: HAProxy's health is forced UP only on the same
 		// evidence (the served color, back from a crash, whatever it runs).
 		if c == served {
@@ -150,6 +170,20 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 		if c == served && addr != publishedAddr(s, c) && (st.Probes < planner.ProbesNeeded || st.ProbedAddr != addr) {
 			t.Fatalf("%s points the served color at %s with %d probes passed at %q", step, addr, st.Probes, st.ProbedAddr)
+		}
+	case planner.RestartContainer:
+		// Invariant 2's one exception: the served color is restarted
+		// only while it runs and serves nothing (HAProxy says DOWN), its
+		// probes fail, and that has lasted spec.health.restartAfter.
+		switch {
+		case c != served:
+			t.Fatalf("%s restarts %s, which does not serve (served: %q)", step, c, served)
+		case !ct.Running || !strings.HasPrefix(srv.Status, "DOWN"):
+			t.Fatalf("invariant 2: %s while %s runs %t and HAProxy says %q", step, c, ct.Running, srv.Status)
+		case st.Probes >= planner.ProbesNeeded:
+			t.Fatalf("invariant 2: %s although the controller's probes of %s pass", step, c)
+		case st.UnhealthySince.IsZero() || now.Sub(st.UnhealthySince) < spec.DefaultRestartAfter:
+			t.Fatalf("invariant 2: %s unhealthy for %s only, restartAfter %s", step, since(st.UnhealthySince, now), spec.DefaultRestartAfter)
 		}
 	case planner.DrainServer:
 		// Invariants 2 and 3: the map is switched away before a drain.
@@ -491,6 +525,11 @@ type colorCase struct {
 	Probes     int
 	Unprobed   bool   // not probed in this observation
 	Fallback   string // its published port: ok, refused or unprobed
+	MarkedUp   bool   // the controller set this very run UP once already
+	L7         bool   // HAProxy's last check failed at layer 7 (L7STS 404), when not UP
+	// Unhealthy: failing HAProxy's check and the controller's probe this
+	// long, as status remembers it (0: not recorded).
+	Unhealthy time.Duration
 }
 
 func colorGen(n int) *rapid.Generator[colorCase] {
@@ -515,6 +554,9 @@ func colorGen(n int) *rapid.Generator[colorCase] {
 			Probes:     mostly(t, n, 2, 0, 1, 3),
 			Unprobed:   mostly(t, n, false, true),
 			Fallback:   mostly(t, n, "ok", "refused", "unprobed"),
+			MarkedUp:   mostly(t, n, false, true),
+			L7:         mostly(t, n, false, true),
+			Unhealthy:  mostly(t, n, time.Duration(0), 5*time.Second, 2*time.Minute),
 		}
 	})
 }
@@ -557,7 +599,17 @@ func (c colorCase) GoString() string {
 	} else {
 		fmt.Fprintf(&b, "probes %d", c.Probes)
 	}
-	fmt.Fprintf(&b, ", fallback %s}", c.Fallback)
+	fmt.Fprintf(&b, ", fallback %s", c.Fallback)
+	if c.MarkedUp {
+		b.WriteString(", marked UP")
+	}
+	if c.L7 {
+		b.WriteString(", check L7STS")
+	}
+	if c.Unhealthy > 0 {
+		fmt.Fprintf(&b, ", unhealthy for %s", c.Unhealthy)
+	}
+	b.WriteString("}")
 	return b.String()
 }
 
@@ -616,8 +668,17 @@ func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, 
 	up := strings.HasPrefix(cc.Status, "UP")
 	st.Server = planner.Server{Found: true, Status: cc.Status, CheckStatus: "L4CON", CheckPassed: up, Sessions: cc.Sessions,
 		AdminDrain: cc.AdminDrain, AdminMaint: cc.AdminMaint}
-	if up {
+	switch {
+	case up:
 		st.Server.CheckStatus = "L7OK"
+	case cc.L7:
+		st.Server.CheckStatus, st.Server.CheckCode, st.Server.CheckDesc = "L7STS", "404", "Not Found"
+	}
+	if cc.MarkedUp && ct.Exists {
+		st.MarkedUp = ct.Run()
+	}
+	if cc.Unhealthy > 0 {
+		st.UnhealthySince = now.Add(-cc.Unhealthy)
 	}
 	switch cc.Addr {
 	case "own":

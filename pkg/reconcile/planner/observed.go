@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -61,11 +63,51 @@ type ColorState struct {
 	FallbackError string
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
+	// CheckConfig is how haproxy.cfg has HAProxy check the color's
+	// backend, when the controller was given that file and it names the
+	// backend (nil otherwise).
+	CheckConfig *CheckConfig
+	Remembered
+}
+
+// Remembered is what the controller keeps of one color in status because
+// the world does not show it: it survives a restart of the controller.
+type Remembered struct {
 	// OutOfServiceSince is when the server was first seen out of service:
 	// drained, in maintenance or DOWN, so that HAProxy sends it no new
-	// requests. It is persisted in status, so that it survives a restart of
-	// the controller; zero while the server is in service.
+	// requests; zero while the server is in service.
 	OutOfServiceSince time.Time
+	// UnhealthySince is when the color's running container was first seen
+	// failing both HAProxy's check and the controller's probe of
+	// healthPath; zero while it is not.
+	UnhealthySince time.Time
+	// MarkedUp is the container run whose server the controller last set
+	// UP through the runtime API: once per run at most, so that the
+	// controller never overrides a check HAProxy has made and failed.
+	MarkedUp Run
+	// HealthRestarts counts the restarts of the container HealthRestarted
+	// names for failing its health (spec.health.restartAfter).
+	HealthRestarts  int
+	HealthRestarted string
+}
+
+// Run is one run of a container: its ID and when it started.
+type Run struct {
+	Container string    `json:"container"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// Is reports the same run (times compared as instants: one read back
+// from status has lost its monotonic reading and location).
+func (r Run) Is(o Run) bool { return r.Container == o.Container && r.StartedAt.Equal(o.StartedAt) }
+
+// CheckConfig is what haproxy.cfg says of one backend's health check.
+type CheckConfig struct {
+	// Where is the file and line of the backend ("haproxy.cfg:38").
+	Where string
+	// Mismatch says how the check differs from the controller's probe of
+	// healthPath, "" when they agree.
+	Mismatch string
 }
 
 // Server is the color's HAProxy server.
@@ -76,6 +118,10 @@ type Server struct {
 	// CheckStatus is the last check result, e.g. "L7OK", "L4CON".
 	CheckStatus string
 	CheckPassed bool
+	// CheckCode is the HTTP status of the last layer-7 check ("" for none);
+	// CheckDesc HAProxy's words for its result ("Not Found", "Layer7
+	// timeout").
+	CheckCode, CheckDesc string
 	// Sessions is scur + qcur: requests in flight or queued on the server.
 	Sessions int
 	// Addr is the address HAProxy checks and sends traffic to.
@@ -120,6 +166,9 @@ type Container struct {
 	// ("" with host networking, or when it does not run).
 	IP string
 }
+
+// Run is the container's current (or last) run.
+func (c Container) Run() Run { return Run{Container: c.ID, StartedAt: c.StartedAt} }
 
 // Died reports a container that exited without the controller stopping it.
 func (c Container) Died() bool {
@@ -171,3 +220,36 @@ const (
 
 // Down reports a server HAProxy's checks found down ("DOWN", "DOWN 1/2").
 func (s Server) Down() bool { return len(s.Status) >= 4 && s.Status[:4] == "DOWN" }
+
+// InService reports a server HAProxy sends requests to: "UP", "UP 1/2"
+// (failing, not yet DOWN), or "no check".
+func (s Server) InService() bool {
+	return s.Status == "UP" || strings.HasPrefix(s.Status, "UP ") || s.Status == "no check"
+}
+
+// Check describes HAProxy's last check of the server for messages:
+// "L7STS, HTTP 404 Not Found".
+func (s Server) Check() string {
+	if s.CheckStatus == "" {
+		return "none yet"
+	}
+	out := s.CheckStatus
+	if s.CheckCode != "" && s.CheckCode != "0" {
+		out += ", HTTP " + s.CheckCode
+	}
+	if s.CheckDesc != "" {
+		out += " " + strconv.Quote(s.CheckDesc)
+	}
+	return out
+}
+
+// CheckFailedL7 reports a check that reached the app and did not like its
+// answer, or got none in time: HTTP status, response, timeout (L7STS,
+// L7RSP, L7TOUT) or the same at layer 6.
+func (s Server) CheckFailedL7() bool {
+	switch s.CheckStatus {
+	case "L7STS", "L7RSP", "L7TOUT", "L6RSP", "L6TOUT":
+		return true
+	}
+	return false
+}

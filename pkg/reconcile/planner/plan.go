@@ -49,6 +49,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		d, r := planVerify(s, o, *v, now)
 		switch r.Outcome {
 		case OutcomeRolledBack:
+			d = servedDown(s, o, served, d, now)
 			d.Record = r
 			return d
 		case OutcomeFailed:
@@ -71,8 +72,13 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 			if kd, decided := keepServed(s, o, served); decided {
 				return kd
 			}
+			if d.Step == nil {
+				if hd, decided := heal(s, o, served, now); decided {
+					return hd
+				}
+			}
 		}
-		return d
+		return servedDown(s, o, served, d, now)
 	case v != nil && v.Outcome == "" && v.Generation != s.Generation():
 		rec = v.end(OutcomeSuperseded, "the spec changed before the verification window ended", now)
 	}
@@ -80,11 +86,17 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		d.Record = rec
 		return d
 	}
+	if d, decided := heal(s, o, served, now); decided {
+		if d.Record == nil {
+			d.Record = rec
+		}
+		return d
+	}
 	d := crashLoop(s, o, served, planRelease(s, o, served, verifying, now))
 	if d.Record == nil {
 		d.Record = rec
 	}
-	return fallbackGate(s, o, served, d)
+	return servedDown(s, o, served, fallbackGate(s, o, served, d), now)
 }
 
 // fallbackGate holds "converged" back while the served color, reached at
@@ -389,9 +401,12 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			return d, true
 		}
 	}
-	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, cmp.Or(st.Server.CheckStatus, "none yet"), st.Probes)
+	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, st.Server.Check(), st.Probes)
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
+	}
+	if why := disagreement(s, st, c); why != "" && probePassed(st) {
+		health += "; " + why
 	}
 	if st.Server.Addr != "" && st.ProbedAddr != "" && st.Server.Addr != st.ProbedAddr {
 		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s", st.Server.Addr, st.ProbedAddr)
@@ -400,6 +415,10 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", FallbackAddr(s, c), st.FallbackError)
 	}
 	age := now.Sub(ct.StartedAt)
+	if served == c && st.Server.Down() {
+		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c, now),
+			RequeueAfter: ActiveUnwellPoll}, true
+	}
 	if served == c && age > s.ReadyTimeout.Duration {
 		return Decision{Phase: Degraded, Reason: "ActiveNotReady",
 			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
@@ -463,13 +482,20 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 // markUp sets color c's health UP in HAProxy once the controller's own two
 // probes of the very address HAProxy checks have passed, rather than wait
 // for HAProxy's check cadence (its checks go on and take the server down
-// if they fail). decided is false while that does not hold.
+// if they fail). It gets ahead of HAProxy's first checks of a container
+// run, and never overrides them: a run is marked UP once at most. decided
+// is false while that does not hold.
 func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, decided bool) {
 	srv := st.Server
 	// The probes count only for a running container, at the address it
 	// answers on now, which must be the one HAProxy sends its traffic to.
 	probed := st.Container.Running && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, c, st.Container)
 	if !probed || !srv.Down() || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
+		return Decision{}, false
+	}
+	if st.MarkedUp.Is(st.Container.Run()) {
+		// Marked UP once in this run already: HAProxy's checks took it
+		// down since, and their word stands (servedDown says why).
 		return Decision{}, false
 	}
 	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",

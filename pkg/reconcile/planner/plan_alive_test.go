@@ -69,10 +69,10 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
 				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN 1/2", 2))
 		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"}, ""},
-		{"served color back from a crash, probes not yet passed: waits for them", func() *plantest.World {
+		{"served color back from a crash, probes not yet passed: an outage until they pass", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
 				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 1))
-		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}, ""},
+		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}, ""},
 		{"served color without the restart policy gets it", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
 				Edit(spec.Blue, func(st *planner.ColorState) { st.Container.RestartPolicy = planner.RestartNo })

@@ -226,11 +226,14 @@ func TestPlan(t *testing.T) {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
 				Edit(spec.Green, plantest.StartedAgo(61*time.Second, "DOWN", 0))
 		}, plantest.Want{Phase: planner.Failed, Reason: "ReadyTimeout"}},
-		{"serving color just started: waiting, not degraded", func() *plantest.World {
+		{"serving color just started, HAProxy says DOWN: an outage, not a wait", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 0))
-		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
+		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}},
 		{"serving color unhealthy", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Hour, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}},
+		{"serving color UP but failing (UP 1/2), past its ready timeout", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.StartedAgo(time.Hour, "UP 1/2", 0))
 		}, plantest.Want{Phase: planner.Degraded, Reason: "ActiveNotReady"}},
 		{"backend missing in HAProxy", func() *plantest.World {
 			w := plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)

@@ -34,6 +34,9 @@ const (
 	// container answers on: its own address on the Docker network (the
 	// direct path), or 127.0.0.1:hostPort as in haproxy.cfg (the fallback).
 	SetServerAddr Action = "SetServerAddr"
+	// RestartContainer stops and starts the served color's container,
+	// which has failed its health for spec.health.restartAfter.
+	RestartContainer Action = "RestartContainer"
 )
 
 // Step is the next single thing to do for one service.

@@ -3,6 +3,7 @@ package planner
 import (
 	"cmp"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -130,7 +131,11 @@ func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failur
 	case !ct.Running:
 		return fmt.Sprintf("%s's container %s %s; %s", v.To, s.ContainerName(v.To), ct.Exit(), figures), false
 	case st.Server.Down() || st.Server.Maint():
-		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s", v.To, st.Server.Status, cmp.Or(st.Server.CheckStatus, "none yet"), figures), false
+		why := ""
+		if d := disagreement(s, st, v.To); d != "" && probePassed(st) {
+			why = "; the controller's probe passed: " + d
+		}
+		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s%s", v.To, st.Server.Status, st.Server.Check(), figures, why), false
 	}
 	bad := c.Status5xx + c.Failed
 	if total := c.Responses + c.Failed; total >= int64(s.Verify.MinRequests) && float64(bad) > *s.Verify.MaxErrorRate*float64(total) {
@@ -184,6 +189,10 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 	ct := st.Container
 	served := ServedColor(s, o.MapRuntime)
 	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
+	if strings.HasPrefix(v.Reason, ReasonServedColorDown+": ") {
+		// Healed after its window: see heal.
+		why = "release of " + v.ToImage + " to " + string(to) + " turned unhealthy: " + v.Reason
+	}
 	if !ct.Exists || ct.ID != v.FromContainer {
 		if served == from {
 			return settleRolledBack(s, o, v, now)

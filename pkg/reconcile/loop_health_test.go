@@ -1,0 +1,96 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// TestLoopMarksARunUpOnce: the controller sets a served server UP at most
+// once per container run, even across a restart of the controller (the
+// run is remembered in status); HAProxy's own failed check then stands, and
+// status says ServedColorDown. A new run may be marked UP once again.
+func TestLoopMarksARunUpOnce(t *testing.T) {
+	const up = "set server web_blue/app health up"
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
+	h.converge()
+	// HAProxy's check of another path fails, while the probes pass.
+	checkFails := func() {
+		r := w.servers["web_blue/app"]
+		r.Status, r.CheckStatus, r.CheckCode, r.LastChk = "DOWN", "L7STS", "404", "Not Found"
+	}
+	passes := func(n int) {
+		for range n {
+			checkFails()
+			h.loop.Pass(context.Background())
+			h.now = h.now.Add(time.Second)
+		}
+	}
+	w.calls = nil
+	passes(5)
+	h.restart()
+	passes(5)
+	if n := w.count(up); n != 1 {
+		t.Fatalf("the served run was set UP %d times in 10 passes and a restart of the controller, want once; calls %v", n, w.mutating())
+	}
+	st := h.serviceStatus()
+	if st.Phase != planner.Degraded || readyReason(st) != planner.ReasonServedColorDown {
+		t.Fatalf("status %s (%s), want Degraded (ServedColorDown)", st.Phase, readyReason(st))
+	}
+	for _, want := range []string{"L7STS, HTTP 404", "probably uses another path", "option httpchk GET /healthz"} {
+		if !strings.Contains(readyMessage(st), want) {
+			t.Errorf("status message %q does not say %q", readyMessage(st), want)
+		}
+	}
+
+	// A new run of the container: its first checks may be got ahead of once.
+	if err := (fakeEngine{w}).Start(context.Background(), "bg-web-blue"); err != nil {
+		t.Fatal(err)
+	}
+	passes(5)
+	if n := w.count(up); n != 2 {
+		t.Fatalf("set UP %d times after a new run, want 2 in all", n)
+	}
+}
+
+// TestLoopRestartsAServedColorThatStaysUnhealthy: HAProxy's check and the
+// controller's probe both fail; once that has lasted restartAfter, the
+// container is restarted (once), and status counts it.
+func TestLoopRestartsAServedColorThatStaysUnhealthy(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1", "  health: {restartAfter: 10s}")))
+	h.converge()
+	w.containers["bg-web-blue"].StartedAt = h.now.Add(-time.Hour) // the fake engine's clock is the real one
+	w.calls = nil
+	for range 15 {
+		r := w.servers["web_blue/app"]
+		r.Status, r.CheckStatus, r.CheckCode = "DOWN", "L7STS", "503"
+		w.failOn["probe http://"] = errors.New("answered 503 Service Unavailable")
+		h.loop.Pass(context.Background())
+		h.now = h.now.Add(time.Second)
+	}
+	if n := w.count("restart bg-web-blue"); n != 1 {
+		t.Fatalf("restarted %d times in 15 s of failing health with restartAfter 10s, want once; calls %v", n, w.mutating())
+	}
+	if got := h.serviceStatus().Colors[spec.Blue].HealthRestarts; got != 1 {
+		t.Fatalf("status counts %d health restarts, want 1", got)
+	}
+}
+
+func readyReason(st *ServiceStatus) string { return conditionReason(st) }
+
+func readyMessage(st *ServiceStatus) string {
+	for _, c := range st.Conditions {
+		if c.Type == ConditionReady {
+			return c.Message
+		}
+	}
+	return ""
+}

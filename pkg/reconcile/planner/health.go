@@ -1,0 +1,157 @@
+package planner
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Reasons of the served color's health.
+const (
+	// ReasonServedColorDown: HAProxy says the color the map points at is
+	// DOWN: its requests get 503, whatever else holds.
+	ReasonServedColorDown = "ServedColorDown"
+)
+
+// servedDown reports an outage: HAProxy says the served color, whose
+// container runs, is DOWN. Whatever else the plan waits for, the service
+// is Degraded, never Converged; a step the plan has to take (a release to
+// a fixed version, a restart) goes on. The message says what HAProxy's
+// check and the controller's probe saw, why they may disagree, and what
+// the controller does about it.
+func servedDown(s *spec.Service, o Observed, served spec.Color, d Decision, now time.Time) Decision {
+	if served == "" || d.Step != nil || d.Phase == Failed || d.Reason == "CrashLoop" || d.Reason == "ActiveDown" || d.Reason == ReasonServedColorDown {
+		return d
+	}
+	st := o.Color(served)
+	if !st.Container.Running || !st.Server.Down() {
+		return d
+	}
+	out := Decision{Phase: Degraded, Reason: ReasonServedColorDown,
+		Message:      outage(s, st, served, now),
+		RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll)}
+	if !d.Converged() {
+		out.Message += "; meanwhile: " + d.Message
+	}
+	out.Record = d.Record
+	return out
+}
+
+// outage describes a served color that HAProxy says is DOWN.
+func outage(s *spec.Service, st ColorState, c spec.Color, now time.Time) string {
+	msg := fmt.Sprintf("%s serves but HAProxy says %s is %s (check %s): requests for %s get 503",
+		c, serverName(s, c), st.Server.Status, st.Server.Check(), s.HAProxy.MapKey)
+	switch probe := probeURL(s, st); {
+	case st.ProbedAddr == "":
+	case probePassed(st):
+		msg += fmt.Sprintf("; the controller's probe of %s passed", probe)
+		if why := disagreement(s, st, c); why != "" {
+			msg += ": " + why
+		}
+		return msg
+	case st.ProbeError != "":
+		msg += fmt.Sprintf("; the controller's probe of %s failed too (%s)", probe, st.ProbeError)
+	default:
+		msg += fmt.Sprintf("; %d of %d probes of %s passed so far", st.Probes, ProbesNeeded, probe)
+	}
+	return msg + healPlan(s, st, c, now)
+}
+
+// disagreement explains a check HAProxy failed at layer 7 while the
+// controller's probe of the same address passed: the two do not ask the
+// same thing. With haproxy.cfg at hand it names the difference exactly.
+func disagreement(s *spec.Service, st ColorState, c spec.Color) string {
+	if !st.Server.CheckFailedL7() {
+		return ""
+	}
+	backend := s.Color(c).Backend
+	if cc := st.CheckConfig; cc != nil && cc.Mismatch != "" {
+		return fmt.Sprintf("backend %s (%s) %s; make it check what the controller probes: option httpchk GET %s and http-check expect status 200",
+			backend, cc.Where, cc.Mismatch, s.HealthPath)
+	}
+	return fmt.Sprintf("HAProxy's check of backend %s probably uses another path, method, host or expected status than spec.healthPath %s; "+
+		"it must check what the controller probes: option httpchk GET %s and http-check expect status 200 in backend %s of haproxy.cfg "+
+		"(restarting the app would not help)",
+		backend, s.HealthPath, s.HealthPath, backend)
+}
+
+// healPlan says what becomes of a served color that fails both HAProxy's
+// check and the controller's probe.
+func healPlan(s *spec.Service, st ColorState, c spec.Color, now time.Time) string {
+	after := s.RestartAfter()
+	if after <= 0 {
+		return "; it is not restarted (spec.health.restartAfter: 0s)"
+	}
+	msg := ""
+	if n := st.HealthRestarts; n > 0 {
+		msg = fmt.Sprintf("; restarted %d times for failing its health", n)
+	}
+	if st.UnhealthySince.IsZero() {
+		return msg
+	}
+	at := st.UnhealthySince.Add(after)
+	return msg + fmt.Sprintf("; unhealthy since %s, %s is restarted at %s unless it recovers (spec.health.restartAfter %s)",
+		st.UnhealthySince.UTC().Format(time.RFC3339), s.ContainerName(c), at.UTC().Format(time.RFC3339), after)
+}
+
+// heal acts on a served color that fails both HAProxy's check and the
+// controller's probe while its container runs (a color HAProxy fails but
+// the probe passes is a disagreement that no restart mends). When the
+// service is at its spec and the other color is still warm and healthy,
+// traffic goes back to it at once, as a rollback; otherwise the container
+// is restarted once it has been unhealthy for spec.health.restartAfter.
+// It is off with restartAfter 0s.
+func heal(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Decision, decided bool) {
+	if served == "" || s.RestartAfter() <= 0 {
+		return Decision{}, false
+	}
+	st := o.Color(served)
+	if !unhealthy(st) {
+		return Decision{}, false
+	}
+	why := outage(s, st, served, now)
+	other := served.Other()
+	if served == s.ActiveColor && RunsDesired(s, o, served) && warmAndHealthy(o.Color(other)) {
+		prev, cur := o.Color(other).Container, st.Container
+		rec := &Verification{
+			Generation: s.Generation(), From: other, To: served,
+			FromImage: prev.Image, ToImage: cur.Image, FromImageID: prev.ImageID, ToImageID: cur.ImageID,
+			FromContainer: prev.ID, SwitchedAt: now,
+			Outcome: OutcomeRolledBack, EndedAt: &now,
+			Reason: fmt.Sprintf("%s: %s; %s, still warm and healthy, takes its traffic back", ReasonServedColorDown, why, other),
+		}
+		if v := o.Verification; v != nil && v.Generation == rec.Generation {
+			rec.SwitchedAt = v.SwitchedAt
+		}
+		d := planRollback(s, o, rec, now)
+		d.Record = rec
+		return d, true
+	}
+	if now.Sub(st.UnhealthySince) < s.RestartAfter() {
+		return Decision{}, false
+	}
+	return step(RestartContainer, s, served, s.ContainerName(served), fmt.Sprintf(
+		"%s has failed HAProxy's check and the controller's probe for %s (since %s): restart it, as a crash would be; %s",
+		served, now.Sub(st.UnhealthySince).Round(time.Second), st.UnhealthySince.UTC().Format(time.RFC3339), why)), true
+}
+
+// unhealthy: the color's container runs, HAProxy says it is DOWN and the
+// controller's probe of healthPath failed too, since UnhealthySince.
+func unhealthy(st ColorState) bool {
+	return st.Container.Running && st.Server.Down() && st.ProbedAddr != "" && !probePassed(st) && !st.UnhealthySince.IsZero()
+}
+
+// warmAndHealthy: a color that does not serve but could take traffic back
+// at once: its container runs, HAProxy's checks of it pass and so do the
+// controller's probes of the address HAProxy uses.
+func warmAndHealthy(st ColorState) bool {
+	return st.Container.Running && st.Server.CheckPassed && !st.Server.Down() && !st.Server.Maint() &&
+		probePassed(st) && st.Server.Addr == st.ProbedAddr
+}
+
+func probePassed(st ColorState) bool { return st.Probes >= ProbesNeeded }
+
+func probeURL(s *spec.Service, st ColorState) string {
+	return "http://" + st.ProbedAddr + s.HealthPath
+}

@@ -1,0 +1,83 @@
+package reconcile
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// WatchServers nudges when HAProxy changes a server's status (UP, DOWN,
+// DRAIN, ...) between passes: a served color that its checks take DOWN is
+// seen within every, not at the next resync. It reads "show stat" of each
+// runtime API the desired state names (runtimes, asked afresh each time),
+// one command per address; a read that fails is logged and tried again.
+// Nudges never block: a nudge already pending covers the new one.
+func WatchServers(ctx context.Context, runtimes func() []string, clients func(addr string) (HAProxy, error),
+	every time.Duration, log logr.Logger, nudge chan<- struct{}) {
+	if every <= 0 {
+		return
+	}
+	go func() {
+		seen := map[string]string{} // runtime address -> its servers' statuses
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			changed := false
+			now := map[string]string{}
+			for _, addr := range runtimes() {
+				st, err := serverStatuses(ctx, clients, addr, every)
+				if err != nil {
+					log.V(1).Info("Cannot read HAProxy's server states; the periodic resync still applies", "runtime", addr, "error", err.Error())
+					if prev, ok := seen[addr]; ok {
+						now[addr] = prev
+					}
+					continue
+				}
+				now[addr] = st
+				if prev, ok := seen[addr]; ok && prev != st {
+					changed = true
+				}
+			}
+			seen = now
+			if changed {
+				log.V(1).Info("HAProxy changed a server's status")
+				select {
+				case nudge <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+}
+
+// serverStatuses is every server's status at the runtime API addr, one
+// "backend/server status" line each, in a fixed order.
+func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, error), addr string, timeout time.Duration) (string, error) {
+	ha, err := clients(addr)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rows, err := ha.ShowStat(ctx)
+	if err != nil {
+		return "", err
+	}
+	lines := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if r.Server == "FRONTEND" || r.Server == "BACKEND" {
+			continue
+		}
+		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), nil
+}
