@@ -31,6 +31,7 @@
 //
 //	bluegreen_served_color{service,color}            gauge: 1 for the color the map points at, 0 for the other (both 0 when none serves)
 //	bluegreen_phase{service,phase}                    gauge: 1 for the phase of the latest decision (Converged, Progressing, Degraded, Failed), 0 for the others
+//	bluegreen_served_up{service}                      gauge: 1 while HAProxy says the served color's server is UP, 0 while it is DOWN or nothing serves (an outage: its requests get 503)
 //	bluegreen_releases_started_total{service}         counter: releases started (first step towards a new generation)
 //	bluegreen_releases_total{service,outcome}         counter: releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)
 //	bluegreen_release_duration_seconds{service,outcome} histogram: a release's start to its end

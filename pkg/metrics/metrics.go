@@ -61,6 +61,7 @@ type Metrics struct {
 	switchDuration  *prometheus.HistogramVec
 	drainDuration   *prometheus.HistogramVec
 	restarts        *prometheus.GaugeVec
+	servedUp        *prometheus.GaugeVec
 	restartsTotal   *prometheus.CounterVec
 	steps           *prometheus.CounterVec
 	stepDuration    *prometheus.HistogramVec
@@ -129,6 +130,9 @@ func New(opts Options) *Metrics {
 		drainDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "drain_duration_seconds",
 			Help: "Time a color stayed drained: from its DrainServer step to the start of its StopContainer step.", Buckets: drainBuckets},
 			[]string{"service"}),
+		servedUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "served_up",
+			Help: "1 while HAProxy says the served color's server is UP, 0 while it is DOWN or nothing serves (its requests get 503)."},
+			[]string{"service"}),
 		restarts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "served_restarts",
 			Help: "The engine's restarts of the served color's container since the controller last started it (goes back to 0)."},
 			[]string{"service"}),
@@ -166,7 +170,7 @@ func New(opts Options) *Metrics {
 		[]string{"version", "goversion"})
 	build.WithLabelValues(version(opts.Version), runtime.Version()).Set(1)
 	m.reg.MustRegister(m.servedColor, m.phase, m.releasesStarted, m.releases, m.releaseDuration,
-		m.switchDuration, m.drainDuration, m.restarts, m.restartsTotal, m.steps, m.stepDuration,
+		m.switchDuration, m.drainDuration, m.servedUp, m.restarts, m.restartsTotal, m.steps, m.stepDuration,
 		m.reconcileErrors, m.passes, m.accepted, m.lastOK, ageCollector{m}, m.source, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -221,6 +225,7 @@ func (m *Metrics) forget(service string) {
 	m.switchDuration.DeletePartialMatch(l)
 	m.drainDuration.DeletePartialMatch(l)
 	m.restarts.DeletePartialMatch(l)
+	m.servedUp.DeletePartialMatch(l)
 	m.restartsTotal.DeletePartialMatch(l)
 	m.steps.DeletePartialMatch(l)
 	m.reconcileErrors.DeletePartialMatch(l)

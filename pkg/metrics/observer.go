@@ -11,7 +11,7 @@ import (
 
 var _ reconcile.Observer = (*Metrics)(nil)
 
-// Decided sets the service's served color, phase and restarts.
+// Decided sets the service's served color, phase, whether it is UP, and restarts.
 func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -27,6 +27,7 @@ func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.T
 		restarts = v.ServedRestarts
 	}
 	m.restarts.WithLabelValues(v.Service).Set(float64(restarts))
+	m.servedUp.WithLabelValues(v.Service).Set(boolValue(v.Served != "" && v.ServedUp))
 	m.countRestarts(v.Service, v.Served, restarts)
 }
 

@@ -368,3 +368,23 @@ func TestKeepForgetsRemovedServices(t *testing.T) {
 		t.Errorf("restarts counted after Forget = %v, want 0", got)
 	}
 }
+
+// TestServedUp: bluegreen_served_up is 1 only while a color serves and
+// HAProxy says its server is in service.
+func TestServedUp(t *testing.T) {
+	m, c := newMetrics(t)
+	up := view("web", spec.Blue, 0)
+	up.ServedUp = true
+	m.Decided(up, decision(planner.Converged, "Converged"), c.Now())
+	m.Decided(view("api", "", 0), decision(planner.Progressing, "StartContainer"), c.Now())
+	compare(t, m, `
+# HELP bluegreen_served_up 1 while HAProxy says the served color's server is UP, 0 while it is DOWN or nothing serves (its requests get 503).
+# TYPE bluegreen_served_up gauge
+bluegreen_served_up{service="api"} 0
+bluegreen_served_up{service="web"} 1
+`, "bluegreen_served_up")
+	m.Decided(view("web", spec.Blue, 0), decision(planner.Degraded, planner.ReasonServedColorDown), c.Now())
+	if got := testutil.ToFloat64(m.servedUp.WithLabelValues("web")); got != 0 {
+		t.Errorf("served_up of a served color HAProxy says is DOWN = %v, want 0", got)
+	}
+}

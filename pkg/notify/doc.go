@@ -43,7 +43,11 @@
 // served color, restarts: the engine's restart count, reason: what the
 // controller saw; from, to and outcome absent). A crash loop is reported
 // when it starts: the first CrashLoop decision of a service, or the first
-// after CrashLoopQuiet without one, not at every pass. Text is one line
+// after CrashLoopQuiet without one, not at every pass. ServedColorDown
+// (color: the served color, reason: what HAProxy's check and the
+// controller's probe saw) is reported when an outage starts, once until
+// the service's state changes; ServedColorRestarted (color, reason: why)
+// when the served color is restarted for failing its health. Text is one line
 // for people; a chat's incoming webhook that shows a "text" field shows
 // it (Slack's and Mattermost's do; not tested against them here).
 //

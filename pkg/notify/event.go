@@ -19,6 +19,11 @@ const (
 	ReleaseRolledBack = "ReleaseRolledBack"
 	ReleaseSuperseded = "ReleaseSuperseded"
 	CrashLoop         = "CrashLoop"
+	// ServedColorDown: HAProxy says the served color is DOWN (an outage).
+	ServedColorDown = "ServedColorDown"
+	// ServedColorRestarted: the served color was restarted for failing
+	// its health (spec.health.restartAfter).
+	ServedColorRestarted = "ServedColorRestarted"
 )
 
 // crashLoopReason is the reason of the planner's decision about a served
@@ -108,6 +113,16 @@ func crashLoopEvent(v reconcile.ServiceView, d planner.Decision, at time.Time) E
 	return Event{Type: CrashLoop, Service: v.Service, Generation: v.Generation, Color: v.Served,
 		Restarts: v.ServedRestarts, Reason: d.Message, Time: at,
 		Text: fmt.Sprintf("%s: %s serves but keeps crashing (restarted %d times): %s", v.Service, orNone(string(v.Served)), v.ServedRestarts, d.Message)}
+}
+
+func servedDownEvent(v reconcile.ServiceView, d planner.Decision, at time.Time) Event {
+	return Event{Type: ServedColorDown, Service: v.Service, Generation: v.Generation, Color: v.Served,
+		Reason: d.Message, Time: at, Text: fmt.Sprintf("%s: outage: %s", v.Service, d.Message)}
+}
+
+func restartedEvent(service string, st planner.Step, at time.Time) Event {
+	return Event{Type: ServedColorRestarted, Service: service, Color: st.Color, Reason: st.Cause, Time: at,
+		Text: fmt.Sprintf("%s: restarted %s (%s): %s", service, st.Target, st.Color, st.Cause)}
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -32,6 +32,7 @@ type Notifier struct {
 	closed    bool
 	seq       map[string]uint64    // per service, the last sequence number given
 	crashSeen map[string]time.Time // per service, its last CrashLoop decision
+	down      map[string]bool      // per service, whether its last decision was ServedColorDown
 	queues    map[queueKey]*queue
 	stats     Stats
 	// abandoned counts the events Close gave up on.
@@ -91,7 +92,7 @@ func New(cfg Config) (*Notifier, error) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Notifier{cfg: cfg, log: cfg.Log, receivers: rs, secret: secret, ctx: ctx, cancel: cancel,
-		seq: map[string]uint64{}, crashSeen: map[string]time.Time{}, queues: map[queueKey]*queue{}}, nil
+		seq: map[string]uint64{}, crashSeen: map[string]time.Time{}, down: map[string]bool{}, queues: map[queueKey]*queue{}}, nil
 }
 
 // ReleaseStarted posts a ReleaseStarted event.
@@ -105,8 +106,17 @@ func (n *Notifier) ReleaseEnded(r reconcile.Release) {
 }
 
 // Decided posts a CrashLoop event when a crash loop starts: the service's
-// first CrashLoop decision, or the first after CrashLoopQuiet without one.
+// first CrashLoop decision, or the first after CrashLoopQuiet without one;
+// and a ServedColorDown event when an outage starts: a ServedColorDown
+// decision after one of another reason.
 func (n *Notifier) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
+	n.mu.Lock()
+	wasDown := n.down[v.Service]
+	n.down[v.Service] = d.Reason == planner.ReasonServedColorDown
+	n.mu.Unlock()
+	if d.Reason == planner.ReasonServedColorDown && !wasDown {
+		n.post(servedDownEvent(v, d, at))
+	}
 	if d.Reason != crashLoopReason {
 		return
 	}
@@ -120,10 +130,17 @@ func (n *Notifier) Decided(v reconcile.ServiceView, d planner.Decision, at time.
 	n.post(crashLoopEvent(v, d, at))
 }
 
-// Stepped, ObserveFailed and PassEnded post nothing.
-func (n *Notifier) Stepped(service string, st planner.Step, took time.Duration, err error) {}
-func (n *Notifier) ObserveFailed(service, reason string, err error, at time.Time)          {}
-func (n *Notifier) PassEnded(ok bool, at time.Time)                                        {}
+// Stepped posts a ServedColorRestarted event for a restart of the served
+// color for failing its health.
+func (n *Notifier) Stepped(service string, st planner.Step, took time.Duration, err error) {
+	if st.Action == planner.RestartContainer && err == nil {
+		n.post(restartedEvent(service, st, time.Now()))
+	}
+}
+
+// ObserveFailed and PassEnded post nothing.
+func (n *Notifier) ObserveFailed(service, reason string, err error, at time.Time) {}
+func (n *Notifier) PassEnded(ok bool, at time.Time)                               {}
 
 // Stats returns the counts so far.
 func (n *Notifier) Stats() Stats {

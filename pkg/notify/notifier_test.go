@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -292,6 +293,34 @@ func TestCrashLoopReportedWhenItStarts(t *testing.T) {
 	got := rec.of("web")
 	if len(got) != 2 || got[0].Type != CrashLoop || got[1].Type != CrashLoop || got[1].Restarts != 9 {
 		t.Fatalf("events %+v: want two crash loops, the second with 9 restarts", got)
+	}
+}
+
+// TestServedColorDownReportedWhenItStarts: an outage is reported once
+// when it starts, not at every pass, and again after the service was well;
+// a restart for failing health is reported with its cause.
+func TestServedColorDownReportedWhenItStarts(t *testing.T) {
+	rec := newRecorder(t, nil)
+	n := newNotifier(t, Config{URLs: []string{rec.srv.URL}})
+	v := reconcile.ServiceView{Service: "web", Generation: "0123456789ab", Served: spec.Blue}
+	down := planner.Decision{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown, Message: "blue serves but HAProxy says web_blue/app is DOWN"}
+	fine := planner.Decision{Phase: planner.Converged, Reason: "Converged"}
+	at := t0
+	for range 5 {
+		n.Decided(v, down, at)
+		at = at.Add(time.Second)
+	}
+	n.Stepped("web", planner.Step{Action: planner.RestartContainer, Service: "web", Color: spec.Blue, Target: "bg-web-blue", Cause: "blue has failed its health for 1m0s"}, time.Second, nil)
+	n.Stepped("web", planner.Step{Action: planner.RestartContainer, Service: "web", Color: spec.Blue, Target: "bg-web-blue", Cause: "failed step"}, time.Second, errors.New("engine down"))
+	n.Decided(v, fine, at)
+	n.Decided(v, down, at.Add(time.Second))
+	closeNow(t, n)
+	got := rec.of("web")
+	if len(got) != 3 || got[0].Type != ServedColorDown || got[1].Type != ServedColorRestarted || got[2].Type != ServedColorDown {
+		t.Fatalf("events %+v: want ServedColorDown, ServedColorRestarted, ServedColorDown", got)
+	}
+	if got[0].Color != spec.Blue || !strings.Contains(got[0].Reason, "DOWN") || !strings.Contains(got[1].Reason, "failed its health") {
+		t.Errorf("events %+v do not say which color and why", got)
 	}
 }
 
