@@ -42,6 +42,7 @@ var handled = map[string]string{
 	"spec.stopTimeout":           "terminationGracePeriodSeconds",
 	"spec.idle.policy":           "scaleDownDelaySeconds, scaleDownDelayRevisionLimit; plain: KeepWarm reported",
 	"spec.idle.stopAfter":        "scaleDownDelaySeconds; plain: reported",
+	"spec.health.restartAfter":   "livenessProbe (failureThreshold of 10 s periods); 0s: none",
 	"spec.resources.memory":      "memory limit and request",
 	"spec.resources.cpus":        "cpu limit and request",
 	"spec.verify.window":         "scaleDownDelaySeconds; plain: reported",

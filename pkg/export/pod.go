@@ -56,10 +56,31 @@ func podTemplate(s *spec.Service, c spec.Color, labels map[string]string) corev1
 					},
 					SuccessThreshold: probesToPass,
 				},
-				Resources: resources(s.Resources),
+				LivenessProbe: livenessProbe(s),
+				Resources:     resources(s.Resources),
 			}},
 			TerminationGracePeriodSeconds: new(int64(seconds(s.StopTimeout.Duration))),
 		},
+	}
+}
+
+// livenessPeriod is how often the liveness probe asks.
+const livenessPeriod = 10 * time.Second
+
+// livenessProbe restarts a container whose health path keeps failing for
+// spec.health.restartAfter, as the controller restarts a served color that
+// fails HAProxy's check and its probe that long (nil: restartAfter 0s).
+func livenessProbe(s *spec.Service) *corev1.Probe {
+	after := s.RestartAfter()
+	if after <= 0 {
+		return nil
+	}
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{
+			HTTPGet: &corev1.HTTPGetAction{Path: s.HealthPath, Port: intstr.FromString(portName)},
+		},
+		PeriodSeconds:    seconds(livenessPeriod),
+		FailureThreshold: int32(min(math.MaxInt32, max(1, (after+livenessPeriod-1)/livenessPeriod))),
 	}
 }
 
