@@ -5,7 +5,10 @@
 //   - it has NO signal handler (it does not import os/signal): SIGTERM kills
 //     it at once, with no graceful shutdown. As PID 1 in a container the Go
 //     runtime cannot die by the signal and exits with status 2 instead;
-//   - APP_MODE makes it crash, run out of memory or flap its health check.
+//   - APP_MODE makes it crash, run out of memory, flap its health check or
+//     serve its health check on a path of its own;
+//   - POST /sick and POST /hang make it turn unhealthy or stop answering
+//     while the process lives on.
 //
 // Environment: PORT (default 8080), LISTEN_ADDR (default 0.0.0.0; a full
 // host:port wins over PORT), COLOR (default none), APP_VERSION (default dev),
@@ -15,21 +18,41 @@
 //	crashatstart           exit 3 before listening
 //	alloc=<MiB>            allocate and touch that much memory before listening
 //	leak=<MiB per second>  after listening, allocate and touch memory forever
-//	flap=<duration>        /healthz alternates 200 / 503 every <duration>
-//	fail500                GET / answers 500; /healthz stays 200
+//	flap=<duration>        the health endpoint alternates 200 / 503 every <duration>
+//	fail500                GET / answers 500; the health endpoint stays 200
+//	healthpath=<path>      the health endpoint is GET <path> (e.g. /status/ready)
+//	                       instead of /healthz, which then answers 404
 //
-// POST /crash makes the process panic at once (exit 2) in any mode.
-// A bad configuration or an unknown mode exits with status 2.
+// Endpoints, in any mode:
+//
+//	GET /                  200 "<color> <version>" (500 in fail500 mode)
+//	GET /healthz           the health endpoint: 200 "ok"; at <path> instead
+//	                       with healthpath=<path>
+//	POST /crash            the process panics at once (exit 2)
+//	POST /sick             200 "sick from now on"; from then on the health
+//	                       endpoint answers 503 "sick", as an app that lost
+//	                       its database; GET / still answers
+//	POST /hang             200 "hanging from now on"; from then on every
+//	                       request, to any path, is accepted and never
+//	                       answered until the client goes away, as an app
+//	                       deadlocked on a lock
+//
+// Sick and hanging are held in memory: only a restart of the process ends
+// them. A bad configuration or an unknown mode exits with status 2.
 // Every decision is logged to stderr with the "rudeapp: " prefix.
 package main
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"path"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -81,14 +104,16 @@ func main() {
 		log.Printf("leak: allocating and touching %d MiB per second, forever", m.leakMiB)
 		go leakForever(m.leakMiB)
 	}
+	a := newApp(cfg, crash)
+	if m.healthPath != "" {
+		log.Printf("healthpath: the health endpoint is GET %s; GET %s answers 404", a.healthPath, defaultHealthPath)
+	}
 	if m.flap > 0 {
-		log.Printf("flap: /healthz alternates between 200 and 503 every %s", m.flap)
+		log.Printf("flap: %s alternates between 200 and 503 every %s", a.healthPath, m.flap)
 	}
 	if m.fail500 {
-		log.Printf("fail500: GET / answers 500, /healthz stays 200")
+		log.Printf("fail500: GET / answers 500, %s stays 200", a.healthPath)
 	}
-
-	a := newApp(cfg, crash)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	err = srv.Serve(ln)
 	runtime.KeepAlive(ballast) // the alloc ballast stays referenced while serving
@@ -122,13 +147,17 @@ type modes struct {
 	leakMiB      int           // leak=<MiB per second>
 	flap         time.Duration // flap=<duration>
 	fail500      bool          // fail500
+	healthPath   string        // healthpath=<path>; "" is defaultHealthPath
 }
+
+// defaultHealthPath is the health endpoint without healthpath=<path>.
+const defaultHealthPath = "/healthz"
 
 // maxMiB bounds alloc and leak so that a typo cannot ask for exabytes.
 const maxMiB = 64 << 10
 
 // knownModes is the help text of the error for an unknown mode.
-const knownModes = "crashafter=<duration>, crashatstart, alloc=<MiB>, leak=<MiB per second>, flap=<duration>, fail500"
+const knownModes = "crashafter=<duration>, crashatstart, alloc=<MiB>, leak=<MiB per second>, flap=<duration>, fail500, healthpath=<path>"
 
 // parseConfig reads the settings from getenv, like the demo app: LISTEN_ADDR
 // is a host ("127.0.0.1") joined with PORT, or a full host:port that wins
@@ -191,6 +220,8 @@ func parseModes(s string) (modes, error) {
 			m.allocMiB, err = positiveMiB(name, val, "<MiB>")
 		case "leak":
 			m.leakMiB, err = positiveMiB(name, val, "<MiB per second>")
+		case "healthpath":
+			m.healthPath, err = healthPath(name, val)
 		default:
 			return m, fmt.Errorf("unknown mode %q; known modes: %s", item, knownModes)
 		}
@@ -219,6 +250,26 @@ func positiveMiB(name, val, unit string) (int, error) {
 	return n, nil
 }
 
+// healthPathRE is what healthpath=<path> accepts: an absolute path of
+// letters, digits and "-._~", which the mux serves exactly as written.
+var healthPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+// ownPaths are the app's own endpoints, which the health path cannot take.
+var ownPaths = []string{"/", "/crash", "/sick", "/hang"}
+
+// healthPath parses the value of name=<path>: a clean absolute path, other
+// than the app's own endpoints.
+func healthPath(name, val string) (string, error) {
+	if slices.Contains(ownPaths, val) {
+		return "", fmt.Errorf("%s=%q: want a path other than the app's own %s", name, val, strings.Join(ownPaths, ", "))
+	}
+	if !healthPathRE.MatchString(val) || path.Clean(val) != val {
+		return "", fmt.Errorf("%s=%q: want %s=<path>, starting with / and made of letters, digits and -._~, e.g. %s=/status/ready",
+			name, val, name, name)
+	}
+	return val, nil
+}
+
 func orDefault(v, def string) string {
 	if v == "" {
 		return def
@@ -228,37 +279,60 @@ func orDefault(v, def string) string {
 
 // app holds what the handlers answer with.
 type app struct {
-	color   string
-	version string
-	fail500 bool
-	flap    time.Duration    // 0: /healthz always 200
-	start   time.Time        // when the flap phases begin
-	now     func() time.Time // the clock, for flap
-	crash   func(reason string)
+	color      string
+	version    string
+	fail500    bool
+	healthPath string           // the health endpoint's path
+	flap       time.Duration    // 0: the health endpoint always 200
+	start      time.Time        // when the flap phases begin
+	now        func() time.Time // the clock, for flap
+	crash      func(reason string)
 
 	lastPhase atomic.Int64 // last flap phase answered, to log the flips
+	sick      atomic.Bool  // set by POST /sick: the health endpoint answers 503
+	hanging   atomic.Bool  // set by POST /hang: no request is answered
 }
 
 // newApp returns the handlers' state for cfg; crash is called by POST /crash.
 func newApp(cfg config, crash func(string)) *app {
 	return &app{
-		color:   cfg.color,
-		version: cfg.version,
-		fail500: cfg.modes.fail500,
-		flap:    cfg.modes.flap,
-		start:   time.Now(),
-		now:     time.Now,
-		crash:   crash,
+		color:      cfg.color,
+		version:    cfg.version,
+		fail500:    cfg.modes.fail500,
+		healthPath: orDefault(cfg.modes.healthPath, defaultHealthPath),
+		flap:       cfg.modes.flap,
+		start:      time.Now(),
+		now:        time.Now,
+		crash:      crash,
 	}
 }
 
-// routes returns the app's HTTP handler.
+// routes returns the app's HTTP handler. Without a route of its own, GET
+// /healthz answers 404 when the health endpoint is elsewhere.
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.root)
-	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET "+a.healthPath, a.health)
 	mux.HandleFunc("POST /crash", a.crashNow)
-	return mux
+	mux.HandleFunc("POST /sick", a.sickNow)
+	mux.HandleFunc("POST /hang", a.hangNow)
+	return a.hangOr(mux)
+}
+
+// hangOr serves next until POST /hang; from then on it accepts every
+// request and answers none, each handler waiting until its client goes away
+// (or the server closes the connection), so that nothing outlives the
+// request. The body is read first: net/http notices a closed connection,
+// and ends the request's context, only once the body is read.
+func (a *app) hangOr(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.hanging.Load() {
+			io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // root writes "<color> <version>\n" with the X-Color and X-Version headers,
@@ -275,14 +349,20 @@ func (a *app) root(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "%s %s\n", a.color, a.version)
 }
 
-// healthz answers 200 "ok", or in flap mode 503 during every odd period
-// since start. It logs each flip.
-func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {
+// health is the health endpoint: 200 "ok", or 503 "sick" after POST
+// /sick, or in flap mode 503 during every odd period since start. It logs
+// each flip.
+func (a *app) health(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.sick.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "sick\n")
+		return
+	}
 	if a.flap > 0 {
 		phase := int64(a.now().Sub(a.start) / a.flap)
 		if old := a.lastPhase.Swap(phase); old != phase {
-			log.Printf("flap: /healthz now answers %d (period %d)", healthStatus(phase), phase)
+			log.Printf("flap: %s now answers %d (period %d)", a.healthPath, healthStatus(phase), phase)
 		}
 		if healthStatus(phase) != http.StatusOK {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -293,8 +373,8 @@ func (a *app) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprint(w, "ok\n")
 }
 
-// healthStatus is /healthz's status in flap period phase: 200 in even
-// periods (the first one included), 503 in odd ones.
+// healthStatus is the health endpoint's status in flap period phase: 200
+// in even periods (the first one included), 503 in odd ones.
 func healthStatus(phase int64) int {
 	if phase%2 == 0 {
 		return http.StatusOK
@@ -305,6 +385,24 @@ func healthStatus(phase int64) int {
 // crashNow is POST /crash: the process panics at once, whatever the mode.
 func (a *app) crashNow(_ http.ResponseWriter, r *http.Request) {
 	a.crash("POST /crash from " + r.RemoteAddr)
+}
+
+// sickNow is POST /sick: from then on the health endpoint answers 503, as
+// an app that lost its database; GET / answers as before.
+func (a *app) sickNow(w http.ResponseWriter, r *http.Request) {
+	a.sick.Store(true)
+	log.Printf("sick: POST /sick from %s; %s answers 503 from now on, until the process restarts", r.RemoteAddr, a.healthPath)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, "sick from now on\n")
+}
+
+// hangNow is POST /hang: answered, and from then on no request is, as an
+// app deadlocked on a lock (see hangOr).
+func (a *app) hangNow(w http.ResponseWriter, r *http.Request) {
+	a.hanging.Store(true)
+	log.Printf("hang: POST /hang from %s; every request hangs from now on, until the process restarts", r.RemoteAddr)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, "hanging from now on\n")
 }
 
 // allocTouched allocates n bytes and writes to every page, so that the

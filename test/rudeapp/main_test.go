@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 
 func TestParseConfig(t *testing.T) {
 	const help = "known modes: " + knownModes
+	const healthPathHelp = "want healthpath=<path>, starting with / and made of letters, digits and -._~, e.g. healthpath=/status/ready"
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -41,11 +45,23 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "every mode",
-			env:  map[string]string{"APP_MODE": "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500"},
+			env:  map[string]string{"APP_MODE": "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready"},
 			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev",
-				mode: "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500",
+				mode: "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready",
 				modes: modes{crashAfter: 90 * time.Second, crashAtStart: true, allocMiB: 64, leakMiB: 5,
-					flap: 250 * time.Millisecond, fail500: true}},
+					flap: 250 * time.Millisecond, fail500: true, healthPath: "/status/ready"}},
+		},
+		{
+			name: "health path like the default",
+			env:  map[string]string{"APP_MODE": "healthpath=/healthz"},
+			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev", mode: "healthpath=/healthz",
+				modes: modes{healthPath: "/healthz"}},
+		},
+		{
+			name: "health path with dots and dashes",
+			env:  map[string]string{"APP_MODE": "healthpath=/_status/health-check.v1~"},
+			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev", mode: "healthpath=/_status/health-check.v1~",
+				modes: modes{healthPath: "/_status/health-check.v1~"}},
 		},
 		{
 			name: "spaces and blank items",
@@ -77,6 +93,22 @@ func TestParseConfig(t *testing.T) {
 			wantErr: `APP_MODE="fail500=1": "fail500=1": mode fail500 takes no value`},
 		{name: "flag with an empty value", env: map[string]string{"APP_MODE": "crashatstart="},
 			wantErr: `APP_MODE="crashatstart=": "crashatstart=": mode crashatstart takes no value`},
+		{name: "health path missing", env: map[string]string{"APP_MODE": "healthpath"},
+			wantErr: `APP_MODE="healthpath": healthpath="": ` + healthPathHelp},
+		{name: "health path not absolute", env: map[string]string{"APP_MODE": "healthpath=status"},
+			wantErr: `APP_MODE="healthpath=status": healthpath="status": ` + healthPathHelp},
+		{name: "health path with a trailing slash", env: map[string]string{"APP_MODE": "healthpath=/status/"},
+			wantErr: `APP_MODE="healthpath=/status/": healthpath="/status/": ` + healthPathHelp},
+		{name: "health path not clean", env: map[string]string{"APP_MODE": "healthpath=/a/../status"},
+			wantErr: `APP_MODE="healthpath=/a/../status": healthpath="/a/../status": ` + healthPathHelp},
+		{name: "health path a wildcard", env: map[string]string{"APP_MODE": "healthpath=/{x}"},
+			wantErr: `APP_MODE="healthpath=/{x}": healthpath="/{x}": ` + healthPathHelp},
+		{name: "health path with a query", env: map[string]string{"APP_MODE": "healthpath=/status?full=1"},
+			wantErr: `APP_MODE="healthpath=/status?full=1": healthpath="/status?full=1": ` + healthPathHelp},
+		{name: "health path the root", env: map[string]string{"APP_MODE": "healthpath=/"},
+			wantErr: `APP_MODE="healthpath=/": healthpath="/": want a path other than the app's own /, /crash, /sick, /hang`},
+		{name: "health path an endpoint of the app", env: map[string]string{"APP_MODE": "healthpath=/sick"},
+			wantErr: `APP_MODE="healthpath=/sick": healthpath="/sick": want a path other than the app's own /, /crash, /sick, /hang`},
 		{name: "mode twice", env: map[string]string{"APP_MODE": "alloc=1,alloc=2"},
 			wantErr: `APP_MODE="alloc=1,alloc=2": mode "alloc" given twice`},
 		{name: "bad port", env: map[string]string{"PORT": "http"},
@@ -122,6 +154,8 @@ func TestHandlers(t *testing.T) {
 		{"GET", "/healthz", 200, "ok\n"},
 		{"GET", "/nope", 404, "404 page not found\n"},
 		{"GET", "/crash", 405, "Method Not Allowed\n"},
+		{"GET", "/sick", 405, "Method Not Allowed\n"},
+		{"GET", "/hang", 405, "Method Not Allowed\n"},
 		{"POST", "/", 405, "Method Not Allowed\n"},
 	}
 	for _, tt := range tests {
@@ -173,6 +207,123 @@ func TestFlap(t *testing.T) {
 		if status, _, _ := do(h, "GET", "/"); status != 200 {
 			t.Errorf("GET / at start+%s = %d, want 200", tt.at, status)
 		}
+	}
+}
+
+func TestHealthPath(t *testing.T) {
+	h := newApp(config{color: "blue", version: "v1", modes: modes{healthPath: "/status/ready"}}, nil).routes()
+	for _, tt := range []struct {
+		method, path string
+		wantStatus   int
+		wantBody     string
+	}{
+		{"GET", "/status/ready", 200, "ok\n"},
+		{"GET", "/healthz", 404, "404 page not found\n"},
+		{"GET", "/status", 404, "404 page not found\n"},
+		{"GET", "/", 200, "blue v1\n"},
+		{"POST", "/status/ready", 405, "Method Not Allowed\n"},
+	} {
+		if status, _, body := do(h, tt.method, tt.path); status != tt.wantStatus || body != tt.wantBody {
+			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, status, body, tt.wantStatus, tt.wantBody)
+		}
+	}
+}
+
+func TestSick(t *testing.T) {
+	tests := []struct {
+		name       string
+		modes      modes
+		healthPath string
+		wantRoot   string // GET / before and after, "<status> <body>"
+	}{
+		{"default", modes{}, "/healthz", "200 blue v1\n"},
+		{"healthpath", modes{healthPath: "/status/ready"}, "/status/ready", "200 blue v1\n"},
+		{"flap", modes{flap: time.Hour}, "/healthz", "200 blue v1\n"},
+		{"fail500", modes{fail500: true}, "/healthz", "500 internal error\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newApp(config{color: "blue", version: "v1", modes: tt.modes}, nil).routes()
+			check := func(when, method, path, want string) {
+				t.Helper()
+				status, _, body := do(h, method, path)
+				if got := fmt.Sprintf("%d %s", status, body); got != want {
+					t.Errorf("%s: %s %s = %q, want %q", when, method, path, got, want)
+				}
+			}
+			check("before", "GET", tt.healthPath, "200 ok\n")
+			check("before", "GET", "/", tt.wantRoot)
+			for i := range 2 { // a second POST changes nothing
+				check("POST", "POST", "/sick", "200 sick from now on\n")
+				check(fmt.Sprintf("after POST /sick #%d", i+1), "GET", tt.healthPath, "503 sick\n")
+				check(fmt.Sprintf("after POST /sick #%d", i+1), "GET", "/", tt.wantRoot)
+			}
+		})
+	}
+}
+
+func TestHang(t *testing.T) {
+	var crashes atomic.Int64
+	h := newApp(config{color: "blue", version: "v1"}, func(string) { crashes.Add(1) }).routes()
+	// Count the requests in the handler, to see that none is left once its
+	// client has gone. Should one be left, the end of the test releases it,
+	// so that srv.Close does not wait for it forever.
+	var inFlight atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(t.Context(), cancel)()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close) // after t.Context is done
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	send := func(method, path, body string) (string, error) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, b), err
+	}
+
+	if got, err := send("GET", "/", ""); err != nil || got != "200 blue v1\n" {
+		t.Fatalf("GET / before POST /hang = %q, %v; want 200 blue v1", got, err)
+	}
+	if got, err := send("POST", "/hang", ""); err != nil || got != "200 hanging from now on\n" {
+		t.Fatalf("POST /hang = %q, %v; want 200 hanging from now on", got, err)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/healthz", ""},
+		{"GET", "/", ""},
+		{"GET", "/nope", ""},
+		{"POST", "/sick", ""},
+		{"POST", "/hang", ""},
+		{"POST", "/crash", "a body the handler must read to see the client go"},
+	} {
+		start := time.Now()
+		got, err := send(r.method, r.path, r.body)
+		var netErr net.Error
+		if !errors.As(err, &netErr) || !netErr.Timeout() {
+			t.Errorf("%s %s after POST /hang = %q, %v; want a client timeout", r.method, r.path, got, err)
+		}
+		t.Logf("%s %s: %v after %s", r.method, r.path, err, time.Since(start).Round(time.Millisecond))
+	}
+	if n := crashes.Load(); n != 0 {
+		t.Errorf("crash called %d times by a hung POST /crash", n)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for inFlight.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := inFlight.Load(); n != 0 {
+		t.Errorf("%d requests still in the handler 2s after their clients gave up", n)
 	}
 }
 
@@ -368,6 +519,43 @@ func TestProcess(t *testing.T) {
 		wantExit(t, c, c.wait(t, 2*time.Second), 2)
 		if s := c.stderr.String(); !strings.Contains(s, `bad configuration: APP_MODE="fail500,explode": unknown mode "explode"`) {
 			t.Errorf("stderr:\n%s", s)
+		}
+	})
+
+	t.Run("healthpath, POST /sick then POST /hang", func(t *testing.T) {
+		t.Parallel()
+		c := startApp(t, bin, "healthpath=/status/ready")
+		url := c.url(t)
+		for _, tt := range []struct{ method, path, want string }{
+			{"GET", "/status/ready", "200 ok"},
+			{"GET", "/healthz", "404 404 page not found"},
+			{"POST", "/sick", "200 sick from now on"},
+			{"GET", "/status/ready", "503 sick"},
+			{"GET", "/", "200 blue v1"},
+			{"POST", "/hang", "200 hanging from now on"},
+		} {
+			if got, err := httpDo(tt.method, url+tt.path); err != nil || got != tt.want {
+				t.Fatalf("%s %s = %q, %v; want %q", tt.method, tt.path, got, err, tt.want)
+			}
+		}
+		client := &http.Client{Timeout: 200 * time.Millisecond}
+		for _, path := range []string{"/status/ready", "/"} {
+			if resp, err := client.Get(url + path); err == nil {
+				resp.Body.Close()
+				t.Errorf("GET %s after POST /hang = %s, want a client timeout", path, resp.Status)
+			} else if netErr := net.Error(nil); !errors.As(err, &netErr) || !netErr.Timeout() {
+				t.Errorf("GET %s after POST /hang: %v, want a client timeout", path, err)
+			}
+		}
+		s := c.stderr.String()
+		for _, want := range []string{
+			"healthpath: the health endpoint is GET /status/ready; GET /healthz answers 404",
+			"sick: POST /sick from 127.0.0.1:",
+			"hang: POST /hang from 127.0.0.1:",
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, s)
+			}
 		}
 	})
 
