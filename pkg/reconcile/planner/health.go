@@ -29,7 +29,7 @@ func servedDown(s *spec.Service, o Observed, served spec.Color, d Decision, now 
 		return d
 	}
 	out := Decision{Phase: Degraded, Reason: ReasonServedColorDown,
-		Message:      outage(s, st, served, now),
+		Message:      outage(s, st, served) + healPlan(s, st, served),
 		RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll)}
 	if !d.Converged() {
 		out.Message += "; meanwhile: " + d.Message
@@ -38,8 +38,9 @@ func servedDown(s *spec.Service, o Observed, served spec.Color, d Decision, now 
 	return out
 }
 
-// outage describes a served color that HAProxy says is DOWN.
-func outage(s *spec.Service, st ColorState, c spec.Color, now time.Time) string {
+// outage describes a served color that HAProxy says is DOWN: its check,
+// the controller's probe, and why they may disagree.
+func outage(s *spec.Service, st ColorState, c spec.Color) string {
 	msg := fmt.Sprintf("%s serves but HAProxy says %s is %s (check %s): requests for %s get 503",
 		c, serverName(s, c), st.Server.Status, st.Server.Check(), s.HAProxy.MapKey)
 	switch probe := probeURL(s, st); {
@@ -49,13 +50,12 @@ func outage(s *spec.Service, st ColorState, c spec.Color, now time.Time) string 
 		if why := disagreement(s, st, c); why != "" {
 			msg += ": " + why
 		}
-		return msg
 	case st.ProbeError != "":
 		msg += fmt.Sprintf("; the controller's probe of %s failed too (%s)", probe, st.ProbeError)
 	default:
 		msg += fmt.Sprintf("; %d of %d probes of %s passed so far", st.Probes, ProbesNeeded, probe)
 	}
-	return msg + healPlan(s, st, c, now)
+	return msg
 }
 
 // disagreement explains a check HAProxy failed at layer 7 while the
@@ -77,8 +77,12 @@ func disagreement(s *spec.Service, st ColorState, c spec.Color) string {
 }
 
 // healPlan says what becomes of a served color that fails both HAProxy's
-// check and the controller's probe.
-func healPlan(s *spec.Service, st ColorState, c spec.Color, now time.Time) string {
+// check and the controller's probe ("" when the probe passes: no restart
+// mends that).
+func healPlan(s *spec.Service, st ColorState, c spec.Color) string {
+	if probePassed(st) {
+		return ""
+	}
 	after := s.RestartAfter()
 	if after <= 0 {
 		return "; it is not restarted (spec.health.restartAfter: 0s)"
@@ -110,7 +114,7 @@ func heal(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Deci
 	if !unhealthy(st) {
 		return Decision{}, false
 	}
-	why := outage(s, st, served, now)
+	why := outage(s, st, served)
 	other := served.Other()
 	if served == s.ActiveColor && RunsDesired(s, o, served) && warmAndHealthy(o.Color(other)) {
 		prev, cur := o.Color(other).Container, st.Container

@@ -416,7 +416,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	}
 	age := now.Sub(ct.StartedAt)
 	if served == c && st.Server.Down() {
-		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c, now),
+		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c) + healPlan(s, st, c),
 			RequeueAfter: ActiveUnwellPoll}, true
 	}
 	if served == c && age > s.ReadyTimeout.Duration {
