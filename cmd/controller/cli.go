@@ -41,7 +41,11 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags())
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			o.haproxyConfigSet = cmd.Flags().Changed("haproxy-config")
+			return nil
 		},
 		RunE: func(*cobra.Command, []string) error {
 			done(runController(ctx, o, newLogger(stderr, o.verbosity, o.logFormat), stderr))
@@ -89,6 +93,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 			return nil
 		},
 	}
+	haproxyConfigFlag(validateCmd.Flags(), &o)
 
 	planCmd := &cobra.Command{
 		Use:   "plan",
@@ -103,6 +108,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	planCmd.Flags().DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
 	planCmd.Flags().DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine")
 	planCmd.Flags().DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color")
+	haproxyConfigFlag(planCmd.Flags(), &o)
 
 	promoteCmd := &cobra.Command{
 		Use:   "promote SERVICE",
@@ -171,15 +177,22 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at the world at least this often, even when nothing changes")
 	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "wait this long after a file event before reading the desired state")
 	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
+	fs.DurationVar(&o.haproxyWatch, "haproxy-watch", 500*time.Millisecond, "read HAProxy's server states (one show stat per runtime API) this often between passes, so that a served color going DOWN is seen within it (0: at passes only)")
 	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are bounded by --step-timeout instead")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
+	haproxyConfigFlag(fs, o)
 	fs.BoolVar(&o.noPull, "no-pull", false, "never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default: off)")
 	gitFlags(fs, o)
 	fs.DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "--git-url: fetch this often")
 	fs.StringArrayVar(&o.webhooks, "webhook", nil, "POST a JSON event to this URL when a release starts, succeeds, fails or is rolled back, and when a served color crash-loops (repeat for several; BLUEGREEN_WEBHOOK takes one)")
 	fs.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "sign each webhook body with the secret in this file (HMAC-SHA256, header X-Bluegreen-Signature-256); the file must be private (mode 0600)")
+}
+
+// haproxyConfigFlag is --haproxy-config, of validate, plan and run.
+func haproxyConfigFlag(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.haproxyConfig, "haproxy-config", defaultHAProxyConfig, "HAProxy's configuration: validate compares each backend's health check with the service's healthPath; run and plan name the difference when HAProxy's check fails (default file absent: not compared)")
 }
 
 // gitFlags are the flags of a desired state read from a git repository,

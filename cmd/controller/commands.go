@@ -53,7 +53,8 @@ func loadFromGit(o options) ([]spec.Service, error) {
 	return g.load()
 }
 
-// validate checks the desired state and changes nothing.
+// validate checks the desired state, and the health checks of its backends
+// in HAProxy's configuration, and changes nothing.
 func validate(o options, stdout, stderr io.Writer) int {
 	svcs, ok := loadDesired(o, stderr)
 	if !ok {
@@ -62,6 +63,9 @@ func validate(o options, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d service(s) valid\n", o.file, len(svcs))
 	for _, s := range svcs {
 		fmt.Fprintf(stdout, "  %s: %s runs %s (generation %s)\n", s.Name, s.ActiveColor, s.Image, s.Generation())
+	}
+	if !compareHealthChecks(o, svcs, stdout, stderr) {
+		return exitNotConverged
 	}
 	return exitOK
 }

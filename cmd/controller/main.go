@@ -41,6 +41,8 @@ type options struct {
 	lockDir           string
 	noPull            bool
 	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
+	haproxyConfig     string // haproxy.cfg, whose health checks validate compares with the desired state
+	haproxyConfigSet  bool   // --haproxy-config (or its variable) was given, not left at its default
 	webhooks          []string
 	webhookSecretFile string
 	// run: the desired state from a git repository (gitURL "": from -f)
@@ -52,6 +54,7 @@ type options struct {
 	resync                                 time.Duration
 	debounce                               time.Duration
 	haproxyTimeout                         time.Duration
+	haproxyWatch                           time.Duration // run: read HAProxy's server states this often between passes
 	dockerTimeout                          time.Duration
 	stepTimeout                            time.Duration
 	probeTimeout                           time.Duration
@@ -134,6 +137,7 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 	}
 	if svcs, err := initialLoad(o, git); err == nil {
 		warnTCPRuntime(log, svcs)
+		warnHealthChecks(log, o, svcs)
 		if err := haLocks.claim(svcs); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			if errors.Is(err, flock.ErrHeld) {
@@ -210,6 +214,7 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		return exitUsage
 	}
 	reconcile.WatchContainers(ctx, drv, log, nudge)
+	reconcile.WatchServers(ctx, loop.Runtimes, loop.Deps.HAProxy, o.haproxyWatch, log, nudge)
 	if git != nil {
 		log.Info("Following the desired state in git", "url", o.gitURL, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))
 	} else {
@@ -255,6 +260,9 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		Checker:    prober,
 		Stops:      stops,
 		NoPull:     o.noPull,
+	}
+	if o.haproxyConfig != "" {
+		deps.CheckConfig = (&checkConfigs{path: o.haproxyConfig}).of
 	}
 	loop := &reconcile.Loop{
 		Deps:        deps,
