@@ -12,7 +12,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
-	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // callTimes records how long each kind of call took.
@@ -112,7 +112,7 @@ func (w *world) measureObserve(i, n int) (*observeCost, error) {
 		return nil, err
 	}
 	ct := &callTimes{}
-	svcs, err := spec.Load(w.desired)
+	svcs, err := specfile.Load(w.desired)
 	if err != nil {
 		return nil, err
 	}

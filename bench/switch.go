@@ -107,7 +107,7 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 	// every 1 ms from Docker's "start" event for the new container on,
 	// whether or not the earlier ones answered. Not before the event: on
 	// this machine a connection to a published port while the container's
-	// network comes up stalls the port for about a second (see README), so
+	// network comes up stalls the port for about a second (see bench/README.md), so
 	// probing earlier would move the floor it measures.
 	started := w.startEvents(ctx, fmt.Sprintf("bg-%s-%s", s.name, to))
 	hc := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}

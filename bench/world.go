@@ -17,6 +17,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // service is one blue/green service of a world.
@@ -269,7 +270,7 @@ func (w *world) save() (at time.Time, gens []string) {
 	if err := os.WriteFile(tmp, []byte(w.render()), 0o644); err != nil {
 		w.t.Fatalf("write desired: %v", err)
 	}
-	svcs, err := spec.Load(tmp)
+	svcs, err := specfile.Load(tmp)
 	if err != nil {
 		w.t.Fatalf("the desired file the bench wrote is refused: %v", err)
 	}

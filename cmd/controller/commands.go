@@ -19,6 +19,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // loadDesired reads the desired state; when it is refused, it says why
@@ -28,7 +29,7 @@ func loadDesired(o options, stderr io.Writer) (svcs []spec.Service, ok bool) {
 	if o.gitURL != "" {
 		svcs, err = loadFromGit(o)
 	} else {
-		svcs, err = spec.Load(o.file)
+		svcs, err = specfile.Load(o.file)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/source"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // gitSource feeds the loop the desired state of a git repository: a
@@ -112,7 +113,7 @@ func (g *gitSource) load() ([]spec.Service, error) {
 	}
 	svcs, err := []spec.Service(nil), g.unusable
 	if err == nil {
-		svcs, err = spec.Load(latest.Path)
+		svcs, err = specfile.Load(latest.Path)
 	}
 	if err == nil {
 		if g.good == nil || g.good.Commit != latest.Commit {
@@ -130,7 +131,7 @@ func (g *gitSource) load() ([]spec.Service, error) {
 	}
 	st.Commit, st.Subject, st.Time = g.good.Commit, g.good.Subject, g.good.Time
 	g.git.Keep(g.good.Commit, latest.Commit)
-	good, gerr := spec.Load(g.good.Path)
+	good, gerr := specfile.Load(g.good.Path)
 	if gerr != nil {
 		return nil, fmt.Errorf("commit %s of %s: %w (and the last good commit %s no longer loads: %v)", short(latest.Commit), g.git.URL, err, short(g.good.Commit), gerr)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 const demoHAProxyConfig = "../../examples/haproxy.cfg"
@@ -154,7 +155,7 @@ func TestHAProxyConfigFlag(t *testing.T) {
 func TestCheckConfigsFollowTheFile(t *testing.T) {
 	dir := t.TempDir()
 	writeTemp(t, dir, "desired.yaml", apiHealthDesired)
-	svcs, err := spec.Load(filepath.Join(dir, "desired.yaml"))
+	svcs, err := specfile.Load(filepath.Join(dir, "desired.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

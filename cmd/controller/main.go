@@ -24,6 +24,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/notify"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // Exit codes, for cron and scripts.
@@ -268,7 +269,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		Deps:        deps,
 		Log:         log,
 		Status:      st,
-		Load:        loadWithLocks(func() ([]spec.Service, error) { return spec.Load(o.file) }, haLocks),
+		Load:        loadWithLocks(func() ([]spec.Service, error) { return specfile.Load(o.file) }, haLocks),
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
 		History:     reconcile.NewHistory(historyPath(o)),
@@ -315,5 +316,5 @@ func initialLoad(o options, git *gitSource) ([]spec.Service, error) {
 	if git != nil {
 		return git.load()
 	}
-	return spec.Load(o.file)
+	return specfile.Load(o.file)
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -223,7 +224,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 
 func load(t *testing.T, file string) []spec.Service {
 	t.Helper()
-	svcs, err := spec.Load(file)
+	svcs, err := specfile.Load(file)
 	if err != nil {
 		t.Fatalf("load %s: %v", file, err)
 	}

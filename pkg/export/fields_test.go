@@ -12,7 +12,7 @@ import (
 // handled says, for every field of desired.yaml, what export makes of it:
 // where it goes, or that it is reported. A field the spec gains fails
 // TestEveryFieldIsHandled until export maps or reports it and it is listed
-// here (and in README's "Moving to Kubernetes" table).
+// here (and in docs/kubernetes.md).
 var handled = map[string]string{
 	"apiVersion":    "checked by the loader; the manifests carry their own",
 	"kind":          "checked by the loader; the manifests carry their own",

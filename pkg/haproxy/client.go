@@ -19,10 +19,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // DefaultTimeout is the per-command deadline used when New is given 0.
@@ -36,7 +36,7 @@ const maxAnswer = 8 << 20
 // MaxCommand bounds the length of one command line. HAProxy reads a line
 // into a buffer of tune.bufsize (16 KiB by default, 8 KiB in some older
 // setups) and drops a longer one, closing the connection without a word;
-// names are capped well below this (MaxNameLen).
+// names are capped well below this (names.MaxNameLen).
 const MaxCommand = 4096
 
 // severityPrefix comes before every command; HAProxy answers it with an
@@ -53,7 +53,7 @@ type Client struct {
 }
 
 // New validates addr, "unix:///abs/path" or "tcp://host:port" (see
-// ParseAddr), and returns a client for it. timeout is the deadline of one
+// names.ParseRuntimeAddr), and returns a client for it. timeout is the deadline of one
 // command (dial, write, read to EOF); 0 means DefaultTimeout.
 func New(addr string, timeout time.Duration) (*Client, error) {
 	c := &Client{addr: addr, timeout: timeout}
@@ -64,45 +64,10 @@ func New(addr string, timeout time.Duration) (*Client, error) {
 		c.timeout = DefaultTimeout
 	}
 	var err error
-	if c.network, c.address, err = ParseAddr(addr); err != nil {
+	if c.network, c.address, err = names.ParseRuntimeAddr(addr); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-// ParseAddr parses a runtime API address, as the "stats socket" line of
-// haproxy.cfg declares it: "unix:///absolute/path" or "tcp://host:port". It
-// returns the network ("unix" or "tcp") and the address to dial. The socket
-// path may not hold a NUL byte, white space or ';' (an address with those is
-// two things pasted together, or a path no socket has); the port must be 1
-// to 65535. The error says what to write instead.
-func ParseAddr(addr string) (network, address string, err error) {
-	switch {
-	case strings.HasPrefix(addr, "unix://"):
-		path := strings.TrimPrefix(addr, "unix://")
-		if !strings.HasPrefix(path, "/") {
-			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path must be absolute, as in unix:///run/haproxy/admin.sock", addr)
-		}
-		if i := strings.IndexAny(path, "\x00 \t\r\n;"); i >= 0 {
-			r, _ := utf8.DecodeRuneInString(path[i:])
-			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path contains %s (byte %d): write the path of the \"stats socket\" line of haproxy.cfg alone, as in unix:///run/haproxy/admin.sock", addr, describeRune(r), len("unix://")+i)
-		}
-		return "unix", path, nil
-	case strings.HasPrefix(addr, "tcp://"):
-		hostPort := strings.TrimPrefix(addr, "tcp://")
-		host, port, err := net.SplitHostPort(hostPort)
-		if err != nil {
-			return "", "", fmt.Errorf("use HAProxy runtime API address %q: want tcp://host:port, as in tcp://127.0.0.1:9999: %v", addr, err)
-		}
-		if host == "" {
-			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the host is empty; write tcp://127.0.0.1:%s", addr, port)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "", "", fmt.Errorf("use HAProxy runtime API address %q: port %q is not a number between 1 and 65535", addr, port)
-		}
-		return "tcp", hostPort, nil
-	}
-	return "", "", fmt.Errorf("use HAProxy runtime API address %q: want unix:///absolute/path or tcp://host:port", addr)
 }
 
 // Addr returns the address given to New.

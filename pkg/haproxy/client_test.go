@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 func TestNew(t *testing.T) {
@@ -50,50 +50,6 @@ func TestNew(t *testing.T) {
 		}
 		if c.Addr() != tt.addr || c.timeout != tt.want {
 			t.Errorf("New(%q, %s): Addr %q timeout %s, want %q %s", tt.addr, tt.timeout, c.Addr(), c.timeout, tt.addr, tt.want)
-		}
-	}
-}
-
-func TestParseAddr(t *testing.T) {
-	tests := []struct {
-		addr             string
-		network, address string
-		wantErr          string // part of the error; "" means valid
-	}{
-		{"unix:///run/haproxy/admin.sock", "unix", "/run/haproxy/admin.sock", ""},
-		{"unix:///run/haproxy@1/admin+x.sock", "unix", "/run/haproxy@1/admin+x.sock", ""},
-		{"tcp://127.0.0.1:9999", "tcp", "127.0.0.1:9999", ""},
-		{"tcp://[::1]:9999", "tcp", "[::1]:9999", ""},
-		{"tcp://localhost:1", "tcp", "localhost:1", ""},
-		{"tcp://localhost:65535", "tcp", "localhost:65535", ""},
-		{"", "", "", "want unix:///absolute/path or tcp://host:port"},
-		{"/run/haproxy.sock", "", "", "want unix:///absolute/path or tcp://host:port"},
-		{"http://127.0.0.1:9999", "", "", "want unix:///absolute/path or tcp://host:port"},
-		{"UNIX:///run/haproxy.sock", "", "", "want unix:///absolute/path or tcp://host:port"},
-		{"unix://run/haproxy.sock", "", "", "the socket path must be absolute, as in unix:///run/haproxy/admin.sock"},
-		{"unix://", "", "", "the socket path must be absolute"},
-		{"unix:///run/haproxy.sock;x", "", "", "contains a semicolon (byte 24)"},
-		{"unix:///run/my haproxy.sock", "", "", "contains a space (byte 14)"},
-		{"unix:///run/haproxy.sock\n", "", "", "a line feed (U+000A)"},
-		{"unix:///run/\thaproxy.sock", "", "", "a tab (U+0009)"},
-		{"unix:///run/haproxy.sock\x00", "", "", "a NUL byte (U+0000)"},
-		{"tcp://127.0.0.1", "", "", "want tcp://host:port, as in tcp://127.0.0.1:9999"},
-		{"tcp://:9999", "", "", "the host is empty; write tcp://127.0.0.1:9999"},
-		{"tcp://127.0.0.1:http", "", "", `port "http" is not a number between 1 and 65535`},
-		{"tcp://127.0.0.1:0", "", "", `port "0" is not a number between 1 and 65535`},
-		{"tcp://127.0.0.1:70000", "", "", `port "70000" is not a number between 1 and 65535`},
-		{"tcp://127.0.0.1:9999/x", "", "", `port "9999/x" is not a number`},
-	}
-	for _, tt := range tests {
-		network, address, err := ParseAddr(tt.addr)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), fmt.Sprintf("use HAProxy runtime API address %q: ", tt.addr)) {
-				t.Errorf("ParseAddr(%q) = %v, want an error naming the address and mentioning %q", tt.addr, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || network != tt.network || address != tt.address {
-			t.Errorf("ParseAddr(%q) = %q, %q, %v, want %q, %q", tt.addr, network, address, err, tt.network, tt.address)
 		}
 	}
 }
@@ -277,7 +233,7 @@ func TestExecAgainstHAProxy(t *testing.T) {
 // than its buffer and closes the connection without a word. Against a real
 // HAProxy whose buffer is small (tune.bufsize 2048), over unix and TCP, a
 // 3000-byte command is reported as not run, never as a success, and the
-// runtime map does not have its key; a name longer than MaxNameLen and a
+// runtime map does not have its key; a name longer than names.MaxNameLen and a
 // command longer than MaxCommand are refused before anything is sent.
 func TestOverlongCommandIsNeverSuccess(t *testing.T) {
 	t.Parallel()
@@ -291,7 +247,7 @@ func TestOverlongCommandIsNeverSuccess(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrNoAnswer) && !strings.Contains(err.Error(), "read the answer") {
 			t.Errorf("a 3000-byte command on %s = %v, want it reported as not run", c.Addr(), err)
 		}
-		if _, found, err := c.GetMap(ctx, h.MapPath, long[:MaxNameLen]); err != nil || found {
+		if _, found, err := c.GetMap(ctx, h.MapPath, long[:names.MaxNameLen]); err != nil || found {
 			t.Errorf("after the dropped command on %s: found %v, %v", c.Addr(), found, err)
 		}
 		if err := c.SetMap(ctx, h.MapPath, strings.Repeat("k", 20000), "web_green"); !errors.Is(err, ErrInvalidName) {

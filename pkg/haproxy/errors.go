@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // Sentinel errors, checked with errors.Is.
@@ -32,8 +34,8 @@ var (
 	// following ones is a better match:"), yet it is a failure.
 	ErrUnknownCommand = errors.New("unknown command")
 	// ErrInvalidName: a map path, key, value, backend or server name that
-	// cannot be passed to the runtime API safely. Retrying will not help.
-	ErrInvalidName = errors.New("invalid name")
+	// cannot be passed to the runtime API safely (names.ErrInvalidName).
+	ErrInvalidName = names.ErrInvalidName
 	// ErrNoAnswer: HAProxy closed the connection without answering, as it
 	// does with a line longer than its buffer: the command was not run.
 	ErrNoAnswer = errors.New("no answer from HAProxy")
@@ -97,16 +99,5 @@ func (e *CommandError) Is(target error) bool {
 }
 
 // NameError is a name or path refused before it reaches HAProxy, by one of
-// the rules of names.go.
-type NameError struct {
-	What   string // "backend name", "server name", "map key", "map value" or "map path"
-	Value  string
-	Reason string
-}
-
-func (e *NameError) Error() string {
-	return fmt.Sprintf("invalid %s %q: %s", e.What, e.Value, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidName) true.
-func (e *NameError) Is(target error) bool { return target == ErrInvalidName }
+// the rules of package names.
+type NameError = names.NameError

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // MapEntry is one key and its value in a map.
@@ -13,7 +15,7 @@ type MapEntry struct{ Key, Value string }
 // ShowMap lists the entries of the runtime map loaded from mapPath, in
 // order. mapPath must be the exact path written in haproxy.cfg.
 func (c *Client) ShowMap(ctx context.Context, mapPath string) ([]MapEntry, error) {
-	if err := ValidateMapPath(mapPath); err != nil {
+	if err := names.ValidateMapPath(mapPath); err != nil {
 		return nil, fmt.Errorf("show map on %s: %w", c.addr, err)
 	}
 	answer, err := c.Exec(ctx, "show map "+mapPath)
@@ -99,14 +101,14 @@ func (c *Client) AddMap(ctx context.Context, mapPath, key, value string) error {
 }
 
 func validateMapArgs(mapPath, key string, value *string) error {
-	if err := ValidateMapPath(mapPath); err != nil {
+	if err := names.ValidateMapPath(mapPath); err != nil {
 		return err
 	}
-	if err := ValidateMapKey(key); err != nil {
+	if err := names.ValidateMapKey(key); err != nil {
 		return err
 	}
 	if value != nil {
-		return ValidateMapValue(*value)
+		return names.ValidateMapValue(*value)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // ParseMapFile parses a map file the way HAProxy 2.6 loads it: one entry a
@@ -91,16 +92,16 @@ var mapFileLocks sync.Map
 // Writes to one path are made one at a time within the process: each
 // rewrites the whole file, so two at once could lose one of the keys.
 func WriteMapFile(path, key, value string) error {
-	if err := ValidateMapPath(path); err != nil {
+	if err := names.ValidateMapPath(path); err != nil {
 		return fmt.Errorf("write map file %s: %w", path, err)
 	}
 	mu, _ := mapFileLocks.LoadOrStore(path, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	if err := ValidateMapKey(key); err != nil {
+	if err := names.ValidateMapKey(key); err != nil {
 		return fmt.Errorf("write map file %s key %q: %w", path, key, err)
 	}
-	if err := ValidateMapValue(value); err != nil {
+	if err := names.ValidateMapValue(value); err != nil {
 		return fmt.Errorf("write map file %s key %s: value: %w", path, key, err)
 	}
 	// A symbolic link at the path is refused, never followed: the

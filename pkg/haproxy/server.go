@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // AdminState is a server state set through the runtime API.
@@ -64,10 +66,10 @@ func (c *Client) SetServerState(ctx context.Context, backend, server string, s A
 
 // validateServer checks a backend and a server name.
 func validateServer(backend, server string) error {
-	if err := ValidateBackendName(backend); err != nil {
+	if err := names.ValidateBackendName(backend); err != nil {
 		return err
 	}
-	return ValidateServerName(server)
+	return names.ValidateServerName(server)
 }
 
 // ServerConn is one line of "show servers conn".
@@ -90,7 +92,7 @@ type ServerConn struct {
 func (c *Client) ShowServersConn(ctx context.Context, backend string) ([]ServerConn, error) {
 	cmd := "show servers conn"
 	if backend != "" {
-		if err := ValidateBackendName(backend); err != nil {
+		if err := names.ValidateBackendName(backend); err != nil {
 			return nil, fmt.Errorf("show servers conn of backend %q on %s: %w", backend, c.addr, err)
 		}
 		cmd += " " + backend

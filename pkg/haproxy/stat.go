@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 // StatRow is one line of "show stat": a frontend, a backend or a server.
@@ -219,12 +221,7 @@ func allBlank(fields map[string]string) bool {
 }
 
 // clip shortens text quoted in an error.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
-}
+func clip(s string) string { return names.Clip(s) }
 
 // ShowStat returns every row of "show stat".
 func (c *Client) ShowStat(ctx context.Context) ([]StatRow, error) {

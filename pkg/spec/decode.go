@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -29,75 +27,28 @@ func (e *FieldError) Error() string {
 	return e.Source + ": " + e.Path + ": " + e.Msg
 }
 
-// Load reads desired services from a file or from every *.yaml / *.yml file
-// of a directory. Any bad document refuses the whole input.
-func Load(path string) ([]Service, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read desired state %s: %w", path, err)
-	}
-	files := []string{path}
-	if info.IsDir() {
-		files, err = yamlFiles(path)
-		if err != nil {
-			return nil, err
-		}
-		if len(files) == 0 {
-			return nil, fmt.Errorf("read desired state %s: the directory holds no .yaml or .yml file", path)
-		}
-	}
-	var all []Service
-	var errs []error
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read desired state %s: %w", f, err))
-			continue
-		}
-		svcs, err := parseDocuments(data, f, filepath.Dir(f))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		all = append(all, svcs...)
-	}
-	errs = append(errs, checkAcross(all)...)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return all, nil
-}
+// FileCheck checks what of a service lives on disk (its build context),
+// for a loader that reads files (package specfile); bad reports a field
+// error. Decoding itself reads no file.
+type FileCheck func(s *Service, bad func(path, format string, args ...any))
 
-func yamlFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read desired state directory %s: %w", dir, err)
-	}
-	var files []string
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.Type().IsRegular() && (ext == ".yaml" || ext == ".yml") && !strings.HasPrefix(e.Name(), ".") {
-			files = append(files, filepath.Join(dir, e.Name()))
-		}
-	}
-	sort.Strings(files)
-	return files, nil
-}
-
-// Parse decodes every document of one file strictly, applies defaults and
-// validates. source names the file in errors; baseDir resolves build contexts.
-func Parse(data []byte, source, baseDir string) ([]Service, error) {
-	svcs, err := parseDocuments(data, source, baseDir)
+// Decode decodes every document of one file strictly, applies defaults and
+// validates, with files (nil: nothing on disk is checked). source names the
+// file in errors; baseDir resolves build contexts.
+func Decode(data []byte, source, baseDir string, files FileCheck) ([]Service, error) {
+	svcs, err := DecodeDocuments(data, source, baseDir, files)
 	if err != nil {
 		return nil, err
 	}
-	if errs := checkAcross(svcs); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := CheckAcross(svcs); err != nil {
+		return nil, err
 	}
 	return svcs, nil
 }
 
-func parseDocuments(data []byte, source, baseDir string) ([]Service, error) {
+// DecodeDocuments is Decode without the checks across services, for a
+// loader that reads several files and checks them together.
+func DecodeDocuments(data []byte, source, baseDir string, files FileCheck) ([]Service, error) {
 	docs := splitDocuments(data)
 	var svcs []Service
 	var errs []error
@@ -106,7 +57,7 @@ func parseDocuments(data []byte, source, baseDir string) ([]Service, error) {
 		if len(docs) > 1 {
 			src = fmt.Sprintf("%s (document %d)", source, i+1)
 		}
-		svc, err := parseOne(doc, src, baseDir)
+		svc, err := parseOne(doc, src, baseDir, files)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -154,7 +105,7 @@ func stripComments(b []byte) []byte {
 	return out
 }
 
-func parseOne(doc []byte, source, baseDir string) (Service, error) {
+func parseOne(doc []byte, source, baseDir string, files FileCheck) (Service, error) {
 	js, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
 		return Service{}, &FieldError{Source: source, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")}
@@ -186,7 +137,7 @@ func parseOne(doc []byte, source, baseDir string) (Service, error) {
 		return Service{}, err
 	}
 	svc.applyDefaults()
-	if err := svc.validate(); err != nil {
+	if err := svc.validate(files); err != nil {
 		return Service{}, err
 	}
 	return svc, nil

@@ -3,16 +3,14 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/distribution/reference"
 
-	"github.com/bluegreen-host/controller/internal/safefile"
-	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
 
 var (
@@ -39,7 +37,11 @@ func validateHeader(d *Document, source string) error {
 	return errors.Join(errs...)
 }
 
-func (s *Service) validate() error {
+// Validate checks the values of a decoded, defaulted service, nothing on
+// disk.
+func (s *Service) Validate() error { return s.validate(nil) }
+
+func (s *Service) validate(files FileCheck) error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &FieldError{Source: s.Source, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -54,7 +56,7 @@ func (s *Service) validate() error {
 		bad("spec.image", "%q is not a valid image reference: %v", s.Image, err)
 	}
 	if s.Build != nil {
-		s.validateBuild(bad)
+		s.validateBuild(bad, files)
 	}
 	switch s.Pull {
 	case "", PullIfMissing, PullNever:
@@ -89,8 +91,8 @@ func (s *Service) validate() error {
 		} else if cs.HostPort < 1024 || cs.HostPort > 65535 {
 			bad(p+".hostPort", "%d is out of range: want 1024 to 65535 (privileged ports are refused)", cs.HostPort)
 		}
-		checkHAProxy(bad, p+".backend", haproxy.ValidateBackendName(cs.Backend))
-		checkHAProxy(bad, p+".server", haproxy.ValidateServerName(cs.Server))
+		checkHAProxy(bad, p+".backend", names.ValidateBackendName(cs.Backend))
+		checkHAProxy(bad, p+".server", names.ValidateServerName(cs.Server))
 	}
 	if s.Colors.Blue.HostPort != 0 && s.Colors.Blue.HostPort == s.Colors.Green.HostPort {
 		bad("spec.colors.green.hostPort", "%d is also blue's port: each color needs its own port", s.Colors.Green.HostPort)
@@ -98,13 +100,13 @@ func (s *Service) validate() error {
 	if s.Colors.Blue.Backend == s.Colors.Green.Backend {
 		bad("spec.colors.green.backend", "%q is also blue's backend: each color needs its own backend", s.Colors.Green.Backend)
 	}
-	if _, _, err := haproxy.ParseAddr(s.HAProxy.Runtime); err != nil {
+	if _, _, err := names.ParseRuntimeAddr(s.HAProxy.Runtime); err != nil {
 		bad("spec.haproxy.runtime", "%v", err)
 	}
-	checkHAProxy(bad, "spec.haproxy.mapFile", haproxy.ValidateMapPath(s.HAProxy.MapFile))
-	checkHAProxy(bad, "spec.haproxy.mapKey", haproxy.ValidateMapKey(s.HAProxy.MapKey))
+	checkHAProxy(bad, "spec.haproxy.mapFile", names.ValidateMapPath(s.HAProxy.MapFile))
+	checkHAProxy(bad, "spec.haproxy.mapKey", names.ValidateMapKey(s.HAProxy.MapKey))
 	if p := s.Preview; p != nil {
-		checkHAProxy(bad, "spec.preview.mapKey", haproxy.ValidateMapKey(p.MapKey))
+		checkHAProxy(bad, "spec.preview.mapKey", names.ValidateMapKey(p.MapKey))
 		if p.MapKey == s.HAProxy.MapKey {
 			bad("spec.preview.mapKey", "%q is also spec.haproxy.mapKey: the preview needs a key of its own", p.MapKey)
 		}
@@ -185,42 +187,30 @@ var (
 // MinMemory is the smallest memory limit the Docker engine accepts.
 const MinMemory = 6 << 20
 
-func (s *Service) validateBuild(bad func(path, format string, args ...any)) {
+// validateBuild checks spec.build's values, then, with files, what they
+// name on disk.
+func (s *Service) validateBuild(bad func(path, format string, args ...any), files FileCheck) {
 	if s.Build.Context == "" {
 		bad("spec.build.context", "is empty: name the directory to build the image from")
 		return
 	}
-	dir := s.BuildContext()
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		bad("spec.build.context", "%q: directory %s does not exist", s.Build.Context, dir)
-		return
-	}
-	// Whoever writes the desired file must not make the controller (root)
-	// send files from elsewhere on the host into an image.
-	base, err := filepath.EvalSymlinks(s.BaseDir)
-	if err != nil {
-		bad("spec.build.context", "%q: resolve the desired file's directory %s: %v", s.Build.Context, s.BaseDir, err)
-		return
-	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil || !safefile.Within(base, real) {
-		bad("spec.build.context", "%q resolves to %s, outside %s, the directory of the desired file: a build may only read below it", s.Build.Context, real, base)
-		return
-	}
-	if !filepath.IsLocal(s.Build.Dockerfile) {
+	if !isLocal(s.Build.Dockerfile) {
 		bad("spec.build.dockerfile", "%q must be a relative path inside the build context", s.Build.Dockerfile)
 		return
 	}
-	df := filepath.Join(real, s.Build.Dockerfile)
-	fi, err := os.Stat(df)
-	if err != nil || !fi.Mode().IsRegular() {
-		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
-		return
+	if files != nil {
+		files(s, bad)
 	}
-	if realDF, err := filepath.EvalSymlinks(df); err != nil || !safefile.Within(real, realDF) {
-		bad("spec.build.dockerfile", "%q resolves to %s, outside the build context %s", s.Build.Dockerfile, realDF, real)
+}
+
+// isLocal reports a relative path that stays below its directory, as
+// filepath.IsLocal does on Linux: not empty, not absolute, no ".." out.
+func isLocal(p string) bool {
+	if p == "" || path.IsAbs(p) {
+		return false
 	}
+	c := path.Clean(p)
+	return c != ".." && !strings.HasPrefix(c, "../")
 }
 
 // BuildContext is the build context directory, resolved against the desired file's directory.
@@ -228,17 +218,17 @@ func (s *Service) BuildContext() string {
 	if s.Build == nil {
 		return ""
 	}
-	if filepath.IsAbs(s.Build.Context) {
+	if path.IsAbs(s.Build.Context) {
 		return s.Build.Context
 	}
-	return filepath.Join(s.BaseDir, s.Build.Context)
+	return path.Join(s.BaseDir, s.Build.Context)
 }
 
-// checkHAProxy reports at path a name that the haproxy package, the one
-// home of what may reach HAProxy, refuses: the value, what is wrong with it
-// and why.
+// checkHAProxy reports at path a name that package names, the one home of
+// what may reach HAProxy, refuses: the value, what is wrong with it and
+// why.
 func checkHAProxy(bad func(path, format string, args ...any), path string, err error) {
-	var ne *haproxy.NameError
+	var ne *names.NameError
 	switch {
 	case err == nil:
 	case errors.As(err, &ne):
@@ -248,9 +238,9 @@ func checkHAProxy(bad func(path, format string, args ...any), path string, err e
 	}
 }
 
-// checkAcross refuses what is wrong only between services: duplicate names,
-// and host ports used twice.
-func checkAcross(svcs []Service) []error {
+// CheckAcross refuses what is wrong only between services: duplicate
+// names, and host ports, backends and map keys used twice.
+func CheckAcross(svcs []Service) error {
 	var errs []error
 	names := map[string]string{}
 	ports := map[int]string{}
@@ -280,5 +270,5 @@ func checkAcross(svcs []Service) []error {
 		}
 		keys[k] = s.Name
 	}
-	return errs
+	return errors.Join(errs...)
 }

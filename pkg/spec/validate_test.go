@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/haproxy"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // trickyNames are values for every field that reaches HAProxy: each is run
@@ -88,7 +89,7 @@ func TestValidateRefusesWhatHAProxyRefuses(t *testing.T) {
 		for _, v := range trickyNames {
 			s := base
 			f.set(&s, v)
-			specErr := fieldError(s.validate(), f.path)
+			specErr := fieldError(s.Validate(), f.path)
 			if specErr != nil {
 				refused++
 			} else {
@@ -116,7 +117,7 @@ func TestValidateRefusesWhatHAProxyRefuses(t *testing.T) {
 // goodService is the service of the document good, valid.
 func goodService(t *testing.T) Service {
 	t.Helper()
-	svcs, err := Parse([]byte(good), "desired.yaml", t.TempDir())
+	svcs, err := Decode([]byte(spectest.Good), "desired.yaml", t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestValidateNameMessages(t *testing.T) {
 	s.HAProxy.MapFile = "/etc/haproxy/../hosts.map"
 	s.HAProxy.Runtime = "unix:///run/haproxy.sock;x"
 	s.Preview = &PreviewSpec{MapKey: strings.Repeat("p", 256)}
-	err := s.validate()
+	err := s.Validate()
 	for path, want := range map[string]string{
 		"spec.colors.blue.backend": `"web@blue" contains '@' (byte 3): haproxy.cfg allows only ASCII letters, digits, '_', '.', ':' and '-' in a backend name`,
 		"spec.colors.green.server": `"app/1" contains '/' (byte 3): haproxy.cfg allows only ASCII letters, digits, '_', '.', ':' and '-' in a server name, and the runtime API reads '/' as the separator of <backend>/<server>`,

@@ -12,6 +12,7 @@ import (
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // TestBadInputChangesNothing: after a release (green serves v2, blue is
@@ -50,7 +51,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	waitSent(t, l, 1000)
 
 	base := e.spec(spec.Green, "v3") // valid, and not what runs: acting on it would change things
-	if _, err := spec.Parse([]byte(base), e.desired, e.dir); err != nil {
+	if _, err := specfile.Parse([]byte(base), e.desired, e.dir); err != nil {
 		t.Fatalf("the base of the bad files is itself refused: %v", err)
 	}
 	repl := func(old, new string) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // The engine restart tests (issue 7, acceptance point 2) restart a Docker
@@ -180,7 +181,7 @@ func (e *restartEnv) serviceStatus() *reconcile.ServiceStatus {
 
 func (e *restartEnv) generation() string {
 	e.t.Helper()
-	svcs, err := spec.Load(e.desired)
+	svcs, err := specfile.Load(e.desired)
 	if err != nil {
 		e.t.Fatalf("load %s: %v", e.desired, err)
 	}

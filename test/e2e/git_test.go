@@ -10,6 +10,8 @@ import (
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
+
 	// Its in-process file:// transport, so that pushing needs no git binary.
 	_ "github.com/bluegreen-host/controller/pkg/source"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -52,7 +54,7 @@ func (r *gitRepo) commit(msg, desired string, force bool) (commit, generation st
 	}
 	files["desired.yaml"] = []byte(desired)
 	commit = r.Commit(msg, files, force)
-	if svcs, err := spec.Load(filepath.Join(r.Work, "desired.yaml")); err == nil {
+	if svcs, err := specfile.Load(filepath.Join(r.Work, "desired.yaml")); err == nil {
 		generation = svcs[0].Generation()
 	}
 	return commit, generation
@@ -63,7 +65,7 @@ func (r *gitRepo) commit(msg, desired string, force bool) (commit, generation st
 func (r *gitRepo) generations() map[string]string {
 	t := r.envs[0].t
 	t.Helper()
-	svcs, err := spec.Load(filepath.Join(r.Work, "desired.yaml"))
+	svcs, err := specfile.Load(filepath.Join(r.Work, "desired.yaml"))
 	if err != nil {
 		t.Fatalf("load the committed desired state: %v", err)
 	}

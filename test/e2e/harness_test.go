@@ -24,6 +24,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // env is one service under test: its own HAProxy, ports, map, containers,
@@ -216,7 +217,7 @@ func (e *env) save(active spec.Color, version string, extra ...string) {
 // generation is the digest the controller reports once it acted on the file.
 func (e *env) generation() string {
 	e.t.Helper()
-	svcs, err := spec.Load(e.desired)
+	svcs, err := specfile.Load(e.desired)
 	if err != nil {
 		e.t.Fatalf("load %s: %v", e.desired, err)
 	}

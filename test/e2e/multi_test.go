@@ -12,6 +12,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // pair is two services in one desired file, each behind its own HAProxy:
@@ -69,7 +70,7 @@ func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reaso
 // acted on the desired file as it is now.
 func (p pair) generation(svc string) string {
 	p.web.t.Helper()
-	svcs, err := spec.Load(p.web.desired)
+	svcs, err := specfile.Load(p.web.desired)
 	if err != nil {
 		p.web.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,6 +92,72 @@ func impurities(t *testing.T, name string, src []byte) []string {
 	return bad
 }
 
+// module is the project's module path.
+const module = "github.com/bluegreen-host/controller/"
+
+// ownPure are the project's packages the planner may depend on, all of
+// which do no I/O: the spec's types and values, and HAProxy's name rules.
+var ownPure = map[string]bool{
+	module + "pkg/spec": true, module + "pkg/haproxy/names": true, module + "pkg/reconcile/planner": true,
+}
+
+// ioPackages are the standard packages that do I/O. os, io/fs and syscall
+// reach every program through fmt and crypto/sha256 (the standard library
+// holds os.Stdout there), so they are refused as direct imports of the
+// project's packages; the others anywhere in the planner's dependencies.
+var ioPackages = map[string]bool{
+	"os": true, "io/fs": true, "syscall": true, "path/filepath": true,
+	"net": true, "net/http": true, "os/exec": true, "os/signal": true, "io/ioutil": true,
+}
+
+// TestPlannerDependenciesDoNoIO: the planner is pure by construction, not
+// only in its own imports: its whole dependency list ("go list -deps")
+// holds no networking or process package, no Docker or fsnotify module,
+// no driver (pkg/haproxy, pkg/docker) and no project package but the
+// spec and the name rules, none of which imports an I/O package.
+func TestPlannerDependenciesDoNoIO(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}\t{{join .Imports \" \"}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, "\t")
+		deps[pkg] = strings.Fields(imports)
+	}
+	for _, bad := range dependencyImpurities(deps) {
+		t.Error(bad)
+	}
+	if _, ok := deps[module+"pkg/spec"]; !ok {
+		t.Fatalf("go list -deps does not list pkg/spec: %v", deps)
+	}
+}
+
+// dependencyImpurities lists what makes a dependency list (package ->
+// its direct imports) impure.
+func dependencyImpurities(deps map[string][]string) []string {
+	var bad []string
+	for pkg, imports := range deps {
+		switch {
+		case strings.HasPrefix(pkg, module) && !ownPure[pkg]:
+			bad = append(bad, "the planner depends on "+pkg+", a package of the project that may do I/O")
+		case strings.Contains(pkg, "github.com/docker/docker") || strings.Contains(pkg, "fsnotify"):
+			bad = append(bad, "the planner depends on "+pkg+", a driver's module")
+		case ioPackages[pkg] && pkg != "os" && pkg != "io/fs" && pkg != "syscall":
+			bad = append(bad, "the planner depends on "+pkg+", which does I/O")
+		}
+		if !strings.HasPrefix(pkg, module) {
+			continue
+		}
+		for _, imp := range imports {
+			if ioPackages[imp] {
+				bad = append(bad, pkg+" imports "+imp+": a package the planner depends on does no I/O (read files in a loader such as pkg/spec/specfile)")
+			}
+		}
+	}
+	return bad
+}
+
 // TestImpuritiesFound: the check above finds what it must, so that it
 // cannot pass by finding nothing.
 func TestImpuritiesFound(t *testing.T) {
@@ -107,5 +174,18 @@ func TestImpuritiesFound(t *testing.T) {
 		if got := impurities(t, tc.name+".go", []byte(tc.src)); len(got) != tc.want {
 			t.Errorf("%s: found %d impurities %q, want %d", tc.name, len(got), got, tc.want)
 		}
+	}
+	// The dependency check, on the lists the tree had before the spec read
+	// no file: pkg/spec imported os and pkg/haproxy, which imports net.
+	old := map[string][]string{
+		module + "pkg/reconcile/planner": {"fmt", module + "pkg/spec"},
+		module + "pkg/spec":              {"os", "path/filepath", module + "pkg/haproxy"},
+		module + "pkg/haproxy":           {"net", "os"},
+		"net":                            {"syscall"},
+		"fmt":                            {"os"},
+		"os":                             {"syscall"},
+	}
+	if got := dependencyImpurities(old); len(got) != 6 {
+		t.Errorf("the old dependencies: found %d impurities %q, want 6 (pkg/haproxy; net; spec's os and path/filepath; haproxy's net and os)", len(got), got)
 	}
 }

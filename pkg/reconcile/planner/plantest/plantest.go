@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // T0 is the tests' "now".
@@ -47,7 +48,7 @@ spec:
   readyTimeout: 60s
   drainTimeout: 30s
 %s`, active, image, strings.Join(extra, "\n"))
-	svcs, err := spec.Parse([]byte(y), "test.yaml", t.TempDir())
+	svcs, err := specfile.Parse([]byte(y), "test.yaml", t.TempDir())
 	if err != nil {
 		t.Fatalf("parse test spec: %v", err)
 	}

@@ -1,4 +1,4 @@
-package spec
+package specfile
 
 import (
 	"strings"
@@ -24,7 +24,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for i := range svcs {
 			s := &svcs[i]
-			if err := s.validate(); err != nil {
+			if err := s.Validate(); err != nil {
 				t.Fatalf("accepted service fails validation: %v", err)
 			}
 			for _, n := range []string{s.Colors.Blue.Backend, s.Colors.Green.Backend, s.Colors.Blue.Server,

@@ -1,18 +1,105 @@
-package haproxy
+// Package names is the one home of the rules for what reaches HAProxy's
+// runtime API: one rule for each kind of name, and the runtime API's
+// address. The client (pkg/haproxy) checks its arguments with them and
+// pkg/spec validates the desired state with them, so the desired state is
+// refused up front with exactly what a command would be refused with. Each
+// name error is a *NameError, which wraps ErrInvalidName and names the bad
+// character and why HAProxy cannot take it. It does no I/O: the planner's
+// dependencies include it.
+package names
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// This file is the one home of the rules for the names that reach HAProxy,
-// one rule for each kind of name. The client checks its arguments with them
-// and pkg/spec validates the desired state with them, so the desired state
-// is refused up front with exactly what a command would be refused with.
-// Each error is a *NameError, which wraps ErrInvalidName and names the bad
-// character and why HAProxy cannot take it.
+// ErrInvalidName: a map path, key, value, backend or server name that
+// cannot be passed to the runtime API safely. Retrying will not help.
+var ErrInvalidName = errors.New("invalid name")
+
+// NameError is a name or path refused before it reaches HAProxy, by one of
+// the rules of this package.
+type NameError struct {
+	What   string // "backend name", "server name", "map key", "map value" or "map path"
+	Value  string
+	Reason string
+}
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("invalid %s %q: %s", e.What, e.Value, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidName) true.
+func (e *NameError) Is(target error) bool { return target == ErrInvalidName }
+
+// Clip shortens text quoted in an error.
+func Clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// ParseRuntimeAddr parses a runtime API address, as the "stats socket"
+// line of haproxy.cfg gives it: unix:///absolute/path or tcp://host:port.
+// The path may not hold a NUL byte, white space or ';' (an address with
+// those is two things pasted together, or a path no socket has); the port
+// must be 1 to 65535. The error says what to write instead.
+func ParseRuntimeAddr(addr string) (network, address string, err error) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		path := strings.TrimPrefix(addr, "unix://")
+		if !strings.HasPrefix(path, "/") {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path must be absolute, as in unix:///run/haproxy/admin.sock", addr)
+		}
+		if i := strings.IndexAny(path, "\x00 \t\r\n;"); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(path[i:])
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the socket path contains %s (byte %d): write the path of the \"stats socket\" line of haproxy.cfg alone, as in unix:///run/haproxy/admin.sock", addr, describeRune(r), len("unix://")+i)
+		}
+		return "unix", path, nil
+	case strings.HasPrefix(addr, "tcp://"):
+		hostPort := strings.TrimPrefix(addr, "tcp://")
+		host, port, err := splitHostPort(hostPort)
+		if err != nil {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: want tcp://host:port, as in tcp://127.0.0.1:9999: %v", addr, err)
+		}
+		if host == "" {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: the host is empty; write tcp://127.0.0.1:%s", addr, port)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", "", fmt.Errorf("use HAProxy runtime API address %q: port %q is not a number between 1 and 65535", addr, port)
+		}
+		return "tcp", hostPort, nil
+	}
+	return "", "", fmt.Errorf("use HAProxy runtime API address %q: want unix:///absolute/path or tcp://host:port", addr)
+}
+
+// splitHostPort splits "host:port" or "[host]:port" (an IPv6 address) as
+// net.SplitHostPort does, without the net package: the planner's
+// dependencies hold no networking code.
+func splitHostPort(hostPort string) (host, port string, err error) {
+	i := strings.LastIndexByte(hostPort, ':')
+	if i < 0 {
+		return "", "", fmt.Errorf("address %s: missing port in address", hostPort)
+	}
+	host, port = hostPort[:i], hostPort[i+1:]
+	if strings.HasPrefix(host, "[") {
+		if !strings.HasSuffix(host, "]") {
+			return "", "", fmt.Errorf("address %s: missing ']' in address", hostPort)
+		}
+		host = host[1 : len(host)-1]
+	} else if strings.ContainsAny(host, ":[]") {
+		return "", "", fmt.Errorf("address %s: too many colons in address", hostPort)
+	}
+	if strings.ContainsAny(port, "[]") {
+		return "", "", fmt.Errorf("address %s: unexpected bracket in port", hostPort)
+	}
+	return host, port, nil
+}
 
 // MaxNameLen caps names and map paths: HAProxy drops a command line longer
 // than its buffer without running it.
@@ -69,7 +156,7 @@ func checkLength(what, s string) error {
 		return &NameError{What: what, Value: s, Reason: "is empty"}
 	}
 	if len(s) > MaxNameLen {
-		return &NameError{What: what, Value: clip(s), Reason: fmt.Sprintf("is %d bytes long: at most %d reach the HAProxy runtime API (HAProxy drops a longer command line unanswered)", len(s), MaxNameLen)}
+		return &NameError{What: what, Value: Clip(s), Reason: fmt.Sprintf("is %d bytes long: at most %d reach the HAProxy runtime API (HAProxy drops a longer command line unanswered)", len(s), MaxNameLen)}
 	}
 	if !utf8.ValidString(s) {
 		return &NameError{What: what, Value: s, Reason: "is not valid UTF-8"}

@@ -1,0 +1,115 @@
+// Package specfile reads the desired state from disk: a file, or every
+// *.yaml / *.yml file of a directory, decoded and validated by package spec,
+// and the build contexts they name checked where they lie. Package spec
+// itself reads no file, so that the planner, which imports it, does no I/O
+// by construction.
+package specfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Load reads desired services from a file or from every *.yaml / *.yml file
+// of a directory. Any bad document refuses the whole input.
+func Load(path string) ([]spec.Service, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read desired state %s: %w", path, err)
+	}
+	files := []string{path}
+	if info.IsDir() {
+		files, err = yamlFiles(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("read desired state %s: the directory holds no .yaml or .yml file", path)
+		}
+	}
+	var all []spec.Service
+	var errs []error
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read desired state %s: %w", f, err))
+			continue
+		}
+		svcs, err := spec.DecodeDocuments(data, f, filepath.Dir(f), CheckBuild)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, svcs...)
+	}
+	if err := spec.CheckAcross(all); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return all, nil
+}
+
+// Parse decodes every document of one file as Load does, the build
+// contexts checked on disk. source names the file in errors; baseDir
+// resolves build contexts.
+func Parse(data []byte, source, baseDir string) ([]spec.Service, error) {
+	return spec.Decode(data, source, baseDir, CheckBuild)
+}
+
+func yamlFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read desired state directory %s: %w", dir, err)
+	}
+	var files []string
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.Type().IsRegular() && (ext == ".yaml" || ext == ".yml") && !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// CheckBuild checks on disk what spec.build names (a spec.FileCheck): the
+// context is a directory below the desired file's, symbolic links
+// followed, and the Dockerfile a file inside it. Whoever writes the desired
+// file must not make the controller (root) send files from elsewhere on the
+// host into an image.
+func CheckBuild(s *spec.Service, bad func(path, format string, args ...any)) {
+	dir := s.BuildContext()
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		bad("spec.build.context", "%q: directory %s does not exist", s.Build.Context, dir)
+		return
+	}
+	base, err := filepath.EvalSymlinks(s.BaseDir)
+	if err != nil {
+		bad("spec.build.context", "%q: resolve the desired file's directory %s: %v", s.Build.Context, s.BaseDir, err)
+		return
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil || !safefile.Within(base, real) {
+		bad("spec.build.context", "%q resolves to %s, outside %s, the directory of the desired file: a build may only read below it", s.Build.Context, real, base)
+		return
+	}
+	df := filepath.Join(real, s.Build.Dockerfile)
+	fi, err := os.Stat(df)
+	if err != nil || !fi.Mode().IsRegular() {
+		bad("spec.build.dockerfile", "%q: file %s does not exist", s.Build.Dockerfile, df)
+		return
+	}
+	if realDF, err := filepath.EvalSymlinks(df); err != nil || !safefile.Within(real, realDF) {
+		bad("spec.build.dockerfile", "%q resolves to %s, outside the build context %s", s.Build.Dockerfile, realDF, real)
+	}
+}
