@@ -92,14 +92,14 @@ func clip(s string) string {
 	return s
 }
 
-// runChecks runs every pre-switch check of s against color c, at the
-// address its probes passed at.
-func (d *Deps) runChecks(ctx context.Context, s *spec.Service, c spec.Color, o planner.Observed) error {
+// runChecks runs every pre-switch check of r, at the address its probes
+// passed at.
+func (d *Deps) runChecks(ctx context.Context, r *planner.ChecksRun) error {
 	if d.Checker == nil {
 		return errors.New("run pre-switch checks: no checker configured")
 	}
-	for _, ck := range s.Checks {
-		if err := d.Checker.Check(ctx, "http://"+planner.ServerAddr(s, c, o.Color(c).Container), ck); err != nil {
+	for _, ck := range r.Checks {
+		if err := d.Checker.Check(ctx, r.Base, ck); err != nil {
 			return err
 		}
 	}

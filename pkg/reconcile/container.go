@@ -3,27 +3,28 @@ package reconcile
 import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
-	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// containerSpec is what the driver creates for color c.
-func containerSpec(s *spec.Service, c spec.Color, imageID string) docker.CreateSpec {
+// createSpec is what the driver creates from the container spec a
+// CreateContainer step carries: its identity goes on the controller's
+// labels.
+func createSpec(c *planner.ContainerSpec) docker.CreateSpec {
 	return docker.CreateSpec{
-		Name:  s.ContainerName(c),
-		Image: imageID,
-		Env:   planner.ContainerEnv(s, c),
+		Name:  c.Name,
+		Image: c.ImageID,
+		Env:   c.Env,
 		Labels: map[string]string{
 			docker.LabelManaged:  "true",
-			docker.LabelService:  s.Name,
-			docker.LabelColor:    string(c),
-			docker.LabelImage:    s.Image,
-			docker.LabelSpecHash: planner.ContainerHash(s, c, imageID),
+			docker.LabelService:  c.Service,
+			docker.LabelColor:    string(c.Color),
+			docker.LabelImage:    c.ImageRef,
+			docker.LabelSpecHash: c.SpecHash,
 		},
-		ContainerPort: s.ContainerPort,
-		HostPort:      s.Color(c).HostPort,
-		HostNetwork:   s.Network == spec.NetworkHost,
-		StopTimeout:   s.StopTimeout.Duration,
-		Memory:        s.Resources.MemoryBytes(),
-		NanoCPUs:      s.Resources.NanoCPUs(),
+		ContainerPort: c.ContainerPort,
+		HostPort:      c.HostPort,
+		HostNetwork:   c.HostNetwork,
+		StopTimeout:   c.StopTimeout,
+		Memory:        c.Memory,
+		NanoCPUs:      c.NanoCPUs,
 	}
 }

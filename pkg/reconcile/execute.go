@@ -9,10 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/pkg/stringid"
+
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
-	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // ErrPullForbidden is returned for a pull when Deps.NoPull is set.
@@ -22,130 +23,161 @@ var ErrPullForbidden = errors.New("registry pulls are forbidden on this host (--
 // map points at; the executor checks the live map again before it acts.
 var ErrServed = errors.New("the map points at it")
 
+// errNoValue is a step without the value its action needs: a bug of the
+// planner, reported rather than acted on.
+var errNoValue = errors.New("the step carries no value for its action")
+
 // imageLocks holds one mutex per image reference being built or pulled.
 var imageLocks sync.Map
 
-// Execute performs one step for service s. o is the snapshot the step was
-// planned from.
-func (d *Deps) Execute(ctx context.Context, s *spec.Service, st planner.Step, o planner.Observed) error {
-	switch st.Action {
-	case planner.BuildImage, planner.PullImage:
-		// Services that need the same image make it one at a time, and
-		// the snapshot may predate another service's step that made it:
-		// look again rather than make it twice.
-		mu, _ := imageLocks.LoadOrStore(s.Image, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
-		if _, found, err := d.Containers.ImageID(ctx, s.Image); err == nil && found {
-			return nil
-		}
+// Execute performs one step from the values it carries (planner.Step):
+// one Docker call or one runtime API command, with the live checks that
+// guard a switch and a stop.
+func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
+	if err := hasValue(st); err != nil {
+		return err
 	}
 	switch st.Action {
-	case planner.BuildImage:
-		_, err := d.Containers.Build(ctx, docker.BuildSpec{
-			ContextDir: s.BuildContext(), Dockerfile: s.Build.Dockerfile, Tag: s.Image, Args: s.Build.Args})
-		return err
-	case planner.PullImage:
-		if d.NoPull {
-			return fmt.Errorf("pull image %s: %w: load it (docker load) or build it, or give spec.build", s.Image, ErrPullForbidden)
-		}
-		return d.Containers.Pull(ctx, s.Image)
+	case planner.BuildImage, planner.PullImage:
+		return d.makeImage(ctx, st.Image)
 	case planner.CreateContainer:
-		_, err := d.Containers.Create(ctx, containerSpec(s, st.Color, o.Image.ID))
+		_, err := d.Containers.Create(ctx, createSpec(st.Container.Create))
 		return err
 	case planner.StartContainer:
-		return d.Containers.Start(ctx, st.Target)
+		return d.Containers.Start(ctx, st.Container.Name)
 	case planner.StopContainer:
-		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
+		if err := d.checkNotServed(ctx, st.Container); err != nil {
 			return err
 		}
 		// Recorded first: a controller killed between the two must still
 		// know that this exit was its own doing.
-		rec := StopRecord{ID: o.Color(st.Color).Container.ID, At: time.Now()}
-		if err := d.stops().Stopping(st.Target, rec); err != nil {
-			return fmt.Errorf("stop container %s: %w; not stopped", st.Target, err)
+		if err := d.stops().Stopping(st.Container.Name, StopRecord{ID: st.Container.ID, At: time.Now()}); err != nil {
+			return fmt.Errorf("stop container %s: %w; not stopped", st.Container.Name, err)
 		}
-		return d.Containers.Stop(ctx, st.Target, s.StopTimeout.Duration)
+		return d.Containers.Stop(ctx, st.Container.Name, st.Container.StopTimeout)
 	case planner.RestartContainer:
 		// The served color, which has failed HAProxy's check and the
 		// controller's probe for spec.health.restartAfter: it serves no
 		// request, and a new run of it may.
-		return d.Containers.Restart(ctx, st.Target, s.StopTimeout.Duration)
+		return d.Containers.Restart(ctx, st.Container.Name, st.Container.StopTimeout)
 	case planner.SetRestartPolicy:
-		return d.Containers.SetRestartPolicy(ctx, st.Target, planner.WantRestartPolicy(s, o, st.Color))
+		return d.Containers.SetRestartPolicy(ctx, st.Container.Name, st.Container.RestartPolicy)
 	case planner.RemoveContainer:
-		if err := d.checkNotServed(ctx, s, st.Color); err != nil {
+		if err := d.checkNotServed(ctx, st.Container); err != nil {
 			return err
 		}
-		return d.Containers.Remove(ctx, st.Target)
-	case planner.SetServerReady, planner.DrainServer:
-		ha, err := d.HAProxy(s.HAProxy.Runtime)
-		if err != nil {
-			return err
-		}
-		state := haproxy.StateReady
-		if st.Action == planner.DrainServer {
-			state = haproxy.StateDrain
-		}
-		cs := s.Color(st.Color)
-		return ha.SetServerState(ctx, cs.Backend, cs.Server, state)
-	case planner.SetServerAddr:
-		ha, err := d.HAProxy(s.HAProxy.Runtime)
-		if err != nil {
-			return err
-		}
-		cs := s.Color(st.Color)
-		want := planner.ServerAddr(s, st.Color, o.Color(st.Color).Container)
-		addr, err := netip.ParseAddrPort(want)
-		if err != nil {
-			return fmt.Errorf("point %s/%s at %s: %w", cs.Backend, cs.Server, want, err)
-		}
-		return ha.SetServerAddr(ctx, cs.Backend, cs.Server, addr)
-	case planner.MarkServerUp:
-		ha, err := d.HAProxy(s.HAProxy.Runtime)
-		if err != nil {
-			return err
-		}
-		cs := s.Color(st.Color)
-		return ha.SetServerHealthUp(ctx, cs.Backend, cs.Server)
+		return d.Containers.Remove(ctx, st.Container.Name)
+	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
+		return d.setServer(ctx, st.Action, st.Server)
 	case planner.SwitchMap:
-		ha, err := d.HAProxy(s.HAProxy.Runtime)
-		if err != nil {
-			return err
-		}
-		if err := d.checkStillReady(ctx, s, st.Color, o, ha); err != nil {
-			return err
-		}
-		backend := s.Color(st.Color).Backend
-		if err := ha.SetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey, backend); err != nil {
-			return err
-		}
-		return d.writeMapFile(s, backend)
+		return d.switchMap(ctx, string(st.Color), st.Map)
 	case planner.WriteMapFile:
-		return d.writeMapFile(s, s.Color(st.Color).Backend)
+		return d.writeMapFile(st.Map, "the runtime map is switched; a reload would move traffic back until this is fixed")
 	case planner.SetPreview:
-		ha, err := d.HAProxy(s.HAProxy.Runtime)
+		ha, err := d.HAProxy(st.Map.Runtime)
 		if err != nil {
 			return err
 		}
-		backend := s.Color(st.Color).Backend
-		if err := ha.SetMap(ctx, s.HAProxy.MapFile, s.Preview.MapKey, backend); err != nil {
+		if err := ha.SetMap(ctx, st.Map.File, st.Map.Key, st.Map.Value); err != nil {
 			return err
 		}
-		if err := d.MapFiles.Write(s.HAProxy.MapFile, s.Preview.MapKey, backend); err != nil {
-			return fmt.Errorf("write map file %s key %s: %w", s.HAProxy.MapFile, s.Preview.MapKey, err)
-		}
-		return nil
+		return d.writeMapFile(st.Map, "the preview key is set at runtime")
 	case planner.RunChecks:
-		return d.runChecks(ctx, s, st.Color, o)
+		return d.runChecks(ctx, st.Checks)
 	}
-	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, s.Name)
+	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, st.Service)
 }
 
-func (d *Deps) writeMapFile(s *spec.Service, backend string) error {
-	if err := d.MapFiles.Write(s.HAProxy.MapFile, s.HAProxy.MapKey, backend); err != nil {
-		return fmt.Errorf("write map file %s key %s: %w (the runtime map is switched; a reload would move traffic back until this is fixed)",
-			s.HAProxy.MapFile, s.HAProxy.MapKey, err)
+// hasValue refuses a step whose action's value is missing.
+func hasValue(st planner.Step) error {
+	var ok bool
+	switch st.Action {
+	case planner.BuildImage, planner.PullImage:
+		ok = st.Image != nil
+	case planner.CreateContainer:
+		ok = st.Container != nil && st.Container.Create != nil
+	case planner.StartContainer, planner.StopContainer, planner.RestartContainer, planner.SetRestartPolicy, planner.RemoveContainer:
+		ok = st.Container != nil
+	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
+		ok = st.Server != nil
+	case planner.SwitchMap:
+		ok = st.Map != nil && st.Map.Ready != nil
+	case planner.WriteMapFile, planner.SetPreview:
+		ok = st.Map != nil
+	case planner.RunChecks:
+		ok = st.Checks != nil
+	default:
+		return nil
+	}
+	if !ok {
+		return fmt.Errorf("execute %s %s for service %s: %w", st.Action, st.Target, st.Service, errNoValue)
+	}
+	return nil
+}
+
+// makeImage builds or pulls an image. Services that need the same image
+// make it one at a time, and the snapshot may predate another service's
+// step that made it: look again rather than make it twice.
+func (d *Deps) makeImage(ctx context.Context, img *planner.ImageRef) error {
+	mu, _ := imageLocks.LoadOrStore(img.Ref, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if _, found, err := d.Containers.ImageID(ctx, img.Ref); err == nil && found {
+		return nil
+	}
+	if b := img.Build; b != nil {
+		_, err := d.Containers.Build(ctx, docker.BuildSpec{ContextDir: b.ContextDir, Dockerfile: b.Dockerfile, Tag: img.Ref, Args: b.Args})
+		return err
+	}
+	if d.NoPull {
+		return fmt.Errorf("pull image %s: %w: load it (docker load) or build it, or give spec.build", img.Ref, ErrPullForbidden)
+	}
+	return d.Containers.Pull(ctx, img.Ref)
+}
+
+// setServer changes an HAProxy server: its admin state, its address or its
+// health.
+func (d *Deps) setServer(ctx context.Context, a planner.Action, sv *planner.ServerRef) error {
+	ha, err := d.HAProxy(sv.Runtime)
+	if err != nil {
+		return err
+	}
+	switch a {
+	case planner.SetServerReady:
+		return ha.SetServerState(ctx, sv.Backend, sv.Server, haproxy.StateReady)
+	case planner.DrainServer:
+		return ha.SetServerState(ctx, sv.Backend, sv.Server, haproxy.StateDrain)
+	case planner.SetServerAddr:
+		addr, err := netip.ParseAddrPort(sv.Addr)
+		if err != nil {
+			return fmt.Errorf("point %s/%s at %s: %w", sv.Backend, sv.Server, sv.Addr, err)
+		}
+		return ha.SetServerAddr(ctx, sv.Backend, sv.Server, addr)
+	}
+	return ha.SetServerHealthUp(ctx, sv.Backend, sv.Server)
+}
+
+// switchMap points the map key at color c's backend, at runtime and then
+// in the map file, once what the switch was planned on holds live.
+func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) error {
+	ha, err := d.HAProxy(m.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := d.checkStillReady(ctx, c, m.Ready, ha); err != nil {
+		return err
+	}
+	if err := ha.SetMap(ctx, m.File, m.Key, m.Value); err != nil {
+		return err
+	}
+	return d.writeMapFile(m, "the runtime map is switched; a reload would move traffic back until this is fixed")
+}
+
+// writeMapFile writes m to its map file; state says what already holds
+// at runtime, for the error.
+func (d *Deps) writeMapFile(m *planner.MapEntry, state string) error {
+	if err := d.MapFiles.Write(m.File, m.Key, m.Value); err != nil {
+		return fmt.Errorf("write map file %s key %s: %w (%s)", m.File, m.Key, err, state)
 	}
 	return nil
 }
@@ -155,15 +187,15 @@ func (d *Deps) writeMapFile(s *spec.Service, backend string) error {
 var ErrNoLongerReady = errors.New("no longer ready")
 
 // checkStillReady asks Docker and HAProxy afresh, just before the map is
-// switched to color c, whether what the switch was planned on still holds:
-// the same run of the container that was probed still runs the image it
-// was judged on (the planner checked it is the desired one, or for a
-// rollback the previous one), and HAProxy says its server is UP. A snapshot can be old by the
-// time its step is taken; traffic must never move to a color that died in
-// between.
-func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Color, o planner.Observed, ha HAProxy) error {
-	name := s.ContainerName(c)
-	was := o.Color(c).Container
+// switched to color c, whether what the switch was planned on (r) still
+// holds: the same run of the container that was probed still runs the
+// image it was judged on (the planner checked it is the desired one, or
+// for a rollback the previous one), at the address that was probed, and
+// HAProxy says its server is UP at that address. A snapshot can be old by
+// the time its step is taken; traffic must never move to a color that died
+// in between.
+func (d *Deps) checkStillReady(ctx context.Context, c string, r *planner.Readiness, ha HAProxy) error {
+	name := r.Name
 	ct, found, err := d.Containers.Inspect(ctx, name)
 	if err != nil {
 		return fmt.Errorf("switch to %s: check %s again: %w", c, name, err)
@@ -173,50 +205,54 @@ func (d *Deps) checkStillReady(ctx context.Context, s *spec.Service, c spec.Colo
 		return fmt.Errorf("switch to %s: container %s is gone: %w; not switched", c, name, ErrNoLongerReady)
 	case !ct.Running || ct.Restarting:
 		return fmt.Errorf("switch to %s: container %s is %s: %w; not switched", c, name, ct.State, ErrNoLongerReady)
-	case ct.ID != was.ID || !ct.StartedAt.Equal(was.StartedAt):
+	case ct.ID != r.Container || !ct.StartedAt.Equal(r.StartedAt):
 		return fmt.Errorf("switch to %s: container %s was restarted or replaced since it was probed: %w; not switched", c, name, ErrNoLongerReady)
-	case ct.ImageID != was.ImageID:
-		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, planner.ShortID(ct.ImageID), planner.ShortID(was.ImageID), ErrNoLongerReady)
-	}
-	probed := o.Color(c).ProbedAddr
-	if now := planner.ServerAddr(s, c, fromDocker(ct, s.Network)); now != probed {
-		return fmt.Errorf("switch to %s: container %s answers at %s now, not at the probed %s: %w; not switched", c, name, now, cmp.Or(probed, "none yet"), ErrNoLongerReady)
+	case ct.ImageID != r.ImageID:
+		return fmt.Errorf("switch to %s: container %s runs image %s, not %s: %w; not switched", c, name, stringid.TruncateID(ct.ImageID), stringid.TruncateID(r.ImageID), ErrNoLongerReady)
+	case r.Network != "" && ct.IPs[r.Network] != r.IP:
+		return fmt.Errorf("switch to %s: container %s has address %s on network %s now, not the probed %s: %w; not switched",
+			c, name, cmp.Or(ct.IPs[r.Network], "none"), r.Network, cmp.Or(r.IP, "none"), ErrNoLongerReady)
 	}
 	stats, err := ha.ShowStat(ctx)
 	if err != nil {
 		return fmt.Errorf("switch to %s: check its server again: %w", c, err)
 	}
-	cs := s.Color(c)
-	for _, r := range stats {
-		if r.Proxy == cs.Backend && r.Server == cs.Server {
-			if r.Status != "UP" {
-				return fmt.Errorf("switch to %s: HAProxy says %s/%s is %s: %w; not switched", c, cs.Backend, cs.Server, r.Status, ErrNoLongerReady)
+	sv := r.Server
+	for _, row := range stats {
+		if row.Proxy == sv.Backend && row.Server == sv.Server {
+			if row.Status != "UP" {
+				return fmt.Errorf("switch to %s: HAProxy says %s/%s is %s: %w; not switched", c, sv.Backend, sv.Server, row.Status, ErrNoLongerReady)
 			}
-			if r.Addr != probed {
+			if row.Addr != r.Addr {
 				// A reload put back the address in haproxy.cfg, or
 				// the server was pointed elsewhere since the probes.
 				return fmt.Errorf("switch to %s: HAProxy sends %s/%s's traffic to %s, not to the probed %s: %w; not switched",
-					c, cs.Backend, cs.Server, r.Addr, cmp.Or(probed, "none yet"), ErrNoLongerReady)
+					c, sv.Backend, sv.Server, row.Addr, cmp.Or(r.Addr, "none yet"), ErrNoLongerReady)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("switch to %s: server %s/%s is not in HAProxy's show stat: %w; not switched", c, cs.Backend, cs.Server, ErrNoLongerReady)
+	return fmt.Errorf("switch to %s: server %s/%s is not in HAProxy's show stat: %w; not switched", c, sv.Backend, sv.Server, ErrNoLongerReady)
 }
 
-// checkNotServed reads the live map once more before a container is stopped
-// or removed, so that no stale snapshot can take down the serving color.
-func (d *Deps) checkNotServed(ctx context.Context, s *spec.Service, c spec.Color) error {
-	ha, err := d.HAProxy(s.HAProxy.Runtime)
+// checkNotServed reads the live map once more before container ct is
+// stopped or removed, so that no stale snapshot can take down the serving
+// color.
+func (d *Deps) checkNotServed(ctx context.Context, ct *planner.ContainerRef) error {
+	m := ct.NotServed
+	if m == nil {
+		return fmt.Errorf("stop %s: %w (the map entry that must not name it)", ct.Name, errNoValue)
+	}
+	ha, err := d.HAProxy(m.Runtime)
 	if err != nil {
 		return err
 	}
-	v, found, err := ha.GetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey)
+	v, found, err := ha.GetMap(ctx, m.File, m.Key)
 	if err != nil {
 		return err
 	}
-	if found && v == s.Color(c).Backend {
-		return fmt.Errorf("stop %s: %w (%s %s = %s); refusing", s.ContainerName(c), ErrServed, s.HAProxy.MapFile, s.HAProxy.MapKey, v)
+	if found && v == m.Value {
+		return fmt.Errorf("stop %s: %w (%s %s = %s); refusing", ct.Name, ErrServed, m.File, m.Key, v)
 	}
 	return nil
 }

@@ -19,7 +19,8 @@ func TestExecuteRefusesToStopTheServedColor(t *testing.T) {
 	for _, a := range []planner.Action{planner.StopContainer, planner.RemoveContainer} {
 		w := newFakeWorld()
 		w.runtimeMap["web"] = "web_blue"
-		err := w.deps().Execute(context.Background(), s, planner.Step{Action: a, Service: "web", Color: spec.Blue, Target: "bg-web-blue"}, planner.Observed{})
+		err := w.deps().Execute(context.Background(), planner.Step{Action: a, Service: "web", Color: spec.Blue, Target: "bg-web-blue",
+			Container: &planner.ContainerRef{Name: "bg-web-blue", NotServed: mapEntry(s, "web_blue")}})
 		if !errors.Is(err, ErrServed) {
 			t.Fatalf("%s on the served color: got %v, want ErrServed", a, err)
 		}
@@ -29,47 +30,65 @@ func TestExecuteRefusesToStopTheServedColor(t *testing.T) {
 	}
 }
 
-// TestExecuteCalls: each step is the exact calls expected, and a switch
-// writes the runtime map and then the map file.
+// mapEntry is s's map key set to value.
+func mapEntry(s *spec.Service, value string) *planner.MapEntry {
+	return &planner.MapEntry{Runtime: s.HAProxy.Runtime, File: s.HAProxy.MapFile, Key: s.HAProxy.MapKey, Value: value}
+}
+
+// server is color c's server of s.
+func server(s *spec.Service, c spec.Color) *planner.ServerRef {
+	return &planner.ServerRef{Runtime: s.HAProxy.Runtime, Backend: s.Color(c).Backend, Server: s.Color(c).Server}
+}
+
+// readiness is what a switch to green of s is planned on, as observed of
+// the fake world's container.
+func readiness(s *spec.Service, w *fakeWorld, c spec.Color) *planner.Readiness {
+	ct := fromDocker(*w.containers[s.ContainerName(c)], s.Network)
+	return &planner.Readiness{Name: s.ContainerName(c), Container: ct.ID, StartedAt: ct.StartedAt, ImageID: ct.ImageID,
+		Network: string(s.Network), IP: ct.IP, Server: *server(s, c), Addr: planner.ServerAddr(s, c, ct)}
+}
+
+// TestExecuteCalls: each step is the exact calls expected, made from the
+// values the step carries alone, and a switch writes the runtime map and
+// then the map file.
 func TestExecuteCalls(t *testing.T) {
 	s := withBuild(plantest.Service(t, spec.Green, "demo:v2"))
-	o := planner.Observed{Image: planner.Image{ID: plantest.ImageV2, Found: true}}
+	green := planner.ContainerSpecOf(s, spec.Green, plantest.ImageV2)
 	const m = "/etc/haproxy/hosts.map"
 	tests := []struct {
 		step planner.Step
 		want []string
 	}{
-		{planner.Step{Action: planner.BuildImage, Target: "demo:v2"}, []string{"build demo:v2"}},
-		{planner.Step{Action: planner.PullImage, Target: "demo:v2"}, []string{"pull demo:v2"}},
-		{planner.Step{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"}, []string{"create bg-web-green"}},
-		{planner.Step{Action: planner.SetServerReady, Color: spec.Green}, []string{"set server web_green/app state ready"}},
-		{planner.Step{Action: planner.DrainServer, Color: spec.Blue}, []string{"set server web_blue/app state drain"}},
-		{planner.Step{Action: planner.SwitchMap, Color: spec.Green}, []string{"set map " + m + " web web_green", "write " + m + " web web_green"}},
-		{planner.Step{Action: planner.WriteMapFile, Color: spec.Green}, []string{"write " + m + " web web_green"}},
-		{planner.Step{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, []string{"stop bg-web-blue"}},
+		{planner.Step{Action: planner.BuildImage, Target: "demo:v2", Image: &planner.ImageRef{Ref: "demo:v2", Build: &planner.BuildArgs{ContextDir: "/src/demo", Dockerfile: "Dockerfile"}}}, []string{"build demo:v2"}},
+		{planner.Step{Action: planner.PullImage, Target: "demo:v2", Image: &planner.ImageRef{Ref: "demo:v2"}}, []string{"pull demo:v2"}},
+		{planner.Step{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green", Container: &planner.ContainerRef{Name: "bg-web-green", Create: green}}, []string{"create bg-web-green"}},
+		{planner.Step{Action: planner.SetServerReady, Color: spec.Green, Server: server(s, spec.Green)}, []string{"set server web_green/app state ready"}},
+		{planner.Step{Action: planner.DrainServer, Color: spec.Blue, Server: server(s, spec.Blue)}, []string{"set server web_blue/app state drain"}},
+		{planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: mapEntry(s, "web_green")}, []string{"set map " + m + " web web_green", "write " + m + " web web_green"}},
+		{planner.Step{Action: planner.WriteMapFile, Color: spec.Green, Map: mapEntry(s, "web_green")}, []string{"write " + m + " web web_green"}},
+		{planner.Step{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue", Container: &planner.ContainerRef{Name: "bg-web-blue", NotServed: mapEntry(s, "web_blue")}}, []string{"stop bg-web-blue"}},
 	}
 	for _, tc := range tests {
 		w := newFakeWorld()
 		w.runtimeMap["web"] = "web_green"
 		if tc.step.Action == planner.SwitchMap { // the switch checks green afresh: it still runs, UP
-			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Green, plantest.ImageV2)); err != nil {
+			if _, err := (fakeEngine{w}).Create(context.Background(), createSpec(green)); err != nil {
 				t.Fatal(err)
 			}
 			if err := (fakeEngine{w}).Start(context.Background(), "bg-web-green"); err != nil {
 				t.Fatal(err)
 			}
-			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
-			o.Green.ProbedAddr = planner.ServerAddr(s, spec.Green, o.Green.Container)
-			w.servers["web_green/app"].Addr = o.Green.ProbedAddr
+			tc.step.Map.Ready = readiness(s, w, spec.Green)
+			w.servers["web_green/app"].Addr = tc.step.Map.Ready.Addr
 			w.calls = nil
 		}
 		if tc.step.Action == planner.StopContainer {
-			if _, err := (fakeEngine{w}).Create(context.Background(), containerSpec(s, spec.Blue, plantest.ImageV1)); err != nil {
+			if _, err := (fakeEngine{w}).Create(context.Background(), createSpec(planner.ContainerSpecOf(s, spec.Blue, plantest.ImageV1))); err != nil {
 				t.Fatal(err)
 			}
 			w.calls = nil
 		}
-		if err := w.deps().Execute(context.Background(), s, tc.step, o); err != nil {
+		if err := w.deps().Execute(context.Background(), tc.step); err != nil {
 			t.Fatalf("%s: %v", tc.step.Action, err)
 		}
 		if got := w.mutating(); !reflect.DeepEqual(got, tc.want) {
@@ -79,12 +98,16 @@ func TestExecuteCalls(t *testing.T) {
 	// The container is created from the resolved image ID with the labels
 	// that make it the controller's.
 	w := newFakeWorld()
-	if err := w.deps().Execute(context.Background(), s, planner.Step{Action: planner.CreateContainer, Color: spec.Green}, o); err != nil {
+	if err := w.deps().Execute(context.Background(), planner.Step{Action: planner.CreateContainer, Color: spec.Green, Container: &planner.ContainerRef{Name: "bg-web-green", Create: green}}); err != nil {
 		t.Fatal(err)
 	}
 	c := w.containers["bg-web-green"]
 	if c.ImageID != plantest.ImageV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != planner.ContainerHash(s, spec.Green, plantest.ImageV2) {
 		t.Fatalf("created container: %+v", c)
+	}
+	// A step without the value of its action is refused, not guessed.
+	if err := w.deps().Execute(context.Background(), planner.Step{Action: planner.SwitchMap, Color: spec.Green}); !errors.Is(err, errNoValue) {
+		t.Fatalf("SwitchMap without its map entry = %v, want errNoValue", err)
 	}
 }
 
@@ -106,19 +129,18 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 		{"HAProxy at a recreated container's old address", func(w *fakeWorld) { w.servers["web_green/app"].Addr = "172.17.0.7:8080" },
 			"sends web_green/app's traffic to 172.17.0.7:8080, not to the probed 172.17.0.1:8080"},
 		{"the container moved", func(w *fakeWorld) { w.containers["bg-web-green"].IPs["bridge"] = "172.17.0.8" },
-			"answers at 172.17.0.8:8080 now, not at the probed 172.17.0.1:8080"},
+			"has address 172.17.0.8 on network bridge now, not the probed 172.17.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFakeWorld()
 			w.images["demo:v2"] = plantest.ImageV2
 			w.run(t, s, spec.Green, plantest.ImageV2)
-			var o planner.Observed
-			o.Green.Container = fromDocker(*w.containers["bg-web-green"], s.Network)
-			o.Green.ProbedAddr = planner.ServerAddr(s, spec.Green, o.Green.Container)
+			m := mapEntry(s, "web_green")
+			m.Ready = readiness(s, w, spec.Green)
 			w.servers["web_green/app"].Status = "UP"
 			tc.edit(w)
 			w.calls = nil
-			err := w.deps().Execute(context.Background(), s, planner.Step{Action: planner.SwitchMap, Color: spec.Green}, o)
+			err := w.deps().Execute(context.Background(), planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m})
 			if !errors.Is(err, ErrNoLongerReady) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("SwitchMap = %v, want ErrNoLongerReady saying %q", err, tc.want)
 			}
@@ -135,7 +157,7 @@ func TestNoPullForbidsPulls(t *testing.T) {
 	w := newFakeWorld()
 	d := w.deps()
 	d.NoPull = true
-	err := d.Execute(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), planner.Step{Action: planner.PullImage, Target: "demo:v1"}, planner.Observed{})
+	err := d.Execute(context.Background(), planner.Step{Action: planner.PullImage, Target: "demo:v1", Image: &planner.ImageRef{Ref: "demo:v1"}})
 	if !errors.Is(err, ErrPullForbidden) {
 		t.Fatalf("PullImage with NoPull = %v, want ErrPullForbidden", err)
 	}

@@ -445,7 +445,7 @@ func (w *fakeWorld) run(t testing.TB, s *spec.Service, c spec.Color, id string) 
 	t.Helper()
 	ctx := context.Background()
 	eng := fakeEngine{w}
-	if _, err := eng.Create(ctx, containerSpec(s, c, id)); err != nil {
+	if _, err := eng.Create(ctx, createSpec(planner.ContainerSpecOf(s, c, id))); err != nil {
 		t.Fatal(err)
 	}
 	backend := s.Color(c).Backend

@@ -364,9 +364,9 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
-	err := l.execute(ctx, log, s, *d.Step, o)
+	err := l.execute(ctx, log, s, *d.Step)
 	if d.Step.Action == planner.RunChecks {
-		err = l.recordChecks(log, s, d.Step.Color, o, err)
+		err = l.recordChecks(log, s, *d.Step, err)
 	}
 	if err != nil {
 		return d, err
@@ -406,13 +406,13 @@ func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observ
 
 // execute takes one step, logged, recorded in status and offered to the
 // fault-injection hooks.
-func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step planner.Step, o planner.Observed) error {
+func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step planner.Step) error {
 	log.Info("Step", "step", step.Action, "color", step.Color, "target", step.Target, "cause", step.Cause)
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
 	}
 	began := time.Now()
-	err := l.executeBounded(ctx, s, step, o)
+	err := l.executeBounded(ctx, step)
 	l.observer().Stepped(s.Name, step, time.Since(began), err)
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
@@ -432,13 +432,13 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 }
 
 // executeBounded executes step under StepTimeout; a step cut by it says so.
-func (l *Loop) executeBounded(ctx context.Context, s *spec.Service, step planner.Step, o planner.Observed) error {
+func (l *Loop) executeBounded(ctx context.Context, step planner.Step) error {
 	if l.StepTimeout <= 0 {
-		return l.Deps.Execute(ctx, s, step, o)
+		return l.Deps.Execute(ctx, step)
 	}
 	sctx, cancel := context.WithTimeout(ctx, l.StepTimeout)
 	defer cancel()
-	err := l.Deps.Execute(sctx, s, step, o)
+	err := l.Deps.Execute(sctx, step)
 	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		return fmt.Errorf("%s %s did not finish within the step timeout %s (its outcome is observed at the next pass): %w",
 			step.Action, step.Target, l.StepTimeout, err)
@@ -467,19 +467,19 @@ func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.S
 	st.decided(d, l.Now())
 	l.keepRecord(log, s, st, o, d, l.Now())
 	l.mu.Unlock()
-	return d, l.execute(ctx, log, s, *d.Step, o)
+	return d, l.execute(ctx, log, s, *d.Step)
 }
 
-// recordChecks keeps the outcome of color c's pre-switch checks in status:
-// a check that failed is the release's failure (the planner says so), not
-// an error of the step; an error of another kind is retried.
-func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, c spec.Color, o planner.Observed, err error) error {
+// recordChecks keeps the outcome of the pre-switch checks of step in
+// status: a check that failed is the release's failure (the planner says
+// so), not an error of the step; an error of another kind is retried.
+func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, step planner.Step, err error) error {
 	var cf *CheckFailedError
 	if err != nil && !errors.As(err, &cf) {
 		return err
 	}
-	ct := o.Color(c).Container
-	r := &planner.CheckRecord{Generation: s.Generation(), Color: c, Container: ct.ID, StartedAt: ct.StartedAt, Passed: err == nil, At: l.Now()}
+	c := step.Color
+	r := &planner.CheckRecord{Generation: s.Generation(), Color: c, Container: step.Checks.Container, StartedAt: step.Checks.StartedAt, Passed: err == nil, At: l.Now()}
 	if cf != nil {
 		r.Failure = cf.Error()
 		log.Info("Pre-switch check failed", "color", c, "failure", r.Failure)

@@ -128,14 +128,14 @@ func heal(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Deci
 		if v := o.Verification; v != nil && v.Generation == rec.Generation {
 			rec.SwitchedAt = v.SwitchedAt
 		}
-		d := planRollback(s, o, rec, now)
+		d := servedDown(s, o, served, planRollback(s, o, rec, now), now)
 		d.Record = rec
 		return d, true
 	}
 	if now.Sub(st.UnhealthySince) < s.RestartAfter() {
 		return Decision{}, false
 	}
-	return step(RestartContainer, s, served, s.ContainerName(served), fmt.Sprintf(
+	return containerStep(RestartContainer, s, served, st.Container, fmt.Sprintf(
 		"%s has failed HAProxy's check and the controller's probe for %s (since %s): restart it, as a crash would be; %s",
 		served, now.Sub(st.UnhealthySince).Round(time.Second), st.UnhealthySince.UTC().Format(time.RFC3339), why)), true
 }

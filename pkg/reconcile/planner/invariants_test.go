@@ -117,6 +117,9 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	if step.Service != s.Name {
 		t.Fatalf("step for service %q, not %q: %s", step.Service, s.Name, step)
 	}
+	if why := valueMissing(s, step); why != "" {
+		t.Fatalf("step %s does not carry what its execution needs: %s", step, why)
+	}
 	imageStep := step.Action == planner.BuildImage || step.Action == planner.PullImage
 	if imageStep != (step.Color == "") || !imageStep && step.Color != spec.Blue && step.Color != spec.Green {
 		t.Fatalf("step %s acts on color %q", step, step.Color)
@@ -223,6 +226,54 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 			t.Fatalf("invariant 11: %s retries the release that was rolled back (%s)", step, rb.Reason)
 		}
 	}
+}
+
+// valueMissing says what a step lacks of the value its action needs, or
+// names wrongly: the executor performs it from that value alone.
+func valueMissing(s *spec.Service, st planner.Step) string {
+	c := st.Color
+	var name, backend, server string
+	if c != "" {
+		name, backend, server = "bg-"+s.Name+"-"+string(c), s.Colors.Blue.Backend, s.Colors.Blue.Server
+		if c == spec.Green {
+			backend, server = s.Colors.Green.Backend, s.Colors.Green.Server
+		}
+	}
+	switch st.Action {
+	case planner.BuildImage, planner.PullImage:
+		if st.Image == nil || st.Image.Ref != s.Image || (st.Action == planner.BuildImage) != (st.Image.Build != nil) {
+			return fmt.Sprintf("image %+v, want %s", st.Image, s.Image)
+		}
+	case planner.CreateContainer, planner.StartContainer, planner.StopContainer, planner.RemoveContainer, planner.RestartContainer, planner.SetRestartPolicy:
+		switch ct := st.Container; {
+		case ct == nil || ct.Name != name:
+			return fmt.Sprintf("container %+v, want %s", ct, name)
+		case st.Action == planner.CreateContainer && (ct.Create == nil || ct.Create.Name != name || ct.Create.Color != c):
+			return fmt.Sprintf("container spec %+v", ct.Create)
+		case (st.Action == planner.StopContainer || st.Action == planner.RemoveContainer) && (ct.NotServed == nil || ct.NotServed.Value != backend || ct.NotServed.Key != s.HAProxy.MapKey):
+			return fmt.Sprintf("no guard against stopping the served color: %+v", ct.NotServed)
+		case st.Action == planner.SetRestartPolicy && ct.RestartPolicy != planner.RestartNo && ct.RestartPolicy != planner.RestartUnlessStopped:
+			return fmt.Sprintf("restart policy %q", ct.RestartPolicy)
+		}
+	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
+		if sv := st.Server; sv == nil || sv.Backend != backend || sv.Server != server || sv.Runtime != s.HAProxy.Runtime || (st.Action == planner.SetServerAddr) != (sv.Addr != "") {
+			return fmt.Sprintf("server %+v, want %s/%s", sv, backend, server)
+		}
+	case planner.SwitchMap, planner.WriteMapFile, planner.SetPreview:
+		m := st.Map
+		key := s.HAProxy.MapKey
+		if st.Action == planner.SetPreview {
+			key = s.Preview.MapKey
+		}
+		if m == nil || m.Value != backend || m.Key != key || m.File != s.HAProxy.MapFile || (st.Action == planner.SwitchMap) != (m.Ready != nil) {
+			return fmt.Sprintf("map entry %+v, want %s -> %s", m, key, backend)
+		}
+	case planner.RunChecks:
+		if st.Checks == nil || len(st.Checks.Checks) != len(s.Checks) {
+			return fmt.Sprintf("checks %+v", st.Checks)
+		}
+	}
+	return ""
 }
 
 // notReady says why color c may not take traffic (invariant 1 but for its

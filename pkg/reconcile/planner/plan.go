@@ -158,14 +158,14 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		if next != active {
 			cause += fmt.Sprintf("; traffic moves there while %s is replaced", active)
 		}
-		d := step(SwitchMap, s, next, s.HAProxy.MapKey+" -> "+backend, cause)
+		d := switchStep(s, next, o.Color(next), cause)
 		if next == active {
 			d.Record = startVerification(s, o, served, next, now)
 		}
 		return d
 	}
 	if !o.MapFile.Found || o.MapFile.Value != backend {
-		return step(WriteMapFile, s, next, s.HAProxy.MapFile, fmt.Sprintf(
+		return writeMapFileStep(s, next, fmt.Sprintf(
 			"the runtime map says %s but the map file says %q: a reload would move traffic back", backend, o.MapFile.Value))
 	}
 	return settle(s, o, other, verifying, now)
@@ -177,12 +177,12 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision, decided bool) {
 	backend := s.Color(next).Backend
 	if s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
-		return step(SetPreview, s, next, s.Preview.MapKey+" -> "+backend, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
+		return previewStep(s, next, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
 	}
 	if len(s.Checks) > 0 {
 		switch r := o.Checks; {
 		case !r.of(s, next, o.Color(next).Container):
-			return step(RunChecks, s, next, s.ContainerName(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
+			return checksStep(s, next, o.Color(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
 		case !r.Passed:
 			return Decision{Phase: Failed, Reason: "CheckFailed",
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
@@ -209,7 +209,6 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 		return Decision{}, false
 	}
 	ct := o.Color(served).Container
-	name := s.ContainerName(served)
 	switch {
 	case !ct.Exists:
 		return Decision{}, false
@@ -226,7 +225,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 		case ct.StoppedByController:
 			how = ct.Exit() + " after the controller stopped it"
 		}
-		return step(StartContainer, s, served, name, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
+		return containerStep(StartContainer, s, served, ct, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
 	}
 	if st := o.Color(served); st.Server.Addr != ServerAddr(s, served, ct) && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, served, ct) {
 		// Through the fallback (HAProxy was reloaded, or the container
@@ -237,7 +236,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 		return d, true // back from a crash
 	}
 	if ct.RestartPolicy != RestartUnlessStopped {
-		return step(SetRestartPolicy, s, served, name, fmt.Sprintf(
+		return restartPolicyStep(s, served, ct, RestartUnlessStopped, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",
 			served, cmp.Or(ct.RestartPolicy, "none yet"), RestartUnlessStopped)), true
 	}
@@ -321,16 +320,6 @@ func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
 	return Decision{}, false
 }
 
-func imageStep(s *spec.Service) Decision {
-	if s.Build != nil {
-		return step(BuildImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host; build it from %s", s.Image, s.BuildContext()))
-	}
-	if s.Pull == spec.PullNever {
-		return failed("ImageMissing", fmt.Sprintf("image %s is not on this host, the spec gives no build and forbids pulls (spec.pull: Never): load it (docker load) or build it, or give spec.build", s.Image))
-	}
-	return step(PullImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host and no build is given", s.Image))
-}
-
 // prepare walks color c to ready: replace a container on the wrong image,
 // accept traffic in HAProxy, create, start, then wait for health. It has
 // nothing more to decide (decided is false) once c runs the desired image,
@@ -347,16 +336,16 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			if d, decided := drainGate(s, c, st, now); decided {
 				return d, true
 			}
-			return step(StopContainer, s, c, name, "replace: "+why), true
+			return containerStep(StopContainer, s, c, ct, "replace: "+why), true
 		}
-		return step(RemoveContainer, s, c, name, "replace: "+why), true
+		return containerStep(RemoveContainer, s, c, ct, "replace: "+why), true
 	}
 	if st.Server.Draining() || st.Server.Maint() {
-		return step(SetServerReady, s, c, serverName(s, c),
+		return serverStep(SetServerReady, s, c,
 			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", c, st.Server.Status)), true
 	}
 	if !ct.Exists {
-		return step(CreateContainer, s, c, name, fmt.Sprintf("%s must run %s", c, s.Image)), true
+		return createStep(s, c, o.Image.ID, fmt.Sprintf("%s must run %s", c, s.Image)), true
 	}
 	if served != c {
 		if d, decided := disarm(s, c, ct, string(c)+" does not serve: if it dies before it is ready"); decided {
@@ -386,7 +375,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 				LogsOf: name,
 			}, true
 		}
-		return step(StartContainer, s, c, name, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
+		return containerStep(StartContainer, s, c, ct, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
 	}
 	if served != c && st.Server.Addr != ServerAddr(s, c, ct) {
 		// Before any probe counts: the switch needs HAProxy to send
@@ -476,7 +465,7 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 	if st.Server.Sessions > 0 {
 		cause = fmt.Sprintf("%s no longer serves; drain timeout %s passed with %d sessions left", c, s.DrainTimeout.Duration, st.Server.Sessions)
 	}
-	return step(StopContainer, s, c, s.ContainerName(c), cause)
+	return containerStep(StopContainer, s, c, st.Container, cause)
 }
 
 // markUp sets color c's health UP in HAProxy once the controller's own two
@@ -498,7 +487,7 @@ func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decisio
 		// down since, and their word stands (servedDown says why).
 		return Decision{}, false
 	}
-	return step(MarkServerUp, s, c, serverName(s, c), fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
+	return serverStep(MarkServerUp, s, c, fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
 		why, st.Probes, st.ProbedAddr, s.HealthPath, srv.Status)), true
 }
 
@@ -528,8 +517,11 @@ func FallbackAddr(s *spec.Service, c spec.Color) string {
 // traffic elsewhere (why says what c is doing).
 func pointAt(s *spec.Service, st ColorState, c spec.Color, why string) Decision {
 	want := ServerAddr(s, c, st.Container)
-	return step(SetServerAddr, s, c, serverName(s, c)+" addr "+want,
-		fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, cmp.Or(st.Server.Addr, "none yet"), want))
+	d := serverStep(SetServerAddr, s, c, fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, cmp.Or(st.Server.Addr, "none yet"), want))
+	d.Step.Target += " addr " + want
+	d.Step.Server.Addr = want
+	d.Message = d.Step.String()
+	return d
 }
 
 // disarm takes the engine's restart policy away from color c's container,
@@ -539,7 +531,7 @@ func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision
 	if ct.RestartPolicy == "" || ct.RestartPolicy == RestartNo {
 		return Decision{}, false
 	}
-	return step(SetRestartPolicy, s, c, s.ContainerName(c), fmt.Sprintf("%s, it must stay down (policy %s, not %s)",
+	return restartPolicyStep(s, c, ct, RestartNo, fmt.Sprintf("%s, it must stay down (policy %s, not %s)",
 		why, ct.RestartPolicy, RestartNo)), true
 }
 
@@ -554,7 +546,7 @@ func serverName(s *spec.Service, c spec.Color) string {
 func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (d Decision, decided bool) {
 	srv := st.Server
 	if !srv.Draining() && !srv.Maint() {
-		return step(DrainServer, s, c, serverName(s, c),
+		return serverStep(DrainServer, s, c,
 			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", c)), true
 	}
 	if srv.Sessions == 0 {
@@ -610,11 +602,6 @@ func ready(st ColorState, served bool) bool {
 		return false
 	}
 	return served || st.Probes >= ProbesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
-}
-
-func step(a Action, s *spec.Service, c spec.Color, target, cause string) Decision {
-	st := &Step{Action: a, Service: s.Name, Color: c, Target: target, Cause: cause}
-	return Decision{Step: st, Phase: Progressing, Reason: string(a), Message: st.String()}
 }
 
 func failed(reason, msg string) Decision {

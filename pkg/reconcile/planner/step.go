@@ -39,15 +39,131 @@ const (
 	RestartContainer Action = "RestartContainer"
 )
 
-// Step is the next single thing to do for one service.
+// Step is the next single thing to do for one service. It is a value: it
+// carries everything its execution needs, in the one field its kind of
+// action uses (Image, Container, Server, Map or Checks), so that the
+// executor performs it without asking the planner again, and a plan can
+// be printed, compared and tested as data.
 type Step struct {
 	Action  Action     `json:"action"`
 	Service string     `json:"service"`
 	Color   spec.Color `json:"color,omitempty"` // the color acted on (empty for image steps)
-	// Target names what is acted on: image, container, backend/server or map.
+	// Target names what is acted on, for people: image, container,
+	// backend/server or map.
 	Target string `json:"target"`
 	// Cause says why, in words an operator reads in logs and status.
 	Cause string `json:"cause"`
+
+	// Image: BuildImage, PullImage.
+	Image *ImageRef `json:"image,omitempty"`
+	// Container: CreateContainer, StartContainer, StopContainer,
+	// RemoveContainer, RestartContainer, SetRestartPolicy.
+	Container *ContainerRef `json:"container,omitempty"`
+	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp.
+	Server *ServerRef `json:"server,omitempty"`
+	// Map: SwitchMap, WriteMapFile, SetPreview.
+	Map *MapEntry `json:"map,omitempty"`
+	// Checks: RunChecks.
+	Checks *ChecksRun `json:"checks,omitempty"`
+}
+
+// ImageRef is the image an image step makes: built from Build when it is
+// set, else pulled.
+type ImageRef struct {
+	Ref   string     `json:"ref"`
+	Build *BuildArgs `json:"build,omitempty"`
+}
+
+// BuildArgs is how an image is built on the host.
+type BuildArgs struct {
+	ContextDir string            `json:"contextDir"`
+	Dockerfile string            `json:"dockerfile"`
+	Args       map[string]string `json:"args,omitempty"`
+}
+
+// ContainerRef is the container a Docker step acts on, and what the step
+// needs beyond its name.
+type ContainerRef struct {
+	Name string `json:"name"`
+	// ID is the container as observed: the run a stop is recorded for.
+	ID string `json:"id,omitempty"`
+	// StopTimeout: StopContainer and RestartContainer.
+	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
+	// RestartPolicy: SetRestartPolicy.
+	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// Create: CreateContainer.
+	Create *ContainerSpec `json:"create,omitempty"`
+	// NotServed: StopContainer and RemoveContainer are refused while the
+	// live map names this entry's value (the color's backend).
+	NotServed *MapEntry `json:"notServed,omitempty"`
+}
+
+// ContainerSpec is everything a color's container is created from.
+type ContainerSpec struct {
+	Name    string     `json:"name"`
+	ImageID string     `json:"imageID"`
+	Service string     `json:"service"`
+	Color   spec.Color `json:"color"`
+	// ImageRef is the image reference the spec names; SpecHash the digest
+	// of this spec (ContainerHash), both kept on the container's labels.
+	ImageRef      string        `json:"imageRef"`
+	SpecHash      string        `json:"specHash"`
+	Env           []string      `json:"env"`
+	ContainerPort int           `json:"containerPort"`
+	HostPort      int           `json:"hostPort"`
+	HostNetwork   bool          `json:"hostNetwork,omitempty"`
+	StopTimeout   time.Duration `json:"stopTimeout"`
+	Memory        int64         `json:"memory,omitempty"`
+	NanoCPUs      int64         `json:"nanoCPUs,omitempty"`
+}
+
+// ServerRef is an HAProxy server, at the runtime API of Runtime.
+type ServerRef struct {
+	Runtime string `json:"runtime"`
+	Backend string `json:"backend"`
+	Server  string `json:"server"`
+	// Addr is where SetServerAddr points it (ip:port).
+	Addr string `json:"addr,omitempty"`
+}
+
+// MapEntry is a key of a map and the value it must get, at the runtime API
+// of Runtime and in the map file File.
+type MapEntry struct {
+	Runtime string `json:"runtime"`
+	File    string `json:"file"`
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	// Ready, for SwitchMap: what the switch was planned on, checked live
+	// right before it.
+	Ready *Readiness `json:"ready,omitempty"`
+}
+
+// Readiness is what a switch to a color was planned on: the run of its
+// container that was probed, the image it runs, and its HAProxy server at
+// the address that was probed.
+type Readiness struct {
+	// Name and Container name the container; StartedAt its run.
+	Name      string    `json:"name"`
+	Container string    `json:"container"`
+	StartedAt time.Time `json:"startedAt"`
+	ImageID   string    `json:"imageID"`
+	// Network and IP are the container's Docker network and its address
+	// there as probed ("" with host networking).
+	Network string    `json:"network,omitempty"`
+	IP      string    `json:"ip,omitempty"`
+	Server  ServerRef `json:"server"`
+	// Addr is where HAProxy must send the color's traffic: the probed
+	// address.
+	Addr string `json:"addr"`
+}
+
+// ChecksRun is the pre-switch checks of a run of a color's container.
+type ChecksRun struct {
+	// Base is where they are sent: http:// and the probed address.
+	Base      string       `json:"base"`
+	Checks    []spec.Check `json:"checks"`
+	Container string       `json:"container"`
+	StartedAt time.Time    `json:"startedAt"`
 }
 
 func (s Step) String() string {

@@ -202,13 +202,13 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 	if served != from {
 		switch {
 		case st.Server.Draining() || st.Server.Maint():
-			return step(SetServerReady, s, from, serverName(s, from), "roll back: "+why)
+			return serverStep(SetServerReady, s, from, "roll back: "+why)
 		case !ct.Running:
-			return step(StartContainer, s, from, s.ContainerName(from), "roll back: "+why)
+			return containerStep(StartContainer, s, from, ct, "roll back: "+why)
 		case st.Server.Addr != ServerAddr(s, from, ct):
 			return pointAt(s, st, from, "roll back: "+why)
 		case ready(st, false):
-			return step(SwitchMap, s, from, s.HAProxy.MapKey+" -> "+s.Color(from).Backend, "roll back: "+why)
+			return switchStep(s, from, st, "roll back: "+why)
 		}
 		if d, decided := markUp(s, st, from, "roll back to "+string(from)); decided {
 			return d
@@ -227,7 +227,7 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 	from, to := v.From, v.To
 	backend := s.Color(from).Backend
 	if !o.MapFile.Found || o.MapFile.Value != backend {
-		return step(WriteMapFile, s, from, s.HAProxy.MapFile, "roll back: the map file must name "+backend+" too")
+		return writeMapFileStep(s, from, "roll back: the map file must name "+backend+" too")
 	}
 	bad := o.Color(to)
 	if bad.Container.Exists && bad.Container.Running {
@@ -237,7 +237,7 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 		if d, decided := disarm(s, to, bad.Container, "rolled back: once stopped"); decided {
 			return d
 		}
-		return step(StopContainer, s, to, s.ContainerName(to), "rolled back: "+v.Reason)
+		return containerStep(StopContainer, s, to, bad.Container, "rolled back: "+v.Reason)
 	}
 	return Decision{Phase: Failed, Reason: "RolledBack",
 		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",
