@@ -358,8 +358,9 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	return d, nil
 }
 
-// takeStep takes the step of decision d, planned from o. After a
-// MarkServerUp it may take the switch at once (switchAfterMarkUp).
+// takeStep takes the step of decision d, planned from o. Once it is done,
+// the service is observed again at once (finish): after a MarkServerUp,
+// that next pass takes the switch.
 func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) (planner.Decision, error) {
 	l.mu.Lock()
 	log := l.logFor(s)
@@ -371,17 +372,14 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	if err != nil {
 		return d, err
 	}
-	o = l.rememberStep(s, *d.Step, o)
-	if d.Step.Action == planner.MarkServerUp {
-		return l.switchAfterMarkUp(ctx, log, s, d, o)
-	}
+	l.rememberStep(s, *d.Step, o)
 	return d, nil
 }
 
 // rememberStep keeps in status what a step that succeeded leaves behind
 // and the world does not show: the container run marked UP (never marked
-// again), a restart for failing health. It returns o with the same.
-func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observed) planner.Observed {
+// again), a restart for failing health.
+func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observed) {
 	st := o.Color(step.Color)
 	switch step.Action {
 	case planner.MarkServerUp:
@@ -393,15 +391,13 @@ func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observ
 		st.HealthRestarts, st.HealthRestarted = st.HealthRestarts+1, st.Container.ID
 		st.UnhealthySince = time.Time{}
 	default:
-		return o
+		return
 	}
-	o.SetColor(step.Color, st)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if cs := l.Status.Service(s.Name).Colors[step.Color]; cs != nil {
 		cs.remember(st.Remembered)
 	}
-	return o
 }
 
 // execute takes one step, logged, recorded in status and offered to the
@@ -444,30 +440,6 @@ func (l *Loop) executeBounded(ctx context.Context, step planner.Step) error {
 			step.Action, step.Target, l.StepTimeout, err)
 	}
 	return err
-}
-
-// switchAfterMarkUp follows a MarkServerUp step: the new color's container
-// and its two probes were observed in this pass, and HAProxy is asked
-// afresh whether the server is UP now. If the plan on that observation is
-// the switch, it is taken at once rather than one pass later (a whole pass
-// is most of the delay between "the app is ready" and "traffic moves").
-// Anything else waits for the next pass, which comes at once.
-func (l *Loop) switchAfterMarkUp(ctx context.Context, log logr.Logger, s *spec.Service, marked planner.Decision, o planner.Observed) (planner.Decision, error) {
-	o, err := l.Deps.RefreshServer(ctx, s, o, marked.Step.Color)
-	if err != nil {
-		return marked, nil // the next pass observes everything again
-	}
-	d := planner.Plan(s, o, l.Now())
-	if d.Step == nil || d.Step.Action != planner.SwitchMap {
-		return marked, nil
-	}
-	l.mu.Lock()
-	st := l.Status.Service(s.Name)
-	st.observed(s, o)
-	st.decided(d, l.Now())
-	l.keepRecord(log, s, st, o, d, l.Now())
-	l.mu.Unlock()
-	return d, l.execute(ctx, log, s, *d.Step)
 }
 
 // recordChecks keeps the outcome of the pre-switch checks of step in

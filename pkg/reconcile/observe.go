@@ -237,33 +237,6 @@ func backendCounters(backend string, stats []haproxy.StatRow) planner.Counters {
 	return planner.Counters{}
 }
 
-// RefreshServer reads color c's server in HAProxy afresh (not through a
-// pass's shared reads) into a copy of o; the rest of o is kept as observed.
-// It follows a step that changed that server, so that the step it unblocks
-// (the switch, after MarkServerUp) is decided on HAProxy's word, without
-// waiting for a whole new pass.
-func (d *Deps) RefreshServer(ctx context.Context, s *spec.Service, o planner.Observed, c spec.Color) (planner.Observed, error) {
-	ha, err := d.HAProxy(s.HAProxy.Runtime)
-	if err != nil {
-		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
-	}
-	stats, err := ha.ShowStat(ctx)
-	if err != nil {
-		return o, err
-	}
-	states, err := ha.ServersState(ctx)
-	if err != nil {
-		return o, err
-	}
-	st := o.Color(c)
-	st.Server = serverOf(s.Color(c), stats, states)
-	if !st.Server.Draining() && !st.Server.Maint() && !st.Server.Down() {
-		st.OutOfServiceSince = time.Time{}
-	}
-	o.SetColor(c, st)
-	return o, nil
-}
-
 // fromDocker is the engine's container as the planner sees it, with its
 // address on network (the spec's).
 func fromDocker(c docker.Container, network spec.Network) planner.Container {
