@@ -128,13 +128,13 @@ func plan(o options, stdout, stderr io.Writer) int {
 
 // servicePlan is what plan prints for one service.
 type servicePlan struct {
-	Service    string        `json:"service"`
-	Generation string        `json:"generation"`
-	Phase      planner.Phase `json:"phase,omitempty"`
-	Reason     string        `json:"reason,omitempty"`
-	Message    string        `json:"message,omitempty"`
-	Step       *planner.Step `json:"step,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	Service    string         `json:"service"`
+	Generation string         `json:"generation"`
+	Phase      planner.Phase  `json:"phase,omitempty"`
+	Reason     planner.Reason `json:"reason,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Step       *planner.Step  `json:"step,omitempty"`
+	Error      string         `json:"error,omitempty"`
 }
 
 // printStatus prints the status file; exit 1 when a service is not converged.

@@ -179,7 +179,7 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 			fmt.Fprintf(stderr, "controller: webhooks: %v\n", err)
 			return exitUsage
 		}
-		addObserver(loop, n)
+		addListener(loop, n)
 		defer func() {
 			// Events still queued get a few seconds to go out.
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

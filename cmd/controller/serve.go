@@ -20,7 +20,7 @@ import (
 // called. /readyz fails when no pass ended well within three resyncs.
 func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logger) (m *metrics.Metrics, stop func(), err error) {
 	m = metrics.New(metrics.Options{})
-	addObserver(loop, m)
+	addListener(loop, m)
 	load := loop.Load
 	loop.Load = func() ([]spec.Service, error) {
 		svcs, err := load()
@@ -57,11 +57,11 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 	return m, func() { close(stopped) }, nil
 }
 
-// addObserver adds o to the observers of loop.
-func addObserver(loop *reconcile.Loop, o reconcile.Observer) {
-	if loop.Observer == nil {
-		loop.Observer = o
+// addListener adds o to the listeners of loop.
+func addListener(loop *reconcile.Loop, o reconcile.Listener) {
+	if loop.Listener == nil {
+		loop.Listener = o
 		return
 	}
-	loop.Observer = reconcile.Observers{loop.Observer, o}
+	loop.Listener = reconcile.Listeners{loop.Listener, o}
 }

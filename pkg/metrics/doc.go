@@ -3,17 +3,17 @@
 //
 // # Wiring
 //
-// A *Metrics is a reconcile.Observer with a registry of its own (never the
+// A *Metrics is a reconcile.Listener with a registry of its own (never the
 // global one). The caller gives it to the loop, beside any other observer,
 // and serves its handler on a listener of its choice:
 //
 //	m := metrics.New(metrics.Options{Version: version})
-//	loop.Observer = reconcile.Observers{m, notifier}
+//	loop.Listener = reconcile.Listeners{m, notifier}
 //	m.SetSource(commit) // at start and whenever the applied commit changes
 //	srv := &http.Server{Addr: "127.0.0.1:9110", Handler: m.Handler(3 * resync),
 //		ReadHeaderTimeout: 5 * time.Second}
 //
-// Every Observer method returns at once: it only updates values in memory.
+// Every Listener method returns at once: it only updates values in memory.
 //
 // # Services that leave the desired state
 //

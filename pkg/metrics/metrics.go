@@ -46,7 +46,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Metrics is a reconcile.Observer that keeps Prometheus metrics of the
+// Metrics is a reconcile.Listener that keeps Prometheus metrics of the
 // loop in a registry of its own. Its methods may be called from several
 // goroutines at once.
 type Metrics struct {

@@ -41,7 +41,7 @@ func newHanging(t *testing.T) (*hanging, string) {
 }
 
 // TestHangingReceiverDoesNotBlockTheLoop: with a receiver that never
-// answers, a burst of Observer calls still returns at once, and the
+// answers, a burst of Listener calls still returns at once, and the
 // receiver's requests are cut by the request timeout.
 func TestHangingReceiverDoesNotBlockTheLoop(t *testing.T) {
 	h, url := newHanging(t)
@@ -65,9 +65,9 @@ func TestHangingReceiverDoesNotBlockTheLoop(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(began)
-	t.Logf("%d Observer calls with a hanging receiver took %s", services*perService*3, took)
+	t.Logf("%d Listener calls with a hanging receiver took %s", services*perService*3, took)
 	if took > time.Second {
-		t.Fatalf("%d Observer calls with a hanging receiver took %s, want well under 1s", services*perService*3, took)
+		t.Fatalf("%d Listener calls with a hanging receiver took %s, want well under 1s", services*perService*3, took)
 	}
 
 	// The receiver's requests are cut by the timeout (100ms), not left

@@ -2,13 +2,13 @@
 //
 // # Wiring
 //
-// A *Notifier is a reconcile.Observer. The caller builds it from its
+// A *Notifier is a reconcile.Listener. The caller builds it from its
 // flags, gives it to the loop beside any other observer, and closes it
 // once the loop has stopped, to deliver what is still queued:
 //
 //	n, err := notify.New(notify.Config{URLs: urls, SecretFile: secretFile, Log: log})
 //	if err != nil { ... } // a bad URL, or a secret file that is missing or open to others
-//	loop.Observer = reconcile.Observers{metrics, n}
+//	loop.Listener = reconcile.Listeners{metrics, n}
 //	... loop.Run(ctx, ...) ...
 //	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 //	defer cancel()
@@ -71,7 +71,7 @@
 //
 // # Delivery
 //
-// Observer methods never block: each event is put on a FIFO queue per
+// Listener methods never block: each event is put on a FIFO queue per
 // receiver and service, and a goroutine per non-empty queue sends its
 // events one at a time, so one receiver or service never waits for
 // another, and the events of one service reach each receiver in order

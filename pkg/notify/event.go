@@ -26,10 +26,6 @@ const (
 	ServedColorRestarted = "ServedColorRestarted"
 )
 
-// crashLoopReason is the reason of the planner's decision about a served
-// color that keeps dying.
-const crashLoopReason = "CrashLoop"
-
 // endedTypes maps a release's outcome to its event type.
 var endedTypes = map[string]string{
 	planner.OutcomeSucceeded:  ReleaseSucceeded,

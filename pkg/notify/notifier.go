@@ -14,7 +14,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// Notifier is a reconcile.Observer that posts release events to webhooks
+// Notifier is a reconcile.Listener that posts release events to webhooks
 // (see the package comment). Its methods may be called from several
 // goroutines at once.
 type Notifier struct {
@@ -74,7 +74,7 @@ type pending struct {
 	signature    string // "" without a secret
 }
 
-var _ reconcile.Observer = (*Notifier)(nil)
+var _ reconcile.Listener = (*Notifier)(nil)
 
 // New checks cfg and returns a Notifier ready to take events: an error
 // names the URL (without its path) or the secret file that is refused.
@@ -117,7 +117,7 @@ func (n *Notifier) Decided(v reconcile.ServiceView, d planner.Decision, at time.
 	if d.Reason == planner.ReasonServedColorDown && !wasDown {
 		n.post(servedDownEvent(v, d, at))
 	}
-	if d.Reason != crashLoopReason {
+	if d.Reason != planner.ReasonCrashLoop {
 		return
 	}
 	n.mu.Lock()
@@ -139,8 +139,8 @@ func (n *Notifier) Stepped(service string, st planner.Step, took time.Duration, 
 }
 
 // ObserveFailed and PassEnded post nothing.
-func (n *Notifier) ObserveFailed(service, reason string, err error, at time.Time) {}
-func (n *Notifier) PassEnded(ok bool, at time.Time)                               {}
+func (n *Notifier) ObserveFailed(service string, reason planner.Reason, err error, at time.Time) {}
+func (n *Notifier) PassEnded(ok bool, at time.Time)                                              {}
 
 // Stats returns the counts so far.
 func (n *Notifier) Stats() Stats {

@@ -61,9 +61,9 @@ type Loop struct {
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
 	StepTimeout time.Duration
-	// Observer, when set, hears decisions, steps and releases (metrics,
+	// Listener, when set, hears decisions, steps and releases (metrics,
 	// notifications).
-	Observer Observer
+	Listener Listener
 
 	// mu guards Status, which steps in flight update.
 	mu       sync.Mutex
@@ -127,7 +127,7 @@ func (l *Loop) Pass(ctx context.Context) PassResult {
 func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
 	l.init()
 	defer l.flush()
-	defer func() { l.observer().PassEnded(res.SpecErr == nil && len(res.Errors) == 0, l.Now()) }()
+	defer func() { l.listener().PassEnded(res.SpecErr == nil && len(res.Errors) == 0, l.Now()) }()
 	svcs, err := l.Load()
 	l.mu.Lock()
 	l.Status.SetSpecError(err)
@@ -238,9 +238,9 @@ func (l *Loop) finish(r stepDone, res *PassResult) {
 	delete(l.inFlight, r.name)
 	res.Converged = false
 	if r.err != nil {
-		l.last[r.name] = planner.Decision{Phase: planner.Degraded, Reason: "StepFailed", Message: r.err.Error()}
+		l.last[r.name] = planner.Decision{Phase: planner.Degraded, Reason: ReasonStepFailed, Message: r.err.Error()}
 		if refused(r.err) {
-			l.last[r.name] = planner.Decision{Phase: planner.Failed, Reason: "StepRefused", Message: r.err.Error()}
+			l.last[r.name] = planner.Decision{Phase: planner.Failed, Reason: ReasonStepRefused, Message: r.err.Error()}
 		}
 		l.failed(r.name, r.err, res)
 		return
@@ -324,7 +324,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	if err != nil {
 		st.failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
-		l.observer().ObserveFailed(s.Name, errorReason(err), err, now)
+		l.listener().ObserveFailed(s.Name, errorReason(err), err, now)
 		return planner.Decision{Phase: planner.Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.observed(s, o)
@@ -338,7 +338,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 		view.ServedRestarts = o.Color(served).Container.RestartCount
 		view.ServedUp = o.Color(served).Container.Running && o.Color(served).Server.InService()
 	}
-	l.observer().Decided(view, d, now)
+	l.listener().Decided(view, d, now)
 	l.trackRelease(log, s, st, o, d, served, now)
 	if d.Step != nil {
 		return d, nil
@@ -409,7 +409,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 	}
 	began := time.Now()
 	err := l.executeBounded(ctx, step)
-	l.observer().Stepped(s.Name, step, time.Since(began), err)
+	l.listener().Stepped(s.Name, step, time.Since(began), err)
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
 	}
@@ -489,14 +489,14 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 			}
 		}
 	}
-	if d.Phase == planner.Failed && d.Step == nil && failedRelease[d.Reason] && !st.historyHas(s.Generation(), d.Reason) {
+	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.historyHas(s.Generation(), d.Reason) {
 		served := planner.ServedColor(s, o.MapRuntime)
 		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
-			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: d.Reason + ": " + d.Message}
+			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
 		if served != "" {
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
-		st.FailedReason = s.Generation() + "/" + d.Reason
+		st.FailedReason = s.Generation() + "/" + string(d.Reason)
 		st.Release = nil
 		l.appendHistory(log, r)
 	}
@@ -522,7 +522,7 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
 		st.Release = &r
-		l.observer().ReleaseStarted(s, served, now)
+		l.listener().ReleaseStarted(s, served, now)
 	case d.Converged() && cur != nil && cur.Generation == gen:
 		cur.End, cur.Outcome = now, planner.OutcomeSucceeded
 		cur.Reason = fmt.Sprintf("%s serves %s; no verification window", s.ActiveColor, s.Image)
@@ -531,14 +531,11 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 	}
 }
 
-// failedRelease lists the reasons a release attempt ends in before traffic moves.
-var failedRelease = map[string]bool{"ContainerExited": true, "OOMKilled": true, "ReadyTimeout": true, "CheckFailed": true}
-
 func (l *Loop) appendHistory(log logr.Logger, r Release) {
 	if r.Commit == "" {
 		r.Commit = l.commit()
 	}
-	l.observer().ReleaseEnded(r)
+	l.listener().ReleaseEnded(r)
 	if l.History == nil {
 		return
 	}
@@ -575,12 +572,12 @@ func (l *Loop) logFor(s *spec.Service) logr.Logger {
 	return log
 }
 
-// observer is l.Observer, or one that hears nothing.
-func (l *Loop) observer() Observer {
-	if l.Observer == nil {
-		return Observers{}
+// listener is l.Listener, or one that hears nothing.
+func (l *Loop) listener() Listener {
+	if l.Listener == nil {
+		return Listeners{}
 	}
-	return l.Observer
+	return l.Listener
 }
 
 func since(st *ServiceStatus) time.Time {
@@ -605,7 +602,7 @@ func (l *Loop) backoff(name string) time.Duration {
 	return min(d, BackoffMax)
 }
 
-func conditionReason(st *ServiceStatus) string {
+func conditionReason(st *ServiceStatus) planner.Reason {
 	for _, c := range st.Conditions {
 		if c.Type == "Ready" {
 			return c.Reason
@@ -614,16 +611,16 @@ func conditionReason(st *ServiceStatus) string {
 	return ""
 }
 
-func errorReason(err error) string {
+func errorReason(err error) planner.Reason {
 	switch {
 	case errors.Is(err, haproxy.ErrUnreachable):
-		return "HAProxyUnreachable"
+		return ReasonHAProxyUnreachable
 	case errors.Is(err, docker.ErrUnreachable):
-		return "DockerUnreachable"
+		return ReasonDockerUnreachable
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return "Timeout"
+		return ReasonTimeout
 	}
-	return "ObserveFailed"
+	return ReasonObserveFailed
 }
 
 // refused reports an error that retrying cannot mend: a name HAProxy
@@ -764,7 +761,7 @@ func (l *Loop) waitingForPromotion() []string {
 	var out []string
 	for name, d := range l.last {
 		switch {
-		case d.Step == nil && d.Reason == "WaitingForPromotion":
+		case d.Step == nil && d.Reason == planner.ReasonWaitingForPromotion:
 			out = append(out, fmt.Sprintf("%s: %s", name, d.Message))
 		case !d.Converged():
 			return nil
@@ -793,7 +790,7 @@ func (l *Loop) pending() []string {
 			msg := ""
 			for _, c := range s.Conditions {
 				if c.Type == "Ready" {
-					msg = c.Reason + ": " + c.Message
+					msg = string(c.Reason) + ": " + c.Message
 				}
 			}
 			out = append(out, fmt.Sprintf("%s: %s %s", name, s.Phase, msg))

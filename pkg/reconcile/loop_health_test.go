@@ -84,7 +84,7 @@ func TestLoopRestartsAServedColorThatStaysUnhealthy(t *testing.T) {
 	}
 }
 
-func readyReason(st *ServiceStatus) string { return conditionReason(st) }
+func readyReason(st *ServiceStatus) planner.Reason { return conditionReason(st) }
 
 func readyMessage(st *ServiceStatus) string {
 	for _, c := range st.Conditions {

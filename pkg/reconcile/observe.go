@@ -173,6 +173,22 @@ func all(reads []func() error) error {
 func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *planner.ColorState) {
 	st.ProbedAddr = planner.ServerAddr(s, c, st.Container)
 	url := "http://" + st.ProbedAddr + s.HealthPath
+	// The published port is probed meanwhile: another address, and the
+	// pass waits for the slower of the two, not for their sum.
+	fallback := *st
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fallback.Probes = planner.ProbesNeeded
+		d.probeFallback(ctx, s, c, &fallback)
+	}()
+	defer func() {
+		<-done
+		st.FallbackOK, st.FallbackError = fallback.FallbackOK, fallback.FallbackError
+		if st.ProbedAddr == planner.FallbackAddr(s, c) {
+			st.FallbackOK = st.Probes >= planner.ProbesNeeded
+		}
+	}()
 	for st.Probes < planner.ProbesNeeded {
 		if err := d.Prober.Probe(ctx, url); err != nil {
 			st.ProbeError = err.Error()
@@ -180,7 +196,6 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *pla
 		}
 		st.Probes++
 	}
-	d.probeFallback(ctx, s, c, st)
 }
 
 // probeFallback checks once that color c also answers at its published

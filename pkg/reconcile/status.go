@@ -86,8 +86,8 @@ func (s *ServiceStatus) releaseEnded(generation string) bool {
 }
 
 // historyHas reports that the failure of generation for reason is recorded.
-func (s *ServiceStatus) historyHas(generation, reason string) bool {
-	return s.FailedReason == generation+"/"+reason
+func (s *ServiceStatus) historyHas(generation string, reason planner.Reason) bool {
+	return s.FailedReason == generation+"/"+string(reason)
 }
 
 // ColorStatus is what was observed of one color.
@@ -160,9 +160,9 @@ func (c *ColorStatus) remember(r planner.Remembered) {
 // Condition follows the Kubernetes convention, with the types kstatus
 // reads (Ready, Reconciling, Stalled).
 type Condition struct {
-	Type   string `json:"type"`
-	Status string `json:"status"` // "True" or "False"
-	Reason string `json:"reason"`
+	Type   string         `json:"type"`
+	Status string         `json:"status"` // "True" or "False"
+	Reason planner.Reason `json:"reason"`
 	// Message says what holds, in words an operator acts on.
 	Message string `json:"message"`
 	// ObservedDigest is the digest of the spec (ServiceStatus's
@@ -379,7 +379,7 @@ func (s *ServiceStatus) decided(d planner.Decision, now time.Time) {
 
 // setConditions sets Ready, Reconciling and Stalled for phase, and the
 // phase from them.
-func (s *ServiceStatus) setConditions(phase planner.Phase, reason, msg string, now time.Time) {
+func (s *ServiceStatus) setConditions(phase planner.Phase, reason planner.Reason, msg string, now time.Time) {
 	tf := func(b bool) string {
 		if b {
 			return "True"
@@ -401,20 +401,20 @@ func (s *ServiceStatus) stepped(st planner.Step, err error, now time.Time) {
 	case err != nil && refused(err):
 		// Retrying cannot mend it: stalled until the spec or the host changes.
 		s.LastError, s.LastErrorTime = err.Error(), &t
-		s.setConditions(planner.Failed, "StepRefused", err.Error(), now)
+		s.setConditions(planner.Failed, ReasonStepRefused, err.Error(), now)
 	case err != nil:
-		s.failed("StepFailed", err, now)
+		s.failed(ReasonStepFailed, err, now)
 	}
 }
 
 // failed records an error that stops this pass for the service.
-func (s *ServiceStatus) failed(reason string, err error, now time.Time) {
+func (s *ServiceStatus) failed(reason planner.Reason, err error, now time.Time) {
 	t := now
 	s.LastError, s.LastErrorTime = err.Error(), &t
 	s.setConditions(planner.Degraded, reason, err.Error(), now)
 }
 
-func (s *ServiceStatus) setCondition(typ, status, reason, msg string, now time.Time) {
+func (s *ServiceStatus) setCondition(typ, status string, reason planner.Reason, msg string, now time.Time) {
 	for i := range s.Conditions {
 		c := &s.Conditions[i]
 		if c.Type != typ {

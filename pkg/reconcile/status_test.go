@@ -28,7 +28,7 @@ func TestConditions(t *testing.T) {
 		for _, c := range s.Conditions {
 			before[c.Type] = c
 		}
-		s.decided(planner.Decision{Phase: p, Reason: "R" + string(p), Message: "m"}, now)
+		s.decided(planner.Decision{Phase: p, Reason: planner.Reason("R" + string(p)), Message: "m"}, now)
 		if s.Phase != p || PhaseOf(s.Conditions) != p {
 			t.Fatalf("%s: phase %s, derived %s", p, s.Phase, PhaseOf(s.Conditions))
 		}
@@ -37,7 +37,7 @@ func TestConditions(t *testing.T) {
 		}
 		for j, typ := range []string{ConditionReady, ConditionReconciling, ConditionStalled} {
 			c := s.Conditions[j]
-			if c.Type != typ || c.Status != want[p][j] || c.Reason != "R"+string(p) || c.ObservedDigest != "abc123" {
+			if c.Type != typ || c.Status != want[p][j] || c.Reason != planner.Reason("R"+string(p)) || c.ObservedDigest != "abc123" {
 				t.Errorf("%s: condition %d = %+v, want %s=%s", p, j, c, typ, want[p][j])
 			}
 			if b, ok := before[typ]; ok && b.Status == c.Status && !c.LastTransitionTime.Equal(b.LastTransitionTime) {

@@ -26,7 +26,9 @@ func TestBadVersionNeverGetsTraffic(t *testing.T) {
 	waitSent(t, l, 1000)
 
 	cases := []struct {
-		version, reason, logLine string
+		version string
+		reason  planner.Reason
+		logLine string
 	}{
 		{"v2exit", "ContainerExited", "APP_MODE=exit"},
 		{"v2sick", "ReadyTimeout", "unhealthy"},

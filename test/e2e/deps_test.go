@@ -33,8 +33,8 @@ const (
 // fault is one broken dependency: how to route the controller through a
 // proxy, how to break and mend it, and what status must say meanwhile.
 type fault struct {
-	reason string   // Ready reason while broken
-	args   []string // controller flags
+	reason planner.Reason // Ready reason while broken
+	args   []string       // controller flags
 	// route puts a SocketProxy between the controller and the dependency.
 	route             func(e *env) *testenv.SocketProxy
 	used              func(p *testenv.SocketProxy) int64 // traffic through the proxy

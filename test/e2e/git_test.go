@@ -156,10 +156,10 @@ func TestGitTwoServices(t *testing.T) {
 	r := newGitRepo(t, p.web, p.api)
 	// wait waits until the commit is in force and svc reports phase and
 	// reason for the generation that commit gives it.
-	wait := func(commit, svc string, phase planner.Phase, reason string) {
+	wait := func(commit, svc string, phase planner.Phase, reason planner.Reason) {
 		t.Helper()
 		gen := r.generations()[svc]
-		testenv.WaitFor(t, 2*time.Minute, svc+" "+string(phase)+" ("+reason+") at "+commit, func() bool {
+		testenv.WaitFor(t, 2*time.Minute, svc+" "+string(phase)+" ("+string(reason)+") at "+commit, func() bool {
 			st := p.web.status()
 			s := st.Services[svc]
 			return st.Source != nil && st.Source.Commit == commit && s != nil &&

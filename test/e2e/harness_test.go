@@ -353,7 +353,7 @@ func (e *env) waitConverged(timeout time.Duration) {
 }
 
 // waitPhase waits until status shows the phase and reason for the current desired file.
-func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason string) *reconcile.ServiceStatus {
+func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason planner.Reason) *reconcile.ServiceStatus {
 	e.t.Helper()
 	gen := e.generation()
 	var s *reconcile.ServiceStatus
@@ -373,7 +373,7 @@ func readyMessage(s *reconcile.ServiceStatus) string {
 	return ""
 }
 
-func readyReason(s *reconcile.ServiceStatus) string {
+func readyReason(s *reconcile.ServiceStatus) planner.Reason {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.Reason

@@ -103,7 +103,7 @@ func (e *env) post(c spec.Color, path string) {
 
 // waitReason waits until status shows reason for the current desired file
 // and returns when it was first seen.
-func (e *env) waitReason(timeout time.Duration, phase planner.Phase, reason string) (time.Time, string) {
+func (e *env) waitReason(timeout time.Duration, phase planner.Phase, reason planner.Reason) (time.Time, string) {
 	e.t.Helper()
 	s := e.waitPhase(timeout, phase, reason)
 	return time.Now(), readyMessage(s)
@@ -189,7 +189,7 @@ func TestServedColorDownWhenHAProxyChecksAnotherPath(t *testing.T) {
 
 	ctl.stop()
 	code, out2 := e.once("--timeout", "5s")
-	if code != 1 || !strings.Contains(out2, planner.ReasonServedColorDown) {
+	if code != 1 || !strings.Contains(out2, string(planner.ReasonServedColorDown)) {
 		t.Errorf("--once: exit %d, want 1 naming ServedColorDown:\n%s", code, out2)
 	}
 }
@@ -299,11 +299,11 @@ func TestServedColorThatTurnsUnhealthyIsHealed(t *testing.T) {
 	if got := e.inspect(spec.Blue, "{{.Id}} {{.State.StartedAt}}"); got != blueID {
 		t.Errorf("traffic went back to another blue (%s) than the warm one (%s)", got, blueID)
 	}
-	if !strings.Contains(msg, planner.ReasonServedColorDown) {
+	if !strings.Contains(msg, string(planner.ReasonServedColorDown)) {
 		t.Errorf("status does not give the rollback's reason: %s", msg)
 	}
 	rs := e.history()
-	if len(rs) == 0 || rs[len(rs)-1].Outcome != planner.OutcomeRolledBack || !strings.Contains(rs[len(rs)-1].Reason, planner.ReasonServedColorDown) {
+	if len(rs) == 0 || rs[len(rs)-1].Outcome != planner.OutcomeRolledBack || !strings.Contains(rs[len(rs)-1].Reason, string(planner.ReasonServedColorDown)) {
 		t.Errorf("history does not end with the rollback for ServedColorDown: %+v", rs)
 	}
 }

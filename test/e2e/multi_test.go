@@ -55,11 +55,11 @@ func (p pair) startLoads() (web, api *load) {
 
 // wait waits until service svc reports phase and reason for the generation
 // the desired file gives it now.
-func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason string) *reconcile.ServiceStatus {
+func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason planner.Reason) *reconcile.ServiceStatus {
 	p.web.t.Helper()
 	gen := p.generation(svc)
 	var st *reconcile.ServiceStatus
-	testenv.WaitFor(p.web.t, timeout, svc+" "+string(phase)+" ("+reason+")", func() bool {
+	testenv.WaitFor(p.web.t, timeout, svc+" "+string(phase)+" ("+string(reason)+")", func() bool {
 		st = p.web.status().Services[svc]
 		return st != nil && st.ObservedGeneration == gen && st.Phase == phase && readyReason(st) == reason
 	})

@@ -7,13 +7,6 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// Reasons of the served color's health.
-const (
-	// ReasonServedColorDown: HAProxy says the color the map points at is
-	// DOWN: its requests get 503, whatever else holds.
-	ReasonServedColorDown = "ServedColorDown"
-)
-
 // servedDown reports an outage: HAProxy says the served color, whose
 // container runs, is DOWN. Whatever else the plan waits for, the service
 // is Degraded, never Converged; a step the plan has to take (a release to
@@ -21,7 +14,7 @@ const (
 // check and the controller's probe saw, why they may disagree, and what
 // the controller does about it.
 func servedDown(s *spec.Service, o Observed, served spec.Color, d Decision, now time.Time) Decision {
-	if served == "" || d.Step != nil || d.Phase == Failed || d.Reason == "CrashLoop" || d.Reason == "ActiveDown" || d.Reason == ReasonServedColorDown {
+	if served == "" || d.Step != nil || d.Phase == Failed || d.Reason == ReasonCrashLoop || d.Reason == ReasonActiveDown || d.Reason == ReasonServedColorDown {
 		return d
 	}
 	st := o.Color(served)

@@ -68,7 +68,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		// traffic is back, or when it cannot go back, the served color is
 		// kept running as always.
 		d := planRollback(s, o, v, now)
-		if served == v.From || d.Reason == "RollbackImpossible" {
+		if served == v.From || d.Reason == ReasonRollbackImpossible {
 			if kd, decided := keepServed(s, o, served); decided {
 				return kd
 			}
@@ -111,7 +111,7 @@ func fallbackGate(s *spec.Service, o Observed, served spec.Color, d Decision) De
 	if st.FallbackOK || st.FallbackError == "" {
 		return d
 	}
-	return Decision{Phase: Progressing, Reason: "WaitingForFallback",
+	return Decision{Phase: Progressing, Reason: ReasonWaitingForFallback,
 		Message: fmt.Sprintf("%s; but %s does not answer at its published port %s yet (%s): after an HAProxy reload its traffic would go there",
 			d.Message, served, FallbackAddr(s, served), st.FallbackError),
 		RequeueAfter: ReadyPoll}
@@ -184,13 +184,13 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision
 		case !r.of(s, next, o.Color(next).Container):
 			return checksStep(s, next, o.Color(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
 		case !r.Passed:
-			return Decision{Phase: Failed, Reason: "CheckFailed",
+			return Decision{Phase: Failed, Reason: ReasonCheckFailed,
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
 		}
 	}
 	if next == s.ActiveColor && served != "" && s.Promotion.Mode == spec.PromotionManual &&
 		s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {
-		return Decision{Phase: Progressing, Reason: "WaitingForPromotion",
+		return Decision{Phase: Progressing, Reason: ReasonWaitingForPromotion,
 			Message: fmt.Sprintf("%s runs %s and is ready; traffic stays on %s until the release is promoted: run controller promote %s, or set spec.promotion.approved: %q",
 				next, s.Image, served, s.Name, s.Generation()),
 			RequeueAfter: PromotionPoll}, true
@@ -264,7 +264,7 @@ func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decis
 		msg = fmt.Sprintf("%s serves; its container %s has been restarted %d times by the engine, the last time after it ended at %s; it runs again, HAProxy says %s",
 			served, s.ContainerName(served), ct.RestartCount, ct.FinishedAt.UTC().Format(time.RFC3339), st.Server.Status)
 	}
-	return Decision{Phase: Degraded, Reason: "CrashLoop", Message: msg + "; " + d.Message,
+	return Decision{Phase: Degraded, Reason: ReasonCrashLoop, Message: msg + "; " + d.Message,
 		RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}
 }
 
@@ -282,12 +282,12 @@ func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 	for _, c := range spec.Colors() {
 		cs := s.Color(c)
 		if !o.Backends[cs.Backend] {
-			return failed("BackendNotFound", fmt.Sprintf(
+			return failed(ReasonBackendNotFound, fmt.Sprintf(
 				"backend %q (spec.colors.%s.backend) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
 				cs.Backend, c, s.HAProxy.Runtime)), true
 		}
 		if !o.Color(c).Server.Found {
-			return failed("ServerNotFound", fmt.Sprintf(
+			return failed(ReasonServerNotFound, fmt.Sprintf(
 				"server %s/%s (spec.colors.%s.server) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
 				cs.Backend, cs.Server, c, s.HAProxy.Runtime)), true
 		}
@@ -313,7 +313,7 @@ func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
 		default:
 			continue
 		}
-		return failed("ContainerNotOwned", fmt.Sprintf(
+		return failed(ReasonContainerNotOwned, fmt.Sprintf(
 			"container %s exists but %s, so it is left alone: rename or remove it to let the controller manage %s",
 			s.ContainerName(c), why, c)), true
 	}
@@ -354,7 +354,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	}
 	if !ct.Running && served == c {
 		// keepServed starts it, or the engine's restart policy does.
-		return Decision{Phase: Degraded, Reason: "ActiveDown",
+		return Decision{Phase: Degraded, Reason: ReasonActiveDown,
 			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", c, name, ct.Exit()),
 			RequeueAfter: ActiveUnwellPoll, LogsOf: name}, true
 	}
@@ -363,9 +363,9 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 		// the release fails, and the color gets no traffic. One that died
 		// after running longer than that (a warm color) is started again.
 		if ct.Died() && ct.FinishedAt.Sub(ct.StartedAt) < s.ReadyTimeout.Duration {
-			reason := "ContainerExited"
+			reason := ReasonContainerExited
 			if ct.OOMKilled {
-				reason = "OOMKilled"
+				reason = ReasonOOMKilled
 			}
 			return Decision{
 				Phase:  Failed,
@@ -409,17 +409,17 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			RequeueAfter: ActiveUnwellPoll}, true
 	}
 	if served == c && age > s.ReadyTimeout.Duration {
-		return Decision{Phase: Degraded, Reason: "ActiveNotReady",
+		return Decision{Phase: Degraded, Reason: ReasonActiveNotReady,
 			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
 			RequeueAfter: ActiveUnwellPoll}, true
 	}
 	if served != c && age > s.ReadyTimeout.Duration {
-		return Decision{Phase: Failed, Reason: "ReadyTimeout",
+		return Decision{Phase: Failed, Reason: ReasonReadyTimeout,
 			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
 				c, s.ReadyTimeout.Duration, health),
 			LogsOf: name}, true
 	}
-	return Decision{Phase: Progressing, Reason: "WaitingForReady",
+	return Decision{Phase: Progressing, Reason: ReasonWaitingForReady,
 		Message:      fmt.Sprintf("waiting for %s to become ready: %s", c, health),
 		RequeueAfter: ReadyPoll}, true
 }
@@ -437,7 +437,7 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 		if verifying != nil {
 			return *verifying
 		}
-		return Decision{Phase: Converged, Reason: "Converged", Message: done}
+		return Decision{Phase: Converged, Reason: ReasonConverged, Message: done}
 	}
 	if st.Server.Addr != ServerAddr(s, c, st.Container) && (verifying != nil || s.Idle.Policy == spec.IdleKeepWarm) {
 		// Kept warm to take traffic back: reachable the fast way.
@@ -453,11 +453,11 @@ func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now 
 		return d
 	}
 	if s.Idle.Policy == spec.IdleKeepWarm {
-		return Decision{Phase: Converged, Reason: "Converged", Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
+		return Decision{Phase: Converged, Reason: ReasonConverged, Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
 	}
 	since := outOfServiceSince(st, now)
 	if stopAt := since.Add(s.Idle.StopAfter.Duration); now.Before(stopAt) {
-		return Decision{Phase: Converged, Reason: "Converged",
+		return Decision{Phase: Converged, Reason: ReasonConverged,
 			Message:      fmt.Sprintf("%s; %s is drained and stops at %s", done, c, stopAt.UTC().Format(time.RFC3339)),
 			RequeueAfter: stopAt.Sub(now)}
 	}
@@ -554,7 +554,7 @@ func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (d D
 	}
 	since := outOfServiceSince(st, now)
 	if left := s.DrainTimeout.Duration - now.Sub(since); left > 0 {
-		return Decision{Phase: Progressing, Reason: "Draining",
+		return Decision{Phase: Progressing, Reason: ReasonDraining,
 			Message:      fmt.Sprintf("draining %s: %d sessions left, drain timeout in %s", c, srv.Sessions, left.Round(time.Second)),
 			RequeueAfter: min(DrainPoll, left)}, true
 	}
@@ -604,7 +604,7 @@ func ready(st ColorState, served bool) bool {
 	return served || st.Probes >= ProbesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
 }
 
-func failed(reason, msg string) Decision {
+func failed(reason Reason, msg string) Decision {
 	return Decision{Phase: Failed, Reason: reason, Message: msg}
 }
 

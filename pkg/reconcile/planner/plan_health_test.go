@@ -152,7 +152,7 @@ func TestPlanHealsByRollingBack(t *testing.T) {
 	if r == nil || r.Outcome != planner.OutcomeRolledBack || r.From != spec.Green || r.To != spec.Blue || r.FromContainer != "c-green" || r.Generation != s.Generation() {
 		t.Fatalf("record %+v: want a RolledBack record of this generation from blue back to c-green", r)
 	}
-	if !strings.HasPrefix(r.Reason, planner.ReasonServedColorDown+": ") || !strings.Contains(r.Reason, "green, still warm and healthy") {
+	if !strings.HasPrefix(r.Reason, string(planner.ReasonServedColorDown)+": ") || !strings.Contains(r.Reason, "green, still warm and healthy") {
 		t.Errorf("reason %q does not say why", r.Reason)
 	}
 

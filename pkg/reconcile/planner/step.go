@@ -185,7 +185,7 @@ type Decision struct {
 	Step *Step
 	// Phase, Reason (CamelCase) and Message describe the state for status.
 	Phase   Phase
-	Reason  string
+	Reason  Reason
 	Message string
 	// RequeueAfter is when to look again when there is no step to take now.
 	RequeueAfter time.Duration

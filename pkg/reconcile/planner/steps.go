@@ -13,7 +13,7 @@ import (
 // people (target) and why; the constructors below add its values.
 func step(a Action, s *spec.Service, c spec.Color, target, cause string) Decision {
 	st := &Step{Action: a, Service: s.Name, Color: c, Target: target, Cause: cause}
-	return Decision{Step: st, Phase: Progressing, Reason: string(a), Message: st.String()}
+	return Decision{Step: st, Phase: Progressing, Reason: Reason(a), Message: st.String()}
 }
 
 // containerStep acts on color c's container, observed as ct.
@@ -123,7 +123,7 @@ func imageStep(s *spec.Service) Decision {
 		return d
 	}
 	if s.Pull == spec.PullNever {
-		return failed("ImageMissing", fmt.Sprintf("image %s is not on this host, the spec gives no build and forbids pulls (spec.pull: Never): load it (docker load) or build it, or give spec.build", s.Image))
+		return failed(ReasonImageMissing, fmt.Sprintf("image %s is not on this host, the spec gives no build and forbids pulls (spec.pull: Never): load it (docker load) or build it, or give spec.build", s.Image))
 	}
 	d := step(PullImage, s, "", s.Image, fmt.Sprintf("image %s is not on this host and no build is given", s.Image))
 	d.Step.Image = ref

@@ -155,7 +155,7 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 		// Nothing to go back to: the release failed, and the color that
 		// serves is looked after as any served color is.
 		rec = v.end(OutcomeFailed, failure+"; there is no way back: the previous container of "+string(v.From)+" is gone", now)
-		return Decision{Phase: Failed, Reason: "VerificationFailed", Message: rec.Reason}, rec
+		return Decision{Phase: Failed, Reason: ReasonVerificationFailed, Message: rec.Reason}, rec
 	case failure != "":
 		rec = v.end(OutcomeRolledBack, failure, now)
 		return planRollback(s, o, rec, now), rec
@@ -163,11 +163,11 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 		c := v.counted()
 		rec = v.end(OutcomeSucceeded, fmt.Sprintf("%d responses, %d of them 5xx, %d without a response in the %s window",
 			c.Responses, c.Status5xx, c.Failed, s.Verify.Window.Duration), now)
-		return Decision{Phase: Progressing, Reason: "Verified", Message: fmt.Sprintf("%s passed verification: %s", v.To, rec.Reason)}, rec
+		return Decision{Phase: Progressing, Reason: ReasonVerified, Message: fmt.Sprintf("%s passed verification: %s", v.To, rec.Reason)}, rec
 	}
 	c := v.counted()
 	left := s.Verify.Window.Duration - now.Sub(v.SwitchedAt)
-	return Decision{Phase: Progressing, Reason: "Verifying",
+	return Decision{Phase: Progressing, Reason: ReasonVerifying,
 		Message: fmt.Sprintf("%s serves %s; verifying on real traffic, %s left: %d responses, %d of them 5xx, %d without a response; %s is kept warm for a rollback",
 			v.To, s.Image, left.Round(100*time.Millisecond), c.Responses, c.Status5xx, c.Failed, v.From),
 		RequeueAfter: min(VerifyPoll, left)}, &v
@@ -189,7 +189,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 	ct := st.Container
 	served := ServedColor(s, o.MapRuntime)
 	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
-	if strings.HasPrefix(v.Reason, ReasonServedColorDown+": ") {
+	if strings.HasPrefix(v.Reason, string(ReasonServedColorDown)+": ") {
 		// Healed after its window: see heal.
 		why = "release of " + v.ToImage + " to " + string(to) + " turned unhealthy: " + v.Reason
 	}
@@ -197,7 +197,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 		if served == from {
 			return settleRolledBack(s, o, v, now)
 		}
-		return failed("RollbackImpossible", fmt.Sprintf("%s; the previous container of %s is gone, so traffic stays on %s: fix the image and change the spec", why, from, to))
+		return failed(ReasonRollbackImpossible, fmt.Sprintf("%s; the previous container of %s is gone, so traffic stays on %s: fix the image and change the spec", why, from, to))
 	}
 	if served != from {
 		switch {
@@ -213,7 +213,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 		if d, decided := markUp(s, st, from, "roll back to "+string(from)); decided {
 			return d
 		}
-		return Decision{Phase: Progressing, Reason: "RollingBack",
+		return Decision{Phase: Progressing, Reason: ReasonRollingBack,
 			Message:      fmt.Sprintf("rolling back to %s: waiting for it to be ready (HAProxy says %s, probes passed %d of 2); %s", from, st.Server.Status, st.Probes, why),
 			RequeueAfter: ReadyPoll}
 	}
@@ -239,7 +239,7 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 		}
 		return containerStep(StopContainer, s, to, bad.Container, "rolled back: "+v.Reason)
 	}
-	return Decision{Phase: Failed, Reason: "RolledBack",
+	return Decision{Phase: Failed, Reason: ReasonRolledBack,
 		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",
 			v.ToImage, to, v.Reason, from, cmp.Or(v.FromImage, "none yet")),
 		LogsOf: s.ContainerName(to)}

@@ -154,7 +154,7 @@ type Want struct {
 	Color  spec.Color
 	Target string
 	Phase  planner.Phase
-	Reason string
+	Reason planner.Reason
 }
 
 // Expect fails t unless d is what w says.

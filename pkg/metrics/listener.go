@@ -9,7 +9,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-var _ reconcile.Observer = (*Metrics)(nil)
+var _ reconcile.Listener = (*Metrics)(nil)
 
 // Decided sets the service's served color, phase, whether it is UP, and restarts.
 func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
@@ -91,7 +91,7 @@ func (m *Metrics) Stepped(service string, st planner.Step, took time.Duration, e
 	m.stepDuration.WithLabelValues(string(st.Action)).Observe(took.Seconds())
 	if err != nil {
 		m.steps.WithLabelValues(service, string(st.Action), "error").Inc()
-		m.reconcileErrors.WithLabelValues(service, "StepFailed").Inc()
+		m.reconcileErrors.WithLabelValues(service, string(reconcile.ReasonStepFailed)).Inc()
 		return
 	}
 	m.steps.WithLabelValues(service, string(st.Action), "ok").Inc()
@@ -115,11 +115,11 @@ func (m *Metrics) Stepped(service string, st planner.Step, took time.Duration, e
 }
 
 // ObserveFailed counts a pass of a service that could not observe it.
-func (m *Metrics) ObserveFailed(service, reason string, err error, at time.Time) {
+func (m *Metrics) ObserveFailed(service string, reason planner.Reason, err error, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.known(service)
-	m.reconcileErrors.WithLabelValues(service, reason).Inc()
+	m.reconcileErrors.WithLabelValues(service, string(reason)).Inc()
 	m.passFailures = append(m.passFailures, fmt.Sprintf("%s (%s)", service, reason))
 }
 

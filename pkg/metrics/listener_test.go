@@ -44,7 +44,7 @@ func view(service string, served spec.Color, restarts int) reconcile.ServiceView
 	return reconcile.ServiceView{Service: service, Generation: "0123456789ab", Served: served, ServedRestarts: restarts}
 }
 
-func decision(p planner.Phase, reason string) planner.Decision {
+func decision(p planner.Phase, reason planner.Reason) planner.Decision {
 	return planner.Decision{Phase: p, Reason: reason}
 }
 

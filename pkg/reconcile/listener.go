@@ -7,11 +7,11 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// Observer hears what the loop does, for metrics and notifications. The
+// Listener hears what the loop does, for metrics and notifications. The
 // loop calls it from its own goroutines, for steps of different services
 // at once, and waits for each call: no method may block (hand slow work,
 // such as a webhook, to a goroutine of your own).
-type Observer interface {
+type Listener interface {
 	// Decided reports a service's decision after a pass (its phase and
 	// reason) and what the service looks like then.
 	Decided(v ServiceView, d planner.Decision, at time.Time)
@@ -27,13 +27,13 @@ type Observer interface {
 	ReleaseEnded(r Release)
 	// ObserveFailed reports a pass of a service that could not observe
 	// its world (reason as in status: DockerUnreachable, Timeout, ...).
-	ObserveFailed(service, reason string, err error, at time.Time)
+	ObserveFailed(service string, reason planner.Reason, err error, at time.Time)
 	// PassEnded reports the end of a pass; ok is false when the desired
 	// state was refused or a service could not be observed or stepped.
 	PassEnded(ok bool, at time.Time)
 }
 
-// ServiceView is what an Observer is told of a service with each decision.
+// ServiceView is what an Listener is told of a service with each decision.
 type ServiceView struct {
 	Service    string
 	Generation string
@@ -47,40 +47,40 @@ type ServiceView struct {
 	ServedRestarts int
 }
 
-// Observers calls each of its observers in turn.
-type Observers []Observer
+// Listeners calls each of its listeners in turn.
+type Listeners []Listener
 
-func (os Observers) Decided(v ServiceView, d planner.Decision, at time.Time) {
+func (os Listeners) Decided(v ServiceView, d planner.Decision, at time.Time) {
 	for _, o := range os {
 		o.Decided(v, d, at)
 	}
 }
 
-func (os Observers) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time) {
+func (os Listeners) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time) {
 	for _, o := range os {
 		o.ReleaseStarted(s, from, at)
 	}
 }
 
-func (os Observers) Stepped(service string, st planner.Step, took time.Duration, err error) {
+func (os Listeners) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	for _, o := range os {
 		o.Stepped(service, st, took, err)
 	}
 }
 
-func (os Observers) ReleaseEnded(r Release) {
+func (os Listeners) ReleaseEnded(r Release) {
 	for _, o := range os {
 		o.ReleaseEnded(r)
 	}
 }
 
-func (os Observers) ObserveFailed(service, reason string, err error, at time.Time) {
+func (os Listeners) ObserveFailed(service string, reason planner.Reason, err error, at time.Time) {
 	for _, o := range os {
 		o.ObserveFailed(service, reason, err, at)
 	}
 }
 
-func (os Observers) PassEnded(ok bool, at time.Time) {
+func (os Listeners) PassEnded(ok bool, at time.Time) {
 	for _, o := range os {
 		o.PassEnded(ok, at)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// recorder is an Observer that writes down what it hears.
+// recorder is an Listener that writes down what it hears.
 type recorder struct {
 	mu     sync.Mutex
 	events []string
@@ -34,8 +34,8 @@ func (r *recorder) Stepped(service string, st planner.Step, took time.Duration, 
 func (r *recorder) ReleaseEnded(rel Release) {
 	r.add("ended %s %s->%s %s %s, switched: %v", rel.Service, rel.From, rel.To, rel.ToImage, rel.Outcome, rel.SwitchedAt != nil)
 }
-func (r *recorder) ObserveFailed(service, reason string, err error, at time.Time) {}
-func (r *recorder) PassEnded(ok bool, at time.Time)                               {}
+func (r *recorder) ObserveFailed(service string, reason planner.Reason, err error, at time.Time) {}
+func (r *recorder) PassEnded(ok bool, at time.Time)                                              {}
 
 // TestObserverHearsARelease: a release is reported started once, before
 // its first step, each step is reported, and its end (here, with no
@@ -47,10 +47,10 @@ func TestObserverHearsARelease(t *testing.T) {
 	h.converge()
 	rec := &recorder{}
 	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
-	h.loop.Observer = rec
+	h.loop.Listener = rec
 	h.loop.Pass(t.Context()) // the build
 	h.restart()
-	h.loop.Observer = rec
+	h.loop.Listener = rec
 	h.converge()
 	want := []string{
 		"started web blue->green demo:v2",
@@ -78,7 +78,7 @@ func TestObserverHearsASupersededRelease(t *testing.T) {
 	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1", "  verify: {window: 0s}")))
 	h.converge()
 	rec := &recorder{}
-	h.loop.Observer = rec
+	h.loop.Listener = rec
 	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 0s}"))
 	h.loop.Pass(t.Context())
 	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v3", "  verify: {window: 0s}"))

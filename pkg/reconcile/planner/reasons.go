@@ -1,0 +1,52 @@
+package planner
+
+// Reason says in one CamelCase word why a service is in its phase: the
+// Ready condition's reason in status, the label of the log line, what
+// metrics and webhooks key on. A decision with a step has its action as its
+// reason (Reason(Action)).
+type Reason string
+
+// Reasons of the planner's decisions.
+const (
+	ReasonConverged = Reason("Converged")
+
+	// Waits (Progressing).
+	ReasonWaitingForReady     = Reason("WaitingForReady")
+	ReasonWaitingForFallback  = Reason("WaitingForFallback")
+	ReasonWaitingForPromotion = Reason("WaitingForPromotion")
+	ReasonDraining            = Reason("Draining")
+	ReasonVerifying           = Reason("Verifying")
+	ReasonVerified            = Reason("Verified")
+	ReasonRollingBack         = Reason("RollingBack")
+
+	// The served color (Degraded).
+	ReasonCrashLoop      = Reason("CrashLoop")
+	ReasonActiveDown     = Reason("ActiveDown")
+	ReasonActiveNotReady = Reason("ActiveNotReady")
+	// ReasonServedColorDown: HAProxy says the color the map points at is
+	// DOWN: its requests get 503, whatever else holds.
+	ReasonServedColorDown = Reason("ServedColorDown")
+
+	// A release that failed, and what needs a person (Failed).
+	ReasonContainerExited    = Reason("ContainerExited")
+	ReasonOOMKilled          = Reason("OOMKilled")
+	ReasonReadyTimeout       = Reason("ReadyTimeout")
+	ReasonCheckFailed        = Reason("CheckFailed")
+	ReasonVerificationFailed = Reason("VerificationFailed")
+	ReasonRolledBack         = Reason("RolledBack")
+	ReasonRollbackImpossible = Reason("RollbackImpossible")
+	ReasonImageMissing       = Reason("ImageMissing")
+	ReasonBackendNotFound    = Reason("BackendNotFound")
+	ReasonServerNotFound     = Reason("ServerNotFound")
+	ReasonContainerNotOwned  = Reason("ContainerNotOwned")
+)
+
+// FailsRelease reports a reason that ends a release attempt before any
+// traffic moved.
+func (r Reason) FailsRelease() bool {
+	switch r {
+	case ReasonContainerExited, ReasonOOMKilled, ReasonReadyTimeout, ReasonCheckFailed:
+		return true
+	}
+	return false
+}
