@@ -67,97 +67,13 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	}
 	runFlags(runCmd.Flags(), &o)
 
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "print the status the controller last wrote; exit 1 unless every service is converged",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if o.watch {
-				done(watchStatus(ctx, o, stdout, stderr))
-				return nil
-			}
-			done(printStatus(o, stdout, stderr))
-			return nil
-		},
-	}
-	outputFlag(status.Flags(), &o)
-	jsonAlias(status.Flags(), &o)
-	status.Flags().BoolVarP(&o.watch, "watch", "w", false, "print the status again each time the controller writes it, until interrupted")
-
-	validateCmd := &cobra.Command{
-		Use:   "validate",
-		Short: "check the desired state, change nothing",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			done(validate(o, stdout, stderr))
-			return nil
-		},
-	}
-	haproxyConfigFlag(validateCmd.Flags(), &o)
-
-	planCmd := &cobra.Command{
-		Use:   "plan",
-		Short: "observe and print the next step per service, change nothing; exit 1 unless every service is converged",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			done(plan(o, stdout, stderr))
-			return nil
-		},
-	}
-	outputFlag(planCmd.Flags(), &o)
-	planCmd.Flags().DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
-	planCmd.Flags().DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine")
-	planCmd.Flags().DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color")
-	haproxyConfigFlag(planCmd.Flags(), &o)
-
-	promoteCmd := &cobra.Command{
-		Use:   "promote SERVICE",
-		Short: "approve the release of SERVICE waiting for promotion (promotion: Manual)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			done(promote(o, args[0], stdout, stderr))
-			return nil
-		},
-	}
-
-	history := &cobra.Command{
-		Use:   "history [SERVICE]",
-		Short: "print the release attempts, of one service or of all, and how each ended",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			service := ""
-			if len(args) == 1 {
-				service = args[0]
-			}
-			done(printHistory(o, service, stdout, stderr))
-			return nil
-		},
-	}
-	outputFlag(history.Flags(), &o)
-	jsonAlias(history.Flags(), &o)
-
-	exportCmd := &cobra.Command{
-		Use:   "export",
-		Short: "write the desired state as Kubernetes manifests (Argo Rollouts, or --plain)",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			done(exportManifests(o, stdout, stderr))
-			return nil
-		},
-	}
-	exportCmd.Flags().BoolVar(&o.plain, "plain", false, "two Deployments (blue, green) and a Service selecting the active color, for a cluster without Argo Rollouts")
-	exportCmd.Flags().StringVar(&o.out, "out", "", "write one file per service, <service>.yaml, into this directory instead of standard output")
-
-	versionCmd := &cobra.Command{
-		Use:   "version",
-		Short: "print the controller's version, commit and Go version",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			done(printVersion(o, stdout, stderr))
-			return nil
-		},
-	}
-	outputFlag(versionCmd.Flags(), &o)
+	status := statusCommand(ctx, &o, done, stdout, stderr)
+	validateCmd := validateCommand(ctx, &o, done, stdout, stderr)
+	planCmd := planCommand(ctx, &o, done, stdout, stderr)
+	promoteCmd := promoteCommand(ctx, &o, done, stdout, stderr)
+	history := historyCommand(ctx, &o, done, stdout, stderr)
+	exportCmd := exportCommand(ctx, &o, done, stdout, stderr)
+	versionCmd := versionCommand(ctx, &o, done, stdout, stderr)
 
 	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, exportCmd} {
 		gitFlags(c.Flags(), &o)
@@ -272,4 +188,124 @@ func applyEnv(fs *pflag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// statusCommand is the "status" verb.
+func statusCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "print the status the controller last wrote; exit 1 unless every service is converged",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if o.watch {
+				done(watchStatus(ctx, *o, stdout, stderr))
+				return nil
+			}
+			done(printStatus(*o, stdout, stderr))
+			return nil
+		},
+	}
+	outputFlag(status.Flags(), o)
+	jsonAlias(status.Flags(), o)
+	status.Flags().BoolVarP(&o.watch, "watch", "w", false, "print the status again each time the controller writes it, until interrupted")
+	return status
+}
+
+// validateCommand is the "validate" verb.
+func validateCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	validateCmd := &cobra.Command{
+		Use:   "validate",
+		Short: "check the desired state, change nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			done(validate(*o, stdout, stderr))
+			return nil
+		},
+	}
+	haproxyConfigFlag(validateCmd.Flags(), o)
+	return validateCmd
+}
+
+// planCommand is the "plan" verb.
+func planCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	planCmd := &cobra.Command{
+		Use:   "plan",
+		Short: "observe and print the next step per service, change nothing; exit 1 unless every service is converged",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			done(plan(*o, stdout, stderr))
+			return nil
+		},
+	}
+	outputFlag(planCmd.Flags(), o)
+	planCmd.Flags().DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
+	planCmd.Flags().DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine")
+	planCmd.Flags().DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color")
+	haproxyConfigFlag(planCmd.Flags(), o)
+	return planCmd
+}
+
+// promoteCommand is the "promote" verb.
+func promoteCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	promoteCmd := &cobra.Command{
+		Use:   "promote SERVICE",
+		Short: "approve the release of SERVICE waiting for promotion (promotion: Manual)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			done(promote(*o, args[0], stdout, stderr))
+			return nil
+		},
+	}
+	return promoteCmd
+}
+
+// historyCommand is the "history" verb.
+func historyCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	history := &cobra.Command{
+		Use:   "history [SERVICE]",
+		Short: "print the release attempts, of one service or of all, and how each ended",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			service := ""
+			if len(args) == 1 {
+				service = args[0]
+			}
+			done(printHistory(*o, service, stdout, stderr))
+			return nil
+		},
+	}
+	outputFlag(history.Flags(), o)
+	jsonAlias(history.Flags(), o)
+	return history
+}
+
+// exportCommand is the "export" verb.
+func exportCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	exportCmd := &cobra.Command{
+		Use:   "export",
+		Short: "write the desired state as Kubernetes manifests (Argo Rollouts, or --plain)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			done(exportManifests(*o, stdout, stderr))
+			return nil
+		},
+	}
+	exportCmd.Flags().BoolVar(&o.plain, "plain", false, "two Deployments (blue, green) and a Service selecting the active color, for a cluster without Argo Rollouts")
+	exportCmd.Flags().StringVar(&o.out, "out", "", "write one file per service, <service>.yaml, into this directory instead of standard output")
+	return exportCmd
+}
+
+// versionCommand is the "version" verb.
+func versionCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "print the controller's version, commit and Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			done(printVersion(*o, stdout, stderr))
+			return nil
+		},
+	}
+	outputFlag(versionCmd.Flags(), o)
+	return versionCmd
 }

@@ -154,6 +154,27 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		return exitUsage
 	}
 	defer drv.Close()
+	stop, code := attachListeners(ctx, o, loop, git, haLocks, log, stderr)
+	defer stop()
+	if code != exitOK {
+		return code
+	}
+	if o.once {
+		return runOnce(ctx, o, loop, log, stderr)
+	}
+	return watch(ctx, o, loop, drv, git, log, stderr)
+}
+
+// attachListeners follows git's commits in status, serves metrics and
+// sends webhooks, as the flags ask; stop ends them (pending webhooks get a
+// few seconds to go out).
+func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *gitSource, haLocks *haproxyLocks, log logr.Logger, stderr io.Writer) (stop func(), code int) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
 	var onCommit []func(string)
 	if git != nil {
 		loop.Load = loadWithLocks(git.load, haLocks)
@@ -165,48 +186,54 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		}
 	}
 	if o.metricsListen != "" {
-		m, stop, err := serveMetrics(ctx, o, loop, log)
+		m, stopMetrics, err := serveMetrics(ctx, o, loop, log)
 		if err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
-			return exitUsage
+			return stop, exitUsage
 		}
-		defer stop()
+		stops = append(stops, stopMetrics)
 		onCommit = append(onCommit, m.SetSource)
 	}
 	if len(o.webhooks) > 0 {
 		n, err := notify.New(notify.Config{URLs: o.webhooks, SecretFile: o.webhookSecretFile, Log: log.WithName("webhook")})
 		if err != nil {
 			fmt.Fprintf(stderr, "controller: webhooks: %v\n", err)
-			return exitUsage
+			return stop, exitUsage
 		}
 		addListener(loop, n)
-		defer func() {
-			// Events still queued get a few seconds to go out.
+		stops = append(stops, func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := n.Close(cctx); err != nil {
 				log.Error(err, "Webhook events not delivered")
 			}
-		}()
+		})
 	}
+	return stop, exitOK
+}
 
-	if o.once {
-		ctx, cancel := context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-		if err := loop.RunOnce(ctx); err != nil {
-			fmt.Fprintf(stderr, "controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
-			if errors.Is(err, reconcile.ErrSpec) {
-				return exitUsage
-			}
-			if errors.Is(err, reconcile.ErrWaitingForPromotion) {
-				return exitWaiting
-			}
-			return exitNotConverged
+// runOnce converges once (--once) and says how it ended in the exit code.
+func runOnce(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logger, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := loop.RunOnce(ctx); err != nil {
+		fmt.Fprintf(stderr, "controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		if errors.Is(err, reconcile.ErrSpec) {
+			return exitUsage
 		}
-		log.Info("Converged", "file", o.file)
-		return exitOK
+		if errors.Is(err, reconcile.ErrWaitingForPromotion) {
+			return exitWaiting
+		}
+		return exitNotConverged
 	}
+	log.Info("Converged", "file", o.file)
+	return exitOK
+}
 
+// watch runs the loop until ctx ends, nudged by the desired state's
+// changes (the file, or git), the engine's container events and HAProxy's
+// server states.
+func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Driver, git *gitSource, log logr.Logger, stderr io.Writer) int {
 	nudge := make(chan struct{}, 1)
 	if git != nil {
 		go git.poll(ctx, o.gitPoll, nudge)

@@ -31,6 +31,14 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 	add := func(path, format string, args ...any) {
 		out = append(out, Unmapped{Service: s.Name, Path: path, Why: fmt.Sprintf(format, args...)})
 	}
+	unmappedHost(s, plain, add)
+	unmappedRelease(s, plain, add, &out)
+	return out
+}
+
+// unmappedHost reports what of the host has no counterpart: the build,
+// the network, each color's port and HAProxy names, the map.
+func unmappedHost(s *spec.Service, plain bool, add func(path, format string, args ...any)) {
 	if b := s.Build; b != nil {
 		add("spec.build", "context %s, dockerfile %s: a cluster pulls %s from a registry: build it and push it there", b.Context, b.Dockerfile, s.Image)
 	}
@@ -56,6 +64,12 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 		add("spec.haproxy", "map key %q in %s (runtime API %s): the Service %s takes its place; Argo Rollouts points it at the serving ReplicaSet",
 			s.HAProxy.MapKey, s.HAProxy.MapFile, s.HAProxy.Runtime, s.Name)
 	}
+}
+
+// unmappedRelease reports what of a release's gates has no counterpart:
+// draining, the idle color, verification, checks, preview, promotion and
+// retry. A check that does map is added to out as what it leaves out.
+func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, args ...any), out *[]Unmapped) {
 	if plain {
 		add("spec.drainTimeout", "%s: scale the previous color's Deployment down once its connections are done", s.DrainTimeout.Duration)
 		switch {
@@ -83,7 +97,7 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 			add("spec.checks", "%d check(s): nothing sends them before the switch; send them to the new color's pods before you point the Service at it", len(s.Checks))
 		} else {
 			_, u := checkMetrics(s)
-			out = append(out, u...)
+			*out = append(*out, u...)
 		}
 	}
 	if p := s.Preview; p != nil {
@@ -110,5 +124,4 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 			add("spec.retry", "%q: try an aborted update again with kubectl argo rollouts retry rollout %s", r, s.Name)
 		}
 	}
-	return out
 }

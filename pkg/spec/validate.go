@@ -46,7 +46,16 @@ func (s *Service) validate(files FileCheck) error {
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &FieldError{Source: s.Source, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
+	s.validateContainer(bad, files)
+	s.validateHAProxy(bad)
+	s.validateTimers(bad)
+	s.validateRelease(bad)
+	return errors.Join(errs...)
+}
 
+// validateContainer checks what the containers are made of: color, image,
+// build, pull policy, network and port, env, health path.
+func (s *Service) validateContainer(bad func(path, format string, args ...any), files FileCheck) {
 	if s.ActiveColor != Blue && s.ActiveColor != Green {
 		bad("spec.activeColor", "%q is not a color: want \"blue\" or \"green\"", s.ActiveColor)
 	}
@@ -83,6 +92,11 @@ func (s *Service) validate(files FileCheck) error {
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\r\n") {
 		bad("spec.healthPath", "%q must start with '/' and hold no whitespace", s.HealthPath)
 	}
+}
+
+// validateHAProxy checks what reaches HAProxy: each color's host port,
+// backend and server, the runtime API, the map and the preview key.
+func (s *Service) validateHAProxy(bad func(path, format string, args ...any)) {
 	for _, c := range Colors() {
 		cs := s.Color(c)
 		p := "spec.colors." + string(c)
@@ -111,6 +125,11 @@ func (s *Service) validate(files FileCheck) error {
 			bad("spec.preview.mapKey", "%q is also spec.haproxy.mapKey: the preview needs a key of its own", p.MapKey)
 		}
 	}
+}
+
+// validateTimers checks the timeouts, the idle and health policies and the
+// resources.
+func (s *Service) validateTimers(bad func(path, format string, args ...any)) {
 	if s.ReadyTimeout.Duration <= 0 {
 		bad("spec.readyTimeout", "%s must be positive", s.ReadyTimeout.Duration)
 	}
@@ -141,6 +160,11 @@ func (s *Service) validate(files FileCheck) error {
 	if c := s.Resources.CPUs; c < 0 || c > 0 && c < 0.01 || c > 1024 {
 		bad("spec.resources.cpus", "%v must be between 0.01 and 1024 (or left out: no limit)", c)
 	}
+}
+
+// validateRelease checks the gates of a release: verification, pre-switch
+// checks and promotion.
+func (s *Service) validateRelease(bad func(path, format string, args ...any)) {
 	if w := s.Verify.Window.Duration; w < 0 {
 		bad("spec.verify.window", "%s must not be negative (0s turns verification off)", w)
 	}
@@ -176,7 +200,6 @@ func (s *Service) validate(files FileCheck) error {
 	if n := s.Verify.MinRequests; n < 1 {
 		bad("spec.verify.minRequests", "%d must be at least 1", n)
 	}
-	return errors.Join(errs...)
 }
 
 var (

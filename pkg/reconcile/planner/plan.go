@@ -327,18 +327,8 @@ func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
 func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now time.Time) (d Decision, decided bool) {
 	st := o.Color(c)
 	ct := st.Container
-	name := s.ContainerName(c)
 	if ct.Exists && !RunsDesired(s, o, c) {
-		// c does not serve here: served == c only when it runs the desired image.
-		why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
-			c, s.Image, ShortID(o.Image.ID), ContainerHash(s, c, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
-		if ct.Running {
-			if d, decided := drainGate(s, c, st, now); decided {
-				return d, true
-			}
-			return containerStep(StopContainer, s, c, ct, "replace: "+why), true
-		}
-		return containerStep(RemoveContainer, s, c, ct, "replace: "+why), true
+		return replace(s, o, c, st, now), true
 	}
 	if st.Server.Draining() || st.Server.Maint() {
 		return serverStep(SetServerReady, s, c,
@@ -352,30 +342,8 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			return d, true
 		}
 	}
-	if !ct.Running && served == c {
-		// keepServed starts it, or the engine's restart policy does.
-		return Decision{Phase: Degraded, Reason: ReasonActiveDown,
-			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", c, name, ct.Exit()),
-			RequeueAfter: ActiveUnwellPoll, LogsOf: name}, true
-	}
 	if !ct.Running {
-		// A container that died soon after it started never became ready:
-		// the release fails, and the color gets no traffic. One that died
-		// after running longer than that (a warm color) is started again.
-		if ct.Died() && ct.FinishedAt.Sub(ct.StartedAt) < s.ReadyTimeout.Duration {
-			reason := ReasonContainerExited
-			if ct.OOMKilled {
-				reason = ReasonOOMKilled
-			}
-			return Decision{
-				Phase:  Failed,
-				Reason: reason,
-				Message: fmt.Sprintf("%s (%s) %s, %s after it started, before it became ready; it is left as it is and gets no traffic: fix the image or its resources and change the spec",
-					name, s.Image, ct.Exit(), ct.FinishedAt.Sub(ct.StartedAt).Round(time.Millisecond)),
-				LogsOf: name,
-			}, true
-		}
-		return containerStep(StartContainer, s, c, ct, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State)), true
+		return notRunning(s, c, ct, served), true
 	}
 	if served != c && st.Server.Addr != ServerAddr(s, c, ct) {
 		// Before any probe counts: the switch needs HAProxy to send
@@ -390,6 +358,80 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 			return d, true
 		}
 	}
+	return awaitReady(s, st, c, served, now), true
+}
+
+// replace stops, then removes, color c's container, which runs another
+// image or container spec than the spec asks for: once drained, as c does
+// not serve (served == c only when it runs the desired image).
+func replace(s *spec.Service, o Observed, c spec.Color, st ColorState, now time.Time) Decision {
+	ct := st.Container
+	why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
+		c, s.Image, ShortID(o.Image.ID), ContainerHash(s, c, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
+	if !ct.Running {
+		return containerStep(RemoveContainer, s, c, ct, "replace: "+why)
+	}
+	if d, decided := drainGate(s, c, st, now); decided {
+		return d
+	}
+	return containerStep(StopContainer, s, c, ct, "replace: "+why)
+}
+
+// notRunning decides for color c, whose container runs the desired image
+// but does not run.
+func notRunning(s *spec.Service, c spec.Color, ct Container, served spec.Color) Decision {
+	name := s.ContainerName(c)
+	if served == c {
+		// keepServed starts it, or the engine's restart policy does.
+		return Decision{Phase: Degraded, Reason: ReasonActiveDown,
+			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", c, name, ct.Exit()),
+			RequeueAfter: ActiveUnwellPoll, LogsOf: name}
+	}
+	// A container that died soon after it started never became ready:
+	// the release fails, and the color gets no traffic. One that died
+	// after running longer than that (a warm color) is started again.
+	if ct.Died() && ct.FinishedAt.Sub(ct.StartedAt) < s.ReadyTimeout.Duration {
+		reason := ReasonContainerExited
+		if ct.OOMKilled {
+			reason = ReasonOOMKilled
+		}
+		return Decision{Phase: Failed, Reason: reason,
+			Message: fmt.Sprintf("%s (%s) %s, %s after it started, before it became ready; it is left as it is and gets no traffic: fix the image or its resources and change the spec",
+				name, s.Image, ct.Exit(), ct.FinishedAt.Sub(ct.StartedAt).Round(time.Millisecond)),
+			LogsOf: name}
+	}
+	return containerStep(StartContainer, s, c, ct, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State))
+}
+
+// awaitReady waits for color c, which runs, to become ready: an outage
+// when it serves and HAProxy says DOWN, a failed release when a new color
+// is not ready within readyTimeout of its start.
+func awaitReady(s *spec.Service, st ColorState, c spec.Color, served spec.Color, now time.Time) Decision {
+	if served == c && st.Server.Down() {
+		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c) + healPlan(s, st, c),
+			RequeueAfter: ActiveUnwellPoll}
+	}
+	health := healthOf(s, st, c)
+	age := now.Sub(st.Container.StartedAt)
+	switch {
+	case served == c && age > s.ReadyTimeout.Duration:
+		return Decision{Phase: Degraded, Reason: ReasonActiveNotReady,
+			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
+			RequeueAfter: ActiveUnwellPoll}
+	case served != c && age > s.ReadyTimeout.Duration:
+		return Decision{Phase: Failed, Reason: ReasonReadyTimeout,
+			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
+				c, s.ReadyTimeout.Duration, health),
+			LogsOf: s.ContainerName(c)}
+	}
+	return Decision{Phase: Progressing, Reason: ReasonWaitingForReady,
+		Message:      fmt.Sprintf("waiting for %s to become ready: %s", c, health),
+		RequeueAfter: ReadyPoll}
+}
+
+// healthOf says what HAProxy and the probes see of color c, and why a
+// check and a probe may disagree.
+func healthOf(s *spec.Service, st ColorState, c spec.Color) string {
 	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, st.Server.Check(), st.Probes)
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
@@ -403,25 +445,7 @@ func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now t
 	if st.FallbackError != "" {
 		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", FallbackAddr(s, c), st.FallbackError)
 	}
-	age := now.Sub(ct.StartedAt)
-	if served == c && st.Server.Down() {
-		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c) + healPlan(s, st, c),
-			RequeueAfter: ActiveUnwellPoll}, true
-	}
-	if served == c && age > s.ReadyTimeout.Duration {
-		return Decision{Phase: Degraded, Reason: ReasonActiveNotReady,
-			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
-			RequeueAfter: ActiveUnwellPoll}, true
-	}
-	if served != c && age > s.ReadyTimeout.Duration {
-		return Decision{Phase: Failed, Reason: ReasonReadyTimeout,
-			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
-				c, s.ReadyTimeout.Duration, health),
-			LogsOf: name}, true
-	}
-	return Decision{Phase: Progressing, Reason: ReasonWaitingForReady,
-		Message:      fmt.Sprintf("waiting for %s to become ready: %s", c, health),
-		RequeueAfter: ReadyPoll}, true
+	return health
 }
 
 // settle drains the color that does not serve, then stops it or keeps it warm.

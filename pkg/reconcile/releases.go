@@ -1,0 +1,118 @@
+package reconcile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// keepRecord persists the verification a decision carries and adds the
+// release attempts that ended to the history. A new or ended verification
+// is written to disk at once, before the decision's step: a controller
+// killed right after a switch must know the window is open, and one killed
+// during a rollback must not release the failed version again. Counters
+// seen during the window are written with the pass. A release that failed
+// before any traffic moved is recorded in the history as Failed. l.mu is
+// held.
+func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
+	prev := st.Verification
+	if r := d.Record; r != nil {
+		st.Verification = r
+		if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome {
+			if err := l.Status.Flush(); err != nil {
+				log.Error(err, "Cannot write status")
+			}
+		}
+		// A release that succeeded may still be rolled back later, when it
+		// turns unhealthy while the previous color is warm (heal).
+		if r.Outcome != "" && (prev == nil || prev.Generation != r.Generation || prev.Outcome != r.Outcome) {
+			log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
+			l.appendHistory(log, releaseOf(s.Name, r, since(st)))
+			if st.Release != nil && st.Release.Generation == r.Generation {
+				st.Release = nil
+			}
+		}
+	}
+	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.historyHas(s.Generation(), d.Reason) {
+		served := planner.ServedColor(s, o.MapRuntime)
+		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
+			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
+		if served != "" {
+			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+		}
+		st.FailedReason = s.Generation() + "/" + string(d.Reason)
+		st.Release = nil
+		l.appendHistory(log, r)
+	}
+}
+
+// trackRelease reports a release started at the first step towards a
+// generation the served color does not meet yet, and, for a release with
+// no verification window, ended (Succeeded) when the service converges; a
+// release whose generation is replaced before it ended is Superseded.
+// Verified releases and those that fail before traffic moves end in
+// keepRecord. l.mu is held.
+func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, served spec.Color, now time.Time) {
+	gen := s.Generation()
+	cur := st.Release
+	switch {
+	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.releaseEnded(gen) && !(served == s.ActiveColor && planner.RunsDesired(s, o, served)):
+		if cur != nil {
+			cur.End, cur.Outcome, cur.Reason = now, planner.OutcomeSuperseded, "the spec changed before the release ended"
+			l.appendHistory(log, *cur)
+		}
+		r := Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
+		if served != "" {
+			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+		}
+		st.Release = &r
+		l.listener().ReleaseStarted(s, served, now)
+	case d.Converged() && cur != nil && cur.Generation == gen:
+		cur.End, cur.Outcome = now, planner.OutcomeSucceeded
+		cur.Reason = fmt.Sprintf("%s serves %s; no verification window", s.ActiveColor, s.Image)
+		st.Release = nil
+		l.appendHistory(log, *cur)
+	}
+}
+
+func (l *Loop) appendHistory(log logr.Logger, r Release) {
+	if r.Commit == "" {
+		r.Commit = l.commit()
+	}
+	l.listener().ReleaseEnded(r)
+	if l.History == nil {
+		return
+	}
+	if err := l.History.Append(r); err != nil {
+		log.Error(err, "Cannot record the release in the history")
+	}
+}
+
+// SetSource records the git commit the desired state comes from, in status
+// and in the releases and log lines that follow. It may be called from
+// Load.
+func (l *Loop) SetSource(s *SourceStatus) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.Status.SetSource(s)
+}
+
+// commit is the commit of the desired state in force ("" when it does not
+// come from git). l.mu is held.
+func (l *Loop) commit() string {
+	if src := l.Status.cur.Source; src != nil {
+		return src.Commit
+	}
+	return ""
+}
+
+func since(st *ServiceStatus) time.Time {
+	if st.Since == nil {
+		return time.Time{}
+	}
+	return *st.Since
+}
