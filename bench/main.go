@@ -119,6 +119,15 @@ func main() {
 	if outDir == "" {
 		outDir = filepath.Join(root, "bench")
 	}
+	if outDir != "-" {
+		// Before any measurement: a run that cannot write its results
+		// fails now, not after its minutes of work.
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			r.Logf("bench: create the output directory: %v", err)
+			r.cleanup()
+			os.Exit(2)
+		}
+	}
 	m := describeMachine()
 	r.Logf("machine: %d cores, %s, kernel %s, HAProxy %s, Docker %s; load average %s; %d containers running that this run did not start",
 		m.Cores, m.CPU, m.Kernel, m.HAProxy, m.Docker, m.LoadStart, m.OtherContainers)
@@ -251,7 +260,10 @@ func main() {
 	text := rep.markdown()
 	fmt.Println(text)
 	if *out != "-" {
-		rep.write(r, outDir)
+		if err := rep.write(r, outDir); err != nil {
+			r.Logf("bench: %s: %v", outDir, err)
+			r.errs++
+		}
 	}
 	r.cleanup()
 	if r.errs > 0 {

@@ -250,48 +250,58 @@ func (rep *report) markdown() string {
 }
 
 // write puts results.md and release.svg in dir and refreshes the results
-// section of dir/README.md when it has the markers.
-func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) {
+// section of dir/README.md when it has the markers. It says what it wrote,
+// and returns the first file it could not write.
+func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) error {
 	if rep.partial() {
-		rep.writePartial(t, dir)
-		return
+		return rep.writePartial(t, dir)
 	}
 	if rep.Release == nil && len(rep.Cost) == 0 {
 		t.Logf("no section measured: %s left as it was", dir)
-		return
+		return nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
-		t.Logf("write results.md: %v", err)
+	results := filepath.Join(dir, "results.md")
+	if err := os.WriteFile(results, []byte(rep.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write the results: %w", err)
 	}
+	wrote := []string{results}
 	if rl := rep.Release; rl != nil && rl.PlotIndex < len(rl.Switches) {
-		svg := plotRelease(rl, rl.Switches[rl.PlotIndex])
-		if err := os.WriteFile(filepath.Join(dir, "release.svg"), []byte(svg), 0o644); err != nil {
-			t.Logf("write release.svg: %v", err)
+		plot := filepath.Join(dir, "release.svg")
+		if err := os.WriteFile(plot, []byte(plotRelease(rl, rl.Switches[rl.PlotIndex])), 0o644); err != nil {
+			return fmt.Errorf("write the plot (%s written): %w", results, err)
 		}
+		wrote = append(wrote, plot)
 	}
-	readme := rewriteResults(t, dir, func(string) string { return "\n" + rep.summary() })
-	t.Logf("wrote %s, %s and the results section of %s", filepath.Join(dir, "results.md"), filepath.Join(dir, "release.svg"), readme)
+	readme, err := rewriteResults(dir, func(string) string { return "\n" + rep.summary() })
+	if err != nil {
+		return fmt.Errorf("update the results section (%s written): %w", strings.Join(wrote, " and "), err)
+	}
+	if readme != "" {
+		wrote = append(wrote, "the results section of "+readme)
+	}
+	t.Logf("wrote %s", strings.Join(wrote, ", "))
+	return nil
 }
 
 // rewriteResults replaces the results section of dir/README.md, between
-// its markers, with what section makes of it, and returns the file's path.
-// A README without the markers is left alone.
-func rewriteResults(t interface{ Logf(string, ...any) }, dir string, section func(inner string) string) string {
+// its markers, with what section makes of it, and returns the file's path,
+// "" when there is no such file or it has no markers (left alone).
+func rewriteResults(dir string, section func(inner string) string) (string, error) {
 	readme := filepath.Join(dir, "README.md")
 	b, err := os.ReadFile(readme)
 	if err != nil {
-		return readme
+		return "", nil
 	}
 	s := string(b)
 	i, j := strings.Index(s, readmeBegin), strings.Index(s, readmeEnd)
 	if i < 0 || j < i {
-		return readme
+		return "", nil
 	}
 	s = s[:i+len(readmeBegin)] + section(s[i+len(readmeBegin):j]) + s[j:]
 	if err := os.WriteFile(readme, []byte(s), 0o644); err != nil {
-		t.Logf("update README.md: %v", err)
+		return "", err
 	}
-	return readme
+	return readme, nil
 }
 
 // markedSection is a section of the results that sits between its own
@@ -337,7 +347,7 @@ func splice(s, begin, end, block string) string {
 
 // writePartial puts the marked sections of a partial run into results.md
 // and the results section of README.md, leaving the rest as it was.
-func (rep *report) writePartial(t interface{ Logf(string, ...any) }, dir string) {
+func (rep *report) writePartial(t interface{ Logf(string, ...any) }, dir string) error {
 	path := filepath.Join(dir, "results.md")
 	text := rep.markdown()
 	if old, err := os.ReadFile(path); err == nil {
@@ -347,9 +357,9 @@ func (rep *report) writePartial(t interface{ Logf(string, ...any) }, dir string)
 		}
 	}
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Logf("write results.md: %v", err)
+		return fmt.Errorf("write the results: %w", err)
 	}
-	readme := rewriteResults(t, dir, func(inner string) string {
+	readme, err := rewriteResults(dir, func(inner string) string {
 		for _, m := range rep.marked(false) {
 			inner = splice(inner, m.begin, m.end, m.block)
 		}
@@ -358,10 +368,18 @@ func (rep *report) writePartial(t interface{ Logf(string, ...any) }, dir string)
 		}
 		return inner
 	})
+	if err != nil {
+		return fmt.Errorf("update the results section (%s written): %w", path, err)
+	}
 	var names []string
 	for _, m := range rep.marked(false) {
 		name, _, _ := strings.Cut(strings.TrimPrefix(m.begin, "<!-- bench:"), ":")
 		names = append(names, name)
 	}
-	t.Logf("wrote the %s section(s) of %s and of the results section of %s", strings.Join(names, " and "), path, readme)
+	where := path
+	if readme != "" {
+		where += " and of the results section of " + readme
+	}
+	t.Logf("wrote the %s section(s) of %s", strings.Join(names, " and "), where)
+	return nil
 }

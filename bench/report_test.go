@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +39,36 @@ func TestMedianF(t *testing.T) {
 	}
 	if got := medianF(nil); !math.IsNaN(got) {
 		t.Errorf("medianF(nil) = %v, want NaN", got)
+	}
+}
+
+// logs records what the report says it did.
+type logs []string
+
+func (l *logs) Logf(format string, args ...any) { *l = append(*l, fmt.Sprintf(format, args...)) }
+
+// TestWriteSaysOnlyWhatItWrote: into a directory that does not exist, the
+// write fails with the file it could not write, and says nothing was
+// written; into one that exists, it says what it wrote.
+func TestWriteSaysOnlyWhatItWrote(t *testing.T) {
+	rep := &report{Cost: []costResult{{Services: 1}}}
+	var said logs
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	err := rep.write(&said, missing)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(missing, "results.md")) {
+		t.Fatalf("write into a missing directory = %v, want an error naming its results.md", err)
+	}
+	for _, l := range said {
+		if strings.Contains(l, "wrote") {
+			t.Fatalf("write said %q although it wrote nothing", l)
+		}
+	}
+	dir := t.TempDir()
+	said = nil
+	if err := rep.write(&said, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "results.md")); err != nil || len(said) != 1 || !strings.Contains(said[0], "wrote "+filepath.Join(dir, "results.md")) {
+		t.Fatalf("write said %q (results.md: %v), want that it wrote results.md", said, err)
 	}
 }
