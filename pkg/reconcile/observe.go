@@ -73,7 +73,8 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	for _, b := range backends {
 		o.Backends[b] = true
 	}
-	served := planner.ServedColor(s, o.MapRuntime)
+	o.Served = planner.ServedColor(s, o.MapRuntime)
+	served := o.Served
 	for i, c := range spec.Colors() {
 		st := planner.ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {

@@ -38,7 +38,7 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 		}
 	}
 	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.historyHas(s.Generation(), d.Reason) {
-		served := planner.ServedColor(s, o.MapRuntime)
+		served := o.Served
 		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
 			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
 		if served != "" {

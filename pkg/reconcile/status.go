@@ -322,7 +322,7 @@ func (s *ServiceStatus) Remembered() map[spec.Color]planner.Remembered {
 
 // observed records a snapshot.
 func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
-	s.ServedColor = planner.ServedColor(sv, o.MapRuntime)
+	s.ServedColor = o.Served
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors() {

@@ -79,7 +79,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
-	served := planner.ServedColor(s, o.MapRuntime)
+	served := o.Served
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
 	if served != "" {
 		view.ServedRestarts = o.Color(served).Container.RestartCount

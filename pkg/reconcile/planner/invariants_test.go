@@ -452,6 +452,7 @@ func (w world) observed(s *spec.Service) planner.Observed {
 		o.MapFile = o.MapRuntime
 	}
 	served := servedColor(s, o.MapRuntime)
+	o.Served = served
 	o.Blue = w.Blue.state(s, spec.Blue, o.Image, served)
 	o.Green = w.Green.state(s, spec.Green, o.Image, served)
 	if w.Approved {

@@ -24,6 +24,9 @@ type Observed struct {
 	Preview MapValue
 	// MapRuntime is the map value HAProxy uses now; MapFile the one on disk.
 	MapRuntime, MapFile MapValue
+	// Served is the color MapRuntime routes to ("" for neither), worked
+	// out once, by Observe (ServedColor).
+	Served spec.Color
 	// Backends holds every backend name HAProxy knows.
 	Backends map[string]bool
 	// Image is the desired image as the engine knows it.

@@ -37,7 +37,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d, decided := checkOwnership(s, o); decided {
 		return d
 	}
-	served := ServedColor(s, o.MapRuntime)
+	served := o.Served
 	v := o.Verification
 	var (
 		rec       *Verification
@@ -272,7 +272,7 @@ func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decis
 // served color comes back by itself, every other color stays down when it
 // exits (a new color that dies at start fails its release).
 func WantRestartPolicy(s *spec.Service, o Observed, c spec.Color) string {
-	if c == ServedColor(s, o.MapRuntime) {
+	if c == o.Served {
 		return RestartUnlessStopped
 	}
 	return RestartNo

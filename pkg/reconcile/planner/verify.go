@@ -187,7 +187,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 	from, to := v.From, v.To
 	st := o.Color(from)
 	ct := st.Container
-	served := ServedColor(s, o.MapRuntime)
+	served := o.Served
 	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
 	if strings.HasPrefix(v.Reason, string(ReasonServedColorDown)+": ") {
 		// Healed after its window: see heal.

@@ -80,6 +80,7 @@ func NewWorld(s *spec.Service, imageID string) *World {
 func (w *World) Serving(c spec.Color) *World {
 	b := w.S.Color(c).Backend
 	w.O.MapRuntime = planner.MapValue{Value: b, Found: true}
+	w.O.Served = c
 	w.O.MapFile = planner.MapValue{Value: b, Found: true}
 	for _, cc := range spec.Colors() {
 		w.Edit(cc, func(st *planner.ColorState) {
