@@ -51,7 +51,8 @@ type Prober interface {
 	Probe(ctx context.Context, url string) error
 }
 
-// Deps are the I/O boundaries of a Reconciler.
+// Deps are the I/O boundaries of the loop: what it observes through and
+// what it executes steps with.
 type Deps struct {
 	// HAProxy returns a client for one runtime API address.
 	HAProxy    func(addr string) (HAProxy, error)

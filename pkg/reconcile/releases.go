@@ -10,44 +10,55 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// keepRecord persists the verification a decision carries and adds the
-// release attempts that ended to the history. A new or ended verification
-// is written to disk at once, before the decision's step: a controller
-// killed right after a switch must know the window is open, and one killed
-// during a rollback must not release the failed version again. Counters
-// seen during the window are written with the pass. A release that failed
-// before any traffic moved is recorded in the history as Failed. l.mu is
-// held.
+// keepRecord keeps what decision d says of the service's release: its
+// verification (keepVerification) and a failure before traffic moved
+// (recordFailure). l.mu is held.
 func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
-	prev := st.Verification
-	if r := d.Record; r != nil {
-		st.Verification = r
-		if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome {
-			if err := l.Status.Flush(); err != nil {
-				log.Error(err, "Cannot write status")
-			}
-		}
-		// A release that succeeded may still be rolled back later, when it
-		// turns unhealthy while the previous color is warm (heal).
-		if r.Outcome != "" && (prev == nil || prev.Generation != r.Generation || prev.Outcome != r.Outcome) {
-			log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
-			l.appendHistory(log, releaseOf(s.Name, r, since(st)))
-			if st.Release != nil && st.Release.Generation == r.Generation {
-				st.Release = nil
-			}
-		}
+	if d.Record != nil {
+		l.keepVerification(log, s, st, d.Record)
 	}
 	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.historyHas(s.Generation(), d.Reason) {
-		served := o.Served
-		r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
-			ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
-		if served != "" {
-			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
-		}
-		st.FailedReason = s.Generation() + "/" + string(d.Reason)
-		st.Release = nil
-		l.appendHistory(log, r)
+		l.recordFailure(log, s, st, o, d, now)
 	}
+}
+
+// keepVerification persists verification r in status and, when it ended,
+// adds the release to the history. A new or ended verification is written
+// to disk at once, before the decision's step: a controller killed right
+// after a switch must know the window is open, and one killed during a
+// rollback must not release the failed version again. Counters seen during
+// the window are written with the pass. l.mu is held.
+func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *ServiceStatus, r *planner.Verification) {
+	prev := st.Verification
+	st.Verification = r
+	if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome {
+		if err := l.Status.Flush(); err != nil {
+			log.Error(err, "Cannot write status")
+		}
+	}
+	// A release that succeeded may still be rolled back later, when it
+	// turns unhealthy while the previous color is warm (heal).
+	if r.Outcome != "" && (prev == nil || prev.Generation != r.Generation || prev.Outcome != r.Outcome) {
+		log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
+		l.appendHistory(log, releaseOf(s.Name, r, since(st)))
+		if st.Release != nil && st.Release.Generation == r.Generation {
+			st.Release = nil
+		}
+	}
+}
+
+// recordFailure records in the history, once, a release that failed before
+// any traffic moved (decision d, Failed). l.mu is held.
+func (l *Loop) recordFailure(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
+	served := o.Served
+	r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
+		ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
+	if served != "" {
+		r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+	}
+	st.FailedReason = s.Generation() + "/" + string(d.Reason)
+	st.Release = nil
+	l.appendHistory(log, r)
 }
 
 // trackRelease reports a release started at the first step towards a
