@@ -138,13 +138,22 @@ func Missing(t TB, format string, args ...any) {
 // test with msg. It is a gate for the next step, not a timing assertion.
 func WaitFor(t TB, timeout time.Duration, msg string, cond func() bool) {
 	t.Helper()
+	WaitUntil(t, timeout, msg, cond, nil)
+}
+
+// WaitUntil is WaitFor, the one poll-until of the tests; at timeout the
+// failure adds what detail says then (nil: nothing), e.g. the last state
+// seen or a log tail.
+func WaitUntil(t TB, timeout time.Duration, msg string, cond func() bool, detail func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("testenv: timed out after %s: %s", timeout, msg)
+			more := ""
+			if detail != nil {
+				more = "\n" + detail()
+			}
+			t.Fatalf("testenv: timed out after %s: %s%s", timeout, msg, more)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,11 +1,8 @@
 package haproxy
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,7 +41,7 @@ type testHAProxy struct {
 	UserSock     string // stats socket, level user
 	TCPAddr      string // 127.0.0.1:port, level admin
 	FrontendAddr string // 127.0.0.1:port, the HTTP frontend
-	PID          int
+	HAProxy      *testenv.HAProxy
 }
 
 func (h *testHAProxy) admin(t *testing.T) *Client { return newTestClient(t, "unix://"+h.AdminSock) }
@@ -69,12 +66,12 @@ func defaultBackends() []testBackend {
 	}
 }
 
-// startHAProxy starts HAProxy in the foreground with a generated config in a
-// temporary directory, waits until its admin socket answers, and stops it by
-// PID when the test ends. It fails the test when haproxy is not installed.
+// startHAProxy starts HAProxy with a generated config in a temporary
+// directory (testenv.StartHAProxy, the one launcher of the tests), waits
+// until its admin socket answers, and stops it by PID when the test ends.
+// It fails the test when haproxy is not installed.
 func startHAProxy(t *testing.T, opts haproxyOptions) *testHAProxy {
 	t.Helper()
-	bin := testenv.RequireBinary(t, "haproxy", "apt-get install -y haproxy")
 	if opts.Backends == nil {
 		opts.Backends = defaultBackends()
 	}
@@ -97,40 +94,9 @@ func startHAProxy(t *testing.T, opts haproxyOptions) *testHAProxy {
 	if err := os.WriteFile(h.MapPath, []byte(opts.Map), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A free port may be taken by a parallel test between probing and
-	// HAProxy's bind: try again with new ports.
-	var lastErr string
-	for attempt := 0; attempt < 5; attempt++ {
-		h.TCPAddr, h.FrontendAddr = freeAddr(t), freeAddr(t)
-		cfg := filepath.Join(dir, "haproxy.cfg")
-		if err := os.WriteFile(cfg, []byte(h.config(opts)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd := exec.Command(bin, "-db", "-f", cfg)
-		cmd.Stdout, cmd.Stderr = &stderr, &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		if h.waitReady(exited) {
-			h.PID = cmd.Process.Pid
-			t.Cleanup(func() {
-				cmd.Process.Kill() // this test's HAProxy, by PID
-				<-exited
-			})
-			return h
-		}
-		cmd.Process.Kill()
-		<-exited
-		lastErr = stderr.String()
-		if !strings.Contains(lastErr, "cannot bind") && !strings.Contains(lastErr, "Address already in use") {
-			break
-		}
-	}
-	t.Fatalf("HAProxy did not start:\n%s", lastErr)
-	return nil
+	h.TCPAddr, h.FrontendAddr = freeAddr(t), freeAddr(t)
+	h.HAProxy = testenv.StartHAProxy(t, sockDir, h.config(opts), h.AdminSock)
+	return h
 }
 
 func (h *testHAProxy) config(opts haproxyOptions) string {
@@ -163,48 +129,23 @@ frontend fe_http
 	return b.String()
 }
 
-// waitReady polls the admin socket until it answers or HAProxy exits.
-func (h *testHAProxy) waitReady(exited <-chan struct{}) bool {
-	c, err := New("unix://"+h.AdminSock, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if _, err := c.Exec(context.Background(), "show info"); err == nil {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
 // freeAddr returns a loopback address whose port is reserved for this test
 // (see testenv.FreePort).
 func freeAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
 
-// waitFor polls cond until it holds; the deadline only guards against a hang
-// and is not a timing assertion.
+// waitFor polls cond until it holds (testenv.WaitUntil), and says the
+// last state seen when it does not; the deadline only guards against a
+// hang and is not a timing assertion.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	last := ""
-	for time.Now().Before(deadline) {
+	testenv.WaitUntil(t, 10*time.Second, what, func() bool {
 		ok, state := cond()
-		if ok {
-			return
-		}
 		last = state
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s; last seen: %s", what, last)
+		return ok
+	}, func() string { return "last seen: " + last })
 }
 
 func globalLines(lines []string) string {

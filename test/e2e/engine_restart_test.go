@@ -199,15 +199,10 @@ func (e *restartEnv) converged(gen string, served spec.Color) bool {
 // status.json and the end of dockerd's log.
 func (e *restartEnv) waitFor(timeout time.Duration, msg string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			// The controller's log follows, from start's cleanup.
-			e.t.Fatalf("timed out after %s: %s\nstatus.json:\n%s\ndockerd log tail:\n%s",
-				timeout, msg, e.statusFile(), e.eng.LogTail(20))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The controller's log follows, from start's cleanup.
+	testenv.WaitUntil(e.t, timeout, msg, cond, func() string {
+		return fmt.Sprintf("status.json:\n%s\ndockerd log tail:\n%s", e.statusFile(), e.eng.LogTail(20))
+	})
 }
 
 // get asks the frontend once, on a new connection, and returns
