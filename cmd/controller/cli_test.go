@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // TestCLI: each verb's flags, exit codes and machine-readable output. No
@@ -26,7 +27,9 @@ func TestCLI(t *testing.T) {
 		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
 	empty := t.TempDir()
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(bad, []byte("apiVersion: bluegreen.dev/v1\nkind: Service\nmetadata: {name: web}\nspec: {activeColor: purple}\n"), 0o644); err != nil {
+	purple := spectest.Web()
+	purple.Active = "purple"
+	if err := os.WriteFile(bad, []byte(purple.YAML()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

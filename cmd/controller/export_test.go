@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 const demoFile = "../../examples/desired.yaml"
@@ -113,15 +115,9 @@ func TestExportRefusesWhatValidateRefuses(t *testing.T) {
 
 func TestExportRefusesANameKubernetesCannotUse(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "desired.yaml")
-	doc := `apiVersion: bluegreen.dev/v1
-kind: Service
-metadata: {name: 1web}
-spec:
-  activeColor: blue
-  image: demo:v1
-  colors: {blue: {hostPort: 18081}, green: {hostPort: 18082}}
-  haproxy: {runtime: unix:///run/haproxy/admin.sock, mapFile: /etc/haproxy/hosts.map}
-`
+	d := spectest.Web()
+	d.Name = "1web"
+	doc := d.YAML()
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // pushDesired commits desired as desired.yaml to a new config repository
@@ -16,15 +17,12 @@ func pushDesired(t *testing.T, desired string) string {
 	return r.URL
 }
 
-const gitDesired = `apiVersion: bluegreen.dev/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  activeColor: green
-  image: shop:v2
-  colors: {blue: {hostPort: 18081}, green: {hostPort: 18082}}
-  haproxy: {runtime: "unix:///run/haproxy/admin.sock", mapFile: /etc/haproxy/hosts.map}
-`
+// gitDesired is service shop, green serving shop:v2.
+var gitDesired = func() string {
+	d := spectest.Web()
+	d.Name, d.Active, d.Image = "shop", "green", "shop:v2"
+	return d.YAML()
+}()
 
 // TestVerbsReadTheGitSource: validate and export read the desired state
 // of --git-url as run does; a commit whose desired state is refused is

@@ -9,26 +9,13 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 const demoHAProxyConfig = "../../examples/haproxy.cfg"
 
 // apiHealthDesired is a service whose app answers /api/health.
-const apiHealthDesired = `apiVersion: bluegreen.dev/v1
-kind: Service
-metadata:
-  name: web
-spec:
-  activeColor: blue
-  image: demo:v1
-  healthPath: /api/health
-  colors:
-    blue: {hostPort: 18081, backend: web_blue, server: app}
-    green: {hostPort: 18082, backend: web_green, server: app}
-  haproxy:
-    runtime: unix:///run/haproxy/admin.sock
-    mapFile: /etc/haproxy/hosts.map
-`
+var apiHealthDesired = spectest.Web("  healthPath: /api/health").YAML()
 
 // backendsCfg is a haproxy.cfg with backends web_blue and web_green whose
 // lines are check.

@@ -74,7 +74,6 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.Backends[b] = true
 	}
 	o.Served = planner.ServedColor(s, o.MapRuntime)
-	served := o.Served
 	for i, c := range spec.Colors() {
 		st := planner.ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
 		if found[i] {
@@ -86,16 +85,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 				return planner.Observed{}, err
 			}
 		}
-		// The color being prepared is probed; so is the served one while
-		// HAProxy has it down (it came back from a crash), so that it can
-		// take traffic again without waiting for HAProxy's check cadence,
-		// or while HAProxy does not send its traffic to its own address
-		// (HAProxy was reloaded, or the container restarted).
-		if st.Container.Running && (c != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, c, st.Container)) {
-			d.probe(ctx, s, c, &st)
-		} else if st.Container.Running {
-			d.probeFallback(ctx, s, c, &st)
-		}
+		d.probeColor(ctx, s, c, o.Served, &st)
 		st.Remembered = remember(prev[c], st, now)
 		if d.CheckConfig != nil {
 			st.CheckConfig = d.CheckConfig(s, c)
@@ -103,6 +93,23 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.SetColor(c, st)
 	}
 	return o, nil
+}
+
+// probeColor probes color c, observed as st, when it runs: the color being
+// prepared is probed; so is the served one while HAProxy has it down (it
+// came back from a crash, or fails its checks), so that it can take
+// traffic again without waiting for HAProxy's check cadence and its outage
+// is explained, or while HAProxy does not send its traffic to its own
+// address (HAProxy was reloaded, or the container restarted). Otherwise
+// only its published port is.
+func (d *Deps) probeColor(ctx context.Context, s *spec.Service, c, served spec.Color, st *planner.ColorState) {
+	switch {
+	case !st.Container.Running:
+	case c != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, c, st.Container):
+		d.probe(ctx, s, c, st)
+	default:
+		d.probeFallback(ctx, s, c, st)
+	}
 }
 
 // remember carries what status remembers of a color into its new

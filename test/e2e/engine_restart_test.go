@@ -19,6 +19,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // The engine restart tests (issue 7, acceptance point 2) restart a Docker
@@ -114,25 +115,9 @@ func newRestartEnv(t *testing.T, versions ...string) *restartEnv {
 // host network, listening on 127.0.0.1:<the color's hostPort>.
 func (e *restartEnv) save(active spec.Color, version string) {
 	e.t.Helper()
-	text := fmt.Sprintf(`apiVersion: bluegreen.dev/v1
-kind: Service
-metadata:
-  name: %s
-spec:
-  activeColor: %s
-  image: %s:%s
-  network: host
-  env: {LISTEN_ADDR: 127.0.0.1}
-  colors:
-    blue: {hostPort: %d}
-    green: {hostPort: %d}
-  haproxy:
-    runtime: unix://%s
-    mapFile: %s
-  readyTimeout: 30s
-  drainTimeout: 10s
-  stopTimeout: 10s
-`, e.svc, active, e.repo, version, e.bluePort, e.greenPort, e.sock, e.mapPath)
+	text := spectest.Desired{Name: e.svc, Active: string(active), Image: e.repo + ":" + version,
+		BluePort: e.bluePort, GreenPort: e.greenPort, Runtime: "unix://" + e.sock, MapFile: e.mapPath,
+		Extra: []string{"  network: host", "  env: {LISTEN_ADDR: 127.0.0.1}", "  readyTimeout: 30s", "  drainTimeout: 10s", "  stopTimeout: 10s"}}.YAML()
 	tmp := e.desired + ".tmp"
 	writeFile(e.t, tmp, text)
 	if err := os.Rename(tmp, e.desired); err != nil {

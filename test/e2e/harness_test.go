@@ -25,6 +25,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // env is one service under test: its own HAProxy, ports, map, containers,
@@ -145,27 +146,18 @@ func writeFile(t testing.TB, path, text string) {
 // spec renders a desired file: active color, the version to run (image tag
 // and build arg), and extra lines under spec:.
 func (e *env) spec(active spec.Color, version string, extra ...string) string {
-	return fmt.Sprintf(`apiVersion: bluegreen.dev/v1
-kind: Service
-metadata:
-  name: %s
-spec:
-  activeColor: %s
-  image: %s:%s
-  build:
-    context: %s
-    args: {VERSION: %s, MODE: "%s"}
-  colors:
-    blue: {hostPort: %d}
-    green: {hostPort: %d}
-  haproxy:
-    runtime: unix://%s
-    mapFile: %s
-  readyTimeout: %s
-  drainTimeout: %s
-  stopTimeout: %s
-  verify: %s
-%s`, e.svc, active, e.repo, version, e.buildContext(), version, e.modes[version], e.bluePort, e.greenPort, e.specSock, e.mapPath, e.readyTimeout, e.drainTimeout, e.stopTimeout, e.verify, strings.Join(extra, "\n"))
+	lines := []string{
+		"  build:",
+		"    context: " + e.buildContext(),
+		fmt.Sprintf("    args: {VERSION: %s, MODE: %q}", version, e.modes[version]),
+		"  readyTimeout: " + e.readyTimeout,
+		"  drainTimeout: " + e.drainTimeout,
+		"  stopTimeout: " + e.stopTimeout,
+		"  verify: " + e.verify,
+	}
+	return spectest.Desired{Name: e.svc, Active: string(active), Image: e.repo + ":" + version,
+		BluePort: e.bluePort, GreenPort: e.greenPort, Runtime: "unix://" + e.specSock, MapFile: e.mapPath,
+		Extra: append(lines, extra...)}.YAML()
 }
 
 // buildContext is the app's build context, linked below the desired

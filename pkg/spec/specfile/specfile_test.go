@@ -12,7 +12,7 @@ import (
 )
 
 // good is a valid desired file of one service, web.
-const good = spectest.Good
+var good = spectest.Good
 
 func TestParseDefaults(t *testing.T) {
 	svcs, err := Parse([]byte(good), "desired.yaml", t.TempDir())

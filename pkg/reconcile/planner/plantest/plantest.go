@@ -3,7 +3,6 @@
 package plantest
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
+	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
 // T0 is the tests' "now".
@@ -33,22 +33,9 @@ func Service(t testing.TB, active spec.Color, image string, extra ...string) *sp
 	if !strings.Contains(strings.Join(extra, "\n"), "  verify:") {
 		extra = append(extra, "  verify: {window: 0s}")
 	}
-	y := fmt.Sprintf(`apiVersion: bluegreen.dev/v1
-kind: Service
-metadata: {name: web}
-spec:
-  activeColor: %s
-  image: %s
-  colors:
-    blue: {hostPort: 18081}
-    green: {hostPort: 18082}
-  haproxy:
-    runtime: unix:///run/haproxy/admin.sock
-    mapFile: /etc/haproxy/hosts.map
-  readyTimeout: 60s
-  drainTimeout: 30s
-%s`, active, image, strings.Join(extra, "\n"))
-	svcs, err := specfile.Parse([]byte(y), "test.yaml", t.TempDir())
+	d := spectest.Web(append([]string{"  readyTimeout: 60s", "  drainTimeout: 30s"}, extra...)...)
+	d.Active, d.Image = string(active), image
+	svcs, err := specfile.Parse([]byte(d.YAML()), "test.yaml", t.TempDir())
 	if err != nil {
 		t.Fatalf("parse test spec: %v", err)
 	}
