@@ -14,8 +14,8 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
@@ -284,8 +284,8 @@ func (w *world) save() (at time.Time, gens []string) {
 	return at, gens
 }
 
-func (w *world) status() reconcile.Status {
-	st, _ := reconcile.ReadStatus(filepath.Join(w.stateDir, "status.json"))
+func (w *world) status() state.Status {
+	st, _ := state.ReadStatus(filepath.Join(w.stateDir, "status.json"))
 	return st
 }
 

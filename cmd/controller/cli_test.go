@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
@@ -49,15 +49,15 @@ func TestCLI(t *testing.T) {
 		{"the file from the environment", []string{"validate"}, map[string]string{"BLUEGREEN_FILE": demoFile}, exitOK, "1 service(s) valid", "", nil},
 		{"a flag wins over its variable", []string{"validate", "-f", demoFile}, map[string]string{"BLUEGREEN_FILE": bad}, exitOK, "valid", "", nil},
 		{"status converged", []string{"status", "--state-dir", converged}, nil, exitOK, "Converged", "", nil},
-		{"status -o json", []string{"status", "--state-dir", converged, "-o", "json"}, nil, exitOK, `"phase": "Converged"`, "", &reconcile.Status{}},
+		{"status -o json", []string{"status", "--state-dir", converged, "-o", "json"}, nil, exitOK, `"phase": "Converged"`, "", &state.Status{}},
 		{"status -o yaml", []string{"status", "--state-dir", converged, "-o", "yaml"}, nil, exitOK, "phase: Converged", "", nil},
-		{"status --json, as before -o", []string{"status", "--state-dir", converged, "--json"}, nil, exitOK, `"services"`, "", &reconcile.Status{}},
+		{"status --json, as before -o", []string{"status", "--state-dir", converged, "--json"}, nil, exitOK, `"services"`, "", &state.Status{}},
 		{"status not converged", []string{"status", "--state-dir", degraded}, nil, exitNotConverged, "Degraded", "", nil},
 		{"status from BLUEGREEN_STATE_DIR", []string{"status"}, map[string]string{"BLUEGREEN_STATE_DIR": converged}, exitOK, "Converged", "", nil},
 		{"status with no status file", []string{"status", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
 		{"status -o xml", []string{"status", "--state-dir", converged, "-o", "xml"}, nil, exitUsage, "", `-o "xml"`, nil},
 		{"status refuses --once", []string{"status", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
-		{"history -o json, none yet", []string{"history", "--state-dir", empty, "-o", "json"}, nil, exitOK, "[]", "", &[]reconcile.Release{}},
+		{"history -o json, none yet", []string{"history", "--state-dir", empty, "-o", "json"}, nil, exitOK, "[]", "", &[]state.Release{}},
 		{"history of one service", []string{"history", "web", "--state-dir", empty}, nil, exitOK, "no release recorded", "", nil},
 		{"history takes one service at most", []string{"history", "web", "api"}, nil, exitUsage, "", "accepts at most 1 arg", nil},
 		{"promote needs a service", []string{"promote", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},

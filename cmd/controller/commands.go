@@ -16,8 +16,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
@@ -139,7 +139,7 @@ type servicePlan struct {
 
 // printStatus prints the status file; exit 1 when a service is not converged.
 func printStatus(o options, stdout, stderr io.Writer) int {
-	st, err := reconcile.ReadStatus(statusPath(o))
+	st, err := state.ReadStatus(statusPath(o))
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitNotConverged
@@ -163,7 +163,7 @@ func printStatus(o options, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func writeStatus(w io.Writer, st reconcile.Status) {
+func writeStatus(w io.Writer, st state.Status) {
 	fmt.Fprintf(w, "desired: %s\n", st.Desired)
 	if st.SpecError != "" {
 		fmt.Fprintf(w, "desired state refused, nothing is changed until it is fixed:\n  %s\n",
@@ -236,14 +236,14 @@ func orDash(s string) string {
 // printHistory prints the release attempts recorded in the state directory,
 // oldest first, of one service or of all.
 func printHistory(o options, service string, stdout, stderr io.Writer) int {
-	rs, err := reconcile.ReadHistory(historyPath(o), service)
+	rs, err := state.ReadHistory(historyPath(o), service)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitNotConverged
 	}
 	if o.output == "json" || o.output == "yaml" {
 		if rs == nil {
-			rs = []reconcile.Release{}
+			rs = []state.Release{}
 		}
 		if err := writeData(stdout, o.output, rs); err != nil {
 			fmt.Fprintf(stderr, "controller: write history: %v\n", err)
@@ -299,7 +299,7 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
-		if err := reconcile.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {
+		if err := state.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			return exitNotConverged
 		}
@@ -323,7 +323,7 @@ func watchStatus(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			last, lastSize = fi.ModTime(), fi.Size()
 			switch o.output {
 			case "json":
-				st, err := reconcile.ReadStatus(path)
+				st, err := state.ReadStatus(path)
 				if err == nil {
 					b, _ := json.Marshal(st)
 					fmt.Fprintln(stdout, string(b))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/source"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
@@ -31,7 +31,7 @@ type gitSource struct {
 	unusable error           // why latest cannot be loaded (its path is missing or unsafe)
 	fetchErr error
 	good     *source.Snapshot // newest commit whose desired state was accepted
-	status   func(*reconcile.SourceStatus)
+	status   func(*state.SourceStatus)
 	onCommit func(commit string)
 }
 
@@ -102,7 +102,7 @@ func (g *gitSource) poll(ctx context.Context, every time.Duration, nudge chan<- 
 func (g *gitSource) load() ([]spec.Service, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	st := &reconcile.SourceStatus{URL: g.git.URL, Ref: g.git.Ref}
+	st := &state.SourceStatus{URL: g.git.URL, Ref: g.git.Ref}
 	if g.fetchErr != nil {
 		st.FetchError = g.fetchErr.Error()
 	}
@@ -139,7 +139,7 @@ func (g *gitSource) load() ([]spec.Service, error) {
 }
 
 // report hands the source's status to the loop and the metrics.
-func (g *gitSource) report(st *reconcile.SourceStatus) {
+func (g *gitSource) report(st *state.SourceStatus) {
 	if g.status != nil {
 		g.status(st)
 	}

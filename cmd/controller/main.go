@@ -23,6 +23,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/notify"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
@@ -256,14 +257,14 @@ func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Dri
 // newLoop makes the reconcile loop over the real HAProxy, Docker engine and
 // files; the caller closes the engine's client.
 func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop, *docker.Driver, error) {
-	st, err := reconcile.LoadStatus(statusPath(o), o.file)
+	st, err := state.LoadStatus(statusPath(o), o.file)
 	if err != nil && st == nil {
 		return nil, nil, err
 	}
 	if err != nil {
 		log.Error(err, "Status file damaged")
 	}
-	stops, err := reconcile.LoadStopRecords(filepath.Join(o.stateDir, "stopped.json"))
+	stops, err := state.LoadStopRecords(filepath.Join(o.stateDir, "stopped.json"))
 	if err != nil && stops == nil {
 		return nil, nil, err
 	}
@@ -299,8 +300,8 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		Load:        loadWithLocks(func() ([]spec.Service, error) { return specfile.Load(o.file) }, haLocks),
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
-		History:     reconcile.NewHistory(historyPath(o)),
-		Approvals:   reconcile.NewApprovals(approvalsPath(o)),
+		History:     state.NewHistory(historyPath(o)),
+		Approvals:   state.NewApprovals(approvalsPath(o)),
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		drv.Close()

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
@@ -48,7 +48,7 @@ func release(m *Metrics, c *clock) {
 	m.Stepped("web", planner.Step{Action: planner.DrainServer, Service: "web", Color: spec.Blue}, time.Millisecond, nil)
 	c.Add(30 * time.Second)
 	m.Stepped("web", planner.Step{Action: planner.StopContainer, Service: "web", Color: spec.Blue}, 2*time.Second, nil)
-	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "0123456789ab", From: spec.Blue, To: spec.Green,
+	m.ReleaseEnded(state.Release{Service: "web", Generation: "0123456789ab", From: spec.Blue, To: spec.Green,
 		FromImage: "demo:v1", ToImage: "demo:v2", Start: start, SwitchedAt: &switched, End: c.Now(), Outcome: planner.OutcomeSucceeded})
 	m.Decided(view("web", spec.Green, 1), planner.Decision{Phase: planner.Converged, Reason: "Converged"}, c.Now())
 	m.ObserveFailed("api", "HAProxyUnreachable", errors.New("dial unix /run/haproxy/admin.sock: connection refused"), c.Now())

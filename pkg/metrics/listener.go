@@ -6,6 +6,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -66,7 +67,7 @@ func (m *Metrics) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time)
 // ReleaseEnded counts a release by outcome and observes its durations.
 // A release with no start time (recorded by an older controller) has no
 // duration.
-func (m *Metrics) ReleaseEnded(r reconcile.Release) {
+func (m *Metrics) ReleaseEnded(r state.Release) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.known(r.Service)
@@ -91,7 +92,7 @@ func (m *Metrics) Stepped(service string, st planner.Step, took time.Duration, e
 	m.stepDuration.WithLabelValues(string(st.Action)).Observe(took.Seconds())
 	if err != nil {
 		m.steps.WithLabelValues(service, string(st.Action), "error").Inc()
-		m.reconcileErrors.WithLabelValues(service, string(reconcile.ReasonStepFailed)).Inc()
+		m.reconcileErrors.WithLabelValues(service, string(planner.ReasonStepFailed)).Inc()
 		return
 	}
 	m.steps.WithLabelValues(service, string(st.Action), "ok").Inc()

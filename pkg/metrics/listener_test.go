@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -136,13 +137,13 @@ func TestReleases(t *testing.T) {
 	m.ReleaseStarted(s, spec.Blue, c.Now())
 	start := c.Now()
 	switched := start.Add(7 * time.Second)
-	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g1", From: spec.Blue, To: spec.Green,
+	m.ReleaseEnded(state.Release{Service: "web", Generation: "g1", From: spec.Blue, To: spec.Green,
 		Start: start, SwitchedAt: &switched, End: start.Add(40 * time.Second), Outcome: planner.OutcomeSucceeded})
 	m.ReleaseStarted(s, spec.Green, c.Now())
-	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g2", From: spec.Green, To: spec.Blue,
+	m.ReleaseEnded(state.Release{Service: "web", Generation: "g2", From: spec.Green, To: spec.Blue,
 		Start: start, End: start.Add(3 * time.Second), Outcome: planner.OutcomeFailed, Reason: "ReadyTimeout"})
 	// An entry with no start has no duration, but is counted.
-	m.ReleaseEnded(reconcile.Release{Service: "web", Generation: "g3", End: start, Outcome: planner.OutcomeSuperseded})
+	m.ReleaseEnded(state.Release{Service: "web", Generation: "g3", End: start, Outcome: planner.OutcomeSuperseded})
 
 	compare(t, m, `
 # HELP bluegreen_releases_started_total Releases started: the first step taken towards a new generation of the service.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -58,7 +59,7 @@ func TestHangingReceiverDoesNotBlockTheLoop(t *testing.T) {
 			svc := service(t, fmt.Sprintf("svc%d", s), spec.Green, "demo:v2")
 			for i := range perService {
 				n.ReleaseStarted(svc, spec.Blue, t0)
-				n.ReleaseEnded(reconcile.Release{Service: svc.Name, To: spec.Green, ToImage: "demo:v2", Start: t0, End: t0.Add(time.Duration(i) * time.Second), Outcome: planner.OutcomeSucceeded})
+				n.ReleaseEnded(state.Release{Service: svc.Name, To: spec.Green, ToImage: "demo:v2", Start: t0, End: t0.Add(time.Duration(i) * time.Second), Outcome: planner.OutcomeSucceeded})
 				n.Decided(reconcile.ServiceView{Service: svc.Name, Served: spec.Blue}, planner.Decision{Reason: "CrashLoop"}, t0.Add(time.Duration(i)*time.Hour))
 			}
 		}()

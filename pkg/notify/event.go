@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -71,7 +72,7 @@ func startedEvent(s *spec.Service, from spec.Color, at time.Time) Event {
 		Text: fmt.Sprintf("%s: release %s started: %s to serve %s (%s)", s.Name, gen, s.ActiveColor, s.Image, serving)}
 }
 
-func endedEvent(r reconcile.Release) Event {
+func endedEvent(r state.Release) Event {
 	typ, ok := endedTypes[r.Outcome]
 	if !ok {
 		typ = "Release" + r.Outcome

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -101,7 +102,7 @@ func (n *Notifier) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time
 }
 
 // ReleaseEnded posts an event of the release's outcome.
-func (n *Notifier) ReleaseEnded(r reconcile.Release) {
+func (n *Notifier) ReleaseEnded(r state.Release) {
 	n.post(endedEvent(r))
 }
 

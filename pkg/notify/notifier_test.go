@@ -19,6 +19,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -128,9 +129,9 @@ func service(t *testing.T, name string, active spec.Color, image string) *spec.S
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func ended(service string, from, to spec.Color, fromImage, toImage, outcome, reason string, end time.Time) reconcile.Release {
+func ended(service string, from, to spec.Color, fromImage, toImage, outcome, reason string, end time.Time) state.Release {
 	sw := t0.Add(5 * time.Second)
-	return reconcile.Release{Service: service, Generation: "0123456789ab", From: from, To: to, FromImage: fromImage, ToImage: toImage,
+	return state.Release{Service: service, Generation: "0123456789ab", From: from, To: to, FromImage: fromImage, ToImage: toImage,
 		Start: t0, SwitchedAt: &sw, End: end, Outcome: outcome, Reason: reason}
 }
 

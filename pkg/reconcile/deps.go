@@ -8,6 +8,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -51,6 +52,16 @@ type Prober interface {
 	Probe(ctx context.Context, url string) error
 }
 
+// StopRecords is the controller's own memory of the containers it
+// stopped, so that a container it stopped is never taken for one that
+// died, whatever its exit code, and one that died is never taken for one
+// it stopped. It is written before the stop is asked, so that a
+// controller killed between the two still knows.
+type StopRecords interface {
+	Stopping(name string, r state.StopRecord) error
+	Get(name string) (state.StopRecord, bool)
+}
+
 // Deps are the I/O boundaries of the loop: what it observes through and
 // what it executes steps with.
 type Deps struct {
@@ -76,7 +87,7 @@ type Deps struct {
 // stops returns d.Stops, creating an in-memory record if none was given.
 func (d *Deps) stops() StopRecords {
 	if d.Stops == nil {
-		d.Stops = &FileStopRecords{recs: map[string]StopRecord{}}
+		d.Stops = state.NewStopRecords()
 	}
 	return d.Stops
 }

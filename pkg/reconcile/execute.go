@@ -14,6 +14,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 )
 
 // ErrPullForbidden is returned for a pull when Deps.NoPull is set.
@@ -51,7 +52,7 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 		}
 		// Recorded first: a controller killed between the two must still
 		// know that this exit was its own doing.
-		if err := d.stops().Stopping(st.Container.Name, StopRecord{ID: st.Container.ID, At: time.Now()}); err != nil {
+		if err := d.stops().Stopping(st.Container.Name, state.StopRecord{ID: st.Container.ID, At: time.Now()}); err != nil {
 			return fmt.Errorf("stop container %s: %w; not stopped", st.Container.Name, err)
 		}
 		return d.Containers.Stop(ctx, st.Container.Name, st.Container.StopTimeout)

@@ -28,7 +28,7 @@ type fakeWorld struct {
 	runtimeMap map[string]string
 	fileMap    map[string]string
 	backends   []string
-	servers    map[string]*haproxy.StatRow // by "backend/server"; Status is the health: UP or DOWN
+	servers    map[string]*haproxy.StatRow // by "backend/server"; state.Status is the health: UP or DOWN
 	admin      map[string]haproxy.AdminState
 	images     map[string]string // ref -> ID
 	containers map[string]*docker.Container

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -24,7 +25,7 @@ type Listener interface {
 	Stepped(service string, st planner.Step, took time.Duration, err error)
 	// ReleaseEnded reports a release attempt's outcome, as the history
 	// records it.
-	ReleaseEnded(r Release)
+	ReleaseEnded(r state.Release)
 	// ObserveFailed reports a pass of a service that could not observe
 	// its world (reason as in status: DockerUnreachable, Timeout, ...).
 	ObserveFailed(service string, reason planner.Reason, err error, at time.Time)
@@ -68,7 +69,7 @@ func (os Listeners) Stepped(service string, st planner.Step, took time.Duration,
 	}
 }
 
-func (os Listeners) ReleaseEnded(r Release) {
+func (os Listeners) ReleaseEnded(r state.Release) {
 	for _, o := range os {
 		o.ReleaseEnded(r)
 	}

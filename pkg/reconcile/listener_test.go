@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -31,7 +32,7 @@ func (r *recorder) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time
 func (r *recorder) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	r.add("step %s %s %s", service, st.Action, st.Color)
 }
-func (r *recorder) ReleaseEnded(rel Release) {
+func (r *recorder) ReleaseEnded(rel state.Release) {
 	r.add("ended %s %s->%s %s %s, switched: %v", rel.Service, rel.From, rel.To, rel.ToImage, rel.Outcome, rel.SwitchedAt != nil)
 }
 func (r *recorder) ObserveFailed(service string, reason planner.Reason, err error, at time.Time) {}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -35,7 +36,7 @@ var ErrSpec = errors.New("desired state refused")
 type Loop struct {
 	Deps   *Deps
 	Log    logr.Logger
-	Status *StatusStore
+	Status *state.StatusStore
 	// Load reads the desired state afresh at every pass.
 	Load func() ([]spec.Service, error)
 	Now  func() time.Time
@@ -44,10 +45,10 @@ type Loop struct {
 	// Steps of different services may run at once.
 	BeforeStep func(planner.Step)
 	AfterStep  func(planner.Step, error)
-	// History, when set, records every release attempt.
-	History *History
-	// Approvals, when set, holds the promotions given at the host.
-	Approvals *Approvals
+	// state.History, when set, records every release attempt.
+	History *state.History
+	// state.Approvals, when set, holds the promotions given at the host.
+	Approvals *state.Approvals
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -56,7 +57,7 @@ type Loop struct {
 	// notifications).
 	Listener Listener
 
-	// mu guards Status, which steps in flight update.
+	// mu guards state.Status, which steps in flight update.
 	mu       sync.Mutex
 	failures map[string]int              // consecutive errors per service, for backoff only
 	dueAt    map[string]time.Time        // when a service asked to be looked at again
@@ -99,7 +100,7 @@ func (l *Loop) init() {
 }
 
 // Pass reads the desired state, and for each service observes, plans and
-// takes at most one step; it returns once every step has ended. Status is
+// takes at most one step; it returns once every step has ended. state.Status is
 // written once, at the end.
 func (l *Loop) Pass(ctx context.Context) PassResult {
 	res := l.pass(ctx, nil)
@@ -229,9 +230,9 @@ func (l *Loop) finish(r stepDone, res *PassResult) {
 	delete(l.inFlight, r.name)
 	res.Converged = false
 	if r.err != nil {
-		l.last[r.name] = planner.Decision{Phase: planner.Degraded, Reason: ReasonStepFailed, Message: r.err.Error()}
+		l.last[r.name] = planner.Decision{Phase: planner.Degraded, Reason: planner.ReasonStepFailed, Message: r.err.Error()}
 		if refused(r.err) {
-			l.last[r.name] = planner.Decision{Phase: planner.Failed, Reason: ReasonStepRefused, Message: r.err.Error()}
+			l.last[r.name] = planner.Decision{Phase: planner.Failed, Reason: planner.ReasonStepRefused, Message: r.err.Error()}
 		}
 		l.failed(r.name, r.err, res)
 		return

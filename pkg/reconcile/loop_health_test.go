@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -84,11 +85,11 @@ func TestLoopRestartsAServedColorThatStaysUnhealthy(t *testing.T) {
 	}
 }
 
-func readyReason(st *ServiceStatus) planner.Reason { return conditionReason(st) }
+func readyReason(st *state.ServiceStatus) planner.Reason { return conditionReason(st) }
 
-func readyMessage(st *ServiceStatus) string {
+func readyMessage(st *state.ServiceStatus) string {
 	for _, c := range st.Conditions {
-		if c.Type == ConditionReady {
+		if c.Type == state.ConditionReady {
 			return c.Message
 		}
 	}

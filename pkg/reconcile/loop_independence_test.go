@@ -14,6 +14,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -70,7 +71,7 @@ func newTestLoop(t *testing.T, d *Deps, svcs ...*spec.Service) *Loop {
 			return out, nil
 		}}
 	var err error
-	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+	if loop.Status, err = state.LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	return loop
@@ -169,7 +170,7 @@ func TestLoopRollsBackAFailedRelease(t *testing.T) {
 	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
 	h.converge()
 	history := filepath.Join(t.TempDir(), "history.jsonl")
-	withHistory := func() { h.loop.History = NewHistory(history) }
+	withHistory := func() { h.loop.History = state.NewHistory(history) }
 	withHistory()
 	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}"))
 	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
@@ -212,7 +213,7 @@ func TestLoopRollsBackAFailedRelease(t *testing.T) {
 	if got := w.mutating(); len(got) != 0 {
 		t.Fatalf("the same spec was tried again: %v", got)
 	}
-	rs, err := ReadHistory(history, "web")
+	rs, err := state.ReadHistory(history, "web")
 	if err != nil || len(rs) != 1 || rs[0].Outcome != planner.OutcomeRolledBack || rs[0].From != spec.Blue || rs[0].To != spec.Green ||
 		!strings.Contains(rs[0].Reason, "5xx") {
 		t.Fatalf("history %+v (%v)", rs, err)
@@ -228,7 +229,7 @@ func TestLoopRollsBackAFailedRelease(t *testing.T) {
 	}
 }
 
-func readyMessageOf(s *ServiceStatus) string {
+func readyMessageOf(s *state.ServiceStatus) string {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.Message

@@ -17,6 +17,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -38,7 +39,7 @@ func newHarness(t *testing.T, w *fakeWorld, s *spec.Service) *harness {
 
 // restart builds a new Loop from the status file, as a new process would.
 func (h *harness) restart() {
-	st, err := LoadStatus(h.status, "desired.yaml")
+	st, err := state.LoadStatus(h.status, "desired.yaml")
 	if err != nil {
 		h.t.Fatalf("LoadStatus: %v", err)
 	}
@@ -65,8 +66,8 @@ func (h *harness) converge() []string {
 	return nil
 }
 
-func (h *harness) serviceStatus() *ServiceStatus {
-	st, err := ReadStatus(h.status)
+func (h *harness) serviceStatus() *state.ServiceStatus {
+	st, err := state.ReadStatus(h.status)
 	if err != nil {
 		h.t.Fatalf("ReadStatus: %v", err)
 	}
@@ -212,7 +213,7 @@ func TestLoopRefusedSpecTouchesNothing(t *testing.T) {
 	if len(w.calls) != 0 {
 		t.Fatalf("a refused spec made calls: %v", w.calls)
 	}
-	st, _ := ReadStatus(h.status)
+	st, _ := state.ReadStatus(h.status)
 	if !strings.Contains(st.SpecError, "purple") || st.Services["web"].Phase != planner.Converged {
 		t.Fatalf("status: specError %q, web %s", st.SpecError, st.Services["web"].Phase)
 	}
@@ -370,7 +371,7 @@ func TestPassSharesReads(t *testing.T) {
 	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: func() time.Time { return plantest.T0 },
 		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
 	var err error
-	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+	if loop.Status, err = state.LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	pass := func() map[string]int {
@@ -427,7 +428,7 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	loop := &Loop{Deps: w.deps(), Log: logr.Discard(), Now: time.Now,
 		Load: func() ([]spec.Service, error) { return []spec.Service{*web, *api}, nil }}
 	var err error
-	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+	if loop.Status, err = state.LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -444,5 +445,22 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	}
 	if n := inspects("bg-api-blue"); n != 1 {
 		t.Fatalf("the converged service was looked at %d times while the other waited, want 1 (the first full pass)", n)
+	}
+}
+
+// TestRefusedStepStalls: a step that retrying cannot mend (here a pull on
+// a host with --no-pull) stalls its service as Failed, StepRefused,
+// instead of a Degraded error retried forever; --once gives up on it.
+func TestRefusedStepStalls(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, plantest.Service(t, spec.Blue, "demo:v1"))
+	h.loop.Deps.NoPull = true
+	err := h.loop.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "StepRefused") {
+		t.Fatalf("RunOnce = %v, want it to stop on the refused pull", err)
+	}
+	st := h.serviceStatus()
+	if st.Phase != planner.Failed || conditionReason(st) != "StepRefused" || !strings.Contains(st.LastError, "--no-pull") {
+		t.Fatalf("status %s %s %q, want Failed StepRefused naming --no-pull", st.Phase, conditionReason(st), st.LastError)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -288,4 +289,19 @@ func fromDocker(c docker.Container, network spec.Network) planner.Container {
 		RestartCount:  c.RestartCount,
 		RestartPolicy: c.RestartPolicy,
 	}
+}
+
+// stopSlack bounds how long after the controller asked for a stop the
+// container's exit still counts as that stop: the stop timeout plus this.
+const stopSlack = time.Minute
+
+// stoppedBy tells whether record r accounts for the last exit of ct: the
+// same container, stopped after this run started, exiting once the stop
+// was asked and before its grace period could have run out.
+func stoppedBy(r state.StopRecord, ct planner.Container, stopTimeout time.Duration) bool {
+	if r.ID == "" || r.ID != ct.ID || ct.FinishedAt.IsZero() {
+		return false
+	}
+	asked := r.At.Add(-time.Second) // the engine's and the controller's clocks are one host's, read at different moments
+	return !r.At.Before(ct.StartedAt) && !ct.FinishedAt.Before(asked) && !ct.FinishedAt.After(r.At.Add(stopTimeout+stopSlack))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -114,7 +115,7 @@ func TestPassObservesServicesAtOnce(t *testing.T) {
 	loop := &Loop{Deps: deps, Log: logr.Discard(), Now: func() time.Time { return plantest.T0 },
 		Load: func() ([]spec.Service, error) { return []spec.Service{*web, api}, nil }}
 	var err error
-	if loop.Status, err = LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
+	if loop.Status, err = state.LoadStatus(filepath.Join(t.TempDir(), "status.json"), "d.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	if res := loop.Pass(context.Background()); len(res.Errors) > 0 {

@@ -7,17 +7,18 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // keepRecord keeps what decision d says of the service's release: its
 // verification (keepVerification) and a failure before traffic moved
 // (recordFailure). l.mu is held.
-func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
+func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *state.ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
 	if d.Record != nil {
 		l.keepVerification(log, s, st, d.Record)
 	}
-	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.historyHas(s.Generation(), d.Reason) {
+	if d.Phase == planner.Failed && d.Step == nil && d.Reason.FailsRelease() && !st.HistoryHas(s.Generation(), d.Reason) {
 		l.recordFailure(log, s, st, o, d, now)
 	}
 }
@@ -28,7 +29,7 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *ServiceStatus, o
 // after a switch must know the window is open, and one killed during a
 // rollback must not release the failed version again. Counters seen during
 // the window are written with the pass. l.mu is held.
-func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *ServiceStatus, r *planner.Verification) {
+func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *state.ServiceStatus, r *planner.Verification) {
 	prev := st.Verification
 	st.Verification = r
 	if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome {
@@ -40,7 +41,7 @@ func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *ServiceSta
 	// turns unhealthy while the previous color is warm (heal).
 	if r.Outcome != "" && (prev == nil || prev.Generation != r.Generation || prev.Outcome != r.Outcome) {
 		log.Info("Release ended", "outcome", r.Outcome, "reason", r.Reason)
-		l.appendHistory(log, releaseOf(s.Name, r, since(st)))
+		l.appendHistory(log, state.ReleaseOf(s.Name, r, since(st)))
 		if st.Release != nil && st.Release.Generation == r.Generation {
 			st.Release = nil
 		}
@@ -49,9 +50,9 @@ func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *ServiceSta
 
 // recordFailure records in the history, once, a release that failed before
 // any traffic moved (decision d, Failed). l.mu is held.
-func (l *Loop) recordFailure(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
+func (l *Loop) recordFailure(log logr.Logger, s *spec.Service, st *state.ServiceStatus, o planner.Observed, d planner.Decision, now time.Time) {
 	served := o.Served
-	r := Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
+	r := state.Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
 		ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
 	if served != "" {
 		r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
@@ -67,16 +68,16 @@ func (l *Loop) recordFailure(log logr.Logger, s *spec.Service, st *ServiceStatus
 // release whose generation is replaced before it ended is Superseded.
 // Verified releases and those that fail before traffic moves end in
 // keepRecord. l.mu is held.
-func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus, o planner.Observed, d planner.Decision, served spec.Color, now time.Time) {
+func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *state.ServiceStatus, o planner.Observed, d planner.Decision, served spec.Color, now time.Time) {
 	gen := s.Generation()
 	cur := st.Release
 	switch {
-	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.releaseEnded(gen) && !(served == s.ActiveColor && planner.RunsDesired(s, o, served)):
+	case d.Step != nil && (cur == nil || cur.Generation != gen) && !st.ReleaseEnded(gen) && !(served == s.ActiveColor && planner.RunsDesired(s, o, served)):
 		if cur != nil {
 			cur.End, cur.Outcome, cur.Reason = now, planner.OutcomeSuperseded, "the spec changed before the release ended"
 			l.appendHistory(log, *cur)
 		}
-		r := Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
+		r := state.Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
 		if served != "" {
 			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
 		}
@@ -90,7 +91,7 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *ServiceStatus,
 	}
 }
 
-func (l *Loop) appendHistory(log logr.Logger, r Release) {
+func (l *Loop) appendHistory(log logr.Logger, r state.Release) {
 	if r.Commit == "" {
 		r.Commit = l.commit()
 	}
@@ -106,7 +107,7 @@ func (l *Loop) appendHistory(log logr.Logger, r Release) {
 // SetSource records the git commit the desired state comes from, in status
 // and in the releases and log lines that follow. It may be called from
 // Load.
-func (l *Loop) SetSource(s *SourceStatus) {
+func (l *Loop) SetSource(s *state.SourceStatus) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.Status.SetSource(s)
@@ -115,13 +116,13 @@ func (l *Loop) SetSource(s *SourceStatus) {
 // commit is the commit of the desired state in force ("" when it does not
 // come from git). l.mu is held.
 func (l *Loop) commit() string {
-	if src := l.Status.cur.Source; src != nil {
+	if src := l.Status.Source(); src != nil {
 		return src.Commit
 	}
 	return ""
 }
 
-func since(st *ServiceStatus) time.Time {
+func since(st *state.ServiceStatus) time.Time {
 	if st.Since == nil {
 		return time.Time{}
 	}

@@ -50,7 +50,7 @@ func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observ
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if cs := l.Status.Service(s.Name).Colors[step.Color]; cs != nil {
-		cs.remember(st.Remembered)
+		cs.Remember(st.Remembered)
 	}
 }
 
@@ -69,7 +69,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 	}
 	l.mu.Lock()
 	st := l.Status.Service(s.Name)
-	st.stepped(step, err, l.Now())
+	st.Stepped(step, err, refused(err), l.Now())
 	if r := st.Release; err == nil && step.Action == planner.SwitchMap && r != nil && step.Color == r.To && r.SwitchedAt == nil {
 		at := l.Now()
 		r.SwitchedAt = &at

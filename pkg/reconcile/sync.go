@@ -13,6 +13,7 @@ import (
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -67,17 +68,17 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	log := l.logFor(s)
 	st := l.Status.Service(s.Name)
 	o, err, now := ob.o, ob.err, ob.now
-	st.target(s, now)
+	st.Target(s, now)
 	if err != nil {
-		st.failed(errorReason(err), err, now)
+		st.Failed(errorReason(err), err, now)
 		log.Error(err, "Cannot observe service; retrying with backoff")
 		l.listener().ObserveFailed(s.Name, errorReason(err), err, now)
 		return planner.Decision{Phase: planner.Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
-	st.observed(s, o)
+	st.Observed(s, o)
 	d := planner.Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
-	st.decided(d, now)
+	st.Decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
 	served := o.Served
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
@@ -131,7 +132,7 @@ func (l *Loop) logsOf(ctx context.Context, name string) string {
 	return strings.TrimRight(out, "\n")
 }
 
-func conditionReason(st *ServiceStatus) planner.Reason {
+func conditionReason(st *state.ServiceStatus) planner.Reason {
 	for _, c := range st.Conditions {
 		if c.Type == "Ready" {
 			return c.Reason
@@ -143,13 +144,13 @@ func conditionReason(st *ServiceStatus) planner.Reason {
 func errorReason(err error) planner.Reason {
 	switch {
 	case errors.Is(err, haproxy.ErrUnreachable):
-		return ReasonHAProxyUnreachable
+		return planner.ReasonHAProxyUnreachable
 	case errors.Is(err, docker.ErrUnreachable):
-		return ReasonDockerUnreachable
+		return planner.ReasonDockerUnreachable
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return ReasonTimeout
+		return planner.ReasonTimeout
 	}
-	return ReasonObserveFailed
+	return planner.ReasonObserveFailed
 }
 
 // refused reports an error that retrying cannot mend: a name HAProxy

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -178,7 +178,7 @@ func TestServedCrashLoopBacksOff(t *testing.T) {
 	e.waitPolicy(spec.Blue, "unless-stopped", 2*time.Minute)
 	const window = 60 * time.Second
 	first, _ := strconv.Atoi(e.inspect(spec.Blue, "{{.RestartCount}}"))
-	var crashLoop *reconcile.ServiceStatus
+	var crashLoop *state.ServiceStatus
 	deadline := time.Now().Add(window)
 	for time.Now().Before(deadline) {
 		// While the engine waits to restart it, status gives the exit code.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
@@ -139,7 +139,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	e.waitConverged(time.Minute)
 	bad := strings.Replace(base, greenLine, fmt.Sprintf(`green: {hostPort: %d, backend: "g;clear map %s"}`, e.greenPort, e.mapPath), 1)
 	e.saveDesiredText(bad)
-	var st reconcile.Status
+	var st state.Status
 	testenv.WaitFor(t, 30*time.Second, "status.json names the refused field", func() bool {
 		st = e.status()
 		return strings.Contains(st.SpecError, "spec.colors.green.backend")

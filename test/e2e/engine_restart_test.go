@@ -15,8 +15,8 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 	"github.com/bluegreen-host/controller/pkg/spec/spectest"
@@ -156,12 +156,12 @@ func (e *restartEnv) statusFile() string {
 	return string(b)
 }
 
-func (e *restartEnv) serviceStatus() *reconcile.ServiceStatus {
-	st, _ := reconcile.ReadStatus(filepath.Join(e.stateDir, "status.json"))
+func (e *restartEnv) serviceStatus() *state.ServiceStatus {
+	st, _ := state.ReadStatus(filepath.Join(e.stateDir, "status.json"))
 	if s := st.Services[e.svc]; s != nil {
 		return s
 	}
-	return &reconcile.ServiceStatus{}
+	return &state.ServiceStatus{}
 }
 
 func (e *restartEnv) generation() string {
@@ -461,7 +461,7 @@ func (p *phaseRecorder) finish() string {
 }
 
 // readyTransition is when the Ready condition last changed.
-func readyTransition(s *reconcile.ServiceStatus) time.Time {
+func readyTransition(s *state.ServiceStatus) time.Time {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.LastTransitionTime
@@ -472,7 +472,7 @@ func readyTransition(s *reconcile.ServiceStatus) time.Time {
 
 // readyTransitionAfter tells whether the Ready condition last changed after
 // at: status left Converged while the engine was away and came back.
-func readyTransitionAfter(s *reconcile.ServiceStatus, at time.Time) bool {
+func readyTransitionAfter(s *state.ServiceStatus, at time.Time) bool {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.LastTransitionTime.After(at)

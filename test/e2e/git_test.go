@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 
 	// Its in-process file:// transport, so that pushing needs no git binary.
@@ -87,10 +87,10 @@ func TestGitDrivenRelease(t *testing.T) {
 	r := newGitRepo(t, e)
 	c1, g1 := r.commit("blue v1", e.spec(spec.Blue, "v1"), false)
 	ctl := e.start("--git-url", r.URL, "--git-path", "desired.yaml", "--git-poll", "200ms")
-	waitSource := func(what string, ok func(*reconcile.Status, *reconcile.ServiceStatus) bool) (*reconcile.Status, *reconcile.ServiceStatus) {
+	waitSource := func(what string, ok func(*state.Status, *state.ServiceStatus) bool) (*state.Status, *state.ServiceStatus) {
 		t.Helper()
-		var st reconcile.Status
-		var svc *reconcile.ServiceStatus
+		var st state.Status
+		var svc *state.ServiceStatus
 		testenv.WaitFor(t, 2*time.Minute, what, func() bool {
 			st = e.status()
 			svc = st.Services[e.svc]
@@ -98,8 +98,8 @@ func TestGitDrivenRelease(t *testing.T) {
 		})
 		return &st, svc
 	}
-	converged := func(commit, gen string) func(*reconcile.Status, *reconcile.ServiceStatus) bool {
-		return func(st *reconcile.Status, s *reconcile.ServiceStatus) bool {
+	converged := func(commit, gen string) func(*state.Status, *state.ServiceStatus) bool {
+		return func(st *state.Status, s *state.ServiceStatus) bool {
 			return st.Source.Commit == commit && s.ObservedGeneration == gen && s.Phase == planner.Converged
 		}
 	}
@@ -111,7 +111,7 @@ func TestGitDrivenRelease(t *testing.T) {
 	c2, g2 := r.commit("release green v2", e.spec(spec.Green, "v2"), false)
 	waitSource("green v2 from the second commit", converged(c2, g2))
 	e.assertFrontend("green v2")
-	rs, err := reconcile.ReadHistory(filepath.Join(e.stateDir, "history.jsonl"), e.svc)
+	rs, err := state.ReadHistory(filepath.Join(e.stateDir, "history.jsonl"), e.svc)
 	if err != nil || len(rs) == 0 {
 		t.Fatalf("history: %v, %v", rs, err)
 	}
@@ -122,7 +122,7 @@ func TestGitDrivenRelease(t *testing.T) {
 	// A commit the controller refuses: nothing changes.
 	bad := strings.Replace(e.spec(spec.Green, "v2"), "activeColor: green", "activeColor: purple", 1)
 	c3, _ := r.commit("a typo", bad, false)
-	st, svc := waitSource("the bad commit refused", func(st *reconcile.Status, _ *reconcile.ServiceStatus) bool {
+	st, svc := waitSource("the bad commit refused", func(st *state.Status, _ *state.ServiceStatus) bool {
 		return st.Source.RefusedCommit == c3
 	})
 	t.Logf("refused: %s", st.Source.RefusedReason)
@@ -178,7 +178,7 @@ func TestGitTwoServices(t *testing.T) {
 	p.web.assertFrontend("green v2")
 	p.api.assertFrontend("blue v1")
 	for svc, want := range map[string]string{p.web.svc: planner.OutcomeSucceeded, p.api.svc: planner.OutcomeRolledBack} {
-		rs, err := reconcile.ReadHistory(filepath.Join(p.web.stateDir, "history.jsonl"), svc)
+		rs, err := state.ReadHistory(filepath.Join(p.web.stateDir, "history.jsonl"), svc)
 		if err != nil || len(rs) == 0 {
 			t.Fatalf("history of %s: %v, %v", svc, rs, err)
 		}

@@ -21,8 +21,8 @@ import (
 	"github.com/bluegreen-host/controller/internal/loadgen"
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/haproxy"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 	"github.com/bluegreen-host/controller/pkg/spec/spectest"
@@ -322,16 +322,16 @@ func runOnce(t testing.TB, cmd *exec.Cmd) (int, string) {
 }
 
 // status reads the status file the controller writes.
-func (e *env) status() reconcile.Status {
-	st, _ := reconcile.ReadStatus(filepath.Join(e.stateDir, "status.json"))
+func (e *env) status() state.Status {
+	st, _ := state.ReadStatus(filepath.Join(e.stateDir, "status.json"))
 	return st
 }
 
-func (e *env) serviceStatus() *reconcile.ServiceStatus {
+func (e *env) serviceStatus() *state.ServiceStatus {
 	if s := e.status().Services[e.svc]; s != nil {
 		return s
 	}
-	return &reconcile.ServiceStatus{}
+	return &state.ServiceStatus{}
 }
 
 // waitConverged waits until status says Converged for the current desired file.
@@ -345,10 +345,10 @@ func (e *env) waitConverged(timeout time.Duration) {
 }
 
 // waitPhase waits until status shows the phase and reason for the current desired file.
-func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason planner.Reason) *reconcile.ServiceStatus {
+func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason planner.Reason) *state.ServiceStatus {
 	e.t.Helper()
 	gen := e.generation()
-	var s *reconcile.ServiceStatus
+	var s *state.ServiceStatus
 	testenv.WaitFor(e.t, timeout, fmt.Sprintf("status %s (%s)", phase, reason), func() bool {
 		s = e.serviceStatus()
 		return s.Phase == phase && s.ObservedGeneration == gen && readyReason(s) == reason
@@ -356,7 +356,7 @@ func (e *env) waitPhase(timeout time.Duration, phase planner.Phase, reason plann
 	return s
 }
 
-func readyMessage(s *reconcile.ServiceStatus) string {
+func readyMessage(s *state.ServiceStatus) string {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.Message
@@ -365,7 +365,7 @@ func readyMessage(s *reconcile.ServiceStatus) string {
 	return ""
 }
 
-func readyReason(s *reconcile.ServiceStatus) planner.Reason {
+func readyReason(s *state.ServiceStatus) planner.Reason {
 	for _, c := range s.Conditions {
 		if c.Type == "Ready" {
 			return c.Reason

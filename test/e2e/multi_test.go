@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
@@ -55,10 +55,10 @@ func (p pair) startLoads() (web, api *load) {
 
 // wait waits until service svc reports phase and reason for the generation
 // the desired file gives it now.
-func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason planner.Reason) *reconcile.ServiceStatus {
+func (p pair) wait(svc string, timeout time.Duration, phase planner.Phase, reason planner.Reason) *state.ServiceStatus {
 	p.web.t.Helper()
 	gen := p.generation(svc)
-	var st *reconcile.ServiceStatus
+	var st *state.ServiceStatus
 	testenv.WaitFor(p.web.t, timeout, svc+" "+string(phase)+" ("+string(reason)+")", func() bool {
 		st = p.web.status().Services[svc]
 		return st != nil && st.ObservedGeneration == gen && st.Phase == phase && readyReason(st) == reason

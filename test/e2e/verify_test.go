@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
-	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // history runs "controller history <svc> --json".
-func (e *env) history() []reconcile.Release {
+func (e *env) history() []state.Release {
 	e.t.Helper()
 	out, err := e.command("history", e.svc, "--json").Output()
 	if err != nil {
 		e.t.Fatalf("controller history: %v", err)
 	}
-	var rs []reconcile.Release
+	var rs []state.Release
 	if err := json.Unmarshal(out, &rs); err != nil {
 		e.t.Fatalf("controller history: %v\n%s", err, out)
 	}

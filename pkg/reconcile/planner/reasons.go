@@ -41,6 +41,20 @@ const (
 	ReasonContainerNotOwned  = Reason("ContainerNotOwned")
 )
 
+// Reasons of the loop itself: a service it could not observe, or whose
+// step failed.
+const (
+	ReasonHAProxyUnreachable = Reason("HAProxyUnreachable")
+	ReasonDockerUnreachable  = Reason("DockerUnreachable")
+	ReasonTimeout            = Reason("Timeout")
+	ReasonObserveFailed      = Reason("ObserveFailed")
+	// ReasonStepFailed: a step failed; it is retried with backoff.
+	ReasonStepFailed = Reason("StepFailed")
+	// ReasonStepRefused: a step that retrying cannot mend (a name HAProxy
+	// would refuse, a container without the controller's labels).
+	ReasonStepRefused = Reason("StepRefused")
+)
+
 // FailsRelease reports a reason that ends a release attempt before any
 // traffic moved.
 func (r Reason) FailsRelease() bool {

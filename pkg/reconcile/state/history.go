@@ -1,4 +1,4 @@
-package reconcile
+package state
 
 import (
 	"bufio"
@@ -121,8 +121,8 @@ func ReadHistory(path, service string) ([]Release, error) {
 	return out, nil
 }
 
-// releaseOf is the history entry of a verification that ended.
-func releaseOf(service string, v *planner.Verification, start time.Time) Release {
+// ReleaseOf is the history entry of a verification that ended.
+func ReleaseOf(service string, v *planner.Verification, start time.Time) Release {
 	sw := v.SwitchedAt
 	r := Release{Service: service, Generation: v.Generation, From: v.From, To: v.To,
 		FromImage: v.FromImage, ToImage: v.ToImage, FromImageID: v.FromImageID, ToImageID: v.ToImageID,

@@ -1,13 +1,11 @@
-package reconcile
+package state
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
-	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // TestConditions: each phase sets Ready, Reconciling and Stalled as kstatus
@@ -28,7 +26,7 @@ func TestConditions(t *testing.T) {
 		for _, c := range s.Conditions {
 			before[c.Type] = c
 		}
-		s.decided(planner.Decision{Phase: p, Reason: planner.Reason("R" + string(p)), Message: "m"}, now)
+		s.Decided(planner.Decision{Phase: p, Reason: planner.Reason("R" + string(p)), Message: "m"}, now)
 		if s.Phase != p || PhaseOf(s.Conditions) != p {
 			t.Fatalf("%s: phase %s, derived %s", p, s.Phase, PhaseOf(s.Conditions))
 		}
@@ -44,22 +42,5 @@ func TestConditions(t *testing.T) {
 				t.Errorf("%s: %s moved its transition time without a change of status", p, typ)
 			}
 		}
-	}
-}
-
-// TestRefusedStepStalls: a step that retrying cannot mend (here a pull on
-// a host with --no-pull) stalls its service as Failed, StepRefused,
-// instead of a Degraded error retried forever; --once gives up on it.
-func TestRefusedStepStalls(t *testing.T) {
-	w := newFakeWorld()
-	h := newHarness(t, w, plantest.Service(t, spec.Blue, "demo:v1"))
-	h.loop.Deps.NoPull = true
-	err := h.loop.RunOnce(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "StepRefused") {
-		t.Fatalf("RunOnce = %v, want it to stop on the refused pull", err)
-	}
-	st := h.serviceStatus()
-	if st.Phase != planner.Failed || conditionReason(st) != "StepRefused" || !strings.Contains(st.LastError, "--no-pull") {
-		t.Fatalf("status %s %s %q, want Failed StepRefused naming --no-pull", st.Phase, conditionReason(st), st.LastError)
 	}
 }

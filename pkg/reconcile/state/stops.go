@@ -1,4 +1,4 @@
-package reconcile
+package state
 
 import (
 	"encoding/json"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
-	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 )
 
 // StopRecord says that the controller stopped a container: which one (by
@@ -21,31 +20,6 @@ type StopRecord struct {
 	At time.Time `json:"at"`
 }
 
-// StopRecords is the controller's own memory of the containers it
-// stopped, so that a container it stopped is never taken for one that
-// died, whatever its exit code, and one that died is never taken for one
-// it stopped. It is written before the stop is asked, so that a
-// controller killed between the two still knows.
-type StopRecords interface {
-	Stopping(name string, r StopRecord) error
-	Get(name string) (StopRecord, bool)
-}
-
-// stopSlack bounds how long after the controller asked for a stop the
-// container's exit still counts as that stop: the stop timeout plus this.
-const stopSlack = time.Minute
-
-// stoppedBy tells whether record r accounts for the last exit of ct: the
-// same container, stopped after this run started, exiting once the stop
-// was asked and before its grace period could have run out.
-func stoppedBy(r StopRecord, ct planner.Container, stopTimeout time.Duration) bool {
-	if r.ID == "" || r.ID != ct.ID || ct.FinishedAt.IsZero() {
-		return false
-	}
-	asked := r.At.Add(-time.Second) // the engine's and the controller's clocks are one host's, read at different moments
-	return !r.At.Before(ct.StartedAt) && !ct.FinishedAt.Before(asked) && !ct.FinishedAt.After(r.At.Add(stopTimeout+stopSlack))
-}
-
 // FileStopRecords keeps the records in one JSON file, replaced atomically;
 // with no path (tests, plan) in memory only.
 type FileStopRecords struct {
@@ -53,6 +27,9 @@ type FileStopRecords struct {
 	mu   sync.Mutex
 	recs map[string]StopRecord
 }
+
+// NewStopRecords keeps the records in memory only (tests, plan).
+func NewStopRecords() *FileStopRecords { return &FileStopRecords{recs: map[string]StopRecord{}} }
 
 // LoadStopRecords reads the records at path; a missing file holds none.
 func LoadStopRecords(path string) (*FileStopRecords, error) {

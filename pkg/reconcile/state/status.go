@@ -1,4 +1,4 @@
-package reconcile
+package state
 
 import (
 	"bytes"
@@ -76,17 +76,17 @@ type ServiceStatus struct {
 	Release *Release `json:"release,omitempty"`
 }
 
-// releaseEnded reports that the release of generation already ended: its
+// ReleaseEnded reports that the release of generation already ended: its
 // verification has an outcome, or it failed before traffic moved.
-func (s *ServiceStatus) releaseEnded(generation string) bool {
+func (s *ServiceStatus) ReleaseEnded(generation string) bool {
 	if v := s.Verification; v != nil && v.Generation == generation && v.Outcome != "" {
 		return true
 	}
 	return strings.HasPrefix(s.FailedReason, generation+"/")
 }
 
-// historyHas reports that the failure of generation for reason is recorded.
-func (s *ServiceStatus) historyHas(generation string, reason planner.Reason) bool {
+// HistoryHas reports that the failure of generation for reason is recorded.
+func (s *ServiceStatus) HistoryHas(generation string, reason planner.Reason) bool {
 	return s.FailedReason == generation+"/"+string(reason)
 }
 
@@ -139,8 +139,8 @@ func (c *ColorStatus) remembered() planner.Remembered {
 	return r
 }
 
-// remember keeps r in c's status.
-func (c *ColorStatus) remember(r planner.Remembered) {
+// Remember keeps r in c's status.
+func (c *ColorStatus) Remember(r planner.Remembered) {
 	c.OutOfServiceSince, c.UnhealthySince, c.MarkedUp = nil, nil, nil
 	if !r.OutOfServiceSince.IsZero() {
 		t := r.OutOfServiceSince
@@ -274,6 +274,10 @@ func (st *StatusStore) SetSpecError(err error) {
 	}
 }
 
+// Source is the git commit of the desired state in force, nil when it
+// does not come from git.
+func (st *StatusStore) Source() *SourceStatus { return st.cur.Source }
+
 // SetSource records where the desired state comes from.
 func (st *StatusStore) SetSource(s *SourceStatus) { st.cur.Source = s }
 
@@ -320,8 +324,8 @@ func (s *ServiceStatus) Remembered() map[spec.Color]planner.Remembered {
 	return m
 }
 
-// observed records a snapshot.
-func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
+// Observed records a snapshot.
+func (s *ServiceStatus) Observed(sv *spec.Service, o planner.Observed) {
 	s.ServedColor = o.Served
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
@@ -350,13 +354,13 @@ func (s *ServiceStatus) observed(sv *spec.Service, o planner.Observed) {
 		} else {
 			st.ImageID = ""
 		}
-		st.remember(cs.Remembered)
+		st.Remember(cs.Remembered)
 		s.Colors[c] = st
 	}
 }
 
-// target records the spec a pass works on, whatever comes of it.
-func (s *ServiceStatus) target(sv *spec.Service, now time.Time) {
+// Target records the spec a pass works on, whatever comes of it.
+func (s *ServiceStatus) Target(sv *spec.Service, now time.Time) {
 	if g := sv.Generation(); g != s.ObservedGeneration || s.Since == nil {
 		t := now
 		s.Since = &t
@@ -366,8 +370,8 @@ func (s *ServiceStatus) target(sv *spec.Service, now time.Time) {
 	s.Image = sv.Image
 }
 
-// decided records the decision of a pass.
-func (s *ServiceStatus) decided(d planner.Decision, now time.Time) {
+// Decided records the decision of a pass.
+func (s *ServiceStatus) Decided(d planner.Decision, now time.Time) {
 	if d.LogsOf == "" {
 		s.Logs = ""
 	}
@@ -393,22 +397,22 @@ func (s *ServiceStatus) setConditions(phase planner.Phase, reason planner.Reason
 	s.Phase = PhaseOf(s.Conditions)
 }
 
-// stepped records a step taken (err nil) or failed.
-func (s *ServiceStatus) stepped(st planner.Step, err error, now time.Time) {
+// Stepped records a step taken (err nil) or failed.
+func (s *ServiceStatus) Stepped(st planner.Step, err error, refused bool, now time.Time) {
 	t := now
 	s.LastStep, s.LastStepTime = st.String(), &t
 	switch {
-	case err != nil && refused(err):
+	case err != nil && refused:
 		// Retrying cannot mend it: stalled until the spec or the host changes.
 		s.LastError, s.LastErrorTime = err.Error(), &t
-		s.setConditions(planner.Failed, ReasonStepRefused, err.Error(), now)
+		s.setConditions(planner.Failed, planner.ReasonStepRefused, err.Error(), now)
 	case err != nil:
-		s.failed(ReasonStepFailed, err, now)
+		s.Failed(planner.ReasonStepFailed, err, now)
 	}
 }
 
-// failed records an error that stops this pass for the service.
-func (s *ServiceStatus) failed(reason planner.Reason, err error, now time.Time) {
+// Failed records an error that stops this pass for the service.
+func (s *ServiceStatus) Failed(reason planner.Reason, err error, now time.Time) {
 	t := now
 	s.LastError, s.LastErrorTime = err.Error(), &t
 	s.setConditions(planner.Degraded, reason, err.Error(), now)
