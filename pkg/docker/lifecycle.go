@@ -39,12 +39,7 @@ func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration) e
 	if err != nil {
 		return err
 	}
-	var opts container.StopOptions
-	if timeout > 0 {
-		secs := int(math.Ceil(timeout.Seconds()))
-		opts.Timeout = &secs
-	}
-	if err := d.cli.ContainerStop(ctx, info.ID, opts); err != nil {
+	if err := d.cli.ContainerStop(ctx, info.ID, stopOptions(timeout)); err != nil {
 		return fmt.Errorf("%s: %w", what, d.engineErr(err))
 	}
 	return nil
@@ -59,15 +54,21 @@ func (d *Driver) Restart(ctx context.Context, name string, timeout time.Duration
 	if err != nil {
 		return err
 	}
+	if err := d.cli.ContainerRestart(ctx, info.ID, stopOptions(timeout)); err != nil {
+		return fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	return nil
+}
+
+// stopOptions gives the engine timeout, rounded up to whole seconds, as
+// the grace between SIGTERM and SIGKILL; 0 leaves the container's own.
+func stopOptions(timeout time.Duration) container.StopOptions {
 	var opts container.StopOptions
 	if timeout > 0 {
 		secs := int(math.Ceil(timeout.Seconds()))
 		opts.Timeout = &secs
 	}
-	if err := d.cli.ContainerRestart(ctx, info.ID, opts); err != nil {
-		return fmt.Errorf("%s: %w", what, d.engineErr(err))
-	}
-	return nil
+	return opts
 }
 
 // Restart policies the controller sets (the engine's names).

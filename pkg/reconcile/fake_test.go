@@ -311,11 +311,16 @@ func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, erro
 }
 
 func (f fakeEngine) Start(_ context.Context, name string) error {
-	f.w.big.Lock()
-	defer f.w.big.Unlock()
 	if err := f.w.record("start %s", name); err != nil {
 		return err
 	}
+	return f.start(name)
+}
+
+// start runs container name, with a new address on the bridge.
+func (f fakeEngine) start(name string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
 	c := f.w.containers[name]
 	c.Running, c.State, c.StartedAt = true, "running", time.Now()
 	// Each start is given a new address on the bridge, as the engine may.
@@ -347,21 +352,21 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	return nil
 }
 
-// Restart is a stop then a start: a new run, with a new address.
-func (f fakeEngine) Restart(_ context.Context, name string, _ time.Duration) error {
-	f.w.big.Lock()
-	defer f.w.big.Unlock()
+// Restart is a stop then a start: a new run, with a new address, whose
+// server HAProxy checks again from DOWN.
+func (f fakeEngine) Restart(ctx context.Context, name string, _ time.Duration) error {
 	if err := f.w.record("restart %s", name); err != nil {
 		return err
 	}
-	c := f.w.containers[name]
-	c.Running, c.State, c.StartedAt = true, "running", time.Now()
-	f.w.nextIP++
-	c.IPs = map[string]string{"bridge": fmt.Sprintf("172.17.0.%d", f.w.nextIP)}
-	if r, ok := f.w.servers[f.w.ports[name]]; ok {
-		r.Status, r.CheckStatus = "DOWN", "L4CON"
-	}
-	return nil
+	f.w.big.Lock()
+	slow := f.w.slowChecks
+	f.w.slowChecks = true
+	f.w.big.Unlock()
+	err := f.start(name)
+	f.w.big.Lock()
+	f.w.slowChecks = slow
+	f.w.big.Unlock()
+	return err
 }
 
 func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) error {
