@@ -37,7 +37,7 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 	if err != nil {
 		return nil, nil, fmt.Errorf("serve metrics on %s (--metrics-listen): %w", o.metricsListen, err)
 	}
-	srv := &http.Server{Handler: m.Handler(3 * o.resync), ReadHeaderTimeout: 5 * time.Second}
+	srv := metricsServer(m.Handler(3 * o.resync))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error(err, "Metrics listener stopped", "address", o.metricsListen)
@@ -55,6 +55,21 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 		_ = srv.Shutdown(sctx)
 	}()
 	return m, func() { close(stopped) }, nil
+}
+
+// Deadlines of the metrics server: a scraper that stops sending or reading,
+// or a connection left idle, is dropped, so that no client holds the
+// controller's connections forever.
+var (
+	metricsReadTimeout  = 10 * time.Second
+	metricsWriteTimeout = 30 * time.Second
+	metricsIdleTimeout  = 2 * time.Minute
+)
+
+// metricsServer serves h with every deadline set.
+func metricsServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout,
+		WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsIdleTimeout}
 }
 
 // addListener adds o to the listeners of loop.

@@ -130,7 +130,9 @@ func kmsgRecords(read func([]byte) (int, error), each func(kmsgRecord)) error {
 }
 
 // parseKmsg parses one record: "prio,seq,usec,flags[,...];text\n", then
-// continuation lines (" KEY=value") that it leaves out.
+// continuation lines (" KEY=value") that it leaves out. Only the kernel's
+// own records count (facility 0, prio below 8): any process that may write
+// /dev/kmsg can add a record of the same text, with facility LOG_USER.
 func parseKmsg(b []byte) (kmsgRecord, bool) {
 	head, text, ok := bytes.Cut(b, []byte{';'})
 	if !ok {
@@ -138,6 +140,9 @@ func parseKmsg(b []byte) (kmsgRecord, bool) {
 	}
 	fields := strings.Split(string(head), ",")
 	if len(fields) < 3 {
+		return kmsgRecord{}, false
+	}
+	if prio, err := strconv.Atoi(fields[0]); err != nil || prio < 0 || prio>>3 != 0 {
 		return kmsgRecord{}, false
 	}
 	usec, err := strconv.ParseInt(fields[2], 10, 64)

@@ -52,6 +52,9 @@ func TestParseKmsg(t *testing.T) {
 		{"6,1,-5,-;negative time\n", kmsgRecord{}, false},
 		{"no header\n", kmsgRecord{}, false},
 		{"6,1;too few fields\n", kmsgRecord{}, false},
+		// Written to /dev/kmsg by a process: facility LOG_USER (1), not the kernel's.
+		{"14,1234,297829604,-;oom-kill:constraint=CONSTRAINT_MEMCG,task=rudeapp\n", kmsgRecord{}, false},
+		{"x,1234,5,-;no priority\n", kmsgRecord{}, false},
 	} {
 		got, ok := parseKmsg([]byte(tc.in))
 		if got != tc.want || ok != tc.ok {

@@ -81,6 +81,12 @@ func (c Config) withDefaults() Config {
 		c.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		c.ownClient = true
 	}
+	// A receiver's redirect is never followed: it would send the signed
+	// body wherever the answer says, loopback included. Copied, so that
+	// the caller's client is left as it was.
+	client := *c.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.Client = &client
 	return c
 }
 

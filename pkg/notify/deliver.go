@@ -104,6 +104,9 @@ func (n *Notifier) send(r receiver, p *pending) error {
 		return nil
 	}
 	err = fmt.Errorf("%s: answered %s%s", what, resp.Status, excerpt(answer))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		err = fmt.Errorf("%s: answered %s, a redirect to %q, which is not followed: give the receiver's own URL", what, resp.Status, resp.Header.Get("Location"))
+	}
 	code := resp.StatusCode
 	retry := code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 	return &deliveryError{err: err, retry: retry, wait: retryAfter(resp.Header.Get("Retry-After"))}

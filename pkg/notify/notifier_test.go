@@ -434,3 +434,25 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectIsNotFollowed: a receiver that answers 307 elsewhere does not
+// make the controller post the signed body there; the event is not retried
+// and the failure names the redirect.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	elsewhere := newRecorder(t, nil)
+	redirecting := newRecorder(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.srv.URL, http.StatusTemporaryRedirect)
+	})
+	n := newNotifier(t, Config{URLs: []string{redirecting.srv.URL}})
+	n.ReleaseStarted(service(t, "web", spec.Green, "demo:v2"), spec.Blue, t0)
+	closeNow(t, n)
+	if got := len(elsewhere.requests()); got != 0 {
+		t.Fatalf("the redirect was followed: the other host got %d requests", got)
+	}
+	if got := len(redirecting.requests()); got != 1 {
+		t.Fatalf("the redirecting receiver got %d requests, want 1 (a redirect is not retried)", got)
+	}
+	if st := n.Stats(); st.Failed != 1 {
+		t.Fatalf("stats %+v: want the event counted as failed", st)
+	}
+}
