@@ -11,7 +11,9 @@ import (
 
 // WatchServers nudges when HAProxy changes a server's status (UP, DOWN,
 // DRAIN, ...) between passes: a served color that its checks take DOWN is
-// seen within every, not at the next resync. It reads "show stat" of each
+// seen within every, not at the next resync. A server that went UP and
+// DOWN again between two reads shows the same status both times; its count
+// of transitions to DOWN (chkdown) tells. It reads "show stat" of each
 // runtime API the desired state names (runtimes, asked afresh each time),
 // one command per address; a read that fails is logged and tried again.
 // Nudges never block: a nudge already pending covers the new one.
@@ -59,7 +61,7 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 }
 
 // serverStatuses is every server's status at the runtime API addr, one
-// "backend/server status" line each, in a fixed order.
+// "backend/server status chkdown" line each, in a fixed order.
 func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, error), addr string, timeout time.Duration) (string, error) {
 	ha, err := clients(addr)
 	if err != nil {
@@ -76,7 +78,7 @@ func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, err
 		if r.Server == "FRONTEND" || r.Server == "BACKEND" {
 			continue
 		}
-		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status)
+		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status+" "+r.Fields["chkdown"])
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n"), nil
