@@ -43,22 +43,17 @@ func compareHealthChecks(o options, svcs []spec.Service, stdout, stderr io.Write
 	}
 	ok = true
 	compared := 0
-	for i := range svcs {
-		s := &svcs[i]
-		for _, c := range spec.Colors() {
-			cs := s.Color(c)
-			hc, found := checks[cs.Backend]
-			if !found {
-				fmt.Fprintf(stdout, "  %s: backend %s is not in %s: its health check is not compared\n", s.Name, cs.Backend, file)
-				continue
-			}
-			compared++
-			for _, problem := range healthCheckProblems(hc, s, c) {
-				fmt.Fprintf(stderr, "controller: service %s: %s\n", s.Name, problem)
-				ok = false
-			}
+	eachBackend(svcs, checks, func(s *spec.Service, c spec.Color, hc haproxy.HealthCheck, found bool) {
+		if !found {
+			fmt.Fprintf(stdout, "  %s: backend %s is not in %s: its health check is not compared\n", s.Name, s.Color(c).Backend, file)
+			return
 		}
-	}
+		compared++
+		for _, problem := range healthCheckProblems(hc, s, c) {
+			fmt.Fprintf(stderr, "controller: service %s: %s\n", s.Name, problem)
+			ok = false
+		}
+	})
 	if ok && compared > 0 {
 		fmt.Fprintf(stdout, "%s: the health checks of %d backend(s) agree with spec.healthPath\n", file, compared)
 	}
@@ -139,14 +134,24 @@ func warnHealthChecks(log logr.Logger, o options, svcs []spec.Service) {
 		}
 		return
 	}
+	eachBackend(svcs, checks, func(s *spec.Service, c spec.Color, hc haproxy.HealthCheck, found bool) {
+		if !found {
+			return
+		}
+		for _, p := range healthCheckProblems(hc, s, c) {
+			log.Info("Warning: HAProxy's health check differs from the controller's probe", "service", s.Name, "problem", p)
+		}
+	})
+}
+
+// eachBackend calls f for each color's backend of svcs, with its check in
+// checks (found false when the configuration does not name the backend).
+func eachBackend(svcs []spec.Service, checks map[string]haproxy.HealthCheck, f func(s *spec.Service, c spec.Color, hc haproxy.HealthCheck, found bool)) {
 	for i := range svcs {
 		s := &svcs[i]
 		for _, c := range spec.Colors() {
-			if hc, ok := checks[s.Color(c).Backend]; ok {
-				for _, p := range healthCheckProblems(hc, s, c) {
-					log.Info("Warning: HAProxy's health check differs from the controller's probe", "service", s.Name, "problem", p)
-				}
-			}
+			hc, found := checks[s.Color(c).Backend]
+			f(s, c, hc, found)
 		}
 	}
 }

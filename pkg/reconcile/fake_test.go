@@ -314,11 +314,12 @@ func (f fakeEngine) Start(_ context.Context, name string) error {
 	if err := f.w.record("start %s", name); err != nil {
 		return err
 	}
-	return f.start(name)
+	return f.start(name, f.w.slowChecks)
 }
 
-// start runs container name, with a new address on the bridge.
-func (f fakeEngine) start(name string) error {
+// start runs container name, with a new address on the bridge; its server
+// is UP at once, or DOWN while slow (HAProxy's checks not caught up).
+func (f fakeEngine) start(name string, slow bool) error {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
 	c := f.w.containers[name]
@@ -331,7 +332,7 @@ func (f fakeEngine) start(name string) error {
 		return nil
 	}
 	r.Status, r.CheckStatus = "UP", "L7OK"
-	if f.w.slowChecks {
+	if slow {
 		r.Status, r.CheckStatus = "DOWN", "L4CON"
 	}
 	return nil
@@ -354,19 +355,11 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 
 // Restart is a stop then a start: a new run, with a new address, whose
 // server HAProxy checks again from DOWN.
-func (f fakeEngine) Restart(ctx context.Context, name string, _ time.Duration) error {
+func (f fakeEngine) Restart(_ context.Context, name string, _ time.Duration) error {
 	if err := f.w.record("restart %s", name); err != nil {
 		return err
 	}
-	f.w.big.Lock()
-	slow := f.w.slowChecks
-	f.w.slowChecks = true
-	f.w.big.Unlock()
-	err := f.start(name)
-	f.w.big.Lock()
-	f.w.slowChecks = slow
-	f.w.big.Unlock()
-	return err
+	return f.start(name, true)
 }
 
 func (f fakeEngine) SetRestartPolicy(_ context.Context, name, policy string) error {

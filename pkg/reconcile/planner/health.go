@@ -59,14 +59,13 @@ func disagreement(s *spec.Service, st ColorState, c spec.Color) string {
 		return ""
 	}
 	backend := s.Color(c).Backend
+	fix := fmt.Sprintf("option httpchk GET %s and http-check expect status 200", s.HealthPath)
 	if cc := st.CheckConfig; cc != nil && cc.Mismatch != "" {
-		return fmt.Sprintf("backend %s (%s) %s; make it check what the controller probes: option httpchk GET %s and http-check expect status 200",
-			backend, cc.Where, cc.Mismatch, s.HealthPath)
+		return fmt.Sprintf("backend %s (%s) %s; make it check what the controller probes: %s", backend, cc.Where, cc.Mismatch, fix)
 	}
 	return fmt.Sprintf("HAProxy's check of backend %s probably uses another path, method, host or expected status than spec.healthPath %s; "+
-		"it must check what the controller probes: option httpchk GET %s and http-check expect status 200 in backend %s of haproxy.cfg "+
-		"(restarting the app would not help)",
-		backend, s.HealthPath, s.HealthPath, backend)
+		"it must check what the controller probes: %s in backend %s of haproxy.cfg (restarting the app would not help)",
+		backend, s.HealthPath, fix, backend)
 }
 
 // healPlan says what becomes of a served color that fails both HAProxy's
