@@ -161,6 +161,7 @@ func writeData(w io.Writer, format string, v any) error {
 	if err != nil {
 		return err
 	}
+	b = escapeJSON(b)
 	if format == "yaml" {
 		if b, err = yaml.JSONToYAML(b); err != nil {
 			return err

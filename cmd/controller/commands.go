@@ -326,7 +326,7 @@ func watchStatus(ctx context.Context, o options, stdout, stderr io.Writer) int {
 				st, err := state.ReadStatus(path)
 				if err == nil {
 					b, _ := json.Marshal(st)
-					fmt.Fprintln(stdout, string(b))
+					fmt.Fprintln(stdout, string(escapeJSON(b)))
 				}
 			default:
 				fmt.Fprintf(stdout, "--- %s\n", fi.ModTime().Local().Format(time.RFC3339))

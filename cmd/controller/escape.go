@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -57,4 +58,33 @@ func unsafeRune(r rune) bool {
 		return false
 	}
 	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// escapeJSON rewrites, in JSON text, every character that escapeTerminal
+// would escape as a JSON escape (\u007f, \u009b, \u202e): the same value
+// to a JSON or YAML reader, and nothing a terminal acts on. encoding/json
+// escapes C0 controls itself but leaves DEL, C1 controls and bidirectional
+// overrides raw, which the YAML reader refuses ("control characters are
+// not allowed") and termSafe would turn into \x7f, which is not JSON.
+// Outside strings JSON holds only ASCII and its whitespace, so the text
+// is rewritten as a whole.
+func escapeJSON(b []byte) []byte {
+	s := string(b)
+	if escapeTerminal(s) == s {
+		return b
+	}
+	var out strings.Builder
+	for _, r := range s { // invalid UTF-8 comes out as U+FFFD, escaped too
+		if !unsafeRune(r) {
+			out.WriteRune(r)
+			continue
+		}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
+			continue
+		}
+		fmt.Fprintf(&out, `\u%04x`, r)
+	}
+	return []byte(out.String())
 }

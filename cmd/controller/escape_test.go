@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
+
+	"sigs.k8s.io/yaml"
 )
 
 func TestEscapeTerminal(t *testing.T) {
@@ -49,5 +53,47 @@ func TestStatusEscapesWhatContainersPrint(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output does not show %q escaped:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestStatusDataEscapesWhatContainersPrint: status -o yaml and -o json
+// print a log excerpt holding terminal escapes, NUL, BEL, DEL, a C1
+// control and a bidirectional override without failing, with no raw
+// control character, as JSON or YAML that reads back to the same text.
+func TestStatusDataEscapesWhatContainersPrint(t *testing.T) {
+	logs := "\x1b[31mred\x1b[0m\x00\x07 del\x7f csi\u009b31m bidi \u202eevil"
+	dir := t.TempDir()
+	st := map[string]any{"desired": "/etc/bluegreen/desired.yaml", "services": map[string]any{"web": map[string]any{
+		"phase": "Converged", "observedGeneration": "abc", "activeColor": "green", "image": "app:v2", "logs": logs}}}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for format, unmarshal := range map[string]func([]byte, any) error{
+		"yaml": func(b []byte, v any) error { return yaml.Unmarshal(b, v) },
+		"json": json.Unmarshal,
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), []string{"status", "--state-dir", dir, "-o", format}, &out, &errOut); code != exitOK || errOut.Len() > 0 {
+			t.Errorf("-o %s: exit %d, want %d; stderr %s", format, code, exitOK, errOut.String())
+			continue
+		}
+		for _, r := range out.String() {
+			if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) {
+				t.Errorf("-o %s printed a raw %U:\n%q", format, r, out.String())
+			}
+		}
+		var got struct {
+			Services map[string]struct{ Logs string }
+		}
+		if err := unmarshal(out.Bytes(), &got); err != nil {
+			t.Errorf("-o %s: the output does not read back: %v\n%s", format, err, out.String())
+		} else if got.Services["web"].Logs != logs {
+			t.Errorf("-o %s: logs read back as %q, want %q\n%s", format, got.Services["web"].Logs, logs, out.String())
+		}
+		t.Logf("-o %s:\n%s", format, out.String())
 	}
 }
