@@ -10,6 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 )
@@ -38,6 +39,37 @@ type CreateSpec struct {
 	// Memory (bytes) and NanoCPUs (1e9 = one CPU) limit the container;
 	// zero: no limit.
 	Memory, NanoCPUs int64
+	Mounts           []Mount
+	// User is the container process's user ("uid[:gid]" or a name); "":
+	// the image's.
+	User string
+}
+
+// Mount is a named volume or a bind mount of a host path.
+type Mount struct {
+	// Source is the volume's name or, with Bind, the host path.
+	Source, Target string
+	Bind, ReadOnly bool
+	// Service labels a volume the engine creates for this mount.
+	Service string
+}
+
+// engineMounts are ms as the engine takes them. A named volume that does
+// not exist is created by the engine, with the controller's labels; a bind
+// mount's host path must exist (the engine would create a missing one,
+// owned by root, where a typo was meant).
+func engineMounts(ms []Mount) []mount.Mount {
+	var out []mount.Mount
+	for _, m := range ms {
+		em := mount.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Type: mount.TypeVolume}
+		if m.Bind {
+			em.Type = mount.TypeBind
+		} else {
+			em.VolumeOptions = &mount.VolumeOptions{Labels: map[string]string{LabelManaged: "true", LabelService: m.Service}}
+		}
+		out = append(out, em)
+	}
+	return out
 }
 
 // Create creates, but does not start, a container. It refuses a spec
@@ -54,10 +86,12 @@ func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error
 		Image:  s.Image,
 		Env:    s.Env,
 		Labels: s.Labels,
+		User:   s.User,
 	}
 	host := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		Resources:     container.Resources{Memory: s.Memory, NanoCPUs: s.NanoCPUs},
+		Mounts:        engineMounts(s.Mounts),
 	}
 	if s.Memory > 0 {
 		// No swap beyond the limit: a container that needs more is

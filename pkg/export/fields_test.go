@@ -27,6 +27,8 @@ var handled = map[string]string{
 	"spec.containerPort":         "containerPort, PORT",
 	"spec.network":               "bridge: the pod network; otherwise reported",
 	"spec.env":                   "env",
+	"spec.volumes":               "reported, each entry",
+	"spec.user":                  "reported",
 	"spec.healthPath":            "readinessProbe",
 	"spec.colors.blue.hostPort":  "reported; host network: the port",
 	"spec.colors.blue.backend":   "reported",

@@ -42,6 +42,17 @@ func unmappedHost(s *spec.Service, plain bool, add func(path, format string, arg
 	if b := s.Build; b != nil {
 		add("spec.build", "context %s, dockerfile %s: a cluster pulls %s from a registry: build it and push it there", b.Context, b.Dockerfile, s.Image)
 	}
+	for i, m := range s.Mounts() {
+		at := fmt.Sprintf("spec.volumes[%d]", i)
+		if m.Bind {
+			add(at, "%q: a pod runs on any node, where host path %s may not exist; copy its data into a PersistentVolumeClaim mounted at %s", s.Volumes[i], m.Source, m.Target)
+		} else {
+			add(at, "%q: create a PersistentVolumeClaim for volume %s (shared by both colors, so ReadWriteMany, or one color at a time) and mount it at %s", s.Volumes[i], m.Source, m.Target)
+		}
+	}
+	if s.User != "" {
+		add("spec.user", "%q: set the container's securityContext.runAsUser (and runAsGroup) to its numeric ids", s.User)
+	}
 	switch s.Network {
 	case spec.NetworkBridge:
 	case spec.NetworkHost:

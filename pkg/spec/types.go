@@ -99,6 +99,13 @@ type ServiceSpec struct {
 	Network Network `json:"network,omitempty"`
 	// Env is passed to the container; PORT and COLOR are set by the controller.
 	Env map[string]string `json:"env,omitempty"`
+	// Volumes are mounted into both colors' containers, in docker
+	// compose's short form: "NAME:/path" (a named volume, created when
+	// missing) or "/host/path:/path", each with an optional ":ro".
+	Volumes []string `json:"volumes,omitempty"`
+	// User runs the container's process as this user ("uid", "uid:gid" or
+	// a name the image knows); empty: the image's own USER.
+	User string `json:"user,omitempty"`
 	// HealthPath is probed on the color's host port before traffic moves.
 	HealthPath string `json:"healthPath,omitempty"`
 	// Colors holds the per-color host port and HAProxy names.
@@ -211,13 +218,13 @@ func (r Resources) MemoryBytes() int64 {
 	if r.Memory == "" {
 		return 0
 	}
-	n, _ := parseMemory(r.Memory)
+	n, _ := ParseMemory(r.Memory)
 	return n
 }
 
-// parseMemory reads a size the way docker run --memory does ("256m",
+// ParseMemory reads a size the way docker run --memory does ("256m",
 // "1g", binary units), also in the Kubernetes spelling ("512Mi", "1Gi").
-func parseMemory(s string) (int64, error) {
+func ParseMemory(s string) (int64, error) {
 	if n := len(s); n >= 2 && (s[n-1] == 'i' || s[n-1] == 'I') && strings.ContainsRune("kKmMgGtTpP", rune(s[n-2])) {
 		s = s[:n-1]
 	}

@@ -89,6 +89,7 @@ func (s *Service) validateContainer(bad func(path, format string, args ...any), 
 			bad("spec.env."+k, "value holds a NUL character")
 		}
 	}
+	s.validateVolumes(bad)
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\r\n") {
 		bad("spec.healthPath", "%q must start with '/' and hold no whitespace", s.HealthPath)
 	}
@@ -149,7 +150,7 @@ func (s *Service) validateTimers(bad func(path, format string, args ...any)) {
 		bad("spec.idle.policy", "%q is not a policy: want \"Stop\" or \"KeepWarm\"", s.Idle.Policy)
 	}
 	if m := s.Resources.Memory; m != "" {
-		n, err := parseMemory(m)
+		n, err := ParseMemory(m)
 		switch {
 		case err != nil:
 			bad("spec.resources.memory", "%q is not a size: want a number and a unit such as \"256m\", \"1g\" or \"512Mi\"", m)

@@ -35,7 +35,9 @@ func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 		ContainerPort int
 		HostPort      int
 		Resources     *spec.Resources `json:",omitempty"` // left out when unset: existing containers keep their hash
-	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort, resources(s)})
+		Volumes       []string        `json:",omitempty"`
+		User          string          `json:",omitempty"`
+	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort, resources(s), s.Volumes, s.User})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }

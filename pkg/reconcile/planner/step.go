@@ -106,15 +106,20 @@ type ContainerSpec struct {
 	Color   spec.Color `json:"color"`
 	// ImageRef is the image reference the spec names; SpecHash the digest
 	// of this spec (ContainerHash), both kept on the container's labels.
-	ImageRef      string        `json:"imageRef"`
-	SpecHash      string        `json:"specHash"`
-	Env           []string      `json:"env"`
-	ContainerPort int           `json:"containerPort"`
-	HostPort      int           `json:"hostPort"`
-	HostNetwork   bool          `json:"hostNetwork,omitempty"`
-	StopTimeout   time.Duration `json:"stopTimeout"`
-	Memory        int64         `json:"memory,omitempty"`
-	NanoCPUs      int64         `json:"nanoCPUs,omitempty"`
+	ImageRef      string   `json:"imageRef"`
+	SpecHash      string   `json:"specHash"`
+	Env           []string `json:"env"`
+	ContainerPort int      `json:"containerPort"`
+	HostPort      int      `json:"hostPort"`
+	HostNetwork   bool     `json:"hostNetwork,omitempty"`
+	// Network is the Docker network joined ("" or "bridge": the default
+	// bridge); unused with HostNetwork.
+	Network     string        `json:"network,omitempty"`
+	Mounts      []spec.Mount  `json:"mounts,omitempty"`
+	User        string        `json:"user,omitempty"`
+	StopTimeout time.Duration `json:"stopTimeout"`
+	Memory      int64         `json:"memory,omitempty"`
+	NanoCPUs    int64         `json:"nanoCPUs,omitempty"`
 }
 
 // ServerRef is an HAProxy server, at the runtime API of Runtime.

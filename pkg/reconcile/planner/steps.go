@@ -47,7 +47,17 @@ func ContainerSpecOf(s *spec.Service, c spec.Color, imageID string) *ContainerSp
 		ImageRef: s.Image, SpecHash: ContainerHash(s, c, imageID), Env: ContainerEnv(s, c),
 		ContainerPort: s.ContainerPort, HostPort: s.Color(c).HostPort, HostNetwork: s.Network == spec.NetworkHost,
 		StopTimeout: s.StopTimeout.Duration, Memory: s.Resources.MemoryBytes(), NanoCPUs: s.Resources.NanoCPUs(),
+		Network: containerNetwork(s), Mounts: s.Mounts(), User: s.User,
 	}
+}
+
+// containerNetwork is the Docker network the container joins by name: ""
+// for the host's network and the engine's default bridge.
+func containerNetwork(s *spec.Service) string {
+	if s.Network == spec.NetworkHost || s.Network == spec.NetworkBridge {
+		return ""
+	}
+	return string(s.Network)
 }
 
 // restartPolicyStep gives color c's container the engine's restart policy.
