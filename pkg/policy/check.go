@@ -1,0 +1,190 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/distribution/reference"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
+	"github.com/bluegreen-host/controller/pkg/haproxy/names"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// Check refuses every service of svcs that asks for what the policy does
+// not allow. Each refusal is a *spec.FieldError naming the desired field,
+// its value and the policy rule that refuses it. svcs are validated.
+func (p *Policy) Check(svcs []spec.Service) error {
+	var errs []error
+	for i := range svcs {
+		s := &svcs[i]
+		refuse := func(field, rule string, format string, args ...any) {
+			errs = append(errs, &spec.FieldError{Source: s.Source, Path: field,
+				Msg: fmt.Sprintf(format, args...) + ": refused by " + rule})
+		}
+		p.checkHAProxy(s, refuse)
+		p.checkFiles(s, refuse)
+		p.checkContainer(s, refuse)
+	}
+	return errors.Join(errs...)
+}
+
+type refuseFunc func(field, rule string, format string, args ...any)
+
+// checkHAProxy: the map file lies below an allowed directory, the runtime
+// address is allowed.
+func (p *Policy) checkHAProxy(s *spec.Service, refuse refuseFunc) {
+	dirs := p.mapFileDirs()
+	if real, ok := below(filepath.Dir(s.HAProxy.MapFile), dirs); !ok {
+		refuse("spec.haproxy.mapFile", p.rule("mapFileDirs", dirs), "%s (in %s) is not below an allowed directory", s.HAProxy.MapFile, real)
+	}
+	if !p.runtimeAllowed(s.HAProxy.Runtime) {
+		refuse("spec.haproxy.runtime", p.rule("runtimes", p.runtimes()), "%s is not an allowed HAProxy runtime address", s.HAProxy.Runtime)
+	}
+}
+
+// checkFiles: build contexts and bind mounts lie below allowed roots.
+func (p *Policy) checkFiles(s *spec.Service, refuse refuseFunc) {
+	if s.Build != nil && p.BuildContextRoots != nil {
+		if real, ok := below(s.BuildContext(), *p.BuildContextRoots); !ok {
+			refuse("spec.build.context", p.rule("buildContextRoots", *p.BuildContextRoots), "%q (%s) is not below an allowed directory", s.Build.Context, real)
+		}
+	}
+	for i, m := range s.Mounts() {
+		field := fmt.Sprintf("spec.volumes[%d]", i)
+		if m.Bind {
+			roots := p.bindMountRoots()
+			if real, ok := below(m.Source, roots); !ok {
+				refuse(field, p.rule("bindMountRoots", roots), "bind mount of host path %s (%s) is not below an allowed directory", m.Source, real)
+			}
+		} else if !matchAny(p.volumeNames(), m.Source) {
+			refuse(field, p.rule("volumeNames", p.volumeNames()), "volume %q matches no allowed name", m.Source)
+		}
+	}
+}
+
+// checkContainer: network, registry, user and resources.
+func (p *Policy) checkContainer(s *spec.Service, refuse refuseFunc) {
+	nets := p.networks()
+	if n := string(s.Network); (n == string(spec.NetworkHost) && !slices.Contains(nets, n)) || !matchAny(nets, n) {
+		refuse("spec.network", p.rule("networks", nets), "network %q is not allowed (\"host\" only when listed by name)", n)
+	}
+	if reg := registry(s.Image); !matchAny(p.registries(), reg) {
+		refuse("spec.image", p.rule("registries", p.registries()), "%s comes from registry %s, which is not allowed", s.Image, reg)
+	}
+	if p.rootUser() == RootRefuse {
+		switch {
+		case s.User == "":
+			refuse("spec.user", p.rule("rootUser", RootRefuse), "not set: the image's own user may be root; name a user other than root")
+		case isRoot(s.User):
+			refuse("spec.user", p.rule("rootUser", RootRefuse), "%q is root", s.User)
+		}
+	}
+	maxR := p.MaxResources
+	if maxR.Memory != "" {
+		capBytes, _ := spec.ParseMemory(maxR.Memory)
+		if got := s.Resources.MemoryBytes(); got == 0 || got > capBytes {
+			refuse("spec.resources.memory", p.rule("maxResources", maxResources(maxR)), "%s: a service must set a memory limit of at most %s", orNone(s.Resources.Memory), maxR.Memory)
+		}
+	}
+	if maxR.CPUs > 0 && (s.Resources.CPUs == 0 || s.Resources.CPUs > maxR.CPUs) {
+		refuse("spec.resources.cpus", p.rule("maxResources", maxResources(maxR)), "%s: a service must set a CPU limit of at most %v", orNone(fmt.Sprint(s.Resources.CPUs)), maxR.CPUs)
+	}
+}
+
+func orNone(v string) string {
+	if v == "" || v == "0" {
+		return "no limit"
+	}
+	return v
+}
+
+// runtimeAllowed reports an address the policy allows.
+func (p *Policy) runtimeAllowed(addr string) bool {
+	network, hostPort, err := names.ParseRuntimeAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, r := range p.runtimes() {
+		switch {
+		case r == addr:
+			return true
+		case r == "unix" && network == "unix":
+			return true
+		case r == "loopback" && network == "tcp" && isLoopback(hostPort):
+			return true
+		}
+	}
+	return false
+}
+
+// isLoopback reports host:port whose host is a loopback IP address (a
+// name such as localhost is not taken: it resolves through files others
+// may change).
+func isLoopback(hostPort string) bool {
+	host := hostPort[:strings.LastIndex(hostPort, ":")]
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+// below resolves dir's symbolic links as far as it exists and reports
+// whether it lies below (or is) one of roots, themselves resolved. It
+// returns the resolved directory, for the refusal.
+func below(dir string, roots []string) (string, bool) {
+	real := resolve(dir)
+	for _, r := range roots {
+		if safefile.Within(resolve(r), real) {
+			return real, true
+		}
+	}
+	return real, false
+}
+
+// resolve is p with the symbolic links of its longest existing prefix
+// resolved, the rest appended: a directory still to be created cannot
+// escape through a link that does not exist yet.
+func resolve(p string) string {
+	p = filepath.Clean(p)
+	var rest []string
+	for {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(append([]string{p}, rest...)...)
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+		p = parent
+	}
+}
+
+func matchAny(pats []string, v string) bool {
+	for _, pat := range pats {
+		if ok, _ := path.Match(pat, v); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// registry is the registry an image reference pulls from (docker.io for
+// a bare name).
+func registry(image string) string {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return ""
+	}
+	return reference.Domain(named)
+}
+
+// isRoot reports a spec.user that names root, by name or by uid 0.
+func isRoot(user string) bool {
+	u, _, _ := strings.Cut(user, ":")
+	return u == "root" || strings.TrimLeft(u, "0") == ""
+}
