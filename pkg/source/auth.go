@@ -54,9 +54,6 @@ func (g *Git) credentials(c config) (credentials, error) {
 			}
 			user := g.TokenUser
 			if user == "" {
-				user = c.endpoint.User
-			}
-			if user == "" {
 				user = DefaultTokenUser
 			}
 			cr.auth = &githttp.BasicAuth{Username: user, Password: string(tok)}

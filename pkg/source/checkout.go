@@ -38,23 +38,78 @@ func (e entry) perm() fs.FileMode {
 const (
 	maxTreeDepth  = 128
 	maxLinkTarget = 4096
+	// maxTreeObject bounds one directory listing (a tree object): some
+	// 100,000 names.
+	maxTreeObject = 4 << 20
+	// maxEntries bounds the paths of a commit's tree.
+	maxEntries = 100_000
 )
 
 // treeEntries lists the commit's tree, parents before children. A name
-// that cannot be written safely refuses the commit.
-func treeEntries(r *git.Repository, c *object.Commit) ([]entry, error) {
-	t, err := r.TreeObject(c.TreeHash)
+// that cannot be written safely refuses the commit, and so does a file,
+// a directory listing or a whole tree larger than its limit; sizes are
+// read from the objects' headers, so nothing too large is read.
+func treeEntries(r *git.Repository, c config, commit *object.Commit) ([]entry, error) {
+	w := walker{r: r, c: c}
+	t, err := w.tree(commit.TreeHash, "/")
 	if err != nil {
-		return nil, corrupt(fmt.Errorf("read tree of commit %s in local clone: %w", c.Hash, err))
-	}
-	var out []entry
-	if err := walkTree(r, t, "", 0, &out); err != nil {
 		return nil, err
 	}
-	return out, nil
+	if err := w.walk(t, "", 0); err != nil {
+		return nil, err
+	}
+	return w.out, nil
 }
 
-func walkTree(r *git.Repository, t *object.Tree, prefix string, depth int, out *[]entry) error {
+// walker lists a tree and adds up its files' sizes as it goes.
+type walker struct {
+	r    *git.Repository
+	c    config
+	size int64 // of the files listed so far
+	out  []entry
+}
+
+// tree reads the tree object h, at p, after checking its size.
+func (w *walker) tree(h plumbing.Hash, p string) (*object.Tree, error) {
+	n, err := objectSize(w.r, h)
+	if err != nil {
+		return nil, corrupt(fmt.Errorf("read tree %s (%s) in local clone: %w", h, p, err))
+	}
+	if n > maxTreeObject {
+		return nil, fmt.Errorf("%w: directory %s lists %s, more than the limit of %s per directory", ErrTooLarge, p, bytesize(n), bytesize(maxTreeObject))
+	}
+	t, err := w.r.TreeObject(h)
+	if err != nil {
+		return nil, corrupt(fmt.Errorf("read tree %s (%s) in local clone: %w", h, p, err))
+	}
+	return t, nil
+}
+
+// file checks the size of the blob of the file at p.
+func (w *walker) file(h plumbing.Hash, p string) error {
+	n, err := objectSize(w.r, h)
+	if err != nil {
+		return corrupt(fmt.Errorf("read blob %s (%s) in local clone: %w", h, p, err))
+	}
+	if n > w.c.maxFileSize {
+		return fmt.Errorf("%w: file %s is %s, more than the limit of %s per file", ErrTooLarge, p, bytesize(n), bytesize(w.c.maxFileSize))
+	}
+	w.size += n
+	if w.size > w.c.maxCheckoutSize {
+		return fmt.Errorf("%w: the files up to %s add up to %s, more than the limit of %s for a commit", ErrTooLarge, p, bytesize(w.size), bytesize(w.c.maxCheckoutSize))
+	}
+	return nil
+}
+
+func (w *walker) add(e entry) error {
+	if len(w.out) >= maxEntries {
+		return fmt.Errorf("%w: the tree holds more than %d files and directories (at %s)", ErrTooLarge, maxEntries, e.path)
+	}
+	w.out = append(w.out, e)
+	return nil
+}
+
+func (w *walker) walk(t *object.Tree, prefix string, depth int) error {
 	if depth > maxTreeDepth {
 		return fmt.Errorf("%w: directory %s is nested more than %d deep", ErrUnsafeTree, prefix, maxTreeDepth)
 	}
@@ -65,35 +120,66 @@ func walkTree(r *git.Repository, t *object.Tree, prefix string, depth int, out *
 			return fmt.Errorf("%w: it holds the name %q in %q", ErrUnsafeTree, te.Name, prefix+"/")
 		}
 		seen[te.Name] = true
+		var err error
 		switch te.Mode {
 		case filemode.Dir:
-			*out = append(*out, entry{path: p, mode: filemode.Dir})
-			sub, err := r.TreeObject(te.Hash)
-			if err != nil {
-				return corrupt(fmt.Errorf("read tree %s (%s) in local clone: %w", te.Hash, p, err))
+			if err := w.add(entry{path: p, mode: filemode.Dir}); err != nil {
+				return err
 			}
-			if err := walkTree(r, sub, p, depth+1, out); err != nil {
+			sub, err := w.tree(te.Hash, p)
+			if err != nil {
+				return err
+			}
+			if err := w.walk(sub, p, depth+1); err != nil {
 				return err
 			}
 		case filemode.Submodule:
 			// An empty directory, as git leaves a submodule it does not
 			// clone: submodules are not followed.
-			*out = append(*out, entry{path: p, mode: filemode.Dir})
-		case filemode.Regular, filemode.Deprecated:
-			*out = append(*out, entry{path: p, mode: filemode.Regular, hash: te.Hash})
-		case filemode.Executable:
-			*out = append(*out, entry{path: p, mode: filemode.Executable, hash: te.Hash})
-		case filemode.Symlink:
-			target, err := linkTarget(r, te.Hash, p)
-			if err != nil {
+			err = w.add(entry{path: p, mode: filemode.Dir})
+		case filemode.Regular, filemode.Deprecated, filemode.Executable:
+			mode := filemode.Regular
+			if te.Mode == filemode.Executable {
+				mode = filemode.Executable
+			}
+			if err := w.file(te.Hash, p); err != nil {
 				return err
 			}
-			*out = append(*out, entry{path: p, mode: filemode.Symlink, hash: te.Hash, target: target})
+			err = w.add(entry{path: p, mode: mode, hash: te.Hash})
+		case filemode.Symlink:
+			target, lerr := linkTarget(w.r, te.Hash, p)
+			if lerr != nil {
+				return lerr
+			}
+			err = w.add(entry{path: p, mode: filemode.Symlink, hash: te.Hash, target: target})
 		default:
 			return fmt.Errorf("%w: %s has mode %s, which git does not write", ErrUnsafeTree, p, te.Mode)
 		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// objectSize reads an object's size from its header, without reading the
+// object.
+func objectSize(r *git.Repository, h plumbing.Hash) (int64, error) {
+	s, ok := r.Storer.(interface {
+		EncodedObjectSize(plumbing.Hash) (int64, error)
+	})
+	if !ok {
+		return 0, fmt.Errorf("the local clone's storage cannot tell an object's size")
+	}
+	return s.EncodedObjectSize(h)
+}
+
+// bytesize is n in words: "67108864 bytes (64.0 MiB)".
+func bytesize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
 }
 
 func validName(n string) bool {
@@ -101,12 +187,16 @@ func validName(n string) bool {
 }
 
 func linkTarget(r *git.Repository, h plumbing.Hash, p string) (string, error) {
-	b, err := r.BlobObject(h)
+	n, err := objectSize(r, h)
 	if err != nil {
 		return "", corrupt(fmt.Errorf("read link %s (%s) in local clone: %w", p, h, err))
 	}
-	if b.Size == 0 || b.Size > maxLinkTarget {
-		return "", fmt.Errorf("%w: link %s has a target of %d bytes", ErrUnsafeTree, p, b.Size)
+	if n == 0 || n > maxLinkTarget {
+		return "", fmt.Errorf("%w: link %s has a target of %d bytes", ErrUnsafeTree, p, n)
+	}
+	b, err := r.BlobObject(h)
+	if err != nil {
+		return "", corrupt(fmt.Errorf("read link %s (%s) in local clone: %w", p, h, err))
 	}
 	rd, err := b.Reader()
 	if err != nil {
@@ -127,7 +217,7 @@ func linkTarget(r *git.Repository, h plumbing.Hash, p string) (string, error) {
 // returns its path. An existing checkout that differs is written again
 // beside it and swapped in; repair then says what differed.
 func checkout(r *git.Repository, c config, commit *object.Commit) (dir, repair string, err error) {
-	entries, err := treeEntries(r, commit)
+	entries, err := treeEntries(r, c, commit)
 	if err != nil {
 		return "", "", fmt.Errorf("check out commit %s of %s: %w", commit.Hash, c, err)
 	}

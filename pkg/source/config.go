@@ -2,11 +2,10 @@ package source
 
 import (
 	"fmt"
-	"net/url"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -22,6 +21,9 @@ type config struct {
 	ref      plumbing.ReferenceName // refs/heads/<branch> or refs/tags/<tag>
 	path     string                 // slash-separated, relative, "." for the root
 	dir      string                 // absolute
+
+	timeout                      time.Duration // of one fetch
+	maxFileSize, maxCheckoutSize int64         // bytes
 }
 
 // String names the source in errors: "branch main of https://host/repo.git".
@@ -45,20 +47,18 @@ func (g *Git) config() (config, error) {
 	if g.URL == "" {
 		return c, fmt.Errorf("%w: URL is empty", ErrConfig)
 	}
-	ep, err := transport.NewEndpoint(g.URL)
+	ep, err := g.endpoint()
 	if err != nil {
-		return c, fmt.Errorf("%w: URL %s: %v", ErrConfig, redact(g.URL), err)
-	}
-	if ep.Password != "" {
-		return c, fmt.Errorf("%w: URL %s holds a password: put the token in a token file instead", ErrConfig, redact(g.URL))
+		return c, err
 	}
 	c.url, c.endpoint = g.URL, ep
-
-	switch ep.Protocol {
-	case "https", "http", "ssh", "git", "file":
-	default:
-		return c, fmt.Errorf("%w: URL %s: scheme %q is not supported (https, http, ssh, git, file)", ErrConfig, c.url, ep.Protocol)
+	c.timeout = orDefault(g.Timeout, DefaultTimeout)
+	c.maxFileSize = orDefault(g.MaxFileSize, DefaultMaxFileSize)
+	c.maxCheckoutSize = orDefault(g.MaxCheckoutSize, DefaultMaxCheckoutSize)
+	if c.timeout < 0 || c.maxFileSize < 0 || c.maxCheckoutSize < 0 {
+		return c, fmt.Errorf("%w: a timeout or size limit is negative", ErrConfig)
 	}
+
 	if g.TokenFile != "" && ep.Protocol != "https" {
 		return c, fmt.Errorf("%w: a token file is only used with an https URL, not %s", ErrConfig, c.url)
 	}
@@ -83,6 +83,13 @@ func (g *Git) config() (config, error) {
 		return c, fmt.Errorf("%w: Dir %s: %v", ErrConfig, g.Dir, err)
 	}
 	return c, nil
+}
+
+func orDefault[T time.Duration | int64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // refName turns "main", "heads/main", "refs/heads/main" into a branch and
@@ -124,15 +131,4 @@ func desiredPath(p string) (string, error) {
 		return "", fmt.Errorf("%w: path %q leaves the repository", ErrConfig, p)
 	}
 	return s, nil
-}
-
-var userinfo = regexp.MustCompile(`://[^/@]*@`)
-
-// redact hides what stands between "://" and "@" in a URL that may hold a
-// password, for the errors that refuse it.
-func redact(u string) string {
-	if p, err := url.Parse(u); err == nil && p.User != nil {
-		return p.Redacted()
-	}
-	return userinfo.ReplaceAllString(u, "://xxxxx@")
 }

@@ -21,6 +21,13 @@ func hang(t *testing.T) (httpURL, sshURL string) {
 	}))
 	t.Cleanup(srv.Close)
 
+	return srv.URL + "/r.git", "ssh://git@" + silent(t) + "/r.git"
+}
+
+// silent is the address of a TCP listener on 127.0.0.1 that accepts
+// every connection and never sends a byte.
+func silent(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func hang(t *testing.T) (httpURL, sshURL string) {
 			go func() { <-done; conn.Close() }()
 		}
 	}()
-	return srv.URL + "/r.git", "ssh://git@" + ln.Addr().String() + "/r.git"
+	return ln.Addr().String()
 }
 
 func TestSyncHonorsTheContext(t *testing.T) {
@@ -56,7 +63,7 @@ func TestSyncHonorsTheContext(t *testing.T) {
 			cancel()
 			return ctx, cancel
 		}, context.Canceled},
-		{"http server that never answers", Git{URL: httpURL}, func() (context.Context, context.CancelFunc) {
+		{"http server that never answers", Git{URL: httpURL, InsecureTransport: true}, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 300*time.Millisecond)
 		}, context.DeadlineExceeded},
 		{"ssh server that never answers", Git{URL: sshURL, SSHKeyFile: writeFile(t, "key", sshKey(t), 0o600), KnownHostsFile: writeFile(t, "kh", nil, 0o644)},
@@ -79,6 +86,48 @@ func TestSyncHonorsTheContext(t *testing.T) {
 			}
 			if snap.Commit != "" {
 				t.Fatalf("Sync = %+v, want nothing", snap)
+			}
+		})
+	}
+}
+
+// TestSyncTimesOutAServerThatNeverAnswers: a server that accepts the
+// connection and says nothing used to hold Sync, under a context without
+// a deadline (run's), forever. Each fetch now ends at Git.Timeout, with an
+// error saying what timed out.
+func TestSyncTimesOutAServerThatNeverAnswers(t *testing.T) {
+	addr := silent(t)
+	tests := []Git{
+		{URL: "https://" + addr + "/r.git"},
+		{URL: "http://" + addr + "/r.git", InsecureTransport: true},
+		{URL: "git://" + addr + "/r.git", InsecureTransport: true},
+		{URL: "ssh://git@" + addr + "/r.git", SSHKeyFile: writeFile(t, "key", sshKey(t), 0o600), KnownHostsFile: writeFile(t, "kh", nil, 0o644)},
+	}
+	for _, g := range tests {
+		t.Run(g.URL[:strings.Index(g.URL, ":")], func(t *testing.T) {
+			g.Dir = filepath.Join(t.TempDir(), "git")
+			g.Timeout = time.Second
+			type result struct {
+				snap Snapshot
+				err  error
+			}
+			got := make(chan result, 1)
+			go func() {
+				snap, err := g.Sync(context.Background())
+				got <- result{snap, err}
+			}()
+			var r result
+			select {
+			case r = <-got:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("Sync still blocked 30s after its 1s timeout")
+			}
+			want := "fetch branch main of " + g.URL + ": timed out after 1s"
+			if !errors.Is(r.err, ErrTimeout) || !strings.Contains(r.err.Error(), want) || !strings.Contains(r.err.Error(), "--git-timeout") {
+				t.Fatalf("Sync: err = %v, want ErrTimeout saying %q", r.err, want)
+			}
+			if r.snap.Commit != "" {
+				t.Fatalf("Sync = %+v, want nothing", r.snap)
 			}
 		})
 	}

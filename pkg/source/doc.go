@@ -4,8 +4,9 @@
 // The controller's loop calls [Git.Sync] at its poll interval. Sync fetches
 // one branch or tag, checks the commit out and returns a [Snapshot]: the
 // absolute path of the desired file or directory in that checkout and the
-// commit it comes from. Sync starts nothing that outlives it; every network
-// operation ends when the context given to it does.
+// commit it comes from. Sync starts nothing that outlives it; the fetch,
+// its one network operation, ends when the context given to it does, or
+// after [Git.Timeout] ([ErrTimeout]).
 //
 // # Layout under Dir
 //
@@ -69,14 +70,26 @@
 // used at the next poll. One that group or others may read (mode & 0o077 !=
 // 0) is refused with [ErrCredentialFileMode]; a known_hosts or CA file that
 // they may write to is refused too. Credentials never appear in errors: a
-// URL holding a password is refused (put the token in TokenFile). The ssh
-// server's host key is always checked against known_hosts; there is no
+// URL holding credentials (https://token@host, user:password@) or a query
+// string is refused, and shown with them hidden ([Redact]): put the token
+// in TokenFile. http:// and git:// URLs, which neither encrypt nor
+// authenticate the server, are refused unless [Git.InsecureTransport]. The
+// ssh server's host key is always checked against known_hosts; there is no
 // option to skip it.
+//
+// # Sizes
+//
+// A commit holding a file larger than [Git.MaxFileSize], files adding up
+// to more than [Git.MaxCheckoutSize], a directory listing over 4 MiB or
+// more than 100,000 paths is refused ([ErrTooLarge]), as an unsafe tree
+// is: sizes are read from the objects' headers, so nothing too large is
+// read or written. What the fetch downloads is bounded by Timeout only.
 //
 // # Process-wide registrations
 //
 // At init, this package makes go-git serve file:// URLs with its in-process
-// server (go-git's file transport runs git-upload-pack), and registers a
+// server (go-git's file transport runs git-upload-pack), which streams
+// objects larger than 1 MiB instead of reading them whole, and registers a
 // dialer with golang.org/x/net/proxy under the scheme "bluegreen-sync":
 // go-git's ssh transport does not dial or shake hands under the fetch's
 // context, so Sync gives it that dialer, whose connection closes when Sync's

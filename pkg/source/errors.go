@@ -23,6 +23,15 @@ var (
 	// ErrCredentialFileMode: a credential file may be read by its group or by
 	// others. Retrying will not help until its mode is 0600 or 0400.
 	ErrCredentialFileMode = errors.New("credential file readable by group or others")
+	// ErrTimeout: a fetch did not end within Git.Timeout: the server
+	// accepted the connection and did not answer, or answered too slowly.
+	// Retry at the next poll.
+	ErrTimeout = errors.New("timed out")
+	// ErrTooLarge: a file, a directory listing, or the whole tree of the
+	// commit is larger than its limit (Git.MaxFileSize,
+	// Git.MaxCheckoutSize). The Snapshot returned with this error names
+	// the commit, not a path.
+	ErrTooLarge = errors.New("larger than the limit")
 	// ErrConfig: a field of Git is missing or invalid. Retrying will not help.
 	ErrConfig = errors.New("invalid git source")
 )

@@ -14,14 +14,24 @@ import (
 	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
+// Defaults of the limits of Git.
+const (
+	DefaultTimeout         = 60 * time.Second
+	DefaultMaxFileSize     = 16 << 20
+	DefaultMaxCheckoutSize = 128 << 20
+)
+
 // Git follows one branch or tag of a git repository and keeps checkouts of
 // it under Dir, with go-git and no git binary. Set the fields, then call
 // Sync at each poll. Use one Git per Dir, from one goroutine at a time:
 // Sync and Keep are not safe for concurrent use.
 type Git struct {
-	// URL of the repository: https://host/path, http://host/path (no
-	// token), ssh://[user@]host[:port]/path, user@host:path, git://host/path
-	// or file:///path. A URL holding a password is refused: use TokenFile.
+	// URL of the repository: https://host/path,
+	// ssh://[user@]host[:port]/path, user@host:path or file:///path; with
+	// InsecureTransport, http://host/path and git://host/path too. A URL
+	// holding credentials (https://token@host, user:password@) or a query
+	// string is refused, and shown with them hidden (see Redact): use
+	// TokenFile or SSHKeyFile.
 	URL string
 	// Ref is the branch to follow ("main", the default; also "heads/main"
 	// or "refs/heads/main") or the tag ("tags/v1" or "refs/tags/v1").
@@ -48,12 +58,26 @@ type Git struct {
 	// token wants "x-access-token", Bitbucket "x-token-auth", GitLab's
 	// OAuth tokens "oauth2": set TokenUser.
 	TokenFile string
-	// TokenUser is the user name sent with the token; default: the URL's
-	// user, else "git".
+	// TokenUser is the user name sent with the token; default "git".
 	TokenUser string
 	// CAFile holds PEM certificates trusted, besides the system's, for an
 	// https URL.
 	CAFile string
+	// InsecureTransport accepts http:// and git:// URLs, which neither
+	// encrypt nor authenticate the server: whoever is on the network path
+	// could supply the desired state. Set it only for a network trusted
+	// end to end.
+	InsecureTransport bool
+
+	// Timeout bounds each fetch, from the connection to the last object;
+	// 0 is DefaultTimeout. A server that accepts and never answers fails
+	// the Sync with ErrTimeout.
+	Timeout time.Duration
+	// MaxFileSize bounds each file of a commit, MaxCheckoutSize the sum
+	// of its files; 0 is DefaultMaxFileSize, DefaultMaxCheckoutSize. A
+	// commit beyond either is refused (ErrTooLarge) before its files are
+	// read.
+	MaxFileSize, MaxCheckoutSize int64
 
 	keep []string // set by Keep
 }
@@ -89,7 +113,7 @@ type Snapshot struct {
 //   - errors.Is(err, ErrRefMovedBack): the Snapshot is complete; it is the
 //     commit Sync returned before, which Sync stays at.
 //   - Commit set but Path empty (ErrPathNotFound, ErrPathOutside,
-//     ErrUnsafeTree): that commit is what the ref points at, and it cannot
+//     ErrUnsafeTree, ErrTooLarge): that commit is what the ref points at, and it cannot
 //     be loaded; the caller keeps its spec in force and reports the commit
 //     as refused. The next Sync returns the same error until the ref moves.
 //   - Commit empty: nothing was learnt (configuration, credentials,
@@ -175,7 +199,7 @@ func (g *Git) sync(ctx context.Context, c config, cr credentials, notes *[]strin
 		ForcePushed: rel == rewritten,
 	}
 	dir, repair, err := checkout(r, c, target)
-	if errors.Is(err, ErrUnsafeTree) {
+	if errors.Is(err, ErrUnsafeTree) || errors.Is(err, ErrTooLarge) {
 		return snap, err
 	}
 	if err != nil {

@@ -516,9 +516,9 @@ func TestSyncRefusesABadConfiguration(t *testing.T) {
 	}{
 		{"no URL", Git{Dir: dir}, "URL is empty"},
 		{"no Dir", Git{URL: "file:///x"}, "Dir is empty"},
-		{"password in URL", Git{URL: "https://me:hunter2@example.com/r.git", Dir: dir}, "holds a password"},
+		{"password in URL", Git{URL: "https://me:hunter2@example.com/r.git", Dir: dir}, "holds credentials"},
 		{"unknown scheme", Git{URL: "ftp://example.com/r.git", Dir: dir}, `scheme "ftp" is not supported`},
-		{"token over http", Git{URL: "http://example.com/r.git", TokenFile: "/t", Dir: dir}, "only used with an https URL"},
+		{"token over http", Git{URL: "http://example.com/r.git", InsecureTransport: true, TokenFile: "/t", Dir: dir}, "only used with an https URL"},
 		{"ssh key with https", Git{URL: "https://example.com/r.git", SSHKeyFile: "/k", Dir: dir}, "only used with an ssh URL"},
 		{"absolute path", Git{URL: "file:///x", Path: "/etc/desired.yaml", Dir: dir}, "must be relative"},
 		{"path up", Git{URL: "file:///x", Path: "deploy/../../desired.yaml", Dir: dir}, "leaves the repository"},
@@ -569,7 +569,7 @@ func commitEntries(t *testing.T, g *Git, commit string) []entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := treeEntries(r, co)
+	entries, err := treeEntries(r, c, co)
 	if err != nil {
 		t.Fatal(err)
 	}

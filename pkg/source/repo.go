@@ -53,6 +53,8 @@ func openRepo(c config) (*git.Repository, error) {
 // fetch brings the followed ref into fetchedRef, forced: where it goes is
 // decided afterwards, from the commits.
 func (g *Git) fetch(ctx context.Context, r *git.Repository, c config, cr credentials) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
+	defer cancel()
 	opts := &git.FetchOptions{
 		RemoteName: remoteName,
 		RemoteURL:  c.url,
@@ -70,6 +72,8 @@ func (g *Git) fetch(ctx context.Context, r *git.Repository, c config, cr credent
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 		return nil
+	case errors.Is(context.Cause(ctx), ErrTimeout):
+		return fmt.Errorf("fetch %s: %w after %s: the server did not send the ref and its objects in time (raise --git-timeout for a large repository on a slow link)", c, ErrTimeout, c.timeout)
 	case ctx.Err() != nil:
 		return fmt.Errorf("fetch %s: %w", c, ctx.Err())
 	case errors.Is(err, git.NoMatchingRefSpecError{}):
@@ -108,6 +112,10 @@ func checkLocal(r *git.Repository) error {
 	})
 }
 
+// maxCommitObject bounds the commit, or annotated tag, that the fetched
+// ref points at: its message is read.
+const maxCommitObject = 1 << 20
+
 // fetchedCommit is the commit the fetched ref points at, through
 // annotated tags.
 func fetchedCommit(r *git.Repository, c config) (*object.Commit, error) {
@@ -117,6 +125,13 @@ func fetchedCommit(r *git.Repository, c config) (*object.Commit, error) {
 	}
 	h := ref.Hash()
 	for range 16 {
+		n, err := objectSize(r, h)
+		if err != nil {
+			return nil, corrupt(fmt.Errorf("read object %s of %s in local clone: %w", h, c, err))
+		}
+		if n > maxCommitObject {
+			return nil, fmt.Errorf("follow %s: %w: commit or tag %s is %s, more than the limit of %s", c, ErrTooLarge, h, bytesize(n), bytesize(maxCommitObject))
+		}
 		obj, err := r.Object(plumbing.AnyObject, h)
 		if err != nil {
 			return nil, corrupt(fmt.Errorf("read object %s of %s in local clone: %w", h, c, err))

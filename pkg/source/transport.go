@@ -9,9 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"golang.org/x/net/proxy"
 )
 
@@ -25,7 +28,7 @@ import (
 //     would hold Sync forever. Sync hands it, as a "proxy", a dialer whose
 //     connection is closed when Sync's context ends.
 func init() {
-	client.InstallProtocol("file", server.NewClient(server.DefaultLoader))
+	client.InstallProtocol("file", server.NewClient(streamingLoader{}))
 	proxy.RegisterDialerType(ctxDialScheme, func(u *url.URL, _ proxy.Dialer) (proxy.Dialer, error) {
 		ctx, ok := ctxDials.Load(u.Host)
 		if !ok {
@@ -33,6 +36,20 @@ func init() {
 		}
 		return ctxDialer{ctx.(context.Context)}, nil
 	})
+}
+
+// streamingLoader is go-git's loader of file:// repositories, whose
+// storage streams objects larger than 1 MiB instead of reading them whole:
+// the server runs in this process, and a file too large for Sync would
+// otherwise be read into its memory before Sync refuses it.
+type streamingLoader struct{}
+
+func (streamingLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
+	s, err := server.DefaultLoader.Load(ep)
+	if fs, ok := s.(*filesystem.Storage); ok && err == nil {
+		return filesystem.NewStorageWithOptions(fs.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: 1 << 20}), nil
+	}
+	return s, err
 }
 
 const ctxDialScheme = "bluegreen-sync"
