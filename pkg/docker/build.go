@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 // BuildSpec says what to build: the context directory, the Dockerfile's
@@ -32,16 +36,8 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 	if b.Dockerfile == "" {
 		return "", fmt.Errorf("%s: no Dockerfile path given", what)
 	}
-	dir, err := contextDir(b.ContextDir)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
 	dockerfile := filepath.ToSlash(filepath.Clean(b.Dockerfile))
-	excludes, err := contextExcludes(dir, dockerfile)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	buildCtx, err := contextTar(dir, excludes)
+	buildCtx, err := buildContext(b.ContextDir, dockerfile)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
@@ -95,26 +91,72 @@ func (d *Driver) Build(ctx context.Context, b BuildSpec) (imageID string, err er
 	return id, nil
 }
 
-// contextDir checks that the build context directory exists and returns
-// it with symbolic links resolved, as the docker CLI does: the archiver
-// would send a link to a directory as the link itself.
-func contextDir(dir string) (string, error) {
+// buildContext opens the context directory dir once and returns the tar
+// stream of what the build sends, read through that directory to the end:
+// a directory swapped for a symbolic link after the desired state was
+// checked, or during the build, sends nothing from elsewhere on the host.
+// The caller closes the stream.
+func buildContext(dir, dockerfile string) (io.ReadCloser, error) {
+	root, err := openContext(dir)
+	if err != nil {
+		return nil, err
+	}
+	excludes, err := contextExcludes(root, dockerfile)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	rc, err := contextTar(root, excludes)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	return &closeRoot{ReadCloser: rc, root: root}, nil
+}
+
+// openContext opens the build context directory. A symbolic link in any
+// component of its path is refused: the desired state was checked with
+// the path resolved, and a link there could have been swapped since for
+// one to another directory (whoever can write its parent can do it).
+// Below it, links are sent as links, as the docker CLI sends them.
+func openContext(dir string) (*os.Root, error) {
 	if dir == "" {
-		return "", errors.New("no build context directory given")
+		return nil, errors.New("no build context directory given")
 	}
-	fi, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("build context directory %s does not exist", dir)
+	f, err := safefile.OpenDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("build context directory %s does not exist", dir)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read build context directory: %w", err)
+		return nil, fmt.Errorf("read build context: %w", err)
 	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("build context %s is not a directory", dir)
-	}
-	resolved, err := filepath.EvalSymlinks(dir)
+	defer f.Close()
+	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", fmt.Errorf("read build context directory: %w", err)
+		return nil, fmt.Errorf("read build context: %w", err)
 	}
-	return resolved, nil
+	// os.OpenRoot resolves dir once more: it must have found the same
+	// directory as the walk that refused links.
+	fi, err := f.Stat()
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("read build context: %w", err)
+	}
+	if ri, err := root.Stat("."); err != nil || !os.SameFile(fi, ri) {
+		root.Close()
+		return nil, fmt.Errorf("build context directory %s was replaced while it was opened; refused, as a swap for a link to another directory would look the same", dir)
+	}
+	return root, nil
+}
+
+// closeRoot closes the context directory with the stream read from it.
+type closeRoot struct {
+	io.ReadCloser
+	root *os.Root
+}
+
+func (c *closeRoot) Close() error {
+	err := c.ReadCloser.Close()
+	c.root.Close()
+	return err
 }

@@ -30,11 +30,23 @@ func dockerExcludes(ignore, p string) (bool, error) {
 	return pm.MatchesOrParentMatches(p)
 }
 
+// contextRoot opens the context directory dir as a build does; the test's
+// cleanup closes it.
+func contextRoot(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	root, err := openContext(dir)
+	if err != nil {
+		t.Fatalf("open the context: %v", err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
 // walked lists what walkContext visits: what the controller decides to send.
 func walked(t *testing.T, dir string, excludes []string) []string {
 	t.Helper()
 	var names []string
-	err := walkContext(dir, excludes, func(rel string, fi fs.FileInfo) error {
+	err := walkContext(contextRoot(t, dir), excludes, func(rel string, fi fs.FileInfo) error {
 		if fi.IsDir() {
 			rel += "/"
 		}
@@ -50,7 +62,7 @@ func walked(t *testing.T, dir string, excludes []string) []string {
 // tarred reads the context tar the controller sends and returns its headers.
 func tarred(t *testing.T, dir string, excludes []string) []*tar.Header {
 	t.Helper()
-	rc, err := contextTar(dir, excludes)
+	rc, err := contextTar(contextRoot(t, dir), excludes)
 	if err != nil {
 		t.Fatalf("context tar: %v", err)
 	}
@@ -160,7 +172,7 @@ func TestDockerignoreMatchesDocker(t *testing.T) {
 			}
 
 			dir := writeFiles(t, map[string]string{".dockerignore": tt.ignore, tt.path: "x"})
-			excludes, err := contextExcludes(dir, "Dockerfile")
+			excludes, err := contextExcludes(contextRoot(t, dir), "Dockerfile")
 			if err != nil {
 				if docker != bad {
 					t.Fatalf("controller refuses %q, Docker accepts it: %v", tt.ignore, err)
@@ -206,7 +218,7 @@ func TestContextFollowsArchiver(t *testing.T) {
 			t.Fatalf("patternmatcher alone: %q with %q: excluded %v, %v; this case wants it not excluded", tt.path, tt.ignore, ex, err)
 		}
 		dir := writeFiles(t, map[string]string{".dockerignore": tt.ignore, tt.path: "x"})
-		excludes, err := contextExcludes(dir, "Dockerfile")
+		excludes, err := contextExcludes(contextRoot(t, dir), "Dockerfile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +254,7 @@ func TestContextTar(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	excludes, err := contextExcludes(dir, "build/Dockerfile")
+	excludes, err := contextExcludes(contextRoot(t, dir), "build/Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +300,7 @@ func TestContextSpecialFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			excludes, err := contextExcludes(dir, "Dockerfile")
+			excludes, err := contextExcludes(contextRoot(t, dir), "Dockerfile")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -300,7 +312,7 @@ func TestContextSpecialFiles(t *testing.T) {
 				continue
 			}
 			want := "build context file run/special is a " + kind + ", which cannot be sent; add it to .dockerignore"
-			rc, err := contextTar(dir, excludes)
+			rc, err := contextTar(contextRoot(t, dir), excludes)
 			if err == nil {
 				rc.Close()
 				t.Errorf("%s in the context: no error, want %q", kind, want)
