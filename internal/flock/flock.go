@@ -31,6 +31,12 @@ func Acquire(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
+	// A lock file another user made would let that user hold the lock
+	// and keep every controller out.
+	if err := safefile.CheckOwned(f, path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder := readPID(f)
 		f.Close()

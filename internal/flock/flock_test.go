@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
 func TestSecondHolderIsRefused(t *testing.T) {
@@ -104,5 +106,31 @@ func TestLockThroughSymlinkRefused(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "root:x:0:0\n" {
 		t.Fatalf("the link's target now holds %q", b)
+	}
+}
+
+// TestLockFileOfAnotherUserRefused: a lock file another user planted (who
+// can then flock it and keep every controller out) is refused with its
+// owner named, not taken.
+func TestLockFileOfAnotherUserRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	path := filepath.Join(t.TempDir(), "haproxy-0123456789abcdef.lock")
+	if err := os.WriteFile(path, []byte("4242\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Acquire(path)
+	if err == nil {
+		l.Release()
+	}
+	if !errors.Is(err, safefile.ErrNotOwned) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("Acquire of a lock file owned by uid 65534 = %v, want ErrNotOwned naming the file and its owner", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "4242\n" {
+		t.Errorf("the planted lock file now holds %q", b)
 	}
 }

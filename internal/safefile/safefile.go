@@ -10,7 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -87,7 +90,45 @@ func PrivateDir(dir string) error {
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("directory %s may be written by its group or by others (mode %04o): anyone who can write there can plant files the controller trusts; chmod go-w %s, or chmod 700 %s to keep it private", dir, fi.Mode().Perm(), dir, dir)
 	}
+	if uid, ok := foreignOwner(fi); ok {
+		return fmt.Errorf("directory %s is %w: %s, not %s, the user the controller runs as; its owner can plant files the controller trusts and take its locks: remove the directory (the controller creates it again), or chown %d %s if that user is trusted", dir, ErrNotOwned, userName(uid), userName(os.Geteuid()), os.Geteuid(), dir)
+	}
 	return nil
+}
+
+// ErrNotOwned is returned for a directory or file of the controller's that
+// another user owns.
+var ErrNotOwned = errors.New("owned by another user")
+
+// CheckOwned refuses the open file f, at path, when the controller's user
+// (its effective uid) does not own it: a file another user made where the
+// controller keeps its own was put there to mislead it or keep it out.
+func CheckOwned(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("check owner of %s: %w", path, err)
+	}
+	if uid, ok := foreignOwner(fi); ok {
+		return fmt.Errorf("%s is %w: %s, not %s, the user the controller runs as; someone else made it, to mislead the controller or keep it out: remove it (the controller creates it again)", path, ErrNotOwned, userName(uid), userName(os.Geteuid()))
+	}
+	return nil
+}
+
+// foreignOwner returns the owner of fi when it is not the effective uid.
+func foreignOwner(fi fs.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
+// userName names uid for a message: "uid 65534 (nobody)".
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return fmt.Sprintf("uid %d (%s)", uid, u.Username)
+	}
+	return fmt.Sprintf("uid %d", uid)
 }
 
 // WriteFile replaces path with data atomically (see Replace), owned by the
@@ -104,7 +145,7 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 // it away. A symbolic link at path is replaced, not followed.
 func Replace(path string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
 	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return fmt.Errorf("create a temporary file beside it: %w: check that %s exists and that the controller may write to it", err, dir)
 	}
@@ -142,6 +183,50 @@ func Replace(path string, data []byte, mode fs.FileMode, uid, gid int) (err erro
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// tempPrefix is how the name of a temporary file of Replace for the file
+// base begins; os.CreateTemp ends it with a decimal number.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// RemoveTemps removes from dir the temporary files that Replace left for
+// the files names there when it was cut short (the process killed between
+// creating one and renaming it over the file), and returns their paths.
+// Only regular files named as Replace names them are removed, never a link
+// or a directory. The caller must make sure that no one writes those files
+// at the time, for instance by holding the lock of dir.
+func RemoveTemps(dir string, names ...string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s for temporary files left by a cut write: %w", dir, err)
+	}
+	var removed []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !isTemp(e.Name(), names) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("remove temporary file %s left by a cut write: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
+}
+
+// isTemp reports whether name is a temporary file of Replace for one of
+// names.
+func isTemp(name string, names []string) bool {
+	for _, base := range names {
+		n, ok := strings.CutPrefix(name, tempPrefix(base))
+		if !ok || n == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(n, 10, 32); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Within reports whether path p is dir or below it. Both must be clean,

@@ -154,3 +154,30 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateDirOwnedByAnother: a directory another user made first (a
+// squatter of /run/lock/bluegreen, or the owner of a state directory who
+// could plant approvals.json) is refused with its owner named, even with
+// mode 0755.
+func TestPrivateDirOwnedByAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	dir := filepath.Join(t.TempDir(), "bluegreen")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err := PrivateDir(dir)
+	if !errors.Is(err, ErrNotOwned) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("PrivateDir(owned by uid 65534) = %v, want ErrNotOwned naming %s and its owner", err, dir)
+	}
+	if err := os.Chown(dir, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrivateDir(dir); err != nil {
+		t.Errorf("PrivateDir(owned by root again) = %v", err)
+	}
+}
