@@ -20,7 +20,7 @@ func NewApprovals(path string) *Approvals { return &Approvals{path: path} }
 
 // All reads the approvals; a missing file holds none.
 func (a *Approvals) All() (map[string]string, error) {
-	b, err := os.ReadFile(a.path)
+	b, err := safefile.ReadFile(a.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]string{}, nil
 	}

@@ -77,7 +77,7 @@ func (h *History) Append(r Release) error {
 
 // trim drops the oldest entries once there are 2*historyKeep.
 func (h *History) trim() error {
-	b, err := os.ReadFile(h.path)
+	b, err := safefile.ReadFile(h.path)
 	if err != nil {
 		return fmt.Errorf("read release history %s: %w", h.path, err)
 	}
@@ -94,8 +94,10 @@ func (h *History) trim() error {
 
 // ReadHistory returns the releases in the history file at path, oldest
 // first, of one service (all when service is ""). A missing file holds none.
+// A symbolic link at path is refused, not followed: whoever planted it
+// would have the controller's user print another file.
 func ReadHistory(path, service string) ([]Release, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

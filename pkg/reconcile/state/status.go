@@ -216,7 +216,7 @@ type StatusStore struct {
 // LoadStatus reads the status file; a missing file is an empty status.
 func LoadStatus(path, desired string) (*StatusStore, error) {
 	st := &StatusStore{path: path, cur: Status{Desired: desired, Services: map[string]*ServiceStatus{}}}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
 	}
@@ -238,7 +238,7 @@ func LoadStatus(path, desired string) (*StatusStore, error) {
 // ReadStatus reads a status file for display.
 func ReadStatus(path string) (Status, error) {
 	var s Status
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return s, fmt.Errorf("read status file %s: %w (has the controller run with this --state-dir?)", path, err)
 	}

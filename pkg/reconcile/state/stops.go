@@ -34,7 +34,7 @@ func NewStopRecords() *FileStopRecords { return &FileStopRecords{recs: map[strin
 // LoadStopRecords reads the records at path; a missing file holds none.
 func LoadStopRecords(path string) (*FileStopRecords, error) {
 	f := &FileStopRecords{path: path, recs: map[string]StopRecord{}}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return f, nil
 	}
