@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
+	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/export"
 )
 
@@ -39,11 +41,30 @@ func exportManifests(o options, stdout, stderr io.Writer) int {
 	}
 	for _, m := range ms {
 		path := filepath.Join(o.out, m.Service+".yaml")
-		if err := os.WriteFile(path, m.YAML, 0o644); err != nil {
+		if err := writeManifest(path, m.YAML); err != nil {
 			fmt.Fprintf(stderr, "controller export: write the manifests of %s: %v\n", m.Service, err)
 			return exitNotConverged
 		}
 		fmt.Fprintln(stdout, path)
 	}
 	return exitOK
+}
+
+// writeManifest writes data to the file at path, never through a symbolic
+// link (export may run as root, into a directory others can write to) nor
+// into a named pipe or device: such a path is refused.
+func writeManifest(path string, data []byte) error {
+	f, err := safefile.Open(path, os.O_WRONLY|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return fmt.Errorf("truncate %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -129,3 +129,29 @@ func TestExportRefusesANameKubernetesCannotUse(t *testing.T) {
 		t.Errorf("export of service 1web: exit %d, stdout %q, stderr %q; want exit %d naming metadata.name", code, out, errOut, exitUsage)
 	}
 }
+
+// TestExportRefusesASymlink: a file of --out planted as a symbolic link
+// to a file only root may write is refused, naming the link, and its
+// target is left as it was.
+func TestExportRefusesASymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "shadow")
+	if err := os.WriteFile(target, []byte("root:x:0:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "manifests")
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(out, "shop.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd("export", "-f", "../../pkg/export/testdata/everyfield.yaml", "--out", out)
+	if code != exitNotConverged || !strings.Contains(errOut, link) || !strings.Contains(errOut, "symbolic link") {
+		t.Errorf("export through a symlink exited %d, stderr %q; want %d and a message naming the link %s", code, errOut, exitNotConverged, link)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "root:x:0:0\n" {
+		t.Errorf("the link's target now holds %q", b)
+	}
+}
