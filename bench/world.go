@@ -333,8 +333,13 @@ func (w *world) startController() *controller {
 		w.t.Fatalf("controller log: %v", err)
 	}
 	args := append([]string{"run", "-f", w.desired, "--state-dir", w.stateDir, "-v", "1", "--log-format", "json"}, w.ctlArgs...)
+	policy, err := testenv.WritePolicy(w.dir)
+	if err != nil {
+		w.t.Fatalf("host policy: %v", err)
+	}
 	cmd := exec.Command(w.ctlBin, args...)
-	cmd.Env = append(os.Environ(), w.ctlEnv...)
+	cmd.Env = append(os.Environ(), "BLUEGREEN_POLICY="+policy)
+	cmd.Env = append(cmd.Env, w.ctlEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

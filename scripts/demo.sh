@@ -88,4 +88,4 @@ demo: the controller now converges $desired: it builds demo:v1 and starts it as 
 
 MSG
 echo $$ > "$dir/controller.pid" # exec keeps this PID
-exec bin/controller run -f "$desired" --state-dir "$dir/state" --haproxy-config examples/haproxy.cfg
+exec bin/controller run -f "$desired" --state-dir "$dir/state" --haproxy-config examples/haproxy.cfg --policy examples/policy.yaml

@@ -45,6 +45,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 				return err
 			}
 			o.haproxyConfigSet = cmd.Flags().Changed("haproxy-config")
+			o.policySet = cmd.Flags().Changed("policy")
 			return nil
 		},
 		RunE: func(*cobra.Command, []string) error {
@@ -77,6 +78,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 
 	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, exportCmd} {
 		gitFlags(c.Flags(), &o)
+		policyFlag(c.Flags(), &o)
 	}
 	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, history, exportCmd, versionCmd)
 	for _, c := range root.Commands() {
@@ -87,7 +89,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 
 // runFlags are the flags of run (and of the root command, which runs).
 func runFlags(fs *pflag.FlagSet, o *options) {
-	fs.StringVar(&o.lockDir, "lock-dir", "/run/lock/bluegreen", "directory shared by every controller on the host, holding one lock per HAProxy runtime address, so that two controllers never drive one HAProxy")
+	fs.StringVar(&o.lockDir, "lock-dir", "/run/bluegreen", "directory shared by every controller on the host, holding one lock per HAProxy runtime address, so that two controllers never drive one HAProxy (created 0700; refused when another user owns it)")
 	fs.BoolVar(&o.once, "once", false, "converge, then exit 0; exit 1 when a service needs attention or --timeout passes, 4 when a release waits for controller promote")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "--once: give up after this long")
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at the world at least this often, even when nothing changes")
@@ -98,6 +100,7 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")
 	haproxyConfigFlag(fs, o)
+	policyFlag(fs, o)
 	fs.BoolVar(&o.noPull, "no-pull", false, "never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default: off)")
 	gitFlags(fs, o)
@@ -120,6 +123,9 @@ func gitFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.gitSSHKey, "git-ssh-key-file", "", "--git-url over ssh: the private key (mode 0600)")
 	fs.StringVar(&o.gitKnownHosts, "git-known-hosts-file", "", "--git-url over ssh: the known_hosts file to check the server's key against (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
 	fs.StringVar(&o.gitTokenFile, "git-token-file", "", "--git-url over https: a file holding the access token (mode 0600)")
+	fs.StringVar(&o.gitTokenUser, "git-token-user", "", "--git-url over https: the user name sent with the token (default git; x-access-token for a GitHub App, x-token-auth for Bitbucket, oauth2 for a GitLab OAuth token)")
+	fs.BoolVar(&o.gitInsecure, "git-insecure-transport", false, "--git-url: accept http:// and git:// URLs, which neither encrypt nor authenticate the server (anyone on the network path could supply the desired state); only for a network trusted end to end")
+	fs.DurationVar(&o.gitTimeout, "git-timeout", 60*time.Second, "--git-url: deadline of one fetch, from the connection to the last object")
 }
 
 func outputFlag(fs *pflag.FlagSet, o *options) {

@@ -19,7 +19,6 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
-	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // loadDesired reads the desired state; when it is refused, it says why
@@ -29,7 +28,7 @@ func loadDesired(o options, stderr io.Writer) (svcs []spec.Service, ok bool) {
 	if o.gitURL != "" {
 		svcs, err = loadFromGit(o)
 	} else {
-		svcs, err = specfile.Load(o.file)
+		svcs, err = o.loadFile(o.file)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: desired state refused:\n%v\n", err)
@@ -65,6 +64,9 @@ func validate(o options, stdout, stderr io.Writer) int {
 	for _, s := range svcs {
 		fmt.Fprintf(stdout, "  %s: %s runs %s (generation %s)\n", s.Name, s.ActiveColor, s.Image, s.Generation())
 	}
+	if p, err := o.hostPolicy(); err == nil {
+		fmt.Fprint(stdout, p.Summary())
+	}
 	if !compareHealthChecks(o, svcs, stdout, stderr) {
 		return exitNotConverged
 	}
@@ -78,7 +80,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	loop, drv, err := newLoop(o, logr.Discard(), nil)
+	loop, drv, err := newLoop(o, logr.Discard(), nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage

@@ -13,7 +13,6 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/source"
 	"github.com/bluegreen-host/controller/pkg/spec"
-	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // gitSource feeds the loop the desired state of a git repository: a
@@ -24,7 +23,11 @@ import (
 // never applied out of order (pkg/source refuses to go back).
 type gitSource struct {
 	git *source.Git
+	url string // git.URL as shown in logs, status and errors: credentials hidden
 	log logr.Logger
+	// loadFile reads a desired state in the checkout, the host policy
+	// applied: a commit the policy refuses is refused as an invalid one.
+	loadFile func(path string) ([]spec.Service, error)
 
 	mu       sync.Mutex
 	latest   source.Snapshot // newest commit fetched ("" Commit: none yet)
@@ -38,8 +41,11 @@ type gitSource struct {
 func newGitSource(o options, log logr.Logger) *gitSource {
 	return &gitSource{
 		git: &source.Git{URL: o.gitURL, Ref: o.gitRef, Path: o.gitPath, Dir: filepath.Join(o.stateDir, "git"),
-			SSHKeyFile: o.gitSSHKey, KnownHostsFile: o.gitKnownHosts, TokenFile: o.gitTokenFile},
-		log: log.WithName("git"),
+			SSHKeyFile: o.gitSSHKey, KnownHostsFile: o.gitKnownHosts, TokenFile: o.gitTokenFile, TokenUser: o.gitTokenUser,
+			InsecureTransport: o.gitInsecure, Timeout: o.gitTimeout},
+		url:      source.Redact(o.gitURL),
+		log:      log.WithName("git"),
+		loadFile: o.loadFile,
 	}
 }
 
@@ -53,7 +59,7 @@ func (g *gitSource) sync(ctx context.Context) bool {
 	}
 	switch {
 	case err != nil && errors.Is(err, source.ErrRefMovedBack):
-		g.log.Error(err, "Not following the ref back", "url", g.git.URL, "ref", g.git.Ref)
+		g.log.Error(err, "Not following the ref back", "url", g.url, "ref", g.git.Ref)
 		g.fetchErr = err
 	case err != nil && snap.Commit != "":
 		// This commit cannot be loaded (its path is missing or unsafe):
@@ -64,7 +70,7 @@ func (g *gitSource) sync(ctx context.Context) bool {
 		return moved
 	case err != nil:
 		if g.fetchErr == nil || g.fetchErr.Error() != err.Error() {
-			g.log.Error(err, "Cannot fetch the desired state; the last good commit stays in force", "url", g.git.URL, "ref", g.git.Ref)
+			g.log.Error(err, "Cannot fetch the desired state; the last good commit stays in force", "url", g.url, "ref", g.git.Ref)
 		}
 		g.fetchErr = err
 	default:
@@ -102,18 +108,18 @@ func (g *gitSource) poll(ctx context.Context, every time.Duration, nudge chan<- 
 func (g *gitSource) load() ([]spec.Service, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	st := &state.SourceStatus{URL: g.git.URL, Ref: g.git.Ref}
+	st := &state.SourceStatus{URL: g.url, Ref: g.git.Ref}
 	if g.fetchErr != nil {
 		st.FetchError = g.fetchErr.Error()
 	}
 	defer func() { g.report(st) }()
 	latest := g.latest
 	if latest.Commit == "" {
-		return nil, fmt.Errorf("no commit of %s (%s) fetched yet: %v", g.git.URL, g.git.Ref, g.fetchErr)
+		return nil, fmt.Errorf("no commit of %s (%s) fetched yet: %v", g.url, g.git.Ref, g.fetchErr)
 	}
 	svcs, err := []spec.Service(nil), g.unusable
 	if err == nil {
-		svcs, err = specfile.Load(latest.Path)
+		svcs, err = g.loadFile(latest.Path)
 	}
 	if err == nil {
 		if g.good == nil || g.good.Commit != latest.Commit {
@@ -127,13 +133,13 @@ func (g *gitSource) load() ([]spec.Service, error) {
 	// Refused: the last good commit stays in force.
 	st.RefusedCommit, st.RefusedReason = latest.Commit, err.Error()
 	if g.good == nil {
-		return nil, fmt.Errorf("commit %s of %s: %w", short(latest.Commit), g.git.URL, err)
+		return nil, fmt.Errorf("commit %s of %s: %w", short(latest.Commit), g.url, err)
 	}
 	st.Commit, st.Subject, st.Time = g.good.Commit, g.good.Subject, g.good.Time
 	g.git.Keep(g.good.Commit, latest.Commit)
-	good, gerr := specfile.Load(g.good.Path)
+	good, gerr := g.loadFile(g.good.Path)
 	if gerr != nil {
-		return nil, fmt.Errorf("commit %s of %s: %w (and the last good commit %s no longer loads: %v)", short(latest.Commit), g.git.URL, err, short(g.good.Commit), gerr)
+		return nil, fmt.Errorf("commit %s of %s: %w (and the last good commit %s no longer loads: %v)", short(latest.Commit), g.url, err, short(g.good.Commit), gerr)
 	}
 	return good, nil
 }

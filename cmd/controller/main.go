@@ -25,7 +25,6 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
-	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // Exit codes, for cron and scripts.
@@ -45,12 +44,17 @@ type options struct {
 	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
 	haproxyConfig     string // haproxy.cfg, whose health checks validate compares with the desired state
 	haproxyConfigSet  bool   // --haproxy-config (or its variable) was given, not left at its default
+	policy            string // the host policy file
+	policySet         bool   // --policy (or its variable) was given: the file must exist
 	webhooks          []string
 	webhookSecretFile string
 	// run: the desired state from a git repository (gitURL "": from -f)
 	gitURL, gitRef, gitPath                string
 	gitPoll                                time.Duration
 	gitSSHKey, gitKnownHosts, gitTokenFile string
+	gitTokenUser                           string
+	gitInsecure                            bool          // accept http:// and git:// URLs
+	gitTimeout                             time.Duration // of one fetch
 	once                                   bool
 	timeout                                time.Duration
 	resync                                 time.Duration
@@ -128,6 +132,7 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		return exitUsage
 	}
 	defer lock.Release()
+	removeCutWrites(o, log)
 	// The HAProxy instances the desired state names are locked too, for
 	// every controller on the host, whatever its state directory.
 	haLocks := newHAProxyLocks(o.lockDir)
@@ -137,8 +142,9 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		git = newGitSource(o, log)
 		git.sync(ctx) // the first fetch, before the first pass
 	}
+	tcp := newTCPWarner(log)
 	if svcs, err := initialLoad(o, git); err == nil {
-		warnTCPRuntime(log, svcs)
+		tcp.warn(svcs)
 		warnHealthChecks(log, o, svcs)
 		if err := haLocks.claim(svcs); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
@@ -149,13 +155,13 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 		}
 	} // a desired state refused here is reported by the loop
 
-	loop, drv, err := newLoop(o, log, haLocks)
+	loop, drv, err := newLoop(o, log, haLocks, tcp)
 	if err != nil {
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
 	defer drv.Close()
-	stop, code := attachListeners(ctx, o, loop, git, haLocks, log, stderr)
+	stop, code := attachListeners(ctx, o, loop, git, haLocks, tcp, log, stderr)
 	defer stop()
 	if code != exitOK {
 		return code
@@ -169,7 +175,7 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 // attachListeners follows git's commits in status, serves metrics and
 // sends webhooks, as the flags ask; stop ends them (pending webhooks get a
 // few seconds to go out).
-func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *gitSource, haLocks *haproxyLocks, log logr.Logger, stderr io.Writer) (stop func(), code int) {
+func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *gitSource, haLocks *haproxyLocks, tcp *tcpWarner, log logr.Logger, stderr io.Writer) (stop func(), code int) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -178,7 +184,7 @@ func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *
 	}
 	var onCommit []func(string)
 	if git != nil {
-		loop.Load = loadWithLocks(git.load, haLocks)
+		loop.Load = loadWithLocks(git.load, haLocks, tcp)
 		git.status = loop.SetSource
 		git.onCommit = func(c string) {
 			for _, f := range onCommit {
@@ -245,7 +251,7 @@ func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Dri
 	reconcile.WatchContainers(ctx, drv, log, nudge)
 	reconcile.WatchServers(ctx, loop.Runtimes, loop.Deps.HAProxy, o.haproxyWatch, log, nudge)
 	if git != nil {
-		log.Info("Following the desired state in git", "url", o.gitURL, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))
+		log.Info("Following the desired state in git", "url", git.url, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))
 	} else {
 		log.Info("Watching the desired state", "file", o.file, "status", statusPath(o), "resync", o.resync.String())
 	}
@@ -256,7 +262,7 @@ func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Dri
 
 // newLoop makes the reconcile loop over the real HAProxy, Docker engine and
 // files; the caller closes the engine's client.
-func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop, *docker.Driver, error) {
+func newLoop(o options, log logr.Logger, haLocks *haproxyLocks, tcp *tcpWarner) (*reconcile.Loop, *docker.Driver, error) {
 	st, err := state.LoadStatus(statusPath(o), o.file)
 	if err != nil && st == nil {
 		return nil, nil, err
@@ -264,7 +270,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 	if err != nil {
 		log.Error(err, "Status file damaged")
 	}
-	stops, err := state.LoadStopRecords(filepath.Join(o.stateDir, "stopped.json"))
+	stops, err := state.LoadStopRecords(stopsPath(o))
 	if err != nil && stops == nil {
 		return nil, nil, err
 	}
@@ -297,7 +303,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 		Deps:        deps,
 		Log:         log,
 		Status:      st,
-		Load:        loadWithLocks(func() ([]spec.Service, error) { return specfile.Load(o.file) }, haLocks),
+		Load:        loadWithLocks(func() ([]spec.Service, error) { return o.loadFile(o.file) }, haLocks, tcp),
 		Now:         time.Now,
 		StepTimeout: o.stepTimeout,
 		History:     state.NewHistory(historyPath(o)),
@@ -310,27 +316,16 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks) (*reconcile.Loop
 	return loop, drv, nil
 }
 
-// warnTCPRuntime says once, at start, which services reach HAProxy's
-// runtime API over TCP: any local user who binds that port while HAProxy
-// restarts can answer in its place. A unix socket with mode 600 cannot be
-// taken so.
-func warnTCPRuntime(log logr.Logger, svcs []spec.Service) {
-	seen := map[string]bool{}
-	for _, s := range svcs {
-		if addr := s.HAProxy.Runtime; strings.HasPrefix(addr, "tcp://") && !seen[addr] {
-			seen[addr] = true
-			log.Info("Warning: HAProxy runtime API over TCP: a local user who binds this port while HAProxy restarts can answer in its place; prefer a unix socket with mode 600",
-				"address", addr, "service", s.Name)
-		}
-	}
-}
-
 // loadWithLocks loads the desired state and claims the HAProxy locks of
 // its services: a service naming a new HAProxy is not acted on while
-// another controller drives it.
-func loadWithLocks(load func() ([]spec.Service, error), haLocks *haproxyLocks) func() ([]spec.Service, error) {
+// another controller drives it. An accepted desired state that names a
+// new runtime address over TCP is warned about.
+func loadWithLocks(load func() ([]spec.Service, error), haLocks *haproxyLocks, tcp *tcpWarner) func() ([]spec.Service, error) {
 	return func() ([]spec.Service, error) {
 		svcs, err := load()
+		if err == nil && tcp != nil {
+			tcp.warn(svcs)
+		}
 		if err == nil && haLocks != nil {
 			err = haLocks.claim(svcs)
 		}
@@ -344,5 +339,5 @@ func initialLoad(o options, git *gitSource) ([]spec.Service, error) {
 	if git != nil {
 		return git.load()
 	}
-	return specfile.Load(o.file)
+	return o.loadFile(o.file)
 }

@@ -129,7 +129,7 @@ func (e *restartEnv) save(active spec.Color, version string) {
 // namespace against the engine's socket.
 func (e *restartEnv) command(args ...string) *exec.Cmd {
 	cmd := e.eng.Command(e.bin, append(args, "-f", e.desired, "--state-dir", e.stateDir)...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.eng.Host())
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.eng.Host(), "BLUEGREEN_POLICY="+writePolicy(e.t, e.dir))
 	return cmd
 }
 

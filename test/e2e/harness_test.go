@@ -50,6 +50,8 @@ type env struct {
 	specSock string
 	// ctlEnv is added to the controller's environment (e.g. DOCKER_HOST).
 	ctlEnv []string
+	// policy is the host policy file the controller runs under.
+	policy string
 	// modes gives a version a fault mode of the demo app (build arg MODE):
 	// "exit", "unhealthy", "slowstart=60s".
 	modes map[string]string
@@ -115,6 +117,7 @@ func newEnv(t *testing.T) *env {
 	e.mapPath = filepath.Join(e.dir, "hosts.map")
 	e.desired = filepath.Join(e.dir, "desired.yaml")
 	e.stateDir = filepath.Join(e.dir, "state")
+	e.policy = writePolicy(t, e.dir)
 	writeFile(t, e.mapPath, e.svc+" "+e.svc+"_blue\n")
 	cfg := strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
 		"{{BLUE}}", fmt.Sprint(e.bluePort), "{{GREEN}}", fmt.Sprint(e.greenPort)).Replace(haproxyCfg)
@@ -242,8 +245,19 @@ func (e *env) command(args ...string) *exec.Cmd {
 		args = args[1:]
 	}
 	cmd := exec.Command(e.bin, append(base, args...)...)
-	cmd.Env = append(os.Environ(), e.ctlEnv...)
+	cmd.Env = append(os.Environ(), "BLUEGREEN_POLICY="+e.policy)
+	cmd.Env = append(cmd.Env, e.ctlEnv...)
 	return cmd
+}
+
+// writePolicy writes the tests' host policy into dir.
+func writePolicy(t testing.TB, dir string) string {
+	t.Helper()
+	p, err := testenv.WritePolicy(dir)
+	if err != nil {
+		t.Fatalf("write the host policy: %v", err)
+	}
+	return p
 }
 
 // start runs the controller in watch mode; cleanup stops it by PID.

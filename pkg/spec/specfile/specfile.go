@@ -82,8 +82,9 @@ func yamlFiles(dir string) ([]string, error) {
 }
 
 // CheckBuild checks on disk what spec.build names (a spec.FileCheck): the
-// context is a directory below the desired file's, symbolic links
-// followed, and the Dockerfile a file inside it. Whoever writes the desired
+// context is a directory below the desired file's, with no symbolic link
+// on its path (as the build opens it), and the Dockerfile a file inside it
+// (a link to one inside is followed). Whoever writes the desired
 // file must not make the controller (root) send files from elsewhere on the
 // host into an image.
 func CheckBuild(s *spec.Service, bad func(path, format string, args ...any)) {
@@ -103,6 +104,15 @@ func CheckBuild(s *spec.Service, bad func(path, format string, args ...any)) {
 		bad("spec.build.context", "%q resolves to %s, outside %s, the directory of the desired file: a build may only read below it", s.Build.Context, real, base)
 		return
 	}
+	// The build opens the context one component at a time and refuses a
+	// link at any of them (so that a directory swapped for a link after
+	// this check sends nothing from elsewhere): refuse it here too.
+	f, err := safefile.OpenDir(dir)
+	if err != nil {
+		bad("spec.build.context", "%q: %v", s.Build.Context, err)
+		return
+	}
+	f.Close()
 	df := filepath.Join(real, s.Build.Dockerfile)
 	fi, err := os.Stat(df)
 	if err != nil || !fi.Mode().IsRegular() {

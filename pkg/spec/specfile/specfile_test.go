@@ -222,9 +222,10 @@ func TestParseUserNetwork(t *testing.T) {
 }
 
 // TestBuildStaysInsideTheDesiredFilesDirectory: the build context, and the
-// Dockerfile within it, must resolve (symbolic links followed) below the
-// directory of the desired file: whoever writes that file must not make the
-// controller, which runs as root, put another user's files into an image.
+// Dockerfile within it, must resolve below the directory of the desired
+// file, the context with no link on its path: whoever writes that file
+// must not make the controller, which runs as root, put another user's
+// files into an image.
 func TestBuildStaysInsideTheDesiredFilesDirectory(t *testing.T) {
 	root := t.TempDir()
 	base := filepath.Join(root, "config")
@@ -245,6 +246,9 @@ func TestBuildStaysInsideTheDesiredFilesDirectory(t *testing.T) {
 	if err := os.Symlink(filepath.Join(outside, "id_rsa"), filepath.Join(base, "app", "Dockerfile.link")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(base, "app"), filepath.Join(base, "app.link")); err != nil {
+		t.Fatal(err)
+	}
 	build := func(b string) string {
 		return strings.Replace(good, "  image: demo:v1", "  image: demo:v1\n  build: "+b, 1)
 	}
@@ -255,6 +259,7 @@ func TestBuildStaysInsideTheDesiredFilesDirectory(t *testing.T) {
 		{"context above", "{context: ../home/.ssh}", "spec.build.context"},
 		{"absolute context elsewhere", "{context: " + outside + "}", "spec.build.context"},
 		{"symlink to elsewhere", "{context: ssh}", "spec.build.context"},
+		{"symlink inside (the build refuses a link on the context's path)", "{context: app.link}", "spec.build.context"},
 		{"dockerfile above", "{context: app, dockerfile: ../../home/.ssh/Dockerfile}", "spec.build.dockerfile"},
 		{"absolute dockerfile", "{context: app, dockerfile: /etc/passwd}", "spec.build.dockerfile"},
 		{"dockerfile symlink to elsewhere", "{context: app, dockerfile: Dockerfile.link}", "spec.build.dockerfile"},
