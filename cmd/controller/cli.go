@@ -75,12 +75,13 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	history := historyCommand(ctx, &o, done, stdout, stderr)
 	exportCmd := exportCommand(ctx, &o, done, stdout, stderr)
 	versionCmd := versionCommand(ctx, &o, done, stdout, stderr)
+	initCmd := initCommand(ctx, &o, done, stdout, stderr)
 
 	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, exportCmd} {
 		gitFlags(c.Flags(), &o)
 		policyFlag(c.Flags(), &o)
 	}
-	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, history, exportCmd, versionCmd)
+	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, history, exportCmd, versionCmd, initCmd)
 	for _, c := range root.Commands() {
 		c.PreRunE = func(*cobra.Command, []string) error { return checkOutput(o.output) }
 	}
