@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 )
 
 // gatherAnswers completes the answers: on a terminal, by asking for each
@@ -33,9 +33,15 @@ func gatherAnswers(a *initAnswers, in io.Reader, out io.Writer) error {
 	return checkAnswers(a)
 }
 
+// isTerminal reports whether in is a terminal (as golang.org/x/term does
+// on Linux: the terminal's settings can be read).
 func isTerminal(in io.Reader) bool {
 	f, ok := in.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // askAnswers asks, in order, for each answer whose flag was not given,
