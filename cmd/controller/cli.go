@@ -231,6 +231,7 @@ func validateCommand(ctx context.Context, o *options, done func(int), stdout, st
 		},
 	}
 	haproxyConfigFlag(validateCmd.Flags(), o)
+	validateCmd.Flags().BoolVar(&o.haproxyLive, "haproxy", false, "also check the running HAProxy of each service (spec.haproxy.runtime): level admin, each color's backend and checked server, the map file loaded; prints the haproxy.cfg lines to add")
 	return validateCmd
 }
 

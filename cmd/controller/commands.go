@@ -67,7 +67,11 @@ func validate(o options, stdout, stderr io.Writer) int {
 	if p, err := o.hostPolicy(); err == nil {
 		fmt.Fprint(stdout, p.Summary())
 	}
-	if !compareHealthChecks(o, svcs, stdout, stderr) {
+	ok = compareHealthChecks(o, svcs, stdout, stderr)
+	if o.haproxyLive && !checkLiveHAProxy(o, svcs, stdout, stderr) {
+		ok = false
+	}
+	if !ok {
 		return exitNotConverged
 	}
 	return exitOK

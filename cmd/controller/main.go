@@ -44,6 +44,7 @@ type options struct {
 	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
 	haproxyConfig     string // haproxy.cfg, whose health checks validate compares with the desired state
 	haproxyConfigSet  bool   // --haproxy-config (or its variable) was given, not left at its default
+	haproxyLive       bool   // validate --haproxy: compare the running HAProxy with the desired state
 	policy            string // the host policy file
 	policySet         bool   // --policy (or its variable) was given: the file must exist
 	webhooks          []string
