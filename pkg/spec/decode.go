@@ -200,6 +200,15 @@ func checkTree(v any, t reflect.Type, path, source string, errs *[]error) {
 		for _, k := range sortedKeys(m) {
 			checkTree(m[k], t.Elem(), join(path, k), source, errs)
 		}
+	case t.Kind() == reflect.Slice:
+		l, ok := v.([]any)
+		if !ok {
+			bad("want a list, got %s", describe(v))
+			return
+		}
+		for i, e := range l {
+			checkTree(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), source, errs)
+		}
 	case t.Kind() == reflect.String:
 		if _, ok := v.(string); !ok {
 			bad("want a string, got %s (quote it)", describe(v))

@@ -97,8 +97,17 @@ type ServiceSpec struct {
 	// network HAProxy reaches the container at its address there
 	// (containerPort), and 127.0.0.1:hostPort (published) is the fallback.
 	Network Network `json:"network,omitempty"`
+	// Networks are more user-defined Docker networks the container joins,
+	// beside Network (the one HAProxy reaches it on), e.g. the database's.
+	Networks []string `json:"networks,omitempty"`
 	// Env is passed to the container; PORT and COLOR are set by the controller.
 	Env map[string]string `json:"env,omitempty"`
+	// EnvFile are host files in Docker's env-file format (KEY=VALUE
+	// lines), whose variables are passed to the container too. The loader
+	// reads them (package specfile) and keeps only a digest of their
+	// contents (Service.EnvFileDigest); the values are read again when the
+	// container is created, and never shown.
+	EnvFile []string `json:"envFile,omitempty"`
 	// Volumes are mounted into both colors' containers, in docker
 	// compose's short form: "NAME:/path" (a named volume, created when
 	// missing) or "/host/path:/path", each with an optional ":ro".
@@ -106,6 +115,20 @@ type ServiceSpec struct {
 	// User runs the container's process as this user ("uid", "uid:gid" or
 	// a name the image knows); empty: the image's own USER.
 	User string `json:"user,omitempty"`
+	// Entrypoint replaces the image's ENTRYPOINT and Command its CMD (as
+	// docker compose's entrypoint and command, lists only: no shell splits
+	// them); empty: the image's own.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	// WorkingDir is the process's working directory, absolute; empty: the
+	// image's WORKDIR.
+	WorkingDir string `json:"workingDir,omitempty"`
+	// StopSignal is the signal that stops the container, SIGKILL following
+	// after stopTimeout; empty: the image's STOPSIGNAL, else SIGTERM.
+	StopSignal string `json:"stopSignal,omitempty"`
+	// Logging is the container's Docker logging driver and its options
+	// (nil: DefaultLogging, a rotating json-file; see LoggingInForce).
+	Logging *Logging `json:"logging,omitempty"`
 	// HealthPath is probed on the color's host port before traffic moves.
 	HealthPath string `json:"healthPath,omitempty"`
 	// Colors holds the per-color host port and HAProxy names.
@@ -320,6 +343,12 @@ type Service struct {
 	Source string
 	// BaseDir is the directory relative paths (build context) resolve against.
 	BaseDir string
+	// EnvFileDigest is the digest of the contents of spec.envFile's files
+	// as the loader read them (package specfile; "" when there are none or
+	// no file was read): a change of their contents is a change of the
+	// containers' hash and of the generation, and the values themselves
+	// are never held here.
+	EnvFileDigest string
 }
 
 // Color returns the settings of color c.
@@ -342,6 +371,11 @@ func (s *Service) Generation() string {
 	sp := s.ServiceSpec
 	sp.Promotion.Approved = ""
 	b, _ := json.Marshal(sp)
+	if s.EnvFileDigest != "" {
+		// Added only when there are env files, so that the generation of a
+		// spec without them is what it was before they existed.
+		b = append(b, "\x00envFile "+s.EnvFileDigest...)
+	}
 	sum := sha256.Sum256(append([]byte(s.Name+"\x00"), b...))
 	return hex.EncodeToString(sum[:6])
 }

@@ -54,7 +54,8 @@ func (s *Service) validate(files FileCheck) error {
 }
 
 // validateContainer checks what the containers are made of: color, image,
-// build, pull policy, network and port, env, health path.
+// build, pull policy, networks and port, env, volumes, the process, health
+// path.
 func (s *Service) validateContainer(bad func(path, format string, args ...any), files FileCheck) {
 	if s.ActiveColor != Blue && s.ActiveColor != Green {
 		bad("spec.activeColor", "%q is not a color: want \"blue\" or \"green\"", s.ActiveColor)
@@ -89,7 +90,10 @@ func (s *Service) validateContainer(bad func(path, format string, args ...any), 
 			bad("spec.env."+k, "value holds a NUL character")
 		}
 	}
+	s.validateNetworks(bad)
+	s.validateEnvFiles(bad)
 	s.validateVolumes(bad)
+	s.validateProcess(bad)
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\r\n") {
 		bad("spec.healthPath", "%q must start with '/' and hold no whitespace", s.HealthPath)
 	}

@@ -1,6 +1,8 @@
 // Package specfile reads the desired state from disk: a file, or every
 // *.yaml / *.yml file of a directory, decoded and validated by package spec,
-// and the build contexts they name checked where they lie. Package spec
+// the build contexts they name checked where they lie, and their env files
+// read (only a digest of them is kept; the values are read again when a
+// container is created, by ReadEnvFiles). Package spec
 // itself reads no file, so that the planner, which imports it, does no I/O
 // by construction.
 package specfile
@@ -47,6 +49,10 @@ func Load(path string) ([]spec.Service, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if err := loadEnvFiles(svcs); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		all = append(all, svcs...)
 	}
 	if err := spec.CheckAcross(all); err != nil {
@@ -59,10 +65,17 @@ func Load(path string) ([]spec.Service, error) {
 }
 
 // Parse decodes every document of one file as Load does, the build
-// contexts checked on disk. source names the file in errors; baseDir
-// resolves build contexts.
+// contexts checked and the env files read on disk. source names the file
+// in errors; baseDir resolves build contexts.
 func Parse(data []byte, source, baseDir string) ([]spec.Service, error) {
-	return spec.Decode(data, source, baseDir, CheckBuild)
+	svcs, err := spec.Decode(data, source, baseDir, CheckBuild)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadEnvFiles(svcs); err != nil {
+		return nil, err
+	}
+	return svcs, nil
 }
 
 func yamlFiles(dir string) ([]string, error) {
