@@ -95,8 +95,8 @@ func TestEnvFileRefused(t *testing.T) {
 		{"a named pipe", []string{fifo}, nil, []string{"spec.envFile[0]", fifo, "not a regular file"}},
 		{"missing", []string{"/nonexistent/web.env"}, nil, []string{"spec.envFile[0]", "/nonexistent/web.env", "no such file"}},
 		{"also in spec.env", []string{good}, []string{"  env: {TOKEN: other}"}, []string{"spec.envFile[0]", "line 1: TOKEN is also set in spec.env"}},
-		{"in two files", []string{good, envFile(t, "# x\nTOKEN=" + secret + "\n")}, nil, []string{"spec.envFile[1]", "line 2: TOKEN is also set in " + good}},
-		{"a bare name", []string{envFile(t, secret + "\n")}, nil, []string{"spec.envFile[0]", "line 1 has no '='"}},
+		{"in two files", []string{good, envFile(t, "# x\nTOKEN="+secret+"\n")}, nil, []string{"spec.envFile[1]", "line 2: TOKEN is also set in " + good}},
+		{"a bare name", []string{envFile(t, secret+"\n")}, nil, []string{"spec.envFile[0]", "line 1 has no '='"}},
 	} {
 		_, err := parseWith(t, tc.files, tc.extra...)
 		if err == nil {
