@@ -27,6 +27,14 @@ func ContainerEnv(s *spec.Service, c spec.Color) []string {
 
 // ContainerHash digests everything a container of color c is created from.
 // A container whose hash label differs is drift, replaced only while idle.
+//
+// A field added to the spec is left out of the digest while unset
+// (omitempty), so that the containers of a spec without it keep their
+// hash: a changed hash replaces the idle color, and moves traffic off the
+// served one first. Logging is left out while it is the default, given at
+// create only: containers made before logging existed run the engine's
+// json-file without rotation, and take the default at their next
+// replacement, not through one of their own.
 func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 	b, _ := json.Marshal(struct {
 		ImageID       string
@@ -34,10 +42,22 @@ func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 		Network       spec.Network
 		ContainerPort int
 		HostPort      int
-		Resources     *spec.Resources `json:",omitempty"` // left out when unset: existing containers keep their hash
+		Resources     *spec.Resources `json:",omitempty"`
 		Volumes       []string        `json:",omitempty"`
 		User          string          `json:",omitempty"`
-	}{imageID, ContainerEnv(s, c), s.Network, s.ContainerPort, s.Color(c).HostPort, resources(s), s.Volumes, s.User})
+		Networks      []string        `json:",omitempty"`
+		Entrypoint    []string        `json:",omitempty"`
+		Command       []string        `json:",omitempty"`
+		WorkingDir    string          `json:",omitempty"`
+		StopSignal    string          `json:",omitempty"`
+		Logging       *spec.Logging   `json:",omitempty"`
+		EnvFiles      *EnvFiles       `json:",omitempty"`
+	}{
+		ImageID: imageID, Env: ContainerEnv(s, c), Network: s.Network, ContainerPort: s.ContainerPort,
+		HostPort: s.Color(c).HostPort, Resources: resources(s), Volumes: s.Volumes, User: s.User,
+		Networks: s.Networks, Entrypoint: s.Entrypoint, Command: s.Command, WorkingDir: s.WorkingDir,
+		StopSignal: s.StopSignal, Logging: logging(s), EnvFiles: envFiles(s),
+	})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }
@@ -50,4 +70,22 @@ func resources(s *spec.Service) *spec.Resources {
 	}
 	r := s.Resources
 	return &r
+}
+
+// logging is the service's logging for the container hash: nil when it is
+// not set or is the default, which the containers get either way.
+func logging(s *spec.Service) *spec.Logging {
+	if s.Logging == nil || s.Logging.IsDefault() {
+		return nil
+	}
+	return s.Logging
+}
+
+// envFiles are the service's env files, by path and digest of contents;
+// nil when it has none.
+func envFiles(s *spec.Service) *EnvFiles {
+	if len(s.EnvFile) == 0 {
+		return nil
+	}
+	return &EnvFiles{Paths: s.EnvFile, Digest: s.EnvFileDigest}
 }

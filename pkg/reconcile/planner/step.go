@@ -114,12 +114,34 @@ type ContainerSpec struct {
 	HostNetwork   bool     `json:"hostNetwork,omitempty"`
 	// Network is the Docker network joined ("" or "bridge": the default
 	// bridge); unused with HostNetwork.
-	Network     string        `json:"network,omitempty"`
+	Network string `json:"network,omitempty"`
+	// Networks are the other Docker networks joined (spec.networks).
+	Networks    []string      `json:"networks,omitempty"`
 	Mounts      []spec.Mount  `json:"mounts,omitempty"`
 	User        string        `json:"user,omitempty"`
 	StopTimeout time.Duration `json:"stopTimeout"`
 	Memory      int64         `json:"memory,omitempty"`
 	NanoCPUs    int64         `json:"nanoCPUs,omitempty"`
+	// Entrypoint and Command replace the image's (empty: its own).
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	// StopSignal stops the container ("": the image's, else SIGTERM).
+	StopSignal string `json:"stopSignal,omitempty"`
+	// Logging is the logging in force: the spec's, else the default.
+	Logging spec.Logging `json:"logging"`
+	// EnvFiles are read when the container is created, their variables
+	// added to Env. The step carries their paths and digest, never a
+	// value: steps are printed (plan -o json), logged and recorded.
+	EnvFiles *EnvFiles `json:"envFiles,omitempty"`
+}
+
+// EnvFiles names the env files of a container and the digest of their
+// contents when the desired state was loaded: the executor reads them
+// again and refuses the create when they no longer match it.
+type EnvFiles struct {
+	Paths  []string `json:"paths"`
+	Digest string   `json:"digest"`
 }
 
 // ServerRef is an HAProxy server, at the runtime API of Runtime.

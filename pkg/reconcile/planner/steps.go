@@ -47,7 +47,9 @@ func ContainerSpecOf(s *spec.Service, c spec.Color, imageID string) *ContainerSp
 		ImageRef: s.Image, SpecHash: ContainerHash(s, c, imageID), Env: ContainerEnv(s, c),
 		ContainerPort: s.ContainerPort, HostPort: s.Color(c).HostPort, HostNetwork: s.Network == spec.NetworkHost,
 		StopTimeout: s.StopTimeout.Duration, Memory: s.Resources.MemoryBytes(), NanoCPUs: s.Resources.NanoCPUs(),
-		Network: containerNetwork(s), Mounts: s.Mounts(), User: s.User,
+		Network: containerNetwork(s), Networks: s.Networks, Mounts: s.Mounts(), User: s.User,
+		Entrypoint: s.Entrypoint, Command: s.Command, WorkingDir: s.WorkingDir, StopSignal: s.StopSignal,
+		Logging: s.LoggingInForce(), EnvFiles: envFiles(s),
 	}
 }
 
