@@ -43,6 +43,22 @@ type CreateSpec struct {
 	// User is the container process's user ("uid[:gid]" or a name); "":
 	// the image's.
 	User string
+	// Networks are more user-defined networks the container joins, beside
+	// Network, before it starts. Not with HostNetwork.
+	Networks []string
+	// Entrypoint and Cmd replace the image's (empty: its own); WorkingDir
+	// its WORKDIR ("": its own).
+	Entrypoint, Cmd []string
+	WorkingDir      string
+	// StopSignal is what Stop and Restart send first, e.g. "SIGQUIT" ("":
+	// the image's STOPSIGNAL, else SIGTERM); SIGKILL follows after the
+	// timeout.
+	StopSignal string
+	// LogDriver and LogOptions are the container's logging driver and its
+	// options ("": the engine's default driver, which the controller never
+	// leaves: it gives a rotating default).
+	LogDriver  string
+	LogOptions map[string]string
 }
 
 // Mount is a named volume or a bind mount of a host path.
@@ -76,22 +92,58 @@ func engineMounts(ms []Mount) []mount.Mount {
 // without LabelManaged=true. The restart policy is "no": a new container
 // that dies must not come back by itself. The color that serves is given
 // RestartUnlessStopped with SetRestartPolicy once traffic points at it.
+// A container that cannot join one of its networks is removed again: one
+// that exists is taken for made as its spec says.
 func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error) {
 	what := "create container " + s.Name
 	if err := checkCreateSpec(s); err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
+	if err := d.checkNetworks(ctx, what, s); err != nil {
+		return "", err
+	}
+	cfg, host := containerConfig(s)
+	resp, err := d.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
+	switch {
+	case err == nil:
+	case cerrdefs.IsConflict(err):
+		return "", fmt.Errorf("%s: a container with that name already exists; remove it first: %w", what, err)
+	case cerrdefs.IsNotFound(err):
+		return "", fmt.Errorf("%s: image %s is not on this host (no registry is reachable; build it first): %w", what, s.Image, err)
+	default:
+		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
+	}
+	// Engines before API 1.44 take one network at create: the others are
+	// joined before the container starts.
+	for _, n := range s.Networks {
+		if err := d.cli.NetworkConnect(ctx, n, resp.ID, nil); err != nil {
+			cerr := fmt.Errorf("%s: join Docker network %s: %w", what, n, d.engineErr(err))
+			if rerr := d.cli.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true}); rerr != nil {
+				return "", fmt.Errorf("%w; remove the container again: %w", cerr, d.engineErr(rerr))
+			}
+			return "", cerr
+		}
+	}
+	return resp.ID, nil
+}
 
+// containerConfig is the engine's configuration of the container s.
+func containerConfig(s CreateSpec) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
-		Image:  s.Image,
-		Env:    s.Env,
-		Labels: s.Labels,
-		User:   s.User,
+		Image:      s.Image,
+		Env:        s.Env,
+		Labels:     s.Labels,
+		User:       s.User,
+		Entrypoint: s.Entrypoint,
+		Cmd:        s.Cmd,
+		WorkingDir: s.WorkingDir,
+		StopSignal: s.StopSignal,
 	}
 	host := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		Resources:     container.Resources{Memory: s.Memory, NanoCPUs: s.NanoCPUs},
 		Mounts:        engineMounts(s.Mounts),
+		LogConfig:     container.LogConfig{Type: s.LogDriver, Config: s.LogOptions},
 	}
 	if s.Memory > 0 {
 		// No swap beyond the limit: a container that needs more is
@@ -112,27 +164,35 @@ func (d *Driver) Create(ctx context.Context, s CreateSpec) (id string, err error
 			host.NetworkMode = container.NetworkMode(s.Network)
 		}
 	}
+	return cfg, host
+}
 
-	if !s.HostNetwork && s.Network != "" && s.Network != "bridge" {
-		// The engine creates a container on a network that does not
-		// exist and refuses only to start it.
-		if _, err := d.cli.NetworkInspect(ctx, s.Network, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
-			return "", fmt.Errorf("%s: Docker network %s does not exist: create it (docker network create %s) or fix spec.network", what, s.Network, s.Network)
+// checkNetworks refuses a spec that names a user-defined network that does
+// not exist: the engine creates a container on a network that does not
+// exist and refuses only to start it.
+func (d *Driver) checkNetworks(ctx context.Context, what string, s CreateSpec) error {
+	if s.HostNetwork {
+		if len(s.Networks) > 0 {
+			return fmt.Errorf("%s: a container on the host's network joins no other network (%v)", what, s.Networks)
+		}
+		return nil
+	}
+	nets := s.Networks
+	if s.Network != "" && s.Network != "bridge" {
+		nets = append([]string{s.Network}, nets...)
+	}
+	for i, n := range nets {
+		field := "spec.networks"
+		if i == 0 && n == s.Network {
+			field = "spec.network"
+		}
+		if _, err := d.cli.NetworkInspect(ctx, n, network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%s: Docker network %s does not exist: create it (docker network create %s) or fix %s", what, n, n, field)
 		} else if err != nil {
-			return "", fmt.Errorf("%s: inspect Docker network %s: %w", what, s.Network, d.engineErr(err))
+			return fmt.Errorf("%s: inspect Docker network %s: %w", what, n, d.engineErr(err))
 		}
 	}
-	resp, err := d.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
-	switch {
-	case err == nil:
-		return resp.ID, nil
-	case cerrdefs.IsConflict(err):
-		return "", fmt.Errorf("%s: a container with that name already exists; remove it first: %w", what, err)
-	case cerrdefs.IsNotFound(err):
-		return "", fmt.Errorf("%s: image %s is not on this host (no registry is reachable; build it first): %w", what, s.Image, err)
-	default:
-		return "", fmt.Errorf("%s: %w", what, d.engineErr(err))
-	}
+	return nil
 }
 
 func checkCreateSpec(s CreateSpec) error {

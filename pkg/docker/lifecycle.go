@@ -28,8 +28,10 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	return fmt.Errorf("%s: %w", what, d.engineErr(err))
 }
 
-// Stop stops a managed container gracefully: SIGTERM, then SIGKILL once
-// timeout has passed (rounded up to whole seconds). A timeout <= 0 uses the
+// Stop stops a managed container gracefully: its stop signal
+// (CreateSpec.StopSignal, else the image's STOPSIGNAL, else SIGTERM: the
+// engine sends the container's own when the request names none), then
+// SIGKILL once timeout has passed (rounded up to whole seconds). A timeout <= 0 uses the
 // container's own stop timeout (CreateSpec.StopTimeout, else 10s). Stopping
 // a stopped container is not an error. Stop returns once the container has
 // exited.
@@ -61,7 +63,9 @@ func (d *Driver) Restart(ctx context.Context, name string, timeout time.Duration
 }
 
 // stopOptions gives the engine timeout, rounded up to whole seconds, as
-// the grace between SIGTERM and SIGKILL; 0 leaves the container's own.
+// the grace between the stop signal and SIGKILL; 0 leaves the container's
+// own. It names no signal: the engine then sends the container's own stop
+// signal (TestStopSendsTheStopSignal).
 func stopOptions(timeout time.Duration) container.StopOptions {
 	var opts container.StopOptions
 	if timeout > 0 {
