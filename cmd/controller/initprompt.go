@@ -19,6 +19,7 @@ func gatherAnswers(a *initAnswers, in io.Reader, out io.Writer) error {
 		if err := askAnswers(a, newPrompter(in, out)); err != nil {
 			return err
 		}
+		fmt.Fprintln(out)
 	} else {
 		var missing []string
 		for _, f := range []struct{ flag, value string }{{"--name", a.name}, {"--image", a.image}} {
