@@ -1,9 +1,13 @@
 package reconcile
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 )
 
 // createSpec is what the driver creates from the container spec a
@@ -30,7 +34,31 @@ func createSpec(c *planner.ContainerSpec) docker.CreateSpec {
 		StopTimeout:   c.StopTimeout,
 		Memory:        c.Memory,
 		NanoCPUs:      c.NanoCPUs,
+		Networks:      c.Networks,
+		Entrypoint:    c.Entrypoint,
+		Cmd:           c.Command,
+		WorkingDir:    c.WorkingDir,
+		StopSignal:    c.StopSignal,
+		LogDriver:     c.Logging.Driver,
+		LogOptions:    c.Logging.Options,
 	}
+}
+
+// createWithEnvFiles is createSpec with the variables of the step's env
+// files added, read from them now: the step carries only their paths and
+// the digest of their contents when they were planned on, and a create
+// is refused when they changed since (the next pass plans again).
+func createWithEnvFiles(c *planner.ContainerSpec) (docker.CreateSpec, error) {
+	cs := createSpec(c)
+	if c.EnvFiles == nil {
+		return cs, nil
+	}
+	vars, err := specfile.ReadEnvFiles(c.EnvFiles.Paths, c.EnvFiles.Digest, c.Env)
+	if err != nil {
+		return cs, fmt.Errorf("create container %s: %w; not created", c.Name, err)
+	}
+	cs.Env = append(slices.Clone(c.Env), vars...)
+	return cs, nil
 }
 
 // mounts are the container's mounts; named volumes the engine creates

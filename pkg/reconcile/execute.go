@@ -42,7 +42,11 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 	case planner.BuildImage, planner.PullImage:
 		return d.makeImage(ctx, st.Image)
 	case planner.CreateContainer:
-		_, err := d.Containers.Create(ctx, createSpec(st.Container.Create))
+		cs, err := createWithEnvFiles(st.Container.Create)
+		if err != nil {
+			return err
+		}
+		_, err = d.Containers.Create(ctx, cs)
 		return err
 	case planner.StartContainer:
 		return d.Containers.Start(ctx, st.Container.Name)
