@@ -48,7 +48,11 @@ func podTemplate(s *spec.Service, c spec.Color, labels map[string]string) corev1
 				Name:            s.Name,
 				Image:           s.Image,
 				ImagePullPolicy: pullPolicy(s.Pull),
+				Command:         s.Entrypoint,
+				Args:            s.Command,
+				WorkingDir:      s.WorkingDir,
 				Env:             env,
+				EnvFrom:         envFrom(s),
 				Ports:           []corev1.ContainerPort{{Name: portName, ContainerPort: port}},
 				ReadinessProbe: &corev1.Probe{
 					ProbeHandler: corev1.ProbeHandler{
@@ -109,6 +113,19 @@ func containerEnv(s *spec.Service, c spec.Color) ([]corev1.EnvVar, int32) {
 	}
 	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
 	return env, port
+}
+
+// envSecret names the Secret that stands for a service's env files.
+func envSecret(s *spec.Service) string { return s.Name + "-env" }
+
+// envFrom takes the variables of the service's env files from the Secret
+// envSecret, which export does not write: it never reads the files, so
+// that no value reaches its output.
+func envFrom(s *spec.Service) []corev1.EnvFromSource {
+	if len(s.EnvFile) == 0 {
+		return nil
+	}
+	return []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: envSecret(s)}}}}
 }
 
 // resources turns Docker's limits into the container's limits, with

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
@@ -37,10 +38,29 @@ func unmapped(s *spec.Service, plain bool) []Unmapped {
 }
 
 // unmappedHost reports what of the host has no counterpart: the build,
-// the network, each color's port and HAProxy names, the map.
+// the networks, the env files, the mounts, the user, the process's stop
+// signal and logging, each color's port and HAProxy names, the map.
 func unmappedHost(s *spec.Service, plain bool, add func(path, format string, args ...any)) {
 	if b := s.Build; b != nil {
 		add("spec.build", "context %s, dockerfile %s: a cluster pulls %s from a registry: build it and push it there", b.Context, b.Dockerfile, s.Image)
+	}
+	switch s.Network {
+	case spec.NetworkBridge:
+	case spec.NetworkHost:
+		add("spec.network", "host: a pod has a network of its own; the app listens on its color's hostPort (PORT) in the pod, and hostNetwork is not set")
+	default:
+		add("spec.network", "%q: pods are on the cluster's pod network, not on a Docker network", s.Network)
+	}
+	if len(s.Networks) > 0 {
+		add("spec.networks", "%v: pods are on the cluster's pod network and reach other pods through Services; restrict who may reach what with a NetworkPolicy", s.Networks)
+	}
+	if len(s.EnvFile) > 0 {
+		var from strings.Builder
+		for _, f := range s.EnvFile {
+			from.WriteString(" --from-env-file=" + f)
+		}
+		add("spec.envFile", "%v: export never reads them; the pods take their variables from Secret %s (envFrom), which you create from the files: kubectl create secret generic %s%s (kubectl reads the same NAME=VALUE lines)",
+			s.EnvFile, envSecret(s), envSecret(s), from.String())
 	}
 	for i, m := range s.Mounts() {
 		at := fmt.Sprintf("spec.volumes[%d]", i)
@@ -53,13 +73,7 @@ func unmappedHost(s *spec.Service, plain bool, add func(path, format string, arg
 	if s.User != "" {
 		add("spec.user", "%q: set the container's securityContext.runAsUser (and runAsGroup) to its numeric ids", s.User)
 	}
-	switch s.Network {
-	case spec.NetworkBridge:
-	case spec.NetworkHost:
-		add("spec.network", "host: a pod has a network of its own; the app listens on its color's hostPort (PORT) in the pod, and hostNetwork is not set")
-	default:
-		add("spec.network", "%q: pods are on the cluster's pod network, not on a Docker network", s.Network)
-	}
+	unmappedProcess(s, add)
 	for _, c := range spec.Colors() {
 		cs, at := s.Color(c), "spec.colors."+string(c)
 		if s.Network != spec.NetworkHost {
@@ -134,5 +148,16 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 		} else {
 			add("spec.retry", "%q: try an aborted update again with kubectl argo rollouts retry rollout %s", r, s.Name)
 		}
+	}
+}
+
+// unmappedProcess reports what of the container's process has no
+// counterpart: the stop signal and the logging.
+func unmappedProcess(s *spec.Service, add func(path, format string, args ...any)) {
+	if sig := s.StopSignal; sig != "" {
+		add("spec.stopSignal", "%s: the kubelet stops a container with its image's STOPSIGNAL (else SIGTERM): put STOPSIGNAL %s in the Dockerfile (or, where the ContainerStopSignals feature is on, set lifecycle.stopSignal)", sig, sig)
+	}
+	if l := s.Logging; l != nil {
+		add("spec.logging", "%s: the kubelet keeps and rotates container logs itself (containerLogMaxSize, containerLogMaxFiles in its configuration); ship them with a cluster log agent", l)
 	}
 }
