@@ -68,11 +68,16 @@ func (p *Policy) checkFiles(s *spec.Service, refuse refuseFunc) {
 	}
 }
 
-// checkContainer: network, registry, user and resources.
+// checkContainer: networks, registry, user and resources.
 func (p *Policy) checkContainer(s *spec.Service, refuse refuseFunc) {
 	nets := p.networks()
 	if n := string(s.Network); (n == string(spec.NetworkHost) && !slices.Contains(nets, n)) || !matchAny(nets, n) {
 		refuse("spec.network", p.rule("networks", nets), "network %q is not allowed (\"host\" only when listed by name)", n)
+	}
+	for i, n := range s.Networks {
+		if !matchAny(nets, n) {
+			refuse(fmt.Sprintf("spec.networks[%d]", i), p.rule("networks", nets), "network %q is not allowed", n)
+		}
 	}
 	if reg := registry(s.Image); !matchAny(p.registries(), reg) {
 		refuse("spec.image", p.rule("registries", p.registries()), "%s comes from registry %s, which is not allowed", s.Image, reg)
