@@ -42,6 +42,7 @@ func TestCLI(t *testing.T) {
 		json   any    // when set, stdout decodes into it
 	}{
 		{"validate", []string{"validate", "-f", demoFile}, nil, exitOK, "1 service(s) valid", "", nil},
+		{"validate shows the default logging", []string{"validate", "-f", demoFile}, nil, exitOK, "    logging: json-file (max-file=3, max-size=10m) (the default)\n", "", nil},
 		{"validate, -f before the verb", []string{"-f", demoFile, "validate"}, nil, exitOK, "1 service(s) valid", "", nil},
 		{"validate refuses a flag of run", []string{"validate", "--once", "-f", demoFile}, nil, exitUsage, "", "unknown flag: --once", nil},
 		{"validate of a bad file", []string{"validate", "-f", bad}, nil, exitUsage, "", "spec.activeColor", nil},

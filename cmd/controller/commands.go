@@ -63,6 +63,11 @@ func validate(o options, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: %d service(s) valid\n", o.file, len(svcs))
 	for _, s := range svcs {
 		fmt.Fprintf(stdout, "  %s: %s runs %s (generation %s)\n", s.Name, s.ActiveColor, s.Image, s.Generation())
+		logging := s.LoggingInForce().String()
+		if s.Logging == nil {
+			logging += " (the default)"
+		}
+		fmt.Fprintf(stdout, "    logging: %s\n", logging)
 	}
 	if p, err := o.hostPolicy(); err == nil {
 		fmt.Fprint(stdout, p.Summary())
