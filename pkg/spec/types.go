@@ -139,7 +139,7 @@ type ServiceSpec struct {
 	ReadyTimeout Duration `json:"readyTimeout,omitempty"`
 	// DrainTimeout bounds how long a drained color may keep sessions before it is stopped.
 	DrainTimeout Duration `json:"drainTimeout,omitempty"`
-	// StopTimeout is the grace period between SIGTERM and SIGKILL when a container stops.
+	// StopTimeout is the grace period between the stop signal and SIGKILL when a container stops.
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
 	// Idle says what happens to the color that does not serve.
 	Idle IdleSpec `json:"idle,omitempty"`
