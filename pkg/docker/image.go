@@ -28,20 +28,30 @@ func (d *Driver) ImageID(ctx context.Context, ref string) (id string, found bool
 	return img.ID, true, nil
 }
 
-// Pull fetches ref from its registry. No registry is reachable from this
-// host, so expect it to fail; the error says so.
+// Pull fetches ref from its registry with the credentials that
+// `docker login` stored for that registry (Docker's client config,
+// $DOCKER_CONFIG/config.json, default ~/.docker/config.json, and the
+// credential helpers it names), read afresh at each pull. A failed pull
+// says which registry, whether credentials were found for it and where
+// they were looked for, and the engine's answer; never a credential.
 func (d *Driver) Pull(ctx context.Context, ref string) error {
-	const hint = "no image registry is reachable from this host; build the image locally and refer to it by its tag"
 	if ref == "" {
 		return errors.New("pull image: empty image reference")
 	}
-	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})
+	creds, err := lookupCreds(ref, dockerConfigDir())
 	if err != nil {
-		return fmt.Errorf("pull image %s: %s: %w", ref, hint, d.engineErr(err))
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("pull image %s from registry %s: %s: %w", ref, creds.registry, creds.describe(), creds.redact(d.engineErr(err)))
+	}
+	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: creds.encoded})
+	if err != nil {
+		return fail(err)
 	}
 	defer rc.Close()
 	if _, err := readProgress(rc, nil); err != nil {
-		return fmt.Errorf("pull image %s: %s: %w", ref, hint, d.engineErr(err))
+		return fail(err)
 	}
 	return nil
 }

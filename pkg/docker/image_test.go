@@ -193,21 +193,35 @@ func TestBuildArgs(t *testing.T) {
 }
 
 func TestPullFails(t *testing.T) {
-	for _, ref := range []string{
-		"127.0.0.1:1/bgtest/nonexistent:" + testEnv.runID,
-		"bgtest-nonexistent.invalid/nope:" + testEnv.runID,
+	dir := t.TempDir() // no config.json: no credentials
+	t.Setenv("DOCKER_CONFIG", dir)
+	for _, tt := range []struct{ ref, registry string }{
+		{"127.0.0.1:1/bgtest/nonexistent:" + testEnv.runID, "127.0.0.1:1"},
+		// Only 127.0.0.1: a name to resolve would send a DNS query off the host.
 	} {
-		err := testEnv.d.Pull(context.Background(), ref)
+		err := testEnv.d.Pull(context.Background(), tt.ref)
 		if err == nil {
-			t.Fatalf("Pull(%s) succeeded, want an error", ref)
+			t.Fatalf("Pull(%s) succeeded, want an error", tt.ref)
 		}
 		t.Logf("Pull error: %v", err)
-		want := "pull image " + ref + ": no image registry is reachable from this host"
+		want := "pull image " + tt.ref + " from registry " + tt.registry + ": no credentials found for " + tt.registry +
+			" in " + filepath.Join(dir, "config.json") + " (docker login " + tt.registry + " stores them there): "
 		if !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("Pull(%s) error = %q, want it to start with %q", ref, err, want)
+			t.Errorf("Pull(%s) error = %q, want it to start with %q", tt.ref, err, want)
 		}
 		if errors.Is(err, ErrUnreachable) {
-			t.Errorf("Pull(%s) error wraps ErrUnreachable, but the engine answered", ref)
+			t.Errorf("Pull(%s) error wraps ErrUnreachable, but the engine answered", tt.ref)
 		}
+	}
+}
+
+func TestPullBadConfig(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"config.json": "{not json"})
+	t.Setenv("DOCKER_CONFIG", dir)
+	ref := "127.0.0.1:1/bgtest/nonexistent:" + testEnv.runID
+	err := testEnv.d.Pull(context.Background(), ref)
+	want := "pull image " + ref + ": read the Docker client config in " + dir + ": parsing config file (" + filepath.Join(dir, "config.json") + "): "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Pull(%s) with a malformed config.json = %v, want an error starting with %q", ref, err, want)
 	}
 }
