@@ -48,8 +48,14 @@ func (p *Policy) checkHAProxy(s *spec.Service, refuse refuseFunc) {
 	}
 }
 
-// checkFiles: build contexts and bind mounts lie below allowed roots.
+// checkFiles: build contexts, bind mounts and env files lie below allowed
+// roots.
 func (p *Policy) checkFiles(s *spec.Service, refuse refuseFunc) {
+	for i, f := range s.EnvFile {
+		if real, ok := below(filepath.Dir(f), p.envFileDirs()); !ok {
+			refuse(fmt.Sprintf("spec.envFile[%d]", i), p.rule("envFileDirs", p.envFileDirs()), "env file %s (in %s) is not below an allowed directory", f, real)
+		}
+	}
 	if s.Build != nil && p.BuildContextRoots != nil {
 		if real, ok := below(s.BuildContext(), *p.BuildContextRoots); !ok {
 			refuse("spec.build.context", p.rule("buildContextRoots", *p.BuildContextRoots), "%q (%s) is not below an allowed directory", s.Build.Context, real)

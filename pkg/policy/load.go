@@ -133,7 +133,7 @@ func (p *Policy) check() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", p.at(field), fmt.Sprintf(format, args...)))
 	}
-	for field, dirs := range map[string]*[]string{"mapFileDirs": p.MapFileDirs, "buildContextRoots": p.BuildContextRoots, "bindMountRoots": p.BindMountRoots} {
+	for field, dirs := range map[string]*[]string{"mapFileDirs": p.MapFileDirs, "buildContextRoots": p.BuildContextRoots, "bindMountRoots": p.BindMountRoots, "envFileDirs": p.EnvFileDirs} {
 		for _, d := range orDefault(dirs, nil) {
 			if !path.IsAbs(d) || path.Clean(d) != d {
 				bad(field, "%q is not an absolute, clean directory", d)

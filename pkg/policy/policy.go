@@ -32,6 +32,11 @@ type Policy struct {
 	// BindMountRoots are the directories a bind mount's host path may lie
 	// below (links resolved).
 	BindMountRoots *[]string `json:"bindMountRoots,omitempty"`
+	// EnvFileDirs are the directories spec.envFile's files may lie in or
+	// below (links resolved): the controller reads them and hands their
+	// contents to the container, so a desired file must not name another
+	// service's secrets, or any root-owned NAME=VALUE file of the host.
+	EnvFileDirs *[]string `json:"envFileDirs,omitempty"`
 	// VolumeNames are patterns (path.Match) of named volumes.
 	VolumeNames *[]string `json:"volumeNames,omitempty"`
 	// Networks are patterns of Docker networks; "host" is allowed only
@@ -71,6 +76,7 @@ type Resources struct {
 var (
 	DefaultMapFileDirs = []string{"/etc/haproxy"}
 	DefaultRuntimes    = []string{"unix", "loopback"}
+	DefaultEnvFileDirs = []string{"/etc/bluegreen"}
 	DefaultVolumeNames = []string{"*"}
 	DefaultNetworks    = []string{"*"}
 	DefaultRegistries  = []string{"*"}
@@ -86,6 +92,7 @@ func (p *Policy) runtimes() []string    { return orDefault(p.Runtimes, DefaultRu
 func (p *Policy) bindMountRoots() []string {
 	return orDefault(p.BindMountRoots, nil)
 }
+func (p *Policy) envFileDirs() []string { return orDefault(p.EnvFileDirs, DefaultEnvFileDirs) }
 func (p *Policy) volumeNames() []string { return orDefault(p.VolumeNames, DefaultVolumeNames) }
 func (p *Policy) networks() []string    { return orDefault(p.Networks, DefaultNetworks) }
 func (p *Policy) registries() []string  { return orDefault(p.Registries, DefaultRegistries) }
@@ -132,6 +139,7 @@ func (p *Policy) Summary() string {
 	row("runtimes", p.runtimes())
 	row("buildContextRoots", buildRoots(p.BuildContextRoots))
 	row("bindMountRoots", p.bindMountRoots())
+	row("envFileDirs", p.envFileDirs())
 	row("volumeNames", p.volumeNames())
 	row("networks", p.networks())
 	row("registries", p.registries())

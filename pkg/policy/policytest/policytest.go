@@ -49,6 +49,9 @@ func Cases() []Case {
 		{Name: "a bind mount below a listed root", Policy: "bindMountRoots: [$TMP/data]", Extra: []string{"  volumes: [\"$TMP/data/x:/x:ro\"]"}},
 		{Name: "a bind mount through a link to /", Policy: "bindMountRoots: [$TMP/data]", Extra: []string{"  volumes: [\"$TMP/data/escape:/x\"]"},
 			Refused: "spec.volumes[0]", Rule: "bindMountRoots"},
+		{Name: "an env file below a listed directory", Policy: "envFileDirs: [$TMP/envs]", Extra: []string{"  envFile: [$TMP/envs/web.env]"}},
+		{Name: "an env file elsewhere, by default", Extra: []string{"  envFile: [$TMP/other/web.env]"},
+			Refused: "spec.envFile[0]", Rule: "default envFileDirs: [/etc/bluegreen]"},
 		{Name: "any volume name by default", Extra: []string{"  volumes: [\"uploads:/data\"]"}},
 		{Name: "a volume name the patterns allow", Policy: "volumeNames: [\"web-*\"]", Extra: []string{"  volumes: [\"web-uploads:/data\"]"}},
 		{Name: "a volume name they do not", Policy: "volumeNames: [\"web-*\"]", Extra: []string{"  volumes: [\"db:/data\"]"}, Refused: "spec.volumes[0]", Rule: "volumeNames"},
@@ -75,18 +78,24 @@ func Cases() []Case {
 	}
 }
 
-// Prepare makes, in tmp, the directories and links the cases name:
-// maps/, other/ and builds/app (build contexts, with a Dockerfile), data/x,
-// maps/link to other/ and data/escape to /. The desired file is meant to
+// Prepare makes, in tmp, the directories, files and links the cases
+// name: maps/, other/ and builds/app (build contexts, with a Dockerfile),
+// data/x, env files envs/web.env and other/web.env, maps/link to other/
+// and data/escape to /. The desired file is meant to
 // lie in tmp itself.
 func Prepare(tmp string) error {
-	for _, d := range []string{"maps", "other", "data/x", "builds/app"} {
+	for _, d := range []string{"maps", "other", "data/x", "builds/app", "envs"} {
 		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
 			return err
 		}
 	}
 	for _, d := range []string{"other", "builds/app"} {
 		if err := os.WriteFile(filepath.Join(tmp, d, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"envs/web.env", "other/web.env"} {
+		if err := os.WriteFile(filepath.Join(tmp, f), []byte("GREETING=hello\n"), 0o600); err != nil {
 			return err
 		}
 	}
