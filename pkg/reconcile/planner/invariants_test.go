@@ -485,6 +485,9 @@ type specCase struct {
 	Manual  bool   // manual promotion
 	Checks  bool   // one pre-switch check
 	Preview bool   // a preview key
+	// Process: the container's entrypoint, command, working directory,
+	// stop signal, logging and (off the host's network) another network.
+	Process bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
@@ -498,6 +501,7 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Manual:  mostly(t, n, false, true),
 			Checks:  mostly(t, n, false, true),
 			Preview: mostly(t, n, false, true),
+			Process: mostly(t, n, false, true),
 		}
 	})
 }
@@ -525,6 +529,13 @@ func (c specCase) yaml() []string {
 	}
 	if c.Preview {
 		l = append(l, "  preview: {mapKey: preview.web}")
+	}
+	if c.Process {
+		l = append(l, "  entrypoint: [/app]", "  command: [serve]", "  workingDir: /srv", "  stopSignal: SIGQUIT",
+			"  logging: {driver: local, options: {max-size: 5m}}")
+		if !c.Host {
+			l = append(l, "  networks: [db]")
+		}
 	}
 	return l
 }
