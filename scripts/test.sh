@@ -18,6 +18,15 @@ if [ -n "$dead" ]; then
     echo "deadcode: the functions above are reached from no main package and no test: remove them" >&2
     exit 1
 fi
+echo "== fetching the test registry's modules"
+# The private-registry tests build the distribution project's registry
+# (internal/testenv RegistryModule) with go install; on a machine whose
+# module cache is empty its first download takes minutes, which must not
+# count against the tests' timeout. Warm the caches here.
+registry=$(sed -n 's/^const RegistryModule = "\(.*\)"$/\1/p' internal/testenv/registry.go)
+gobin=$(mktemp -d)
+(cd "$gobin" && GOBIN="$gobin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off go install "$registry")
+rm -rf "$gobin"
 echo "== go test (unit, integration, end to end)"
 go test -count=1 -timeout 20m "$@" ./...
 
