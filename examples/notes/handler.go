@@ -31,6 +31,9 @@ type app struct {
 	secret  []byte
 	log     *log.Logger
 	now     func() time.Time
+	// lastSignal is the stop signal record found in the data directory
+	// at start: how the previous container on this volume was stopped.
+	lastSignal string
 }
 
 func (a *app) routes() http.Handler {
@@ -86,6 +89,7 @@ type whoami struct {
 	UID               int    `json:"uid"`
 	GID               int    `json:"gid"`
 	SecretFingerprint string `json:"secretFingerprint"`
+	LastSignal        string `json:"lastSignal"` // as found at start in DATA_DIR/last-signal
 }
 
 func (a *app) whoami(w http.ResponseWriter, _ *http.Request) {
@@ -95,7 +99,7 @@ func (a *app) whoami(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, whoami{
 		Host: a.host, Color: a.color, Version: a.version, Schema: schema,
-		UID: os.Getuid(), GID: os.Getgid(), SecretFingerprint: fingerprint(a.secret),
+		UID: os.Getuid(), GID: os.Getgid(), SecretFingerprint: fingerprint(a.secret), LastSignal: a.lastSignal,
 	})
 }
 

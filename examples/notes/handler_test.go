@@ -22,7 +22,7 @@ func testApp(t *testing.T, st *store, logs *bytes.Buffer) *httptest.Server {
 	t.Helper()
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	a := &app{store: st, color: "green", version: "v2", host: "replica-1", secret: []byte(testSecret),
-		log: log.New(logs, "", 0), now: func() time.Time { return now }}
+		log: log.New(logs, "", 0), now: func() time.Time { return now }, lastSignal: "SIGQUIT host=replica-0"}
 	srv := httptest.NewServer(a.routes())
 	t.Cleanup(srv.Close)
 	return srv
@@ -95,7 +95,7 @@ func TestNotesRoundTrip(t *testing.T) {
 		t.Fatalf("GET /whoami = %d %q, %v", status, body, err)
 	}
 	want := whoami{Host: "replica-1", Color: "green", Version: "v2", Schema: 2, UID: os.Getuid(), GID: os.Getgid(),
-		SecretFingerprint: hex.EncodeToString(sum[:])[:8]}
+		SecretFingerprint: hex.EncodeToString(sum[:])[:8], LastSignal: "SIGQUIT host=replica-0"}
 	if who != want {
 		t.Errorf("GET /whoami = %+v, want %+v", who, want)
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -34,7 +37,8 @@ func serve(cfg config, st *store, ln net.Listener, sigs <-chan os.Signal, logger
 	if err != nil {
 		host = "unknown"
 	}
-	a := &app{store: st, color: cfg.color, version: cfg.version, host: host, secret: cfg.secret, log: logger, now: time.Now}
+	a := &app{store: st, color: cfg.color, version: cfg.version, host: host, secret: cfg.secret, log: logger, now: time.Now,
+		lastSignal: previousSignal(cfg.lastSignalPath(), logger)}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -67,6 +71,22 @@ func serve(cfg config, st *store, ln net.Listener, sigs <-chan os.Signal, logger
 	}
 	logger.Printf("drained: exit status 0")
 	return 0
+}
+
+// previousSignal is the record the previous container left in the data
+// directory ("" when none), logged so that the stop signal it got is seen.
+func previousSignal(path string, logger *log.Logger) string {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	if err != nil {
+		logger.Printf("read the previous stop signal: %v", err)
+		return ""
+	}
+	rec := strings.TrimSpace(string(b))
+	logger.Printf("previous stop: %s", rec)
+	return rec
 }
 
 // recordSignal writes line to path through a temporary file and a rename,

@@ -239,3 +239,29 @@ func TestServeListenerFails(t *testing.T) {
 		t.Errorf("serve on a closed listener = %d, logs %q; want 1", code, logs.String())
 	}
 }
+
+// TestPreviousSignal: serve reads the record the previous container left,
+// logs it and shows it at /whoami (see TestNotesRoundTrip).
+func TestPreviousSignal(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	logger := log.New(&logs, "", 0)
+	path := filepath.Join(dir, "last-signal")
+	if got := previousSignal(path, logger); got != "" || logs.Len() != 0 {
+		t.Errorf("no record: %q, logs %q; want none", got, logs.String())
+	}
+	if err := recordSignal(path, "SIGQUIT host=a color=blue version=v1 at=2025-01-01T00:00:00Z\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "SIGQUIT host=a color=blue version=v1 at=2025-01-01T00:00:00Z"
+	if got := previousSignal(path, logger); got != want || logs.String() != "previous stop: "+want+"\n" {
+		t.Errorf("record: %q, logs %q; want %q", got, logs.String(), want)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("recordSignal left %d files, want last-signal alone", len(entries))
+	}
+	logs.Reset()
+	if got := previousSignal(dir, logger); got != "" || !strings.Contains(logs.String(), "read the previous stop signal: ") {
+		t.Errorf("unreadable record: %q, logs %q", got, logs.String())
+	}
+}
