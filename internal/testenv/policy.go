@@ -7,11 +7,11 @@ import (
 )
 
 // WritePolicy writes into dir the host policy tests run the controller
-// under, and returns its path: map files and bind mounts anywhere below
-// the temporary directory (where tests keep them) and in /etc/haproxy,
-// any Docker network,
-// the host's too; everything else as the defaults. The controller reads it
-// through --policy or BLUEGREEN_POLICY.
+// under, and returns its path: map files, bind mounts and env files
+// anywhere below the temporary directory (where tests keep them) as well
+// as where the defaults allow them, any Docker network, the host's too;
+// everything else as the defaults. The controller reads it through
+// --policy or BLUEGREEN_POLICY.
 func WritePolicy(dir string) (string, error) {
 	tmp, err := filepath.EvalSymlinks(os.TempDir())
 	if err != nil {
@@ -20,8 +20,9 @@ func WritePolicy(dir string) (string, error) {
 	content := fmt.Sprintf(`# The tests' host policy (internal/testenv/policy.go).
 mapFileDirs: [/etc/haproxy, %q]
 bindMountRoots: [%q]
+envFileDirs: [/etc/bluegreen, %q]
 networks: ["*", host]
-`, tmp, tmp)
+`, tmp, tmp, tmp)
 	path := filepath.Join(dir, "policy.yaml")
 	return path, os.WriteFile(path, []byte(content), 0o644)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -177,24 +178,27 @@ func (e *env) buildContext() string {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, f := range entries {
-		// Hard links (a copy across file systems), not symbolic links,
-		// which the controller would follow out of the directory.
-		from, to := filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())
+	// Hard links (a copy across file systems), not symbolic links, which
+	// the controller refuses on a context's path.
+	err := filepath.WalkDir(src, func(from string, d fs.DirEntry, err error) error {
+		if err != nil || from == src {
+			return err
+		}
+		to := filepath.Join(dst, strings.TrimPrefix(from, src+"/"))
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
 		if os.Link(from, to) == nil {
-			continue
+			return nil
 		}
 		b, err := os.ReadFile(from)
 		if err == nil {
 			err = os.WriteFile(to, b, 0o755)
 		}
-		if err != nil {
-			e.t.Fatalf("copy the build context into %s: %v", dst, err)
-		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatalf("copy the build context into %s: %v", dst, err)
 	}
 	return dst
 }

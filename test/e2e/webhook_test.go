@@ -135,6 +135,7 @@ type receiver struct {
 	url    string
 	mu     sync.Mutex
 	events []event
+	bodies []string // every body received, as sent
 	bad    []string
 }
 
@@ -159,6 +160,7 @@ func newReceiver(t *testing.T, dir string) (rec *receiver, secretFile string) {
 			rec.bad = append(rec.bad, "not JSON: "+string(body))
 		}
 		rec.events = append(rec.events, ev)
+		rec.bodies = append(rec.bodies, string(body))
 	}))
 	t.Cleanup(srv.Close)
 	rec.url = srv.URL
