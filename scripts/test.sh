@@ -28,7 +28,7 @@ gobin=$(mktemp -d)
 (cd "$gobin" && GOBIN="$gobin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off go install "$registry")
 rm -rf "$gobin"
 echo "== go test (unit, integration, end to end)"
-go test -count=1 -timeout 20m "$@" ./...
+go test -count=1 -timeout 30m "$@" ./...
 
 # Fuzzing is bounded by a count of execs, not by time: with a duration the
 # Go toolchain can fail a target with a bare "context deadline exceeded" when
