@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -488,6 +489,9 @@ type specCase struct {
 	// Process: the container's entrypoint, command, working directory,
 	// stop signal, logging and (off the host's network) another network.
 	Process bool
+	// Storage: a named volume and a read-only bind mount, a user, and an
+	// env file (serviceCache writes it: its digest is in the hash).
+	Storage bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
@@ -502,6 +506,7 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Checks:  mostly(t, n, false, true),
 			Preview: mostly(t, n, false, true),
 			Process: mostly(t, n, false, true),
+			Storage: mostly(t, n, false, true),
 		}
 	})
 }
@@ -537,6 +542,9 @@ func (c specCase) yaml() []string {
 			l = append(l, "  networks: [db]")
 		}
 	}
+	if c.Storage {
+		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
+	}
 	return l
 }
 
@@ -552,18 +560,34 @@ func (c specCase) GoString() string {
 // (rapid's T is not a testing.TB): the service Plan is given, and a
 // pristine copy to compare it with afterwards.
 type serviceCache struct {
-	t    *testing.T
-	made map[specCase][2]*spec.Service
+	t       *testing.T
+	made    map[specCase][2]*spec.Service
+	envFile string // written at the first case with Storage
 }
 
 func (sc *serviceCache) get(c specCase) (s, pristine *spec.Service) {
 	p, ok := sc.made[c]
 	if !ok {
-		p = [2]*spec.Service{plantest.Service(sc.t, c.Active, c.Image, c.yaml()...), plantest.Service(sc.t, c.Active, c.Image, c.yaml()...)}
+		lines := c.yaml()
+		if c.Storage {
+			lines = append(lines, "  envFile: ["+sc.secrets()+"]")
+		}
+		p = [2]*spec.Service{plantest.Service(sc.t, c.Active, c.Image, lines...), plantest.Service(sc.t, c.Active, c.Image, lines...)}
 		p[1].BaseDir = p[0].BaseDir // each parse has a temporary directory of its own
 		sc.made[c] = p
 	}
 	return p[0], p[1]
+}
+
+// secrets is the env file of the cases with Storage.
+func (sc *serviceCache) secrets() string {
+	if sc.envFile == "" {
+		sc.envFile = filepath.Join(sc.t.TempDir(), "web.env")
+		if err := os.WriteFile(sc.envFile, []byte("SECRET_KEY=drawn\n"), 0o600); err != nil {
+			sc.t.Fatal(err)
+		}
+	}
+	return sc.envFile
 }
 
 // colorCase is what is observed of one color: its container, its HAProxy
