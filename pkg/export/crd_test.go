@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // TestExportValidatesAgainstArgoCRDs checks every Argo Rollouts object that
@@ -23,11 +26,17 @@ func TestExportValidatesAgainstArgoCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, "../../examples/desired.yaml")
+	files = append(files, "../../examples/desired.yaml", notesExample)
 	checked := map[schema.GroupVersionKind]int{}
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {
-			for _, obj := range decodeDocs(t, Join(render(t, file, false))) {
+			var ms []Manifests
+			if file == notesExample {
+				ms = renderNotes(t)
+			} else {
+				ms = render(t, file, false)
+			}
+			for _, obj := range decodeDocs(t, Join(ms)) {
 				gvk := objectGVK(obj)
 				if gvk.Group != "argoproj.io" {
 					continue
@@ -181,4 +190,26 @@ func decodeDocs(t *testing.T, stream []byte) []map[string]any {
 		out = append(out, u.Object)
 	}
 	return out
+}
+
+// notesExample is the realistic example app's desired file. Its env file
+// lives on the host (/etc/bluegreen/notes.env), so it is decoded without
+// reading files: export never reads an env file anyway.
+const notesExample = "../../examples/notes/desired.yaml"
+
+func renderNotes(t *testing.T) []Manifests {
+	t.Helper()
+	data, err := os.ReadFile(notesExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := spec.Decode(data, notesExample, filepath.Dir(notesExample), nil)
+	if err != nil {
+		t.Fatalf("decode %s: %v", notesExample, err)
+	}
+	ms, err := Render(svcs, Options{})
+	if err != nil {
+		t.Fatalf("render %s: %v", notesExample, err)
+	}
+	return ms
 }
