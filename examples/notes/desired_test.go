@@ -41,7 +41,10 @@ func TestDesiredFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse(append(pol, []byte("\nenvFileDirs: ["+dir+"]\n")...), "policy.yaml")
+	// The demo's policy, with the test's env file directory in place of
+	// /etc/bluegreen.
+	pol = []byte(strings.Replace(string(pol), "\nenvFileDirs: [/etc/bluegreen]\n", "\nenvFileDirs: ["+dir+"]\n", 1))
+	p, err := policy.Parse(pol, "policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
