@@ -31,7 +31,11 @@ func cfgStatsSocket(runtime string) (string, error) {
 	if network == "unix" {
 		return "stats socket " + address + " mode 600 level admin", nil
 	}
-	return "stats socket ipv4@" + address + " level admin", nil
+	family := "ipv4@"
+	if strings.HasPrefix(address, "[") {
+		family = "ipv6@" // [::1]:9999: HAProxy reads the brackets too
+	}
+	return "stats socket " + family + address + " level admin", nil
 }
 
 // cfgServer is color c's server line: its published port on 127.0.0.1.
