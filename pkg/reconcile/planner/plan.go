@@ -237,8 +237,8 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 	}
 	if ct.RestartPolicy != RestartUnlessStopped {
 		return restartPolicyStep(s, served, ct, RestartUnlessStopped, fmt.Sprintf(
-			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts (policy %s, not %s)",
-			served, cmp.Or(ct.RestartPolicy, "none yet"), RestartUnlessStopped)), true
+			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts: set its restart policy to %s (it is %s)",
+			served, RestartUnlessStopped, cmp.Or(ct.RestartPolicy, "none yet"))), true
 	}
 	return Decision{}, false
 }
@@ -555,8 +555,8 @@ func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision
 	if ct.RestartPolicy == "" || ct.RestartPolicy == RestartNo {
 		return Decision{}, false
 	}
-	return restartPolicyStep(s, c, ct, RestartNo, fmt.Sprintf("%s, it must stay down (policy %s, not %s)",
-		why, ct.RestartPolicy, RestartNo)), true
+	return restartPolicyStep(s, c, ct, RestartNo, fmt.Sprintf("%s, it must stay down: set its restart policy to %s (it is %s)",
+		why, RestartNo, ct.RestartPolicy)), true
 }
 
 // serverName is color c's server as the runtime API names it: backend/server.
