@@ -114,6 +114,21 @@ func CheckOwned(f *os.File, path string) error {
 	return nil
 }
 
+// CheckTrusted refuses fi, the file or directory at path that what names
+// in the message ("it", "its directory /etc/x"), when someone other than
+// root and the controller's user may change it: another owner, or write
+// permission for its group or others. why says what that someone could
+// then do.
+func CheckTrusted(fi fs.FileInfo, what, path, why string) error {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s is owned by uid %d, neither root nor the controller's user (uid %d), %s: chown root %s", what, st.Uid, os.Geteuid(), why, path)
+	}
+	if m := fi.Mode().Perm(); m&0o022 != 0 {
+		return fmt.Errorf("%s may be written by its group or others (mode %04o), %s: chmod go-w %s", what, m, why, path)
+	}
+	return nil
+}
+
 // foreignOwner returns the owner of fi when it is not the effective uid.
 func foreignOwner(fi fs.FileInfo) (int, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)

@@ -75,7 +75,8 @@ func checkOwner(f *os.File, file string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it is a %s, not a regular file", safefile.Kind(fi.Mode()))
 	}
-	if err := trusted(fi, "the file"); err != nil {
+	const why = "who would decide what desired files may ask of this host"
+	if err := safefile.CheckTrusted(fi, "the file", file, why); err != nil {
 		return err
 	}
 	dir := filepath.Dir(file)
@@ -83,21 +84,7 @@ func checkOwner(f *os.File, file string) error {
 	if err != nil {
 		return err
 	}
-	return trusted(di, "its directory "+dir)
-}
-
-func trusted(fi fs.FileInfo, what string) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: no owner known", what)
-	}
-	if uid := int(st.Uid); uid != 0 && uid != os.Geteuid() {
-		return fmt.Errorf("%s is owned by uid %d, neither root nor the controller's user (uid %d): chown root %s", what, uid, os.Geteuid(), fi.Name())
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s has mode %v: its group or others may write to it: chmod go-w it", what, fi.Mode().Perm())
-	}
-	return nil
+	return safefile.CheckTrusted(di, "its directory "+dir, dir, why)
 }
 
 // Parse decodes a policy file's content strictly and checks its values;

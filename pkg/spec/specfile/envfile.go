@@ -120,11 +120,8 @@ func readEnvFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m := fi.Mode().Perm(); m&0o022 != 0 {
-		return nil, fmt.Errorf("its group or others may write it (mode %04o), and so choose the container's environment: chmod go-w %s", m, path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return nil, fmt.Errorf("it is owned by uid %d, neither root nor the controller's user (uid %d), who would choose the container's environment: chown root %s", st.Uid, os.Geteuid(), path)
+	if err := safefile.CheckTrusted(fi, "it", path, "who would choose the container's environment"); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxEnvFile+1))
 	if err != nil {
