@@ -113,6 +113,7 @@ func newLogger(w io.Writer, v int, format string) logr.Logger {
 
 func statusPath(o options) string  { return filepath.Join(o.stateDir, "status.json") }
 func historyPath(o options) string { return filepath.Join(o.stateDir, "history.jsonl") }
+func stopsPath(o options) string   { return filepath.Join(o.stateDir, "stopped.json") }
 func approvalsPath(o options) string {
 	return filepath.Join(o.stateDir, "approvals.json")
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
-func stopsPath(o options) string { return filepath.Join(o.stateDir, "stopped.json") }
-
 // removeCutWrites removes the temporary files that a write of the state
 // files cut short (the controller killed before its rename) left in the
 // state directory. Only the files the holder of the state directory's lock
