@@ -82,6 +82,9 @@ type Deps struct {
 	// NoPull forbids pulling images from a registry (--no-pull): a missing
 	// image must be built or loaded on the host.
 	NoPull bool
+
+	// checks completes the rows read while a check runs (nil: not kept).
+	checks *lastChecks
 }
 
 // stops returns d.Stops, creating an in-memory record if none was given.

@@ -96,6 +96,9 @@ func (l *Loop) init() {
 		l.inFlight, l.last = map[string]bool{}, map[string]planner.Decision{}
 		l.done = make(chan stepDone)
 		l.Deps.stops() // set once, before observers share a copy of Deps
+		if l.Deps.checks == nil {
+			l.Deps.checks = &lastChecks{}
+		}
 	}
 }
 

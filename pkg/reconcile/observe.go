@@ -69,6 +69,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	if err := all(reads); err != nil {
 		return planner.Observed{}, err
 	}
+	d.checks.complete(s.HAProxy.Runtime, stats)
 	stops := d.stops()
 	o.Backends = make(map[string]bool, len(backends))
 	for _, b := range backends {

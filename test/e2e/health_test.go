@@ -167,9 +167,10 @@ func TestServedColorDownWhenHAProxyChecksAnotherPath(t *testing.T) {
 	}
 
 	// Past a resync (10 s): still Degraded, never set UP again. The
-	// message quotes HAProxy's last check, code and words: at the first
-	// pass they may be missing, read while a check was in progress
-	// (check_code 0).
+	// message quotes HAProxy's last check, code and words, even when the
+	// pass falls on a check in progress (check_code 0, last_chk empty): at
+	// the first pass they may be missing, before the controller has read
+	// a finished check.
 	time.Sleep(12 * time.Second)
 	if s := e.serviceStatus(); s.Phase != planner.Degraded || readyReason(s) != planner.ReasonServedColorDown {
 		t.Errorf("after a resync status says %s (%s), want Degraded (ServedColorDown)", s.Phase, readyReason(s))
