@@ -203,10 +203,16 @@ func writeStatus(w io.Writer, st state.Status) {
 			fmt.Fprintf(w, "  %s=%s %s: %s (since %s)\n", c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime.Format(time.RFC3339))
 		}
 		for _, c := range spec.Colors() {
-			if cs := s.Colors[c]; cs != nil {
-				fmt.Fprintf(w, "  %-5s container %s, image %s, HAProxy %s at %s, %d sessions\n", c, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), orDash(cs.Addr), cs.Sessions)
+			for i, cs := range s.Colors[c].Each() {
+				name := string(c)
+				if i > 0 {
+					name = fmt.Sprintf("  #%d", i+1) // the color's replica i+1
+				} else if len(cs.Replicas) > 0 {
+					name += " #1"
+				}
+				fmt.Fprintf(w, "  %-8s container %s, image %s, HAProxy %s at %s, %d sessions\n", name, cs.Container, orDash(cs.ImageID), orDash(cs.HAProxy), orDash(cs.Addr), cs.Sessions)
 				if cs.Restarts > 0 || cs.LastExit != "" {
-					fmt.Fprintf(w, "        restarted %d times by the engine; last %s\n", cs.Restarts, orDash(cs.LastExit))
+					fmt.Fprintf(w, "           restarted %d times by the engine; last %s\n", cs.Restarts, orDash(cs.LastExit))
 				}
 			}
 		}

@@ -160,16 +160,22 @@ func colorProblems(s *spec.Service, c spec.Color, h *liveHAProxy) []string {
 		return []string{fmt.Sprintf("HAProxy at %s has no backend %s (spec.colors.%s.backend); add to haproxy.cfg, then reload:\n        %s",
 			h.addr, cs.Backend, c, block)}
 	}
-	status, found := servers[cs.Server]
-	switch {
-	case !found:
-		return []string{fmt.Sprintf("backend %s at %s has no server %s (spec.colors.%s.server); add to backend %s, then reload:\n        %s",
-			cs.Backend, h.addr, cs.Server, c, cs.Backend, cfgServer(s, c))}
-	case status == "no check":
-		return []string{fmt.Sprintf(`server %s/%s at %s is not checked (HAProxy says "no check"): HAProxy would never take it DOWN; write its line in backend %s so, then reload:
-        %s`, cs.Backend, cs.Server, h.addr, cs.Backend, cfgServer(s, c))}
+	var problems []string
+	for _, r := range s.ReplicasOf(c) {
+		status, found := servers[r.Server]
+		switch {
+		case !found && r.Of > 1:
+			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s, which %s needs (spec.replicas %d); add to backend %s, then reload:\n        %s",
+				cs.Backend, h.addr, r.Server, r, r.Of, cs.Backend, cfgServer(r)))
+		case !found:
+			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s (spec.colors.%s.server); add to backend %s, then reload:\n        %s",
+				cs.Backend, h.addr, r.Server, c, cs.Backend, cfgServer(r)))
+		case status == "no check":
+			problems = append(problems, fmt.Sprintf(`server %s/%s at %s is not checked (HAProxy says "no check"): HAProxy would never take it DOWN; write its line in backend %s so, then reload:
+        %s`, cs.Backend, r.Server, h.addr, cs.Backend, cfgServer(r)))
+		}
 	}
-	return nil
+	return problems
 }
 
 // mapKeyNote says when the running map has no line for the service's key

@@ -70,13 +70,19 @@ func healthCheckProblems(hc haproxy.HealthCheck, s *spec.Service, c spec.Color) 
 		fix := "    " + strings.ReplaceAll(haproxy.CheckLines(s.HealthPath), "\n", "\n    ")
 		problems = append(problems, fmt.Sprintf("backend %s at %s %s; its check lines should be:\n%s", hc.Backend, at, m, fix))
 	}
-	server := s.Color(c).Server
-	checked, found := hc.Servers[server]
-	switch {
-	case !found:
-		problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s (spec.colors.%s.server)", hc.Backend, at, server, c))
-	case !checked:
-		problems = append(problems, fmt.Sprintf(`server %s/%s has no check: HAProxy would never take it DOWN; add "check" to its line in backend %s at %s, or "default-server check" above it`, hc.Backend, server, hc.Backend, at))
+	for _, r := range s.ReplicasOf(c) {
+		checked, found := hc.Servers[r.Server]
+		switch {
+		case !found && r.Of > 1:
+			cs := s.Color(c)
+			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s, which %s needs (spec.replicas %d): give it servers %s1 to %s%d, e.g. \"server-template %s %d 127.0.0.1:%d check\"",
+				hc.Backend, at, r.Server, r, r.Of, cs.Server, cs.Server, r.Of, cs.Server, r.Of, cs.HostPort))
+			return problems
+		case !found:
+			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s (spec.colors.%s.server)", hc.Backend, at, r.Server, c))
+		case !checked:
+			problems = append(problems, fmt.Sprintf(`server %s/%s has no check: HAProxy would never take it DOWN; add "check" to its line in backend %s at %s, or "default-server check" above it`, hc.Backend, r.Server, hc.Backend, at))
+		}
 	}
 	return problems
 }

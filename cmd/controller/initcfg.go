@@ -38,20 +38,21 @@ func cfgStatsSocket(runtime string) (string, error) {
 	return "stats socket " + family + address + " level admin", nil
 }
 
-// cfgServer is color c's server line: its published port on 127.0.0.1.
-func cfgServer(s *spec.Service, c spec.Color) string {
-	cs := s.Color(c)
-	return fmt.Sprintf("server %s 127.0.0.1:%d %s", cs.Server, cs.HostPort, serverCheck)
+// cfgServer is replica r's server line: its published port on 127.0.0.1.
+func cfgServer(r spec.Replica) string {
+	return fmt.Sprintf("server %s 127.0.0.1:%d %s", r.Server, r.HostPort, serverCheck)
 }
 
 // cfgBackend is color c's backend section: the check of spec.healthPath
-// as the controller probes it, and the one server.
+// as the controller probes it, and a server per replica.
 func cfgBackend(s *spec.Service, c spec.Color) string {
 	lines := []string{"backend " + s.Color(c).Backend}
 	for _, l := range strings.Split(haproxy.CheckLines(s.HealthPath), "\n") {
 		lines = append(lines, "    "+l)
 	}
-	lines = append(lines, "    "+cfgServer(s, c))
+	for _, r := range s.ReplicasOf(c) {
+		lines = append(lines, "    "+cfgServer(r))
+	}
 	return strings.Join(lines, "\n") + "\n"
 }
 

@@ -5,7 +5,8 @@ const (
 	LabelManaged  = "io.bluegreen.managed" // value "true"
 	LabelService  = "io.bluegreen.service"
 	LabelColor    = "io.bluegreen.color"
-	LabelImage    = "io.bluegreen.image" // the image reference the spec asked for
+	LabelReplica  = "io.bluegreen.replica" // the replica's number, from 1
+	LabelImage    = "io.bluegreen.image"   // the image reference the spec asked for
 	LabelSpecHash = "io.bluegreen.spec-hash"
 )
 

@@ -59,6 +59,7 @@ var handled = map[string]string{
 	"spec.verify.maxErrorRate":   "reported",
 	"spec.verify.minRequests":    "reported",
 	"spec.retry":                 "reported",
+	"spec.replicas":              "Rollout replicas; plain: the active Deployment's replicas",
 	"spec.promotion.mode":        "autoPromotionEnabled; plain: reported",
 	"spec.promotion.approved":    "reported",
 	"spec.preview.mapKey":        "reported; the preview Service is always written",

@@ -19,7 +19,7 @@ func plainObjects(s *spec.Service) []object {
 		labels := map[string]string{LabelName: s.Name, LabelColor: string(c)}
 		replicas := int32(0)
 		if c == s.ActiveColor {
-			replicas = 1
+			replicas = int32(s.ReplicaCount())
 		}
 		objs = append(objs, &appsv1.Deployment{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

@@ -103,7 +103,7 @@ func pullPolicy(pull spec.PullPolicy) corev1.PullPolicy {
 func containerEnv(s *spec.Service, c spec.Color) ([]corev1.EnvVar, int32) {
 	var env []corev1.EnvVar
 	var port int32
-	for _, kv := range planner.ContainerEnv(s, c) {
+	for _, kv := range planner.ContainerEnv(s, s.Replica(c, 0)) {
 		k, v, _ := strings.Cut(kv, "=")
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 		if k == "PORT" {

@@ -54,7 +54,7 @@ func rolloutObjects(s *spec.Service) []object {
 		TypeMeta:   metav1.TypeMeta{APIVersion: ArgoAPIVersion, Kind: "Rollout"},
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: labels},
 		Spec: RolloutSpec{
-			Replicas: new(int32(1)),
+			Replicas: new(int32(s.ReplicaCount())),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			// A revision is a color: its pods are told the active color,
 			// so a change of activeColor alone is a new revision, as it

@@ -22,7 +22,7 @@ func TestPlanPreSwitchChecks(t *testing.T) {
 	plantest.Expect(t, planner.Plan(s, ready().O, plantest.T0), plantest.Want{Action: planner.RunChecks, Color: spec.Green, Target: "bg-web-green"})
 
 	w := ready()
-	ct := w.O.Green.Container
+	ct := w.O.Green.First().Container
 	w.O.Checks = &planner.CheckRecord{Generation: s.Generation(), Color: spec.Green, Container: ct.ID, StartedAt: ct.StartedAt, Passed: true}
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"})
 

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
@@ -22,6 +23,7 @@ func createSpec(c *planner.ContainerSpec) docker.CreateSpec {
 			docker.LabelManaged:  "true",
 			docker.LabelService:  c.Service,
 			docker.LabelColor:    string(c.Color),
+			docker.LabelReplica:  strconv.Itoa(max(c.Replica, 1)),
 			docker.LabelImage:    c.ImageRef,
 			docker.LabelSpecHash: c.SpecHash,
 		},

@@ -44,7 +44,7 @@ func TestCreateOnDockerWithEnvFileAndLogging(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer drv.Close()
-	cs := planner.ContainerSpecOf(&svcs[0], spec.Blue, imageID)
+	cs := planner.ContainerSpecOf(&svcs[0], svcs[0].Replica(spec.Blue, 0), imageID)
 	deps := &Deps{Containers: drv}
 	if err := deps.Execute(ctx, planner.Step{Action: planner.CreateContainer, Service: name, Color: spec.Blue,
 		Container: &planner.ContainerRef{Name: cs.Name, Create: cs}}); err != nil {

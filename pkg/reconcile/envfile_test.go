@@ -47,7 +47,7 @@ func writeEnvFile(t *testing.T, content string) string {
 func TestCreateReadsEnvFilesAgain(t *testing.T) {
 	p := writeEnvFile(t, "TOKEN="+secret+"\n")
 	s := plantest.Service(t, spec.Blue, "demo:v1", "  env: {LOG_LEVEL: debug}", "  envFile: ["+p+"]")
-	green := planner.ContainerSpecOf(s, spec.Green, plantest.ImageV2)
+	green := planner.ContainerSpecOf(s, s.Replica(spec.Green, 0), plantest.ImageV2)
 	step := planner.Step{Action: planner.CreateContainer, Color: spec.Green, Container: &planner.ContainerRef{Name: "bg-web-green", Create: green}}
 	w := newFakeWorld()
 	var got docker.CreateSpec

@@ -169,6 +169,9 @@ func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) err
 	if err != nil {
 		return err
 	}
+	if len(m.Ready) == 0 {
+		return fmt.Errorf("switch to %s: %w (the readiness it was planned on)", c, errNoValue)
+	}
 	if err := d.checkStillReady(ctx, c, m.Ready, ha); err != nil {
 		return err
 	}
@@ -192,14 +195,42 @@ func (d *Deps) writeMapFile(m *planner.MapEntry, state string) error {
 var ErrNoLongerReady = errors.New("no longer ready")
 
 // checkStillReady asks Docker and HAProxy afresh, just before the map is
-// switched to color c, whether what the switch was planned on (r) still
-// holds: the same run of the container that was probed still runs the
-// image it was judged on (the planner checked it is the desired one, or
-// for a rollback the previous one), at the address that was probed, and
-// HAProxy says its server is UP at that address. A snapshot can be old by
-// the time its step is taken; traffic must never move to a color that died
-// in between.
-func (d *Deps) checkStillReady(ctx context.Context, c string, r *planner.Readiness, ha HAProxy) error {
+// switched to color c, whether what the switch was planned on (ready, one
+// readiness per replica) still holds: for each replica, the same run of
+// the container that was probed still runs the image it was judged on
+// (the planner checked it is the desired one, or for a rollback the
+// previous one), at the address that was probed, and HAProxy says its
+// server is UP at that address. A snapshot can be old by the time its
+// step is taken; traffic must never move to a color that died or changed
+// since. The containers are inspected at once, HAProxy's servers read in
+// one show stat.
+func (d *Deps) checkStillReady(ctx context.Context, c string, ready []planner.Readiness, ha HAProxy) error {
+	errs := make([]error, len(ready))
+	var stats []haproxy.StatRow
+	var statErr error
+	var wg sync.WaitGroup
+	for i := range ready {
+		wg.Go(func() { errs[i] = d.containerStillReady(ctx, c, &ready[i]) })
+	}
+	wg.Go(func() { stats, statErr = ha.ShowStat(ctx) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if statErr != nil {
+		return fmt.Errorf("switch to %s: check its servers again: %w", c, statErr)
+	}
+	for i := range ready {
+		if err := serverStillReady(c, &ready[i], stats); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// containerStillReady checks that the container of readiness r is still
+// the run that was probed, at the probed address.
+func (d *Deps) containerStillReady(ctx context.Context, c string, r *planner.Readiness) error {
 	name := r.Name
 	ct, found, err := d.Containers.Inspect(ctx, name)
 	if err != nil {
@@ -218,10 +249,12 @@ func (d *Deps) checkStillReady(ctx context.Context, c string, r *planner.Readine
 		return fmt.Errorf("switch to %s: container %s has address %s on network %s now, not the probed %s: %w; not switched",
 			c, name, cmp.Or(ct.IPs[r.Network], "none"), r.Network, cmp.Or(r.IP, "none"), ErrNoLongerReady)
 	}
-	stats, err := ha.ShowStat(ctx)
-	if err != nil {
-		return fmt.Errorf("switch to %s: check its server again: %w", c, err)
-	}
+	return nil
+}
+
+// serverStillReady checks that HAProxy says the server of readiness r is
+// UP at the probed address.
+func serverStillReady(c string, r *planner.Readiness, stats []haproxy.StatRow) error {
 	sv := r.Server
 	for _, row := range stats {
 		if row.Proxy == sv.Backend && row.Server == sv.Server {

@@ -42,10 +42,10 @@ func server(s *spec.Service, c spec.Color) *planner.ServerRef {
 
 // readiness is what a switch to green of s is planned on, as observed of
 // the fake world's container.
-func readiness(s *spec.Service, w *fakeWorld, c spec.Color) *planner.Readiness {
+func readiness(s *spec.Service, w *fakeWorld, c spec.Color) []planner.Readiness {
 	ct := fromDocker(*w.containers[s.ContainerName(c)], s.Network)
-	return &planner.Readiness{Name: s.ContainerName(c), Container: ct.ID, StartedAt: ct.StartedAt, ImageID: ct.ImageID,
-		Network: string(s.Network), IP: ct.IP, Server: *server(s, c), Addr: planner.ServerAddr(s, c, ct)}
+	return []planner.Readiness{{Name: s.ContainerName(c), Container: ct.ID, StartedAt: ct.StartedAt, ImageID: ct.ImageID,
+		Network: string(s.Network), IP: ct.IP, Server: *server(s, c), Addr: planner.ServerAddr(s, s.Replica(c, 0), ct)}}
 }
 
 // TestExecuteCalls: each step is the exact calls expected, made from the
@@ -53,7 +53,7 @@ func readiness(s *spec.Service, w *fakeWorld, c spec.Color) *planner.Readiness {
 // then the map file.
 func TestExecuteCalls(t *testing.T) {
 	s := withBuild(plantest.Service(t, spec.Green, "demo:v2"))
-	green := planner.ContainerSpecOf(s, spec.Green, plantest.ImageV2)
+	green := planner.ContainerSpecOf(s, s.Replica(spec.Green, 0), plantest.ImageV2)
 	const m = "/etc/haproxy/hosts.map"
 	tests := []struct {
 		step planner.Step
@@ -79,11 +79,11 @@ func TestExecuteCalls(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.step.Map.Ready = readiness(s, w, spec.Green)
-			w.servers["web_green/app"].Addr = tc.step.Map.Ready.Addr
+			w.servers["web_green/app"].Addr = tc.step.Map.Ready[0].Addr
 			w.calls = nil
 		}
 		if tc.step.Action == planner.StopContainer {
-			if _, err := (fakeEngine{w}).Create(context.Background(), createSpec(planner.ContainerSpecOf(s, spec.Blue, plantest.ImageV1))); err != nil {
+			if _, err := (fakeEngine{w}).Create(context.Background(), createSpec(planner.ContainerSpecOf(s, s.Replica(spec.Blue, 0), plantest.ImageV1))); err != nil {
 				t.Fatal(err)
 			}
 			w.calls = nil
@@ -102,7 +102,7 @@ func TestExecuteCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := w.containers["bg-web-green"]
-	if c.ImageID != plantest.ImageV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != planner.ContainerHash(s, spec.Green, plantest.ImageV2) {
+	if c.ImageID != plantest.ImageV2 || !c.Managed || c.Labels["io.bluegreen.spec-hash"] != planner.ContainerHash(s, s.Replica(spec.Green, 0), plantest.ImageV2) {
 		t.Fatalf("created container: %+v", c)
 	}
 	// A step without the value of its action is refused, not guessed.

@@ -443,16 +443,16 @@ func (w *fakeWorld) run(t testing.TB, s *spec.Service, c spec.Color, id string) 
 	t.Helper()
 	ctx := context.Background()
 	eng := fakeEngine{w}
-	if _, err := eng.Create(ctx, createSpec(planner.ContainerSpecOf(s, c, id))); err != nil {
+	if _, err := eng.Create(ctx, createSpec(planner.ContainerSpecOf(s, s.Replica(c, 0), id))); err != nil {
 		t.Fatal(err)
 	}
 	backend := s.Color(c).Backend
-	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(s, c)}
+	w.servers[backend+"/app"] = &haproxy.StatRow{Proxy: backend, Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(s.Replica(c, 0))}
 	w.ports[s.ContainerName(c)] = backend + "/app"
 	if err := eng.Start(ctx, s.ContainerName(c)); err != nil {
 		t.Fatal(err)
 	}
 	// HAProxy sends its traffic to its address on the bridge, as the
 	// controller points it.
-	w.servers[backend+"/app"].Addr = planner.ServerAddr(s, c, fromDocker(*w.containers[s.ContainerName(c)], s.Network))
+	w.servers[backend+"/app"].Addr = planner.ServerAddr(s, s.Replica(c, 0), fromDocker(*w.containers[s.ContainerName(c)], s.Network))
 }

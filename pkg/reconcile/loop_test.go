@@ -414,7 +414,7 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w.run(t, web, spec.Blue, plantest.ImageV1)
 	w.run(t, web, spec.Green, plantest.ImageV2)
 	w.run(t, api, spec.Blue, plantest.ImageV1)
-	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(api, spec.Green)}
+	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(api.Replica(spec.Green, 0))}
 	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
 	w.healthUpIgnored = true
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // answers take a millisecond or more each, and several times that while the
 // host is busy). Only the probes wait, for the map and the containers: they
 // go to the color that does not serve, if its container runs.
-func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color]planner.Remembered, now time.Time) (planner.Observed, error) {
+func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color][]planner.Remembered, now time.Time) (planner.Observed, error) {
 	var o planner.Observed
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
 	if err != nil {
@@ -34,8 +35,9 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		backends []string
 		stats    []haproxy.StatRow
 		states   []haproxy.ServerState
-		cts      [2]docker.Container
-		found    [2]bool
+		n        = s.ReplicaCount()
+		cts      = [2][]docker.Container{make([]docker.Container, n), make([]docker.Container, n)}
+		found    = [2][]bool{make([]bool, n), make([]bool, n)}
 	)
 	reads := []func() error{
 		func() (err error) {
@@ -61,10 +63,12 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		})
 	}
 	for i, c := range spec.Colors() {
-		reads = append(reads, func() (err error) {
-			cts[i], found[i], err = d.Containers.Inspect(ctx, s.ContainerName(c))
-			return err
-		})
+		for j, r := range s.ReplicasOf(c) {
+			reads = append(reads, func() (err error) {
+				cts[i][j], found[i][j], err = d.Containers.Inspect(ctx, r.Container)
+				return err
+			})
+		}
 	}
 	if err := all(reads); err != nil {
 		return planner.Observed{}, err
@@ -76,23 +80,46 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.Backends[b] = true
 	}
 	o.Served = planner.ServedColor(s, o.MapRuntime)
+	colors := [2]planner.ColorState{}
 	for i, c := range spec.Colors() {
-		st := planner.ColorState{Server: serverOf(s.Color(c), stats, states), Backend: backendCounters(s.Color(c).Backend, stats)}
-		if found[i] {
-			st.Container = fromDocker(cts[i], s.Network)
-			if r, ok := stops.Get(s.ContainerName(c)); ok {
-				st.Container.StoppedByController = stoppedBy(r, st.Container, s.StopTimeout.Duration)
-			}
-			if err := d.completeOOM(ctx, &st.Container, now); err != nil {
-				return planner.Observed{}, err
-			}
-		}
-		d.probeColor(ctx, s, c, o.Served, &st)
-		st.Remembered = remember(prev[c], st, now)
+		cs := planner.ColorState{Backend: backendCounters(s.Color(c).Backend, stats)}
+		var check *planner.CheckConfig
 		if d.CheckConfig != nil {
-			st.CheckConfig = d.CheckConfig(s, c)
+			check = d.CheckConfig(s, c)
 		}
-		o.SetColor(c, st)
+		for j, r := range s.ReplicasOf(c) {
+			st := planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states), CheckConfig: check}
+			if found[i][j] {
+				st.Container = fromDocker(cts[i][j], s.Network)
+				if rec, ok := stops.Get(r.Container); ok {
+					st.Container.StoppedByController = stoppedBy(rec, st.Container, s.StopTimeout.Duration)
+				}
+				if err := d.completeOOM(ctx, &st.Container, now); err != nil {
+					return planner.Observed{}, err
+				}
+			}
+			cs.Replicas = append(cs.Replicas, st)
+		}
+		colors[i] = cs
+	}
+	// Every replica is probed at once: a pass waits for the slowest.
+	var wg sync.WaitGroup
+	for i := range colors {
+		for j := range colors[i].Replicas {
+			wg.Go(func() { d.probeReplica(ctx, s, o.Served, &colors[i].Replicas[j]) })
+		}
+	}
+	wg.Wait()
+	for i, c := range spec.Colors() {
+		for j := range colors[i].Replicas {
+			st := &colors[i].Replicas[j]
+			var before planner.Remembered
+			if j < len(prev[c]) {
+				before = prev[c][j]
+			}
+			st.Remembered = remember(before, *st, now)
+		}
+		o.SetColor(c, colors[i])
 	}
 	return o, nil
 }
@@ -104,19 +131,19 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 // is explained, or while HAProxy does not send its traffic to its own
 // address (HAProxy was reloaded, or the container restarted). Otherwise
 // only its published port is.
-func (d *Deps) probeColor(ctx context.Context, s *spec.Service, c, served spec.Color, st *planner.ColorState) {
+func (d *Deps) probeReplica(ctx context.Context, s *spec.Service, served spec.Color, st *planner.ReplicaState) {
 	switch {
 	case !st.Container.Running:
-	case c != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, c, st.Container):
-		d.probe(ctx, s, c, st)
+	case st.Slot.Color != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, st.Slot, st.Container):
+		d.probe(ctx, s, st)
 	default:
-		d.probeFallback(ctx, s, c, st)
+		d.probeFallback(ctx, s, st)
 	}
 }
 
 // remember carries what status remembers of a color into its new
 // observation st, and updates it from st.
-func remember(prev planner.Remembered, st planner.ColorState, now time.Time) planner.Remembered {
+func remember(prev planner.Remembered, st planner.ReplicaState, now time.Time) planner.Remembered {
 	r := planner.Remembered{MarkedUp: prev.MarkedUp}
 	if st.Server.Draining() || st.Server.Maint() || st.Server.Down() {
 		r.OutOfServiceSince = cmp.Or(prev.OutOfServiceSince, now)
@@ -178,10 +205,11 @@ func all(reads []func() error) error {
 	return nil
 }
 
-// probe checks the address color c must be reached at (planner.ServerAddr) the way
-// HAProxy's health check does, up to ProbesNeeded times in a row.
-func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *planner.ColorState) {
-	st.ProbedAddr = planner.ServerAddr(s, c, st.Container)
+// probe checks the address replica st must be reached at
+// (planner.ServerAddr) the way HAProxy's health check does, up to
+// ProbesNeeded times in a row.
+func (d *Deps) probe(ctx context.Context, s *spec.Service, st *planner.ReplicaState) {
+	st.ProbedAddr = planner.ServerAddr(s, st.Slot, st.Container)
 	url := "http://" + st.ProbedAddr + s.HealthPath
 	// The published port is probed meanwhile: another address, and the
 	// pass waits for the slower of the two, not for their sum.
@@ -190,12 +218,12 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *pla
 	go func() {
 		defer close(done)
 		fallback.Probes = planner.ProbesNeeded
-		d.probeFallback(ctx, s, c, &fallback)
+		d.probeFallback(ctx, s, &fallback)
 	}()
 	defer func() {
 		<-done
 		st.FallbackOK, st.FallbackError = fallback.FallbackOK, fallback.FallbackError
-		if st.ProbedAddr == planner.FallbackAddr(s, c) {
+		if st.ProbedAddr == planner.FallbackAddr(st.Slot) {
 			st.FallbackOK = st.Probes >= planner.ProbesNeeded
 		}
 	}()
@@ -211,8 +239,8 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, c spec.Color, st *pla
 // probeFallback checks once that color c also answers at its published
 // port, the address an HAProxy reload puts back: Docker's port forwarder
 // may start listening well after the container's own address answers.
-func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color, st *planner.ColorState) {
-	fb := planner.FallbackAddr(s, c)
+func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, st *planner.ReplicaState) {
+	fb := planner.FallbackAddr(st.Slot)
 	if st.ProbedAddr == fb {
 		st.FallbackOK = st.Probes >= planner.ProbesNeeded
 		return
@@ -224,8 +252,8 @@ func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, c spec.Color,
 	st.FallbackOK = true
 }
 
-// serverOf picks color cs's server out of "show stat" and "show servers state".
-func serverOf(cs spec.ColorSpec, stats []haproxy.StatRow, states []haproxy.ServerState) planner.Server {
+// serverOf picks replica cs's server out of "show stat" and "show servers state".
+func serverOf(cs spec.Replica, stats []haproxy.StatRow, states []haproxy.ServerState) planner.Server {
 	var sv planner.Server
 	for _, r := range stats {
 		if r.Proxy == cs.Backend && r.Server == cs.Server {
@@ -275,6 +303,7 @@ func fromDocker(c docker.Container, network spec.Network) planner.Container {
 		Managed:    c.Managed,
 		Service:    c.Labels[docker.LabelService],
 		Color:      c.Labels[docker.LabelColor],
+		Replica:    replicaLabel(c.Labels[docker.LabelReplica]),
 		Running:    c.Running && !c.Restarting, // the engine counts a container waiting to restart as running
 		ID:         c.ID,
 		ImageID:    c.ImageID,
@@ -305,4 +334,18 @@ func stoppedBy(r state.StopRecord, ct planner.Container, stopTimeout time.Durati
 	}
 	asked := r.At.Add(-time.Second) // the engine's and the controller's clocks are one host's, read at different moments
 	return !r.At.Before(ct.StartedAt) && !ct.FinishedAt.Before(asked) && !ct.FinishedAt.After(r.At.Add(stopTimeout+stopSlack))
+}
+
+// replicaLabel is the replica number an io.bluegreen.replica label gives:
+// 1 when there is none (containers made before replicas), 0 when it is
+// not a number (no replica of any spec).
+func replicaLabel(v string) int {
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }

@@ -55,7 +55,7 @@ func (l *Loop) recordFailure(log logr.Logger, s *spec.Service, st *state.Service
 	r := state.Release{Service: s.Name, Generation: s.Generation(), From: served, To: s.ActiveColor,
 		ToImage: s.Image, ToImageID: o.Image.ID, Start: since(st), End: now, Outcome: planner.OutcomeFailed, Reason: string(d.Reason) + ": " + d.Message}
 	if served != "" {
-		r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+		r.FromImage, r.FromImageID = o.Color(served).First().Container.Image, o.Color(served).First().Container.ImageID
 	}
 	st.FailedReason = s.Generation() + "/" + string(d.Reason)
 	st.Release = nil
@@ -79,7 +79,7 @@ func (l *Loop) trackRelease(log logr.Logger, s *spec.Service, st *state.ServiceS
 		}
 		r := state.Release{Service: s.Name, Generation: gen, Commit: l.commit(), From: served, To: s.ActiveColor, ToImage: s.Image, ToImageID: o.Image.ID, Start: now}
 		if served != "" {
-			r.FromImage, r.FromImageID = o.Color(served).Container.Image, o.Color(served).Container.ImageID
+			r.FromImage, r.FromImageID = o.Color(served).First().Container.Image, o.Color(served).First().Container.ImageID
 		}
 		st.Release = &r
 		l.listener().ReleaseStarted(s, served, now)

@@ -34,7 +34,11 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 // and the world does not show: the container run marked UP (never marked
 // again), a restart for failing health.
 func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observed) {
-	st := o.Color(step.Color)
+	if step.Replica < 1 {
+		return
+	}
+	i := step.Replica - 1
+	st := o.Color(step.Color).Replica(i)
 	switch step.Action {
 	case planner.MarkServerUp:
 		st.MarkedUp = st.Container.Run()
@@ -49,7 +53,7 @@ func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observ
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if cs := l.Status.Service(s.Name).Colors[step.Color]; cs != nil {
+	if cs := l.Status.Service(s.Name).Colors[step.Color].Replica(i); cs != nil {
 		cs.Remember(st.Remembered)
 	}
 }

@@ -83,8 +83,11 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	served := o.Served
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
 	if served != "" {
-		view.ServedRestarts = o.Color(served).Container.RestartCount
-		view.ServedUp = o.Color(served).Container.Running && o.Color(served).Server.InService()
+		// Up while HAProxy has a replica to send its requests to.
+		for _, r := range o.Color(served).Replicas {
+			view.ServedRestarts += r.Container.RestartCount
+			view.ServedUp = view.ServedUp || r.Container.Running && r.Server.InService()
+		}
 	}
 	l.listener().Decided(view, d, now)
 	l.trackRelease(log, s, st, o, d, served, now)

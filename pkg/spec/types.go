@@ -129,6 +129,10 @@ type ServiceSpec struct {
 	// Logging is the container's Docker logging driver and its options
 	// (nil: DefaultLogging, a rotating json-file; see LoggingInForce).
 	Logging *Logging `json:"logging,omitempty"`
+	// Replicas is how many containers each color runs (default 1), each
+	// behind its own server of the color's backend; a color is ready when
+	// all of them are.
+	Replicas int `json:"replicas,omitempty"`
 	// HealthPath is probed on the color's host port before traffic moves.
 	HealthPath string `json:"healthPath,omitempty"`
 	// Colors holds the per-color host port and HAProxy names.
@@ -359,8 +363,9 @@ func (s *ServiceSpec) Color(c Color) ColorSpec {
 	return s.Colors.Blue
 }
 
-// ContainerName is the name of color c's container.
-func (s *Service) ContainerName(c Color) string { return "bg-" + s.Name + "-" + string(c) }
+// ContainerName is the name of color c's first container (Replica has
+// every replica's).
+func (s *Service) ContainerName(c Color) string { return s.Replica(c, 0).Container }
 
 // Generation is a short digest of the defaulted spec: it changes whenever the
 // desired state changes, and status reports the one the controller acted on.

@@ -116,6 +116,7 @@ func (s *Service) validateHAProxy(bad func(path, format string, args ...any)) {
 	if s.Colors.Blue.HostPort != 0 && s.Colors.Blue.HostPort == s.Colors.Green.HostPort {
 		bad("spec.colors.green.hostPort", "%d is also blue's port: each color needs its own port", s.Colors.Green.HostPort)
 	}
+	s.validateReplicas(bad)
 	if s.Colors.Blue.Backend == s.Colors.Green.Backend {
 		bad("spec.colors.green.backend", "%q is also blue's backend: each color needs its own backend", s.Colors.Green.Backend)
 	}
@@ -281,11 +282,14 @@ func CheckAcross(svcs []Service) error {
 		}
 		names[s.Name] = s.Source
 		for _, c := range Colors() {
-			p := s.Color(c).HostPort
-			if prev, ok := ports[p]; ok && p != 0 {
-				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", p, prev)})
+			for _, r := range s.ReplicasOf(c) {
+				p := r.HostPort
+				if prev, ok := ports[p]; ok && p != 0 {
+					errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", p, prev)})
+					break
+				}
+				ports[p] = fmt.Sprintf("service %q %s", s.Name, r)
 			}
-			ports[p] = fmt.Sprintf("service %q %s", s.Name, c)
 			b := s.HAProxy.Runtime + " " + s.Color(c).Backend
 			if prev, ok := backends[b]; ok {
 				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".backend", Msg: fmt.Sprintf("%q is already used by %s", s.Color(c).Backend, prev)})

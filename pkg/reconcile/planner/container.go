@@ -10,9 +10,10 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// ContainerEnv is the environment of color c's container: the spec's env,
-// plus COLOR and PORT (the port the app must listen on) set by the controller.
-func ContainerEnv(s *spec.Service, c spec.Color) []string {
+// ContainerEnv is the environment of replica r's container: the spec's
+// env, plus COLOR and PORT (the port the app must listen on) set by the
+// controller.
+func ContainerEnv(s *spec.Service, r spec.Replica) []string {
 	env := make([]string, 0, len(s.Env)+2)
 	for k, v := range s.Env {
 		env = append(env, k+"="+v)
@@ -20,12 +21,13 @@ func ContainerEnv(s *spec.Service, c spec.Color) []string {
 	sort.Strings(env)
 	port := s.ContainerPort
 	if s.Network == spec.NetworkHost {
-		port = s.Color(c).HostPort
+		port = r.HostPort
 	}
-	return append(env, "COLOR="+string(c), "PORT="+strconv.Itoa(port))
+	return append(env, "COLOR="+string(r.Color), "PORT="+strconv.Itoa(port))
 }
 
-// ContainerHash digests everything a container of color c is created from.
+// ContainerHash digests everything replica r's container is created from
+// (not the number of replicas: more of them leave the others be).
 // A container whose hash label differs is drift, replaced only while idle.
 //
 // A field added to the spec is left out of the digest while unset
@@ -35,7 +37,7 @@ func ContainerEnv(s *spec.Service, c spec.Color) []string {
 // create only: containers made before logging existed run the engine's
 // json-file without rotation, and take the default at their next
 // replacement, not through one of their own.
-func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
+func ContainerHash(s *spec.Service, r spec.Replica, imageID string) string {
 	b, _ := json.Marshal(struct {
 		ImageID       string
 		Env           []string
@@ -53,8 +55,8 @@ func ContainerHash(s *spec.Service, c spec.Color, imageID string) string {
 		Logging       *spec.Logging   `json:",omitempty"`
 		EnvFiles      *EnvFiles       `json:",omitempty"`
 	}{
-		ImageID: imageID, Env: ContainerEnv(s, c), Network: s.Network, ContainerPort: s.ContainerPort,
-		HostPort: s.Color(c).HostPort, Resources: resources(s), Volumes: s.Volumes, User: s.User,
+		ImageID: imageID, Env: ContainerEnv(s, r), Network: s.Network, ContainerPort: s.ContainerPort,
+		HostPort: r.HostPort, Resources: resources(s), Volumes: s.Volumes, User: s.User,
 		Networks: s.Networks, Entrypoint: s.Entrypoint, Command: s.Command, WorkingDir: s.WorkingDir,
 		StopSignal: s.StopSignal, Logging: logging(s), EnvFiles: envFiles(s),
 	})

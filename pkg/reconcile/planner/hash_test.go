@@ -24,22 +24,23 @@ func TestHashOfExistingContainersKept(t *testing.T) {
 		{[]string{"  resources: {memory: 256m}", "  volumes: [\"data:/data\"]", "  user: \"1000\""}, "46d27bda6270", "fd6768aace43", "d9643ecb8f65"},
 	} {
 		s := plantest.Service(t, spec.Blue, "demo:v1", tc.extra...)
-		if got := planner.ContainerHash(s, spec.Blue, plantest.ImageV1); got != tc.blue {
+		if got := planner.ContainerHash(s, s.Replica(spec.Blue, 0), plantest.ImageV1); got != tc.blue {
 			t.Errorf("%q: blue's hash %s, want %s as before", tc.extra, got, tc.blue)
 		}
-		if got := planner.ContainerHash(s, spec.Green, plantest.ImageV2); got != tc.green {
+		if got := planner.ContainerHash(s, s.Replica(spec.Green, 0), plantest.ImageV2); got != tc.green {
 			t.Errorf("%q: green's hash %s, want %s as before", tc.extra, got, tc.green)
 		}
 		if got := s.Generation(); got != tc.genWant {
 			t.Errorf("%q: generation %s, want %s as before", tc.extra, got, tc.genWant)
 		}
-		if got := planner.ContainerSpecOf(s, spec.Blue, plantest.ImageV1).Logging; !got.IsDefault() {
+		if got := planner.ContainerSpecOf(s, s.Replica(spec.Blue, 0), plantest.ImageV1).Logging; !got.IsDefault() {
 			t.Errorf("%q: created with logging %s, want the default %s", tc.extra, got, spec.DefaultLogging())
 		}
 	}
-	base := planner.ContainerHash(plantest.Service(t, spec.Blue, "demo:v1"), spec.Blue, plantest.ImageV1)
+	plain := plantest.Service(t, spec.Blue, "demo:v1")
+	base := planner.ContainerHash(plain, plain.Replica(spec.Blue, 0), plantest.ImageV1)
 	explicit := plantest.Service(t, spec.Blue, "demo:v1", `  logging: {driver: json-file, options: {max-size: 10m, max-file: "3"}}`)
-	if got := planner.ContainerHash(explicit, spec.Blue, plantest.ImageV1); got != base {
+	if got := planner.ContainerHash(explicit, explicit.Replica(spec.Blue, 0), plantest.ImageV1); got != base {
 		t.Errorf("the default logging written out changed the hash: %s, want %s", got, base)
 	}
 }
@@ -47,7 +48,8 @@ func TestHashOfExistingContainersKept(t *testing.T) {
 // TestNewFieldsChangeTheHash: each field a container is created from is
 // in its hash, so that changing it replaces the idle color.
 func TestNewFieldsChangeTheHash(t *testing.T) {
-	base := planner.ContainerHash(plantest.Service(t, spec.Blue, "demo:v1"), spec.Blue, plantest.ImageV1)
+	plain := plantest.Service(t, spec.Blue, "demo:v1")
+	base := planner.ContainerHash(plain, plain.Replica(spec.Blue, 0), plantest.ImageV1)
 	seen := map[string]string{}
 	for _, extra := range []string{
 		`  command: ["--verbose"]`,
@@ -60,7 +62,7 @@ func TestNewFieldsChangeTheHash(t *testing.T) {
 		"  network: backend\n  networks: [db]",
 	} {
 		s := plantest.Service(t, spec.Blue, "demo:v1", extra)
-		h := planner.ContainerHash(s, spec.Blue, plantest.ImageV1)
+		h := planner.ContainerHash(s, s.Replica(spec.Blue, 0), plantest.ImageV1)
 		if h == base {
 			t.Errorf("%s: the hash did not change", extra)
 		}
@@ -71,9 +73,9 @@ func TestNewFieldsChangeTheHash(t *testing.T) {
 	}
 	s := plantest.Service(t, spec.Blue, "demo:v1")
 	s.EnvFile, s.EnvFileDigest = []string{"/etc/bluegreen/web.env"}, "aa"
-	h1 := planner.ContainerHash(s, spec.Blue, plantest.ImageV1)
+	h1 := planner.ContainerHash(s, s.Replica(spec.Blue, 0), plantest.ImageV1)
 	s.EnvFileDigest = "bb"
-	if h2 := planner.ContainerHash(s, spec.Blue, plantest.ImageV1); h1 == base || h2 == h1 {
+	if h2 := planner.ContainerHash(s, s.Replica(spec.Blue, 0), plantest.ImageV1); h1 == base || h2 == h1 {
 		t.Errorf("env files: hash %s, then %s with other contents, from %s without: want three different", h1, h2, base)
 	}
 }

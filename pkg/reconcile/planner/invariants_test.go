@@ -78,14 +78,23 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	// rollback away from it (to the very container that served before)
 	// leaves it down.
 	if served != "" {
-		st := o.Color(served)
-		ct := st.Container
-		awayFrom := rb != nil && served == rb.To && o.Color(rb.From).Container.Exists && o.Color(rb.From).Container.ID == rb.FromContainer
-		if ct.Exists && ct.Managed && !ct.Running && !ct.Restarting && !awayFrom {
-			starts := d.Step != nil && d.Step.Color == served && d.Step.Action == planner.StartContainer
-			repoints := d.Step != nil && d.Step.Color == served && d.Step.Action == planner.SetServerAddr && st.Server.Addr != publishedAddr(s, served)
+		awayFrom := rb != nil && served == rb.To && previousThere(o, rb)
+		for _, st := range o.Color(served).Replicas {
+			ct := st.Container
+			if !ct.Exists || !ct.Managed || ct.Running || ct.Restarting || awayFrom {
+				continue
+			}
+			// The step brings back a replica of the served color that is
+			// down: this one, or one before it.
+			var acted *planner.ReplicaState
+			if d.Step != nil && d.Step.Color == served && d.Step.Replica > 0 {
+				r := o.Color(served).Replica(d.Step.Replica - 1)
+				acted = &r
+			}
+			starts := acted != nil && d.Step.Action == planner.StartContainer && !acted.Container.Running
+			repoints := acted != nil && d.Step.Action == planner.SetServerAddr && !acted.Container.Running && acted.Server.Addr != publishedAddr(s, acted.Slot)
 			if !starts && !repoints {
-				t.Fatalf("invariant 10: the served color %s is down (%s, state %q) and the decision is %s", served, ct.Exit(), ct.State, d)
+				t.Fatalf("invariant 10: %s of the served color is down (%s, state %q) and the decision is %s", st.Slot, ct.Exit(), ct.State, d)
 			}
 		}
 	}
@@ -95,13 +104,15 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	// color HAProxy says is DOWN, whose container runs, is reported, not
 	// waited for.
 	if served != "" && d.Step == nil {
-		srv := o.Color(served).Server
-		if d.Phase == planner.Converged && (srv.Status != "UP" || !o.Color(served).Container.Running) {
-			t.Fatalf("invariant 12: Converged while the served color %s is %q in HAProxy (running %t): %s",
-				served, srv.Status, o.Color(served).Container.Running, d)
-		}
-		if strings.HasPrefix(srv.Status, "DOWN") && o.Color(served).Container.Running && d.Phase != planner.Degraded && d.Phase != planner.Failed {
-			t.Fatalf("invariant 12: the served color %s is DOWN and the decision is %s", served, d)
+		for _, st := range o.Color(served).Replicas {
+			srv := st.Server
+			if d.Phase == planner.Converged && (srv.Status != "UP" || !st.Container.Running) {
+				t.Fatalf("invariant 12: Converged while %s of the served color is %q in HAProxy (running %t): %s",
+					st.Slot, srv.Status, st.Container.Running, d)
+			}
+			if strings.HasPrefix(srv.Status, "DOWN") && st.Container.Running && d.Phase != planner.Degraded && d.Phase != planner.Failed {
+				t.Fatalf("invariant 12: %s of the served color is DOWN and the decision is %s", st.Slot, d)
+			}
 		}
 	}
 
@@ -129,7 +140,10 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		return
 	}
 	c := step.Color
-	st := o.Color(c)
+	if (step.Replica > 0) != (step.Container != nil || step.Server != nil) || step.Replica > s.ReplicaCount() {
+		t.Fatalf("step %s names replica %d of %d", step, step.Replica, s.ReplicaCount())
+	}
+	st := o.Color(c).Replica(max(step.Replica-1, 0)) // the replica acted on, the first for color steps
 	ct, srv := st.Container, st.Server
 	open := o.Verification != nil && o.Verification.Outcome == "" && o.Verification.Generation == s.Generation()
 	passed := d.Record != nil && d.Record.Outcome == planner.OutcomeSucceeded
@@ -140,14 +154,20 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		// must, is UP and in service, passed two probes of the very
 		// address HAProxy sends it traffic to, which is where its
 		// container answers now, and answers at its published port too.
-		if why := notReady(s, o, c, rb); why != "" {
-			t.Fatalf("invariant 1: %s although %s", step, why)
+		// Every replica of it.
+		for _, st := range o.Color(c).Replicas {
+			if why := notReady(s, o, st, rb); why != "" {
+				t.Fatalf("invariant 1: %s although %s", step, why)
+			}
+			if st.Server.Status != "UP" {
+				t.Fatalf("invariant 1: %s although HAProxy says %s is %q, not UP", step, st.Slot, st.Server.Status)
+			}
+			if !st.FallbackOK {
+				t.Fatalf("invariant 1: %s although %s does not answer at its published port %s (%q)", step, st.Slot, publishedAddr(s, st.Slot), st.FallbackError)
+			}
 		}
-		if srv.Status != "UP" {
-			t.Fatalf("invariant 1: %s although HAProxy says %q, not UP", step, srv.Status)
-		}
-		if !st.FallbackOK {
-			t.Fatalf("invariant 1: %s although %s does not answer at its published port %s (%q)", step, c, publishedAddr(s, c), st.FallbackError)
+		if got, want := len(step.Map.Ready), s.ReplicaCount(); got != want {
+			t.Fatalf("invariant 1: %s carries the readiness of %d replicas, not %d", step, got, want)
 		}
 	case planner.MarkServerUp:
 		// Invariant 12: a container run is set UP once at most; after
@@ -158,10 +178,10 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		// Invariant 1 too: HAProxy's health is forced UP only on the same
 		// evidence (the served color, back from a crash, whatever it runs).
 		if c == served {
-			if why := probesMissing(s, c, st, true); why != "" {
+			if why := probesMissing(s, st, true); why != "" {
 				t.Fatalf("invariant 1: %s on the served color although %s", step, why)
 			}
-		} else if why := notReady(s, o, c, rb); why != "" {
+		} else if why := notReady(s, o, st, rb); why != "" {
 			t.Fatalf("invariant 1: %s although %s", step, why)
 		}
 	case planner.SetServerAddr:
@@ -169,10 +189,10 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		// and the served color's traffic only at an address that passed
 		// its probes, or at its published port.
 		_, addr, _ := strings.Cut(step.Target, " addr ")
-		if want := expectedAddr(s, c, ct); addr != want {
-			t.Fatalf("%s points %s at %q; its container answers at %s", step, c, addr, want)
+		if want := expectedAddr(s, st.Slot, ct); addr != want {
+			t.Fatalf("%s points %s at %q; its container answers at %s", step, st.Slot, addr, want)
 		}
-		if c == served && addr != publishedAddr(s, c) && (st.Probes < planner.ProbesNeeded || st.ProbedAddr != addr) {
+		if c == served && addr != publishedAddr(s, st.Slot) && (st.Probes < planner.ProbesNeeded || st.ProbedAddr != addr) {
 			t.Fatalf("%s points the served color at %s with %d probes passed at %q", step, addr, st.Probes, st.ProbedAddr)
 		}
 	case planner.RestartContainer:
@@ -239,6 +259,12 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 		if c == spec.Green {
 			backend, server = s.Colors.Green.Backend, s.Colors.Green.Server
 		}
+		if st.Replica > 1 {
+			name += "-" + strconv.Itoa(st.Replica)
+		}
+		if s.Replicas > 1 {
+			server += strconv.Itoa(st.Replica)
+		}
 	}
 	switch st.Action {
 	case planner.BuildImage, planner.PullImage:
@@ -249,7 +275,7 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 		switch ct := st.Container; {
 		case ct == nil || ct.Name != name:
 			return fmt.Sprintf("container %+v, want %s", ct, name)
-		case st.Action == planner.CreateContainer && (ct.Create == nil || ct.Create.Name != name || ct.Create.Color != c):
+		case st.Action == planner.CreateContainer && (ct.Create == nil || ct.Create.Name != name || ct.Create.Color != c || ct.Create.Replica != st.Replica):
 			return fmt.Sprintf("container spec %+v", ct.Create)
 		case (st.Action == planner.StopContainer || st.Action == planner.RemoveContainer) && (ct.NotServed == nil || ct.NotServed.Value != backend || ct.NotServed.Key != s.HAProxy.MapKey):
 			return fmt.Sprintf("no guard against stopping the served color: %+v", ct.NotServed)
@@ -277,63 +303,77 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 	return ""
 }
 
-// notReady says why color c may not take traffic (invariant 1 but for its
-// HAProxy status and published port), "" when it may: it runs the desired
-// image from the current container spec, or, in a rollback, is the very
-// container that served before; it runs, is in service, and passed two
-// probes of the address HAProxy sends it traffic to, which is where it
-// answers now.
-func notReady(s *spec.Service, o planner.Observed, c spec.Color, rb *planner.Verification) string {
-	st := o.Color(c)
-	ct := st.Container
+// notReady says why replica st may not take traffic (invariant 1 but for
+// its HAProxy status and published port), "" when it may: it runs the
+// desired image from the current container spec, or, in a rollback, is a
+// container of the very color that served before; it runs, is in service,
+// and passed two probes of the address HAProxy sends it traffic to, which
+// is where it answers now.
+func notReady(s *spec.Service, o planner.Observed, st planner.ReplicaState, rb *planner.Verification) string {
+	ct, c := st.Container, st.Slot.Color
 	if rb != nil && c == rb.From {
-		if !ct.Exists || ct.ID != rb.FromContainer {
-			return fmt.Sprintf("the rollback goes back to container %q and %s's is %q", rb.FromContainer, c, ct.ID)
+		if !previousThere(o, rb) {
+			return fmt.Sprintf("the rollback goes back to container %q and %s's first is %q", rb.FromContainer, c, o.Color(c).First().Container.ID)
 		}
-	} else if why := notDesired(s, o, c); why != "" {
+	} else if why := notDesired(s, o, st); why != "" {
 		return why
 	}
 	srv := st.Server
-	if srv.AdminDrain || srv.AdminMaint || srv.Status == "DRAIN" || strings.HasPrefix(srv.Status, "MAINT") {
-		return fmt.Sprintf("%s's server is out of service (status %q, drain %t, maint %t)", c, srv.Status, srv.AdminDrain, srv.AdminMaint)
+	if !ct.Exists {
+		return st.Slot.String() + " has no container"
 	}
-	return probesMissing(s, c, st, false)
+	if srv.AdminDrain || srv.AdminMaint || srv.Status == "DRAIN" || strings.HasPrefix(srv.Status, "MAINT") {
+		return fmt.Sprintf("%s's server is out of service (status %q, drain %t, maint %t)", st.Slot, srv.Status, srv.AdminDrain, srv.AdminMaint)
+	}
+	return probesMissing(s, st, false)
 }
 
-// notDesired says why color c's container is not the one the spec asks
+// previousThere: the rollback's color still has the container that served
+// before (its first replica's), and a container for every replica.
+func previousThere(o planner.Observed, rb *planner.Verification) bool {
+	for i, st := range o.Color(rb.From).Replicas {
+		if !st.Container.Exists || i == 0 && st.Container.ID != rb.FromContainer {
+			return false
+		}
+	}
+	return true
+}
+
+// notDesired says why replica st's container is not the one the spec asks
 // for, "" when it is: the desired image is found, the container runs that
 // very image, and its spec hash label is the current container spec's
 // (the hash is the container spec's identity).
-func notDesired(s *spec.Service, o planner.Observed, c spec.Color) string {
-	ct := o.Color(c).Container
+func notDesired(s *spec.Service, o planner.Observed, st planner.ReplicaState) string {
+	ct := st.Container
 	switch {
 	case !o.Image.Found:
 		return "the desired image is not found"
 	case !ct.Exists:
-		return string(c) + " has no container"
+		return st.Slot.String() + " has no container"
 	case ct.ImageID != o.Image.ID:
-		return fmt.Sprintf("%s runs image %s, not the desired %s", c, ct.ImageID, o.Image.ID)
-	case ct.SpecHash != planner.ContainerHash(s, c, o.Image.ID):
-		return fmt.Sprintf("%s's spec hash %s is not the spec's %s", c, ct.SpecHash, planner.ContainerHash(s, c, o.Image.ID))
+		return fmt.Sprintf("%s runs image %s, not the desired %s", st.Slot, ct.ImageID, o.Image.ID)
+	case ct.SpecHash != planner.ContainerHash(s, st.Slot, o.Image.ID):
+		return fmt.Sprintf("%s's spec hash %s is not the spec's %s", st.Slot, ct.SpecHash, planner.ContainerHash(s, st.Slot, o.Image.ID))
 	}
 	return ""
 }
 
-// probesMissing says why color c's probes do not show that HAProxy reaches
-// it, "" when they do: its container runs, and two probes passed of the
-// very address HAProxy sends its traffic to, which is where the container
-// answers now (anyPath: its published port also counts).
-func probesMissing(s *spec.Service, c spec.Color, st planner.ColorState, anyPath bool) string {
-	want := expectedAddr(s, c, st.Container)
+// probesMissing says why replica st's probes do not show that HAProxy
+// reaches it, "" when they do: its container runs, and two probes passed
+// of the very address HAProxy sends its traffic to, which is where the
+// container answers now (anyPath: its published port also counts).
+func probesMissing(s *spec.Service, st planner.ReplicaState, anyPath bool) string {
+	r := st.Slot
+	want := expectedAddr(s, r, st.Container)
 	switch {
 	case !st.Container.Running:
-		return fmt.Sprintf("%s's container does not run (%s)", c, st.Container.State)
+		return fmt.Sprintf("%s's container does not run (%s)", r, st.Container.State)
 	case st.Probes < planner.ProbesNeeded:
-		return fmt.Sprintf("%s passed %d probes", c, st.Probes)
+		return fmt.Sprintf("%s passed %d probes", r, st.Probes)
 	case st.ProbedAddr != st.Server.Addr:
-		return fmt.Sprintf("%s was probed at %q and HAProxy sends its traffic to %q", c, st.ProbedAddr, st.Server.Addr)
-	case st.Server.Addr != want && !(anyPath && st.Server.Addr == publishedAddr(s, c)):
-		return fmt.Sprintf("HAProxy sends %s's traffic to %q and its container answers at %s", c, st.Server.Addr, want)
+		return fmt.Sprintf("%s was probed at %q and HAProxy sends its traffic to %q", r, st.ProbedAddr, st.Server.Addr)
+	case st.Server.Addr != want && !(anyPath && st.Server.Addr == publishedAddr(s, r)):
+		return fmt.Sprintf("HAProxy sends %s's traffic to %q and its container answers at %s", r, st.Server.Addr, want)
 	}
 	return ""
 }
@@ -362,26 +402,27 @@ func rollback(s *spec.Service, o planner.Observed, d planner.Decision) *planner.
 	return nil
 }
 
-// publishedAddr is where color c's published port (with host networking,
-// its app) answers on the host.
-func publishedAddr(s *spec.Service, c spec.Color) string {
+// publishedAddr is where replica r's published port (with host
+// networking, its app) answers on the host: its color's hostPort plus its
+// index.
+func publishedAddr(s *spec.Service, r spec.Replica) string {
 	port := s.Colors.Blue.HostPort
-	if c == spec.Green {
+	if r.Color == spec.Green {
 		port = s.Colors.Green.HostPort
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return fmt.Sprintf("127.0.0.1:%d", port+r.Index)
 }
 
-// expectedAddr is the address HAProxy must send color c's traffic to: the
-// container's own address on a Docker network while it runs there with a
-// known IP, else its published port.
-func expectedAddr(s *spec.Service, c spec.Color, ct planner.Container) string {
+// expectedAddr is the address HAProxy must send replica r's traffic to:
+// the container's own address on a Docker network while it runs there with
+// a known IP, else its published port.
+func expectedAddr(s *spec.Service, r spec.Replica, ct planner.Container) string {
 	if s.Network != spec.NetworkHost && ct.Running {
 		if ip, err := netip.ParseAddr(ct.IP); err == nil {
 			return fmt.Sprintf("%s:%d", ip, s.ContainerPort)
 		}
 	}
-	return publishedAddr(s, c)
+	return publishedAddr(s, r)
 }
 
 func since(t, now time.Time) time.Duration {
@@ -407,8 +448,8 @@ func drawWorld(t *rapid.T) world {
 		Image:        rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "v2", "v1", "v3", "missing") }).Draw(t, "image"),
 		Map:          rapid.SampledFrom([]string{"blue", "green", "none", "other"}).Draw(t, "map"),
 		MapFile:      rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
-		Blue:         colorGen(n).Draw(t, "blue"),
-		Green:        colorGen(n).Draw(t, "green"),
+		Blue:         rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "blue"),
+		Green:        rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "green"),
 		Preview:      rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
 		Verification: verifyGen(n, sc).Draw(t, "verification"),
 		Checks:       checksGen(n, sc).Draw(t, "checks"),
@@ -430,8 +471,8 @@ type world struct {
 	Image   string // the desired image's ID: v2, v1, v3, or missing
 	Map     string // the runtime map's value: blue, green, none, or other (a backend not the service's)
 	MapFile string // the map file's: the same, or as Map
-	Blue    colorCase
-	Green   colorCase
+	Blue    []colorCase // one per replica
+	Green   []colorCase
 	Preview string // the preview key's value: none, blue or green
 	// Verification and Checks are the records in status.
 	Verification verifyCase
@@ -454,8 +495,17 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	}
 	served := servedColor(s, o.MapRuntime)
 	o.Served = served
-	o.Blue = w.Blue.state(s, spec.Blue, o.Image, served)
-	o.Green = w.Green.state(s, spec.Green, o.Image, served)
+	for _, c := range spec.Colors() {
+		cases := w.Blue
+		if c == spec.Green {
+			cases = w.Green
+		}
+		var cs planner.ColorState
+		for i, cc := range cases {
+			cs.Replicas = append(cs.Replicas, cc.state(s, s.Replica(c, i), o.Image, served))
+		}
+		o.SetColor(c, cs)
+	}
 	if w.Approved {
 		o.Approved = s.Generation()
 	}
@@ -492,6 +542,8 @@ type specCase struct {
 	// Storage: a named volume and a read-only bind mount, a user, and an
 	// env file (serviceCache writes it: its digest is in the hash).
 	Storage bool
+	// Replicas per color: 1, 2 or 3.
+	Replicas int
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
@@ -507,6 +559,7 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Preview: mostly(t, n, false, true),
 			Process: mostly(t, n, false, true),
 			Storage: mostly(t, n, false, true),
+			Replicas: mostly(t, n, 1, 2, 3),
 		}
 	})
 }
@@ -541,6 +594,9 @@ func (c specCase) yaml() []string {
 		if !c.Host {
 			l = append(l, "  networks: [db]")
 		}
+	}
+	if c.Replicas > 1 {
+		l = append(l, fmt.Sprintf("  replicas: %d", c.Replicas))
 	}
 	if c.Storage {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
@@ -706,11 +762,12 @@ const staleAddr = "172.18.0.9:8080"
 
 var imageIDs = map[string]string{"v1": plantest.ImageV1, "v2": plantest.ImageV2, "v3": plantest.ImageV3}
 
-// state builds the observed state of color c, given the desired image and
-// the color the map serves.
-func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, served spec.Color) planner.ColorState {
+// state builds the observed state of replica r, given the desired image
+// and the color the map serves.
+func (cc colorCase) state(s *spec.Service, r spec.Replica, desired planner.Image, served spec.Color) planner.ReplicaState {
 	now := plantest.T0
-	var st planner.ColorState
+	c := r.Color
+	st := planner.ReplicaState{Slot: r}
 	ct := &st.Container
 	if cc.Container != "absent" {
 		id := imageIDs[cc.Image]
@@ -724,9 +781,12 @@ func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, 
 				policy = planner.RestartUnlessStopped
 			}
 		}
-		*ct = planner.Container{Exists: true, Managed: true, Service: s.Name, Color: string(c), ID: "c-" + string(c),
-			ImageID: id, Image: s.Image, SpecHash: planner.ContainerHash(s, c, id), State: cc.Container,
+		*ct = planner.Container{Exists: true, Managed: true, Service: s.Name, Color: string(c), Replica: r.Number(), ID: "c-" + string(c),
+			ImageID: id, Image: s.Image, SpecHash: planner.ContainerHash(s, r, id), State: cc.Container,
 			RestartPolicy: policy, RestartCount: cc.Restarts}
+		if r.Index > 0 {
+			ct.ID += "-" + strconv.Itoa(r.Number())
+		}
 		if cc.StaleHash {
 			ct.SpecHash = "0123456789ab"
 		}
@@ -738,10 +798,11 @@ func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, 
 				ct.StartedAt = now.Add(-time.Second)
 			}
 			if !cc.NoIP && s.Network != spec.NetworkHost {
-				ct.IP = "172.18.0.2"
+				ip := 2 + 2*r.Index
 				if c == spec.Green {
-					ct.IP = "172.18.0.3"
+					ip++
 				}
+				ct.IP = "172.18.0." + strconv.Itoa(ip)
 			}
 		case "exited", "restarting":
 			ct.Restarting = cc.Container == "restarting"
@@ -769,9 +830,9 @@ func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, 
 	}
 	switch cc.Addr {
 	case "own":
-		st.Server.Addr = expectedAddr(s, c, *ct)
+		st.Server.Addr = expectedAddr(s, r, *ct)
 	case "published":
-		st.Server.Addr = publishedAddr(s, c)
+		st.Server.Addr = publishedAddr(s, r)
 	case "stale":
 		st.Server.Addr = staleAddr
 	}
@@ -781,7 +842,7 @@ func (cc colorCase) state(s *spec.Service, c spec.Color, desired planner.Image, 
 	// Observe probes a container only while it runs, and always at the
 	// address HAProxy must send its traffic to (Observed.ProbedAddr).
 	if ct.Running && !cc.Unprobed {
-		st.ProbedAddr = expectedAddr(s, c, *ct)
+		st.ProbedAddr = expectedAddr(s, r, *ct)
 		st.Probes = cc.Probes
 		if st.Probes < planner.ProbesNeeded {
 			st.ProbeError = "connection refused"
@@ -849,7 +910,7 @@ func (v verifyCase) record(s *spec.Service, o *planner.Observed) {
 		switchedAt = plantest.T0.Add(-31 * time.Second)
 	}
 	r := &planner.Verification{Generation: gen, From: from, To: v.To, FromImage: "demo:v1", ToImage: s.Image,
-		FromImageID: plantest.ImageV1, ToImageID: o.Color(v.To).Container.ImageID, FromContainer: "c-" + string(from),
+		FromImageID: plantest.ImageV1, ToImageID: o.Color(v.To).First().Container.ImageID, FromContainer: "c-" + string(from),
 		SwitchedAt: switchedAt, Baseline: base, Seen: base}
 	if v.FromGone {
 		r.FromContainer += "-before"
@@ -904,7 +965,7 @@ func (c checksCase) record(s *spec.Service, o *planner.Observed) {
 	if c.Outcome == "none" {
 		return
 	}
-	ct := o.Color(c.Color).Container
+	ct := o.Color(c.Color).First().Container
 	r := &planner.CheckRecord{Generation: s.Generation(), Color: c.Color, Container: ct.ID, StartedAt: ct.StartedAt,
 		Passed: c.Outcome == "passed", At: plantest.T0.Add(-time.Second)}
 	if !r.Passed {

@@ -47,28 +47,54 @@ type Image struct {
 	Found bool
 }
 
-// ColorState is what is observed of one color.
+// ColorState is what is observed of one color: each of its replicas, and
+// its backend.
 type ColorState struct {
-	Server    Server
-	Container Container
-	// Probes counts the consecutive health probes of the color's address
-	// that passed during this observation (the controller's own checks).
-	Probes int
-	// ProbeError is the last failed probe's error, if any.
-	ProbeError string
-	// ProbedAddr is the address the probes went to ("" when not probed):
-	// the one HAProxy must send the color's traffic to (ServerAddr).
-	ProbedAddr string
-	// FallbackOK: the color answered at its published port too (the
-	// address an HAProxy reload puts back), in this observation;
-	// FallbackError says why not, when it was probed and did not answer.
-	FallbackOK    bool
-	FallbackError string
+	// Replicas holds each replica's container and server, in order:
+	// spec.replicas of them (Replica returns an absent one past the end).
+	Replicas []ReplicaState
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
 	// CheckConfig is how haproxy.cfg has HAProxy check the color's
 	// backend, when the controller was given that file and it names the
 	// backend (nil otherwise).
+	CheckConfig *CheckConfig
+}
+
+// Replica returns the state of replica i (from 0): an absent container
+// and server when it was not observed.
+func (cs ColorState) Replica(i int) ReplicaState {
+	if i < len(cs.Replicas) {
+		return cs.Replicas[i]
+	}
+	return ReplicaState{}
+}
+
+// First is the color's first replica, whose container the release
+// records (the previous container of a verification, the checks' run).
+func (cs ColorState) First() ReplicaState { return cs.Replica(0) }
+
+// ReplicaState is what is observed of one replica of a color: its
+// container, its HAProxy server and the controller's probes of it.
+type ReplicaState struct {
+	// Slot names the replica: its container, server and published port.
+	Slot      spec.Replica
+	Server    Server
+	Container Container
+	// Probes counts the consecutive health probes of the replica's address
+	// that passed during this observation (the controller's own checks).
+	Probes int
+	// ProbeError is the last failed probe's error, if any.
+	ProbeError string
+	// ProbedAddr is the address the probes went to ("" when not probed):
+	// the one HAProxy must send the replica's traffic to (ServerAddr).
+	ProbedAddr string
+	// FallbackOK: the replica answered at its published port too (the
+	// address an HAProxy reload puts back), in this observation;
+	// FallbackError says why not, when it was probed and did not answer.
+	FallbackOK    bool
+	FallbackError string
+	// CheckConfig is the color's (ColorState.CheckConfig), for messages.
 	CheckConfig *CheckConfig
 	Remembered
 }
@@ -141,7 +167,10 @@ type Container struct {
 	// Service and Color are its io.bluegreen.service and io.bluegreen.color
 	// labels: a managed container is the slot's only when both match it.
 	Service, Color string
-	Running        bool
+	// Replica is its io.bluegreen.replica label, 1 when it has none
+	// (containers made before replicas).
+	Replica int
+	Running bool
 	ID             string
 	ImageID        string
 	// Image is the image reference the spec named when it was created.

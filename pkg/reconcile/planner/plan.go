@@ -107,14 +107,16 @@ func fallbackGate(s *spec.Service, o Observed, served spec.Color, d Decision) De
 	if served == "" || !d.Converged() {
 		return d
 	}
-	st := o.Color(served)
-	if st.FallbackOK || st.FallbackError == "" {
-		return d
+	for _, st := range o.Color(served).Replicas {
+		if st.FallbackOK || st.FallbackError == "" {
+			continue
+		}
+		return Decision{Phase: Progressing, Reason: ReasonWaitingForFallback,
+			Message: fmt.Sprintf("%s; but %s does not answer at its published port %s yet (%s): after an HAProxy reload its traffic would go there",
+				d.Message, st.Slot, FallbackAddr(st.Slot), st.FallbackError),
+			RequeueAfter: ReadyPoll}
 	}
-	return Decision{Phase: Progressing, Reason: ReasonWaitingForFallback,
-		Message: fmt.Sprintf("%s; but %s does not answer at its published port %s yet (%s): after an HAProxy reload its traffic would go there",
-			d.Message, served, FallbackAddr(s, served), st.FallbackError),
-		RequeueAfter: ReadyPoll}
+	return d
 }
 
 // planRelease walks the service towards its spec once the served color is
@@ -133,7 +135,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	// through the other color first: the container the map points at is
 	// never replaced. (With no container at all there is nothing to replace.)
 	next := active
-	if served == active && o.Color(active).Container.Exists && !RunsDesired(s, o, active) {
+	if served == active && runsOther(s, o, active) {
 		if verifying != nil {
 			// The image was built or pulled again under the same name while
 			// the release is verified: releasing it now would replace the
@@ -141,7 +143,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 			// window to end.
 			d := *verifying
 			d.Message += fmt.Sprintf("; %s now resolves to image %s, not the %s that %s runs: it is released once the window ends",
-				s.Image, ShortID(o.Image.ID), ShortID(o.Color(active).Container.ImageID), active)
+				s.Image, ShortID(o.Image.ID), ShortID(o.Color(active).First().Container.ImageID), active)
 			return d
 		}
 		next = other
@@ -154,7 +156,10 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		if d, decided := preSwitch(s, o, next, served); decided {
 			return d
 		}
-		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).Probes)
+		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).First().Probes)
+		if n := s.ReplicaCount(); n > 1 {
+			cause = fmt.Sprintf("%s runs %s and its %d replicas are UP with %d passing probes each", next, s.Image, n, ProbesNeeded)
+		}
 		if next != active {
 			cause += fmt.Sprintf("; traffic moves there while %s is replaced", active)
 		}
@@ -180,9 +185,10 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision
 		return previewStep(s, next, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
 	}
 	if len(s.Checks) > 0 {
+		first := o.Color(next).First()
 		switch r := o.Checks; {
-		case !r.of(s, next, o.Color(next).Container):
-			return checksStep(s, next, o.Color(next), fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
+		case !r.of(s, next, first.Container):
+			return checksStep(s, next, first, fmt.Sprintf("%s is ready: %d pre-switch checks before any traffic moves", next, len(s.Checks))), true
 		case !r.Passed:
 			return Decision{Phase: Failed, Reason: ReasonCheckFailed,
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
@@ -198,26 +204,45 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision
 	return Decision{}, false
 }
 
-// keepServed is invariant 10: the container the map points at is kept
-// running. One that died (the controller's record says it did not stop it,
-// whatever its exit code) is started again at once; while the engine's
-// restart policy is bringing it back, the engine's own backoff applies.
-// It is also given that restart policy, so that it comes back by itself
-// when the engine or the host restarts, even with no controller running.
+// keepServed is invariant 10: the containers the map points at are kept
+// running, each replica of the served color. One that died (the
+// controller's record says it did not stop it, whatever its exit code) is
+// started again at once; while the engine's restart policy is bringing it
+// back, the engine's own backoff applies. It is also given that restart
+// policy, so that it comes back by itself when the engine or the host
+// restarts, even with no controller running.
 func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, decided bool) {
 	if served == "" {
 		return Decision{}, false
 	}
-	ct := o.Color(served).Container
+	// A replica that is down comes first, then the others' addresses,
+	// health and restart policy.
+	for _, st := range o.Color(served).Replicas {
+		if d, decided := startServed(s, st); decided {
+			return d, true
+		}
+	}
+	for _, st := range o.Color(served).Replicas {
+		if d, decided := tendServed(s, st); decided {
+			return d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// startServed brings replica st of the served color back when its
+// container exists and does not run.
+func startServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
+	ct, r := st.Container, st.Slot
 	switch {
-	case !ct.Exists:
+	case !ct.Exists || ct.Running:
 		return Decision{}, false
-	case !ct.Running && o.Color(served).Server.Addr != FallbackAddr(s, served):
+	case st.Server.Addr != FallbackAddr(r):
 		// Its address on the network goes with it, and may be given to
 		// another container: HAProxy goes back to the published port,
 		// which reaches it wherever it comes back.
-		return pointAt(s, o.Color(served), served, fmt.Sprintf("%s serves but %s", served, ct.Exit())), true
-	case !ct.Running && !ct.Restarting:
+		return pointAt(s, st, fmt.Sprintf("%s serves but %s", r, ct.Exit())), true
+	case !ct.Restarting:
 		how := ct.Exit() + " without being stopped by the controller"
 		switch {
 		case ct.State == "created":
@@ -225,20 +250,31 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 		case ct.StoppedByController:
 			how = ct.Exit() + " after the controller stopped it"
 		}
-		return containerStep(StartContainer, s, served, ct, fmt.Sprintf("%s serves but %s: start it again", served, how)), true
+		return containerStep(StartContainer, s, r, ct, fmt.Sprintf("%s serves but %s: start it again", r, how)), true
 	}
-	if st := o.Color(served); st.Server.Addr != ServerAddr(s, served, ct) && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, served, ct) {
+	return Decision{}, false
+}
+
+// tendServed points HAProxy at running replica st of the served color,
+// sets it UP once back from a crash, and gives it the restart policy that
+// brings it back by itself.
+func tendServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
+	ct, r := st.Container, st.Slot
+	if !ct.Exists {
+		return Decision{}, false
+	}
+	if st.Server.Addr != ServerAddr(s, r, ct) && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, r, ct) {
 		// Through the fallback (HAProxy was reloaded, or the container
 		// restarted with a new address): its own address answers.
-		return pointAt(s, st, served, fmt.Sprintf("%s serves and passed %d probes of %s", served, st.Probes, st.ProbedAddr)), true
+		return pointAt(s, st, fmt.Sprintf("%s serves and passed %d probes of %s", r, st.Probes, st.ProbedAddr)), true
 	}
-	if d, decided := markUp(s, o.Color(served), served, string(served)+" serves and runs again"); decided {
+	if d, decided := markUp(s, st, r.String()+" serves and runs again"); decided {
 		return d, true // back from a crash
 	}
 	if ct.RestartPolicy != RestartUnlessStopped {
-		return restartPolicyStep(s, served, ct, RestartUnlessStopped, fmt.Sprintf(
+		return restartPolicyStep(s, r, ct, RestartUnlessStopped, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts: set its restart policy to %s (it is %s)",
-			served, RestartUnlessStopped, cmp.Or(ct.RestartPolicy, "none yet"))), true
+			r, RestartUnlessStopped, cmp.Or(ct.RestartPolicy, "none yet"))), true
 	}
 	return Decision{}, false
 }
@@ -250,22 +286,24 @@ func crashLoop(s *spec.Service, o Observed, served spec.Color, d Decision) Decis
 	if served == "" || d.Step != nil || d.Phase == Failed {
 		return d
 	}
-	st := o.Color(served)
-	ct := st.Container
-	if !ct.Restarting && (ct.RestartCount == 0 || st.Server.Status == "UP") {
-		return d
+	for _, st := range o.Color(served).Replicas {
+		ct, r := st.Container, st.Slot
+		if !ct.Restarting && (ct.RestartCount == 0 || st.Server.Status == "UP") {
+			continue
+		}
+		var msg string
+		if ct.Restarting {
+			msg = fmt.Sprintf("%s serves but its container %s %s and has been restarted %d times; the engine starts it again after a delay that doubles with each crash (up to 1 minute)",
+				r, r.Container, ct.Exit(), ct.RestartCount)
+		} else {
+			// Running again: the engine no longer says how it ended.
+			msg = fmt.Sprintf("%s serves; its container %s has been restarted %d times by the engine, the last time after it ended at %s; it runs again, HAProxy says %s",
+				r, r.Container, ct.RestartCount, ct.FinishedAt.UTC().Format(time.RFC3339), st.Server.Status)
+		}
+		return Decision{Phase: Degraded, Reason: ReasonCrashLoop, Message: msg + "; " + d.Message,
+			RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll), LogsOf: r.Container}
 	}
-	var msg string
-	if ct.Restarting {
-		msg = fmt.Sprintf("%s serves but its container %s %s and has been restarted %d times; the engine starts it again after a delay that doubles with each crash (up to 1 minute)",
-			served, s.ContainerName(served), ct.Exit(), ct.RestartCount)
-	} else {
-		// Running again: the engine no longer says how it ended.
-		msg = fmt.Sprintf("%s serves; its container %s has been restarted %d times by the engine, the last time after it ended at %s; it runs again, HAProxy says %s",
-			served, s.ContainerName(served), ct.RestartCount, ct.FinishedAt.UTC().Format(time.RFC3339), st.Server.Status)
-	}
-	return Decision{Phase: Degraded, Reason: ReasonCrashLoop, Message: msg + "; " + d.Message,
-		RequeueAfter: Sooner(d.RequeueAfter, ActiveUnwellPoll), LogsOf: s.ContainerName(served)}
+	return d
 }
 
 // WantRestartPolicy is the engine's restart policy color c must have: the
@@ -286,10 +324,18 @@ func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 				"backend %q (spec.colors.%s.backend) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
 				cs.Backend, c, s.HAProxy.Runtime)), true
 		}
-		if !o.Color(c).Server.Found {
+		for _, st := range o.Color(c).Replicas {
+			if st.Server.Found {
+				continue
+			}
+			fix := "add it to haproxy.cfg or fix the spec"
+			if n := s.ReplicaCount(); n > 1 {
+				fix = fmt.Sprintf("with spec.replicas %d the backend needs servers %s1 to %s%d: add \"server-template %s %d 127.0.0.1:%d check\" to backend %s in haproxy.cfg",
+					n, cs.Server, cs.Server, n, cs.Server, n, cs.HostPort, cs.Backend)
+			}
 			return failed(ReasonServerNotFound, fmt.Sprintf(
-				"server %s/%s (spec.colors.%s.server) is not defined in HAProxy at %s: add it to haproxy.cfg or fix the spec",
-				cs.Backend, cs.Server, c, s.HAProxy.Runtime)), true
+				"server %s (spec.colors.%s.server) is not defined in HAProxy at %s: %s",
+				serverName(st.Slot), c, s.HAProxy.Runtime, fix)), true
 		}
 	}
 	return Decision{}, false
@@ -297,94 +343,116 @@ func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 
 // checkOwnership refuses to go on while a container named like one of the
 // service's slots does not carry the controller's labels for that very slot
-// (managed, this service, this color): it is never touched.
+// (managed, this service, this color, this replica): it is never touched.
 func checkOwnership(s *spec.Service, o Observed) (d Decision, decided bool) {
 	for _, c := range spec.Colors() {
-		ct := o.Color(c).Container
-		if !ct.Exists {
-			continue
+		for _, st := range o.Color(c).Replicas {
+			ct, r := st.Container, st.Slot
+			if !ct.Exists {
+				continue
+			}
+			why := ""
+			switch {
+			case !ct.Managed:
+				why = "does not carry the controller's labels"
+			case ct.Service != s.Name || ct.Color != string(c) || ct.Replica != r.Number():
+				why = fmt.Sprintf("is labelled for service %q, color %q, replica %d, not for this slot (%s, %s, replica %d)",
+					ct.Service, ct.Color, ct.Replica, s.Name, c, r.Number())
+			default:
+				continue
+			}
+			return failed(ReasonContainerNotOwned, fmt.Sprintf(
+				"container %s exists but %s, so it is left alone: rename or remove it to let the controller manage %s",
+				r.Container, why, r)), true
 		}
-		why := ""
-		switch {
-		case !ct.Managed:
-			why = "does not carry the controller's labels"
-		case ct.Service != s.Name || ct.Color != string(c):
-			why = fmt.Sprintf("is labelled for service %q, color %q, not for this slot (%s, %s)", ct.Service, ct.Color, s.Name, c)
-		default:
-			continue
-		}
-		return failed(ReasonContainerNotOwned, fmt.Sprintf(
-			"container %s exists but %s, so it is left alone: rename or remove it to let the controller manage %s",
-			s.ContainerName(c), why, c)), true
 	}
 	return Decision{}, false
 }
 
-// prepare walks color c to ready: replace a container on the wrong image,
-// accept traffic in HAProxy, create, start, then wait for health. It has
-// nothing more to decide (decided is false) once c runs the desired image,
-// is UP and passes probes.
+// prepare walks color c to ready, each replica in turn: replace a
+// container on the wrong image, accept traffic in HAProxy, create, start,
+// then wait for health. It has nothing more to decide (decided is false)
+// once every replica of c runs the desired image, is UP and passes probes.
 func prepare(s *spec.Service, o Observed, c spec.Color, served spec.Color, now time.Time) (d Decision, decided bool) {
-	st := o.Color(c)
-	ct := st.Container
-	if ct.Exists && !RunsDesired(s, o, c) {
-		return replace(s, o, c, st, now), true
-	}
-	if st.Server.Draining() || st.Server.Maint() {
-		return serverStep(SetServerReady, s, c,
-			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", c, st.Server.Status)), true
-	}
-	if !ct.Exists {
-		return createStep(s, c, o.Image.ID, fmt.Sprintf("%s must run %s", c, s.Image)), true
-	}
-	if served != c {
-		if d, decided := disarm(s, c, ct, string(c)+" does not serve: if it dies before it is ready"); decided {
+	cs := o.Color(c)
+	for _, st := range cs.Replicas {
+		if d, decided := prepareReplica(s, o, st, served, now); decided {
 			return d, true
 		}
 	}
-	if !ct.Running {
-		return notRunning(s, c, ct, served), true
-	}
-	if served != c && st.Server.Addr != ServerAddr(s, c, ct) {
-		// Before any probe counts: the switch needs HAProxy to send
-		// traffic to the very address that was probed.
-		return pointAt(s, st, c, fmt.Sprintf("%s runs", c)), true
-	}
-	if ready(st, served == c) {
+	if readyColor(cs, served == c) {
 		return Decision{}, false
 	}
 	if served != c {
-		if d, decided := markUp(s, st, c, string(c)+" is new"); decided {
+		for _, st := range cs.Replicas {
+			if d, decided := markUp(s, st, st.Slot.String()+" is new"); decided {
+				return d, true
+			}
+		}
+	}
+	for _, st := range cs.Replicas {
+		if !ready(st, served == c) {
+			return awaitReady(s, cs, st, served, now), true
+		}
+	}
+	return Decision{}, false
+}
+
+// prepareReplica takes replica st of color c one step towards running the
+// desired container at the address HAProxy sends its traffic to.
+func prepareReplica(s *spec.Service, o Observed, st ReplicaState, served spec.Color, now time.Time) (d Decision, decided bool) {
+	ct, r := st.Container, st.Slot
+	if ct.Exists && !replicaRunsDesired(s, o, st) {
+		return replace(s, o, st, now), true
+	}
+	if st.Server.Draining() || st.Server.Maint() {
+		return serverStep(SetServerReady, s, r,
+			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", r, st.Server.Status)), true
+	}
+	if !ct.Exists {
+		return createStep(s, r, o.Image.ID, fmt.Sprintf("%s must run %s", r, s.Image)), true
+	}
+	if served != r.Color {
+		if d, decided := disarm(s, r, ct, r.String()+" does not serve: if it dies before it is ready"); decided {
 			return d, true
 		}
 	}
-	return awaitReady(s, st, c, served, now), true
+	if !ct.Running {
+		return notRunning(s, st, served), true
+	}
+	if served != r.Color && st.Server.Addr != ServerAddr(s, r, ct) {
+		// Before any probe counts: the switch needs HAProxy to send
+		// traffic to the very address that was probed.
+		return pointAt(s, st, fmt.Sprintf("%s runs", r)), true
+	}
+	return Decision{}, false
 }
 
-// replace stops, then removes, color c's container, which runs another
-// image or container spec than the spec asks for: once drained, as c does
-// not serve (served == c only when it runs the desired image).
-func replace(s *spec.Service, o Observed, c spec.Color, st ColorState, now time.Time) Decision {
-	ct := st.Container
+// replace stops, then removes, replica st's container, which runs another
+// image or container spec than the spec asks for: once drained, as its
+// color does not serve (a served color runs the desired image).
+func replace(s *spec.Service, o Observed, st ReplicaState, now time.Time) Decision {
+	ct, r := st.Container, st.Slot
 	why := fmt.Sprintf("%s must run %s (image %s, spec %s) but runs image %s, spec %s",
-		c, s.Image, ShortID(o.Image.ID), ContainerHash(s, c, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
+		r, s.Image, ShortID(o.Image.ID), ContainerHash(s, r, o.Image.ID), ShortID(ct.ImageID), ct.SpecHash)
 	if !ct.Running {
-		return containerStep(RemoveContainer, s, c, ct, "replace: "+why)
+		return containerStep(RemoveContainer, s, r, ct, "replace: "+why)
 	}
-	if d, decided := drainGate(s, c, st, now); decided {
+	if d, decided := drainGate(s, st, now); decided {
 		return d
 	}
-	return containerStep(StopContainer, s, c, ct, "replace: "+why)
+	return containerStep(StopContainer, s, r, ct, "replace: "+why)
 }
 
-// notRunning decides for color c, whose container runs the desired image
-// but does not run.
-func notRunning(s *spec.Service, c spec.Color, ct Container, served spec.Color) Decision {
-	name := s.ContainerName(c)
-	if served == c {
+// notRunning decides for replica st, whose container runs the desired
+// image but does not run.
+func notRunning(s *spec.Service, st ReplicaState, served spec.Color) Decision {
+	ct, r := st.Container, st.Slot
+	name := r.Container
+	if served == r.Color {
 		// keepServed starts it, or the engine's restart policy does.
 		return Decision{Phase: Degraded, Reason: ReasonActiveDown,
-			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", c, name, ct.Exit()),
+			Message:      fmt.Sprintf("%s serves but its container %s %s; it is being started again", r, name, ct.Exit()),
 			RequeueAfter: ActiveUnwellPoll, LogsOf: name}
 	}
 	// A container that died soon after it started never became ready:
@@ -400,109 +468,153 @@ func notRunning(s *spec.Service, c spec.Color, ct Container, served spec.Color) 
 				name, s.Image, ct.Exit(), ct.FinishedAt.Sub(ct.StartedAt).Round(time.Millisecond)),
 			LogsOf: name}
 	}
-	return containerStep(StartContainer, s, c, ct, fmt.Sprintf("%s runs %s but is %s", c, s.Image, ct.State))
+	return containerStep(StartContainer, s, r, ct, fmt.Sprintf("%s runs %s but is %s", r, s.Image, ct.State))
 }
 
-// awaitReady waits for color c, which runs, to become ready: an outage
-// when it serves and HAProxy says DOWN, a failed release when a new color
-// is not ready within readyTimeout of its start.
-func awaitReady(s *spec.Service, st ColorState, c spec.Color, served spec.Color, now time.Time) Decision {
-	if served == c && st.Server.Down() {
-		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st, c) + healPlan(s, st, c),
+// awaitReady waits for replica st of color cs, which runs, to become ready:
+// an outage when its color serves and HAProxy says DOWN (a partial one
+// while other replicas take the traffic), a failed release when a new
+// replica is not ready within readyTimeout of its start.
+func awaitReady(s *spec.Service, cs ColorState, st ReplicaState, served spec.Color, now time.Time) Decision {
+	r := st.Slot
+	if served == r.Color && st.Server.Down() {
+		if others := inService(cs); others > 0 {
+			return Decision{Phase: Degraded, Reason: ReasonReplicaDown, Message: replicaDown(s, st, others) + healPlan(s, st),
+				RequeueAfter: ActiveUnwellPoll}
+		}
+		return Decision{Phase: Degraded, Reason: ReasonServedColorDown, Message: outage(s, st) + healPlan(s, st),
 			RequeueAfter: ActiveUnwellPoll}
 	}
-	health := healthOf(s, st, c)
+	health := healthOf(s, st)
 	age := now.Sub(st.Container.StartedAt)
 	switch {
-	case served == c && age > s.ReadyTimeout.Duration:
+	case served == r.Color && age > s.ReadyTimeout.Duration:
 		return Decision{Phase: Degraded, Reason: ReasonActiveNotReady,
-			Message:      fmt.Sprintf("%s serves but is not healthy: %s", c, health),
+			Message:      fmt.Sprintf("%s serves but is not healthy: %s", r, health),
 			RequeueAfter: ActiveUnwellPoll}
-	case served != c && age > s.ReadyTimeout.Duration:
+	case served != r.Color && age > s.ReadyTimeout.Duration:
 		return Decision{Phase: Failed, Reason: ReasonReadyTimeout,
 			Message: fmt.Sprintf("%s did not become ready within %s of its start; it gets no traffic: %s",
-				c, s.ReadyTimeout.Duration, health),
-			LogsOf: s.ContainerName(c)}
+				r, s.ReadyTimeout.Duration, health),
+			LogsOf: r.Container}
 	}
 	return Decision{Phase: Progressing, Reason: ReasonWaitingForReady,
-		Message:      fmt.Sprintf("waiting for %s to become ready: %s", c, health),
+		Message:      fmt.Sprintf("waiting for %s to become ready: %s", r, health),
 		RequeueAfter: ReadyPoll}
 }
 
-// healthOf says what HAProxy and the probes see of color c, and why a
+// healthOf says what HAProxy and the probes see of replica st, and why a
 // check and a probe may disagree.
-func healthOf(s *spec.Service, st ColorState, c spec.Color) string {
+func healthOf(s *spec.Service, st ReplicaState) string {
 	health := fmt.Sprintf("HAProxy says %s (check %s), probes passed %d of 2", st.Server.Status, st.Server.Check(), st.Probes)
 	if st.ProbeError != "" {
 		health += " (" + st.ProbeError + ")"
 	}
-	if why := disagreement(s, st, c); why != "" && probePassed(st) {
+	if why := disagreement(s, st); why != "" && probePassed(st) {
 		health += "; " + why
 	}
 	if st.Server.Addr != "" && st.ProbedAddr != "" && st.Server.Addr != st.ProbedAddr {
 		health += fmt.Sprintf("; HAProxy's server address %s is not the probed %s", st.Server.Addr, st.ProbedAddr)
 	}
 	if st.FallbackError != "" {
-		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", FallbackAddr(s, c), st.FallbackError)
+		health += fmt.Sprintf("; its published port %s does not answer yet (%s)", FallbackAddr(st.Slot), st.FallbackError)
 	}
 	return health
 }
 
-// settle drains the color that does not serve, then stops it or keeps it warm.
+// settle drains the color c that does not serve, each replica, then stops
+// it or keeps it warm.
 func settle(s *spec.Service, o Observed, c spec.Color, verifying *Decision, now time.Time) Decision {
-	st := o.Color(c)
 	active := c.Other()
 	done := fmt.Sprintf("%s serves %s", active, s.Image)
-	if !st.Container.Exists || !st.Container.Running {
-		if st.Server.Addr != FallbackAddr(s, c) {
-			// Its address on the network may go to another container.
-			return pointAt(s, st, c, fmt.Sprintf("%s is stopped", c))
+	var (
+		running bool
+		stopAt  time.Time
+	)
+	// Every replica leaves service before any is stopped.
+	for _, st := range o.Color(c).Replicas {
+		if st.Container.Running && !st.Server.Draining() && !st.Server.Maint() {
+			d, _ := drainGate(s, st, now)
+			return d
 		}
-		if verifying != nil {
-			return *verifying
+	}
+	for _, st := range o.Color(c).Replicas {
+		d, decided, at := settleReplica(s, st, verifying != nil, now)
+		if decided {
+			return d
 		}
-		return Decision{Phase: Converged, Reason: ReasonConverged, Message: done}
+		if st.Container.Exists && st.Container.Running {
+			running = true
+			if stopAt.IsZero() || at.Before(stopAt) {
+				stopAt = at
+			}
+		}
 	}
-	if st.Server.Addr != ServerAddr(s, c, st.Container) && (verifying != nil || s.Idle.Policy == spec.IdleKeepWarm) {
-		// Kept warm to take traffic back: reachable the fast way.
-		return pointAt(s, st, c, fmt.Sprintf("%s is kept warm", c))
-	}
-	if d, decided := drainGate(s, c, st, now); decided && (verifying == nil || d.Step != nil) {
-		return d
-	}
-	if verifying != nil {
+	switch {
+	case verifying != nil:
 		return *verifying // drained, and kept running until the verdict
-	}
-	if d, decided := disarm(s, c, st.Container, string(c)+" no longer serves: once stopped"); decided {
-		return d
-	}
-	if s.Idle.Policy == spec.IdleKeepWarm {
+	case !running:
+		return Decision{Phase: Converged, Reason: ReasonConverged, Message: done}
+	case s.Idle.Policy == spec.IdleKeepWarm:
 		return Decision{Phase: Converged, Reason: ReasonConverged, Message: fmt.Sprintf("%s; %s is drained and kept warm for rollback", done, c)}
 	}
-	since := outOfServiceSince(st, now)
-	if stopAt := since.Add(s.Idle.StopAfter.Duration); now.Before(stopAt) {
-		return Decision{Phase: Converged, Reason: ReasonConverged,
-			Message:      fmt.Sprintf("%s; %s is drained and stops at %s", done, c, stopAt.UTC().Format(time.RFC3339)),
-			RequeueAfter: stopAt.Sub(now)}
-	}
-	cause := fmt.Sprintf("%s no longer serves and is drained", c)
-	if st.Server.Sessions > 0 {
-		cause = fmt.Sprintf("%s no longer serves; drain timeout %s passed with %d sessions left", c, s.DrainTimeout.Duration, st.Server.Sessions)
-	}
-	return containerStep(StopContainer, s, c, st.Container, cause)
+	return Decision{Phase: Converged, Reason: ReasonConverged,
+		Message:      fmt.Sprintf("%s; %s is drained and stops at %s", done, c, stopAt.UTC().Format(time.RFC3339)),
+		RequeueAfter: stopAt.Sub(now)}
 }
 
-// markUp sets color c's health UP in HAProxy once the controller's own two
-// probes of the very address HAProxy checks have passed, rather than wait
-// for HAProxy's check cadence (its checks go on and take the server down
-// if they fail). It gets ahead of HAProxy's first checks of a container
-// run, and never overrides them: a run is marked UP once at most. decided
-// is false while that does not hold.
-func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decision, decided bool) {
+// settleReplica takes replica st of a color that does not serve one step
+// towards drained and stopped (or drained and warm); decided is false when
+// it has no step to take or wait to report, and stopAt is then when a
+// running, drained replica stops.
+func settleReplica(s *spec.Service, st ReplicaState, verifying bool, now time.Time) (d Decision, decided bool, stopAt time.Time) {
+	ct, r := st.Container, st.Slot
+	if !ct.Exists || !ct.Running {
+		if st.Server.Addr != FallbackAddr(r) {
+			// Its address on the network may go to another container.
+			return pointAt(s, st, fmt.Sprintf("%s is stopped", r)), true, stopAt
+		}
+		return Decision{}, false, stopAt
+	}
+	warm := verifying || s.Idle.Policy == spec.IdleKeepWarm
+	if st.Server.Addr != ServerAddr(s, r, ct) && warm {
+		// Kept warm to take traffic back: reachable the fast way.
+		return pointAt(s, st, fmt.Sprintf("%s is kept warm", r)), true, stopAt
+	}
+	if d, decided := drainGate(s, st, now); decided && (!verifying || d.Step != nil) {
+		return d, true, stopAt
+	}
+	if verifying {
+		return Decision{}, false, stopAt
+	}
+	if d, decided := disarm(s, r, ct, r.String()+" no longer serves: once stopped"); decided {
+		return d, true, stopAt
+	}
+	if warm {
+		return Decision{}, false, stopAt
+	}
+	stopAt = outOfServiceSince(st, now).Add(s.Idle.StopAfter.Duration)
+	if now.Before(stopAt) {
+		return Decision{}, false, stopAt
+	}
+	cause := fmt.Sprintf("%s no longer serves and is drained", r)
+	if st.Server.Sessions > 0 {
+		cause = fmt.Sprintf("%s no longer serves; drain timeout %s passed with %d sessions left", r, s.DrainTimeout.Duration, st.Server.Sessions)
+	}
+	return containerStep(StopContainer, s, r, ct, cause), true, stopAt
+}
+
+// markUp sets replica st's health UP in HAProxy once the controller's own
+// two probes of the very address HAProxy checks have passed, rather than
+// wait for HAProxy's check cadence (its checks go on and take the server
+// down if they fail). It gets ahead of HAProxy's first checks of a
+// container run, and never overrides them: a run is marked UP once at
+// most. decided is false while that does not hold.
+func markUp(s *spec.Service, st ReplicaState, why string) (d Decision, decided bool) {
 	srv := st.Server
 	// The probes count only for a running container, at the address it
 	// answers on now, which must be the one HAProxy sends its traffic to.
-	probed := st.Container.Running && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, c, st.Container)
+	probed := st.Container.Running && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, st.Slot, st.Container)
 	if !probed || !srv.Down() || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
 	}
@@ -511,67 +623,65 @@ func markUp(s *spec.Service, st ColorState, c spec.Color, why string) (d Decisio
 		// down since, and their word stands (servedDown says why).
 		return Decision{}, false
 	}
-	return serverStep(MarkServerUp, s, c, fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
+	return serverStep(MarkServerUp, s, st.Slot, fmt.Sprintf("%s: it passed %d probes of %s%s; HAProxy says %s until its checks catch up",
 		why, st.Probes, st.ProbedAddr, s.HealthPath, srv.Status)), true
 }
 
-// ServerAddr is where HAProxy must send color c's traffic, and where the
+// ServerAddr is where HAProxy must send replica r's traffic, and where the
 // controller probes it: the container's own address on its Docker network
 // and containerPort while it runs there (the direct path, past Docker's
 // port forwarder), else 127.0.0.1:hostPort as haproxy.cfg says (the
 // published port: the fallback, valid whatever the container's address).
-func ServerAddr(s *spec.Service, c spec.Color, ct Container) string {
+func ServerAddr(s *spec.Service, r spec.Replica, ct Container) string {
 	if s.Network == spec.NetworkHost || !ct.Running {
-		return FallbackAddr(s, c)
+		return FallbackAddr(r)
 	}
 	ip, err := netip.ParseAddr(ct.IP)
 	if err != nil {
-		return FallbackAddr(s, c)
+		return FallbackAddr(r)
 	}
 	return netip.AddrPortFrom(ip, uint16(s.ContainerPort)).String()
 }
 
-// FallbackAddr is color c's address in haproxy.cfg: its published port
+// FallbackAddr is replica r's address in haproxy.cfg: its published port
 // (or, with host networking, the port its app listens on).
-func FallbackAddr(s *spec.Service, c spec.Color) string {
-	return "127.0.0.1:" + strconv.Itoa(s.Color(c).HostPort)
+func FallbackAddr(r spec.Replica) string {
+	return "127.0.0.1:" + strconv.Itoa(r.HostPort)
 }
 
-// pointAt points color c's server at ServerAddr when HAProxy sends its
-// traffic elsewhere (why says what c is doing).
-func pointAt(s *spec.Service, st ColorState, c spec.Color, why string) Decision {
-	want := ServerAddr(s, c, st.Container)
-	d := serverStep(SetServerAddr, s, c, fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, cmp.Or(st.Server.Addr, "none yet"), want))
+// pointAt points replica st's server at ServerAddr when HAProxy sends its
+// traffic elsewhere (why says what the replica is doing).
+func pointAt(s *spec.Service, st ReplicaState, why string) Decision {
+	want := ServerAddr(s, st.Slot, st.Container)
+	d := serverStep(SetServerAddr, s, st.Slot, fmt.Sprintf("%s; HAProxy sends its traffic to %s, not to %s", why, cmp.Or(st.Server.Addr, "none yet"), want))
 	d.Step.Target += " addr " + want
 	d.Step.Server.Addr = want
 	d.Message = d.Step.String()
 	return d
 }
 
-// disarm takes the engine's restart policy away from color c's container,
-// which must stay down once it exits or is stopped; decided is false when it
-// has none.
-func disarm(s *spec.Service, c spec.Color, ct Container, why string) (d Decision, decided bool) {
+// disarm takes the engine's restart policy away from replica r's
+// container, which must stay down once it exits or is stopped; decided is
+// false when it has none.
+func disarm(s *spec.Service, r spec.Replica, ct Container, why string) (d Decision, decided bool) {
 	if ct.RestartPolicy == "" || ct.RestartPolicy == RestartNo {
 		return Decision{}, false
 	}
-	return restartPolicyStep(s, c, ct, RestartNo, fmt.Sprintf("%s, it must stay down: set its restart policy to %s (it is %s)",
+	return restartPolicyStep(s, r, ct, RestartNo, fmt.Sprintf("%s, it must stay down: set its restart policy to %s (it is %s)",
 		why, RestartNo, ct.RestartPolicy)), true
 }
 
-// serverName is color c's server as the runtime API names it: backend/server.
-func serverName(s *spec.Service, c spec.Color) string {
-	return s.Color(c).Backend + "/" + s.Color(c).Server
-}
+// serverName is replica r's server as the runtime API names it: backend/server.
+func serverName(r spec.Replica) string { return r.Backend + "/" + r.Server }
 
-// drainGate holds back stopping color c until it is drained in HAProxy and
-// its sessions reach 0 or the drain timeout passes. The caller guarantees the
-// map does not point at c.
-func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (d Decision, decided bool) {
-	srv := st.Server
+// drainGate holds back stopping replica st until it is drained in HAProxy
+// and its sessions reach 0 or the drain timeout passes. The caller
+// guarantees the map does not point at its color.
+func drainGate(s *spec.Service, st ReplicaState, now time.Time) (d Decision, decided bool) {
+	srv, r := st.Server, st.Slot
 	if !srv.Draining() && !srv.Maint() {
-		return serverStep(DrainServer, s, c,
-			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", c)), true
+		return serverStep(DrainServer, s, r,
+			fmt.Sprintf("%s no longer serves: let its sessions finish before it stops", r)), true
 	}
 	if srv.Sessions == 0 {
 		return Decision{}, false
@@ -579,19 +689,30 @@ func drainGate(s *spec.Service, c spec.Color, st ColorState, now time.Time) (d D
 	since := outOfServiceSince(st, now)
 	if left := s.DrainTimeout.Duration - now.Sub(since); left > 0 {
 		return Decision{Phase: Progressing, Reason: ReasonDraining,
-			Message:      fmt.Sprintf("draining %s: %d sessions left, drain timeout in %s", c, srv.Sessions, left.Round(time.Second)),
+			Message:      fmt.Sprintf("draining %s: %d sessions left, drain timeout in %s", r, srv.Sessions, left.Round(time.Second)),
 			RequeueAfter: min(DrainPoll, left)}, true
 	}
 	return Decision{}, false
 }
 
-// outOfServiceSince is when the color's server left service, now if that was
-// not observed before.
-func outOfServiceSince(st ColorState, now time.Time) time.Time {
+// outOfServiceSince is when the replica's server left service, now if that
+// was not observed before.
+func outOfServiceSince(st ReplicaState, now time.Time) time.Time {
 	if st.OutOfServiceSince.IsZero() {
 		return now
 	}
 	return st.OutOfServiceSince
+}
+
+// inService counts the replicas of cs that run and that HAProxy sends
+// requests to.
+func inService(cs ColorState) (n int) {
+	for _, st := range cs.Replicas {
+		if st.Container.Running && st.Server.InService() {
+			n++
+		}
+	}
+	return n
 }
 
 // ServedColor is the color the map value m routes to, "" when it routes to
@@ -608,24 +729,65 @@ func ServedColor(s *spec.Service, m MapValue) spec.Color {
 	return ""
 }
 
-// RunsDesired reports whether color c's container is the one the spec asks
-// for now: the desired image, created from the current container spec.
+// RunsDesired reports whether every container of color c is the one the
+// spec asks for now: the desired image, created from the current
+// container spec.
 func RunsDesired(s *spec.Service, o Observed, c spec.Color) bool {
-	ct := o.Color(c).Container
-	return ct.Exists && o.Image.Found && ct.ImageID == o.Image.ID && ct.SpecHash == ContainerHash(s, c, o.Image.ID)
+	cs := o.Color(c)
+	if len(cs.Replicas) == 0 {
+		return false
+	}
+	for _, st := range cs.Replicas {
+		if !replicaRunsDesired(s, o, st) {
+			return false
+		}
+	}
+	return true
 }
 
-// ready is invariant 1 for a color the map may be switched to: running the
-// desired image (checked by the caller), UP in HAProxy, and two passing
-// probes, taken in this observation (so after its container started), of
-// the very address HAProxy sends its traffic to, and an answer at its
-// published port too, the address a reload of HAProxy puts back. The color
-// the map points at already is judged by HAProxy alone.
-func ready(st ColorState, served bool) bool {
+// runsOther reports whether some container of color c exists and is not
+// the one the spec asks for now.
+func runsOther(s *spec.Service, o Observed, c spec.Color) bool {
+	for _, st := range o.Color(c).Replicas {
+		if st.Container.Exists && !replicaRunsDesired(s, o, st) {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaRunsDesired reports whether replica st's container is the one the
+// spec asks for now.
+func replicaRunsDesired(s *spec.Service, o Observed, st ReplicaState) bool {
+	ct := st.Container
+	return ct.Exists && o.Image.Found && ct.ImageID == o.Image.ID && ct.SpecHash == ContainerHash(s, st.Slot, o.Image.ID)
+}
+
+// ready is invariant 1 for a replica of a color the map may be switched
+// to: running the desired image (checked by the caller), UP in HAProxy,
+// and two passing probes, taken in this observation (so after its
+// container started), of the very address HAProxy sends its traffic to,
+// and an answer at its published port too, the address a reload of
+// HAProxy puts back. The color the map points at already is judged by
+// HAProxy alone.
+func ready(st ReplicaState, served bool) bool {
 	if !st.Container.Running || st.Server.Status != "UP" {
 		return false
 	}
 	return served || st.Probes >= ProbesNeeded && st.ProbedAddr != "" && st.Server.Addr == st.ProbedAddr && st.FallbackOK
+}
+
+// readyColor: every replica of cs is ready.
+func readyColor(cs ColorState, served bool) bool {
+	if len(cs.Replicas) == 0 {
+		return false
+	}
+	for _, st := range cs.Replicas {
+		if !ready(st, served) {
+			return false
+		}
+	}
+	return true
 }
 
 func failed(reason Reason, msg string) Decision {

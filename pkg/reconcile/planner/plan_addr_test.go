@@ -11,16 +11,16 @@ import (
 
 // onBridge: the color's container runs at ip on the bridge, and Observe
 // probed it there (the probes counted are the world's).
-func onBridge(ip string) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func onBridge(ip string) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Container.IP = ip
 		st.ProbedAddr = ip + ":8080"
 	}
 }
 
 // at: HAProxy sends the color's traffic to addr.
-func at(addr string) func(*planner.ColorState) {
-	return func(st *planner.ColorState) { st.Server.Addr = addr }
+func at(addr string) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) { st.Server.Addr = addr }
 }
 
 // TestPlanServerAddress: HAProxy reaches a container on the bridge at its
@@ -51,12 +51,12 @@ func TestPlanServerAddress(t *testing.T) {
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Green, Target: "web_green/app addr 172.17.0.9:8080"}},
 		{"new color ready at its bridge address, its published port not yet: no switch", func() *plantest.World {
 			return released().Edit(spec.Green, at("172.17.0.9:8080")).Edit(spec.Green, plantest.StartedAgo(time.Second, "UP", 2)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
 		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
 		{"served color at its bridge address, its published port not yet: not converged", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, onBridge("172.17.0.5")).
 				Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
 		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForFallback"}},
 		{"new color at its bridge address, DOWN, probed there: mark it UP", func() *plantest.World {
 			return released().Edit(spec.Green, at("172.17.0.9:8080")).Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2))
@@ -69,7 +69,7 @@ func TestPlanServerAddress(t *testing.T) {
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"}},
 		{"served color on the fallback, its own address does not answer: stays there", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, onBridge("172.17.0.5")).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.Probes, st.ProbeError = 0, "connection refused" })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Probes, st.ProbeError = 0, "connection refused" })
 		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
 		{"served color died: HAProxy goes back to its published port, then it is started", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
@@ -105,7 +105,7 @@ func TestPlanServerAddressAroundVerification(t *testing.T) {
 		Edit(spec.Green, onBridge("172.17.0.9")).Edit(spec.Green, at("172.17.0.9:8080"))
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"})
 
-	w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
+	w.Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 	w.O.Verification = ended(w.O.Verification, planner.OutcomeRolledBack, "40 of 100 requests were 5xx")
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"})
 	w.Edit(spec.Blue, at("172.17.0.5:8080"))
@@ -123,11 +123,11 @@ func TestMarkUpNeedsARunningContainerProbedWhereItAnswers(t *testing.T) {
 	}
 	plantest.Expect(t, planner.Plan(s, back().O, plantest.T0), plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"})
 
-	for name, edit := range map[string]func(*planner.ColorState){
-		"restarting, not running": func(st *planner.ColorState) {
+	for name, edit := range map[string]func(*planner.ReplicaState){
+		"restarting, not running": func(st *planner.ReplicaState) {
 			st.Container.Running, st.Container.Restarting, st.Container.State = false, true, "restarting"
 		},
-		"probed at an address it no longer answers on": func(st *planner.ColorState) {
+		"probed at an address it no longer answers on": func(st *planner.ReplicaState) {
 			st.Container.IP = "172.17.0.6" // restarted with a new address; HAProxy and the probes at the old one
 		},
 	} {

@@ -11,17 +11,17 @@ import (
 )
 
 // stoppedByUs: the controller's record says it stopped this run.
-func stoppedByUs(st *planner.ColorState) { st.Container.StoppedByController = true }
+func stoppedByUs(st *planner.ReplicaState) { st.Container.StoppedByController = true }
 
 // restarting: the engine waits to start it again after its nth crash.
-func restarting(n int) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func restarting(n int) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Container.Restarting = true
 		st.Container.RestartCount = n
 	}
 }
 
-func oomKilled(st *planner.ColorState) {
+func oomKilled(st *planner.ReplicaState) {
 	st.Container.OOMKilled = true
 	st.Container.ExitCode = 137
 }
@@ -56,11 +56,11 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 		}, plantest.Want{Phase: planner.Degraded, Reason: "CrashLoop"}, "restarted 4 times"},
 		{"served color back but not UP after crashes: CrashLoop", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 0)).Edit(spec.Blue, func(st *planner.ColorState) { st.Container.RestartCount = 3 })
+				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 0)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartCount = 3 })
 		}, plantest.Want{Phase: planner.Degraded, Reason: "CrashLoop"}, "HAProxy says DOWN"},
 		{"served color UP again after crashes: converged", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.Container.RestartCount = 3 })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartCount = 3 })
 		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}, ""},
 		{"a release goes on while the served color crash-loops", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.Exited(2)).Edit(spec.Blue, restarting(5))
@@ -75,12 +75,12 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}, ""},
 		{"served color without the restart policy gets it", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.Container.RestartPolicy = planner.RestartNo })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartPolicy = planner.RestartNo })
 		}, plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Blue, Target: "bg-web-blue"}, ""},
 		{"idle color with the restart policy loses it before it is stopped", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Edit(spec.Blue, plantest.Draining(0, time.Second)).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.Container.RestartPolicy = planner.RestartUnlessStopped })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartPolicy = planner.RestartUnlessStopped })
 		}, plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Blue, Target: "bg-web-blue"}, ""},
 
 		// Rollback to a color the controller stopped, whatever the app exits with.

@@ -12,8 +12,8 @@ import (
 
 // checkFailed: HAProxy's last check of the server reached the app and got
 // code (L7STS), so the server is DOWN.
-func checkFailed(code, desc string) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func checkFailed(code, desc string) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Server.Status, st.Server.CheckStatus, st.Server.CheckPassed = "DOWN", "L7STS", false
 		st.Server.CheckCode, st.Server.CheckDesc = code, desc
 		st.OutOfServiceSince = plantest.T0.Add(-time.Minute)
@@ -21,19 +21,19 @@ func checkFailed(code, desc string) func(*planner.ColorState) {
 }
 
 // markedUp: the controller set this very run UP once already.
-func markedUp(st *planner.ColorState) { st.MarkedUp = st.Container.Run() }
+func markedUp(st *planner.ReplicaState) { st.MarkedUp = st.Container.Run() }
 
 // probeFails: the controller's probe of the color's address fails, and has
 // since d before T0 while HAProxy says DOWN.
-func probeFails(d time.Duration) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func probeFails(d time.Duration) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Probes, st.ProbeError = 0, "probe http://"+st.ProbedAddr+"/healthz: answered 503 Service Unavailable"
 		st.UnhealthySince = plantest.T0.Add(-d)
 	}
 }
 
 // warm: the color runs, drained and kept warm, its checks and probes pass.
-func warm(st *planner.ColorState) {
+func warm(st *planner.ReplicaState) {
 	st.Server.Status, st.Server.AdminDrain = "DRAIN", true
 	st.OutOfServiceSince = plantest.T0.Add(-time.Hour)
 }
@@ -80,7 +80,7 @@ func TestPlanServedColorHealth(t *testing.T) {
 		// A served color that HAProxy says is DOWN is an outage.
 		{"haproxy.cfg at hand: the difference is named exactly", func() *plantest.World {
 			return served(v1Blue()).Edit(spec.Blue, checkFailed("404", "Not Found")).Edit(spec.Blue, markedUp).
-				Edit(spec.Blue, func(st *planner.ColorState) {
+				Edit(spec.Blue, func(st *planner.ReplicaState) {
 					st.CheckConfig = &planner.CheckConfig{Where: "/etc/haproxy/haproxy.cfg:38", Mismatch: "checks GET /status, not spec.healthPath /healthz"}
 				})
 		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown},
@@ -107,7 +107,7 @@ func TestPlanServedColorHealth(t *testing.T) {
 		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}, []string{"not restarted (spec.health.restartAfter: 0s)"}, nil},
 		{"HAProxy DOWN but the probe passes: never restarted, whatever how long", func() *plantest.World {
 			return served(v1Blue()).Edit(spec.Blue, checkFailed("404", "Not Found")).Edit(spec.Blue, markedUp).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.UnhealthySince = plantest.T0.Add(-time.Hour) })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.UnhealthySince = plantest.T0.Add(-time.Hour) })
 		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}, []string{"restarting the app would not help"}, nil},
 		{"previous color warm and healthy: traffic goes back to it first", func() *plantest.World {
 			return served(v1Blue()).Running(spec.Green, plantest.ImageV2).Edit(spec.Green, warm).
@@ -115,7 +115,7 @@ func TestPlanServedColorHealth(t *testing.T) {
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}, nil, nil},
 		{"previous color warm but failing its checks: the served color is restarted instead", func() *plantest.World {
 			return served(v1Blue()).Running(spec.Green, plantest.ImageV2).Edit(spec.Green, warm).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Server.CheckPassed, st.Server.Status = false, "DOWN" }).
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.CheckPassed, st.Server.Status = false, "DOWN" }).
 				Edit(spec.Blue, checkFailed("503", "Service Unavailable")).Edit(spec.Blue, probeFails(61*time.Second))
 		}, plantest.Want{Action: planner.RestartContainer, Color: spec.Blue, Target: "bg-web-blue"}, nil, nil},
 	}
@@ -162,13 +162,13 @@ func TestPlanHealsByRollingBack(t *testing.T) {
 	w.Serving(spec.Green)
 	d = planner.Plan(w.S, w.O, plantest.T0.Add(time.Second))
 	plantest.Expect(t, d, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"})
-	w.Edit(spec.Blue, func(st *planner.ColorState) {
+	w.Edit(spec.Blue, func(st *planner.ReplicaState) {
 		st.Container.Running, st.Container.State, st.Server.AdminDrain = false, "exited", true
 		st.Container.StoppedByController = true
 	})
 	d = planner.Plan(w.S, w.O, plantest.T0.Add(2*time.Second))
 	if d.Step != nil && d.Step.Action == planner.SetServerAddr {
-		w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Addr = planner.FallbackAddr(s, spec.Blue) })
+		w.Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Addr = planner.FallbackAddr(s.Replica(spec.Blue, 0)) })
 		d = planner.Plan(w.S, w.O, plantest.T0.Add(2*time.Second))
 	}
 	plantest.Expect(t, d, plantest.Want{Phase: planner.Failed, Reason: "RolledBack"})

@@ -41,7 +41,7 @@ func TestPlan(t *testing.T) {
 		{"first start: create the active color", func() *plantest.World { return plantest.NewWorld(v1Blue(), plantest.ImageV1) },
 			plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
 		{"first start: start the created container", func() *plantest.World {
-			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, func(st *planner.ColorState) {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, func(st *planner.ReplicaState) {
 				plantest.Exited(0)(st)
 				st.Container.State = "created"
 			})
@@ -116,7 +116,7 @@ func TestPlan(t *testing.T) {
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
 		{"rollback: undrain stopped blue (DOWN hides the drain) before it starts", func() *plantest.World {
 			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
-				Edit(spec.Blue, plantest.Exited(0)).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.AdminDrain = true })
+				Edit(spec.Blue, plantest.Exited(0)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.AdminDrain = true })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
 		{"rollback: switch straight back to blue", func() *plantest.World {
 			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
@@ -144,7 +144,7 @@ func TestPlan(t *testing.T) {
 		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Blue, Target: "bg-web-blue"}},
 		{"done: undrain blue's server before it starts", func() *plantest.World {
 			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
-				Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status = "DRAIN" })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status = "DRAIN" })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
 		{"done: create blue on v2", func() *plantest.World {
 			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
@@ -171,13 +171,13 @@ func TestPlan(t *testing.T) {
 		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}},
 		{"env drift on the idle color is replaced", func() *plantest.World {
 			w := plantest.NewWorld(withEnv(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).Edit(spec.Green, plantest.Exited(0))
-			return w.Edit(spec.Green, func(st *planner.ColorState) { st.Container.SpecHash = "stale" })
+			return w.Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.SpecHash = "stale" })
 		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Green, Target: "bg-web-green"}},
 
 		// Invariant 1: ready means UP after a passing check and two probes.
 		{"UP just out of MAINT, before any check or probe, is not ready", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
-				Edit(spec.Green, func(st *planner.ColorState) {
+				Edit(spec.Green, func(st *planner.ReplicaState) {
 					st.Server.CheckStatus, st.Server.CheckPassed = "INI", false
 					st.Probes, st.ProbeError = 1, "connection reset by peer"
 					st.Container.StartedAt = plantest.T0.Add(-time.Second)
@@ -194,7 +194,7 @@ func TestPlan(t *testing.T) {
 		{"probes passed but HAProxy checks another address: point it at the probed one", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
 				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Server.Addr = "127.0.0.1:9999" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Addr = "127.0.0.1:9999" })
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Green, Target: "web_green/app addr 127.0.0.1:18082"}},
 		{"UP but failing in HAProxy is not forced", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
@@ -203,18 +203,18 @@ func TestPlan(t *testing.T) {
 		{"probes passed but drained: undrain first", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
 				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Server.AdminDrain = true })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.AdminDrain = true })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
 		{"UP in HAProxy but own probes fail is not ready", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
-				Edit(spec.Green, func(st *planner.ColorState) {
+				Edit(spec.Green, func(st *planner.ReplicaState) {
 					st.Probes, st.ProbeError = 0, "connection refused"
 					st.Container.StartedAt = plantest.T0.Add(-time.Second)
 				})
 		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
 		{"MAINT server is made ready", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Server.Status = "MAINT" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "MAINT" })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
 
 		// Faults that need a human.
@@ -241,19 +241,19 @@ func TestPlan(t *testing.T) {
 			return w
 		}, plantest.Want{Phase: planner.Failed, Reason: "BackendNotFound"}},
 		{"server missing in HAProxy", func() *plantest.World {
-			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Green, func(st *planner.ColorState) { st.Server = planner.Server{} })
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Green, func(st *planner.ReplicaState) { st.Server = planner.Server{} })
 		}, plantest.Want{Phase: planner.Failed, Reason: "ServerNotFound"}},
 		{"container not owned by the controller is left alone", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Managed = false })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.Managed = false })
 		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
 		{"container labelled managed for another service is left alone", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Service = "api" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.Service = "api" })
 		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
 		{"container labelled managed for the other color is left alone", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV1).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.Color = "blue" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.Color = "blue" })
 		}, plantest.Want{Phase: planner.Failed, Reason: "ContainerNotOwned"}},
 	}
 	for _, tc := range tests {

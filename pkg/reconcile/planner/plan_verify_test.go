@@ -20,7 +20,7 @@ func verifiedService(t *testing.T) *spec.Service {
 func switched(s *spec.Service, switchedAgo time.Duration, base planner.Counters) *plantest.World {
 	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 		Edit(spec.Blue, plantest.Draining(0, switchedAgo))
-	w.Edit(spec.Green, func(st *planner.ColorState) { st.Backend = base })
+	w.EditColor(spec.Green, func(cs *planner.ColorState) { cs.Backend = base })
 	w.O.Verification = &planner.Verification{Generation: s.Generation(), From: spec.Blue, To: spec.Green, ToImage: s.Image,
 		FromContainer: "c-blue", SwitchedAt: plantest.T0.Add(-switchedAgo), Baseline: base, Seen: base}
 	return w
@@ -34,7 +34,7 @@ func ended(v *planner.Verification, outcome, reason string) *planner.Verificatio
 }
 
 func traffic(c planner.Counters) func(*planner.ColorState) {
-	return func(st *planner.ColorState) { st.Backend = c }
+	return func(cs *planner.ColorState) { cs.Backend = c }
 }
 
 func TestPlanVerification(t *testing.T) {
@@ -51,14 +51,14 @@ func TestPlanVerification(t *testing.T) {
 		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}, "", ""},
 		{"during the window blue is drained first", func(s *spec.Service) *plantest.World {
 			w := switched(s, time.Second, base)
-			w.Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
+			w.Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 			return w
 		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app"}, "", ""},
 		{"during the window blue is drained but kept running", func(s *spec.Service) *plantest.World {
-			return switched(s, 10*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 1500, Status5xx: 5}))
+			return switched(s, 10*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1500, Status5xx: 5}))
 		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", "500 responses, 2 of them 5xx"},
 		{"few requests, all 5xx: not judged by the rate yet", func(s *spec.Service) *plantest.World {
-			return switched(s, 10*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 1010, Status5xx: 13}))
+			return switched(s, 10*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1010, Status5xx: 13}))
 		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", ""},
 		{"the image was rebuilt under the same name during the window: blue stays warm", func(s *spec.Service) *plantest.World {
 			w := switched(s, 10*time.Second, base)
@@ -66,16 +66,16 @@ func TestPlanVerification(t *testing.T) {
 			return w
 		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", "now resolves to image 333333333333, not the 222222222222 that green runs"},
 		{"the window passed: succeeded, blue settles", func(s *spec.Service) *plantest.World {
-			return switched(s, 31*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 9000, Status5xx: 40}))
+			return switched(s, 31*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 9000, Status5xx: 40}))
 		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, planner.OutcomeSucceeded, ""},
 		{"5xx over the threshold: rolled back to warm blue", func(s *spec.Service) *plantest.World {
-			return switched(s, 5*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 1100, Status5xx: 23}))
+			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1100, Status5xx: 23}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "20 of 100 requests were 5xx"},
 		{"requests without a response count as failed", func(s *spec.Service) *plantest.World {
-			return switched(s, 5*time.Second, base).Edit(spec.Green, traffic(planner.Counters{Responses: 1050, Status5xx: 3, Failed: 50}))
+			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1050, Status5xx: 3, Failed: 50}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "50 of 100 requests"},
 		{"green went DOWN: rolled back", func(s *spec.Service) *plantest.World {
-			return switched(s, 5*time.Second, base).Edit(spec.Green, func(st *planner.ColorState) { st.Server.Status, st.Server.CheckStatus = "DOWN", "L7STS" })
+			return switched(s, 5*time.Second, base).Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.CheckStatus = "DOWN", "L7STS" })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "HAProxy says green is DOWN"},
 		{"green's container died: rolled back, not restarted", func(s *spec.Service) *plantest.World {
 			return switched(s, 5*time.Second, base).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, restarting(1))
@@ -83,12 +83,12 @@ func TestPlanVerification(t *testing.T) {
 		{"HAProxy reloaded: counters start again, the count goes on", func(s *spec.Service) *plantest.World {
 			w := switched(s, 5*time.Second, base)
 			w.O.Verification.Seen = planner.Counters{Responses: 1090, Status5xx: 3} // 90 before the reload
-			return w.Edit(spec.Green, traffic(planner.Counters{Responses: 10}))
+			return w.EditColor(spec.Green, traffic(planner.Counters{Responses: 10}))
 		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", "100 responses, 0 of them 5xx"},
 		{"HAProxy reloaded: 5xx after the reload still roll back", func(s *spec.Service) *plantest.World {
 			w := switched(s, 5*time.Second, base)
 			w.O.Verification.Seen = planner.Counters{Responses: 1090, Status5xx: 3}
-			return w.Edit(spec.Green, traffic(planner.Counters{Responses: 30, Status5xx: 30}))
+			return w.EditColor(spec.Green, traffic(planner.Counters{Responses: 30, Status5xx: 30}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "30 of 120 requests"},
 	}
 	for _, tc := range tests {
@@ -137,30 +137,30 @@ func TestPlanRollback(t *testing.T) {
 		want  plantest.Want
 	}{
 		{"blue ready: switch back", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
+			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status, st.OutOfServiceSince = "UP", time.Time{} })
 		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Blue, Target: "web -> web_blue"}},
 		{"blue probed, HAProxy behind: mark it UP", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Server.Status, st.OutOfServiceSince = "DOWN", time.Time{} })
+			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status, st.OutOfServiceSince = "DOWN", time.Time{} })
 		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"}},
 		{"blue died while warm: start it", func(s *spec.Service) *plantest.World {
 			return rolledBack(s, spec.Green).Edit(spec.Blue, plantest.Exited(2))
 		}, plantest.Want{Action: planner.StartContainer, Color: spec.Blue, Target: "bg-web-blue"}},
 		{"back on blue: drain green", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Blue).Edit(spec.Green, func(st *planner.ColorState) { st.Server.Status = "UP" })
+			return rolledBack(s, spec.Blue).Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "UP" })
 		}, plantest.Want{Action: planner.DrainServer, Color: spec.Green, Target: "web_green/app"}},
 		{"green drained: it loses its restart policy", func(s *spec.Service) *plantest.World {
 			return rolledBack(s, spec.Blue).Edit(spec.Green, plantest.Draining(0, time.Second)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.RestartPolicy = "unless-stopped" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.RestartPolicy = "unless-stopped" })
 		}, plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Green, Target: "bg-web-green"}},
 		{"green drained: stopped", func(s *spec.Service) *plantest.World {
 			return rolledBack(s, spec.Blue).Edit(spec.Green, plantest.Draining(0, time.Second)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.RestartPolicy = "no" })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.RestartPolicy = "no" })
 		}, plantest.Want{Action: planner.StopContainer, Color: spec.Green, Target: "bg-web-green"}},
 		{"all done: Failed, RolledBack, nothing retried", func(s *spec.Service) *plantest.World {
 			return rolledBack(s, spec.Blue).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs)
 		}, plantest.Want{Phase: planner.Failed, Reason: "RolledBack"}},
 		{"blue's container was replaced: no way back", func(s *spec.Service) *plantest.World {
-			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ColorState) { st.Container.ID = "c-other" })
+			return rolledBack(s, spec.Green).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.ID = "c-other" })
 		}, plantest.Want{Phase: planner.Failed, Reason: "RollbackImpossible"}},
 	}
 	for _, tc := range tests {
@@ -174,7 +174,7 @@ func TestPlanRollback(t *testing.T) {
 	s := plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}", "  retry: again")
 	w := rolledBack(verifiedService(t), spec.Blue)
 	w.S = s
-	w.Edit(spec.Green, func(st *planner.ColorState) { st.Server.Status = "UP" })
+	w.Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "UP" })
 	if d := planner.Plan(s, w.O, plantest.T0); d.Step == nil || d.Step.Action != planner.SwitchMap || d.Step.Color != spec.Green {
 		t.Fatalf("a new retry: got %s, want the switch to green", d)
 	}

@@ -26,6 +26,9 @@ const (
 	// ReasonServedColorDown: HAProxy says the color the map points at is
 	// DOWN: its requests get 503, whatever else holds.
 	ReasonServedColorDown = Reason("ServedColorDown")
+	// ReasonReplicaDown: HAProxy says one replica of the served color is
+	// DOWN; the others take its requests.
+	ReasonReplicaDown = Reason("ReplicaDown")
 
 	// A release that failed, and what needs a person (Failed).
 	ReasonContainerExited    = Reason("ContainerExited")

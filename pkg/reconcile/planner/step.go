@@ -48,6 +48,9 @@ type Step struct {
 	Action  Action     `json:"action"`
 	Service string     `json:"service"`
 	Color   spec.Color `json:"color,omitempty"` // the color acted on (empty for image steps)
+	// Replica is the number (from 1) of the color's replica a container
+	// or server step acts on; 0 for the steps on the whole color.
+	Replica int `json:"replica,omitempty"`
 	// Target names what is acted on, for people: image, container,
 	// backend/server or map.
 	Target string `json:"target"`
@@ -104,6 +107,8 @@ type ContainerSpec struct {
 	ImageID string     `json:"imageID"`
 	Service string     `json:"service"`
 	Color   spec.Color `json:"color"`
+	// Replica is the replica's number, from 1 (io.bluegreen.replica).
+	Replica int `json:"replica"`
 	// ImageRef is the image reference the spec names; SpecHash the digest
 	// of this spec (ContainerHash), both kept on the container's labels.
 	ImageRef      string   `json:"imageRef"`
@@ -160,13 +165,13 @@ type MapEntry struct {
 	File    string `json:"file"`
 	Key     string `json:"key"`
 	Value   string `json:"value"`
-	// Ready, for SwitchMap: what the switch was planned on, checked live
-	// right before it.
-	Ready *Readiness `json:"ready,omitempty"`
+	// Ready, for SwitchMap: what the switch was planned on, each replica
+	// of the color, checked live right before it.
+	Ready []Readiness `json:"ready,omitempty"`
 }
 
-// Readiness is what a switch to a color was planned on: the run of its
-// container that was probed, the image it runs, and its HAProxy server at
+// Readiness is what a switch to a color was planned on, for one of its
+// replicas: the run of its container that was probed, the image it runs, and its HAProxy server at
 // the address that was probed.
 type Readiness struct {
 	// Name and Container name the container; StartedAt its run.

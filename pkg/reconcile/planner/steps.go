@@ -16,36 +16,36 @@ func step(a Action, s *spec.Service, c spec.Color, target, cause string) Decisio
 	return Decision{Step: st, Phase: Progressing, Reason: Reason(a), Message: st.String()}
 }
 
-// containerStep acts on color c's container, observed as ct.
-func containerStep(a Action, s *spec.Service, c spec.Color, ct Container, cause string) Decision {
-	name := s.ContainerName(c)
-	d := step(a, s, c, name, cause)
-	ref := &ContainerRef{Name: name, ID: ct.ID}
+// containerStep acts on replica r's container, observed as ct.
+func containerStep(a Action, s *spec.Service, r spec.Replica, ct Container, cause string) Decision {
+	d := step(a, s, r.Color, r.Container, cause)
+	d.Step.Replica = r.Number()
+	ref := &ContainerRef{Name: r.Container, ID: ct.ID}
 	switch a {
 	case StopContainer, RestartContainer:
 		ref.StopTimeout = s.StopTimeout.Duration
 	}
 	if a == StopContainer || a == RemoveContainer {
-		ref.NotServed = mapEntry(s, s.HAProxy.MapKey, s.Color(c).Backend)
+		ref.NotServed = mapEntry(s, s.HAProxy.MapKey, r.Backend)
 	}
 	d.Step.Container = ref
 	return d
 }
 
-// createStep creates color c's container on image imageID.
-func createStep(s *spec.Service, c spec.Color, imageID, cause string) Decision {
-	d := containerStep(CreateContainer, s, c, Container{}, cause)
-	d.Step.Container.Create = ContainerSpecOf(s, c, imageID)
+// createStep creates replica r's container on image imageID.
+func createStep(s *spec.Service, r spec.Replica, imageID, cause string) Decision {
+	d := containerStep(CreateContainer, s, r, Container{}, cause)
+	d.Step.Container.Create = ContainerSpecOf(s, r, imageID)
 	return d
 }
 
-// ContainerSpecOf is what color c's container of s is created from, on
+// ContainerSpecOf is what replica r's container of s is created from, on
 // image imageID.
-func ContainerSpecOf(s *spec.Service, c spec.Color, imageID string) *ContainerSpec {
+func ContainerSpecOf(s *spec.Service, r spec.Replica, imageID string) *ContainerSpec {
 	return &ContainerSpec{
-		Name: s.ContainerName(c), ImageID: imageID, Service: s.Name, Color: c,
-		ImageRef: s.Image, SpecHash: ContainerHash(s, c, imageID), Env: ContainerEnv(s, c),
-		ContainerPort: s.ContainerPort, HostPort: s.Color(c).HostPort, HostNetwork: s.Network == spec.NetworkHost,
+		Name: r.Container, ImageID: imageID, Service: s.Name, Color: r.Color, Replica: r.Number(),
+		ImageRef: s.Image, SpecHash: ContainerHash(s, r, imageID), Env: ContainerEnv(s, r),
+		ContainerPort: s.ContainerPort, HostPort: r.HostPort, HostNetwork: s.Network == spec.NetworkHost,
 		StopTimeout: s.StopTimeout.Duration, Memory: s.Resources.MemoryBytes(), NanoCPUs: s.Resources.NanoCPUs(),
 		Network: containerNetwork(s), Networks: s.Networks, Mounts: s.Mounts(), User: s.User,
 		Entrypoint: s.Entrypoint, Command: s.Command, WorkingDir: s.WorkingDir, StopSignal: s.StopSignal,
@@ -62,22 +62,23 @@ func containerNetwork(s *spec.Service) string {
 	return string(s.Network)
 }
 
-// restartPolicyStep gives color c's container the engine's restart policy.
-func restartPolicyStep(s *spec.Service, c spec.Color, ct Container, policy, cause string) Decision {
-	d := containerStep(SetRestartPolicy, s, c, ct, cause)
+// restartPolicyStep gives replica r's container the engine's restart policy.
+func restartPolicyStep(s *spec.Service, r spec.Replica, ct Container, policy, cause string) Decision {
+	d := containerStep(SetRestartPolicy, s, r, ct, cause)
 	d.Step.Container.RestartPolicy = policy
 	return d
 }
 
-// serverStep acts on color c's HAProxy server.
-func serverStep(a Action, s *spec.Service, c spec.Color, cause string) Decision {
-	d := step(a, s, c, serverName(s, c), cause)
-	d.Step.Server = serverRef(s, c)
+// serverStep acts on replica r's HAProxy server.
+func serverStep(a Action, s *spec.Service, r spec.Replica, cause string) Decision {
+	d := step(a, s, r.Color, serverName(r), cause)
+	d.Step.Replica = r.Number()
+	d.Step.Server = serverRef(s, r)
 	return d
 }
 
-func serverRef(s *spec.Service, c spec.Color) *ServerRef {
-	return &ServerRef{Runtime: s.HAProxy.Runtime, Backend: s.Color(c).Backend, Server: s.Color(c).Server}
+func serverRef(s *spec.Service, r spec.Replica) *ServerRef {
+	return &ServerRef{Runtime: s.HAProxy.Runtime, Backend: r.Backend, Server: r.Server}
 }
 
 // mapEntry is key of s's map, to be set to value.
@@ -85,18 +86,21 @@ func mapEntry(s *spec.Service, key, value string) *MapEntry {
 	return &MapEntry{Runtime: s.HAProxy.Runtime, File: s.HAProxy.MapFile, Key: key, Value: value}
 }
 
-// switchStep points the map key at color c, whose state st the switch is
-// planned on (checked again, live, right before it).
-func switchStep(s *spec.Service, c spec.Color, st ColorState, cause string) Decision {
+// switchStep points the map key at color c, whose state cs the switch is
+// planned on: each replica's readiness is checked again, live, right
+// before it.
+func switchStep(s *spec.Service, c spec.Color, cs ColorState, cause string) Decision {
 	backend := s.Color(c).Backend
 	d := step(SwitchMap, s, c, s.HAProxy.MapKey+" -> "+backend, cause)
 	d.Step.Map = mapEntry(s, s.HAProxy.MapKey, backend)
-	r := &Readiness{Name: s.ContainerName(c), Container: st.Container.ID, StartedAt: st.Container.StartedAt, ImageID: st.Container.ImageID,
-		Server: *serverRef(s, c), Addr: st.ProbedAddr}
-	if s.Network != spec.NetworkHost {
-		r.Network, r.IP = string(s.Network), st.Container.IP
+	for _, st := range cs.Replicas {
+		r := Readiness{Name: st.Slot.Container, Container: st.Container.ID, StartedAt: st.Container.StartedAt, ImageID: st.Container.ImageID,
+			Server: *serverRef(s, st.Slot), Addr: st.ProbedAddr}
+		if s.Network != spec.NetworkHost {
+			r.Network, r.IP = string(s.Network), st.Container.IP
+		}
+		d.Step.Map.Ready = append(d.Step.Map.Ready, r)
 	}
-	d.Step.Map.Ready = r
 	return d
 }
 
@@ -115,11 +119,11 @@ func previewStep(s *spec.Service, c spec.Color, cause string) Decision {
 	return d
 }
 
-// checksStep sends the pre-switch checks to color c at the address its
-// probes passed at.
-func checksStep(s *spec.Service, c spec.Color, st ColorState, cause string) Decision {
-	d := step(RunChecks, s, c, s.ContainerName(c), cause)
-	d.Step.Checks = &ChecksRun{Base: "http://" + ServerAddr(s, c, st.Container), Checks: s.Checks,
+// checksStep sends the pre-switch checks to color c's first replica st, at
+// the address its probes passed at.
+func checksStep(s *spec.Service, c spec.Color, st ReplicaState, cause string) Decision {
+	d := step(RunChecks, s, c, st.Slot.Container, cause)
+	d.Step.Checks = &ChecksRun{Base: "http://" + ServerAddr(s, st.Slot, st.Container), Checks: s.Checks,
 		Container: st.Container.ID, StartedAt: st.Container.StartedAt}
 	return d
 }

@@ -107,13 +107,13 @@ func (v *Verification) rolledBack(s *spec.Service) bool {
 // to go back to: verification off, a first start, or a previous color
 // that does not run.
 func startVerification(s *spec.Service, o Observed, from, to spec.Color, now time.Time) *Verification {
-	prev := o.Color(from).Container
+	prev := o.Color(from).First().Container
 	if s.Verify.Window.Duration <= 0 || from == "" || !prev.Exists || !prev.Running {
 		return nil
 	}
 	return &Verification{
 		Generation: s.Generation(), From: from, To: to,
-		FromImage: prev.Image, ToImage: s.Image, FromImageID: prev.ImageID, ToImageID: o.Color(to).Container.ImageID,
+		FromImage: prev.Image, ToImage: s.Image, FromImageID: prev.ImageID, ToImageID: o.Color(to).First().Container.ImageID,
 		FromContainer: prev.ID, SwitchedAt: now,
 		Baseline: o.Color(to).Backend, Seen: o.Color(to).Backend,
 	}
@@ -121,21 +121,26 @@ func startVerification(s *spec.Service, o Observed, from, to spec.Color, now tim
 
 // verdict judges the window so far: a failure's reason, or "" (with done
 // set once the window has passed without one).
+//
+// Every replica of the new color must keep running and stay in service:
+// one that dies or that HAProxy takes DOWN fails the release, even while
+// the others take its requests.
 func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failure string, done bool) {
-	st := o.Color(v.To)
-	ct := st.Container
 	c := v.counted()
 	elapsed := now.Sub(v.SwitchedAt).Round(100 * time.Millisecond)
 	figures := fmt.Sprintf("%d responses, %d of them 5xx, %d requests without a response, in %s after the switch", c.Responses, c.Status5xx, c.Failed, elapsed)
-	switch {
-	case !ct.Running:
-		return fmt.Sprintf("%s's container %s %s; %s", v.To, s.ContainerName(v.To), ct.Exit(), figures), false
-	case st.Server.Down() || st.Server.Maint():
-		why := ""
-		if d := disagreement(s, st, v.To); d != "" && probePassed(st) {
-			why = "; the controller's probe passed: " + d
+	for _, st := range o.Color(v.To).Replicas {
+		ct, r := st.Container, st.Slot
+		switch {
+		case !ct.Running:
+			return fmt.Sprintf("%s's container %s %s; %s", r, r.Container, ct.Exit(), figures), false
+		case st.Server.Down() || st.Server.Maint():
+			why := ""
+			if d := disagreement(s, st); d != "" && probePassed(st) {
+				why = "; the controller's probe passed: " + d
+			}
+			return fmt.Sprintf("HAProxy says %s is %s (check %s); %s%s", r, st.Server.Status, st.Server.Check(), figures, why), false
 		}
-		return fmt.Sprintf("HAProxy says %s is %s (check %s); %s%s", v.To, st.Server.Status, st.Server.Check(), figures, why), false
 	}
 	bad := c.Status5xx + c.Failed
 	if total := c.Responses + c.Failed; total >= int64(s.Verify.MinRequests) && float64(bad) > *s.Verify.MaxErrorRate*float64(total) {
@@ -175,9 +180,20 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 
 // canRollBack reports whether the container that served before the switch
 // is still there to go back to.
+//
+// The verification records the first replica's container; every other
+// replica of the previous color must be there too.
 func canRollBack(o Observed, v Verification) bool {
-	ct := o.Color(v.From).Container
-	return ct.Exists && ct.ID == v.FromContainer
+	cs := o.Color(v.From)
+	if len(cs.Replicas) == 0 || cs.First().Container.ID != v.FromContainer {
+		return false
+	}
+	for _, st := range cs.Replicas {
+		if !st.Container.Exists {
+			return false
+		}
+	}
+	return true
 }
 
 // planRollback takes traffic back to the very container that served
@@ -185,59 +201,74 @@ func canRollBack(o Observed, v Verification) bool {
 // The spec is not retried until it changes.
 func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
 	from, to := v.From, v.To
-	st := o.Color(from)
-	ct := st.Container
+	cs := o.Color(from)
 	served := o.Served
 	why := "release of " + v.ToImage + " to " + string(to) + " failed verification: " + v.Reason
 	if strings.HasPrefix(v.Reason, string(ReasonServedColorDown)+": ") {
 		// Healed after its window: see heal.
 		why = "release of " + v.ToImage + " to " + string(to) + " turned unhealthy: " + v.Reason
 	}
-	if !ct.Exists || ct.ID != v.FromContainer {
+	if !canRollBack(o, *v) {
 		if served == from {
 			return settleRolledBack(s, o, v, now)
 		}
 		return failed(ReasonRollbackImpossible, fmt.Sprintf("%s; the previous container of %s is gone, so traffic stays on %s: fix the image and change the spec", why, from, to))
 	}
-	if served != from {
+	if served == from {
+		return settleRolledBack(s, o, v, now)
+	}
+	for _, st := range cs.Replicas {
+		ct, r := st.Container, st.Slot
 		switch {
 		case st.Server.Draining() || st.Server.Maint():
-			return serverStep(SetServerReady, s, from, "roll back: "+why)
+			return serverStep(SetServerReady, s, r, "roll back: "+why)
 		case !ct.Running:
-			return containerStep(StartContainer, s, from, ct, "roll back: "+why)
-		case st.Server.Addr != ServerAddr(s, from, ct):
-			return pointAt(s, st, from, "roll back: "+why)
-		case ready(st, false):
-			return switchStep(s, from, st, "roll back: "+why)
+			return containerStep(StartContainer, s, r, ct, "roll back: "+why)
+		case ct.Running && st.Server.Addr != ServerAddr(s, r, ct):
+			return pointAt(s, st, "roll back: "+why)
 		}
-		if d, decided := markUp(s, st, from, "roll back to "+string(from)); decided {
+	}
+	if readyColor(cs, false) {
+		return switchStep(s, from, cs, "roll back: "+why)
+	}
+	for _, st := range cs.Replicas {
+		if d, decided := markUp(s, st, "roll back to "+st.Slot.String()); decided {
 			return d
 		}
-		return Decision{Phase: Progressing, Reason: ReasonRollingBack,
-			Message:      fmt.Sprintf("rolling back to %s: waiting for it to be ready (HAProxy says %s, probes passed %d of 2); %s", from, st.Server.Status, st.Probes, why),
-			RequeueAfter: ReadyPoll}
 	}
-	return settleRolledBack(s, o, v, now)
+	waiting := cs.First()
+	for _, st := range cs.Replicas {
+		if !ready(st, false) {
+			waiting = st
+			break
+		}
+	}
+	return Decision{Phase: Progressing, Reason: ReasonRollingBack,
+		Message: fmt.Sprintf("rolling back to %s: waiting for %s to be ready (HAProxy says %s, probes passed %d of 2); %s",
+			from, waiting.Slot, waiting.Server.Status, waiting.Probes, why),
+		RequeueAfter: ReadyPoll}
 }
 
 // settleRolledBack: traffic is back on the previous color; the map file
-// follows, the failed color is drained and stopped, and status says why
-// the live state differs from the spec.
+// follows, the failed color is drained and stopped, each replica, and
+// status says why the live state differs from the spec.
 func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
 	from, to := v.From, v.To
 	backend := s.Color(from).Backend
 	if !o.MapFile.Found || o.MapFile.Value != backend {
 		return writeMapFileStep(s, from, "roll back: the map file must name "+backend+" too")
 	}
-	bad := o.Color(to)
-	if bad.Container.Exists && bad.Container.Running {
-		if d, decided := drainGate(s, to, bad, now); decided {
+	for _, bad := range o.Color(to).Replicas {
+		if !bad.Container.Exists || !bad.Container.Running {
+			continue
+		}
+		if d, decided := drainGate(s, bad, now); decided {
 			return d
 		}
-		if d, decided := disarm(s, to, bad.Container, "rolled back: once stopped"); decided {
+		if d, decided := disarm(s, bad.Slot, bad.Container, "rolled back: once stopped"); decided {
 			return d
 		}
-		return containerStep(StopContainer, s, to, bad.Container, "rolled back: "+v.Reason)
+		return containerStep(StopContainer, s, bad.Slot, bad.Container, "rolled back: "+v.Reason)
 	}
 	return Decision{Phase: Failed, Reason: ReasonRolledBack,
 		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",

@@ -118,6 +118,32 @@ type ColorStatus struct {
 	// failing its health (spec.health.restartAfter).
 	HealthRestarts  int    `json:"healthRestarts,omitempty"`
 	HealthRestarted string `json:"healthRestarted,omitempty"`
+	// Replicas are the color's other replicas, from the second on (with
+	// spec.replicas above 1), each described as the fields above describe
+	// the first.
+	Replicas []*ColorStatus `json:"replicas,omitempty"`
+}
+
+// Replica returns replica i's status (from 0: c itself), nil when there
+// is none.
+func (c *ColorStatus) Replica(i int) *ColorStatus {
+	switch {
+	case c == nil:
+		return nil
+	case i == 0:
+		return c
+	case i-1 < len(c.Replicas):
+		return c.Replicas[i-1]
+	}
+	return nil
+}
+
+// Each returns the status of each replica, the first (c) first.
+func (c *ColorStatus) Each() []*ColorStatus {
+	if c == nil {
+		return nil
+	}
+	return append([]*ColorStatus{c}, c.Replicas...)
 }
 
 // remembered is what c's status keeps for the next observation.
@@ -311,15 +337,17 @@ func (st *StatusStore) Flush() error {
 	return nil
 }
 
-// Remembered returns what status keeps of each color for the next
-// observation.
-func (s *ServiceStatus) Remembered() map[spec.Color]planner.Remembered {
-	m := map[spec.Color]planner.Remembered{}
+// Remembered returns what status keeps of each replica of each color for
+// the next observation.
+func (s *ServiceStatus) Remembered() map[spec.Color][]planner.Remembered {
+	m := map[spec.Color][]planner.Remembered{}
 	if s == nil {
 		return m
 	}
 	for c, cs := range s.Colors {
-		m[c] = cs.remembered()
+		for _, r := range cs.Each() {
+			m[c] = append(m[c], r.remembered())
+		}
 	}
 	return m
 }
@@ -330,33 +358,51 @@ func (s *ServiceStatus) Observed(sv *spec.Service, o planner.Observed) {
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors() {
-		cs := o.Color(c)
-		st := &ColorStatus{Container: "absent", ImageID: planner.ShortID(cs.Container.ImageID), HAProxy: cs.Server.Status, Addr: cs.Server.Addr, Sessions: cs.Server.Sessions}
-		if cs.Container.Exists {
-			st.Container = cs.Container.State
-			st.Restarts = cs.Container.RestartCount
-			switch {
-			case cs.Container.Running && prev[c] != nil:
-				// The engine forgets the exit code once it runs again.
-				st.LastExit = prev[c].LastExit
-			case !cs.Container.Running && !cs.Container.FinishedAt.IsZero():
-				st.LastExit = cs.Container.Exit()
-				if cs.Container.StoppedByController {
-					st.LastExit += " (stopped by the controller)"
-				}
+		var first *ColorStatus
+		for i, rs := range o.Color(c).Replicas {
+			st := replicaStatus(sv, rs, prev[c].Replica(i))
+			if i == 0 {
+				first = st
+			} else {
+				first.Replicas = append(first.Replicas, st)
 			}
-			switch {
-			case !cs.Container.Managed:
-				st.Container += " (not managed)"
-			case cs.Container.Service != sv.Name || cs.Container.Color != string(c):
-				st.Container += " (not managed: labelled for another slot)"
-			}
-		} else {
-			st.ImageID = ""
 		}
-		st.Remember(cs.Remembered)
-		s.Colors[c] = st
+		if first == nil {
+			first = &ColorStatus{Container: "absent"}
+		}
+		s.Colors[c] = first
 	}
+}
+
+// replicaStatus is the status of replica rs as observed, prev its status
+// before (nil for none).
+func replicaStatus(sv *spec.Service, rs planner.ReplicaState, prev *ColorStatus) *ColorStatus {
+	ct := rs.Container
+	st := &ColorStatus{Container: "absent", ImageID: planner.ShortID(ct.ImageID), HAProxy: rs.Server.Status, Addr: rs.Server.Addr, Sessions: rs.Server.Sessions}
+	if ct.Exists {
+		st.Container = ct.State
+		st.Restarts = ct.RestartCount
+		switch {
+		case ct.Running && prev != nil:
+			// The engine forgets the exit code once it runs again.
+			st.LastExit = prev.LastExit
+		case !ct.Running && !ct.FinishedAt.IsZero():
+			st.LastExit = ct.Exit()
+			if ct.StoppedByController {
+				st.LastExit += " (stopped by the controller)"
+			}
+		}
+		switch {
+		case !ct.Managed:
+			st.Container += " (not managed)"
+		case ct.Service != sv.Name || ct.Color != string(rs.Slot.Color) || ct.Replica != rs.Slot.Number():
+			st.Container += " (not managed: labelled for another slot)"
+		}
+	} else {
+		st.ImageID = ""
+	}
+	st.Remember(rs.Remembered)
+	return st
 }
 
 // Target records the spec a pass works on, whatever comes of it.

@@ -133,7 +133,7 @@ func TestParseRefusesBadInput(t *testing.T) {
 	}{
 		{"malformed YAML", "apiVersion: [unclosed\n", []string{"desired.yaml", "malformed YAML"}},
 		{"tab indentation", r("  activeColor: blue", "\tactiveColor: blue"), []string{"desired.yaml", "malformed YAML"}},
-		{"unknown field", r("  image: demo:v1", "  image: demo:v1\n  replicas: 3"), []string{"spec.replicas", "unknown field"}},
+		{"unknown field", r("  image: demo:v1", "  image: demo:v1\n  replicaCount: 3"), []string{"spec.replicaCount", "unknown field"}},
 		{"field name wrong case", r("activeColor", "activecolor"), []string{"spec.activecolor", `did you mean "activeColor"`}},
 		{"unknown nested field", r("blue: {hostPort: 18081}", "blue: {hostPort: 18081, weight: 2}"), []string{"spec.colors.blue.weight", "unknown field"}},
 		{"wrong type", r("hostPort: 18081", `hostPort: "eighteen"`), []string{"spec.colors.blue.hostPort", "want an integer", `"eighteen"`}},

@@ -35,6 +35,9 @@ func Service(t testing.TB, active spec.Color, image string, extra ...string) *sp
 	}
 	d := spectest.Web(append([]string{"  readyTimeout: 60s", "  drainTimeout: 30s"}, extra...)...)
 	d.Active, d.Image = string(active), image
+	if strings.Contains(strings.Join(extra, "\n"), "  replicas:") {
+		d.GreenPort = d.BluePort + 100 // each color publishes a port per replica
+	}
 	svcs, err := specfile.Parse([]byte(d.YAML()), "test.yaml", t.TempDir())
 	if err != nil {
 		t.Fatalf("parse test spec: %v", err)
@@ -57,7 +60,12 @@ func NewWorld(s *spec.Service, imageID string) *World {
 	w.O.Backends = map[string]bool{s.Colors.Blue.Backend: true, s.Colors.Green.Backend: true}
 	w.O.Image = planner.Image{ID: imageID, Found: imageID != ""}
 	for _, c := range spec.Colors() {
-		w.O.SetColor(c, planner.ColorState{Server: planner.Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: planner.FallbackAddr(s, c)}})
+		var cs planner.ColorState
+		for _, r := range s.ReplicasOf(c) {
+			cs.Replicas = append(cs.Replicas, planner.ReplicaState{Slot: r,
+				Server: planner.Server{Found: true, Status: "DOWN", CheckStatus: "L4CON", Addr: planner.FallbackAddr(r)}})
+		}
+		w.O.SetColor(c, cs)
 	}
 	return w
 }
@@ -70,7 +78,7 @@ func (w *World) Serving(c spec.Color) *World {
 	w.O.Served = c
 	w.O.MapFile = planner.MapValue{Value: b, Found: true}
 	for _, cc := range spec.Colors() {
-		w.Edit(cc, func(st *planner.ColorState) {
+		w.Edit(cc, func(st *planner.ReplicaState) {
 			if st.Container.Exists {
 				st.Container.RestartPolicy = planner.WantRestartPolicy(w.S, w.O, cc)
 			}
@@ -79,31 +87,61 @@ func (w *World) Serving(c spec.Color) *World {
 	return w
 }
 
-// Running: color c runs imageID, started ten minutes ago, UP in HAProxy,
-// with passing probes at its published port.
+// Running: every replica of color c runs imageID, started ten minutes
+// ago, UP in HAProxy, with passing probes at its published port.
 func (w *World) Running(c spec.Color, imageID string) *World {
-	w.O.SetColor(c, planner.ColorState{
-		Server: planner.Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: planner.FallbackAddr(w.S, c)},
-		Container: planner.Container{Exists: true, Managed: true, Service: w.S.Name, Color: string(c), Running: true, ID: "c-" + string(c), ImageID: imageID,
-			SpecHash: planner.ContainerHash(w.S, c, imageID), State: "running", StartedAt: T0.Add(-10 * time.Minute),
-			RestartPolicy: planner.WantRestartPolicy(w.S, w.O, c)},
-		Probes: planner.ProbesNeeded, ProbedAddr: planner.FallbackAddr(w.S, c), FallbackOK: true,
-	})
+	cs := w.O.Color(c)
+	cs.Replicas = nil
+	for _, r := range w.S.ReplicasOf(c) {
+		cs.Replicas = append(cs.Replicas, RunningReplica(w.S, w.O, r, imageID))
+	}
+	w.O.SetColor(c, cs)
 	return w
 }
 
-// Edit changes color c's state with f.
-func (w *World) Edit(c spec.Color, f func(*planner.ColorState)) *World {
-	st := w.O.Color(c)
-	f(&st)
-	w.O.SetColor(c, st)
+// RunningReplica is replica r running imageID, started ten minutes ago, UP
+// in HAProxy, with passing probes at its published port.
+func RunningReplica(s *spec.Service, o planner.Observed, r spec.Replica, imageID string) planner.ReplicaState {
+	return planner.ReplicaState{Slot: r,
+		Server: planner.Server{Found: true, Status: "UP", CheckStatus: "L7OK", CheckPassed: true, Addr: planner.FallbackAddr(r)},
+		Container: planner.Container{Exists: true, Managed: true, Service: s.Name, Color: string(r.Color), Replica: r.Number(), Running: true,
+			ID: "c-" + strings.TrimPrefix(r.Container, "bg-"+s.Name+"-"), ImageID: imageID,
+			SpecHash: planner.ContainerHash(s, r, imageID), State: "running", StartedAt: T0.Add(-10 * time.Minute),
+			RestartPolicy: planner.WantRestartPolicy(s, o, r.Color)},
+		Probes: planner.ProbesNeeded, ProbedAddr: planner.FallbackAddr(r), FallbackOK: true,
+	}
+}
+
+// Edit changes the state of each replica of color c with f.
+func (w *World) Edit(c spec.Color, f func(*planner.ReplicaState)) *World {
+	cs := w.O.Color(c)
+	for i := range cs.Replicas {
+		f(&cs.Replicas[i])
+	}
+	w.O.SetColor(c, cs)
+	return w
+}
+
+// EditColor changes color c's state with f.
+func (w *World) EditColor(c spec.Color, f func(*planner.ColorState)) *World {
+	cs := w.O.Color(c)
+	f(&cs)
+	w.O.SetColor(c, cs)
+	return w
+}
+
+// EditReplica changes the state of replica i (from 0) of color c with f.
+func (w *World) EditReplica(c spec.Color, i int, f func(*planner.ReplicaState)) *World {
+	cs := w.O.Color(c)
+	f(&cs.Replicas[i])
+	w.O.SetColor(c, cs)
 	return w
 }
 
 // Draining: the server is in DRAIN since the given time before T0, with
 // sessions still open.
-func Draining(sessions int, since time.Duration) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func Draining(sessions int, since time.Duration) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Server.Status = "DRAIN"
 		st.Server.Sessions = sessions
 		st.OutOfServiceSince = T0.Add(-since)
@@ -112,8 +150,8 @@ func Draining(sessions int, since time.Duration) func(*planner.ColorState) {
 
 // Exited: the container exited with code a minute before T0, and HAProxy
 // finds its server DOWN.
-func Exited(code int) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func Exited(code int) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Container.Running = false
 		st.Container.State = "exited"
 		st.Container.ExitCode = code
@@ -126,8 +164,8 @@ func Exited(code int) func(*planner.ColorState) {
 
 // StartedAgo: the container started d before T0; HAProxy says status and
 // the controller's probes passed probes times.
-func StartedAgo(d time.Duration, status string, probes int) func(*planner.ColorState) {
-	return func(st *planner.ColorState) {
+func StartedAgo(d time.Duration, status string, probes int) func(*planner.ReplicaState) {
+	return func(st *planner.ReplicaState) {
 		st.Container.StartedAt = T0.Add(-d)
 		st.Server.Status = status
 		st.Server.CheckPassed = status == "UP"
