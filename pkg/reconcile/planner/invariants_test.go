@@ -468,9 +468,9 @@ func mostly[V any](t *rapid.T, n int, values ...V) V {
 // world is one drawn observation of the service.
 type world struct {
 	Spec    specCase
-	Image   string // the desired image's ID: v2, v1, v3, or missing
-	Map     string // the runtime map's value: blue, green, none, or other (a backend not the service's)
-	MapFile string // the map file's: the same, or as Map
+	Image   string      // the desired image's ID: v2, v1, v3, or missing
+	Map     string      // the runtime map's value: blue, green, none, or other (a backend not the service's)
+	MapFile string      // the map file's: the same, or as Map
 	Blue    []colorCase // one per replica
 	Green   []colorCase
 	Preview string // the preview key's value: none, blue or green
@@ -549,16 +549,16 @@ type specCase struct {
 func specGen(n int) *rapid.Generator[specCase] {
 	return rapid.Custom(func(t *rapid.T) specCase {
 		return specCase{
-			Active:  rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
-			Image:   rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
-			Idle:    rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
-			Verify:  rapid.Bool().Draw(t, "verify"),
-			Host:    rapid.Bool().Draw(t, "host"),
-			Manual:  mostly(t, n, false, true),
-			Checks:  mostly(t, n, false, true),
-			Preview: mostly(t, n, false, true),
-			Process: mostly(t, n, false, true),
-			Storage: mostly(t, n, false, true),
+			Active:   rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
+			Image:    rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
+			Idle:     rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
+			Verify:   rapid.Bool().Draw(t, "verify"),
+			Host:     rapid.Bool().Draw(t, "host"),
+			Manual:   mostly(t, n, false, true),
+			Checks:   mostly(t, n, false, true),
+			Preview:  mostly(t, n, false, true),
+			Process:  mostly(t, n, false, true),
+			Storage:  mostly(t, n, false, true),
 			Replicas: mostly(t, n, 1, 2, 3),
 		}
 	})

@@ -171,8 +171,8 @@ type Container struct {
 	// (containers made before replicas).
 	Replica int
 	Running bool
-	ID             string
-	ImageID        string
+	ID      string
+	ImageID string
 	// Image is the image reference the spec named when it was created.
 	Image string
 	// SpecHash is the hash label the controller put on it at creation.
