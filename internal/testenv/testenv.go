@@ -61,6 +61,38 @@ func FreePort(t TB) int {
 
 var portSeq atomic.Int64
 
+// FreePorts returns the first of n consecutive free ports on 127.0.0.1,
+// each reserved as FreePort reserves one (a color's replicas publish
+// consecutive ports).
+func FreePorts(t TB, n int) int {
+	t.Helper()
+	lo, hi := portPool()
+	span := hi - lo + 1 - n
+	start := int(portSeq.Add(1)) + os.Getpid()*7919
+	for i := 0; i < span; i++ {
+		first := lo + (start+i*104729)%span
+		var held []*os.File
+		for p := first; p < first+n; p++ {
+			f := reservePort(p)
+			if f == nil {
+				break
+			}
+			held = append(held, f)
+		}
+		if len(held) == n {
+			for _, f := range held {
+				t.Cleanup(func() { f.Close() })
+			}
+			return first
+		}
+		for _, f := range held {
+			f.Close()
+		}
+	}
+	t.Fatalf("testenv: no %d consecutive free ports on 127.0.0.1 in %d-%d", n, lo, hi)
+	return 0
+}
+
 // portPool is the range FreePort draws from: from 20000 to just below the
 // ephemeral range (20000-32767 with Linux's default 32768-60999).
 func portPool() (lo, hi int) {

@@ -62,6 +62,8 @@ type env struct {
 	// verify is the desired file's verify section (default a 1 s window:
 	// every release of every test is judged on its traffic, briefly).
 	verify string
+	// replicas per color (newEnvReplicas; default 1).
+	replicas int
 }
 
 const haproxyCfg = `global
@@ -77,7 +79,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 1s
-    retries 3
+    retries 3{{RETRY}}
     default-server check inter 1s fastinter 20ms downinter 20ms rise 2 fall 2
 frontend fe
     bind 127.0.0.1:{{FRONT}}
@@ -87,14 +89,22 @@ frontend fe
 backend {{SVC}}_blue
     option httpchk GET /healthz
     http-check expect status 200
-    server app 127.0.0.1:{{BLUE}}
+    {{BLUESERVERS}}
 backend {{SVC}}_green
     option httpchk GET /healthz
     http-check expect status 200
-    server app 127.0.0.1:{{GREEN}}
+    {{GREENSERVERS}}
 `
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvReplicas(t, 1)
+}
+
+// newEnvReplicas is newEnv for a service with n replicas per color: each
+// backend has servers app1 to appN, from one server-template line, as
+// docs/reference.md shows.
+func newEnvReplicas(t *testing.T, n int) *env {
 	t.Helper()
 	testenv.RequireBinary(t, "haproxy", "apt-get install -y haproxy")
 	testenv.RequireDocker(t)
@@ -105,8 +115,9 @@ func newEnv(t *testing.T) *env {
 		svc:       "e2e" + id,
 		repo:      "bge2e-" + id,
 		front:     testenv.FreePort(t),
-		bluePort:  testenv.FreePort(t),
-		greenPort: testenv.FreePort(t),
+		bluePort:  testenv.FreePorts(t, n),
+		greenPort: testenv.FreePorts(t, n),
+		replicas:  n,
 		bin:       testenv.GoBuildTags(t, "./cmd/controller", "crashpoints"), // crash tests need its crash points
 		demoCtx:   testenv.DemoContext(t),
 		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
@@ -121,7 +132,7 @@ func newEnv(t *testing.T) *env {
 	e.policy = writePolicy(t, e.dir)
 	writeFile(t, e.mapPath, e.svc+" "+e.svc+"_blue\n")
 	cfg := strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
-		"{{BLUE}}", fmt.Sprint(e.bluePort), "{{GREEN}}", fmt.Sprint(e.greenPort)).Replace(haproxyCfg)
+		"{{BLUESERVERS}}", cfgServers(n, e.bluePort), "{{GREENSERVERS}}", cfgServers(n, e.greenPort), "{{RETRY}}", cfgRetry(n)).Replace(haproxyCfg)
 	e.ha = testenv.StartHAProxy(t, e.dir, cfg, e.sock)
 	t.Cleanup(func() {
 		testenv.RemoveContainersByLabel(t, "io.bluegreen.service", e.svc)
@@ -132,6 +143,25 @@ func newEnv(t *testing.T) *env {
 		}
 	})
 	return e
+}
+
+// cfgServers is a backend's server line for n replicas from port on.
+func cfgServers(n, port int) string {
+	if n == 1 {
+		return fmt.Sprintf("server app 127.0.0.1:%d", port)
+	}
+	return fmt.Sprintf("server-template app %d 127.0.0.1:%d", n, port)
+}
+
+// cfgRetry is what a backend of several replicas adds to its defaults, as
+// docs/reference.md says: a request that a replica dropped (it died with
+// the request in flight, or no longer accepts connections) is sent again
+// to another.
+func cfgRetry(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "\n    option redispatch 1\n    retry-on conn-failure empty-response response-timeout"
 }
 
 func randomID() string {
@@ -158,6 +188,9 @@ func (e *env) spec(active spec.Color, version string, extra ...string) string {
 		"  drainTimeout: " + e.drainTimeout,
 		"  stopTimeout: " + e.stopTimeout,
 		"  verify: " + e.verify,
+	}
+	if e.replicas > 1 {
+		lines = append(lines, fmt.Sprintf("  replicas: %d", e.replicas))
 	}
 	return spectest.Desired{Name: e.svc, Active: string(active), Image: e.repo + ":" + version,
 		BluePort: e.bluePort, GreenPort: e.greenPort, Runtime: "unix://" + e.specSock, MapFile: e.mapPath,

@@ -18,13 +18,17 @@ import (
 
 // serverStatus is HAProxy's status of color c's server now ("" when it
 // cannot be read).
-func (e *env) serverStatus(c spec.Color) string {
+func (e *env) serverStatus(c spec.Color) string { return e.replicaStatus(c, "app") }
+
+// replicaStatus is HAProxy's status of server srv of color c's backend
+// now ("" when it cannot be read).
+func (e *env) replicaStatus(c spec.Color, srv string) string {
 	rows, err := e.runtime().ShowStat(context.Background())
 	if err != nil {
 		return ""
 	}
 	for _, r := range rows {
-		if r.Proxy == e.svc+"_"+string(c) && r.Server == "app" {
+		if r.Proxy == e.svc+"_"+string(c) && r.Server == srv {
 			return r.Status
 		}
 	}

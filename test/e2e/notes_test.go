@@ -21,14 +21,15 @@ import (
 // TestNotesAppReleaseAndRollback: the realistic example app (examples/notes:
 // a bbolt file on a named volume, its secret key from an env file on the
 // host, started with an explicit command as a non-root user, stopped with
-// SIGQUIT) is released v1 -> v2 and rolled back to v1 under load with no
-// failed request. A note written before each release is read back after
+// SIGQUIT), two replicas per color, is released v1 -> v2 and rolled back to
+// v1 under load with no failed request; both replicas of the serving color
+// answer requests in between. A note written before each release is read back after
 // it, through the frontend (the volume is the same for both colors). The
 // secret reached the app (its fingerprint in /whoami), and no trace of it
 // is in status.json, history.jsonl, the controller's log, a /metrics scrape
 // or a webhook body. The stopped color got SIGQUIT (recorded on the volume).
 func TestNotesAppReleaseAndRollback(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvReplicas(t, 2)
 	e.appCtx = testenv.NotesContext(t)
 	e.stopTimeout = "25s" // above the app's own drain bound (20 s)
 	secret := randomSecret(t)
@@ -75,6 +76,7 @@ func TestNotesAppReleaseAndRollback(t *testing.T) {
 			return err == nil && strings.Contains(body, "color="+string(step.color)+" version="+step.version)
 		})
 		e.waitConverged(2 * time.Minute)
+		e.bothReplicasAnswer(t, step.color)
 		for i, id := range notes {
 			if body := e.getNote(t, id); !strings.Contains(body, fmt.Sprintf("before %s", []string{"green v2", "blue v1"}[i])) {
 				t.Errorf("after %s %s, note %s reads %q", step.color, step.version, id, body)
@@ -182,4 +184,28 @@ func (e *env) lastSignal(t *testing.T, c spec.Color) string {
 		t.Fatalf("docker cp %s:/data/last-signal: %v\n%s", name, err, out)
 	}
 	return readFile(t, dst)
+}
+
+// bothReplicasAnswer asks /whoami through the frontend until each of color
+// c's two replicas (their containers' hostnames) has answered, and fails
+// after 40 requests without.
+func (e *env) bothReplicasAnswer(t *testing.T, c spec.Color) {
+	t.Helper()
+	want := map[string]string{}
+	for _, name := range []string{"bg-" + e.svc + "-" + string(c), "bg-" + e.svc + "-" + string(c) + "-2"} {
+		out, err := exec.Command("docker", "inspect", "--format", "{{.Config.Hostname}}", name).Output()
+		if err != nil {
+			t.Fatalf("docker inspect %s: %v", name, err)
+		}
+		want[strings.TrimSpace(string(out))] = name
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 40 && len(seen) < len(want); i++ {
+		if host, _ := e.whoami(t)["host"].(string); want[host] != "" {
+			seen[host] = true
+		}
+	}
+	if len(seen) < len(want) {
+		t.Errorf("%s: of its replicas %v only %v answered 40 requests", c, want, seen)
+	}
 }
