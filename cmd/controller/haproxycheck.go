@@ -164,7 +164,7 @@ func colorProblems(s *spec.Service, c spec.Color, h *liveHAProxy) []string {
 	for _, r := range s.ReplicasOf(c) {
 		status, found := servers[r.Server]
 		switch {
-		case !found && r.Of > 1:
+		case !found && s.Replicas > 0:
 			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s, which %s needs (spec.replicas %d); add to backend %s, then reload:\n        %s",
 				cs.Backend, h.addr, r.Server, r, r.Of, cs.Backend, cfgServer(r)))
 		case !found:

@@ -73,7 +73,7 @@ func healthCheckProblems(hc haproxy.HealthCheck, s *spec.Service, c spec.Color) 
 	for _, r := range s.ReplicasOf(c) {
 		checked, found := hc.Servers[r.Server]
 		switch {
-		case !found && r.Of > 1:
+		case !found && s.Replicas > 0:
 			cs := s.Color(c)
 			problems = append(problems, fmt.Sprintf("backend %s at %s has no server %s, which %s needs (spec.replicas %d): give it servers %s1 to %s%d, e.g. \"server-template %s %d 127.0.0.1:%d check\"",
 				hc.Backend, at, r.Server, r, r.Of, cs.Server, cs.Server, r.Of, cs.Server, r.Of, cs.HostPort))

@@ -278,6 +278,9 @@ func serverStillReady(c string, r *planner.Readiness, stats []haproxy.StatRow) e
 // color.
 func (d *Deps) checkNotServed(ctx context.Context, ct *planner.ContainerRef) error {
 	m := ct.NotServed
+	if m == nil && ct.Surplus {
+		return nil // a replica beyond spec.replicas: the others serve
+	}
 	if m == nil {
 		return fmt.Errorf("stop %s: %w (the map entry that must not name it)", ct.Name, errNoValue)
 	}

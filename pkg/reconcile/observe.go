@@ -38,6 +38,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		n        = s.ReplicaCount()
 		cts      = [2][]docker.Container{make([]docker.Container, n), make([]docker.Container, n)}
 		found    = [2][]bool{make([]bool, n), make([]bool, n)}
+		surplus  [2][]docker.Container
 	)
 	reads := []func() error{
 		func() (err error) {
@@ -69,6 +70,18 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 				return err
 			})
 		}
+		// Replicas beyond the count (it was lowered), up to the first
+		// slot with no container: usually one inspect that finds none.
+		reads = append(reads, func() error {
+			for j := n; j < spec.MaxReplicas; j++ {
+				ct, ok, err := d.Containers.Inspect(ctx, s.Replica(c, j).Container)
+				if err != nil || !ok {
+					return err
+				}
+				surplus[i] = append(surplus[i], ct)
+			}
+			return nil
+		})
 	}
 	if err := all(reads); err != nil {
 		return planner.Observed{}, err
@@ -99,6 +112,11 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 				}
 			}
 			cs.Replicas = append(cs.Replicas, st)
+		}
+		for j, ct := range surplus[i] {
+			r := s.Replica(c, n+j)
+			cs.Surplus = append(cs.Surplus, planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states),
+				Container: fromDocker(ct, s.Network), CheckConfig: check})
 		}
 		colors[i] = cs
 	}

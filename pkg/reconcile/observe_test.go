@@ -54,7 +54,7 @@ func TestObserveReadsAtOnce(t *testing.T) {
 	w.images["demo:v1"] = "sha256:1"
 	d := w.deps()
 	g := gatedEngine{fakeEngine: fakeEngine{w}, arrived: &sync.WaitGroup{}, all: make(chan struct{})}
-	g.arrived.Add(3) // the image and both containers
+	g.arrived.Add(5) // the image, both containers and the slot after each color's last replica (none there)
 	go func() { g.arrived.Wait(); close(g.all) }()
 	d.Containers = g
 	o, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0)

@@ -19,9 +19,10 @@ type Replica struct {
 	// bg-NAME-COLOR-2, bg-NAME-COLOR-3, ... for the others.
 	Container string
 	// Backend is the color's backend; Server the replica's server in it:
-	// colors.COLOR.server itself with one replica, else that name and the
-	// replica's number, as HAProxy's server-template names them (app1,
-	// app2, ...).
+	// colors.COLOR.server itself while spec.replicas is not set, else that
+	// name and the replica's number, as HAProxy's server-template names
+	// them (app1, app2, ...; also with replicas: 1, so that a count can go
+	// up and down under one server-template line).
 	Backend, Server string
 	// HostPort is the replica's published port on 127.0.0.1: the color's
 	// hostPort plus Index.
@@ -61,7 +62,7 @@ func (s *Service) Replica(c Color, i int) Replica {
 	if i > 0 {
 		r.Container += "-" + strconv.Itoa(i+1)
 	}
-	if s.ReplicaCount() > 1 {
+	if s.Replicas > 0 || i > 0 {
 		r.Server += strconv.Itoa(i + 1)
 	}
 	return r

@@ -140,10 +140,25 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		return
 	}
 	c := step.Color
-	if (step.Replica > 0) != (step.Container != nil || step.Server != nil) || step.Replica > s.ReplicaCount() {
-		t.Fatalf("step %s names replica %d of %d", step, step.Replica, s.ReplicaCount())
+	cs := o.Color(c)
+	if (step.Replica > 0) != (step.Container != nil || step.Server != nil) || step.Replica > len(cs.Replicas)+len(cs.Surplus) {
+		t.Fatalf("step %s names replica %d of %d (and %d beyond spec.replicas)", step, step.Replica, s.ReplicaCount(), len(cs.Surplus))
 	}
-	st := o.Color(c).Replica(max(step.Replica-1, 0)) // the replica acted on, the first for color steps
+	// A replica beyond spec.replicas (it was lowered) is only drained,
+	// stopped and removed, and those of the served color only while
+	// another of its replicas takes the traffic.
+	surplus := step.Replica > s.ReplicaCount()
+	if surplus {
+		switch step.Action {
+		case planner.DrainServer, planner.SetRestartPolicy, planner.StopContainer, planner.RemoveContainer:
+		default:
+			t.Fatalf("step %s on replica %d, beyond spec.replicas %d", step, step.Replica, s.ReplicaCount())
+		}
+		if c == served && !anyInService(cs) {
+			t.Fatalf("step %s takes a replica of the served color away while none of its replicas is in service", step)
+		}
+	}
+	st := cs.Replica(max(step.Replica-1, 0)) // the replica acted on, the first for color steps
 	ct, srv := st.Container, st.Server
 	open := o.Verification != nil && o.Verification.Outcome == "" && o.Verification.Generation == s.Generation()
 	passed := d.Record != nil && d.Record.Outcome == planner.OutcomeSucceeded
@@ -211,11 +226,11 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 	case planner.DrainServer:
 		// Invariants 2 and 3: the map is switched away before a drain.
-		if c == served {
+		if c == served && !surplus {
 			t.Fatalf("invariant 2: %s drains the served color", step)
 		}
 	case planner.StopContainer, planner.RemoveContainer:
-		if c == served {
+		if c == served && !surplus {
 			t.Fatalf("invariant 2: %s on the served color %s", step, c)
 		}
 		if step.Action == planner.RemoveContainer && ct.Running {
@@ -236,7 +251,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 		// Invariant 11: the previous color stays warm while the window
 		// of this spec is open, unless this decision ends it passed.
-		if open && c == o.Verification.From && !passed {
+		if open && c == o.Verification.From && !passed && !surplus {
 			t.Fatalf("invariant 11: %s while the verification of %s is open (switched %s ago; decision record %+v)",
 				step, o.Verification.To, now.Sub(o.Verification.SwitchedAt), d.Record)
 		}
@@ -262,7 +277,7 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 		if st.Replica > 1 {
 			name += "-" + strconv.Itoa(st.Replica)
 		}
-		if s.Replicas > 1 {
+		if s.Replicas > 0 || st.Replica > 1 {
 			server += strconv.Itoa(st.Replica)
 		}
 	}
@@ -277,7 +292,11 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 			return fmt.Sprintf("container %+v, want %s", ct, name)
 		case st.Action == planner.CreateContainer && (ct.Create == nil || ct.Create.Name != name || ct.Create.Color != c || ct.Create.Replica != st.Replica):
 			return fmt.Sprintf("container spec %+v", ct.Create)
-		case (st.Action == planner.StopContainer || st.Action == planner.RemoveContainer) && (ct.NotServed == nil || ct.NotServed.Value != backend || ct.NotServed.Key != s.HAProxy.MapKey):
+		case (st.Action == planner.StopContainer || st.Action == planner.RemoveContainer) && st.Replica > s.ReplicaCount():
+			if !ct.Surplus || ct.NotServed != nil {
+				return fmt.Sprintf("a replica beyond spec.replicas not marked so: surplus %t, guard %+v", ct.Surplus, ct.NotServed)
+			}
+		case (st.Action == planner.StopContainer || st.Action == planner.RemoveContainer) && (ct.Surplus || ct.NotServed == nil || ct.NotServed.Value != backend || ct.NotServed.Key != s.HAProxy.MapKey):
 			return fmt.Sprintf("no guard against stopping the served color: %+v", ct.NotServed)
 		case st.Action == planner.SetRestartPolicy && ct.RestartPolicy != planner.RestartNo && ct.RestartPolicy != planner.RestartUnlessStopped:
 			return fmt.Sprintf("restart policy %q", ct.RestartPolicy)
@@ -326,6 +345,17 @@ func notReady(s *spec.Service, o planner.Observed, st planner.ReplicaState, rb *
 		return fmt.Sprintf("%s's server is out of service (status %q, drain %t, maint %t)", st.Slot, srv.Status, srv.AdminDrain, srv.AdminMaint)
 	}
 	return probesMissing(s, st, false)
+}
+
+// anyInService: some replica of cs within spec.replicas runs and is in
+// service in HAProxy (UP, UP going down, or unchecked).
+func anyInService(cs planner.ColorState) bool {
+	for _, st := range cs.Replicas {
+		if st.Container.Running && (strings.HasPrefix(st.Server.Status, "UP") || st.Server.Status == "no check") {
+			return true
+		}
+	}
+	return false
 }
 
 // previousThere: the rollback's color still has the container that served
@@ -450,6 +480,8 @@ func drawWorld(t *rapid.T) world {
 		MapFile:      rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
 		Blue:         rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "blue"),
 		Green:        rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "green"),
+		BlueSurplus:  surplusGen(n).Draw(t, "blue surplus"),
+		GreenSurplus: surplusGen(n).Draw(t, "green surplus"),
 		Preview:      rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
 		Verification: verifyGen(n, sc).Draw(t, "verification"),
 		Checks:       checksGen(n, sc).Draw(t, "checks"),
@@ -473,6 +505,9 @@ type world struct {
 	MapFile string      // the map file's: the same, or as Map
 	Blue    []colorCase // one per replica
 	Green   []colorCase
+	// BlueSurplus and GreenSurplus are replicas beyond spec.replicas: it
+	// was lowered.
+	BlueSurplus, GreenSurplus []colorCase
 	Preview string // the preview key's value: none, blue or green
 	// Verification and Checks are the records in status.
 	Verification verifyCase
@@ -503,6 +538,13 @@ func (w world) observed(s *spec.Service) planner.Observed {
 		var cs planner.ColorState
 		for i, cc := range cases {
 			cs.Replicas = append(cs.Replicas, cc.state(s, s.Replica(c, i), o.Image, served))
+		}
+		extra := w.BlueSurplus
+		if c == spec.Green {
+			extra = w.GreenSurplus
+		}
+		for i, cc := range extra {
+			cs.Surplus = append(cs.Surplus, cc.state(s, s.Replica(c, len(cases)+i), o.Image, served))
 		}
 		o.SetColor(c, cs)
 	}
@@ -673,6 +715,14 @@ type colorCase struct {
 	// Unhealthy: failing HAProxy's check and the controller's probe this
 	// long, as status remembers it (0: not recorded).
 	Unhealthy time.Duration
+}
+
+// surplusGen draws the replicas beyond spec.replicas: mostly none.
+func surplusGen(n int) *rapid.Generator[[]colorCase] {
+	return rapid.Custom(func(t *rapid.T) []colorCase {
+		k := mostly(t, n, 0, 1, 2)
+		return rapid.SliceOfN(colorGen(n), k, k).Draw(t, "replicas")
+	})
 }
 
 func colorGen(n int) *rapid.Generator[colorCase] {

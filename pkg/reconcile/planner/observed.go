@@ -51,8 +51,12 @@ type Image struct {
 // its backend.
 type ColorState struct {
 	// Replicas holds each replica's container and server, in order:
-	// spec.replicas of them (Replica returns an absent one past the end).
+	// spec.replicas of them.
 	Replicas []ReplicaState
+	// Surplus holds the containers of replicas beyond spec.replicas (it
+	// was lowered), from the first on, up to the first slot with none:
+	// they are drained, stopped and removed.
+	Surplus []ReplicaState
 	// Backend holds the response counters of the color's backend.
 	Backend Counters
 	// CheckConfig is how haproxy.cfg has HAProxy check the color's
@@ -61,11 +65,14 @@ type ColorState struct {
 	CheckConfig *CheckConfig
 }
 
-// Replica returns the state of replica i (from 0): an absent container
-// and server when it was not observed.
+// Replica returns the state of replica i (from 0), a surplus one past
+// spec.replicas: an absent container and server when it was not observed.
 func (cs ColorState) Replica(i int) ReplicaState {
 	if i < len(cs.Replicas) {
 		return cs.Replicas[i]
+	}
+	if j := i - len(cs.Replicas); j < len(cs.Surplus) {
+		return cs.Surplus[j]
 	}
 	return ReplicaState{}
 }

@@ -92,6 +92,10 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		}
 		return d
 	}
+	if d, decided := retireSurplus(s, o, served, now); decided {
+		d.Record = rec
+		return servedDown(s, o, served, d, now)
+	}
 	d := crashLoop(s, o, served, planRelease(s, o, served, verifying, now))
 	if d.Record == nil {
 		d.Record = rec
@@ -279,6 +283,39 @@ func tendServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
 	return Decision{}, false
 }
 
+// retireSurplus drains, stops and removes the replicas beyond
+// spec.replicas (it was lowered), one step at a time. Those of the served
+// color go only while another of its replicas is in service: they never
+// take its last capacity away.
+func retireSurplus(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Decision, decided bool) {
+	for _, c := range spec.Colors() {
+		cs := o.Color(c)
+		if c == served && inService(cs) == 0 {
+			continue
+		}
+		for _, st := range cs.Surplus {
+			ct, r := st.Container, st.Slot
+			why := fmt.Sprintf("%s is beyond spec.replicas %d", r.Container, s.ReplicaCount())
+			switch {
+			case !ct.Exists:
+				continue
+			case ct.Running && st.Server.Found:
+				if d, decided := drainGate(s, st, now); decided {
+					return d, true
+				}
+			}
+			if d, decided := disarm(s, r, ct, why); decided {
+				return d, true
+			}
+			if ct.Running {
+				return containerStep(StopContainer, s, r, ct, why+": stop it, drained"), true
+			}
+			return containerStep(RemoveContainer, s, r, ct, why+": remove it"), true
+		}
+	}
+	return Decision{}, false
+}
+
 // crashLoop reports a served color that keeps dying: it is Degraded,
 // whatever else the plan waits for, unless the plan has a step to take
 // (a release to a fixed version goes on).
@@ -329,7 +366,7 @@ func checkHAProxyNames(s *spec.Service, o Observed) (d Decision, decided bool) {
 				continue
 			}
 			fix := "add it to haproxy.cfg or fix the spec"
-			if n := s.ReplicaCount(); n > 1 {
+			if n := s.ReplicaCount(); s.Replicas > 0 {
 				fix = fmt.Sprintf("with spec.replicas %d the backend needs servers %s1 to %s%d: add \"server-template %s %d 127.0.0.1:%d check\" to backend %s in haproxy.cfg",
 					n, cs.Server, cs.Server, n, cs.Server, n, cs.HostPort, cs.Backend)
 			}

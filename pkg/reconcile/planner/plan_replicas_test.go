@@ -94,3 +94,68 @@ func TestPlanReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanFewerReplicas: replicas beyond a lowered spec.replicas are
+// drained, stopped and removed, the served color's only while another of
+// its replicas takes the traffic, and the served color's own stay.
+func TestPlanFewerReplicas(t *testing.T) {
+	// blueServesTwo: blue serves with replicas 1 and 2 running, and the
+	// spec now asks for one.
+	blueServesTwo := func() *plantest.World {
+		two := plantest.Service(t, spec.Blue, "demo:v1", "  replicas: 2")
+		one := plantest.Service(t, spec.Blue, "demo:v1", "  replicas: 1")
+		w := plantest.NewWorld(two, plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+		w.EditColor(spec.Blue, func(cs *planner.ColorState) {
+			extra := cs.Replicas[1]
+			extra.Slot = one.Replica(spec.Blue, 1)
+			cs.Replicas[0].Slot = one.Replica(spec.Blue, 0)
+			cs.Replicas[0].Server.Found = true
+			cs.Replicas, cs.Surplus = cs.Replicas[:1], []planner.ReplicaState{extra}
+		})
+		w.EditColor(spec.Green, func(cs *planner.ColorState) {
+			cs.Replicas = cs.Replicas[:1]
+			cs.Replicas[0].Slot = one.Replica(spec.Green, 0)
+		})
+		w.S = one
+		// The containers were created by the spec with two replicas: the
+		// first one's hash is the one spec's too (the count is not in it).
+		return w
+	}
+	tests := []struct {
+		name  string
+		world func() *plantest.World
+		want  plantest.Want
+	}{
+		{"the replica beyond the count is drained first", blueServesTwo,
+			plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app2"}},
+		{"then stopped once empty", func() *plantest.World {
+			return blueServesTwo().EditColor(spec.Blue, func(cs *planner.ColorState) {
+				plantest.Draining(0, time.Second)(&cs.Surplus[0])
+				cs.Surplus[0].Container.RestartPolicy = planner.RestartNo
+			})
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue-2"}},
+		{"its restart policy is taken first", func() *plantest.World {
+			return blueServesTwo().EditColor(spec.Blue, func(cs *planner.ColorState) { plantest.Draining(0, time.Second)(&cs.Surplus[0]) })
+		}, plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Blue, Target: "bg-web-blue-2"}},
+		{"then removed", func() *plantest.World {
+			return blueServesTwo().EditColor(spec.Blue, func(cs *planner.ColorState) {
+				plantest.Exited(0)(&cs.Surplus[0])
+				cs.Surplus[0].Container.RestartPolicy = planner.RestartNo
+			})
+		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Blue, Target: "bg-web-blue-2"}},
+		{"not while the served color's own replica is down", func() *plantest.World {
+			return blueServesTwo().EditReplica(spec.Blue, 0, plantest.StartedAgo(time.Second, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.world()
+			d := planner.Plan(w.S, w.O, plantest.T0)
+			plantest.Expect(t, d, tt.want)
+			if d.Step != nil && d.Step.Container != nil && (d.Step.Action == planner.StopContainer || d.Step.Action == planner.RemoveContainer) &&
+				(!d.Step.Container.Surplus || d.Step.Container.NotServed != nil) {
+				t.Errorf("%s is not marked as a replica beyond spec.replicas: %+v", d, d.Step.Container)
+			}
+		})
+	}
+}

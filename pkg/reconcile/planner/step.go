@@ -99,6 +99,9 @@ type ContainerRef struct {
 	// NotServed: StopContainer and RemoveContainer are refused while the
 	// live map names this entry's value (the color's backend).
 	NotServed *MapEntry `json:"notServed,omitempty"`
+	// Surplus: the container is a replica beyond spec.replicas, stopped
+	// and removed whichever color serves (NotServed is nil).
+	Surplus bool `json:"surplus,omitempty"`
 }
 
 // ContainerSpec is everything a color's container is created from.

@@ -25,7 +25,10 @@ func containerStep(a Action, s *spec.Service, r spec.Replica, ct Container, caus
 	case StopContainer, RestartContainer:
 		ref.StopTimeout = s.StopTimeout.Duration
 	}
-	if a == StopContainer || a == RemoveContainer {
+	switch {
+	case (a == StopContainer || a == RemoveContainer) && r.Index >= s.ReplicaCount():
+		ref.Surplus = true
+	case a == StopContainer || a == RemoveContainer:
 		ref.NotServed = mapEntry(s, s.HAProxy.MapKey, r.Backend)
 	}
 	d.Step.Container = ref
