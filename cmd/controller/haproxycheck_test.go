@@ -116,4 +116,20 @@ func TestLiveProblems(t *testing.T) {
 			}
 		})
 	}
+	// With spec.replicas, one server per replica, named as server-template
+	// names them: a backend with too few has each missing one named.
+	three := *s
+	three.Replicas, three.Colors.Green.HostPort = 3, 28091 // blue publishes 28081-28083
+	h := full()
+	h.servers = map[string]map[string]string{"web_blue": {"app1": "UP", "app2": "UP", "app3": "UP"}, "web_green": {"app1": "DOWN"}}
+	problems, _ := liveProblems(&three, h)
+	want := []string{
+		"backend web_green at unix:///run/haproxy/admin.sock has no server app2, which green replica 2 needs (spec.replicas 3); add to backend web_green, then reload:\n" +
+			"        server app2 127.0.0.1:28092 check inter 1s fastinter 100ms downinter 250ms rise 2 fall 2",
+		"backend web_green at unix:///run/haproxy/admin.sock has no server app3, which green replica 3 needs (spec.replicas 3); add to backend web_green, then reload:\n" +
+			"        server app3 127.0.0.1:28093 check inter 1s fastinter 100ms downinter 250ms rise 2 fall 2",
+	}
+	if strings.Join(problems, "\n--\n") != strings.Join(want, "\n--\n") {
+		t.Errorf("too few servers for replicas 3:\n%s\nwant:\n%s", strings.Join(problems, "\n--\n"), strings.Join(want, "\n--\n"))
+	}
 }

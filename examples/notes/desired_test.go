@@ -53,10 +53,10 @@ func TestDesiredFile(t *testing.T) {
 	}
 
 	s := svcs[0].ServiceSpec
-	got := []any{s.Command, s.Entrypoint, s.User, s.StopSignal, s.Volumes, s.EnvFile, s.HealthPath, s.Build.Args["VERSION"]}
-	want := []any{[]string{"serve"}, []string(nil), "10001:10001", "SIGQUIT", []string{"notes-data:/data"}, []string{env}, "/healthz", "v1"}
+	got := []any{s.Command, s.Entrypoint, s.User, s.StopSignal, s.Volumes, s.EnvFile, s.HealthPath, s.Build.Args["VERSION"], s.Replicas}
+	want := []any{[]string{"serve"}, []string(nil), "10001:10001", "SIGQUIT", []string{"notes-data:/data"}, []string{env}, "/healthz", "v1", 2}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("command, entrypoint, user, stopSignal, volumes, envFile, healthPath, VERSION =\n%v\nwant\n%v", got, want)
+		t.Errorf("command, entrypoint, user, stopSignal, volumes, envFile, healthPath, VERSION, replicas =\n%v\nwant\n%v", got, want)
 	}
 	if svcs[0].EnvFileDigest == "" {
 		t.Errorf("the env file was not read")
