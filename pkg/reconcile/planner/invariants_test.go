@@ -508,7 +508,7 @@ type world struct {
 	// BlueSurplus and GreenSurplus are replicas beyond spec.replicas: it
 	// was lowered.
 	BlueSurplus, GreenSurplus []colorCase
-	Preview string // the preview key's value: none, blue or green
+	Preview                   string // the preview key's value: none, blue or green
 	// Verification and Checks are the records in status.
 	Verification verifyCase
 	Checks       checksCase
