@@ -31,13 +31,13 @@
 //
 //	bluegreen_served_color{service,color}            gauge: 1 for the color the map points at, 0 for the other (both 0 when none serves)
 //	bluegreen_phase{service,phase}                    gauge: 1 for the phase of the latest decision (Converged, Progressing, Degraded, Failed), 0 for the others
-//	bluegreen_served_up{service}                      gauge: 1 while HAProxy says the served color's server is UP, 0 while it is DOWN or nothing serves (an outage: its requests get 503)
+//	bluegreen_served_up{service}                      gauge: 1 while HAProxy says a server of the served color is UP, 0 while all are DOWN or nothing serves (an outage: its requests get 503)
 //	bluegreen_releases_started_total{service}         counter: releases started (first step towards a new generation)
 //	bluegreen_releases_total{service,outcome}         counter: releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)
 //	bluegreen_release_duration_seconds{service,outcome} histogram: a release's start to its end
 //	bluegreen_release_switch_duration_seconds{service} histogram: a release's start to the switch of the map (releases that switched)
 //	bluegreen_drain_duration_seconds{service}         histogram: a color's DrainServer step done to the start of its StopContainer step
-//	bluegreen_served_restarts{service}                gauge: the engine's restarts of the served color's container since the controller last started it
+//	bluegreen_served_restarts{service}                gauge: the engine's restarts of the served color's containers (all replicas) since the controller last started each
 //	bluegreen_served_restarts_total{service}          counter: restarts of the served color seen by this process
 //	bluegreen_steps_total{service,action,result}      counter: steps taken, result ok or error
 //	bluegreen_reconcile_errors_total{service,reason}  counter: passes of a service that could not observe (reason as in status: DockerUnreachable, HAProxyUnreachable, Timeout, ObserveFailed) and failed steps (reason StepFailed)

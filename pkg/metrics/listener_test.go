@@ -379,7 +379,7 @@ func TestServedUp(t *testing.T) {
 	m.Decided(up, decision(planner.Converged, "Converged"), c.Now())
 	m.Decided(view("api", "", 0), decision(planner.Progressing, "StartContainer"), c.Now())
 	compare(t, m, `
-# HELP bluegreen_served_up 1 while HAProxy says the served color's server is UP, 0 while it is DOWN or nothing serves (its requests get 503).
+# HELP bluegreen_served_up 1 while HAProxy says a server of the served color is UP, 0 while all are DOWN or nothing serves (its requests get 503).
 # TYPE bluegreen_served_up gauge
 bluegreen_served_up{service="api"} 0
 bluegreen_served_up{service="web"} 1
