@@ -35,10 +35,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		backends []string
 		stats    []haproxy.StatRow
 		states   []haproxy.ServerState
-		n        = s.ReplicaCount()
-		cts      = [2][]docker.Container{make([]docker.Container, n), make([]docker.Container, n)}
-		found    = [2][]bool{make([]bool, n), make([]bool, n)}
-		surplus  [2][]docker.Container
+		eng      = newEngineReads(s.ReplicaCount())
 	)
 	reads := []func() error{
 		func() (err error) {
@@ -63,71 +60,22 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return err
 		})
 	}
-	for i, c := range spec.Colors() {
-		for j, r := range s.ReplicasOf(c) {
-			reads = append(reads, func() (err error) {
-				cts[i][j], found[i][j], err = d.Containers.Inspect(ctx, r.Container)
-				return err
-			})
-		}
-		// Replicas beyond the count (it was lowered), up to the first
-		// slot with no container: usually one inspect that finds none.
-		reads = append(reads, func() error {
-			for j := n; j < spec.MaxReplicas; j++ {
-				ct, ok, err := d.Containers.Inspect(ctx, s.Replica(c, j).Container)
-				if err != nil || !ok {
-					return err
-				}
-				surplus[i] = append(surplus[i], ct)
-			}
-			return nil
-		})
-	}
-	if err := all(reads); err != nil {
+	if err := all(append(reads, eng.reads(ctx, d.Containers, s)...)); err != nil {
 		return planner.Observed{}, err
 	}
 	d.checks.complete(s.HAProxy.Runtime, stats)
-	stops := d.stops()
 	o.Backends = make(map[string]bool, len(backends))
 	for _, b := range backends {
 		o.Backends[b] = true
 	}
 	o.Served = planner.ServedColor(s, o.MapRuntime)
-	colors := [2]planner.ColorState{}
+	var colors [2]planner.ColorState
 	for i, c := range spec.Colors() {
-		cs := planner.ColorState{Backend: backendCounters(s.Color(c).Backend, stats)}
-		var check *planner.CheckConfig
-		if d.CheckConfig != nil {
-			check = d.CheckConfig(s, c)
-		}
-		for j, r := range s.ReplicasOf(c) {
-			st := planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states), CheckConfig: check}
-			if found[i][j] {
-				st.Container = fromDocker(cts[i][j], s.Network)
-				if rec, ok := stops.Get(r.Container); ok {
-					st.Container.StoppedByController = stoppedBy(rec, st.Container, s.StopTimeout.Duration)
-				}
-				if err := d.completeOOM(ctx, &st.Container, now); err != nil {
-					return planner.Observed{}, err
-				}
-			}
-			cs.Replicas = append(cs.Replicas, st)
-		}
-		for j, ct := range surplus[i] {
-			r := s.Replica(c, n+j)
-			cs.Surplus = append(cs.Surplus, planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states),
-				Container: fromDocker(ct, s.Network), CheckConfig: check})
-		}
-		colors[i] = cs
-	}
-	// Every replica is probed at once: a pass waits for the slowest.
-	var wg sync.WaitGroup
-	for i := range colors {
-		for j := range colors[i].Replicas {
-			wg.Go(func() { d.probeReplica(ctx, s, o.Served, &colors[i].Replicas[j]) })
+		if colors[i], err = d.colorState(ctx, s, c, eng.of(i), stats, states, now); err != nil {
+			return planner.Observed{}, err
 		}
 	}
-	wg.Wait()
+	d.probeAll(ctx, s, o.Served, &colors)
 	for i, c := range spec.Colors() {
 		for j := range colors[i].Replicas {
 			st := &colors[i].Replicas[j]
@@ -142,8 +90,102 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	return o, nil
 }
 
-// probeColor probes color c, observed as st, when it runs: the color being
-// prepared is probed; so is the served one while HAProxy has it down (it
+// engineReads is what the engine says of a service's containers, by color:
+// each replica's, and those of replicas beyond the count (it was lowered).
+type engineReads struct {
+	cts     [2][]docker.Container
+	found   [2][]bool
+	surplus [2][]docker.Container
+}
+
+// colorReads is engineReads of one color.
+type colorReads struct {
+	cts     []docker.Container
+	found   []bool
+	surplus []docker.Container
+}
+
+func newEngineReads(n int) *engineReads {
+	return &engineReads{cts: [2][]docker.Container{make([]docker.Container, n), make([]docker.Container, n)},
+		found: [2][]bool{make([]bool, n), make([]bool, n)}}
+}
+
+func (e *engineReads) of(i int) colorReads {
+	return colorReads{cts: e.cts[i], found: e.found[i], surplus: e.surplus[i]}
+}
+
+// reads are the inspections of s's containers, to be made at once: one
+// per replica, and per color one of the slot after the last replica, which
+// goes on to the next slot while it finds a container (usually it finds
+// none).
+func (e *engineReads) reads(ctx context.Context, eng Containers, s *spec.Service) []func() error {
+	var reads []func() error
+	n := s.ReplicaCount()
+	for i, c := range spec.Colors() {
+		for j, r := range s.ReplicasOf(c) {
+			reads = append(reads, func() (err error) {
+				e.cts[i][j], e.found[i][j], err = eng.Inspect(ctx, r.Container)
+				return err
+			})
+		}
+		reads = append(reads, func() error {
+			for j := n; j < spec.MaxReplicas; j++ {
+				ct, ok, err := eng.Inspect(ctx, s.Replica(c, j).Container)
+				if err != nil || !ok {
+					return err
+				}
+				e.surplus[i] = append(e.surplus[i], ct)
+			}
+			return nil
+		})
+	}
+	return reads
+}
+
+// colorState is color c as read: each replica's server and container, and
+// the replicas beyond the count.
+func (d *Deps) colorState(ctx context.Context, s *spec.Service, c spec.Color, rd colorReads, stats []haproxy.StatRow, states []haproxy.ServerState, now time.Time) (planner.ColorState, error) {
+	cs := planner.ColorState{Backend: backendCounters(s.Color(c).Backend, stats)}
+	var check *planner.CheckConfig
+	if d.CheckConfig != nil {
+		check = d.CheckConfig(s, c)
+	}
+	stops := d.stops()
+	for j, r := range s.ReplicasOf(c) {
+		st := planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states), CheckConfig: check}
+		if rd.found[j] {
+			st.Container = fromDocker(rd.cts[j], s.Network)
+			if rec, ok := stops.Get(r.Container); ok {
+				st.Container.StoppedByController = stoppedBy(rec, st.Container, s.StopTimeout.Duration)
+			}
+			if err := d.completeOOM(ctx, &st.Container, now); err != nil {
+				return cs, err
+			}
+		}
+		cs.Replicas = append(cs.Replicas, st)
+	}
+	for j, ct := range rd.surplus {
+		r := s.Replica(c, len(cs.Replicas)+j)
+		cs.Surplus = append(cs.Surplus, planner.ReplicaState{Slot: r, Server: serverOf(r, stats, states),
+			Container: fromDocker(ct, s.Network), CheckConfig: check})
+	}
+	return cs, nil
+}
+
+// probeAll probes every replica of both colors at once (probeReplica): a
+// pass waits for the slowest.
+func (d *Deps) probeAll(ctx context.Context, s *spec.Service, served spec.Color, colors *[2]planner.ColorState) {
+	var wg sync.WaitGroup
+	for i := range colors {
+		for j := range colors[i].Replicas {
+			wg.Go(func() { d.probeReplica(ctx, s, served, &colors[i].Replicas[j]) })
+		}
+	}
+	wg.Wait()
+}
+
+// probeReplica probes replica st when it runs: the color being prepared
+// is probed; so is the served one while HAProxy has it down (it
 // came back from a crash, or fails its checks), so that it can take
 // traffic again without waiting for HAProxy's check cadence and its outage
 // is explained, or while HAProxy does not send its traffic to its own
