@@ -177,8 +177,14 @@ func printStatus(o options, stdout, stderr io.Writer) int {
 func writeStatus(w io.Writer, st state.Status) {
 	fmt.Fprintf(w, "desired: %s\n", st.Desired)
 	if st.SpecError != "" {
-		fmt.Fprintf(w, "desired state refused, nothing is changed until it is fixed:\n  %s\n",
-			strings.ReplaceAll(st.SpecError, "\n", "\n  "))
+		what := "desired state refused, nothing is changed until it is fixed"
+		for _, s := range st.Services {
+			if s.Refused != "" {
+				what = "part of the desired state is refused: the services it names run on at their last valid spec, the others go on"
+				break
+			}
+		}
+		fmt.Fprintf(w, "%s:\n  %s\n", what, strings.ReplaceAll(st.SpecError, "\n", "\n  "))
 	}
 	names := make([]string, 0, len(st.Services))
 	for n := range st.Services {

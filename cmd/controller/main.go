@@ -325,11 +325,19 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks, tcp *tcpWarner) 
 func loadWithLocks(load func() ([]spec.Service, error), haLocks *haproxyLocks, tcp *tcpWarner) func() ([]spec.Service, error) {
 	return func() ([]spec.Service, error) {
 		svcs, err := load()
-		if err == nil && tcp != nil {
-			tcp.warn(svcs)
+		valid := svcs
+		if p := spec.Refused(err); p != nil {
+			valid = p.Valid // refused alone: the others go on
+		} else if err != nil {
+			return nil, err
 		}
-		if err == nil && haLocks != nil {
-			err = haLocks.claim(svcs)
+		if tcp != nil {
+			tcp.warn(valid)
+		}
+		if haLocks != nil {
+			if lerr := haLocks.claim(valid); lerr != nil {
+				return nil, lerr
+			}
 		}
 		return svcs, err
 	}

@@ -25,19 +25,36 @@ func (o options) hostPolicy() (*policy.Policy, error) {
 
 // loadFile reads the desired state at path, as specfile.Load does, and
 // refuses it when it asks for what the host's policy does not allow.
+//
+// A service the policy refuses is refused alone, as a document that does
+// not validate is (spec.PartlyRefused).
 func (o options) loadFile(path string) ([]spec.Service, error) {
 	svcs, err := specfile.Load(path)
-	if err != nil {
+	partly := spec.Refused(err)
+	if err != nil && partly == nil {
 		return nil, err
+	}
+	if partly != nil {
+		svcs = partly.Valid
+	} else {
+		partly = &spec.PartlyRefused{}
 	}
 	p, err := o.hostPolicy()
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Check(svcs); err != nil {
-		return nil, err
+	partly.Valid = nil
+	for _, s := range svcs {
+		if err := p.Check([]spec.Service{s}); err != nil {
+			partly.Refused = append(partly.Refused, spec.Refusal{File: s.File(), Name: s.Name, Err: err})
+			continue
+		}
+		partly.Valid = append(partly.Valid, s)
 	}
-	return svcs, nil
+	if len(partly.Refused) > 0 {
+		return nil, partly
+	}
+	return partly.Valid, nil
 }
 
 // tcpWarner says, each time a desired state names an HAProxy runtime API

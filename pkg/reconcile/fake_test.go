@@ -33,6 +33,7 @@ type fakeWorld struct {
 	images     map[string]string // ref -> ID
 	containers map[string]*docker.Container
 	ports      map[string]string // container name -> "backend/server"
+	hostPorts  map[string]int    // container name -> its published port
 	// counters are the BACKEND rows' response counters, by backend.
 	counters map[string]planner.Counters
 	failOn   map[string]error // call prefix -> error
@@ -50,6 +51,7 @@ func newFakeWorld() *fakeWorld {
 		fileMap:    map[string]string{},
 		backends:   []string{"web_blue", "web_green"},
 		servers:    map[string]*haproxy.StatRow{},
+		hostPorts:  map[string]int{},
 		admin:      map[string]haproxy.AdminState{},
 		images:     map[string]string{},
 		containers: map[string]*docker.Container{},
@@ -305,6 +307,7 @@ func (f fakeEngine) Create(_ context.Context, s docker.CreateSpec) (string, erro
 	if err := f.w.record("create %s", s.Name); err != nil {
 		return "", err
 	}
+	f.w.hostPorts[s.Name] = s.HostPort
 	f.w.containers[s.Name] = &docker.Container{ID: "id-" + s.Name, Name: s.Name, ImageID: s.Image, Labels: s.Labels,
 		State: "created", Managed: s.Labels[docker.LabelManaged] == "true", RestartPolicy: docker.RestartNo}
 	return "id-" + s.Name, nil
@@ -412,19 +415,11 @@ func (f fakeProber) Probe(_ context.Context, url string) error {
 		return err
 	}
 	for name, c := range f.w.containers {
-		if c.Running && (strings.Contains(url, "127.0.0.1:"+hostPortOf(name)+"/") || strings.Contains(url, "//"+c.IPs["bridge"]+":8080/")) {
+		if c.Running && (strings.Contains(url, fmt.Sprintf("127.0.0.1:%d/", f.w.hostPorts[name])) || strings.Contains(url, "//"+c.IPs["bridge"]+":8080/")) {
 			return nil
 		}
 	}
 	return errors.New("connection refused")
-}
-
-// hostPortOf is the host port of a container of plantest.Service.
-func hostPortOf(name string) string {
-	if strings.HasSuffix(name, "green") {
-		return "18082"
-	}
-	return "18081"
 }
 
 // apiService is a second service for the fake world, "api", beside "web":

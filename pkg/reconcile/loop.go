@@ -65,6 +65,13 @@ type Loop struct {
 	last     map[string]planner.Decision // each service's latest decision
 	done     chan stepDone
 	runtimes []string // the HAProxy runtime API addresses of the desired state, guarded by mu
+	// lastValid is each service's last spec that was not refused, in the
+	// order first seen (validOrder): a service whose document is refused
+	// runs on at it.
+	lastValid  map[string]spec.Service
+	validOrder []string
+	// refusedLogged is the refusal last logged.
+	refusedLogged string
 }
 
 // stepDone is the end of one service's step.
@@ -88,6 +95,9 @@ type PassResult struct {
 	Errors []string
 	// SpecErr is set when the desired state was refused.
 	SpecErr error
+	// Refused is set when some documents of it were refused: their
+	// services are held, the others went on (spec.PartlyRefused).
+	Refused error
 }
 
 func (l *Loop) init() {
@@ -122,15 +132,21 @@ func (l *Loop) Pass(ctx context.Context) PassResult {
 func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
 	l.init()
 	defer l.flush()
-	defer func() { l.listener().PassEnded(res.SpecErr == nil && len(res.Errors) == 0, l.Now()) }()
-	svcs, err := l.Load()
+	defer func() {
+		l.listener().PassEnded(res.SpecErr == nil && res.Refused == nil && len(res.Errors) == 0, l.Now())
+	}()
+	svcs, held, err := l.desired()
 	l.mu.Lock()
 	l.Status.SetSpecError(err)
 	l.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil && len(svcs) == 0:
 		res.SpecErr = fmt.Errorf("%w:\n%w", ErrSpec, err)
 		l.Log.Error(err, "Desired state refused; nothing is changed until it is fixed")
 		return res
+	case err != nil:
+		res.Refused = fmt.Errorf("%w:\n%w", ErrSpec, err)
+		l.logRefused(err, held)
 	}
 	l.keepRuntimes(svcs)
 	keep := map[string]bool{}
@@ -160,6 +176,11 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	for _, i := range todo {
 		s := &svcs[i]
 		d, err := l.sync(ctx, s, obs[i])
+		if why, ok := held[s.Name]; ok {
+			l.mu.Lock()
+			l.Status.Service(s.Name).Hold(why, l.Now())
+			l.mu.Unlock()
+		}
 		l.last[s.Name] = d
 		switch {
 		case err != nil:

@@ -44,7 +44,7 @@ func (l *Loop) RunOnce(ctx context.Context) error {
 				return fmt.Errorf("%w:\n  %s", ErrWaitingForPromotion, strings.Join(waiting, "\n  "))
 			}
 			if l.allConverged() {
-				return nil
+				return res.Refused // the services it holds back were not acted on: nil when none
 			}
 		}
 		next := BackoffMax

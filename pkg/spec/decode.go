@@ -49,9 +49,24 @@ func Decode(data []byte, source, baseDir string, files FileCheck) ([]Service, er
 // DecodeDocuments is Decode without the checks across services, for a
 // loader that reads several files and checks them together.
 func DecodeDocuments(data []byte, source, baseDir string, files FileCheck) ([]Service, error) {
+	svcs, refused := DecodeEach(data, source, baseDir, files)
+	if len(refused) > 0 {
+		errs := make([]error, len(refused))
+		for i, r := range refused {
+			errs[i] = r.Err
+		}
+		return nil, errors.Join(errs...)
+	}
+	return svcs, nil
+}
+
+// DecodeEach is DecodeDocuments document by document: the services of the
+// documents that stand, and a refusal for each that does not (a file with
+// no document at all is one refusal with no name).
+func DecodeEach(data []byte, source, baseDir string, files FileCheck) ([]Service, []Refusal) {
 	docs := splitDocuments(data)
 	var svcs []Service
-	var errs []error
+	var refused []Refusal
 	for i, doc := range docs {
 		src := source
 		if len(docs) > 1 {
@@ -59,18 +74,29 @@ func DecodeDocuments(data []byte, source, baseDir string, files FileCheck) ([]Se
 		}
 		svc, err := parseOne(doc, src, baseDir, files)
 		if err != nil {
-			errs = append(errs, err)
+			refused = append(refused, Refusal{File: source, Name: documentName(doc), Err: err})
 			continue
 		}
 		svcs = append(svcs, svc)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(docs) == 0 {
+		refused = append(refused, Refusal{File: source, Err: &FieldError{Source: source, Msg: "no service document found"}})
 	}
-	if len(svcs) == 0 {
-		return nil, &FieldError{Source: source, Msg: "no service document found"}
+	return svcs, refused
+}
+
+// documentName is the metadata.name of a document, "" when it cannot be
+// read that far.
+func documentName(doc []byte) string {
+	var d struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
 	}
-	return svcs, nil
+	if err := yaml.Unmarshal(doc, &d); err != nil || !serviceNameRe.MatchString(d.Metadata.Name) {
+		return ""
+	}
+	return d.Metadata.Name
 }
 
 // splitDocuments cuts a YAML stream at "---" lines and drops empty documents.

@@ -270,37 +270,88 @@ func checkHAProxy(bad func(path, format string, args ...any), path string, err e
 // CheckAcross refuses what is wrong only between services: duplicate
 // names, and host ports, backends and map keys used twice.
 func CheckAcross(svcs []Service) error {
-	var errs []error
-	names := map[string]string{}
-	ports := map[int]string{}
-	keys := map[string]string{}
-	backends := map[string]string{}
-	for _, s := range svcs {
-		if prev, ok := names[s.Name]; ok {
-			errs = append(errs, &FieldError{Source: s.Source, Path: "metadata.name", Msg: fmt.Sprintf("%q is already defined in %s", s.Name, prev)})
-			continue
-		}
-		names[s.Name] = s.Source
-		for _, c := range Colors() {
-			for _, r := range s.ReplicasOf(c) {
-				p := r.HostPort
-				if prev, ok := ports[p]; ok && p != 0 {
-					errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", p, prev)})
-					break
-				}
-				ports[p] = fmt.Sprintf("service %q %s", s.Name, r)
-			}
-			b := s.HAProxy.Runtime + " " + s.Color(c).Backend
-			if prev, ok := backends[b]; ok {
-				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".backend", Msg: fmt.Sprintf("%q is already used by %s", s.Color(c).Backend, prev)})
-			}
-			backends[b] = fmt.Sprintf("service %q %s", s.Name, c)
-		}
-		k := s.HAProxy.Runtime + " " + s.HAProxy.MapFile + " " + s.HAProxy.MapKey
-		if prev, ok := keys[k]; ok {
-			errs = append(errs, &FieldError{Source: s.Source, Path: "spec.haproxy.mapKey", Msg: fmt.Sprintf("%q in %s is already routed by service %q", s.HAProxy.MapKey, s.HAProxy.MapFile, prev)})
-		}
-		keys[k] = s.Name
+	_, refused := CheckAcrossEach(svcs, nil)
+	errs := make([]error, len(refused))
+	for i, r := range refused {
+		errs[i] = r.Err
 	}
 	return errors.Join(errs...)
+}
+
+// CheckAcrossEach is CheckAcross service by service: a service that
+// takes a name, a host port, a backend or a map key another one holds is
+// refused, and the others are kept. Of two, the one known (a service
+// already running under the controller: known says so; nil knows none)
+// keeps it, else the one that comes first.
+func CheckAcrossEach(svcs []Service, known func(name string) bool) (kept []Service, refused []Refusal) {
+	order := make([]int, 0, len(svcs))
+	for pass := 0; pass < 2; pass++ {
+		for i, s := range svcs {
+			if isKnown := known != nil && known(s.Name); isKnown == (pass == 0) {
+				order = append(order, i)
+			}
+		}
+	}
+	taken := newTakenSet()
+	var keep []bool = make([]bool, len(svcs))
+	for _, i := range order {
+		s := svcs[i]
+		if errs := taken.check(&s); len(errs) > 0 {
+			refused = append(refused, Refusal{File: s.File(), Name: s.Name, Err: errors.Join(errs...)})
+			continue
+		}
+		taken.add(&s)
+		keep[i] = true
+	}
+	for i, s := range svcs {
+		if keep[i] {
+			kept = append(kept, s)
+		}
+	}
+	return kept, refused
+}
+
+// takenSet is what the services kept so far hold that no other may.
+type takenSet struct {
+	names, keys, backends map[string]string
+	ports                 map[int]string
+}
+
+func newTakenSet() *takenSet {
+	return &takenSet{names: map[string]string{}, keys: map[string]string{}, backends: map[string]string{}, ports: map[int]string{}}
+}
+
+// check says what s would take that is taken.
+func (t *takenSet) check(s *Service) []error {
+	if prev, ok := t.names[s.Name]; ok {
+		return []error{&FieldError{Source: s.Source, Path: "metadata.name", Msg: fmt.Sprintf("%q is already defined in %s", s.Name, prev)}}
+	}
+	var errs []error
+	for _, c := range Colors() {
+		for _, r := range s.ReplicasOf(c) {
+			if prev, ok := t.ports[r.HostPort]; ok && r.HostPort != 0 {
+				errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".hostPort", Msg: fmt.Sprintf("%d is already used by %s", r.HostPort, prev)})
+				break
+			}
+		}
+		if prev, ok := t.backends[s.HAProxy.Runtime+" "+s.Color(c).Backend]; ok {
+			errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".backend", Msg: fmt.Sprintf("%q is already used by %s", s.Color(c).Backend, prev)})
+		}
+	}
+	if prev, ok := t.keys[s.HAProxy.Runtime+" "+s.HAProxy.MapFile+" "+s.HAProxy.MapKey]; ok {
+		errs = append(errs, &FieldError{Source: s.Source, Path: "spec.haproxy.mapKey", Msg: fmt.Sprintf("%q in %s is already routed by service %q", s.HAProxy.MapKey, s.HAProxy.MapFile, prev)})
+	}
+	return errs
+}
+
+// add takes what s holds.
+func (t *takenSet) add(s *Service) {
+	t.names[s.Name] = s.Source
+	for _, c := range Colors() {
+		for _, r := range s.ReplicasOf(c) {
+			t.ports[r.HostPort] = fmt.Sprintf("service %q %s", s.Name, r)
+		}
+		t.backends[s.HAProxy.Runtime+" "+s.Color(c).Backend] = fmt.Sprintf("service %q %s", s.Name, c)
+	}
+	t.keys[s.HAProxy.Runtime+" "+s.HAProxy.MapFile+" "+s.HAProxy.MapKey] = s.Name
 }

@@ -56,6 +56,9 @@ const (
 	// ReasonStepRefused: a step that retrying cannot mend (a name HAProxy
 	// would refuse, a container without the controller's labels).
 	ReasonStepRefused = Reason("StepRefused")
+	// ReasonSpecRefused: the service's latest document is refused; it runs
+	// on at its last valid spec.
+	ReasonSpecRefused = Reason("SpecRefused")
 )
 
 // FailsRelease reports a reason that ends a release attempt before any

@@ -74,6 +74,9 @@ type ServiceStatus struct {
 	// ends, so that its start and its end are each reported once, across
 	// restarts of the controller.
 	Release *Release `json:"release,omitempty"`
+	// Refused says why the service's latest document was refused while it
+	// runs on at its last valid spec (Hold); "" when it is not held.
+	Refused string `json:"refused,omitempty"`
 }
 
 // ReleaseEnded reports that the release of generation already ended: its
@@ -414,6 +417,16 @@ func (s *ServiceStatus) Target(sv *spec.Service, now time.Time) {
 	s.ObservedGeneration = sv.Generation()
 	s.ActiveColor = sv.ActiveColor
 	s.Image = sv.Image
+	s.Refused = ""
+}
+
+// Hold records that the service's latest document was refused (why): the
+// service runs on at its last valid spec, Stalled until the file is fixed,
+// whatever the pass decided on that spec.
+func (s *ServiceStatus) Hold(why string, now time.Time) {
+	s.Refused = why
+	msg := "its latest desired state is refused; it runs on at its last valid spec (generation " + s.ObservedGeneration + ") until the file is fixed: " + why
+	s.setConditions(planner.Failed, planner.ReasonSpecRefused, msg, now)
 }
 
 // Decided records the decision of a pass.

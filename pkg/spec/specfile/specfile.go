@@ -8,8 +8,7 @@
 package specfile
 
 import (
-	"errors"
-	"fmt"
+		"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,7 +19,12 @@ import (
 )
 
 // Load reads desired services from a file or from every *.yaml / *.yml file
-// of a directory. Any bad document refuses the whole input.
+// of a directory. A document that is refused (it does not decode or
+// validate, its env files cannot be read, or it takes what another service
+// holds) refuses that service alone: the error is then a
+// *spec.PartlyRefused holding the services that stand (spec.Refused), for a
+// caller that goes on with them; to any other caller it refuses the whole
+// input, as does a path that cannot be read.
 func Load(path string) ([]spec.Service, error) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -37,29 +41,28 @@ func Load(path string) ([]spec.Service, error) {
 		}
 	}
 	var all []spec.Service
-	var errs []error
+	var refused []spec.Refusal
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("read desired state %s: %w", f, err))
+			refused = append(refused, spec.Refusal{File: f, Err: fmt.Errorf("read desired state %s: %w", f, err)})
 			continue
 		}
-		svcs, err := spec.DecodeDocuments(data, f, filepath.Dir(f), CheckBuild)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		svcs, bad := spec.DecodeEach(data, f, filepath.Dir(f), CheckBuild)
+		refused = append(refused, bad...)
+		for _, s := range svcs {
+			one := []spec.Service{s} // its env files' digest goes into one[0]
+			if err := loadEnvFiles(one); err != nil {
+				refused = append(refused, spec.Refusal{File: f, Name: s.Name, Err: err})
+				continue
+			}
+			all = append(all, one[0])
 		}
-		if err := loadEnvFiles(svcs); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		all = append(all, svcs...)
 	}
-	if err := spec.CheckAcross(all); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	all, bad := spec.CheckAcrossEach(all, nil)
+	refused = append(refused, bad...)
+	if len(refused) > 0 {
+		return nil, &spec.PartlyRefused{Valid: all, Refused: refused}
 	}
 	return all, nil
 }
