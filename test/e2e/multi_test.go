@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -128,5 +130,73 @@ func TestTwoServicesInOneFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(p.web.stateDir, "history.jsonl")); err != nil {
 		t.Fatalf("no release history: %v", err)
 	}
+	ctl.stop()
+}
+
+// TestRefusedDocumentHoldsOnlyItsService: three services, one file each in
+// a directory. api's file is made invalid (activeColor: purple) while web
+// is released under load: web's release converges with no failed request,
+// api serves on at its last valid spec and status says why (Failed,
+// SpecRefused, the file and the field), shop is not touched. Fixing api's
+// file resumes it: its own release then goes through.
+func TestRefusedDocumentHoldsOnlyItsService(t *testing.T) {
+	envs := []*env{newEnv(t), newEnv(t), newEnv(t)}
+	web, api, shop := envs[0], envs[1], envs[2]
+	dir := filepath.Join(web.dir, "desired.d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range envs {
+		e.desired, e.stateDir, e.policy = filepath.Join(dir, e.svc+".yaml"), web.stateDir, web.policy
+		e.save(spec.Blue, "v1")
+	}
+	cmd := exec.Command(web.bin, "run", "-f", dir, "--state-dir", web.stateDir)
+	cmd.Env = append(os.Environ(), "BLUEGREEN_POLICY="+web.policy)
+	ctl := startController(t, cmd, nil)
+	for _, e := range envs {
+		e.waitConverged(2 * time.Minute)
+	}
+	shopStarted := shop.inspect(spec.Blue, "{{.State.StartedAt}}")
+	lw, la := web.startLoad(10, 2), api.startLoad(5, 1)
+	waitSent(t, lw, 500)
+	waitSent(t, la, 500)
+
+	bad := strings.Replace(api.spec(spec.Blue, "v1"), "activeColor: blue", "activeColor: purple", 1)
+	writeFile(t, api.desired+".tmp", bad)
+	if err := os.Rename(api.desired+".tmp", api.desired); err != nil {
+		t.Fatal(err)
+	}
+	web.save(spec.Green, "v2")
+	web.waitConverged(2 * time.Minute)
+	if body, err := web.get("/"); err != nil || body != "green v2" {
+		t.Errorf("web answers %q (%v) after its release, want green v2", body, err)
+	}
+	var held *state.ServiceStatus
+	testenv.WaitFor(t, 30*time.Second, "api held at its last valid spec", func() bool {
+		held = api.serviceStatus()
+		return held != nil && held.Phase == planner.Failed && readyReason(held) == planner.ReasonSpecRefused
+	})
+	for _, want := range []string{api.desired, "spec.activeColor", "purple"} {
+		if !strings.Contains(held.Refused, want) || !strings.Contains(readyMessage(held), want) {
+			t.Errorf("api's status does not say %q: refused %q, message %q", want, held.Refused, readyMessage(held))
+		}
+	}
+	if body, err := api.get("/"); err != nil || body != "blue v1" {
+		t.Errorf("held api answers %q (%v), want blue v1", body, err)
+	}
+	if got := shop.inspect(spec.Blue, "{{.State.StartedAt}}"); got != shopStarted || shop.serviceStatus().Phase != planner.Converged {
+		t.Errorf("shop: started %s (was %s), %s", got, shopStarted, shop.serviceStatus().Phase)
+	}
+
+	api.save(spec.Green, "v2")
+	api.waitConverged(2 * time.Minute)
+	if body, err := api.get("/"); err != nil || body != "green v2" {
+		t.Errorf("api answers %q (%v) once its file is fixed and released, want green v2", body, err)
+	}
+	if s := api.serviceStatus(); s.Refused != "" || web.status().SpecError != "" {
+		t.Errorf("after the fix: refused %q, specError %q", s.Refused, web.status().SpecError)
+	}
+	web.stopLoadNoFailures(lw)
+	api.stopLoadNoFailures(la)
 	ctl.stop()
 }
