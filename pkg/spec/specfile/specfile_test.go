@@ -89,6 +89,39 @@ func TestLoadDirectory(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesEachDocumentAlone: a directory with a good file, a file
+// whose document does not validate, one that is not YAML and one that
+// takes a port another holds: the error is a PartlyRefused whose Valid
+// holds the good service and whose refusals name the service (or, when
+// the name cannot be read, only the file).
+func TestLoadRefusesEachDocumentAlone(t *testing.T) {
+	dir := t.TempDir()
+	api := strings.NewReplacer("name: web", "name: api", "18081", "18091", "18082", "18092").Replace(good)
+	write(t, filepath.Join(dir, "a.yaml"), good)
+	write(t, filepath.Join(dir, "b.yaml"), strings.Replace(api, "activeColor: blue", "activeColor: purple", 1))
+	write(t, filepath.Join(dir, "c.yaml"), "metadata: [not: {a mapping\n")
+	write(t, filepath.Join(dir, "d.yaml"), strings.Replace(good, "name: web", "name: shop", 1))
+	_, err := Load(dir)
+	p := spec.Refused(err)
+	if p == nil {
+		t.Fatalf("Load = %v, want a PartlyRefused", err)
+	}
+	if len(p.Valid) != 1 || p.Valid[0].Name != "web" {
+		t.Errorf("valid %v, want web alone", p.Valid)
+	}
+	type refusal struct{ file, name, says string }
+	want := []refusal{{"b.yaml", "api", "purple"}, {"c.yaml", "", "malformed YAML"}, {"d.yaml", "shop", "18081 is already used by service \"web\""}}
+	if len(p.Refused) != len(want) {
+		t.Fatalf("refused %d: %v", len(p.Refused), err)
+	}
+	for i, r := range p.Refused {
+		w := want[i]
+		if filepath.Base(r.File) != w.file || r.Name != w.name || !strings.Contains(r.Err.Error(), w.says) {
+			t.Errorf("refusal %d: %s %q: %v; want %s %q saying %q", i, r.File, r.Name, r.Err, w.file, w.name, w.says)
+		}
+	}
+}
+
 func TestResources(t *testing.T) {
 	svcs, err := Parse([]byte(good+"  resources: {memory: 64Mi, cpus: 0.5}\n"), "d.yaml", t.TempDir())
 	if err != nil {
