@@ -8,7 +8,7 @@
 package specfile
 
 import (
-		"fmt"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
