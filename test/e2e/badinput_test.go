@@ -83,7 +83,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{"malformed YAML", repl("  activeColor: green\n", "  activeColor: [green\n"), "line 6", "malformed YAML", ""},
 		{"tab indentation", repl("  activeColor: green\n", "\tactiveColor: green\n"), "line 6", "malformed YAML", ""},
-		{"unknown field", base + "  replicas: 3\n", "spec.replicas", "unknown field", ""},
+		{"unknown field", base + "  replicaCount: 3\n", "spec.replicaCount", "unknown field", ""},
 		{"field with the wrong case", repl("  activeColor: green", "  activecolor: green"), "spec.activecolor", "activeColor", ""},
 		{"wrong type: string for a port", repl(blueLine, `blue: {hostPort: "high"}`), "spec.colors.blue.hostPort", `"high"`, ""},
 		{"wrong type: mapping for a string", repl("  image: "+image, "  image: {name: x}"), "spec.image", "mapping", ""},
