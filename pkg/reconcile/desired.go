@@ -22,6 +22,7 @@ func (l *Loop) desired() (svcs []spec.Service, held map[string]string, err error
 		l.remember(svcs)
 		return svcs, nil, nil
 	}
+	partly.Valid = spec.NotRefused(partly.Valid, partly.Refused)
 	valid := map[string]bool{}
 	for _, s := range partly.Valid {
 		valid[s.Name] = true

@@ -27,6 +27,23 @@ func (r Refusal) Holds(s *Service) bool {
 	return s.File() == r.File
 }
 
+// NotRefused is svcs without the services a refusal names: a service
+// with a document refused (another of its name, a duplicate) is refused
+// whole.
+func NotRefused(svcs []Service, refused []Refusal) []Service {
+	var out []Service
+	for _, s := range svcs {
+		named := false
+		for _, r := range refused {
+			named = named || r.Name != "" && r.Name == s.Name
+		}
+		if !named {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // PartlyRefused is the error of a desired state of which some documents,
 // not all, were refused: Valid holds the services that stand on their
 // own. A loader that can go on with them does (errors.As); every other

@@ -62,7 +62,7 @@ func Load(path string) ([]spec.Service, error) {
 	all, bad := spec.CheckAcrossEach(all, nil)
 	refused = append(refused, bad...)
 	if len(refused) > 0 {
-		return nil, &spec.PartlyRefused{Valid: all, Refused: refused}
+		return nil, &spec.PartlyRefused{Valid: spec.NotRefused(all, refused), Refused: refused}
 	}
 	return all, nil
 }

@@ -101,6 +101,9 @@ func TestLoadRefusesEachDocumentAlone(t *testing.T) {
 	write(t, filepath.Join(dir, "b.yaml"), strings.Replace(api, "activeColor: blue", "activeColor: purple", 1))
 	write(t, filepath.Join(dir, "c.yaml"), "metadata: [not: {a mapping\n")
 	write(t, filepath.Join(dir, "d.yaml"), strings.Replace(good, "name: web", "name: shop", 1))
+	// blog's second document is refused: blog is refused whole.
+	blog := strings.NewReplacer("name: web", "name: blog", "18081", "18095", "18082", "18096", "mapFile: /etc/haproxy/hosts.map", "mapFile: /etc/haproxy/blog.map").Replace(good)
+	write(t, filepath.Join(dir, "e.yaml"), blog+"---\n"+strings.Replace(blog, "activeColor: blue", "activeColor: teal", 1))
 	_, err := Load(dir)
 	p := spec.Refused(err)
 	if p == nil {
@@ -110,7 +113,8 @@ func TestLoadRefusesEachDocumentAlone(t *testing.T) {
 		t.Errorf("valid %v, want web alone", p.Valid)
 	}
 	type refusal struct{ file, name, says string }
-	want := []refusal{{"b.yaml", "api", "purple"}, {"c.yaml", "", "malformed YAML"}, {"d.yaml", "shop", "18081 is already used by service \"web\""}}
+	want := []refusal{{"b.yaml", "api", "purple"}, {"c.yaml", "", "malformed YAML"}, {"e.yaml", "blog", "teal"},
+		{"d.yaml", "shop", "18081 is already used by service \"web\""}}
 	if len(p.Refused) != len(want) {
 		t.Fatalf("refused %d: %v", len(p.Refused), err)
 	}
