@@ -35,9 +35,9 @@ type Replica struct {
 func (r Replica) Number() int { return r.Index + 1 }
 
 // String names the replica in messages: "blue" with one replica,
-// "blue replica 2" (of several) otherwise.
+// "blue replica 2" (of several, or beyond the count) otherwise.
 func (r Replica) String() string {
-	if r.Of <= 1 {
+	if r.Of <= 1 && r.Index == 0 {
 		return string(r.Color)
 	}
 	return fmt.Sprintf("%s replica %d", r.Color, r.Number())

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -79,4 +80,49 @@ func inspectName(t *testing.T, name, format string) string {
 		t.Fatalf("docker inspect %s of %s: %v", format, name, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestReplicasScaleUpAndDown: under load, spec.replicas goes from 2 to 3
+// (the third replica starts beside the serving two and takes its share)
+// and then to 1 (the second and third are drained, stopped and removed),
+// with no failed request; HAProxy's backend has three servers throughout,
+// from one server-template line.
+func TestReplicasScaleUpAndDown(t *testing.T) {
+	e := newEnvReplicas(t, 3)
+	e.replicas = 2
+	e.save(spec.Blue, "v1")
+	ctl := e.start()
+	e.waitConverged(2 * time.Minute)
+	l := e.startLoad(10, 2)
+	waitSent(t, l, 500)
+	name := func(n int) string {
+		if n == 1 {
+			return "bg-" + e.svc + "-blue"
+		}
+		return fmt.Sprintf("bg-%s-blue-%d", e.svc, n)
+	}
+
+	e.replicas = 3
+	e.save(spec.Blue, "v1")
+	e.waitConverged(2 * time.Minute)
+	for n := 1; n <= 3; n++ {
+		if got := inspectName(t, name(n), "{{.State.Status}}"); got != "running" {
+			t.Errorf("after replicas 3, %s is %s", name(n), got)
+		}
+		if got := e.replicaStatus(spec.Blue, fmt.Sprintf("app%d", n)); got != "UP" {
+			t.Errorf("after replicas 3, HAProxy says app%d is %s", n, got)
+		}
+	}
+	waitSent(t, l, l.sent()+500)
+
+	e.replicas = 1
+	e.save(spec.Blue, "v1", "  replicas: 1")
+	e.waitConverged(2 * time.Minute)
+	testenv.WaitFor(t, 30*time.Second, "replicas 2 and 3 removed", func() bool {
+		out, _ := exec.Command("docker", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=io.bluegreen.service="+e.svc).Output()
+		return strings.TrimSpace(string(out)) == name(1)
+	})
+	waitSent(t, l, l.sent()+500)
+	e.stopLoadNoFailures(l)
+	ctl.stop()
 }

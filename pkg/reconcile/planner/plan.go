@@ -238,22 +238,23 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 // container exists and does not run.
 func startServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
 	ct, r := st.Container, st.Slot
-	switch {
-	case !ct.Exists || ct.Running:
+	if !ct.Exists || ct.Running {
 		return Decision{}, false
+	}
+	how := ct.Exit() + " without being stopped by the controller"
+	switch {
+	case ct.State == "created":
+		how = "its container was created and not started yet"
+	case ct.StoppedByController:
+		how = ct.Exit() + " after the controller stopped it"
+	}
+	switch {
 	case st.Server.Addr != FallbackAddr(r):
 		// Its address on the network goes with it, and may be given to
 		// another container: HAProxy goes back to the published port,
 		// which reaches it wherever it comes back.
-		return pointAt(s, st, fmt.Sprintf("%s serves but %s", r, ct.Exit())), true
+		return pointAt(s, st, fmt.Sprintf("%s serves but %s", r, how)), true
 	case !ct.Restarting:
-		how := ct.Exit() + " without being stopped by the controller"
-		switch {
-		case ct.State == "created":
-			how = "its container was created and not started yet"
-		case ct.StoppedByController:
-			how = ct.Exit() + " after the controller stopped it"
-		}
 		return containerStep(StartContainer, s, r, ct, fmt.Sprintf("%s serves but %s: start it again", r, how)), true
 	}
 	return Decision{}, false
@@ -293,12 +294,17 @@ func retireSurplus(s *spec.Service, o Observed, served spec.Color, now time.Time
 		if c == served && inService(cs) == 0 {
 			continue
 		}
-		for _, st := range cs.Surplus {
+		// The last first: the ones left stay in consecutive slots, where
+		// the next observation looks for them.
+		for i := len(cs.Surplus) - 1; i >= 0; i-- {
+			st := cs.Surplus[i]
 			ct, r := st.Container, st.Slot
 			why := fmt.Sprintf("%s is beyond spec.replicas %d", r.Container, s.ReplicaCount())
 			switch {
 			case !ct.Exists:
 				continue
+			case ct.Running && st.Server.Found && !st.Server.Draining() && !st.Server.Maint():
+				return serverStep(DrainServer, s, r, why+": let its sessions finish before it stops"), true
 			case ct.Running && st.Server.Found:
 				if d, decided := drainGate(s, st, now); decided {
 					return d, true

@@ -143,6 +143,15 @@ func TestPlanFewerReplicas(t *testing.T) {
 				cs.Surplus[0].Container.RestartPolicy = planner.RestartNo
 			})
 		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Blue, Target: "bg-web-blue-2"}},
+		{"of two beyond the count, the last goes first", func() *plantest.World {
+			w := blueServesTwo()
+			return w.EditColor(spec.Blue, func(cs *planner.ColorState) {
+				third := cs.Surplus[0]
+				third.Slot = w.S.Replica(spec.Blue, 2)
+				third.Container.ID = "c-blue-3"
+				cs.Surplus = append(cs.Surplus, third)
+			})
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Blue, Target: "web_blue/app3"}},
 		{"not while the served color's own replica is down", func() *plantest.World {
 			return blueServesTwo().EditReplica(spec.Blue, 0, plantest.StartedAgo(time.Second, "DOWN", 0))
 		}, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonServedColorDown}},
