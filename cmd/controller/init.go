@@ -26,6 +26,7 @@ type initAnswers struct {
 	name, image   string
 	containerPort int
 	healthPath    string
+	replicas      int // containers per color; 1 writes no replicas field
 	hosts         []string
 	bluePort      int
 	greenPort     int
@@ -62,6 +63,7 @@ func initFlags(fs *pflag.FlagSet, a *initAnswers) {
 	fs.IntVar(&a.containerPort, "container-port", 8080, "the port the app listens on in the container")
 	fs.StringVar(&a.healthPath, "health-path", "/healthz", "the path HAProxy's checks and the controller's probes ask, answering 2xx when healthy")
 	fs.StringSliceVar(&a.hosts, "host", nil, "a host name HAProxy routes to the service by the Host header (repeatable, or comma separated; none: every request)")
+	fs.IntVar(&a.replicas, "replicas", 1, "containers per color, each behind its own server of the color's backend (1 to 32); green's port then defaults to blue's plus this")
 	fs.IntVar(&a.bluePort, "blue-port", 18081, "the 127.0.0.1 port blue's container is published on (1024-65535)")
 	fs.IntVar(&a.greenPort, "green-port", 18082, "the 127.0.0.1 port green's container is published on (1024-65535)")
 	fs.StringVar(&a.runtime, "runtime", "unix:///run/haproxy/admin.sock", "HAProxy's runtime API: unix:///path or tcp://127.0.0.1:PORT")
@@ -117,6 +119,9 @@ func checkAnswers(a *initAnswers) error {
 	}
 	if err := checkListen(a.listen); err != nil {
 		errs = append(errs, err)
+	}
+	if a.replicas < 0 || a.replicas > spec.MaxReplicas {
+		errs = append(errs, fmt.Errorf("--replicas %d: want 1 to %d", a.replicas, spec.MaxReplicas))
 	}
 	if strings.ContainsAny(a.mapFile, `,()"'$`) {
 		errs = append(errs, fmt.Errorf("--map-file %q: a path with , ( ) quotes or $ cannot be written into haproxy.cfg's map() converter: choose another path", a.mapFile))
@@ -179,6 +184,7 @@ var fieldFlags = strings.NewReplacer(
 	" spec.healthPath: ", " spec.healthPath (--health-path): ",
 	" spec.colors.blue.hostPort: ", " spec.colors.blue.hostPort (--blue-port): ",
 	" spec.colors.green.hostPort: ", " spec.colors.green.hostPort (--green-port): ",
+	" spec.replicas: ", " spec.replicas (--replicas): ",
 	" spec.haproxy.runtime: ", " spec.haproxy.runtime (--runtime): ",
 	" spec.haproxy.mapFile: ", " spec.haproxy.mapFile (--map-file): ",
 )
@@ -206,6 +212,10 @@ func desiredYAML(a *initAnswers) ([]byte, error) {
 	if strings.ContainsAny(a.name+a.image+a.healthPath+a.runtime+a.mapFile, "\x00\r\n") {
 		return nil, errors.New("an answer holds a line break or a NUL byte: give each on one line")
 	}
+	replicas := ""
+	if a.replicas > 1 {
+		replicas = fmt.Sprintf("\n  replicas: %d", a.replicas)
+	}
 	return fmt.Appendf(nil, `# Desired state of service %[1]s, written by controller init. HAProxy routes
 # %[2]s to it (haproxy.cfg).
 #
@@ -220,7 +230,7 @@ spec:
   activeColor: blue
   image: %[4]s
   containerPort: %[5]d
-  healthPath: %[6]s
+  healthPath: %[6]s%[11]s
   colors:
     blue:
       hostPort: %[7]d
@@ -229,7 +239,7 @@ spec:
   haproxy:
     runtime: %[9]s
     mapFile: %[10]s
-`, a.name, routed, q(a.name), q(a.image), a.containerPort, q(a.healthPath), a.bluePort, a.greenPort, q(a.runtime), q(a.mapFile)), nil
+`, a.name, routed, q(a.name), q(a.image), a.containerPort, q(a.healthPath), a.bluePort, a.greenPort, q(a.runtime), q(a.mapFile), replicas), nil
 }
 
 // initFile is one file init writes, and what it says about it.

@@ -247,3 +247,39 @@ func TestInitAsks(t *testing.T) {
 		t.Errorf("an input that ends: %v", err)
 	}
 }
+
+// TestInitReplicas: --replicas N writes spec.replicas and a server per
+// replica in each backend, each at its own published port, green's from
+// blue's plus N unless --green-port says otherwise (then an overlap is
+// refused, naming the flags); haproxy -c and validate accept the result.
+func TestInitReplicas(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"init", "--name", "web", "--image", "demo:v1", "--out", dir, "--replicas", "2",
+		"--map-file", filepath.Join(dir, "hosts.map"), "--runtime", "unix://" + filepath.Join(dir, "admin.sock"),
+		"--blue-port", "28081", "--listen", "127.0.0.1:28080"}
+	code, out, errOut := runWithInput(strings.NewReader(""), args...)
+	if code != exitOK {
+		t.Fatalf("init --replicas 2: exit %d\n%s%s", code, out, errOut)
+	}
+	desired, _ := os.ReadFile(filepath.Join(dir, "desired.yaml"))
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	b, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(desired), "\n  replicas: 2\n") || !strings.Contains(string(desired), "hostPort: 28083") {
+		t.Errorf("desired.yaml lacks replicas: 2 or green's port 28083:\n%s", desired)
+	}
+	for _, want := range []string{"    server app1 127.0.0.1:28081 check", "    server app2 127.0.0.1:28082 check",
+		"    server app1 127.0.0.1:28083 check", "    server app2 127.0.0.1:28084 check"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("haproxy.cfg does not hold %q:\n%s", want, b)
+		}
+	}
+	haproxyCheck(t, cfg)
+	if code, out, errOut := runCmd("validate", "-f", filepath.Join(dir, "desired.yaml"), "--haproxy-config", cfg); code != exitOK {
+		t.Errorf("validate of what init wrote: exit %d\n%s%s", code, out, errOut)
+	}
+
+	code, out, errOut = runWithInput(strings.NewReader(""), append(args, "--out", t.TempDir(), "--green-port", "28082")...)
+	if code != exitUsage || !strings.Contains(errOut, "(--green-port)") || !strings.Contains(errOut, "overlaps blue's 28081-28082") {
+		t.Errorf("green's ports inside blue's: exit %d, want %d naming --green-port and the overlap\n%s%s", code, exitUsage, out, errOut)
+	}
+}

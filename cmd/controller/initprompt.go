@@ -15,6 +15,9 @@ import (
 // gatherAnswers completes the answers: on a terminal, by asking for each
 // one no flag gave; otherwise the flags must give the name and the image.
 func gatherAnswers(a *initAnswers, in io.Reader, out io.Writer) error {
+	if a.replicas > 1 && (a.changed == nil || !a.changed("green-port")) {
+		a.greenPort = a.bluePort + a.replicas // blue's replicas publish the ports before it
+	}
 	if isTerminal(in) {
 		if err := askAnswers(a, newPrompter(in, out)); err != nil {
 			return err
