@@ -295,6 +295,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks, tcp *tcpWarner) 
 		MapFiles:   reconcile.HostMapFiles{},
 		Prober:     prober,
 		Checker:    prober,
+		Warmer:     prober,
 		Stops:      stops,
 		NoPull:     o.noPull,
 	}

@@ -125,6 +125,10 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 			*out = append(*out, u...)
 		}
 	}
+	if w := s.Warmup; w != nil {
+		add("spec.warmup", "%d requests of %s to each new pod, %d at a time: nothing sends them before the switch; a readiness probe or a startup job of the app itself can warm it",
+			w.Requests, w.Path, w.Concurrency)
+	}
 	if p := s.Preview; p != nil {
 		if plain {
 			add("spec.preview.mapKey", "%q: there is no preview Service; reach the new color through its Deployment's pods", p.MapKey)

@@ -345,8 +345,8 @@ func repoCases(t *testing.T) []checkCase {
 		{name: "examples/haproxy.cfg", cfg: strings.NewReplacer("/tmp/bluegreen-demo", "{{DIR}}", "127.0.0.1:18080", "127.0.0.1:{{FRONT}}",
 			"127.0.0.1:18081", "{{SERVER}}", "127.0.0.1:18082", "{{SERVER}}").Replace(string(demo)),
 			want: map[string]HealthCheck{"web_blue": healthz, "web_green": healthz}},
-		{name: "test/e2e haproxyCfg", cfg: strings.NewReplacer("{{SVC}}", "e2e", "127.0.0.1:{{BLUE}}", "{{SERVER}}",
-			"127.0.0.1:{{GREEN}}", "{{SERVER}}").Replace(e2eConfig(t, filepath.Join(root, "test", "e2e", "harness_test.go"))),
+		{name: "test/e2e haproxyCfg", cfg: strings.NewReplacer("{{SVC}}", "e2e", "{{BLUESERVERS}}", "server app {{SERVER}}",
+			"{{GREENSERVERS}}", "server app {{SERVER}}", "{{RETRY}}", "").Replace(e2eConfig(t, filepath.Join(root, "test", "e2e", "harness_test.go"))),
 			want: map[string]HealthCheck{"e2e_blue": healthz, "e2e_green": healthz}},
 	}
 }

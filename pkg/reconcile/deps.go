@@ -72,6 +72,8 @@ type Deps struct {
 	Prober     Prober
 	// Checker sends the pre-switch checks (spec.checks).
 	Checker Checker
+	// Warmer sends the warm-up requests (spec.warmup).
+	Warmer Warmer
 	// Stops records the containers the controller stops (nil: kept in
 	// memory, lost when the process ends).
 	Stops StopRecords

@@ -89,6 +89,8 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 		return d.writeMapFile(st.Map, "the preview key is set at runtime")
 	case planner.RunChecks:
 		return d.runChecks(ctx, st.Checks)
+	case planner.WarmUp:
+		return d.warmUp(ctx, st.Warmup)
 	}
 	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, st.Service)
 }
@@ -111,6 +113,8 @@ func hasValue(st planner.Step) error {
 		ok = st.Map != nil
 	case planner.RunChecks:
 		ok = st.Checks != nil
+	case planner.WarmUp:
+		ok = st.Warmup != nil
 	default:
 		return nil
 	}

@@ -88,7 +88,13 @@ func (w *fakeWorld) deps() *Deps {
 		Containers: fakeEngine{w},
 		MapFiles:   fakeMapFiles{w},
 		Prober:     fakeProber{w},
+		Warmer:     fakeProber{w},
 	}
+}
+
+// WarmUp records the warm-up of base.
+func (f fakeProber) WarmUp(_ context.Context, base, path string, requests, concurrency int) error {
+	return f.w.record("warm up %s%s %d at %d", base, path, requests, concurrency)
 }
 
 // count reports how many times call was made.

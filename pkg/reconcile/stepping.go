@@ -23,6 +23,9 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	if d.Step.Action == planner.RunChecks {
 		err = l.recordChecks(log, s, *d.Step, err)
 	}
+	if d.Step.Action == planner.WarmUp && err == nil {
+		l.recordWarmup(s, *d.Step)
+	}
 	if err != nil {
 		return d, err
 	}
@@ -118,4 +121,17 @@ func (l *Loop) recordChecks(log logr.Logger, s *spec.Service, step planner.Step,
 	l.Status.Service(s.Name).Checks = r
 	l.mu.Unlock()
 	return nil
+}
+
+// recordWarmup keeps in status that the replicas step warmed up, as they
+// ran: the switch waits for it, and a container restarted since is warmed
+// up again.
+func (l *Loop) recordWarmup(s *spec.Service, step planner.Step) {
+	r := &planner.WarmupRecord{Generation: s.Generation(), Color: step.Color, Requests: step.Warmup.Requests, At: l.Now()}
+	for _, t := range step.Warmup.Targets {
+		r.Runs = append(r.Runs, t.Run)
+	}
+	l.mu.Lock()
+	l.Status.Service(s.Name).Warmup = r
+	l.mu.Unlock()
 }

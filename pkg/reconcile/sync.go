@@ -43,7 +43,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
-		prev, verification, checks := st.Remembered(), st.Verification, st.Checks
+		prev, verification, checks, warmup := st.Remembered(), st.Verification, st.Checks, st.Warmup
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -52,7 +52,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 			defer func() { <-sem }()
 			now := l.Now()
 			o, err := observer.Observe(ctx, s, prev, now)
-			o.Verification, o.Checks = verification, checks
+			o.Verification, o.Checks, o.Warmup = verification, checks, warmup
 			out[i] = observation{o: o, err: err, now: now}
 		}()
 	}

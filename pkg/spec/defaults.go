@@ -41,6 +41,9 @@ func (s *Service) applyDefaults() {
 	if s.HAProxy.MapKey == "" {
 		s.HAProxy.MapKey = s.Name
 	}
+	if s.Warmup != nil {
+		s.Warmup.applyDefaults()
+	}
 	if s.Build != nil && s.Build.Dockerfile == "" {
 		s.Build.Dockerfile = DefaultDockerfile
 	}

@@ -166,6 +166,10 @@ type ServiceSpec struct {
 	// prepared, so that it can be tried through the real frontend before
 	// the switch.
 	Preview *PreviewSpec `json:"preview,omitempty"`
+	// Warmup, when set, sends requests to each replica of the new color
+	// once it is ready and its checks passed, before any traffic moves, so
+	// that its first users do not pay its cold start.
+	Warmup *Warmup `json:"warmup,omitempty"`
 	// Checks are HTTP requests sent straight to the new color once it is
 	// ready, before any traffic moves: all must pass, or the release fails
 	// with the map untouched.

@@ -50,6 +50,7 @@ func (s *Service) validate(files FileCheck) error {
 	s.validateHAProxy(bad)
 	s.validateTimers(bad)
 	s.validateRelease(bad)
+	s.validateWarmup(bad)
 	return errors.Join(errs...)
 }
 

@@ -184,6 +184,11 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		if got, want := len(step.Map.Ready), s.ReplicaCount(); got != want {
 			t.Fatalf("invariant 1: %s carries the readiness of %d replicas, not %d", step, got, want)
 		}
+		// A release (not a rollback) moves traffic only to a color warmed
+		// up as its replicas run now.
+		if s.Warmup != nil && (rb == nil || c != rb.From) && !warmedUp(s, o, c) {
+			t.Fatalf("%s to a color not warmed up as it runs now (record %+v)", step, o.Warmup)
+		}
 	case planner.MarkServerUp:
 		// Invariant 12: a container run is set UP once at most; after
 		// that, HAProxy's own checks have the last word.
@@ -318,6 +323,10 @@ func valueMissing(s *spec.Service, st planner.Step) string {
 		if st.Checks == nil || len(st.Checks.Checks) != len(s.Checks) {
 			return fmt.Sprintf("checks %+v", st.Checks)
 		}
+	case planner.WarmUp:
+		if w := st.Warmup; w == nil || s.Warmup == nil || w.Path != s.Warmup.Path || len(w.Targets) != s.ReplicaCount() {
+			return fmt.Sprintf("warm-up %+v", st.Warmup)
+		}
 	}
 	return ""
 }
@@ -345,6 +354,21 @@ func notReady(s *spec.Service, o planner.Observed, st planner.ReplicaState, rb *
 		return fmt.Sprintf("%s's server is out of service (status %q, drain %t, maint %t)", st.Slot, srv.Status, srv.AdminDrain, srv.AdminMaint)
 	}
 	return probesMissing(s, st, false)
+}
+
+// warmedUp: the warm-up record is of this release, color c, and each
+// replica's current run.
+func warmedUp(s *spec.Service, o planner.Observed, c spec.Color) bool {
+	r := o.Warmup
+	if r == nil || r.Generation != s.Generation() || r.Color != c || len(r.Runs) != len(o.Color(c).Replicas) {
+		return false
+	}
+	for i, st := range o.Color(c).Replicas {
+		if r.Runs[i].Container != st.Container.ID || !r.Runs[i].StartedAt.Equal(st.Container.StartedAt) {
+			return false
+		}
+	}
+	return true
 }
 
 // anyInService: some replica of cs within spec.replicas runs and is in
@@ -485,6 +509,7 @@ func drawWorld(t *rapid.T) world {
 		Preview:      rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
 		Verification: verifyGen(n, sc).Draw(t, "verification"),
 		Checks:       checksGen(n, sc).Draw(t, "checks"),
+		Warmed:       rapid.SampledFrom([]string{"none", "blue", "green", "stale"}).Draw(t, "warmed"),
 		Approved:     rapid.Bool().Draw(t, "approved"),
 	}
 }
@@ -512,7 +537,11 @@ type world struct {
 	// Verification and Checks are the records in status.
 	Verification verifyCase
 	Checks       checksCase
-	Approved     bool // an operator promoted this spec
+	// Warmed is the warm-up record in status: none, of the current runs
+	// of blue or green, or of a run of green before its container
+	// restarted (stale).
+	Warmed   string
+	Approved bool // an operator promoted this spec
 }
 
 // observed builds the world's snapshot; the same world always builds the
@@ -553,6 +582,21 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	}
 	w.Verification.record(s, &o)
 	w.Checks.record(s, &o)
+	if w.Warmed != "none" {
+		c := spec.Color(w.Warmed)
+		if w.Warmed == "stale" {
+			c = spec.Green
+		}
+		r := &planner.WarmupRecord{Generation: s.Generation(), Color: c, Requests: 20, At: plantest.T0.Add(-time.Second)}
+		for _, st := range o.Color(c).Replicas {
+			run := st.Container.Run()
+			if w.Warmed == "stale" {
+				run.StartedAt = run.StartedAt.Add(-time.Hour)
+			}
+			r.Runs = append(r.Runs, run)
+		}
+		o.Warmup = r
+	}
 	return o
 }
 
@@ -586,6 +630,8 @@ type specCase struct {
 	Storage bool
 	// Replicas per color: 1, 2 or 3.
 	Replicas int
+	// Warmup: spec.warmup is set.
+	Warmup bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
@@ -602,6 +648,7 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Process:  mostly(t, n, false, true),
 			Storage:  mostly(t, n, false, true),
 			Replicas: mostly(t, n, 1, 2, 3),
+			Warmup:   mostly(t, n, false, true),
 		}
 	})
 }
@@ -639,6 +686,9 @@ func (c specCase) yaml() []string {
 	}
 	if c.Replicas > 1 {
 		l = append(l, fmt.Sprintf("  replicas: %d", c.Replicas))
+	}
+	if c.Warmup {
+		l = append(l, "  warmup: {path: /, requests: 20}")
 	}
 	if c.Storage {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")

@@ -14,6 +14,8 @@ type Observed struct {
 	// Checks is the outcome of the latest pre-switch checks, as persisted
 	// in status (nil: none).
 	Checks *CheckRecord
+	// Warmup is the latest warm-up, as persisted in status (nil: none).
+	Warmup *WarmupRecord
 	// Approved is the generation an operator promoted at the host
 	// (controller promote), if any.
 	Approved string

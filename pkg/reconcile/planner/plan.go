@@ -181,8 +181,8 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 }
 
 // preSwitch holds the switch to the ready color next until its gates are
-// passed: the preview key points at it, its pre-switch checks passed, and,
-// with a manual promotion, the release is approved.
+// passed: the preview key points at it, its pre-switch checks passed, it
+// was warmed up, and, with a manual promotion, the release is approved.
 func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision, decided bool) {
 	backend := s.Color(next).Backend
 	if s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
@@ -197,6 +197,9 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision
 			return Decision{Phase: Failed, Reason: ReasonCheckFailed,
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
 		}
+	}
+	if s.Warmup != nil && !o.Warmup.of(s, next, o.Color(next)) {
+		return warmupStep(s, next, o.Color(next)), true
 	}
 	if next == s.ActiveColor && served != "" && s.Promotion.Mode == spec.PromotionManual &&
 		s.Promotion.Approved != s.Generation() && o.Approved != s.Generation() {

@@ -26,6 +26,8 @@ const (
 	SetPreview Action = "SetPreview"
 	// RunChecks sends the pre-switch checks to the new color.
 	RunChecks Action = "RunChecks"
+	// WarmUp sends spec.warmup's requests to each replica of the new color.
+	WarmUp Action = "WarmUp"
 	// SetRestartPolicy gives the served color the engine's restart policy
 	// unless-stopped (it comes back by itself when it dies, or when the
 	// engine or the host restarts) and every other color "no".
@@ -68,6 +70,8 @@ type Step struct {
 	Map *MapEntry `json:"map,omitempty"`
 	// Checks: RunChecks.
 	Checks *ChecksRun `json:"checks,omitempty"`
+	// Warmup: WarmUp.
+	Warmup *WarmupRun `json:"warmup,omitempty"`
 }
 
 // ImageRef is the image an image step makes: built from Build when it is

@@ -67,6 +67,8 @@ type ServiceStatus struct {
 	Verification *planner.Verification `json:"verification,omitempty"`
 	// Checks is the outcome of the latest pre-switch checks.
 	Checks *planner.CheckRecord `json:"checks,omitempty"`
+	// Warmup says which runs of the new color were last warmed up.
+	Warmup *planner.WarmupRecord `json:"warmup,omitempty"`
 	// FailedReason is "<generation>/<reason>" of the last release that
 	// failed before traffic moved, so that it is recorded once.
 	FailedReason string `json:"failedReason,omitempty"`
