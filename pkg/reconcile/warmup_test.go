@@ -2,10 +2,10 @@ package reconcile
 
 import (
 	"context"
-	"slices"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
