@@ -202,6 +202,13 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			l.dueAt[s.Name] = l.Now().Add(d.RequeueAfter)
 		}
 	}
+	l.keep(keep)
+	return res
+}
+
+// keep forgets the services not in keep: their schedule, their last
+// decision and their status.
+func (l *Loop) keep(keep map[string]bool) {
 	for name := range l.dueAt {
 		if !keep[name] {
 			delete(l.dueAt, name)
@@ -215,7 +222,6 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	l.mu.Lock()
 	l.Status.Keep(keep)
 	l.mu.Unlock()
-	return res
 }
 
 // keepRuntimes records the HAProxy runtime API addresses svcs name.
