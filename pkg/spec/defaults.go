@@ -84,6 +84,7 @@ func (s *Service) applyDefaults() {
 			c.Name = c.Method + " " + c.Path
 		}
 	}
+	s.jobDefaults()
 	if s.Promotion.Mode == "" {
 		s.Promotion.Mode = PromotionAuto
 	}

@@ -174,6 +174,9 @@ type ServiceSpec struct {
 	// ready, before any traffic moves: all must pass, or the release fails
 	// with the map untouched.
 	Checks []Check `json:"checks,omitempty"`
+	// Jobs run once per release, in the order written, one at a time, in
+	// containers of the new image, before the switch (see Job).
+	Jobs []Job `json:"jobs,omitempty"`
 }
 
 // Check is one pre-switch HTTP check of the new color.

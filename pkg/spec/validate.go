@@ -51,6 +51,7 @@ func (s *Service) validate(files FileCheck) error {
 	s.validateTimers(bad)
 	s.validateRelease(bad)
 	s.validateWarmup(bad)
+	s.validateJobs(bad)
 	return errors.Join(errs...)
 }
 
