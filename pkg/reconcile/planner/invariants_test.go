@@ -139,6 +139,10 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	if imageStep {
 		return
 	}
+	checkJobs(t, s, o, &step, rb)
+	if step.Job != nil {
+		return // a job container is none of the colors'
+	}
 	c := step.Color
 	cs := o.Color(c)
 	if (step.Replica > 0) != (step.Container != nil || step.Server != nil) || step.Replica > len(cs.Replicas)+len(cs.Surplus) {
@@ -511,6 +515,7 @@ func drawWorld(t *rapid.T) world {
 		Checks:       checksGen(n, sc).Draw(t, "checks"),
 		Warmed:       rapid.SampledFrom([]string{"none", "blue", "green", "stale"}).Draw(t, "warmed"),
 		Approved:     rapid.Bool().Draw(t, "approved"),
+		Jobs:         jobsGen(sc).Draw(t, "jobs"),
 	}
 }
 
@@ -542,6 +547,9 @@ type world struct {
 	// restarted (stale).
 	Warmed   string
 	Approved bool // an operator promoted this spec
+	// Jobs are the job containers and records of the spec's jobs, and one
+	// of an earlier release.
+	Jobs []jobCase
 }
 
 // observed builds the world's snapshot; the same world always builds the
@@ -597,6 +605,9 @@ func (w world) observed(s *spec.Service) planner.Observed {
 		}
 		o.Warmup = r
 	}
+	for _, j := range w.Jobs {
+		o.Jobs = append(o.Jobs, j.state(s, imageIDs[w.Image]))
+	}
 	return o
 }
 
@@ -632,6 +643,8 @@ type specCase struct {
 	Replicas int
 	// Warmup: spec.warmup is set.
 	Warmup bool
+	// Jobs: two release jobs, migrate (timeout 1m) then seed.
+	Jobs bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
@@ -649,6 +662,7 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Storage:  mostly(t, n, false, true),
 			Replicas: mostly(t, n, 1, 2, 3),
 			Warmup:   mostly(t, n, false, true),
+			Jobs:     rapid.Bool().Draw(t, "jobs"),
 		}
 	})
 }
@@ -692,6 +706,9 @@ func (c specCase) yaml() []string {
 	}
 	if c.Storage {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
+	}
+	if c.Jobs {
+		l = append(l, "  jobs: [{name: migrate, command: [migrate], timeout: 1m}, {name: seed, command: [seed]}]")
 	}
 	return l
 }
@@ -1078,4 +1095,159 @@ func (c checksCase) record(s *spec.Service, o *planner.Observed) {
 		r.Generation = "0123456789ab"
 	}
 	o.Checks = r
+}
+
+// jobCase is what is observed of one release job: its container and its
+// record in status.
+type jobCase struct {
+	Job     string // migrate or seed; "old" for a job of an earlier release
+	Color   spec.Color
+	State   string // absent, created, running, late (running past its timeout), exited
+	Code    int    // exited: 0, 1, or 137 after its timeout
+	OOM     bool
+	Record  string // none, started (written before the create), ended (complete; for absent: Succeeded)
+	Failed  bool   // absent with an ended record: it failed
+	Removed bool
+}
+
+func jobsGen(sc specCase) *rapid.Generator[[]jobCase] {
+	return rapid.Custom(func(t *rapid.T) []jobCase {
+		var out []jobCase
+		for _, name := range []string{"migrate", "seed", "old"} {
+			j := jobCase{
+				Job:    name,
+				Color:  rapid.SampledFrom([]spec.Color{sc.Active, sc.Active.Other()}).Draw(t, name+" color"),
+				State:  rapid.SampledFrom([]string{"absent", "created", "running", "late", "exited"}).Draw(t, name+" state"),
+				Code:   rapid.SampledFrom([]int{0, 1, 137}).Draw(t, name+" exit code"),
+				OOM:    rapid.IntRange(0, 9).Draw(t, name+" oom") == 0,
+				Record: rapid.SampledFrom([]string{"none", "started", "ended"}).Draw(t, name+" record"),
+				Failed: rapid.Bool().Draw(t, name+" failed"),
+			}
+			out = append(out, j)
+		}
+		if !sc.Jobs {
+			return nil
+		}
+		return out
+	})
+}
+
+// state builds the job's observed state.
+func (j jobCase) state(s *spec.Service, imageID string) planner.JobState {
+	gen := s.Generation()
+	if j.Job == "old" {
+		gen = "0123456789ab"
+	}
+	name := s.JobContainerName(j.Job, gen)
+	js := planner.JobState{Generation: gen, Job: j.Job, Name: name}
+	ct := planner.Container{Exists: j.State != "absent", Managed: true, Service: s.Name, Color: string(j.Color), ID: "job-" + j.Job, ImageID: imageID, State: j.State}
+	switch j.State {
+	case "running":
+		ct.Running, ct.StartedAt = true, plantest.T0.Add(-10*time.Second)
+	case "late":
+		ct.Running, ct.State, ct.StartedAt = true, "running", plantest.T0.Add(-11*time.Minute)
+	case "exited":
+		ct.StartedAt, ct.ExitCode, ct.OOMKilled = plantest.T0.Add(-2*time.Minute), j.Code, j.OOM
+		ct.FinishedAt = ct.StartedAt.Add(time.Second)
+		if j.Code == 137 {
+			ct.FinishedAt = ct.StartedAt.Add(61 * time.Second)
+		}
+	}
+	if ct.Exists {
+		js.Container = ct
+	}
+	r := &planner.JobRecord{Generation: gen, Job: j.Job, Container: name, Color: j.Color}
+	switch {
+	case j.Record == "started":
+		js.Record = r
+	case j.Record == "ended" && j.State == "exited":
+		*r = planner.EndJob(*r, ct, time.Minute)
+		js.Record = r
+	case j.Record == "ended" && j.State == "absent":
+		code := 0
+		if j.Failed {
+			code = 1
+		}
+		*r = planner.EndJob(*r, planner.Container{ID: "job-" + j.Job, ExitCode: code, StartedAt: plantest.T0.Add(-time.Hour), FinishedAt: plantest.T0.Add(-time.Hour + time.Second)}, time.Minute)
+		js.Record = r
+	}
+	return js
+}
+
+// jobSucceeded says whether job of this generation is known to have
+// succeeded: its container exited 0 and was not OOM-killed, or, with no
+// container, its record says so.
+func jobSucceeded(s *spec.Service, o planner.Observed, job string) bool {
+	name := s.JobContainerName(job, s.Generation())
+	for _, js := range o.Jobs {
+		if js.Name != name {
+			continue
+		}
+		if ct := js.Container; ct.Exists {
+			return ct.State == "exited" && !ct.Running && ct.ExitCode == 0 && !ct.OOMKilled
+		}
+		return js.Record != nil && js.Record.Outcome == planner.JobSucceeded
+	}
+	return false
+}
+
+// checkJobs fails t when step breaks a rule of the release jobs: no switch
+// to the new version before every job of the generation succeeded; never a
+// second container, or a second run, of one job in one generation; a job
+// container removed only once it ended and its end is recorded.
+func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.Step, rb *planner.Verification) {
+	if step == nil {
+		return
+	}
+	switch step.Action {
+	case planner.CreateJob, planner.StartJob, planner.StopJob, planner.RemoveJob:
+		if step.Job == nil || step.Job.Name == "" {
+			t.Fatalf("%s names no job container: %+v", step, step.Job)
+		}
+	}
+	var js *planner.JobState
+	if step.Job != nil {
+		for i := range o.Jobs {
+			if o.Jobs[i].Name == step.Job.Name {
+				js = &o.Jobs[i]
+			}
+		}
+	}
+	switch step.Action {
+	case planner.SwitchMap:
+		if rb != nil || o.Verification != nil && o.Verification.Generation == s.Generation() {
+			return // a rollback, or a release that switched already (its jobs were judged then)
+		}
+		for _, j := range s.Jobs {
+			if !jobSucceeded(s, o, j.Name) {
+				t.Fatalf("%s before job %s of generation %s succeeded (%+v)", step, j.Name, s.Generation(), o.Jobs)
+			}
+		}
+	case planner.CreateJob:
+		if step.Job == nil || step.Job.Create == nil || step.Job.Create.Name != step.Job.Name || step.Job.Create.Job == "" || step.Job.Create.HostPort != 0 {
+			t.Fatalf("%s does not carry the job's container spec: %+v", step, step.Job)
+		}
+		if step.Job.Generation != s.Generation() || step.Job.Name != s.JobContainerName(step.Job.Job, s.Generation()) {
+			t.Fatalf("%s creates a job container of another generation: %+v", step, step.Job)
+		}
+		if js != nil && (js.Container.Exists || js.Record != nil && js.Record.Outcome != "") {
+			t.Fatalf("%s: a second run of job %s in generation %s (%+v)", step, step.Job.Job, s.Generation(), *js)
+		}
+	case planner.StartJob:
+		if js == nil || js.Container.State != "created" {
+			t.Fatalf("%s starts a job container that is not freshly created: %+v", step, js)
+		}
+	case planner.StopJob:
+		if js == nil || !js.Container.Running {
+			t.Fatalf("%s stops a job container that does not run: %+v", step, js)
+		}
+	case planner.RemoveJob:
+		if js == nil || js.Container.Running {
+			t.Fatalf("%s removes a running job container: %+v", step, js)
+		}
+		stale := js.Generation != s.Generation() && js.Container.State == "created"
+		if !stale && (js.Record == nil || js.Record.Outcome == "" || js.Record.ID != js.Container.ID) {
+			t.Fatalf("%s removes a job container whose end is not recorded: %+v", step, *js)
+		}
+	}
 }

@@ -35,6 +35,9 @@ type Observed struct {
 	Image Image
 	Blue  ColorState
 	Green ColorState
+	// Jobs are the job containers of this generation's jobs (spec.jobs)
+	// and of the job records in status, as observed, with their records.
+	Jobs []JobState
 }
 
 // MapValue is the value of the service's map key.

@@ -100,7 +100,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d.Record == nil {
 		d.Record = rec
 	}
-	return servedDown(s, o, served, fallbackGate(s, o, served, d), now)
+	return cleanJobs(s, o, servedDown(s, o, served, fallbackGate(s, o, served, d), now))
 }
 
 // fallbackGate holds "converged" back while the served color, reached at
@@ -152,12 +152,17 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		}
 		next = other
 	}
+	if served != next {
+		if d, decided := jobFailure(s, o, served, now); decided {
+			return d
+		}
+	}
 	if d, decided := prepare(s, o, next, served, now); decided {
 		return d
 	}
 	backend := s.Color(next).Backend
 	if served != next {
-		if d, decided := preSwitch(s, o, next, served); decided {
+		if d, decided := preSwitch(s, o, next, served, now); decided {
 			return d
 		}
 		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).First().Probes)
@@ -181,9 +186,10 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 }
 
 // preSwitch holds the switch to the ready color next until its gates are
-// passed: the preview key points at it, its pre-switch checks passed, it
-// was warmed up, and, with a manual promotion, the release is approved.
-func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision, decided bool) {
+// passed: the preview key points at it, its pre-switch checks passed, the
+// release jobs (spec.jobs) succeeded, it was warmed up (on the schema the
+// jobs made), and, with a manual promotion, the release is approved.
+func preSwitch(s *spec.Service, o Observed, next, served spec.Color, now time.Time) (d Decision, decided bool) {
 	backend := s.Color(next).Backend
 	if s.Preview != nil && (!o.Preview.Found || o.Preview.Value != backend) {
 		return previewStep(s, next, fmt.Sprintf("%s is ready: preview it through HAProxy before the switch", next)), true
@@ -197,6 +203,9 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color) (d Decision
 			return Decision{Phase: Failed, Reason: ReasonCheckFailed,
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
 		}
+	}
+	if d, decided := jobsGate(s, o, next, now); decided {
+		return d, true
 	}
 	if s.Warmup != nil && !o.Warmup.of(s, next, o.Color(next)) {
 		return warmupStep(s, next, o.Color(next)), true

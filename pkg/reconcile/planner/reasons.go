@@ -18,6 +18,10 @@ const (
 	ReasonVerifying           = Reason("Verifying")
 	ReasonVerified            = Reason("Verified")
 	ReasonRollingBack         = Reason("RollingBack")
+	// ReasonRunningJob: a release job runs; ReasonWaitingForJob: a job of
+	// an earlier release still runs, and this release's jobs wait.
+	ReasonRunningJob    = Reason("RunningJob")
+	ReasonWaitingForJob = Reason("WaitingForJob")
 
 	// The served color (Degraded).
 	ReasonCrashLoop      = Reason("CrashLoop")
@@ -35,6 +39,9 @@ const (
 	ReasonOOMKilled          = Reason("OOMKilled")
 	ReasonReadyTimeout       = Reason("ReadyTimeout")
 	ReasonCheckFailed        = Reason("CheckFailed")
+	// ReasonJobFailed: a release job exited non-zero, was OOM-killed or
+	// outlived its timeout.
+	ReasonJobFailed = Reason("JobFailed")
 	ReasonVerificationFailed = Reason("VerificationFailed")
 	ReasonRolledBack         = Reason("RolledBack")
 	ReasonRollbackImpossible = Reason("RollbackImpossible")
@@ -65,7 +72,7 @@ const (
 // traffic moved.
 func (r Reason) FailsRelease() bool {
 	switch r {
-	case ReasonContainerExited, ReasonOOMKilled, ReasonReadyTimeout, ReasonCheckFailed:
+	case ReasonContainerExited, ReasonOOMKilled, ReasonReadyTimeout, ReasonCheckFailed, ReasonJobFailed:
 		return true
 	}
 	return false

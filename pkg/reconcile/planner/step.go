@@ -39,6 +39,14 @@ const (
 	// RestartContainer stops and starts the served color's container,
 	// which has failed its health for spec.health.restartAfter.
 	RestartContainer Action = "RestartContainer"
+	// CreateJob, StartJob, StopJob and RemoveJob act on the one-shot
+	// container of a release job (spec.jobs): created from the new
+	// color's container spec, started once, stopped when it outlives its
+	// timeout, removed once its end is recorded and the release is at rest.
+	CreateJob Action = "CreateJob"
+	StartJob  Action = "StartJob"
+	StopJob   Action = "StopJob"
+	RemoveJob Action = "RemoveJob"
 )
 
 // Step is the next single thing to do for one service. It is a value: it
@@ -72,6 +80,23 @@ type Step struct {
 	Checks *ChecksRun `json:"checks,omitempty"`
 	// Warmup: WarmUp.
 	Warmup *WarmupRun `json:"warmup,omitempty"`
+	// Job: CreateJob, StartJob, StopJob, RemoveJob.
+	Job *JobRef `json:"job,omitempty"`
+}
+
+// JobRef is the container of a release job a job step acts on.
+type JobRef struct {
+	// Name is the container's name; Job and Generation the job and the
+	// release it runs for.
+	Name       string `json:"name"`
+	Job        string `json:"job"`
+	Generation string `json:"generation"`
+	// ID is the container as observed ("" before it exists).
+	ID string `json:"id,omitempty"`
+	// Create: CreateJob.
+	Create *ContainerSpec `json:"create,omitempty"`
+	// StopTimeout: StopJob.
+	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
 }
 
 // ImageRef is the image an image step makes: built from Build when it is
@@ -146,6 +171,10 @@ type ContainerSpec struct {
 	// added to Env. The step carries their paths and digest, never a
 	// value: steps are printed (plan -o json), logged and recorded.
 	EnvFiles *EnvFiles `json:"envFiles,omitempty"`
+	// Job and Generation are set for the container of a release job,
+	// which publishes no port and is labelled with both.
+	Job        string `json:"job,omitempty"`
+	Generation string `json:"generation,omitempty"`
 }
 
 // EnvFiles names the env files of a container and the digest of their

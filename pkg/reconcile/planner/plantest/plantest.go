@@ -201,3 +201,44 @@ func Expect(t testing.TB, d planner.Decision, w Want) {
 		t.Fatalf("got %s, want %s (%s)", d, w.Phase, w.Reason)
 	}
 }
+
+// Job adds the container of job of this generation, made for color c, in
+// state ("created", "running" or "exited"), started startedAgo before T0
+// (not for "created") and, when exited, ended with code ranFor after it
+// started.
+func (w *World) Job(job string, c spec.Color, state string, startedAgo, ranFor time.Duration, code int) *World {
+	name := w.S.JobContainerName(job, w.S.Generation())
+	ct := planner.Container{Exists: true, Managed: true, Service: w.S.Name, Color: string(c), ID: "job-" + job, ImageID: w.O.Image.ID, State: state}
+	switch state {
+	case "running":
+		ct.Running, ct.StartedAt = true, T0.Add(-startedAgo)
+	case "exited":
+		ct.StartedAt, ct.FinishedAt, ct.ExitCode = T0.Add(-startedAgo), T0.Add(-startedAgo+ranFor), code
+	}
+	for i, js := range w.O.Jobs {
+		if js.Name == name {
+			w.O.Jobs[i].Container = ct
+			return w
+		}
+	}
+	w.O.Jobs = append(w.O.Jobs, planner.JobState{Generation: w.S.Generation(), Job: job, Name: name, Container: ct})
+	return w
+}
+
+// JobRecorded gives job of this generation the record the loop keeps once
+// it ended: outcome Succeeded (code 0) or Failed (code), with logs. Its
+// container, if Job added one, is the one recorded.
+func (w *World) JobRecorded(job string, c spec.Color, code int, logs string) *World {
+	name := w.S.JobContainerName(job, w.S.Generation())
+	r := planner.JobRecord{Generation: w.S.Generation(), Job: job, Container: name, Color: c, ID: "job-" + job,
+		StartedAt: T0.Add(-2 * time.Minute), FinishedAt: T0.Add(-time.Minute), ExitCode: code, Logs: logs}
+	r = planner.EndJob(r, planner.Container{ID: r.ID, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExitCode: code}, time.Hour)
+	for i, js := range w.O.Jobs {
+		if js.Name == name {
+			w.O.Jobs[i].Record = &r
+			return w
+		}
+	}
+	w.O.Jobs = append(w.O.Jobs, planner.JobState{Generation: w.S.Generation(), Job: job, Name: name, Record: &r})
+	return w
+}

@@ -1,0 +1,161 @@
+package planner_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/spec"
+)
+
+// withJobs is the release of v2 to green with two jobs (migrate, then
+// seed), migrate bounded by a 1m timeout.
+func withJobs(t *testing.T, extra ...string) *spec.Service {
+	return plantest.Service(t, spec.Green, "demo:v2", append([]string{
+		"  jobs:",
+		"    - {name: migrate, command: [migrate, --to, \"2\"], timeout: 1m}",
+		"    - {name: seed, command: [seed]}",
+	}, extra...)...)
+}
+
+// readyGreen: blue serves v1, green runs v2 and is ready for the switch.
+func readyGreen(s *spec.Service) *plantest.World {
+	return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)
+}
+
+// TestPlanJobs: the release jobs run in order, once each, in containers
+// of the new image, between the new color being ready and the switch; a
+// failed or timed-out job stops the new color and fails the release with
+// nothing moved; the containers are removed once their end is recorded
+// and the release is at rest.
+func TestPlanJobs(t *testing.T) {
+	s := withJobs(t)
+	migrate, seed := s.JobContainerName("migrate", s.Generation()), s.JobContainerName("seed", s.Generation())
+	for _, tc := range []struct {
+		name  string
+		world func() *plantest.World
+		want  plantest.Want
+		says  string // a part of the message
+	}{
+		{"green not ready yet: no job", func() *plantest.World {
+			return readyGreen(s).Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 0))
+		}, plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonWaitingForReady}, ""},
+		{"green ready: create the first job's container", func() *plantest.World { return readyGreen(s) },
+			plantest.Want{Action: planner.CreateJob, Color: spec.Green, Target: migrate}, "job 1 of 2, migrate"},
+		{"created, not started (a controller killed in between): start it", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "created", 0, 0, 0)
+		}, plantest.Want{Action: planner.StartJob, Color: spec.Green, Target: migrate}, ""},
+		{"running within its timeout: wait, no second container", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "running", 30*time.Second, 0, 0)
+		}, plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonRunningJob}, "timeout in 30s"},
+		{"running past its timeout: stop it", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "running", 61*time.Second, 0, 0)
+		}, plantest.Want{Action: planner.StopJob, Color: spec.Green, Target: migrate}, "past its timeout 1m0s"},
+		{"first job succeeded: the second one is created", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0)
+		}, plantest.Want{Action: planner.CreateJob, Color: spec.Green, Target: seed}, "job 2 of 2, seed"},
+		{"both succeeded: switch", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0).Job("seed", spec.Green, "exited", time.Minute, time.Second, 0)
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}, ""},
+		{"succeeded, its container removed: recorded, not run again", func() *plantest.World {
+			return readyGreen(s).JobRecorded("migrate", spec.Green, 0, "").JobRecorded("seed", spec.Green, 0, "")
+		}, plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}, ""},
+		{"a job exited 1: the new color is drained", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1)
+		}, plantest.Want{Action: planner.DrainServer, Color: spec.Green, Target: "web_green/app"}, ""},
+		{"a job exited 1: the new color, drained, is stopped", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1).Edit(spec.Green, plantest.Draining(0, time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Green, Target: "bg-web-green"}, "exited with code 1"},
+		{"a job outlived its timeout and was stopped: the new color, drained, is stopped", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, 61*time.Second, 137).Edit(spec.Green, plantest.Draining(0, time.Second))
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Green, Target: "bg-web-green"}, "outlived its timeout 1m0s"},
+		{"a job failed, green stopped: Failed, JobFailed", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1).Edit(spec.Green, plantest.Exited(2)).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "blue serves on"},
+		{"a failed job recorded: its container is removed", func() *plantest.World {
+			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1).JobRecorded("migrate", spec.Green, 1, "boom").
+				Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
+		{"a failed job removed: Failed with its last log lines, nothing run again", func() *plantest.World {
+			return readyGreen(s).JobRecorded("migrate", spec.Green, 1, "no such table: notes").Edit(spec.Green, plantest.Exited(2)).
+				Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "no such table: notes"},
+		{"released: the recorded job containers are removed", func() *plantest.World {
+			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0).JobRecorded("migrate", spec.Green, 0, "")
+		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
+		{"released: an ended job not yet recorded is kept", func() *plantest.World {
+			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0)
+		}, plantest.Want{Phase: planner.Converged, Reason: planner.ReasonConverged}, ""},
+		{"a job of an earlier release still runs: wait for it", func() *plantest.World {
+			w := readyGreen(s)
+			w.O.Jobs = append(w.O.Jobs, planner.JobState{Generation: "0123456789ab", Job: "migrate", Name: "bg-web-job-migrate-0123456789ab",
+				Container: planner.Container{Exists: true, Managed: true, Running: true, State: "running", StartedAt: plantest.T0.Add(-time.Minute)}})
+			return w
+		}, plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonWaitingForJob}, "0123456789ab"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := planner.Plan(s, tc.world().O, plantest.T0)
+			plantest.Expect(t, d, tc.want)
+			if !strings.Contains(d.Message, tc.says) {
+				t.Errorf("message %q does not say %q", d.Message, tc.says)
+			}
+		})
+	}
+}
+
+// TestPlanJobCreateSpec: a job's container is the new color's container
+// spec, with the job's command, its own name and labels, and no published
+// port.
+func TestPlanJobCreateSpec(t *testing.T) {
+	s := withJobs(t, "  volumes: [\"data:/data\"]", "  user: \"10001\"", "  env: {DB: /data/db}", "  command: [serve]")
+	d := planner.Plan(s, readyGreen(s).O, plantest.T0)
+	if d.Step == nil || d.Step.Job == nil || d.Step.Job.Create == nil {
+		t.Fatalf("got %s, want CreateJob with a container spec", d)
+	}
+	got := *d.Step.Job.Create
+	want := *planner.ContainerSpecOf(s, spec.Green, plantest.ImageV2)
+	if got.Name != s.JobContainerName("migrate", s.Generation()) || strings.Join(got.Command, " ") != "migrate --to 2" ||
+		got.Job != "migrate" || got.Generation != s.Generation() || got.HostPort != 0 {
+		t.Fatalf("job container spec %+v", got)
+	}
+	got.Name, got.Command, got.Job, got.Generation, got.HostPort = want.Name, want.Command, "", "", want.HostPort
+	if !equalJSON(t, got, want) {
+		t.Errorf("beyond name, command, labels and port, the job's container spec differs from green's")
+	}
+}
+
+// TestPlanJobsManualPromotion: the jobs run before the promotion gate: an
+// approval is asked for once they succeeded.
+func TestPlanJobsManualPromotion(t *testing.T) {
+	s := withJobs(t, "  promotion: {mode: Manual}")
+	plantest.Expect(t, planner.Plan(s, readyGreen(s).O, plantest.T0), plantest.Want{Action: planner.CreateJob, Color: spec.Green, Target: s.JobContainerName("migrate", s.Generation())})
+	w := readyGreen(s).JobRecorded("migrate", spec.Green, 0, "").JobRecorded("seed", spec.Green, 0, "")
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonWaitingForPromotion})
+}
+
+// TestPlanNoJobWithoutRelease: a spec whose active color already serves
+// its image runs no job.
+func TestPlanNoJobWithoutRelease(t *testing.T) {
+	s := withJobs(t)
+	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Phase: planner.Converged, Reason: planner.ReasonConverged})
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
+}
