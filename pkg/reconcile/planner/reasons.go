@@ -35,13 +35,13 @@ const (
 	ReasonReplicaDown = Reason("ReplicaDown")
 
 	// A release that failed, and what needs a person (Failed).
-	ReasonContainerExited    = Reason("ContainerExited")
-	ReasonOOMKilled          = Reason("OOMKilled")
-	ReasonReadyTimeout       = Reason("ReadyTimeout")
-	ReasonCheckFailed        = Reason("CheckFailed")
+	ReasonContainerExited = Reason("ContainerExited")
+	ReasonOOMKilled       = Reason("OOMKilled")
+	ReasonReadyTimeout    = Reason("ReadyTimeout")
+	ReasonCheckFailed     = Reason("CheckFailed")
 	// ReasonJobFailed: a release job exited non-zero, was OOM-killed or
 	// outlived its timeout.
-	ReasonJobFailed = Reason("JobFailed")
+	ReasonJobFailed          = Reason("JobFailed")
 	ReasonVerificationFailed = Reason("VerificationFailed")
 	ReasonRolledBack         = Reason("RolledBack")
 	ReasonRollbackImpossible = Reason("RollbackImpossible")
