@@ -103,6 +103,13 @@ func plan(o options, stdout, stderr io.Writer) int {
 		now := time.Now()
 		prev := loop.Status.Snapshot().Services[s.Name]
 		obs, err := loop.Deps.Observe(ctx, s, prev.Remembered(), now)
+		if err == nil {
+			var records []planner.JobRecord
+			if prev != nil {
+				records = prev.Jobs
+			}
+			obs.Jobs, err = loop.Deps.ObserveJobs(ctx, s, records, now)
+		}
 		cancel()
 		p := servicePlan{Service: s.Name, Generation: s.Generation()}
 		if err != nil {

@@ -28,6 +28,9 @@ type CreateSpec struct {
 	// 127.0.0.1 and the port it is told through Env.
 	ContainerPort, HostPort int
 	HostNetwork             bool // network_mode host: no port publishing
+	// NoPublish publishes no port (a one-shot job, which serves nothing):
+	// ContainerPort and HostPort are ignored.
+	NoPublish bool
 	// Network is the Docker network the container joins: "" or "bridge"
 	// for the engine's default bridge, or the name of a network the user
 	// created (docker network create). Ignored with HostNetwork.
@@ -154,12 +157,15 @@ func containerConfig(s CreateSpec) (*container.Config, *container.HostConfig) {
 		secs := int(math.Ceil(s.StopTimeout.Seconds()))
 		cfg.StopTimeout = &secs
 	}
-	if s.HostNetwork {
+	switch {
+	case s.HostNetwork:
 		host.NetworkMode = "host"
-	} else {
-		port := nat.Port(strconv.Itoa(s.ContainerPort) + "/tcp")
-		cfg.ExposedPorts = nat.PortSet{port: {}}
-		host.PortBindings = nat.PortMap{port: {{HostIP: publishIP, HostPort: strconv.Itoa(s.HostPort)}}}
+	default:
+		if !s.NoPublish {
+			port := nat.Port(strconv.Itoa(s.ContainerPort) + "/tcp")
+			cfg.ExposedPorts = nat.PortSet{port: {}}
+			host.PortBindings = nat.PortMap{port: {{HostIP: publishIP, HostPort: strconv.Itoa(s.HostPort)}}}
+		}
 		if s.Network != "" {
 			host.NetworkMode = container.NetworkMode(s.Network)
 		}
@@ -205,7 +211,7 @@ func checkCreateSpec(s CreateSpec) error {
 	if s.Image == "" {
 		return errors.New("no image given")
 	}
-	if s.HostNetwork {
+	if s.HostNetwork || s.NoPublish {
 		return nil
 	}
 	if s.ContainerPort < 1 || s.ContainerPort > 65535 {

@@ -8,6 +8,10 @@ const (
 	LabelReplica  = "io.bluegreen.replica" // the replica's number, from 1
 	LabelImage    = "io.bluegreen.image"   // the image reference the spec asked for
 	LabelSpecHash = "io.bluegreen.spec-hash"
+	// LabelJob and LabelGeneration mark the one-shot container of a
+	// release job: the job's name and the release's generation.
+	LabelJob        = "io.bluegreen.job"
+	LabelGeneration = "io.bluegreen.generation"
 )
 
 // managed reports whether labels mark a container as the controller's own.

@@ -12,10 +12,10 @@ import (
 )
 
 // createSpec is what the driver creates from the container spec a
-// CreateContainer step carries: its identity goes on the controller's
-// labels.
+// CreateContainer or CreateJob step carries: its identity goes on the
+// controller's labels.
 func createSpec(c *planner.ContainerSpec) docker.CreateSpec {
-	return docker.CreateSpec{
+	cs := docker.CreateSpec{
 		Name:  c.Name,
 		Image: c.ImageID,
 		Env:   c.Env,
@@ -44,6 +44,13 @@ func createSpec(c *planner.ContainerSpec) docker.CreateSpec {
 		LogDriver:     c.Logging.Driver,
 		LogOptions:    c.Logging.Options,
 	}
+	if c.Job != "" {
+		// A release job's container: it serves nothing, and runs beside
+		// the color whose port it would take.
+		cs.Labels[docker.LabelJob], cs.Labels[docker.LabelGeneration] = c.Job, c.Generation
+		cs.NoPublish = true
+	}
+	return cs
 }
 
 // createWithEnvFiles is createSpec with the variables of the step's env

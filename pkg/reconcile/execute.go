@@ -91,6 +91,8 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 		return d.runChecks(ctx, st.Checks)
 	case planner.WarmUp:
 		return d.warmUp(ctx, st.Warmup)
+	case planner.CreateJob, planner.StartJob, planner.StopJob, planner.RemoveJob:
+		return d.executeJob(ctx, st)
 	}
 	return fmt.Errorf("execute %s for service %s: unknown action", st.Action, st.Service)
 }
@@ -115,6 +117,10 @@ func hasValue(st planner.Step) error {
 		ok = st.Checks != nil
 	case planner.WarmUp:
 		ok = st.Warmup != nil
+	case planner.CreateJob:
+		ok = st.Job != nil && st.Job.Create != nil
+	case planner.StartJob, planner.StopJob, planner.RemoveJob:
+		ok = st.Job != nil
 	default:
 		return nil
 	}

@@ -357,8 +357,9 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	// Like most real apps (a Go binary as PID 1 without a signal handler),
 	// the fake app does not exit 0 when it is stopped.
 	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", 2, time.Now(), nil
-	r := f.w.servers[f.w.ports[name]]
-	r.Status, r.CheckStatus = "DOWN", "L4CON"
+	if r, ok := f.w.servers[f.w.ports[name]]; ok {
+		r.Status, r.CheckStatus = "DOWN", "L4CON"
+	}
 	return nil
 }
 

@@ -95,6 +95,9 @@ func (l *Loop) appendHistory(log logr.Logger, r state.Release) {
 	if r.Commit == "" {
 		r.Commit = l.commit()
 	}
+	if r.Jobs == nil {
+		r.Jobs = l.Status.Service(r.Service).JobsOf(r.Generation)
+	}
 	l.listener().ReleaseEnded(r)
 	if l.History == nil {
 		return

@@ -19,6 +19,12 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
+	if d.Step.Action == planner.CreateJob && d.Step.Job != nil {
+		if err := l.recordJobStart(s, *d.Step); err != nil {
+			log.Error(err, "Step refused", "step", d.Step.Action)
+			return d, err
+		}
+	}
 	err := l.execute(ctx, log, s, *d.Step)
 	if d.Step.Action == planner.RunChecks {
 		err = l.recordChecks(log, s, *d.Step, err)

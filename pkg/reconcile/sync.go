@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
-		prev, verification, checks, warmup := st.Remembered(), st.Verification, st.Checks, st.Warmup
+		prev, verification, checks, warmup, jobs := st.Remembered(), st.Verification, st.Checks, st.Warmup, slices.Clone(st.Jobs)
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -52,6 +53,9 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 			defer func() { <-sem }()
 			now := l.Now()
 			o, err := observer.Observe(ctx, s, prev, now)
+			if err == nil {
+				o.Jobs, err = observer.ObserveJobs(ctx, s, jobs, now)
+			}
 			o.Verification, o.Checks, o.Warmup = verification, checks, warmup
 			out[i] = observation{o: o, err: err, now: now}
 		}()
@@ -76,6 +80,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 		return planner.Decision{Phase: planner.Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.Observed(s, o)
+	l.keepJobRecords(ctx, log, s, st, &o)
 	d := planner.Plan(s, o, now)
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.Decided(d, now)

@@ -61,8 +61,8 @@ type JobState struct {
 	Record *JobRecord
 }
 
-// ended reports a job container that ran and exited.
-func (js JobState) ended() bool {
+// Ended reports a job container that ran and exited.
+func (js JobState) Ended() bool {
 	ct := js.Container
 	return ct.Exists && !ct.Running && !ct.Restarting && ct.State != "created" && !ct.FinishedAt.IsZero()
 }
@@ -104,7 +104,7 @@ func jobState(s *spec.Service, o Observed, j spec.Job) JobState {
 // it has not) and, when it failed, the record that says how.
 func jobResult(s *spec.Service, o Observed, j spec.Job) (outcome string, r JobRecord) {
 	js := jobState(s, o, j)
-	if js.ended() {
+	if js.Ended() {
 		r = JobRecord{Generation: js.Generation, Job: j.Name, Container: js.Name, Color: spec.Color(js.Container.Color)}
 		if js.Record != nil {
 			r = *js.Record

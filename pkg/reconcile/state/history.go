@@ -37,6 +37,9 @@ type Release struct {
 	// why, with the figures of a verification.
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
+	// Jobs are the release's jobs (spec.jobs) as they ran: exit code,
+	// times, outcome and last log lines.
+	Jobs []planner.JobRecord `json:"jobs,omitempty"`
 }
 
 // historyKeep bounds the history: once it holds twice as many entries, the

@@ -79,6 +79,9 @@ type ServiceStatus struct {
 	// Refused says why the service's latest document was refused while it
 	// runs on at its last valid spec (Hold); "" when it is not held.
 	Refused string `json:"refused,omitempty"`
+	// Jobs are the records of the release jobs of this generation, and of
+	// earlier ones whose containers may still exist (see JobRecord).
+	Jobs []planner.JobRecord `json:"jobs,omitempty"`
 }
 
 // ReleaseEnded reports that the release of generation already ended: its
