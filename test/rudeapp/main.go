@@ -12,6 +12,7 @@
 //
 // Environment: PORT (default 8080), LISTEN_ADDR (default 0.0.0.0; a full
 // host:port wins over PORT), COLOR (default none), APP_VERSION (default dev),
+// FIRST_SERVED_FILE (a file the first GET / is recorded in, see job.go),
 // APP_MODE: a comma-separated list of
 //
 //	crashafter=<duration>  panic (exit 2) that long after start
@@ -37,6 +38,8 @@
 //	                       answered until the client goes away, as an app
 //	                       deadlocked on a lock
 //
+// `rudeapp job ...` runs a release job instead of serving (job.go).
+//
 // Sick and hanging are held in memory: only a restart of the process ends
 // them. A bad configuration or an unknown mode exits with status 2.
 // Every decision is logged to stderr with the "rudeapp: " prefix.
@@ -60,6 +63,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "job" {
+		os.Exit(runJob(os.Args[2:], os.Getenv))
+	}
 	start := time.Now()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("rudeapp: ")
@@ -137,6 +143,9 @@ type config struct {
 	version string // APP_VERSION
 	mode    string // APP_MODE as given
 	modes   modes  // APP_MODE parsed
+	// firstServedFile is FIRST_SERVED_FILE: where the first GET / is
+	// recorded ("": nowhere).
+	firstServedFile string
 }
 
 // modes are the misbehaviours APP_MODE asks for; the zero value is polite.
@@ -167,6 +176,8 @@ func parseConfig(getenv func(string) string) (config, error) {
 		color:   orDefault(getenv("COLOR"), "none"),
 		version: orDefault(getenv("APP_VERSION"), "dev"),
 		mode:    getenv("APP_MODE"),
+
+		firstServedFile: getenv("FIRST_SERVED_FILE"),
 	}
 
 	port := orDefault(getenv("PORT"), "8080")
@@ -287,6 +298,7 @@ type app struct {
 	start      time.Time        // when the flap phases begin
 	now        func() time.Time // the clock, for flap
 	crash      func(reason string)
+	served     *firstServed // FIRST_SERVED_FILE, recorded at the first GET /
 
 	lastPhase atomic.Int64 // last flap phase answered, to log the flips
 	sick      atomic.Bool  // set by POST /sick: the health endpoint answers 503
@@ -304,6 +316,7 @@ func newApp(cfg config, crash func(string)) *app {
 		start:      time.Now(),
 		now:        time.Now,
 		crash:      crash,
+		served:     &firstServed{file: cfg.firstServedFile},
 	}
 }
 
@@ -338,6 +351,7 @@ func (a *app) hangOr(next http.Handler) http.Handler {
 // root writes "<color> <version>\n" with the X-Color and X-Version headers,
 // exactly like the demo app, or 500 in fail500 mode.
 func (a *app) root(w http.ResponseWriter, _ *http.Request) {
+	a.served.record(a.color, a.version)
 	if a.fail500 {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -254,11 +254,13 @@ func jobStep(a Action, s *spec.Service, js JobState, j spec.Job, cause string) D
 // JobSpecOf is what job j's container is created from: color c's
 // container spec on image imageID (the new version's env, env files,
 // volumes, networks, user and resources), with the job's command, its own
-// name and labels, and no published port.
+// name and labels, no published port, and BLUEGREEN_JOB and
+// BLUEGREEN_GENERATION added to its env.
 func JobSpecOf(s *spec.Service, c spec.Color, imageID string, j spec.Job) *ContainerSpec {
 	cs := ContainerSpecOf(s, c, imageID)
 	gen := s.Generation()
 	cs.Name = s.JobContainerName(j.Name, gen)
+	cs.Env = append(cs.Env, "BLUEGREEN_JOB="+j.Name, "BLUEGREEN_GENERATION="+gen)
 	cs.Command = j.Command
 	cs.Job, cs.Generation = j.Name, gen
 	cs.HostPort = 0

@@ -110,8 +110,8 @@ func TestPlanJobs(t *testing.T) {
 }
 
 // TestPlanJobCreateSpec: a job's container is the new color's container
-// spec, with the job's command, its own name and labels, and no published
-// port.
+// spec, with the job's command, its own name and labels, no published
+// port, and the job and the release in its env.
 func TestPlanJobCreateSpec(t *testing.T) {
 	s := withJobs(t, "  volumes: [\"data:/data\"]", "  user: \"10001\"", "  env: {DB: /data/db}", "  command: [serve]")
 	d := planner.Plan(s, readyGreen(s).O, plantest.T0)
@@ -124,7 +124,10 @@ func TestPlanJobCreateSpec(t *testing.T) {
 		got.Job != "migrate" || got.Generation != s.Generation() || got.HostPort != 0 {
 		t.Fatalf("job container spec %+v", got)
 	}
-	got.Name, got.Command, got.Job, got.Generation, got.HostPort = want.Name, want.Command, "", "", want.HostPort
+	if env := strings.Join(got.Env, " "); !strings.Contains(env, "BLUEGREEN_JOB=migrate") || !strings.Contains(env, "BLUEGREEN_GENERATION="+s.Generation()) {
+		t.Errorf("job env %q lacks BLUEGREEN_JOB and BLUEGREEN_GENERATION", env)
+	}
+	got.Name, got.Command, got.Job, got.Generation, got.HostPort, got.Env = want.Name, want.Command, "", "", want.HostPort, got.Env[:len(got.Env)-2]
 	if !equalJSON(t, got, want) {
 		t.Errorf("beyond name, command, labels and port, the job's container spec differs from green's")
 	}
