@@ -26,6 +26,17 @@ func TestCLI(t *testing.T) {
 	writeStatusFile(t, degraded, `{"desired": "d.yaml", "services": {"web": {"phase": "Degraded", "observedGeneration": "abc",
 		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
 	empty := t.TempDir()
+	withJobs := t.TempDir()
+	var line bytes.Buffer
+	if err := json.Compact(&line, []byte(`{"service": "web", "generation": "abc", "to": "green", "toImage": "demo:v2",
+		"start": "2026-11-25T12:00:00Z", "end": "2026-11-25T12:01:00Z", "outcome": "Failed", "reason": "JobFailed: job migrate exited with code 1",
+		"jobs": [{"generation": "abc", "job": "migrate", "container": "bg-web-job-migrate-abc", "color": "green", "exitCode": 1,
+		"startedAt": "2026-11-25T12:00:30Z", "finishedAt": "2026-11-25T12:00:31.5Z", "outcome": "Failed"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(withJobs, "history.jsonl"), append(line.Bytes(), '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	purple := spectest.Web()
 	purple.Active = "purple"
@@ -60,6 +71,7 @@ func TestCLI(t *testing.T) {
 		{"status refuses --once", []string{"status", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
 		{"history -o json, none yet", []string{"history", "--state-dir", empty, "-o", "json"}, nil, exitOK, "[]", "", &[]state.Release{}},
 		{"history of one service", []string{"history", "web", "--state-dir", empty}, nil, exitOK, "no release recorded", "", nil},
+		{"history shows each job", []string{"history", "--state-dir", withJobs}, nil, exitOK, " web job migrate: Failed, exit code 1, ran 1.5s\n", "", nil},
 		{"history takes one service at most", []string{"history", "web", "api"}, nil, exitUsage, "", "accepts at most 1 arg", nil},
 		{"promote needs a service", []string{"promote", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
 		{"promote of an Auto service", []string{"promote", "web", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", "need no approval", nil},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -296,6 +297,12 @@ func printHistory(o options, service string, stdout, stderr io.Writer) int {
 			r.To, r.ToImage, r.Outcome, r.Generation, r.End.Sub(r.Start).Round(100*time.Millisecond))
 	}
 	tw.Flush()
+	for _, r := range rs {
+		for _, j := range r.Jobs {
+			fmt.Fprintf(stdout, "%s %s job %s: %s, exit code %d, ran %s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Service,
+				j.Job, cmp.Or(j.Outcome, "did not end"), j.ExitCode, j.Duration().Round(time.Millisecond))
+		}
+	}
 	for _, r := range rs {
 		if r.Outcome != planner.OutcomeSucceeded && r.Reason != "" {
 			fmt.Fprintf(stdout, "%s %s %s: %s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Service, r.Outcome, r.Reason)
