@@ -63,13 +63,13 @@ func (d *Deps) ObserveJobs(ctx context.Context, s *spec.Service, records []plann
 }
 
 // keepJobRecords completes in status the record of every job container
-// that ended (its outcome, exit code, times and last log lines), and
-// writes status at once, before the plan may remove the container; it
+// that ended (its outcome, exit code, times and last log lines), which
+// is on disk before the container is removed (flushJobRecords); it
 // forgets the records of earlier generations whose containers are gone.
-// l.mu is held.
+// Status is written with the pass, not here: a status read mid-pass must
+// not show this generation with the last pass's phase. l.mu is held.
 func (l *Loop) keepJobRecords(ctx context.Context, log logr.Logger, s *spec.Service, st *state.ServiceStatus, o *planner.Observed) {
 	gen := s.Generation()
-	changed := false
 	for i, js := range o.Jobs {
 		if !js.Ended() || js.Record != nil && js.Record.Outcome != "" && js.Record.ID == js.Container.ID {
 			continue
@@ -88,14 +88,12 @@ func (l *Loop) keepJobRecords(ctx context.Context, log logr.Logger, s *spec.Serv
 		r.Logs = l.logsOf(ctx, js.Name)
 		st.SetJob(r)
 		o.Jobs[i].Record = &r
-		changed = true
 		if r.Outcome == planner.JobSucceeded {
 			log.Info("Job succeeded", "job", r.Job, "container", r.Container, "duration", r.Duration().String())
 		} else {
 			log.Info("Job failed", "job", r.Job, "container", r.Container, "failure", r.Failure)
 		}
 	}
-	before := len(st.Jobs)
 	st.DropJobs(func(r planner.JobRecord) bool {
 		if r.Generation == gen {
 			return false
@@ -107,11 +105,18 @@ func (l *Loop) keepJobRecords(ctx context.Context, log logr.Logger, s *spec.Serv
 		}
 		return true
 	})
-	if changed || len(st.Jobs) != before {
-		if err := l.Status.Flush(); err != nil {
-			log.Error(err, "Cannot write status")
-		}
+}
+
+// flushJobRecords writes status, with the record of the job whose
+// container step removes, before it is removed: the record is then all
+// that says the job ran.
+func (l *Loop) flushJobRecords(_ *spec.Service, step planner.Step) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.Status.Flush(); err != nil {
+		return fmt.Errorf("remove job container %s: write its record to status first: %w; not removed", step.Job.Name, err)
 	}
+	return nil
 }
 
 // recordJobStart writes the record of the job step creates to status

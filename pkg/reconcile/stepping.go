@@ -19,9 +19,13 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
-	if d.Step.Action == planner.CreateJob && d.Step.Job != nil {
-		if err := l.recordJobStart(s, *d.Step); err != nil {
-			log.Error(err, "Step refused", "step", d.Step.Action)
+	if d.Step.Job != nil && (d.Step.Action == planner.CreateJob || d.Step.Action == planner.RemoveJob) {
+		record := l.recordJobStart
+		if d.Step.Action == planner.RemoveJob {
+			record = l.flushJobRecords
+		}
+		if err := record(s, *d.Step); err != nil {
+			log.Error(err, "Step not taken", "step", d.Step.Action)
 			return d, err
 		}
 	}

@@ -134,7 +134,7 @@ func jobFailure(s *spec.Service, o Observed, served spec.Color, now time.Time) (
 			continue
 		}
 		msg := fmt.Sprintf("job %s (%s) of the release of %s %s; no traffic moved", j.Name, r.Container, s.Image, r.Failure)
-		if served != "" {
+		if served != "" && o.Color(served).Container.Running {
 			msg += fmt.Sprintf(", %s serves on", served)
 		}
 		if c := r.Color; c != "" && c != served {
@@ -191,8 +191,12 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 		order := fmt.Sprintf("job %d of %d, %s", i+1, len(s.Jobs), j.Name)
 		switch {
 		case !ct.Exists:
-			return jobCreateStep(s, next, o.Image.ID, j, fmt.Sprintf("%s is ready; %s runs once in a container of %s before any traffic moves",
-				next, order, s.Image)), true
+			state := "is ready"
+			if !o.Color(next).Container.Exists {
+				state = "is to be created" // a first start
+			}
+			return jobCreateStep(s, next, o.Image.ID, j, fmt.Sprintf("%s %s; %s runs once in a container of %s before any traffic moves",
+				next, state, order, s.Image)), true
 		case ct.State == "created":
 			return jobStep(StartJob, s, js, j, fmt.Sprintf("%s: its container is created, not started yet", order)), true
 		case ct.Running && now.Sub(ct.StartedAt) > j.Timeout.Duration:

@@ -152,8 +152,17 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		}
 		next = other
 	}
-	if served != next {
+	// A first start (the map points at a color with no container yet)
+	// runs the jobs before that color's container is made: it takes
+	// traffic as soon as it answers.
+	firstStart := served == next && !o.Color(next).Container.Exists
+	if served != next || firstStart {
 		if d, decided := jobFailure(s, o, served, now); decided {
+			return d
+		}
+	}
+	if firstStart {
+		if d, decided := jobsGate(s, o, next, now); decided {
 			return d
 		}
 	}

@@ -92,6 +92,15 @@ func TestPlanJobs(t *testing.T) {
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0)
 		}, plantest.Want{Phase: planner.Converged, Reason: planner.ReasonConverged}, ""},
+		{"first start, the map on green, no container: the job runs first", func() *plantest.World {
+			return plantest.NewWorld(s, plantest.ImageV2).Serving(spec.Green)
+		}, plantest.Want{Action: planner.CreateJob, Color: spec.Green, Target: migrate}, ""},
+		{"first start, the job succeeded: green is created", func() *plantest.World {
+			return plantest.NewWorld(s, plantest.ImageV2).Serving(spec.Green).JobRecorded("migrate", spec.Green, 0, "").JobRecorded("seed", spec.Green, 0, "")
+		}, plantest.Want{Action: planner.CreateContainer, Color: spec.Green, Target: "bg-web-green"}, ""},
+		{"first start, the job failed: Failed, nothing created", func() *plantest.World {
+			return plantest.NewWorld(s, plantest.ImageV2).Serving(spec.Green).JobRecorded("migrate", spec.Green, 1, "")
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "exited with code 1 after 1m0s; no traffic moved. Fix"},
 		{"a job of an earlier release still runs: wait for it", func() *plantest.World {
 			w := readyGreen(s)
 			w.O.Jobs = append(w.O.Jobs, planner.JobState{Generation: "0123456789ab", Job: "migrate", Name: "bg-web-job-migrate-0123456789ab",
