@@ -165,7 +165,7 @@ func TestJobKillSafe(t *testing.T) {
 		"before:RemoveJob", // released, the job's end recorded
 		"after:RemoveJob",
 	}
-	kills := 0
+	kills, whileRunning := 0, 0
 	release := func(to spec.Color, version string) string {
 		e.save(to, version, jobLines(vol, "1m", "sleep=4s")...)
 		gen := e.generation()
@@ -174,9 +174,13 @@ func TestJobKillSafe(t *testing.T) {
 				e.ctlEnv = nil
 				c := e.start()
 				time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+				out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", "bg-"+e.svc+"-job-migrate-"+gen).Output()
 				c.kill()
 				kills++
-				t.Logf("killed at random while the job of %s runs", gen)
+				if state := strings.TrimSpace(string(out)); state == "running" {
+					whileRunning++
+				}
+				t.Logf("killed at random; the job of %s was %s", gen, strings.TrimSpace(string(out)))
 				continue
 			}
 			e.ctlEnv = []string{"BLUEGREEN_CRASH_AT=" + at}
@@ -204,6 +208,9 @@ func TestJobKillSafe(t *testing.T) {
 	if failed != 0 {
 		t.Fatalf("%d of %d requests failed; first failures: %+v", failed, sent, fails)
 	}
+	if whileRunning == 0 {
+		t.Fatalf("no controller was killed while a job ran")
+	}
 	if runs := jobRuns(t, vol); runs[gen1] != 1 || runs[gen2] != 1 || runs[gen3] != 1 || len(runs) != 3 {
 		t.Fatalf("job runs per generation %v, want one for each of %s, %s, %s", runs, gen1, gen2, gen3)
 	}
@@ -227,6 +234,7 @@ func TestJobFailedRelease(t *testing.T) {
 	gen := e.generation()
 	st := e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonJobFailed)
 	msg := readyMessage(st)
+	t.Logf("status: %s", msg)
 	for _, want := range []string{"job migrate", "exited with code 1", "rudeapp job: done, exiting with 1", "blue serves on"} {
 		if !strings.Contains(msg, want) && !strings.Contains(st.Logs, want) {
 			t.Fatalf("status does not say %q: %s\nlogs: %s", want, msg, st.Logs)
