@@ -180,9 +180,9 @@ func TestRenderReportsUnmapped(t *testing.T) {
 	want := map[bool][]string{
 		false: {"spec.build", "spec.network", "spec.colors.blue.hostPort", "spec.colors.green.backend", "spec.haproxy",
 			"spec.verify.maxErrorRate", "spec.verify.minRequests", "spec.checks[0].headers.Host", "spec.checks[0].bodyContains",
-			"spec.checks[2].expectStatus", "spec.checks[3].method", "spec.preview.mapKey", "spec.promotion.approved", "spec.retry"},
+			"spec.checks[2].expectStatus", "spec.checks[3].method", "spec.jobs[0]", "spec.preview.mapKey", "spec.promotion.approved", "spec.retry"},
 		true: {"spec.build", "spec.haproxy", "spec.drainTimeout", "spec.idle.stopAfter", "spec.verify.window",
-			"spec.verify.maxErrorRate", "spec.checks", "spec.preview.mapKey", "spec.promotion.mode", "spec.promotion.approved", "spec.retry"},
+			"spec.verify.maxErrorRate", "spec.checks", "spec.jobs[0]", "spec.preview.mapKey", "spec.promotion.mode", "spec.promotion.approved", "spec.retry"},
 	}
 	for plain, paths := range want {
 		ms := render(t, "testdata/everyfield.yaml", plain)

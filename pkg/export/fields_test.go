@@ -74,6 +74,10 @@ var handled = map[string]string{
 	"spec.checks[].bodyContains": "reported",
 	"spec.checks[].count":        "metric count",
 	"spec.checks[].interval":     "metric interval",
+	"spec.jobs[].name":           "reported (spec.jobs[i])",
+	"spec.jobs[].command":        "reported (spec.jobs[i])",
+	"spec.jobs[].timeout":        "reported (spec.jobs[i])",
+	"spec.jobs[].when":           "reported (spec.jobs[i])",
 }
 
 func TestEveryFieldIsHandled(t *testing.T) {

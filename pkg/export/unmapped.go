@@ -129,6 +129,11 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 		add("spec.warmup", "%d requests of %s to each new pod, %d at a time: nothing sends them before the switch; a readiness probe or a startup job of the app itself can warm it",
 			w.Requests, w.Path, w.Concurrency)
 	}
+	for i, j := range s.Jobs {
+		add(fmt.Sprintf("spec.jobs[%d]", i), "job %s (%q, timeout %s) is not run by the manifests: run it before the new version takes traffic, "+
+			"e.g. as an Argo CD PreSync hook (a Job of the new image with the annotation argocd.argoproj.io/hook: PreSync)",
+			j.Name, strings.Join(j.Command, " "), j.Timeout.Duration)
+	}
 	if p := s.Preview; p != nil {
 		if plain {
 			add("spec.preview.mapKey", "%q: there is no preview Service; reach the new color through its Deployment's pods", p.MapKey)
