@@ -34,6 +34,7 @@
 //	bluegreen_served_up{service}                      gauge: 1 while HAProxy says a server of the served color is UP, 0 while all are DOWN or nothing serves (an outage: its requests get 503)
 //	bluegreen_releases_started_total{service}         counter: releases started (first step towards a new generation)
 //	bluegreen_releases_total{service,outcome}         counter: releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)
+//	bluegreen_jobs_total{service,outcome}             counter: release jobs of the releases ended, by outcome (Succeeded, Failed)
 //	bluegreen_release_duration_seconds{service,outcome} histogram: a release's start to its end
 //	bluegreen_release_switch_duration_seconds{service} histogram: a release's start to the switch of the map (releases that switched)
 //	bluegreen_drain_duration_seconds{service}         histogram: a color's DrainServer step done to the start of its StopContainer step

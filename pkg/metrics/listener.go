@@ -64,7 +64,8 @@ func (m *Metrics) ReleaseStarted(s *spec.Service, from spec.Color, at time.Time)
 	m.releasesStarted.WithLabelValues(s.Name).Inc()
 }
 
-// ReleaseEnded counts a release by outcome and observes its durations.
+// ReleaseEnded counts a release by outcome, and its jobs by theirs, and
+// observes its durations.
 // A release with no start time (recorded by an older controller) has no
 // duration.
 func (m *Metrics) ReleaseEnded(r state.Release) {
@@ -72,6 +73,11 @@ func (m *Metrics) ReleaseEnded(r state.Release) {
 	defer m.mu.Unlock()
 	m.known(r.Service)
 	m.releases.WithLabelValues(r.Service, r.Outcome).Inc()
+	for _, j := range r.Jobs {
+		if j.Outcome != "" {
+			m.jobs.WithLabelValues(r.Service, j.Outcome).Inc()
+		}
+	}
 	if r.Start.IsZero() {
 		return
 	}

@@ -141,7 +141,8 @@ func TestReleases(t *testing.T) {
 		Start: start, SwitchedAt: &switched, End: start.Add(40 * time.Second), Outcome: planner.OutcomeSucceeded})
 	m.ReleaseStarted(s, spec.Green, c.Now())
 	m.ReleaseEnded(state.Release{Service: "web", Generation: "g2", From: spec.Green, To: spec.Blue,
-		Start: start, End: start.Add(3 * time.Second), Outcome: planner.OutcomeFailed, Reason: "ReadyTimeout"})
+		Start: start, End: start.Add(3 * time.Second), Outcome: planner.OutcomeFailed, Reason: "JobFailed",
+		Jobs: []planner.JobRecord{{Job: "migrate", Outcome: planner.JobSucceeded}, {Job: "seed", Outcome: planner.JobFailed, ExitCode: 1}}})
 	// An entry with no start has no duration, but is counted.
 	m.ReleaseEnded(state.Release{Service: "web", Generation: "g3", End: start, Outcome: planner.OutcomeSuperseded})
 
@@ -155,6 +156,10 @@ bluegreen_releases_total{outcome="Failed",service="web"} 1
 bluegreen_releases_total{outcome="RolledBack",service="web"} 0
 bluegreen_releases_total{outcome="Succeeded",service="web"} 1
 bluegreen_releases_total{outcome="Superseded",service="web"} 1
+# HELP bluegreen_jobs_total Release jobs (spec.jobs) of the releases ended, by outcome (Succeeded, Failed).
+# TYPE bluegreen_jobs_total counter
+bluegreen_jobs_total{outcome="Failed",service="web"} 1
+bluegreen_jobs_total{outcome="Succeeded",service="web"} 1
 # HELP bluegreen_release_switch_duration_seconds Time from a release's start to the switch of the map to the new color.
 # TYPE bluegreen_release_switch_duration_seconds histogram
 bluegreen_release_switch_duration_seconds_bucket{service="web",le="0.5"} 0
@@ -172,7 +177,7 @@ bluegreen_release_switch_duration_seconds_bucket{service="web",le="1200"} 1
 bluegreen_release_switch_duration_seconds_bucket{service="web",le="+Inf"} 1
 bluegreen_release_switch_duration_seconds_sum{service="web"} 7
 bluegreen_release_switch_duration_seconds_count{service="web"} 1
-`, "bluegreen_releases_started_total", "bluegreen_releases_total", "bluegreen_release_switch_duration_seconds")
+`, "bluegreen_releases_started_total", "bluegreen_releases_total", "bluegreen_jobs_total", "bluegreen_release_switch_duration_seconds")
 
 	for outcome, want := range map[string]float64{planner.OutcomeSucceeded: 40, planner.OutcomeFailed: 3} {
 		if n, sum := histogram(t, m, "bluegreen_release_duration_seconds", "outcome", outcome); n != 1 || sum != want {

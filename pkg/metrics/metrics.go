@@ -57,6 +57,7 @@ type Metrics struct {
 	phase           *prometheus.GaugeVec
 	releasesStarted *prometheus.CounterVec
 	releases        *prometheus.CounterVec
+	jobs            *prometheus.CounterVec
 	releaseDuration *prometheus.HistogramVec
 	switchDuration  *prometheus.HistogramVec
 	drainDuration   *prometheus.HistogramVec
@@ -121,6 +122,9 @@ func New(opts Options) *Metrics {
 		releases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "releases_total",
 			Help: "Releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)."},
 			[]string{"service", "outcome"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_total",
+			Help: "Release jobs (spec.jobs) of the releases ended, by outcome (Succeeded, Failed)."},
+			[]string{"service", "outcome"}),
 		releaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "release_duration_seconds",
 			Help: "Time from a release's start to its end, by outcome.", Buckets: releaseBuckets},
 			[]string{"service", "outcome"}),
@@ -169,7 +173,7 @@ func New(opts Options) *Metrics {
 		Help: "1, with the controller's version and the Go version it was built with."},
 		[]string{"version", "goversion"})
 	build.WithLabelValues(version(opts.Version), runtime.Version()).Set(1)
-	m.reg.MustRegister(m.servedColor, m.phase, m.releasesStarted, m.releases, m.releaseDuration,
+	m.reg.MustRegister(m.servedColor, m.phase, m.releasesStarted, m.releases, m.jobs, m.releaseDuration,
 		m.switchDuration, m.drainDuration, m.servedUp, m.restarts, m.restartsTotal, m.steps, m.stepDuration,
 		m.reconcileErrors, m.passes, m.accepted, m.lastOK, ageCollector{m}, m.source, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -221,6 +225,7 @@ func (m *Metrics) forget(service string) {
 	m.phase.DeletePartialMatch(l)
 	m.releasesStarted.DeletePartialMatch(l)
 	m.releases.DeletePartialMatch(l)
+	m.jobs.DeletePartialMatch(l)
 	m.releaseDuration.DeletePartialMatch(l)
 	m.switchDuration.DeletePartialMatch(l)
 	m.drainDuration.DeletePartialMatch(l)
@@ -245,6 +250,9 @@ func (m *Metrics) known(service string) {
 	m.restartsTotal.WithLabelValues(service)
 	for _, o := range outcomes {
 		m.releases.WithLabelValues(service, o)
+	}
+	for _, o := range []string{planner.JobSucceeded, planner.JobFailed} {
+		m.jobs.WithLabelValues(service, o)
 	}
 }
 
