@@ -134,17 +134,20 @@ func jobFailure(s *spec.Service, o Observed, served spec.Color, now time.Time) (
 			continue
 		}
 		msg := fmt.Sprintf("job %s (%s) of the release of %s %s; no traffic moved", j.Name, r.Container, s.Image, r.Failure)
-		if served != "" && o.Color(served).Container.Running {
+		if served != "" && o.Color(served).First().Container.Running {
 			msg += fmt.Sprintf(", %s serves on", served)
 		}
 		if c := r.Color; c != "" && c != served {
-			if st := o.Color(c); st.Container.Running {
+			for _, st := range o.Color(c).Replicas {
+				if !st.Container.Running {
+					continue
+				}
 				// Drained first, as any color before it stops: the preview
 				// key may send it requests.
-				if d, decided := drainGate(s, c, st, now); decided {
+				if d, decided := drainGate(s, st, now); decided {
 					return d, true
 				}
-				return containerStep(StopContainer, s, c, st.Container, msg+": the new color "+string(c)+" is stopped"), true
+				return containerStep(StopContainer, s, st.Slot, st.Container, msg+": the new color's "+st.Slot.String()+" is stopped"), true
 			}
 		}
 		msg += ". Fix the job or the image and change the spec (or its retry field) to run it again"
@@ -192,7 +195,7 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 		switch {
 		case !ct.Exists:
 			state := "is ready"
-			if !o.Color(next).Container.Exists {
+			if !o.Color(next).First().Container.Exists {
 				state = "is to be created" // a first start
 			}
 			return jobCreateStep(s, next, o.Image.ID, j, fmt.Sprintf("%s %s; %s runs once in a container of %s before any traffic moves",
@@ -261,7 +264,7 @@ func jobStep(a Action, s *spec.Service, js JobState, j spec.Job, cause string) D
 // name and labels, no published port, and BLUEGREEN_JOB and
 // BLUEGREEN_GENERATION added to its env.
 func JobSpecOf(s *spec.Service, c spec.Color, imageID string, j spec.Job) *ContainerSpec {
-	cs := ContainerSpecOf(s, c, imageID)
+	cs := ContainerSpecOf(s, s.Replica(c, 0), imageID)
 	gen := s.Generation()
 	cs.Name = s.JobContainerName(j.Name, gen)
 	cs.Env = append(cs.Env, "BLUEGREEN_JOB="+j.Name, "BLUEGREEN_GENERATION="+gen)

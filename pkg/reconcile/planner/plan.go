@@ -155,7 +155,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	// A first start (the map points at a color with no container yet)
 	// runs the jobs before that color's container is made: it takes
 	// traffic as soon as it answers.
-	firstStart := served == next && !o.Color(next).Container.Exists
+	firstStart := served == next && !o.Color(next).First().Container.Exists
 	if served != next || firstStart {
 		if d, decided := jobFailure(s, o, served, now); decided {
 			return d

@@ -74,15 +74,15 @@ func TestPlanJobs(t *testing.T) {
 		}, plantest.Want{Action: planner.StopContainer, Color: spec.Green, Target: "bg-web-green"}, "outlived its timeout 1m0s"},
 		{"a job failed, green stopped: Failed, JobFailed", func() *plantest.World {
 			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1).Edit(spec.Green, plantest.Exited(2)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.StoppedByController = true })
 		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "blue serves on"},
 		{"a failed job recorded: its container is removed", func() *plantest.World {
 			return readyGreen(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1).JobRecorded("migrate", spec.Green, 1, "boom").
-				Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+				Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.StoppedByController = true })
 		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
 		{"a failed job removed: Failed with its last log lines, nothing run again", func() *plantest.World {
 			return readyGreen(s).JobRecorded("migrate", spec.Green, 1, "no such table: notes").Edit(spec.Green, plantest.Exited(2)).
-				Edit(spec.Green, func(st *planner.ColorState) { st.Container.StoppedByController = true })
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.StoppedByController = true })
 		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "no such table: notes"},
 		{"released: the recorded job containers are removed", func() *plantest.World {
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
@@ -128,7 +128,7 @@ func TestPlanJobCreateSpec(t *testing.T) {
 		t.Fatalf("got %s, want CreateJob with a container spec", d)
 	}
 	got := *d.Step.Job.Create
-	want := *planner.ContainerSpecOf(s, spec.Green, plantest.ImageV2)
+	want := *planner.ContainerSpecOf(s, s.Replica(spec.Green, 0), plantest.ImageV2)
 	if got.Name != s.JobContainerName("migrate", s.Generation()) || strings.Join(got.Command, " ") != "migrate --to 2" ||
 		got.Job != "migrate" || got.Generation != s.Generation() || got.HostPort != 0 {
 		t.Fatalf("job container spec %+v", got)
