@@ -33,7 +33,15 @@ type Job struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// When is "BeforeSwitch" (the default and, for now, the only value).
 	When JobWhen `json:"when,omitempty"`
+	// Reversible false marks a job whose effect cannot be undone: once it
+	// succeeded, a release that fails its verification is held on the new
+	// color (the previous one kept warm) instead of rolled back, until a
+	// person decides (default true).
+	Reversible *bool `json:"reversible,omitempty"`
 }
+
+// Irreversible reports a job marked reversible: false.
+func (j Job) Irreversible() bool { return j.Reversible != nil && !*j.Reversible }
 
 var jobNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$`)
 

@@ -27,7 +27,7 @@ func TestJobsFields(t *testing.T) {
 		{extra: `  jobs: [{name: m, command: ["a\u0000b"]}]`, path: "spec.jobs[0].command[0]", shown: "NUL"},
 		{extra: `  jobs: [{name: m, command: [a], timeout: -1s}]`, path: "spec.jobs[0].timeout", shown: "-1s must be positive"},
 		{extra: `  jobs: [{name: m, command: [a], when: AfterSwitch}]`, path: "spec.jobs[0].when", shown: `"AfterSwitch" is not supported`},
-		{extra: `  jobs: [{name: m, command: [a], reversible: false}]`, path: "spec.jobs[0].reversible", shown: "unknown field"},
+		{extra: `  jobs: [{name: m, command: [a], reversible: false}]`},
 	} {
 		svcs, err := Decode([]byte(spectest.Web(tc.extra).YAML()), "desired.yaml", t.TempDir(), nil)
 		if tc.path == "" {

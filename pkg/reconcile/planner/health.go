@@ -143,7 +143,8 @@ func heal(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Deci
 		return Decision{}, false
 	}
 	other := served.Other()
-	if inService(cs) == 0 && served == s.ActiveColor && RunsDesired(s, o, served) && warmAndHealthy(o.Color(other)) {
+	// After a job that cannot be undone, going back is a person's call.
+	if inService(cs) == 0 && served == s.ActiveColor && RunsDesired(s, o, served) && warmAndHealthy(o.Color(other)) && irreversibleJob(s, o) == "" {
 		why := outage(s, sick[0])
 		prev, cur := o.Color(other).First().Container, cs.First().Container
 		rec := &Verification{

@@ -502,20 +502,21 @@ func drawWorld(t *rapid.T) world {
 	n := rapid.SampledFrom([]int{12, 6, 3}).Draw(t, "faults (one draw in n)")
 	sc := specGen(n).Draw(t, "spec")
 	return world{
-		Spec:         sc,
-		Image:        rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "v2", "v1", "v3", "missing") }).Draw(t, "image"),
-		Map:          rapid.SampledFrom([]string{"blue", "green", "none", "other"}).Draw(t, "map"),
-		MapFile:      rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
-		Blue:         rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "blue"),
-		Green:        rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "green"),
-		BlueSurplus:  surplusGen(n).Draw(t, "blue surplus"),
-		GreenSurplus: surplusGen(n).Draw(t, "green surplus"),
-		Preview:      rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
-		Verification: verifyGen(n, sc).Draw(t, "verification"),
-		Checks:       checksGen(n, sc).Draw(t, "checks"),
-		Warmed:       rapid.SampledFrom([]string{"none", "blue", "green", "stale"}).Draw(t, "warmed"),
-		Approved:     rapid.Bool().Draw(t, "approved"),
-		Jobs:         jobsGen(sc).Draw(t, "jobs"),
+		Spec:          sc,
+		Image:         rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "v2", "v1", "v3", "missing") }).Draw(t, "image"),
+		Map:           rapid.SampledFrom([]string{"blue", "green", "none", "other"}).Draw(t, "map"),
+		MapFile:       rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
+		Blue:          rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "blue"),
+		Green:         rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "green"),
+		BlueSurplus:   surplusGen(n).Draw(t, "blue surplus"),
+		GreenSurplus:  surplusGen(n).Draw(t, "green surplus"),
+		Preview:       rapid.SampledFrom([]string{"none", "blue", "green"}).Draw(t, "preview"),
+		Verification:  verifyGen(n, sc).Draw(t, "verification"),
+		Checks:        checksGen(n, sc).Draw(t, "checks"),
+		Warmed:        rapid.SampledFrom([]string{"none", "blue", "green", "stale"}).Draw(t, "warmed"),
+		Approved:      rapid.Bool().Draw(t, "approved"),
+		Jobs:          jobsGen(sc).Draw(t, "jobs"),
+		RollbackAsked: rapid.Bool().Draw(t, "rollback asked"),
 	}
 }
 
@@ -550,6 +551,8 @@ type world struct {
 	// Jobs are the job containers and records of the spec's jobs, and one
 	// of an earlier release.
 	Jobs []jobCase
+	// RollbackAsked: an operator asked to roll this spec back.
+	RollbackAsked bool
 }
 
 // observed builds the world's snapshot; the same world always builds the
@@ -608,6 +611,9 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	for _, j := range w.Jobs {
 		o.Jobs = append(o.Jobs, j.state(s, imageIDs[w.Image]))
 	}
+	if w.RollbackAsked {
+		o.RollbackAsked = s.Generation()
+	}
 	return o
 }
 
@@ -643,26 +649,28 @@ type specCase struct {
 	Replicas int
 	// Warmup: spec.warmup is set.
 	Warmup bool
-	// Jobs: two release jobs, migrate (timeout 1m) then seed.
-	Jobs bool
+	// Jobs: two release jobs, migrate (timeout 1m) then seed;
+	// Irreversible: migrate is marked reversible: false.
+	Jobs, Irreversible bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
 	return rapid.Custom(func(t *rapid.T) specCase {
 		return specCase{
-			Active:   rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
-			Image:    rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
-			Idle:     rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
-			Verify:   rapid.Bool().Draw(t, "verify"),
-			Host:     rapid.Bool().Draw(t, "host"),
-			Manual:   mostly(t, n, false, true),
-			Checks:   mostly(t, n, false, true),
-			Preview:  mostly(t, n, false, true),
-			Process:  mostly(t, n, false, true),
-			Storage:  mostly(t, n, false, true),
-			Replicas: mostly(t, n, 1, 2, 3),
-			Warmup:   mostly(t, n, false, true),
-			Jobs:     rapid.Bool().Draw(t, "jobs"),
+			Active:       rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
+			Image:        rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
+			Idle:         rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
+			Verify:       rapid.Bool().Draw(t, "verify"),
+			Host:         rapid.Bool().Draw(t, "host"),
+			Manual:       mostly(t, n, false, true),
+			Checks:       mostly(t, n, false, true),
+			Preview:      mostly(t, n, false, true),
+			Process:      mostly(t, n, false, true),
+			Storage:      mostly(t, n, false, true),
+			Replicas:     mostly(t, n, 1, 2, 3),
+			Warmup:       mostly(t, n, false, true),
+			Jobs:         rapid.Bool().Draw(t, "jobs"),
+			Irreversible: rapid.Bool().Draw(t, "irreversible"),
 		}
 	})
 }
@@ -708,7 +716,7 @@ func (c specCase) yaml() []string {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
 	}
 	if c.Jobs {
-		l = append(l, "  jobs: [{name: migrate, command: [migrate], timeout: 1m}, {name: seed, command: [seed]}]")
+		l = append(l, fmt.Sprintf("  jobs: [{name: migrate, command: [migrate], timeout: 1m, reversible: %t}, {name: seed, command: [seed]}]", !c.Irreversible))
 	}
 	return l
 }
@@ -987,7 +995,7 @@ type verifyCase struct {
 func verifyGen(n int, sc specCase) *rapid.Generator[verifyCase] {
 	return rapid.Custom(func(t *rapid.T) verifyCase {
 		v := verifyCase{
-			Outcome:  rapid.SampledFrom([]string{"none", "open", planner.OutcomeRolledBack, planner.OutcomeSucceeded, planner.OutcomeFailed}).Draw(t, "outcome"),
+			Outcome:  rapid.SampledFrom([]string{"none", "open", planner.OutcomeRolledBack, planner.OutcomeSucceeded, planner.OutcomeFailed, planner.OutcomeHeld}).Draw(t, "outcome"),
 			OldSpec:  mostly(t, n, false, true),
 			To:       sc.Active,
 			FromGone: mostly(t, n, false, true),
@@ -1210,6 +1218,15 @@ func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.St
 		for i := range o.Jobs {
 			if o.Jobs[i].Name == step.Job.Name {
 				js = &o.Jobs[i]
+			}
+		}
+	}
+	// A release whose irreversible job succeeded is never switched back
+	// but at an operator's request.
+	if step.Action == planner.SwitchMap && rb != nil && o.RollbackAsked != s.Generation() {
+		for _, j := range s.Jobs {
+			if j.Irreversible() && jobSucceeded(s, o, j.Name) {
+				t.Fatalf("%s rolls back although job %s, which cannot be undone, succeeded and no one asked (%s)", step, j.Name, rb.Reason)
 			}
 		}
 	}

@@ -223,7 +223,7 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 // whose end is recorded in status, and those of an earlier release that
 // were never started.
 func cleanJobs(s *spec.Service, o Observed, d Decision) Decision {
-	if d.Step != nil || !(d.Converged() || d.Reason == ReasonJobFailed) {
+	if d.Step != nil || !(d.Converged() || d.Reason == ReasonJobFailed || d.Reason == ReasonHeldAfterIrreversibleJob) {
 		return d
 	}
 	for _, js := range o.Jobs {
@@ -272,4 +272,29 @@ func JobSpecOf(s *spec.Service, c spec.Color, imageID string, j spec.Job) *Conta
 	cs.Job, cs.Generation = j.Name, gen
 	cs.HostPort = 0
 	return cs
+}
+
+// irreversibleJob names the first job of this generation marked
+// reversible: false that succeeded, "" when none did.
+func irreversibleJob(s *spec.Service, o Observed) string {
+	for _, j := range s.Jobs {
+		if outcome, _ := jobResult(s, o, j); j.Irreversible() && outcome == JobSucceeded {
+			return j.Name
+		}
+	}
+	return ""
+}
+
+// holdRelease keeps a release that failed its verification after an
+// irreversible job (v, Held) where it is: traffic on the new color, which
+// is kept running as any served color is, and the previous color warm;
+// status says so until a person rolls back or changes the spec.
+func holdRelease(s *spec.Service, o Observed, v *Verification) Decision {
+	if d, decided := keepServed(s, o, o.Served); decided {
+		d.Record = v
+		return d
+	}
+	return Decision{Phase: Failed, Reason: ReasonHeldAfterIrreversibleJob, Record: v,
+		Message: fmt.Sprintf("the release of %s to %s failed its verification and is held: %s. Traffic stays on %s and %s is kept warm: "+
+			"run controller rollback %s to switch back to it, or change the spec", v.ToImage, v.To, v.Reason, v.To, v.From, s.Name)}
 }

@@ -47,6 +47,11 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	case v.active(s) && served == v.To:
 		// The release is judged on real traffic (invariant 11).
 		d, r := planVerify(s, o, *v, now)
+		if job := irreversibleJob(s, o); job != "" && r.Outcome == OutcomeRolledBack {
+			r.Outcome = OutcomeHeld
+			r.Reason += fmt.Sprintf("; not rolled back: job %s ran and cannot be undone (reversible: false)", job)
+			return holdRelease(s, o, r)
+		}
 		switch r.Outcome {
 		case OutcomeRolledBack:
 			d = servedDown(s, o, served, d, now)
@@ -63,6 +68,19 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		if r.Outcome == "" {
 			verifying = &d
 		}
+	case v.held(s) && o.RollbackAsked == s.Generation():
+		// A person decided: the release is rolled back, as one that
+		// failed its verification is, to the previous color kept warm.
+		r := v.end(OutcomeRolledBack, v.Reason+"; rolled back by an operator (controller rollback)", now)
+		back := o
+		back.Verification = r
+		d := Plan(s, back, now)
+		if d.Record == nil {
+			d.Record = r
+		}
+		return d
+	case v.held(s):
+		return holdRelease(s, o, v)
 	case v.rolledBack(s):
 		// The failed color is not restarted while traffic goes back; once
 		// traffic is back, or when it cannot go back, the served color is

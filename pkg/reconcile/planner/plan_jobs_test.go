@@ -171,3 +171,55 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return string(ja) == string(jb)
 }
+
+// TestPlanHeldAfterIrreversibleJob: a release that fails its verification
+// after a job marked reversible: false succeeded is held, not rolled back:
+// traffic stays on green, blue stays warm, until an operator asks for the
+// rollback; with reversible jobs only, it is rolled back on its own.
+func TestPlanHeldAfterIrreversibleJob(t *testing.T) {
+	base := planner.Counters{Responses: 1000}
+	bad := traffic(planner.Counters{Responses: 1100, Status5xx: 100})
+	for _, tc := range []struct {
+		name     string
+		reversal string // the job's reversible field
+		world    func(s *spec.Service, w *plantest.World)
+		want     plantest.Want
+		outcome  string
+		says     string
+	}{
+		{"reversible job, 5xx: rolled back to warm blue", "true", func(*spec.Service, *plantest.World) {},
+			plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, ""},
+		{"irreversible job, 5xx: held on green, blue warm", "false", func(*spec.Service, *plantest.World) {},
+			plantest.Want{Phase: planner.Failed, Reason: planner.ReasonHeldAfterIrreversibleJob}, planner.OutcomeHeld, "job migrate ran and cannot be undone"},
+		{"held: nothing moves, blue is not stopped", "false", func(s *spec.Service, w *plantest.World) {
+			w.O.Verification = ended(w.O.Verification, planner.OutcomeHeld, "20 of 100 requests were 5xx")
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonHeldAfterIrreversibleJob}, planner.OutcomeHeld, "run controller rollback web"},
+		{"held, green's container dies: started again, not switched back", "false", func(s *spec.Service, w *plantest.World) {
+			w.O.Verification = ended(w.O.Verification, planner.OutcomeHeld, "20 of 100 requests were 5xx")
+			w.Edit(spec.Green, plantest.Exited(2))
+		}, plantest.Want{Action: planner.StartContainer, Color: spec.Green, Target: "bg-web-green"}, planner.OutcomeHeld, ""},
+		{"held, an operator asked for the rollback: back to warm blue", "false", func(s *spec.Service, w *plantest.World) {
+			w.O.Verification = ended(w.O.Verification, planner.OutcomeHeld, "20 of 100 requests were 5xx")
+			w.O.RollbackAsked = s.Generation()
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, ""},
+		{"held, a rollback asked for another release: still held", "false", func(s *spec.Service, w *plantest.World) {
+			w.O.Verification = ended(w.O.Verification, planner.OutcomeHeld, "20 of 100 requests were 5xx")
+			w.O.RollbackAsked = "0123456789ab"
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonHeldAfterIrreversibleJob}, planner.OutcomeHeld, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s, maxErrorRate: 0.05, minRequests: 20}",
+				"  jobs: [{name: migrate, command: [migrate], reversible: "+tc.reversal+"}]")
+			w := switched(s, 5*time.Second, base).EditColor(spec.Green, bad).JobRecorded("migrate", spec.Green, 0, "")
+			tc.world(s, w)
+			d := planner.Plan(s, w.O, plantest.T0)
+			plantest.Expect(t, d, tc.want)
+			if d.Record == nil || d.Record.Outcome != tc.outcome {
+				t.Fatalf("record %+v, want outcome %s", d.Record, tc.outcome)
+			}
+			if !strings.Contains(d.Message, tc.says) && !strings.Contains(d.Record.Reason, tc.says) {
+				t.Errorf("%s does not say %q (record: %s)", d.Message, tc.says, d.Record.Reason)
+			}
+		})
+	}
+}

@@ -42,6 +42,10 @@ const (
 	// ReasonJobFailed: a release job exited non-zero, was OOM-killed or
 	// outlived its timeout.
 	ReasonJobFailed          = Reason("JobFailed")
+	// ReasonHeldAfterIrreversibleJob: the release failed its verification
+	// but a job that cannot be undone ran: traffic stays on the new color
+	// until a person rolls back (controller rollback) or edits the spec.
+	ReasonHeldAfterIrreversibleJob = Reason("HeldAfterIrreversibleJob")
 	ReasonVerificationFailed = Reason("VerificationFailed")
 	ReasonRolledBack         = Reason("RolledBack")
 	ReasonRollbackImpossible = Reason("RollbackImpossible")

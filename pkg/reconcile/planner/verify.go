@@ -18,6 +18,10 @@ const (
 	OutcomeRolledBack = "RolledBack"
 	OutcomeFailed     = "Failed"
 	OutcomeSuperseded = "Superseded"
+	// OutcomeHeld: the release failed its verification after a job that
+	// cannot be undone succeeded; traffic stays on the new color, the
+	// previous one is kept warm, until a person decides.
+	OutcomeHeld = "Held"
 )
 
 // Counters are a backend's response counters in HAProxy ("show stat").
@@ -95,6 +99,11 @@ func (v Verification) end(outcome, reason string, now time.Time) *Verification {
 // active reports a verification of this very spec that has not ended.
 func (v *Verification) active(s *spec.Service) bool {
 	return v != nil && v.Outcome == "" && v.Generation == s.Generation()
+}
+
+// held reports that this very spec is held after an irreversible job.
+func (v *Verification) held(s *spec.Service) bool {
+	return v != nil && v.Outcome == OutcomeHeld && v.Generation == s.Generation()
 }
 
 // rolledBack reports that this very spec was rolled back.
