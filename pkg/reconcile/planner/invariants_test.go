@@ -70,6 +70,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	now := plantest.T0
 	served := servedColor(s, o.MapRuntime)
 	rb := rollback(s, o, d)
+	checkHeld(t, s, o, d)
 
 	// Invariant 10: the served color is kept running. When its container
 	// is down, managed, not restarting (the engine is not already bringing
@@ -1199,6 +1200,24 @@ func jobSucceeded(s *spec.Service, o planner.Observed, job string) bool {
 	return false
 }
 
+// checkHeld fails t when decision d starts a rollback (its record turns
+// RolledBack) of a release whose irreversible job succeeded, unless an
+// operator asked for it.
+func checkHeld(t *rapid.T, s *spec.Service, o planner.Observed, d planner.Decision) {
+	r := d.Record
+	if r == nil || r.Outcome != planner.OutcomeRolledBack || r.Generation != s.Generation() || o.RollbackAsked == s.Generation() {
+		return
+	}
+	if v := o.Verification; v != nil && v.Outcome == planner.OutcomeRolledBack && v.Generation == r.Generation {
+		return // decided before
+	}
+	for _, j := range s.Jobs {
+		if j.Irreversible() && jobSucceeded(s, o, j.Name) {
+			t.Fatalf("%s starts a rollback although job %s, which cannot be undone, succeeded and no one asked (%s)", d, j.Name, r.Reason)
+		}
+	}
+}
+
 // checkJobs fails t when step breaks a rule of the release jobs: no switch
 // to the new version before every job of the generation succeeded; never a
 // second container, or a second run, of one job in one generation; a job
@@ -1218,15 +1237,6 @@ func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.St
 		for i := range o.Jobs {
 			if o.Jobs[i].Name == step.Job.Name {
 				js = &o.Jobs[i]
-			}
-		}
-	}
-	// A release whose irreversible job succeeded is never switched back
-	// but at an operator's request.
-	if step.Action == planner.SwitchMap && rb != nil && o.RollbackAsked != s.Generation() {
-		for _, j := range s.Jobs {
-			if j.Irreversible() && jobSucceeded(s, o, j.Name) {
-				t.Fatalf("%s rolls back although job %s, which cannot be undone, succeeded and no one asked (%s)", step, j.Name, rb.Reason)
 			}
 		}
 	}
