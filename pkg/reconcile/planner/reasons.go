@@ -41,18 +41,18 @@ const (
 	ReasonCheckFailed     = Reason("CheckFailed")
 	// ReasonJobFailed: a release job exited non-zero, was OOM-killed or
 	// outlived its timeout.
-	ReasonJobFailed          = Reason("JobFailed")
+	ReasonJobFailed = Reason("JobFailed")
 	// ReasonHeldAfterIrreversibleJob: the release failed its verification
 	// but a job that cannot be undone ran: traffic stays on the new color
 	// until a person rolls back (controller rollback) or edits the spec.
 	ReasonHeldAfterIrreversibleJob = Reason("HeldAfterIrreversibleJob")
-	ReasonVerificationFailed = Reason("VerificationFailed")
-	ReasonRolledBack         = Reason("RolledBack")
-	ReasonRollbackImpossible = Reason("RollbackImpossible")
-	ReasonImageMissing       = Reason("ImageMissing")
-	ReasonBackendNotFound    = Reason("BackendNotFound")
-	ReasonServerNotFound     = Reason("ServerNotFound")
-	ReasonContainerNotOwned  = Reason("ContainerNotOwned")
+	ReasonVerificationFailed       = Reason("VerificationFailed")
+	ReasonRolledBack               = Reason("RolledBack")
+	ReasonRollbackImpossible       = Reason("RollbackImpossible")
+	ReasonImageMissing             = Reason("ImageMissing")
+	ReasonBackendNotFound          = Reason("BackendNotFound")
+	ReasonServerNotFound           = Reason("ServerNotFound")
+	ReasonContainerNotOwned        = Reason("ContainerNotOwned")
 )
 
 // Reasons of the loop itself: a service it could not observe, or whose
