@@ -72,16 +72,17 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	validateCmd := validateCommand(ctx, &o, done, stdout, stderr)
 	planCmd := planCommand(ctx, &o, done, stdout, stderr)
 	promoteCmd := promoteCommand(ctx, &o, done, stdout, stderr)
+	rollbackCmd := rollbackCommand(ctx, &o, done, stdout, stderr)
 	history := historyCommand(ctx, &o, done, stdout, stderr)
 	exportCmd := exportCommand(ctx, &o, done, stdout, stderr)
 	versionCmd := versionCommand(ctx, &o, done, stdout, stderr)
 	initCmd := initCommand(ctx, &o, done, stdout, stderr)
 
-	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, exportCmd} {
+	for _, c := range []*cobra.Command{validateCmd, planCmd, promoteCmd, rollbackCmd, exportCmd} {
 		gitFlags(c.Flags(), &o)
 		policyFlag(c.Flags(), &o)
 	}
-	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, history, exportCmd, versionCmd, initCmd)
+	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, rollbackCmd, history, exportCmd, versionCmd, initCmd)
 	for _, c := range root.Commands() {
 		c.PreRunE = func(*cobra.Command, []string) error { return checkOutput(o.output) }
 	}
@@ -266,6 +267,19 @@ func promoteCommand(ctx context.Context, o *options, done func(int), stdout, std
 		},
 	}
 	return promoteCmd
+}
+
+// rollbackCommand is the "rollback" verb.
+func rollbackCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback SERVICE",
+		Short: "switch SERVICE back to its warm previous color, from a release held after a job that cannot be undone (HeldAfterIrreversibleJob)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			done(rollback(*o, args[0], stdout, stderr))
+			return nil
+		},
+	}
 }
 
 // historyCommand is the "history" verb.

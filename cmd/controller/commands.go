@@ -347,6 +347,39 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// rollback asks for the rollback of the release of service the desired
+// state names now, held after a job that cannot be undone: the controller
+// switches back to the previous color, kept warm, at its next look. It
+// writes the request to the state directory, as promote does.
+func rollback(o options, service string, stdout, stderr io.Writer) int {
+	if service == "" {
+		fmt.Fprintln(stderr, "controller rollback: name the service to roll back")
+		return exitUsage
+	}
+	svcs, ok := loadDesired(o, stderr)
+	if !ok {
+		return exitUsage
+	}
+	for _, s := range svcs {
+		if s.Name != service {
+			continue
+		}
+		if err := safefile.PrivateDir(o.stateDir); err != nil {
+			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
+			return exitUsage
+		}
+		if err := state.NewRollbacks(rollbacksPath(o)).Ask(service, s.Generation()); err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			return exitNotConverged
+		}
+		fmt.Fprintf(stdout, "%s: rollback of release %s (%s runs %s) asked; if it is held after a job that cannot be undone (HeldAfterIrreversibleJob), the controller switches back to the previous color at its next look\n",
+			service, s.Generation(), s.ActiveColor, s.Image)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "controller rollback: no service %q in %s\n", service, o.file)
+	return exitUsage
+}
+
 // watchStatus prints the status, then again each time the controller
 // writes it, until ctx ends (Ctrl-C). With -o json each print is one line.
 func watchStatus(ctx context.Context, o options, stdout, stderr io.Writer) int {

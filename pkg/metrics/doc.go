@@ -33,7 +33,7 @@
 //	bluegreen_phase{service,phase}                    gauge: 1 for the phase of the latest decision (Converged, Progressing, Degraded, Failed), 0 for the others
 //	bluegreen_served_up{service}                      gauge: 1 while HAProxy says a server of the served color is UP, 0 while all are DOWN or nothing serves (an outage: its requests get 503)
 //	bluegreen_releases_started_total{service}         counter: releases started (first step towards a new generation)
-//	bluegreen_releases_total{service,outcome}         counter: releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)
+//	bluegreen_releases_total{service,outcome}         counter: releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded, Held)
 //	bluegreen_jobs_total{service,outcome}             counter: release jobs of the releases ended, by outcome (Succeeded, Failed)
 //	bluegreen_release_duration_seconds{service,outcome} histogram: a release's start to its end
 //	bluegreen_release_switch_duration_seconds{service} histogram: a release's start to the switch of the map (releases that switched)

@@ -150,9 +150,10 @@ func TestReleases(t *testing.T) {
 # HELP bluegreen_releases_started_total Releases started: the first step taken towards a new generation of the service.
 # TYPE bluegreen_releases_started_total counter
 bluegreen_releases_started_total{service="web"} 2
-# HELP bluegreen_releases_total Releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded).
+# HELP bluegreen_releases_total Releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded, Held).
 # TYPE bluegreen_releases_total counter
 bluegreen_releases_total{outcome="Failed",service="web"} 1
+bluegreen_releases_total{outcome="Held",service="web"} 0
 bluegreen_releases_total{outcome="RolledBack",service="web"} 0
 bluegreen_releases_total{outcome="Succeeded",service="web"} 1
 bluegreen_releases_total{outcome="Superseded",service="web"} 1

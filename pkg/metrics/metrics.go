@@ -34,7 +34,7 @@ var (
 var phases = []planner.Phase{planner.Converged, planner.Progressing, planner.Degraded, planner.Failed}
 
 // outcomes are the values of the outcome label, set to 0 for a new service.
-var outcomes = []string{planner.OutcomeSucceeded, planner.OutcomeRolledBack, planner.OutcomeFailed, planner.OutcomeSuperseded}
+var outcomes = []string{planner.OutcomeSucceeded, planner.OutcomeRolledBack, planner.OutcomeFailed, planner.OutcomeSuperseded, planner.OutcomeHeld}
 
 // Options configures New.
 type Options struct {
@@ -120,7 +120,7 @@ func New(opts Options) *Metrics {
 			Help: "Releases started: the first step taken towards a new generation of the service."},
 			[]string{"service"}),
 		releases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "releases_total",
-			Help: "Releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded)."},
+			Help: "Releases ended, by outcome (Succeeded, RolledBack, Failed, Superseded, Held)."},
 			[]string{"service", "outcome"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_total",
 			Help: "Release jobs (spec.jobs) of the releases ended, by outcome (Succeeded, Failed)."},

@@ -19,7 +19,11 @@ const (
 	ReleaseFailed     = "ReleaseFailed"
 	ReleaseRolledBack = "ReleaseRolledBack"
 	ReleaseSuperseded = "ReleaseSuperseded"
-	CrashLoop         = "CrashLoop"
+	// ReleaseHeld: the release failed its verification after a job that
+	// cannot be undone; traffic stays on the new color until a person
+	// decides.
+	ReleaseHeld = "ReleaseHeld"
+	CrashLoop   = "CrashLoop"
 	// ServedColorDown: HAProxy says the served color is DOWN (an outage).
 	ServedColorDown = "ServedColorDown"
 	// ServedColorRestarted: the served color was restarted for failing
@@ -33,6 +37,7 @@ var endedTypes = map[string]string{
 	planner.OutcomeFailed:     ReleaseFailed,
 	planner.OutcomeRolledBack: ReleaseRolledBack,
 	planner.OutcomeSuperseded: ReleaseSuperseded,
+	planner.OutcomeHeld:       ReleaseHeld,
 }
 
 // Event is the JSON body of one webhook request (see the package comment).

@@ -49,6 +49,8 @@ type Loop struct {
 	History *state.History
 	// state.Approvals, when set, holds the promotions given at the host.
 	Approvals *state.Approvals
+	// Rollbacks, when set, holds the rollbacks asked for at the host.
+	Rollbacks *state.Rollbacks
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -169,9 +171,16 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
 		}
 	}
+	rollbacks := map[string]string{}
+	if l.Rollbacks != nil {
+		if rollbacks, err = l.Rollbacks.All(); err != nil {
+			l.Log.Error(err, "Cannot read the rollback requests; releases held after an irreversible job stay held")
+		}
+	}
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	for _, i := range todo {
 		obs[i].o.Approved = approved[svcs[i].Name]
+		obs[i].o.RollbackAsked = rollbacks[svcs[i].Name]
 	}
 	for _, i := range todo {
 		s := &svcs[i]
