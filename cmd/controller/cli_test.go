@@ -26,6 +26,7 @@ func TestCLI(t *testing.T) {
 	writeStatusFile(t, degraded, `{"desired": "d.yaml", "services": {"web": {"phase": "Degraded", "observedGeneration": "abc",
 		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
 	empty := t.TempDir()
+	asked := t.TempDir()
 	withJobs := t.TempDir()
 	var line bytes.Buffer
 	if err := json.Compact(&line, []byte(`{"service": "web", "generation": "abc", "to": "green", "toImage": "demo:v2",
@@ -76,6 +77,9 @@ func TestCLI(t *testing.T) {
 		{"promote needs a service", []string{"promote", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
 		{"promote of an Auto service", []string{"promote", "web", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", "need no approval", nil},
 		{"promote of an unknown service", []string{"promote", "api", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", `no service "api"`, nil},
+		{"rollback needs a service", []string{"rollback", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
+		{"rollback of an unknown service", []string{"rollback", "api", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", `no service "api"`, nil},
+		{"rollback asked", []string{"rollback", "web", "-f", demoFile, "--state-dir", asked}, nil, exitOK, "web: rollback of release ", "", nil},
 		{"plan -o json with HAProxy absent", []string{"plan", "-f", demoFile, "--state-dir", empty, "-o", "json"}, nil, exitNotConverged,
 			`"error": "cannot observe:`, "", &[]servicePlan{}},
 		{"plan refuses --once", []string{"plan", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
@@ -149,5 +153,22 @@ func TestStatusWatch(t *testing.T) {
 	}
 	if lines := strings.Count(strings.TrimSpace(out.String()), "\n") + 1; lines != 2 {
 		t.Errorf("%d lines, want one per write (2):\n%s", lines, out.String())
+	}
+}
+
+// TestRollbackWritesTheRequest: controller rollback writes the request for
+// the generation the desired file names now, where the loop reads it.
+func TestRollbackWritesTheRequest(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"rollback", "web", "-f", demoFile, "--state-dir", dir}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	got, err := state.NewRollbacks(filepath.Join(dir, "rollbacks.json")).All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["web"] == "" || !strings.Contains(out.String(), got["web"]) {
+		t.Fatalf("requests %v; printed %q", got, out.String())
 	}
 }
