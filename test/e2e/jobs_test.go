@@ -306,3 +306,88 @@ func TestJobTimeout(t *testing.T) {
 		t.Fatalf("the frontend answers %q (%v), want blue v1", got, err)
 	}
 }
+
+// TestJobIrreversibleHeld (issue 21, acceptance 5): after a job marked
+// reversible: false, a version answering 500 is not switched back: status
+// says Failed / HeldAfterIrreversibleJob, the traffic stays on it, the
+// previous color stays warm, the ReleaseHeld webhook is sent; controller
+// rollback then switches back to the warm color, losing no request (the
+// only failures are the new version's own 500s before the switch). With
+// reversible: true the same kind of version is rolled back on its own.
+func TestJobIrreversibleHeld(t *testing.T) {
+	e, vol := jobsEnv(t)
+	e.modes = map[string]string{"v2": "fail500", "v3": "fail500"}
+	e.verify = "{window: 20s, maxErrorRate: 0.05, minRequests: 20}"
+	lines := func(reversible bool) []string {
+		l := jobLines(vol, "1m")
+		l[2] = strings.Replace(l[2], "]}]", "], reversible: "+strconv.FormatBool(reversible)+"}]", 1)
+		return l
+	}
+	rec, secretFile := newReceiver(t, e.dir)
+	e.save(spec.Blue, "v1", lines(false)...)
+	e.start("--webhook", rec.url, "--webhook-secret-file", secretFile)
+	e.waitConverged(2 * time.Minute)
+	l := e.startLoad(2, 2)
+	waitSent(t, l, 300)
+
+	e.save(spec.Green, "v2", lines(false)...)
+	gen := e.generation()
+	st := e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonHeldAfterIrreversibleJob)
+	t.Logf("status: %s", readyMessage(st))
+	if msg := readyMessage(st); !strings.Contains(msg, "job migrate ran and cannot be undone") || !strings.Contains(msg, "controller rollback "+e.svc) {
+		t.Fatalf("status: %s", msg)
+	}
+	time.Sleep(2 * time.Second) // held: nothing moves
+	if rt, file := e.maps(); rt != e.svc+"_green" || file != e.svc+"_green" {
+		t.Fatalf("held: map runtime %q file %q, want green", rt, file)
+	}
+	if state, _ := e.container(spec.Blue); state != "running" {
+		t.Fatalf("held: blue is %s, want running (warm)", state)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the ReleaseHeld webhook", func() bool {
+		for _, ev := range rec.of(gen) {
+			if ev.Type == "ReleaseHeld" && ev.Outcome == planner.OutcomeHeld {
+				return true
+			}
+		}
+		return false
+	})
+	l.stop() // its requests to green were answered 500
+
+	l = e.startLoad(2, 2)
+	waitSent(t, l, 200)
+	if out, err := e.command("rollback", e.svc).CombinedOutput(); err != nil {
+		t.Fatalf("controller rollback: %v\n%s", err, out)
+	}
+	e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonRolledBack)
+	waitSent(t, l, l.sent()+300)
+	sent, failed, samples, _ := l.stop()
+	lost := 0
+	for _, s := range samples {
+		if s.Failed() && !(s.Status == 500 && strings.Contains(s.Body, "internal error")) {
+			lost++
+			if lost <= 5 {
+				t.Logf("lost: %+v", s)
+			}
+		}
+	}
+	t.Logf("across the rollback: %d requests, %d failed, %d of them not green's own 500", sent, failed, lost)
+	if lost != 0 {
+		t.Fatalf("%d requests were lost across the rollback", lost)
+	}
+	if got, err := e.get("/"); err != nil || got != "blue v1" {
+		t.Fatalf("after the rollback the frontend answers %q (%v), want blue v1", got, err)
+	}
+
+	jobContainerGone(t, e, gen)
+
+	// The same with a job that can be undone: rolled back on its own.
+	l = e.startLoad(2, 2)
+	waitSent(t, l, 200)
+	e.save(spec.Green, "v3", lines(true)...)
+	e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonRolledBack)
+	l.stop()
+	if got, err := e.get("/"); err != nil || got != "blue v1" {
+		t.Fatalf("after the automatic rollback the frontend answers %q (%v), want blue v1", got, err)
+	}
+}

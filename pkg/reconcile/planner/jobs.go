@@ -219,11 +219,12 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 	return Decision{}, false
 }
 
-// cleanJobs removes, once the service is at rest (d), the job containers
+// cleanJobs removes, once the service is at rest (d: converged, or a
+// release that ended Failed, rolled back or held), the job containers
 // whose end is recorded in status, and those of an earlier release that
 // were never started.
 func cleanJobs(s *spec.Service, o Observed, d Decision) Decision {
-	if d.Step != nil || !(d.Converged() || d.Reason == ReasonJobFailed || d.Reason == ReasonHeldAfterIrreversibleJob) {
+	if d.Step != nil || !(d.Converged() || d.Phase == Failed) {
 		return d
 	}
 	for _, js := range o.Jobs {

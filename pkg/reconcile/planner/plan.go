@@ -31,6 +31,11 @@ const (
 // is the decision; otherwise the gate has nothing to say and the chain goes
 // on.
 func Plan(s *spec.Service, o Observed, now time.Time) Decision {
+	return cleanJobs(s, o, plan(s, o, now))
+}
+
+// plan is Plan but for the removal of the job containers no longer needed.
+func plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d, decided := checkHAProxyNames(s, o); decided {
 		return d
 	}
@@ -74,7 +79,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 		r := v.end(OutcomeRolledBack, v.Reason+"; rolled back by an operator (controller rollback)", now)
 		back := o
 		back.Verification = r
-		d := Plan(s, back, now)
+		d := plan(s, back, now)
 		if d.Record == nil {
 			d.Record = r
 		}
@@ -118,7 +123,7 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d.Record == nil {
 		d.Record = rec
 	}
-	return cleanJobs(s, o, servedDown(s, o, served, fallbackGate(s, o, served, d), now))
+	return servedDown(s, o, served, fallbackGate(s, o, served, d), now)
 }
 
 // fallbackGate holds "converged" back while the served color, reached at

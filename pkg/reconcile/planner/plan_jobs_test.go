@@ -88,6 +88,13 @@ func TestPlanJobs(t *testing.T) {
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0).JobRecorded("migrate", spec.Green, 0, "")
 		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
+		{"rolled back: the recorded job containers are removed", func() *plantest.World {
+			w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0).JobRecorded("migrate", spec.Green, 0, "")
+			w.O.Verification = &planner.Verification{Generation: s.Generation(), From: spec.Blue, To: spec.Green, ToImage: s.Image,
+				FromContainer: "c-blue", SwitchedAt: plantest.T0.Add(-time.Minute), Outcome: planner.OutcomeRolledBack, Reason: "5xx"}
+			return w
+		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
 		{"released: an ended job not yet recorded is kept", func() *plantest.World {
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0)
