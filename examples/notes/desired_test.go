@@ -58,6 +58,9 @@ func TestDesiredFile(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("command, entrypoint, user, stopSignal, volumes, envFile, healthPath, VERSION, replicas =\n%v\nwant\n%v", got, want)
 	}
+	if len(s.Jobs) != 1 || s.Jobs[0].Name != "migrate" || !reflect.DeepEqual(s.Jobs[0].Command, []string{"migrate"}) {
+		t.Errorf("jobs %+v, want the release job migrate", s.Jobs)
+	}
 	if svcs[0].EnvFileDigest == "" {
 		t.Errorf("the env file was not read")
 	}

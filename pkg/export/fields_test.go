@@ -78,6 +78,7 @@ var handled = map[string]string{
 	"spec.jobs[].command":        "reported (spec.jobs[i])",
 	"spec.jobs[].timeout":        "reported (spec.jobs[i])",
 	"spec.jobs[].when":           "reported (spec.jobs[i])",
+	"spec.jobs[].reversible":     "reported (spec.jobs[i])",
 }
 
 func TestEveryFieldIsHandled(t *testing.T) {

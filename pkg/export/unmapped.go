@@ -130,9 +130,13 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 			w.Requests, w.Path, w.Concurrency)
 	}
 	for i, j := range s.Jobs {
+		held := ""
+		if j.Irreversible() {
+			held = "; reversible: false has no counterpart: an aborted update goes back to the previous ReplicaSet whatever ran"
+		}
 		add(fmt.Sprintf("spec.jobs[%d]", i), "job %s (%q, timeout %s) is not run by the manifests: run it before the new version takes traffic, "+
-			"e.g. as an Argo CD PreSync hook (a Job of the new image with the annotation argocd.argoproj.io/hook: PreSync)",
-			j.Name, strings.Join(j.Command, " "), j.Timeout.Duration)
+			"e.g. as an Argo CD PreSync hook (a Job of the new image with the annotation argocd.argoproj.io/hook: PreSync)%s",
+			j.Name, strings.Join(j.Command, " "), j.Timeout.Duration, held)
 	}
 	if p := s.Preview; p != nil {
 		if plain {
