@@ -217,14 +217,15 @@ func TestJobKillSafe(t *testing.T) {
 }
 
 // TestJobFailedRelease (issue 21, acceptance 3): a job exiting 1 fails
-// the release with JobFailed, its last log lines in status and in the
-// history; the map never moves, the old color serves throughout with no
+// the release with JobFailed, its last log lines in status, in the history
+// and in the ReleaseFailed webhook; the map never moves, the old color serves throughout with no
 // failed request, and the new color is stopped. Changing spec.retry runs
 // the job again, once.
 func TestJobFailedRelease(t *testing.T) {
 	e, vol := jobsEnv(t)
 	e.save(spec.Blue, "v1", jobLines(vol, "1m")...)
-	e.start()
+	rec, secretFile := newReceiver(t, e.dir)
+	e.start("--webhook", rec.url, "--webhook-secret-file", secretFile)
 	e.waitConverged(2 * time.Minute)
 	l := e.startLoad(2, 2)
 	waitSent(t, l, 500)
@@ -260,6 +261,17 @@ func TestJobFailedRelease(t *testing.T) {
 		len(last.Jobs) != 1 || last.Jobs[0].ExitCode != 1 || !strings.Contains(last.Jobs[0].Logs, "exiting with 1") {
 		t.Fatalf("history's last release %+v", last)
 	}
+
+	testenv.WaitFor(t, 30*time.Second, "the ReleaseFailed webhook with the job's last log lines", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for i, ev := range rec.events {
+			if ev.Type == "ReleaseFailed" && ev.Generation == gen && strings.Contains(rec.bodies[i], "exiting with 1") {
+				return true
+			}
+		}
+		return false
+	})
 
 	// A retry: the same release, under a new generation, runs the job again.
 	e.save(spec.Green, "v2", append(jobLines(vol, "1m", "exit=1"), "  retry: \"1\"")...)
