@@ -12,8 +12,13 @@ import (
 type JobWhen string
 
 // BeforeSwitch: once the new color is ready and its checks passed, before
-// the promotion gate and the switch.
-const JobBeforeSwitch JobWhen = "BeforeSwitch"
+// the promotion gate and the switch. AfterSwitch: once traffic moved,
+// during the verification window, which it must pass: its failure fails
+// the verification.
+const (
+	JobBeforeSwitch JobWhen = "BeforeSwitch"
+	JobAfterSwitch  JobWhen = "AfterSwitch"
+)
 
 // DefaultJobTimeout bounds a job whose spec gives no timeout.
 const DefaultJobTimeout = 10 * time.Minute
@@ -31,7 +36,7 @@ type Job struct {
 	// Timeout bounds the job's run (default DefaultJobTimeout): a job that
 	// outlives it is stopped and fails the release.
 	Timeout Duration `json:"timeout,omitempty"`
-	// When is "BeforeSwitch" (the default and, for now, the only value).
+	// When is "BeforeSwitch" (the default) or "AfterSwitch".
 	When JobWhen `json:"when,omitempty"`
 	// Reversible false marks a job whose effect cannot be undone: once it
 	// succeeded, a release that fails its verification is held on the new
@@ -81,8 +86,12 @@ func (s *Service) validateJobs(bad func(path, format string, args ...any)) {
 		if j.Timeout.Duration <= 0 {
 			bad(at+".timeout", "%s must be positive", j.Timeout.Duration)
 		}
-		if j.When != JobBeforeSwitch {
-			bad(at+".when", "%q is not supported: want %q (the job runs once the new color is ready, before the switch)", j.When, JobBeforeSwitch)
+		switch {
+		case j.When != JobBeforeSwitch && j.When != JobAfterSwitch:
+			bad(at+".when", "%q is not a moment of a release: want %q (the default: once the new color is ready, before the switch) or %q (during the verification window)",
+				j.When, JobBeforeSwitch, JobAfterSwitch)
+		case j.When == JobAfterSwitch && s.Verify.Window != nil && s.Verify.Window.Duration <= 0:
+			bad(at+".when", "AfterSwitch runs the job during the verification window, which spec.verify.window turns off (0s): give a window, or run it BeforeSwitch")
 		}
 	}
 }

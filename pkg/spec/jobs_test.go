@@ -26,7 +26,9 @@ func TestJobsFields(t *testing.T) {
 		{extra: `  jobs: [{name: m, command: [""]}]`, path: "spec.jobs[0].command", shown: "is empty"},
 		{extra: `  jobs: [{name: m, command: ["a\u0000b"]}]`, path: "spec.jobs[0].command[0]", shown: "NUL"},
 		{extra: `  jobs: [{name: m, command: [a], timeout: -1s}]`, path: "spec.jobs[0].timeout", shown: "-1s must be positive"},
-		{extra: `  jobs: [{name: m, command: [a], when: AfterSwitch}]`, path: "spec.jobs[0].when", shown: `"AfterSwitch" is not supported`},
+		{extra: `  jobs: [{name: m, command: [a], when: AfterSwitch}]`},
+		{extra: `  jobs: [{name: m, command: [a], when: Later}]`, path: "spec.jobs[0].when", shown: `"Later" is not a moment of a release`},
+		{extra: "  verify: {window: 0s}\n  jobs: [{name: m, command: [a], when: AfterSwitch}]", path: "spec.jobs[0].when", shown: "verification window"},
 		{extra: `  jobs: [{name: m, command: [a], reversible: false}]`},
 	} {
 		svcs, err := Decode([]byte(spectest.Web(tc.extra).YAML()), "desired.yaml", t.TempDir(), nil)
@@ -36,7 +38,7 @@ func TestJobsFields(t *testing.T) {
 				continue
 			}
 			for _, j := range svcs[0].Jobs {
-				if j.When != JobBeforeSwitch || j.Timeout.Duration <= 0 {
+				if j.When == "" || j.Timeout.Duration <= 0 {
 					t.Errorf("%s: job %s defaulted to when %q, timeout %s", tc.extra, j.Name, j.When, j.Timeout.Duration)
 				}
 			}

@@ -71,6 +71,16 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	served := servedColor(s, o.MapRuntime)
 	rb := rollback(s, o, d)
 	checkHeld(t, s, o, d)
+	// A release passes its verification only once its AfterSwitch jobs
+	// succeeded.
+	if r := d.Record; r != nil && r.Outcome == planner.OutcomeSucceeded && r.Generation == s.Generation() &&
+		(o.Verification == nil || o.Verification.Outcome != planner.OutcomeSucceeded) {
+		for _, j := range s.Jobs {
+			if j.When == spec.JobAfterSwitch && !jobSucceeded(s, o, j.Name) {
+				t.Fatalf("the release passed its verification (%s) before its AfterSwitch job %s succeeded (%+v)", r.Reason, j.Name, o.Jobs)
+			}
+		}
+	}
 
 	// Invariant 10: the served color is kept running. When its container
 	// is down, managed, not restarting (the engine is not already bringing
@@ -717,7 +727,11 @@ func (c specCase) yaml() []string {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
 	}
 	if c.Jobs {
-		l = append(l, fmt.Sprintf("  jobs: [{name: migrate, command: [migrate], timeout: 1m, reversible: %t}, {name: seed, command: [seed]}]", !c.Irreversible))
+		seed := "{name: seed, command: [seed]}"
+		if c.Verify {
+			seed = "{name: seed, command: [seed], when: AfterSwitch}"
+		}
+		l = append(l, fmt.Sprintf("  jobs: [{name: migrate, command: [migrate], timeout: 1m, reversible: %t}, %s]", !c.Irreversible, seed))
 	}
 	return l
 }
@@ -1246,7 +1260,7 @@ func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.St
 			return // a rollback, or a release that switched already (its jobs were judged then)
 		}
 		for _, j := range s.Jobs {
-			if !jobSucceeded(s, o, j.Name) {
+			if j.When == spec.JobBeforeSwitch && !jobSucceeded(s, o, j.Name) {
 				t.Fatalf("%s before job %s of generation %s succeeded (%+v)", step, j.Name, s.Generation(), o.Jobs)
 			}
 		}

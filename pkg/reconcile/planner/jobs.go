@@ -130,7 +130,7 @@ func jobFailure(s *spec.Service, o Observed, served spec.Color, now time.Time) (
 	}
 	for _, j := range s.Jobs {
 		outcome, r := jobResult(s, o, j)
-		if outcome != JobFailed {
+		if outcome != JobFailed || j.When == spec.JobAfterSwitch {
 			continue
 		}
 		msg := fmt.Sprintf("job %s (%s) of the release of %s %s; no traffic moved", j.Name, r.Container, s.Image, r.Failure)
@@ -163,13 +163,17 @@ func jobFailure(s *spec.Service, o Observed, served spec.Color, now time.Time) (
 	return Decision{}, false
 }
 
-// jobsGate runs the release's jobs, in the order written, one at a time,
-// in containers of the new image made for color next, and holds the switch
-// to next until every one of them succeeded. A job container of an earlier
-// release that still runs is waited for: two migrations never run at once.
-// decided is false once every job succeeded.
-func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d Decision, decided bool) {
-	if len(s.Jobs) == 0 {
+// jobsGate runs the release's jobs of moment when, in the order written,
+// one at a time, in containers of the new image made for color next: the
+// BeforeSwitch jobs hold the switch to next until every one of them
+// succeeded, the AfterSwitch ones the end of the verification window (see
+// verdict). A job container of an earlier release that still runs is
+// waited for: two migrations never run at once. decided is false once
+// every job succeeded, or, AfterSwitch, once one failed (the verification
+// fails).
+func jobsGate(s *spec.Service, o Observed, next spec.Color, when spec.JobWhen, now time.Time) (d Decision, decided bool) {
+	jobs := jobsOf(s, when)
+	if len(jobs) == 0 {
 		return Decision{}, false
 	}
 	gen := s.Generation()
@@ -181,18 +185,23 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 				RequeueAfter: JobPoll}, true
 		}
 	}
-	for i, j := range s.Jobs {
+	for i, j := range jobs {
 		outcome, _ := jobResult(s, o, j)
-		switch outcome {
-		case JobSucceeded:
+		switch {
+		case outcome == JobSucceeded:
 			continue
-		case JobFailed:
+		case outcome == JobFailed && when == spec.JobAfterSwitch:
+			return Decision{}, false
+		case outcome == JobFailed:
 			return jobFailure(s, o, o.Served, now)
 		}
 		js := jobState(s, o, j)
 		ct := js.Container
-		order := fmt.Sprintf("job %d of %d, %s", i+1, len(s.Jobs), j.Name)
+		order := fmt.Sprintf("%s job %d of %d, %s", when, i+1, len(jobs), j.Name)
 		switch {
+		case !ct.Exists && when == spec.JobAfterSwitch:
+			return jobCreateStep(s, next, o.Image.ID, j, fmt.Sprintf("%s serves %s; %s runs once in a container of it during the verification window",
+				next, s.Image, order)), true
 		case !ct.Exists:
 			state := "is ready"
 			if !o.Color(next).First().Container.Exists {
@@ -208,8 +217,8 @@ func jobsGate(s *spec.Service, o Observed, next spec.Color, now time.Time) (d De
 		case ct.Running:
 			left := j.Timeout.Duration - now.Sub(ct.StartedAt)
 			return Decision{Phase: Progressing, Reason: ReasonRunningJob,
-				Message: fmt.Sprintf("%s runs in %s since %s (timeout in %s); %s gets traffic once every job succeeded",
-					order, js.Name, ct.StartedAt.UTC().Format(time.RFC3339), left.Round(time.Second), next),
+				Message: fmt.Sprintf("%s runs in %s since %s (timeout in %s); %s",
+					order, js.Name, ct.StartedAt.UTC().Format(time.RFC3339), left.Round(time.Second), jobWait(when, next)),
 				RequeueAfter: min(JobPoll, max(left, time.Millisecond))}, true
 		}
 		// Ended, and not yet judged (a pass with no record): look again.
@@ -298,4 +307,44 @@ func holdRelease(s *spec.Service, o Observed, v *Verification) Decision {
 	return Decision{Phase: Failed, Reason: ReasonHeldAfterIrreversibleJob, Record: v,
 		Message: fmt.Sprintf("the release of %s to %s failed its verification and is held: %s. Traffic stays on %s and %s is kept warm: "+
 			"run controller rollback %s to switch back to it, or change the spec", v.ToImage, v.To, v.Reason, v.To, v.From, s.Name)}
+}
+
+// jobsOf are the spec's jobs of moment when, in the order written.
+func jobsOf(s *spec.Service, when spec.JobWhen) []spec.Job {
+	var out []spec.Job
+	for _, j := range s.Jobs {
+		if j.When == when || when == spec.JobBeforeSwitch && j.When == "" {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// jobWait says what a running job of moment when holds back.
+func jobWait(when spec.JobWhen, next spec.Color) string {
+	if when == spec.JobAfterSwitch {
+		return "the verification window ends once every AfterSwitch job succeeded"
+	}
+	return string(next) + " gets traffic once every job succeeded"
+}
+
+// afterSwitchVerdict judges the AfterSwitch jobs of the release being
+// verified: failure names one that failed ("" for none), done is true
+// once every one of them succeeded.
+func afterSwitchVerdict(s *spec.Service, o Observed) (failure string, done bool) {
+	done = true
+	for _, j := range jobsOf(s, spec.JobAfterSwitch) {
+		switch outcome, r := jobResult(s, o, j); outcome {
+		case JobFailed:
+			msg := fmt.Sprintf("AfterSwitch job %s (%s) %s", j.Name, r.Container, r.Failure)
+			if r.Logs != "" {
+				msg += "; its last log lines:\n" + r.Logs
+			}
+			return msg, false
+		case JobSucceeded:
+		default:
+			done = false
+		}
+	}
+	return "", done
 }

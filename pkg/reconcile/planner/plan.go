@@ -72,6 +72,11 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 		rec = r
 		if r.Outcome == "" {
 			verifying = &d
+			// The AfterSwitch jobs run during the window.
+			if jd, decided := jobsGate(s, o, served, spec.JobAfterSwitch, now); decided && jd.Step != nil {
+				jd.Record = r
+				return jd
+			}
 		}
 	case v.held(s) && o.RollbackAsked == s.Generation():
 		// A person decided: the release is rolled back, as one that
@@ -185,7 +190,7 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 		}
 	}
 	if firstStart {
-		if d, decided := jobsGate(s, o, next, now); decided {
+		if d, decided := jobsGate(s, o, next, spec.JobBeforeSwitch, now); decided {
 			return d
 		}
 	}
@@ -236,7 +241,7 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color, now time.Ti
 				Message: fmt.Sprintf("%s (%s) failed a pre-switch check; it gets no traffic: %s", next, s.Image, r.Failure), LogsOf: s.ContainerName(next)}, true
 		}
 	}
-	if d, decided := jobsGate(s, o, next, now); decided {
+	if d, decided := jobsGate(s, o, next, spec.JobBeforeSwitch, now); decided {
 		return d, true
 	}
 	if s.Warmup != nil && !o.Warmup.of(s, next, o.Color(next)) {

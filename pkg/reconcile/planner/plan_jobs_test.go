@@ -230,3 +230,50 @@ func TestPlanHeldAfterIrreversibleJob(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanAfterSwitchJobs: an AfterSwitch job runs once the map moved,
+// during the verification window, which does not pass before the job
+// succeeded; its failure fails the verification: back to warm blue.
+func TestPlanAfterSwitchJobs(t *testing.T) {
+	s := plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s, maxErrorRate: 0.05, minRequests: 20}",
+		"  jobs: [{name: warm, command: [warm-cache], when: AfterSwitch}]")
+	warm := s.JobContainerName("warm", s.Generation())
+	base := planner.Counters{Responses: 1000}
+	good := traffic(planner.Counters{Responses: 1500})
+	for _, tc := range []struct {
+		name    string
+		world   func() *plantest.World
+		want    plantest.Want
+		outcome string // of the record the decision carries ("" for none ended)
+		says    string
+	}{
+		{"before the switch: no AfterSwitch job, the map moves", func() *plantest.World { return readyGreen(s) },
+			plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"}, "", ""},
+		{"in the window: the job is created for green", func() *plantest.World { return switched(s, 2*time.Second, base) },
+			plantest.Want{Action: planner.CreateJob, Color: spec.Green, Target: warm}, "", "during the verification window"},
+		{"the window passed, the job runs: still verifying, blue warm", func() *plantest.World {
+			return switched(s, 31*time.Second, base).EditColor(spec.Green, good).Job("warm", spec.Green, "running", 10*time.Second, 0, 0)
+		}, plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonVerifying}, "", "waits for its AfterSwitch jobs"},
+		{"the window passed, the job succeeded: verified, blue settles", func() *plantest.World {
+			return switched(s, 31*time.Second, base).EditColor(spec.Green, good).Job("warm", spec.Green, "exited", 20*time.Second, time.Second, 0)
+		}, plantest.Want{Action: planner.StopContainer, Color: spec.Blue, Target: "bg-web-blue"}, planner.OutcomeSucceeded, ""},
+		{"the job failed: the verification fails, back to warm blue", func() *plantest.World {
+			return switched(s, 5*time.Second, base).EditColor(spec.Green, good).Job("warm", spec.Green, "exited", 4*time.Second, time.Second, 3)
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "AfterSwitch job warm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := planner.Plan(s, tc.world().O, plantest.T0)
+			plantest.Expect(t, d, tc.want)
+			if tc.outcome != "" && (d.Record == nil || d.Record.Outcome != tc.outcome) {
+				t.Fatalf("record %+v, want outcome %s", d.Record, tc.outcome)
+			}
+			msg := d.Message
+			if d.Record != nil {
+				msg += " " + d.Record.Reason
+			}
+			if !strings.Contains(msg, tc.says) {
+				t.Errorf("%q does not say %q", msg, tc.says)
+			}
+		})
+	}
+}

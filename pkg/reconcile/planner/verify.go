@@ -156,7 +156,11 @@ func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failur
 		return fmt.Sprintf("%d of %d requests were 5xx or got no response (%.1f %%) in %s after the switch; threshold %.1f %%",
 			bad, total, 100*float64(bad)/float64(total), elapsed, 100**s.Verify.MaxErrorRate), false
 	}
-	return "", now.Sub(v.SwitchedAt) >= s.Verify.Window.Duration
+	jobFailure, jobsDone := afterSwitchVerdict(s, o)
+	if jobFailure != "" {
+		return jobFailure + "; " + figures, false
+	}
+	return "", jobsDone && now.Sub(v.SwitchedAt) >= s.Verify.Window.Duration
 }
 
 // planVerify judges the release whose window is open: it fails (and the
@@ -181,6 +185,13 @@ func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d D
 	}
 	c := v.counted()
 	left := s.Verify.Window.Duration - now.Sub(v.SwitchedAt)
+	if left <= 0 {
+		// The window passed; its AfterSwitch jobs have not all succeeded.
+		return Decision{Phase: Progressing, Reason: ReasonVerifying,
+			Message: fmt.Sprintf("%s serves %s; the verification window has passed (%d responses, %d of them 5xx, %d without a response) and waits for its AfterSwitch jobs; %s is kept warm for a rollback",
+				v.To, s.Image, c.Responses, c.Status5xx, c.Failed, v.From),
+			RequeueAfter: JobPoll}, &v
+	}
 	return Decision{Phase: Progressing, Reason: ReasonVerifying,
 		Message: fmt.Sprintf("%s serves %s; verifying on real traffic, %s left: %d responses, %d of them 5xx, %d without a response; %s is kept warm for a rollback",
 			v.To, s.Image, left.Round(100*time.Millisecond), c.Responses, c.Status5xx, c.Failed, v.From),
