@@ -403,3 +403,61 @@ func TestJobIrreversibleHeld(t *testing.T) {
 		t.Fatalf("after the automatic rollback the frontend answers %q (%v), want blue v1", got, err)
 	}
 }
+
+// TestJobAfterSwitch: an AfterSwitch job runs once traffic moved, during
+// the verification window: the release ends Succeeded only after it did,
+// and when it exits 1 the verification fails and traffic goes back to the
+// warm previous color; no request fails either way.
+func TestJobAfterSwitch(t *testing.T) {
+	e, vol := jobsEnv(t)
+	e.verify = "{window: 2s, maxErrorRate: 0.05, minRequests: 20}"
+	after := func(args ...string) []string {
+		l := jobLines(vol, "1m", args...)
+		l[2] = strings.Replace(l[2], "]}]", "], when: AfterSwitch}]", 1)
+		return l
+	}
+	e.save(spec.Blue, "v1", jobLines(vol, "1m")...)
+	e.start()
+	e.waitConverged(2 * time.Minute)
+	l := e.startLoad(2, 2)
+	waitSent(t, l, 300)
+
+	e.save(spec.Green, "v2", after("sleep=4s")...)
+	gen := e.generation()
+	e.waitConverged(2 * time.Minute)
+	recs := e.serviceStatus().JobsOf(gen)
+	served := firstServed(t, vol, "green v2")
+	if len(recs) != 1 || recs[0].Outcome != planner.JobSucceeded || !recs[0].StartedAt.After(served) {
+		t.Fatalf("AfterSwitch job records %+v; green v2 first served at %s: want one run, succeeded, started after", recs, served.Format(time.RFC3339Nano))
+	}
+	rs, err := state.ReadHistory(filepath.Join(e.stateDir, "history.jsonl"), e.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The window is 2s, the job sleeps 4s once the map moved: a release
+	// that ended more than 3s after its switch waited for the job.
+	last := rs[len(rs)-1]
+	if last.Generation != gen || last.Outcome != planner.OutcomeSucceeded || last.SwitchedAt == nil || last.End.Sub(*last.SwitchedAt) < 3*time.Second {
+		t.Fatalf("history's last release: generation %s outcome %s switched %v ended %s; want %s Succeeded, ended more than 3s after its switch (its AfterSwitch job ran %s)",
+			last.Generation, last.Outcome, last.SwitchedAt, last.End, gen, recs[0].Duration())
+	}
+	t.Logf("verified %s after the switch; the AfterSwitch job ran %s", last.End.Sub(*last.SwitchedAt).Round(time.Millisecond), recs[0].Duration().Round(time.Millisecond))
+
+	e.save(spec.Blue, "v3", after("exit=1")...)
+	st := e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonRolledBack)
+	if msg := readyMessage(st); !strings.Contains(msg, "AfterSwitch job migrate") {
+		t.Fatalf("status: %s", msg)
+	}
+	if got, err := e.get("/"); err != nil || got != "green v2" {
+		t.Fatalf("after the rollback the frontend answers %q (%v), want green v2", got, err)
+	}
+	waitSent(t, l, l.sent()+200)
+	sent, failed, _, fails := l.stop()
+	t.Logf("%d requests, %d failed", sent, failed)
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed; first failures: %+v", failed, sent, fails)
+	}
+	if runs := jobRuns(t, vol); runs[gen] != 1 || runs[e.generation()] != 1 {
+		t.Fatalf("job runs per generation %v", runs)
+	}
+}
