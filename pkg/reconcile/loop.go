@@ -165,18 +165,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		delete(l.dueAt, svcs[i].Name)
 		todo = append(todo, i)
 	}
-	approved := map[string]string{}
-	if l.Approvals != nil {
-		if approved, err = l.Approvals.All(); err != nil {
-			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
-		}
-	}
-	rollbacks := map[string]string{}
-	if l.Rollbacks != nil {
-		if rollbacks, err = l.Rollbacks.All(); err != nil {
-			l.Log.Error(err, "Cannot read the rollback requests; releases held after an irreversible job stay held")
-		}
-	}
+	approved, rollbacks := l.hostRequests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	for _, i := range todo {
 		obs[i].o.Approved = approved[svcs[i].Name]
@@ -231,6 +220,25 @@ func (l *Loop) keep(keep map[string]bool) {
 	l.mu.Lock()
 	l.Status.Keep(keep)
 	l.mu.Unlock()
+}
+
+// hostRequests reads what operators asked for at the host, per service:
+// the generations promoted (controller promote) and those to roll back
+// (controller rollback). A store that cannot be read asks for nothing.
+func (l *Loop) hostRequests() (approved, rollbacks map[string]string) {
+	approved, rollbacks = map[string]string{}, map[string]string{}
+	var err error
+	if l.Approvals != nil {
+		if approved, err = l.Approvals.All(); err != nil {
+			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
+		}
+	}
+	if l.Rollbacks != nil {
+		if rollbacks, err = l.Rollbacks.All(); err != nil {
+			l.Log.Error(err, "Cannot read the rollback requests; releases held after an irreversible job stay held")
+		}
+	}
+	return approved, rollbacks
 }
 
 // keepRuntimes records the HAProxy runtime API addresses svcs name.

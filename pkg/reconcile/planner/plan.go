@@ -51,46 +51,13 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 	switch {
 	case v.active(s) && served == v.To:
 		// The release is judged on real traffic (invariant 11).
-		d, r := planVerify(s, o, *v, now)
-		if job := irreversibleJob(s, o); job != "" && r.Outcome == OutcomeRolledBack {
-			r.Outcome = OutcomeHeld
-			r.Reason += fmt.Sprintf("; not rolled back: job %s ran and cannot be undone (reversible: false)", job)
-			return holdRelease(s, o, r)
-		}
-		switch r.Outcome {
-		case OutcomeRolledBack:
-			d = servedDown(s, o, served, d, now)
-			d.Record = r
-			return d
-		case OutcomeFailed:
-			if kd, decided := keepServed(s, o, served); decided {
-				d = kd
-			}
-			d.Record = r
+		var d Decision
+		var decided bool
+		if d, decided, rec, verifying = judge(s, o, v, now); decided {
 			return d
 		}
-		rec = r
-		if r.Outcome == "" {
-			verifying = &d
-			// The AfterSwitch jobs run during the window.
-			if jd, decided := jobsGate(s, o, served, spec.JobAfterSwitch, now); decided && jd.Step != nil {
-				jd.Record = r
-				return jd
-			}
-		}
-	case v.held(s) && o.RollbackAsked == s.Generation():
-		// A person decided: the release is rolled back, as one that
-		// failed its verification is, to the previous color kept warm.
-		r := v.end(OutcomeRolledBack, v.Reason+"; rolled back by an operator (controller rollback)", now)
-		back := o
-		back.Verification = r
-		d := plan(s, back, now)
-		if d.Record == nil {
-			d.Record = r
-		}
-		return d
 	case v.held(s):
-		return holdRelease(s, o, v)
+		return planHeld(s, o, v, now)
 	case v.rolledBack(s):
 		// The failed color is not restarted while traffic goes back; once
 		// traffic is back, or when it cannot go back, the served color is
@@ -129,6 +96,58 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 		d.Record = rec
 	}
 	return servedDown(s, o, served, fallbackGate(s, o, served, d), now)
+}
+
+// judge plans a release whose verification window is open (v, of this
+// spec, to the color served): decided when the pass ends there (rolled
+// back, failed, held, or a step of an AfterSwitch job); otherwise rec is
+// the record to keep and verifying, while the window runs, its decision.
+func judge(s *spec.Service, o Observed, v *Verification, now time.Time) (d Decision, decided bool, rec *Verification, verifying *Decision) {
+	served := o.Served
+	d, r := planVerify(s, o, *v, now)
+	if job := irreversibleJob(s, o); job != "" && r.Outcome == OutcomeRolledBack {
+		r.Outcome = OutcomeHeld
+		r.Reason += fmt.Sprintf("; not rolled back: job %s ran and cannot be undone (reversible: false)", job)
+		return holdRelease(s, o, r), true, nil, nil
+	}
+	switch r.Outcome {
+	case OutcomeRolledBack:
+		d = servedDown(s, o, served, d, now)
+		d.Record = r
+		return d, true, nil, nil
+	case OutcomeFailed:
+		if kd, decided := keepServed(s, o, served); decided {
+			d = kd
+		}
+		d.Record = r
+		return d, true, nil, nil
+	case "":
+		// The AfterSwitch jobs run during the window.
+		if jd, decided := jobsGate(s, o, served, spec.JobAfterSwitch, now); decided && jd.Step != nil {
+			jd.Record = r
+			return jd, true, nil, nil
+		}
+		window := d // not d itself: the return sets it
+		return Decision{}, false, r, &window
+	}
+	return Decision{}, false, r, nil
+}
+
+// planHeld plans a release held after an irreversible job (v): held,
+// until an operator asks for its rollback; then it is rolled back, as one
+// that failed its verification is, to the previous color kept warm.
+func planHeld(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
+	if o.RollbackAsked != s.Generation() {
+		return holdRelease(s, o, v)
+	}
+	r := v.end(OutcomeRolledBack, v.Reason+"; rolled back by an operator (controller rollback)", now)
+	back := o
+	back.Verification = r
+	d := plan(s, back, now)
+	if d.Record == nil {
+		d.Record = r
+	}
+	return d
 }
 
 // fallbackGate holds "converged" back while the served color, reached at
