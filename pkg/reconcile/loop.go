@@ -224,6 +224,16 @@ func (l *Loop) keep(keep map[string]bool) {
 	l.mu.Unlock()
 }
 
+// StatusSnapshot returns a copy of the status as it is in memory, with
+// the decisions of the pass under way. It may be called from any
+// goroutine, except from a Listener's methods (the loop holds the status
+// while it calls them).
+func (l *Loop) StatusSnapshot() state.Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Status.Snapshot()
+}
+
 // keepRuntimes records the HAProxy runtime API addresses svcs name.
 func (l *Loop) keepRuntimes(svcs []spec.Service) {
 	var addrs []string
