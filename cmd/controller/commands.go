@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
@@ -322,7 +323,9 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
-		if err := state.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {
+		p := state.Promotion{Service: service, Generation: s.Generation(), To: s.ActiveColor, ToImage: s.Image,
+			By: currentUser(), Via: "controller promote", At: time.Now()}
+		if err := state.Promote(state.NewApprovals(approvalsPath(o)), state.NewHistory(historyPath(o)), p); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			return exitNotConverged
 		}
@@ -331,6 +334,14 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "controller promote: no service %q in %s\n", service, o.file)
 	return exitUsage
+}
+
+// currentUser names the user running the command, for the history.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 // watchStatus prints the status, then again each time the controller

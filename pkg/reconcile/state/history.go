@@ -34,9 +34,12 @@ type Release struct {
 	SwitchedAt *time.Time `json:"switchedAt,omitempty"`
 	End        time.Time  `json:"end"`
 	// Outcome is Succeeded, RolledBack, Failed or Superseded; Reason says
-	// why, with the figures of a verification.
+	// why, with the figures of a verification. An entry that records an
+	// operator's action instead of a release's end has the action as its
+	// Outcome (Promoted) and who took it in By.
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
+	By      string `json:"by,omitempty"`
 }
 
 // historyKeep bounds the history: once it holds twice as many entries, the
