@@ -34,8 +34,8 @@ type Options struct {
 
 // Chart and history bounds: what a card shows.
 const (
-	chartWindow  = 5 * time.Minute
-	chartBuckets = 60
+	chartWindow  = 3 * time.Minute
+	chartBuckets = 90
 	historyShown = 5
 	// pushGap spaces the pushes to the pages: changes within it go out
 	// together, so that a pass over many services is one push.
@@ -95,8 +95,8 @@ func (d *Dashboard) ReleaseStarted(s *spec.Service, _ spec.Color, at time.Time) 
 	d.touch(s.Name)
 }
 
-// Stepped keeps when a color was set ready and when the map moved, for
-// the timeline.
+// Stepped keeps when a color was set ready and when the map moved (the
+// moment the step ended), for the chart and the timeline.
 func (d *Dashboard) Stepped(service string, st planner.Step, took time.Duration, err error) {
 	if err != nil {
 		return
@@ -107,6 +107,8 @@ func (d *Dashboard) Stepped(service string, st planner.Step, took time.Duration,
 	switch st.Action {
 	case planner.SetServerReady, planner.MarkServerUp:
 		d.trafficOf(service).mark(at, markReady, string(st.Color))
+	case planner.SwitchMap:
+		d.trafficOf(service).switched(at, st.Color)
 	default:
 		return
 	}

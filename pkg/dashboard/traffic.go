@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,13 +39,22 @@ type traffic struct {
 	served  spec.Color
 	seen    bool
 	marks   []mark
+	// switchedTo is the color of the last switch marked.
+	switchedTo spec.Color
+}
+
+// switched marks the map moved to color c by the controller's step.
+func (t *traffic) switched(at time.Time, c spec.Color) {
+	t.mark(at, markSwitch, string(c))
+	t.switchedTo = c
 }
 
 // add keeps a decision's counters, and marks a switch when the served
-// color is not the one of the decision before.
+// color is not the one of the decision before and no switch to it was
+// marked (the map was moved by someone else).
 func (t *traffic) add(at time.Time, served spec.Color, c map[spec.Color]planner.Counters) {
-	if t.seen && served != t.served && served != "" {
-		t.mark(at, markSwitch, string(served))
+	if t.seen && served != t.served && served != "" && served != t.switchedTo {
+		t.switched(at, served)
 	}
 	t.served, t.seen = served, true
 	if c != nil {
@@ -53,9 +63,19 @@ func (t *traffic) add(at time.Time, served spec.Color, c map[spec.Color]planner.
 	t.trim(at)
 }
 
+// mark keeps a moment, in the order of time (a rollback is judged on the
+// same observation that first sees the switch it undoes: at equal times,
+// the order of the kinds).
 func (t *traffic) mark(at time.Time, kind, color string) {
-	t.marks = append(t.marks, mark{at: at, kind: kind, color: color})
+	m := mark{at: at, kind: kind, color: color}
+	i := len(t.marks)
+	for i > 0 && (t.marks[i-1].at.After(at) || t.marks[i-1].at.Equal(at) && kindOrder[t.marks[i-1].kind] > kindOrder[kind]) {
+		i--
+	}
+	t.marks = slices.Insert(t.marks, i, m)
 }
+
+var kindOrder = map[string]int{markRelease: 0, markReady: 1, markSwitch: 2, markRollback: 3}
 
 // trim forgets samples and marks older than the window (one sample before
 // it is kept: the rate into the window's first bucket).
@@ -138,7 +158,7 @@ func earlier(a, b time.Time) time.Time {
 
 // Chart geometry, in the SVG's own units.
 const (
-	chartW = 600
+	chartW = 900
 	chartH = 120
 )
 
@@ -146,8 +166,8 @@ const (
 type Chart struct {
 	Lines []ChartLine
 	Marks []ChartMark
-	// Max is the rate at the top of the chart.
-	Max string
+	// Max is the rate at the top of the chart; Span the window.
+	Max, Span string
 	// Now sums up the latest bucket: per color, requests and 5xx per second.
 	Now []string
 }
@@ -161,7 +181,7 @@ type ChartLine struct {
 // ChartMark is a vertical line at a switch or a rollback.
 type ChartMark struct {
 	Class, Label string
-	X            int
+	X, Y         int // Y: of its label, staggered so that close marks stay readable
 }
 
 // chart draws the window that ends at end.
@@ -176,6 +196,7 @@ func (t *traffic) chart(end time.Time) Chart {
 	top = niceCeil(top)
 	var ch Chart
 	ch.Max = fmt.Sprintf("%g/s", top)
+	ch.Span = fmt.Sprintf("−%g min", chartWindow.Minutes())
 	for _, s := range ss {
 		var pts strings.Builder
 		ys := make([]int, chartBuckets)
@@ -215,7 +236,7 @@ func (t *traffic) chart(end time.Time) Chart {
 		if m.kind == markRollback {
 			label = "rollback → " + m.color
 		}
-		ch.Marks = append(ch.Marks, ChartMark{Class: "mark-" + m.kind, Label: label, X: x})
+		ch.Marks = append(ch.Marks, ChartMark{Class: "mark-" + m.kind, Label: label, X: x, Y: 10 + 12*(len(ch.Marks)%3)})
 	}
 	return ch
 }

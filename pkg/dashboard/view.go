@@ -219,12 +219,14 @@ func timeline(s *state.ServiceStatus, tr *traffic, hist []state.Release) []Momen
 	add := func(what, class string, at time.Time) {
 		ms = append(ms, Moment{What: what, At: clock(at), After: "+" + at.Sub(start).Round(100*time.Millisecond).String(), Class: class})
 	}
+	ready := false
 	for _, m := range tr.marks {
 		if m.at.Before(start) || !end.IsZero() && m.at.After(end) {
 			continue
 		}
 		switch {
-		case m.kind == markReady && m.color == to:
+		case m.kind == markReady && m.color == to && !ready:
+			ready = true // set ready, then marked UP: one moment
 			add(m.color+" ready", "ready", m.at)
 		case m.kind == markSwitch:
 			add("switched to "+m.color, "switched", m.at)
