@@ -95,6 +95,13 @@ func (b *browser) status() int {
 	return n
 }
 
+// until waits until cond, a JavaScript expression of c, the element
+// sel, holds.
+func (b *browser) until(sel, cond string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`(() => { const c = document.querySelector(`+"`"+sel+"`"+`); return c && (`+cond+`); })()`,
+		chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(0))
+}
+
 // screenshot saves the element sel as a PNG named name in b.dir.
 func (b *browser) screenshot(sel, name string) {
 	b.t.Helper()
@@ -141,6 +148,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(card+`[data-served="blue"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
 	b.eval(`window.notReloaded = "yes"`)
+	// The chart shows the load once a pass has read the counters since it
+	// began (at the latest one resync later).
+	b.do(time.Minute, "see blue's traffic on the chart", b.until(card, `!/^blue 0 req/.test(c.querySelector("figcaption").innerText)`))
 	b.screenshot(card, "dashboard-blue.png")
 
 	// Release green v2: the open page follows the switch.
@@ -161,7 +171,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := b.eval(`window.notReloaded || "reloaded"`); got != "yes" {
 		t.Fatalf("the page was reloaded (%q): it must follow the release in place", got)
 	}
-	b.do(30*time.Second, "see the verification", chromedp.WaitVisible(chromedp.CSS(card+`[data-reason="Verifying"]`)))
+	b.do(30*time.Second, "see the verification with green's traffic on the chart",
+		b.until(card, `c.dataset.reason === "Verifying" && !/green 0 req/.test(c.querySelector("figcaption").innerText)`))
 	b.screenshot(card, "dashboard-mid-release.png")
 	e.waitConverged(2 * time.Minute)
 
