@@ -203,6 +203,42 @@ func (rep *report) mainSummary() string {
 				perPass(c.ReleaseDocker, c.ReleasePasses), float64(c.HWM)/1024)
 		}
 		b.WriteString("\n")
+		b.WriteString(rep.uiSummary())
+	}
+	return b.String()
+}
+
+// uiSummary is the dashboard's cost: a page's first load, and the
+// controller's CPU with a page open against none (same controller, same
+// idle window, same number of passes).
+func (rep *report) uiSummary() string {
+	var b strings.Builder
+	for i, c := range rep.Cost {
+		u := c.UI
+		if u == nil {
+			continue
+		}
+		if i == 0 || rep.Cost[i-1].UI == nil {
+			b.WriteString("The dashboard (`--ui-listen`): a page's first load (the page gzipped, as browsers ask, with its script and style), " +
+				"and the controller's CPU over the idle window and over the same number of passes triggered by saving the file, " +
+				"with no page open, then with one page open (its event stream connected):\n\n")
+			b.WriteString("| services | first load KiB (HTML KiB) | idle CPU ms/min, no page | with a page | change | CPU of the passes ms, no page | with a page | change | pushed to the page KiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		}
+		perMin := func(d time.Duration) float64 {
+			return float64(d) / float64(time.Millisecond) * float64(time.Minute) / float64(c.IdleWindow)
+		}
+		change := func(a, b time.Duration) string {
+			if a <= 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%+.0f %%", (float64(b)/float64(a)-1)*100)
+		}
+		fmt.Fprintf(&b, "| %d | %.1f (%.1f) | %.0f | %.0f | %s | %s | %s | %s | %.1f |\n", c.Services, float64(u.FirstLoad)/1024, float64(u.FirstLoadHTML)/1024,
+			perMin(c.IdleCPU), perMin(u.IdleOpenCPU), change(c.IdleCPU, u.IdleOpenCPU),
+			msf(u.PassesClosedCPU), msf(u.PassesOpenCPU), change(u.PassesClosedCPU, u.PassesOpenCPU), float64(u.EventBytes)/1024)
+	}
+	if b.Len() > 0 {
+		b.WriteString("\n")
 	}
 	return b.String()
 }
