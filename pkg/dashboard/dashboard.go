@@ -134,8 +134,10 @@ func (d *Dashboard) ObserveFailed(service string, _ planner.Reason, _ error, _ t
 	d.touch(service)
 }
 
-// PassEnded changes nothing: the services of the pass told already.
-func (d *Dashboard) PassEnded(bool, time.Time) {}
+// PassEnded pushes what the pass changed: one push per pass, however many
+// services it looked at. (A step ends outside a pass; the pass that looks
+// at its service again at once pushes it.)
+func (d *Dashboard) PassEnded(bool, time.Time) { d.wake() }
 
 // trafficOf returns the service's traffic record. d.mu is held.
 func (d *Dashboard) trafficOf(service string) *traffic {
@@ -156,9 +158,19 @@ func (d *Dashboard) addHistory(r state.Release) {
 	d.history[r.Service] = h
 }
 
-// touch marks service to be rendered again. d.mu is held.
-func (d *Dashboard) touch(service string) {
-	d.changed[service] = true
+// forget drops what the dashboard keeps of a service gone from the status.
+func (d *Dashboard) forget(service string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.traffic, service)
+	delete(d.history, service)
+}
+
+// touch marks service to be rendered again at the next push. d.mu is held.
+func (d *Dashboard) touch(service string) { d.changed[service] = true }
+
+// wake asks for a push of what changed.
+func (d *Dashboard) wake() {
 	select {
 	case d.nudge <- struct{}{}:
 	default:
@@ -209,9 +221,12 @@ func (d *Dashboard) push() {
 		}
 		events = append(events, event{name: "card", key: c.Name, data: b})
 	}
-	for name := range changed {
+	// A service that left the desired state leaves the status: its card
+	// goes from the pages, and its memory from the dashboard.
+	for _, name := range d.hub.shown() {
 		if _, ok := st.Services[name]; !ok {
 			events = append(events, event{name: "gone", key: name, data: []byte(cardID(name))})
+			d.forget(name)
 		}
 	}
 	d.hub.publish(events)

@@ -318,11 +318,17 @@ func TestServerHasDeadlines(t *testing.T) {
 	}
 }
 
-// TestEventsOutliveTheWriteTimeout: the event stream extends its write
-// deadline at each push, so that the server's write timeout does not cut
-// an open page off.
+// TestEventsPushTheCardThatChanged: an open page's stream, kept past the
+// server's read and write timeouts, is sent the card of the service whose
+// served color changed at the end of the pass, and nothing before.
 func TestEventsPushTheCardThatChanged(t *testing.T) {
+	defer func(r, w time.Duration) { readTimeout, writeTimeout = r, w }(readTimeout, writeTimeout)
+	readTimeout, writeTimeout = 100*time.Millisecond, 100*time.Millisecond
 	f := newFixture(t, nil)
+	f.srv.Close()
+	f.srv = httptest.NewUnstartedServer(f.d.Handler())
+	f.srv.Config = NewServer(f.d.Handler())
+	f.srv.Start()
 	s := waiting()
 	f.set("web", s)
 	page := get(t, http.DefaultClient, f.srv.URL+"/")
@@ -359,12 +365,14 @@ func TestEventsPushTheCardThatChanged(t *testing.T) {
 	if ev := <-events; strings.Contains(ev, "event: card") {
 		t.Fatalf("a current page was sent the cards again: %s", ev)
 	}
+	time.Sleep(3 * writeTimeout) // the stream outlives the server's write timeout
 	// Green takes the traffic.
 	s2 := waiting()
 	s2.ServedColor = spec.Green
 	s2.Conditions[0].Reason = planner.ReasonVerifying
 	f.set("web", s2)
 	f.d.Decided(reconcile.ServiceView{Service: "web", Served: spec.Green}, planner.Decision{}, t0.Add(time.Minute))
+	f.d.PassEnded(true, t0.Add(time.Minute))
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -471,5 +479,58 @@ func TestFirstLoadSize(t *testing.T) {
 	t.Logf("first load with 50 services: page %d bytes gzipped (%d bytes of HTML), script and style %d bytes: %d bytes", len(wire), len(plain), assets, total)
 	if total >= 200_000 {
 		t.Fatalf("first load %d bytes, want under 200 KB", total)
+	}
+}
+
+// TestGoneServiceLeavesThePage: a service removed from the desired state
+// (and so from the status) is taken off the open pages at the next push.
+func TestGoneServiceLeavesThePage(t *testing.T) {
+	f := newFixture(t, nil)
+	f.set("web", waiting())
+	f.set("api", waiting())
+	f.d.Decided(reconcile.ServiceView{Service: "api", Served: spec.Blue}, planner.Decision{}, t0)
+	page := get(t, http.DefaultClient, f.srv.URL+"/")
+	_, rest, _ := strings.Cut(page, `data-version="`)
+	version, _, _ := strings.Cut(rest, `"`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.d.Run(ctx)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/events?v="+version, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f.mu.Lock()
+	delete(f.st.Services, "api")
+	f.mu.Unlock()
+	f.d.Decided(reconcile.ServiceView{Service: "web", Served: spec.Blue}, planner.Decision{}, t0.Add(time.Minute))
+	f.d.PassEnded(true, t0.Add(time.Minute))
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	done := make(chan bool, 1)
+	go func() {
+		prev := ""
+		for sc.Scan() {
+			if prev == "event: gone" && sc.Text() == "data: svc-api" {
+				done <- true
+				return
+			}
+			prev = sc.Text()
+		}
+		done <- false
+	}()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("the stream ended without taking api's card off")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("api's card was not taken off the page")
+	}
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	if _, ok := f.d.traffic["api"]; ok {
+		t.Error("the dashboard still keeps api's traffic")
 	}
 }

@@ -45,6 +45,19 @@ func (h *hub) listened() bool {
 	return len(h.subs) > 0
 }
 
+// shown returns the services whose cards the pages were sent.
+func (h *hub) shown() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for k := range h.cards {
+		if k != "banner" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // remember keeps what a page was drawn with, and returns the version the
 // page is at.
 func (h *hub) remember(cards map[string][]byte) uint64 {

@@ -34,7 +34,7 @@ func render(name string, data any) ([]byte, error) {
 // reading, or a connection left idle, is dropped. A page's event stream
 // lives longer than writeTimeout: each of its writes gets a deadline of
 // its own.
-const (
+var (
 	readTimeout  = 10 * time.Second
 	writeTimeout = 30 * time.Second
 	idleTimeout  = 2 * time.Minute
@@ -205,6 +205,7 @@ func (d *Dashboard) promote(w http.ResponseWriter, r *http.Request) {
 		Outcome: state.ActionPromoted, Reason: "promoted by " + by + " (dashboard)", By: by})
 	d.touch(service)
 	d.mu.Unlock()
+	d.wake()
 	if r.Header.Get("Authorization") != "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "%s: release %s approved by %s\n", service, p.Generation, by)

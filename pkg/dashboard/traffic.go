@@ -106,7 +106,7 @@ type series struct {
 // An interval over which a counter went down (HAProxy reloaded) is left
 // out.
 func (t *traffic) rates(end time.Time) []series {
-	width := chartWindow / chartBuckets
+	width := (chartWindow / chartBuckets).Seconds()
 	start := end.Add(-chartWindow)
 	out := make([]series, 0, 4)
 	for _, c := range spec.Colors() {
@@ -114,10 +114,13 @@ func (t *traffic) rates(end time.Time) []series {
 	}
 	for i := 1; i < len(t.samples); i++ {
 		a, b := t.samples[i-1], t.samples[i]
-		span := b.at.Sub(a.at)
-		if span <= 0 {
+		// The interval, in seconds from the window's start, clipped to it.
+		from, to := a.at.Sub(start).Seconds(), b.at.Sub(start).Seconds()
+		span := to - from
+		if span <= 0 || to <= 0 {
 			continue
 		}
+		from, to = max(from, 0), min(to, chartWindow.Seconds())
 		for k := range out {
 			s := &out[k]
 			x, y := a.counters[s.color], b.counters[s.color]
@@ -125,35 +128,20 @@ func (t *traffic) rates(end time.Time) []series {
 			if s.errors {
 				n = y.Status5xx - x.Status5xx
 			}
-			if n < 0 || y.Responses < x.Responses {
+			if n <= 0 || y.Responses < x.Responses {
 				continue
 			}
-			perSec := float64(n) / span.Seconds()
-			for bk := range chartBuckets {
-				bs := start.Add(time.Duration(bk) * width)
-				be := bs.Add(width)
-				lo, hi := later(a.at, bs), earlier(b.at, be)
-				if hi.After(lo) {
-					s.rates[bk] += perSec * hi.Sub(lo).Seconds() / width.Seconds()
+			perSec := float64(n) / span
+			// Only the buckets the interval covers.
+			for bk := int(from / width); bk < chartBuckets && float64(bk)*width < to; bk++ {
+				lo, hi := max(from, float64(bk)*width), min(to, float64(bk+1)*width)
+				if hi > lo {
+					s.rates[bk] += perSec * (hi - lo) / width
 				}
 			}
 		}
 	}
 	return out
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func earlier(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // Chart geometry, in the SVG's own units.
