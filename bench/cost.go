@@ -130,9 +130,9 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 		ui := &uiCost{PassesClosedCPU: closedCPU, Passes: cfg.nudges}
 		pg, load, html := openPage(t, uiBase)
 		ui.FirstLoad, ui.FirstLoadHTML = load, html
-		u0 := ctl.usage()
+		u0, p0 := ctl.usage(), ctl.passes(last)
 		time.Sleep(cfg.idle)
-		ui.IdleOpenCPU = ctl.usage().cpu - u0.cpu
+		ui.IdleOpenCPU, ui.IdleOpenPasses = ctl.usage().cpu-u0.cpu, ctl.passes(last)-p0
 		ui.PassesOpenCPU = nudge()
 		pg.stop()
 		ui.EventBytes = pg.read.Load()

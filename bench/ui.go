@@ -19,6 +19,10 @@ type uiCost struct {
 	FirstLoad     int64 // bytes on the wire: the page (gzip, as browsers ask) and its script and style
 	FirstLoadHTML int64 // the page's HTML, uncompressed
 	IdleOpenCPU   time.Duration
+	// IdleOpenPasses counts the passes in that window (the idle window
+	// without a page counts its own: the HAProxy watch nudges passes, so
+	// two windows of one length need not hold as many).
+	IdleOpenPasses int
 	// CPU of Passes nudged passes, page closed and open.
 	PassesClosedCPU, PassesOpenCPU time.Duration
 	Passes                         int

@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -52,6 +54,7 @@ type Dashboard struct {
 	traffic map[string]*traffic        // per service: counters seen and marks
 	history map[string][]state.Release // per service: the latest releases, oldest first
 	changed map[string]bool            // services to render again
+	sent    map[string]uint64          // per service: the key of the card last pushed (cardKey)
 	nudge   chan struct{}
 
 	hub hub
@@ -65,7 +68,7 @@ func New(o Options) *Dashboard {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	d := &Dashboard{opt: o, csrfKey: key, sessions: newSessions(o.Now),
-		traffic: map[string]*traffic{}, history: map[string][]state.Release{}, changed: map[string]bool{},
+		traffic: map[string]*traffic{}, history: map[string][]state.Release{}, changed: map[string]bool{}, sent: map[string]uint64{},
 		nudge: make(chan struct{}, 1)}
 	for _, r := range o.History {
 		d.addHistory(r)
@@ -164,6 +167,15 @@ func (d *Dashboard) forget(service string) {
 	defer d.mu.Unlock()
 	delete(d.traffic, service)
 	delete(d.history, service)
+	delete(d.sent, service)
+}
+
+// cardKey sums up what a card shows: a card whose key did not change is
+// not rendered again (rendering is most of a push's cost).
+func cardKey(c Card) uint64 {
+	h := fnv.New64a()
+	_ = json.NewEncoder(h).Encode(c)
+	return h.Sum64()
 }
 
 // touch marks service to be rendered again at the next push. d.mu is held.
@@ -214,12 +226,22 @@ func (d *Dashboard) push() {
 		d.opt.Log.Error(err, "Cannot render the dashboard's banner")
 	}
 	for _, c := range page.Services {
+		key := cardKey(c)
+		d.mu.Lock()
+		same := d.sent[c.Name] == key
+		d.mu.Unlock()
+		if same {
+			continue // a pass that changed nothing the card shows: not drawn again
+		}
 		b, err := render("card", c)
 		if err != nil {
 			d.opt.Log.Error(err, "Cannot render a service's card", "service", c.Name)
 			continue
 		}
 		events = append(events, event{name: "card", key: c.Name, data: b})
+		d.mu.Lock()
+		d.sent[c.Name] = key
+		d.mu.Unlock()
 	}
 	// A service that left the desired state leaves the status: its card
 	// goes from the pages, and its memory from the dashboard.

@@ -110,6 +110,11 @@ func (d *Dashboard) servePage(w http.ResponseWriter, r *http.Request) {
 		cards["banner"] = b
 	}
 	p.Version = d.hub.remember(cards)
+	// The pages may now hold cards newer than the last push: compare the
+	// next push with nothing.
+	d.mu.Lock()
+	d.sent = map[string]uint64{}
+	d.mu.Unlock()
 	page, err := render("page", struct {
 		Page
 		Cards template.HTML

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,10 +12,18 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// sample is one decision's counters of both colors.
+// sample is one decision's counters of both colors (blue, green).
 type sample struct {
 	at       time.Time
-	counters map[spec.Color]planner.Counters
+	counters [2]planner.Counters
+}
+
+// colorIndex is c's place in a sample's counters.
+func colorIndex(c spec.Color) int {
+	if c == spec.Green {
+		return 1
+	}
+	return 0
 }
 
 // Kinds of marks on a chart and in a timeline.
@@ -58,7 +67,7 @@ func (t *traffic) add(at time.Time, served spec.Color, c map[spec.Color]planner.
 	}
 	t.served, t.seen = served, true
 	if c != nil {
-		t.samples = append(t.samples, sample{at: at, counters: c})
+		t.samples = append(t.samples, sample{at: at, counters: [2]planner.Counters{c[spec.Blue], c[spec.Green]}})
 	}
 	t.trim(at)
 }
@@ -123,7 +132,7 @@ func (t *traffic) rates(end time.Time) []series {
 		from, to = max(from, 0), min(to, chartWindow.Seconds())
 		for k := range out {
 			s := &out[k]
-			x, y := a.counters[s.color], b.counters[s.color]
+			x, y := a.counters[colorIndex(s.color)], b.counters[colorIndex(s.color)]
 			n := y.Responses - x.Responses
 			if s.errors {
 				n = y.Status5xx - x.Status5xx
@@ -195,7 +204,10 @@ func (t *traffic) chart(end time.Time) Chart {
 			if i > 0 && i < chartBuckets-1 && ys[i-1] == y && ys[i+1] == y {
 				continue // inside a flat run: its ends draw it
 			}
-			fmt.Fprintf(&pts, "%d,%d ", i*chartW/(chartBuckets-1), y)
+			pts.WriteString(strconv.Itoa(i * chartW / (chartBuckets - 1)))
+			pts.WriteByte(',')
+			pts.WriteString(strconv.Itoa(y))
+			pts.WriteByte(' ')
 		}
 		class := "line-" + string(s.color)
 		if s.errors {
