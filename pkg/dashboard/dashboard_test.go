@@ -534,3 +534,19 @@ func TestGoneServiceLeavesThePage(t *testing.T) {
 		t.Error("the dashboard still keeps api's traffic")
 	}
 }
+
+// TestReplicasEachHaveARow: with spec.replicas, each replica of a color is
+// a row of its own, with its container, HAProxy state and restarts.
+func TestReplicasEachHaveARow(t *testing.T) {
+	f := newFixture(t, nil)
+	s := waiting()
+	s.Colors[spec.Blue].Replicas = []*state.ColorStatus{{Container: "restarting", HAProxy: "DOWN", Addr: "127.0.0.1:8091", Restarts: 7,
+		LastExit: "exited with code 2"}}
+	f.set("web", s)
+	page := get(t, http.DefaultClient, f.srv.URL+"/")
+	for _, want := range []string{"<td>blue #2</td><td>restarting</td>", "DOWN <small>127.0.0.1:8091</small>", "<td>7</td><td>exited with code 2</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}

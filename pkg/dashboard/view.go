@@ -59,11 +59,12 @@ type Card struct {
 	CSRF string
 }
 
-// ColorRow is one color's line.
+// ColorRow is one replica's line; Replica is "" for a color's first, "#2"
+// for its second, ...
 type ColorRow struct {
-	Color, Container, ImageID, HAProxy, Addr, LastExit string
-	Sessions, Restarts                                 int
-	Serves, Active                                     bool
+	Color, Replica, Container, ImageID, HAProxy, Addr, LastExit string
+	Sessions, Restarts                                          int
+	Serves, Active                                              bool
 }
 
 // ConditionRow is one condition.
@@ -138,13 +139,16 @@ func (d *Dashboard) card(name string, s *state.ServiceStatus, now time.Time) Car
 	}
 	c.CanPromote = planner.Reason(c.Reason) == planner.ReasonWaitingForPromotion
 	for _, col := range spec.Colors() {
-		cs := s.Colors[col]
-		if cs == nil {
-			continue
+		// One row per replica (spec.replicas): the first is the color's.
+		for i, rs := range s.Colors[col].Each() {
+			row := ColorRow{Color: string(col), Container: text(rs.Container), ImageID: text(rs.ImageID),
+				HAProxy: text(rs.HAProxy), Addr: text(rs.Addr), LastExit: text(rs.LastExit), Sessions: rs.Sessions,
+				Restarts: rs.Restarts, Serves: col == s.ServedColor, Active: col == s.ActiveColor}
+			if i > 0 {
+				row.Replica = fmt.Sprintf("#%d", i+1)
+			}
+			c.Colors = append(c.Colors, row)
 		}
-		c.Colors = append(c.Colors, ColorRow{Color: string(col), Container: text(cs.Container), ImageID: text(cs.ImageID),
-			HAProxy: text(cs.HAProxy), Addr: text(cs.Addr), LastExit: text(cs.LastExit), Sessions: cs.Sessions,
-			Restarts: cs.Restarts, Serves: col == s.ServedColor, Active: col == s.ActiveColor})
 	}
 	c.Gate = gate(s)
 	tr := d.traffic[name]
