@@ -323,7 +323,7 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
-		p := state.Promotion{Service: service, Generation: s.Generation(), To: s.ActiveColor, ToImage: s.Image,
+		p := state.Request{Service: service, Generation: s.Generation(), To: s.ActiveColor, ToImage: s.Image,
 			By: currentUser(), Via: "controller promote", At: time.Now()}
 		if err := state.Promote(state.NewApprovals(approvalsPath(o)), state.NewHistory(historyPath(o)), p); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
@@ -334,6 +334,41 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "controller promote: no service %q in %s\n", service, o.file)
 	return exitUsage
+}
+
+// rollback asks the controller to roll back the release of service being
+// verified on real traffic, as status shows it: traffic goes back to the
+// color kept warm, as when the verification fails, and the same spec is
+// not tried again until it changes. Like promote, it writes to the state
+// directory and needs no lock.
+func rollback(o options, service string, stdout, stderr io.Writer) int {
+	st, err := state.ReadStatus(statusPath(o))
+	if err != nil {
+		fmt.Fprintf(stderr, "controller rollback: %v\n", err)
+		return exitNotConverged
+	}
+	s := st.Services[service]
+	if s == nil {
+		fmt.Fprintf(stderr, "controller rollback: no service %q in the status %s\n", service, statusPath(o))
+		return exitUsage
+	}
+	v := s.Verification
+	if v == nil || v.Outcome != "" {
+		fmt.Fprintf(stderr, "controller rollback: no release of %s is being verified (it is %s); roll back by setting the previous color and image in the desired state\n", service, s.Phase)
+		return exitUsage
+	}
+	if err := safefile.PrivateDir(o.stateDir); err != nil {
+		fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
+		return exitUsage
+	}
+	r := state.Request{Service: service, Generation: v.Generation, To: v.To, ToImage: v.ToImage,
+		By: currentUser(), Via: "controller rollback", At: time.Now()}
+	if err := state.AskRollback(state.NewRollbacks(rollbacksPath(o)), state.NewHistory(historyPath(o)), r); err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitNotConverged
+	}
+	fmt.Fprintf(stdout, "%s: rollback of release %s (%s on %s) asked; the controller switches back to %s at its next look\n", service, v.Generation, v.To, v.ToImage, v.From)
+	return exitOK
 }
 
 // currentUser names the user running the command, for the history.

@@ -119,6 +119,7 @@ func stopsPath(o options) string   { return filepath.Join(o.stateDir, "stopped.j
 func approvalsPath(o options) string {
 	return filepath.Join(o.stateDir, "approvals.json")
 }
+func rollbacksPath(o options) string { return filepath.Join(o.stateDir, "rollbacks.json") }
 
 func runController(ctx context.Context, o options, log logr.Logger, stderr io.Writer) int {
 	if err := safefile.PrivateDir(o.stateDir); err != nil {
@@ -321,6 +322,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks, tcp *tcpWarner) 
 		StepTimeout: o.stepTimeout,
 		History:     state.NewHistory(historyPath(o)),
 		Approvals:   state.NewApprovals(approvalsPath(o)),
+		Rollbacks:   state.NewRollbacks(rollbacksPath(o)),
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		drv.Close()

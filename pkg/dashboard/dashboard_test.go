@@ -34,6 +34,7 @@ type fixture struct {
 	st        state.Status
 	dir       string
 	approvals *state.Approvals
+	rollbacks *state.Rollbacks
 	history   *state.History
 	d         *Dashboard
 	srv       *httptest.Server
@@ -46,7 +47,8 @@ func newFixture(t *testing.T, tokens []Token) *fixture {
 	f := &fixture{dir: t.TempDir(), st: state.Status{Desired: "/etc/bluegreen/desired.yaml", Services: map[string]*state.ServiceStatus{}}}
 	f.approvals = state.NewApprovals(filepath.Join(f.dir, "approvals.json"))
 	f.history = state.NewHistory(filepath.Join(f.dir, "history.jsonl"))
-	f.d = New(Options{Status: f.status, Approvals: f.approvals, Record: f.history, Tokens: tokens, Log: logr.Discard(),
+	f.rollbacks = state.NewRollbacks(filepath.Join(f.dir, "rollbacks.json"))
+	f.d = New(Options{Status: f.status, Approvals: f.approvals, Rollbacks: f.rollbacks, Record: f.history, Tokens: tokens, Log: logr.Discard(),
 		Now: func() time.Time { return t0.Add(time.Minute) }})
 	f.srv = httptest.NewServer(f.d.Handler())
 	t.Cleanup(f.srv.Close)
@@ -178,7 +180,7 @@ func TestPromoteWithBearerToken(t *testing.T) {
 	f := newFixture(t, []Token{{Name: "deploy-bot", Secret: aliceSecret}})
 	f.set("web", waiting())
 	code, body := post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", "Bearer "+aliceSecret)
-	if code != http.StatusOK || !strings.Contains(body, "approved by deploy-bot") {
+	if code != http.StatusOK || !strings.Contains(body, "promoted by deploy-bot") {
 		t.Fatalf("promote with a bearer token: %d %s", code, body)
 	}
 	if a, _ := f.approvals.All(); a["web"] != "0123456789ab" {
@@ -548,5 +550,54 @@ func TestReplicasEachHaveARow(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
+	}
+}
+
+// verifying is a service whose green v2 serves and is verified, blue warm.
+func verifying() *state.ServiceStatus {
+	s := waiting()
+	s.ServedColor = spec.Green
+	s.Conditions[0].Reason, s.Conditions[0].Message = planner.ReasonVerifying, "green serves web:v2; verifying on real traffic, 20s left"
+	s.Verification = &planner.Verification{Generation: "0123456789ab", From: spec.Blue, To: spec.Green, ToImage: "web:v2", SwitchedAt: t0}
+	return s
+}
+
+func TestRollbackFromThePage(t *testing.T) {
+	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
+	f.set("web", verifying())
+	c := f.client(t)
+	csrf := f.signIn(t, c, aliceSecret)
+	if page := get(t, c, f.srv.URL+"/"); !strings.Contains(page, `action="/services/web/rollback"`) || !strings.Contains(page, "roll back to blue") {
+		t.Fatalf("the page of a release being verified has no rollback form:\n%s", page)
+	}
+	code, body := post(t, c, f.srv.URL+"/services/web/rollback", url.Values{"csrf": {csrf}, "generation": {"0123456789ab"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("rollback: %d\n%s", code, body)
+	}
+	asked, err := f.rollbacks.All()
+	if err != nil || asked["web"] != "0123456789ab" {
+		t.Fatalf("rollback requests = %v (%v), want web: 0123456789ab", asked, err)
+	}
+	rs, err := state.ReadHistory(filepath.Join(f.dir, "history.jsonl"), "web")
+	if err != nil || len(rs) != 1 || rs[0].Outcome != state.ActionRollbackRequested || rs[0].By != "alice" {
+		t.Fatalf("history = %+v (%v), want one RollbackRequested by alice", rs, err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "approvals.json")); !os.IsNotExist(err) {
+		t.Errorf("a rollback approved something (%v)", err)
+	}
+}
+
+func TestRollbackRefusedWhenNothingIsVerified(t *testing.T) {
+	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
+	f.set("web", waiting())
+	if page := get(t, http.DefaultClient, f.srv.URL+"/"); strings.Contains(page, `/rollback"`) {
+		t.Fatalf("the page offers a rollback while nothing is verified")
+	}
+	code, body := post(t, http.DefaultClient, f.srv.URL+"/services/web/rollback", nil, "Authorization", "Bearer "+aliceSecret)
+	if code != http.StatusConflict || !strings.Contains(body, "no release of it is being verified") {
+		t.Fatalf("rollback while waiting for promotion: %d\n%s", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "rollbacks.json")); !os.IsNotExist(err) {
+		t.Errorf("rollbacks.json written (%v)", err)
 	}
 }

@@ -11,9 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
-	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 )
 
 //go:embed assets
@@ -51,8 +48,8 @@ const maxForm = 16 << 10
 
 // Handler serves the page (GET /), its event stream (GET /events), its
 // assets (/static/), sign-in and sign-out (POST /login, /logout) and the
-// actions (POST /services/{service}/promote). Every POST must come from
-// the page's own origin.
+// actions (POST /services/{service}/promote and .../rollback). Every POST
+// must come from the page's own origin.
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets/static")
@@ -61,7 +58,8 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /events", d.serveEvents)
 	mux.HandleFunc("POST /login", d.login)
 	mux.HandleFunc("POST /logout", d.logout)
-	mux.HandleFunc("POST /services/{service}/promote", d.promote)
+	mux.HandleFunc("POST /services/{service}/promote", d.act(promoteAction))
+	mux.HandleFunc("POST /services/{service}/rollback", d.act(rollbackAction))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, r, &errRefused{http.StatusForbidden, "cross-origin request refused: actions are taken from the dashboard's own page only"})
@@ -162,61 +160,6 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// promote approves the release a service waits to promote, as controller
-// promote does, for the token that sent the request.
-func (d *Dashboard) promote(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	service := r.PathValue("service")
-	by, err := d.who(r)
-	if err != nil {
-		d.refuse(w, r, err)
-		return
-	}
-	s := d.opt.Status().Services[service]
-	reason := planner.Reason("")
-	if s != nil {
-		for _, c := range s.Conditions {
-			if c.Type == state.ConditionReady {
-				reason = c.Reason
-			}
-		}
-	}
-	gen := r.PostFormValue("generation")
-	switch {
-	case s == nil:
-		err = &errRefused{http.StatusNotFound, fmt.Sprintf("promote %s: no such service in the status", service)}
-	case reason != planner.ReasonWaitingForPromotion:
-		err = &errRefused{http.StatusConflict, fmt.Sprintf("promote %s: no release of it waits for promotion (it is %s, %s)", service, s.Phase, reason)}
-	case gen != "" && gen != s.ObservedGeneration:
-		err = &errRefused{http.StatusConflict, fmt.Sprintf("promote %s: the release changed since the page was drawn (generation %s, now %s): look again", service, gen, s.ObservedGeneration)}
-	case d.opt.Approvals == nil:
-		err = errors.New("promote " + service + ": the dashboard was given no approvals to write")
-	}
-	if err != nil {
-		d.refuse(w, r, err)
-		return
-	}
-	p := state.Promotion{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image,
-		By: by, Via: "dashboard", At: d.opt.Now()}
-	if err := state.Promote(d.opt.Approvals, d.opt.Record, p); err != nil {
-		d.refuse(w, r, fmt.Errorf("promote %s generation %s: %w", service, p.Generation, err))
-		return
-	}
-	d.opt.Log.Info("Release promoted from the dashboard", "service", service, "generation", p.Generation, "by", by, "remote", r.RemoteAddr)
-	d.mu.Lock()
-	d.addHistory(state.Release{Service: service, Generation: p.Generation, To: p.To, ToImage: p.ToImage, Start: p.At, End: p.At,
-		Outcome: state.ActionPromoted, Reason: "promoted by " + by + " (dashboard)", By: by})
-	d.touch(service)
-	d.mu.Unlock()
-	d.wake()
-	if r.Header.Get("Authorization") != "" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "%s: release %s approved by %s\n", service, p.Generation, by)
-		return
-	}
-	http.Redirect(w, r, "/#"+cardID(service), http.StatusSeeOther)
 }
 
 // refuse answers an action that was not taken: its HTTP status, and a page

@@ -55,6 +55,9 @@ type Card struct {
 	// CanPromote: the release waits for promotion (the button is shown;
 	// whether the request may act is checked when it comes).
 	CanPromote bool
+	// RollbackTo is the color kept warm that a release being verified
+	// can be rolled back to ("" when there is none).
+	RollbackTo string
 	// CSRF is the session's token for the card's forms ("" unsigned).
 	CSRF string
 }
@@ -138,6 +141,9 @@ func (d *Dashboard) card(name string, s *state.ServiceStatus, now time.Time) Car
 		}
 	}
 	c.CanPromote = planner.Reason(c.Reason) == planner.ReasonWaitingForPromotion
+	if v := s.Verification; v != nil && v.Outcome == "" && readyReason(s) == planner.ReasonVerifying {
+		c.RollbackTo = string(v.From)
+	}
 	for _, col := range spec.Colors() {
 		// One row per replica (spec.replicas): the first is the color's.
 		for i, rs := range s.Colors[col].Each() {

@@ -49,6 +49,8 @@ type Loop struct {
 	History *state.History
 	// state.Approvals, when set, holds the promotions given at the host.
 	Approvals *state.Approvals
+	// Rollbacks, when set, holds the rollbacks asked at the host.
+	Rollbacks *state.Rollbacks
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -163,15 +165,11 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		delete(l.dueAt, svcs[i].Name)
 		todo = append(todo, i)
 	}
-	approved := map[string]string{}
-	if l.Approvals != nil {
-		if approved, err = l.Approvals.All(); err != nil {
-			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
-		}
-	}
+	approved, rollbacks := l.requests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	for _, i := range todo {
 		obs[i].o.Approved = approved[svcs[i].Name]
+		obs[i].o.RollbackAsked = rollbacks[svcs[i].Name]
 	}
 	for _, i := range todo {
 		s := &svcs[i]

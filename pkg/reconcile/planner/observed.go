@@ -19,6 +19,10 @@ type Observed struct {
 	// Approved is the generation an operator promoted at the host
 	// (controller promote), if any.
 	Approved string
+	// RollbackAsked is the generation an operator asked to roll back
+	// while it is being verified (controller rollback, or the
+	// dashboard), if any.
+	RollbackAsked string
 	// Verification is the service's latest release verification, as
 	// persisted in status (nil: none).
 	Verification *Verification

@@ -53,14 +53,17 @@ func (a *Approvals) Approve(service, generation string) error {
 	return nil
 }
 
-// ActionPromoted is the Outcome of a history entry that records a
-// promotion, from the command line or the dashboard.
-const ActionPromoted = "Promoted"
+// Outcomes of history entries that record an operator's request on a
+// release, from the command line or the dashboard.
+const (
+	ActionPromoted          = "Promoted"
+	ActionRollbackRequested = "RollbackRequested"
+)
 
-// Promotion is one approval of a release waiting for promotion: the
-// release (service, generation, the color and image it moves traffic to),
-// who gave it (a user, or a dashboard token's name), from where, and when.
-type Promotion struct {
+// Request is an operator's request on a release: the release (service,
+// generation, the color and image it moves traffic to), who asked (a
+// user, or a dashboard token's name), from where, and when.
+type Request struct {
 	Service, Generation string
 	To                  spec.Color
 	ToImage             string
@@ -72,17 +75,44 @@ type Promotion struct {
 // nil), so that the history says who promoted what, and when. The
 // approval stands even when the history cannot be written; the error
 // says so.
-func Promote(a *Approvals, h *History, p Promotion) error {
+func Promote(a *Approvals, h *History, p Request) error {
 	if err := a.Approve(p.Service, p.Generation); err != nil {
 		return err
 	}
+	return record(h, p, ActionPromoted, "promoted by %s (%s)")
+}
+
+// Rollbacks are rollbacks asked at the host (controller rollback, the
+// dashboard): per service, the generation to roll back while it is being
+// verified. They live in a file of the state directory, beside the
+// approvals.
+type Rollbacks struct{ g Approvals }
+
+// NewRollbacks keeps the rollback requests in the file at path.
+func NewRollbacks(path string) *Rollbacks { return &Rollbacks{Approvals{path: path}} }
+
+// All reads the requests; a missing file holds none.
+func (r *Rollbacks) All() (map[string]string, error) { return r.g.All() }
+
+// AskRollback asks for p's release to be rolled back while it is being
+// verified, and records the request in h (when not nil).
+func AskRollback(r *Rollbacks, h *History, p Request) error {
+	if err := r.g.Approve(p.Service, p.Generation); err != nil {
+		return fmt.Errorf("ask rollback: %w", err)
+	}
+	return record(h, p, ActionRollbackRequested, "rollback requested by %s (%s)")
+}
+
+// record appends p to h as an entry with outcome action; reason is a
+// format of who and from where.
+func record(h *History, p Request, action, reason string) error {
 	if h == nil {
 		return nil
 	}
 	r := Release{Service: p.Service, Generation: p.Generation, To: p.To, ToImage: p.ToImage, Start: p.At, End: p.At,
-		Outcome: ActionPromoted, Reason: fmt.Sprintf("promoted by %s (%s)", p.By, p.Via), By: p.By}
+		Outcome: action, Reason: fmt.Sprintf(reason, p.By, p.Via), By: p.By}
 	if err := h.Append(r); err != nil {
-		return fmt.Errorf("release %s of %s approved, but not recorded: %w", p.Generation, p.Service, err)
+		return fmt.Errorf("%s of release %s of %s done, but not recorded: %w", action, p.Generation, p.Service, err)
 	}
 	return nil
 }
