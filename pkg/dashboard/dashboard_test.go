@@ -601,3 +601,32 @@ func TestRollbackRefusedWhenNothingIsVerified(t *testing.T) {
 		t.Errorf("rollbacks.json written (%v)", err)
 	}
 }
+
+// TestTimeline: a release's moments in the order they happened: saved,
+// ready, warmed up, switched, verified, ended.
+func TestTimeline(t *testing.T) {
+	f := newFixture(t, nil)
+	s := verifying()
+	s.Release = &state.Release{Service: "web", Generation: "0123456789ab", To: spec.Green, Start: t0}
+	s.Warmup = &planner.WarmupRecord{Generation: "0123456789ab", Color: spec.Green, Requests: 40, At: t0.Add(3 * time.Second)}
+	f.set("web", s)
+	f.d.Stepped("web", planner.Step{Action: planner.SetServerReady, Color: spec.Green}, 0, nil) // at Now: t0 + 1 min
+	f.d.Stepped("web", planner.Step{Action: planner.SwitchMap, Color: spec.Green}, 0, nil)
+	f.d.mu.Lock()
+	tr := f.d.traffic["web"]
+	tr.marks[0].at, tr.marks[1].at = t0.Add(2*time.Second), t0.Add(4*time.Second)
+	f.d.mu.Unlock()
+	page := get(t, http.DefaultClient, f.srv.URL+"/")
+	_, tl, _ := strings.Cut(page, `<ol class="timeline">`)
+	tl, _, _ = strings.Cut(tl, "</ol>")
+	var got []string
+	for _, li := range strings.Split(tl, "<li")[1:] {
+		_, rest, _ := strings.Cut(li, ">")
+		what, _, _ := strings.Cut(rest, " <time>")
+		got = append(got, what)
+	}
+	want := []string{"saved", "green ready", "green warmed up (40 requests)", "switched to green"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("timeline %q, want %q", got, want)
+	}
+}

@@ -87,6 +87,7 @@ type Gate struct {
 type Moment struct {
 	What, At, After string
 	Class           string
+	at              time.Time
 }
 
 // HistoryRow is one past release, or an action on one.
@@ -225,9 +226,9 @@ func timeline(s *state.ServiceStatus, tr *traffic, hist []state.Release) []Momen
 	if start.IsZero() {
 		return nil
 	}
-	ms := []Moment{{What: "saved", At: clock(start), Class: "saved"}}
+	ms := []Moment{{What: "saved", At: clock(start), Class: "saved", at: start}}
 	add := func(what, class string, at time.Time) {
-		ms = append(ms, Moment{What: what, At: clock(at), After: "+" + at.Sub(start).Round(100*time.Millisecond).String(), Class: class})
+		ms = append(ms, Moment{What: what, At: clock(at), After: "+" + at.Sub(start).Round(100*time.Millisecond).String(), Class: class, at: at})
 	}
 	ready := false
 	for _, m := range tr.marks {
@@ -244,13 +245,17 @@ func timeline(s *state.ServiceStatus, tr *traffic, hist []state.Release) []Momen
 			add("rolled back to "+m.color, "rolledback", m.at)
 		}
 	}
+	if w := s.Warmup; w != nil && !w.At.Before(start) && (end.IsZero() || !w.At.After(end)) {
+		add(fmt.Sprintf("%s warmed up (%d requests)", w.Color, w.Requests), "warmed", w.At)
+	}
 	if v := s.Verification; v != nil && !v.SwitchedAt.Before(start) && v.EndedAt != nil && v.Outcome == planner.OutcomeSucceeded {
 		add("verified", "verified", *v.EndedAt)
 	}
 	if !end.IsZero() {
 		add("ended: "+outcome, "ended "+strings.ToLower(outcome), end)
 	}
-	return ms // marks are kept in the order they happened; verified and ended come last
+	slices.SortStableFunc(ms, func(a, b Moment) int { return a.at.Compare(b.at) })
+	return ms
 }
 
 // clock is a time as the page shows it: UTC, to the second.
