@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bluegreen-host/controller/internal/testenv"
+
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -33,6 +35,9 @@ type costResult struct {
 	ReleaseHACmds int64
 	ReleaseDocker int64
 	HWM           int64 // KiB, peak RSS over the controller's life (ends after the release)
+
+	// UI: the dashboard's cost (nil: not measured, -ui=false).
+	UI *uiCost
 }
 
 type costConfig struct {
@@ -42,6 +47,7 @@ type costConfig struct {
 	ctlArgs []string
 	idle    time.Duration
 	nudges  int
+	ui      bool // serve the dashboard and measure it with a page open
 }
 
 // runCost starts a controller on n services (all blue v1), lets it converge,
@@ -51,8 +57,15 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 	t := r.scope()
 	defer t.close()
 	res := costResult{Services: n}
+	args := cfg.ctlArgs
+	var uiBase string
+	if cfg.ui {
+		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		uiBase = "http://" + addr
+		args = append(append([]string(nil), args...), "--ui-listen", addr)
+	}
 	w := newWorld(t, worldConfig{name: name, services: n, hap: cfg.hap,
-		repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs, count: true})
+		repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: args, count: true})
 	_, gens := w.save()
 	start := time.Now()
 	ctl := w.startController()
@@ -79,30 +92,52 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 	res.IdlePasses = ctl.passes(last) - p0
 
 	// Passes on demand: saving the unchanged file makes one pass each.
-	for k := 0; k < cfg.nudges; k++ {
-		before := ctl.passes(last)
-		at, _ := w.save()
-		for ctl.passes(last) == before {
-			if time.Since(at) > time.Minute {
-				t.Fatalf("no pass within a minute of saving the desired file")
+	passWall := true
+	nudge := func() time.Duration {
+		u0 := ctl.usage()
+		defer func() { passWall = false }()
+		for k := 0; k < cfg.nudges; k++ {
+			before := ctl.passes(last)
+			at, _ := w.save()
+			for ctl.passes(last) == before {
+				if time.Since(at) > time.Minute {
+					t.Fatalf("no pass within a minute of saving the desired file")
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		// Wall time of the pass: save to the last service's line (ms
-		// resolution), less nothing: it includes the watch debounce.
-		for _, l := range ctl.logLines() {
-			if l.service == last && passLine(l) && !l.at.Before(at.Truncate(time.Millisecond)) {
-				res.PassWall = append(res.PassWall, l.at.Sub(at.Truncate(time.Millisecond)))
-				break
+			// Wall time of the pass: save to the last service's line (ms
+			// resolution), less nothing: it includes the watch debounce.
+			for _, l := range ctl.logLines() {
+				if passWall && l.service == last && passLine(l) && !l.at.Before(at.Truncate(time.Millisecond)) {
+					res.PassWall = append(res.PassWall, l.at.Sub(at.Truncate(time.Millisecond)))
+					break
+				}
 			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return ctl.usage().cpu - u0.cpu
 	}
+	closedCPU := nudge()
 	h1, d1 := w.counters()
 	res.Passes = ctl.passes(last) - p0
 	res.HACmds, res.DockerCalls = h1-h0, d1-d0
 	if d0 < 0 {
 		res.DockerCalls = -1
+	}
+
+	if cfg.ui {
+		// The same idle window and passes again, with a page open.
+		ui := &uiCost{PassesClosedCPU: closedCPU, Passes: cfg.nudges}
+		pg, load, html := openPage(t, uiBase)
+		ui.FirstLoad, ui.FirstLoadHTML = load, html
+		u0, p0 := ctl.usage(), ctl.passes(last)
+		time.Sleep(cfg.idle)
+		ui.IdleOpenCPU, ui.IdleOpenPasses = ctl.usage().cpu-u0.cpu, ctl.passes(last)-p0
+		ui.PassesOpenCPU = nudge()
+		pg.stop()
+		ui.EventBytes = pg.read.Load()
+		res.UI = ui
+		t.Logf("cost %d services: dashboard: %s; idle %s closed, %s open", n, ui, res.IdleCPU, ui.IdleOpenCPU)
 	}
 
 	// Release service 1 while the others stay as they are.

@@ -58,6 +58,7 @@ func main() {
 		scale         = flag.String("scale", "1,10,50", "service counts for the cost runs (empty: skip)")
 		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
 		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
+		ui            = flag.Bool("ui", true, "cost runs: serve the dashboard (--ui-listen) and measure its first load, and the controller's CPU over the idle window and the passes again with a page open")
 		defaultServer = flag.String("default-server", "", "HAProxy default-server line (default: the one in examples/haproxy.cfg)")
 		timeoutCheck  = flag.String("timeout-check", "", "HAProxy \"timeout check\" (default: the one in examples/haproxy.cfg)")
 		haExtra       = flag.String("haproxy-defaults", "", "more lines for the HAProxy defaults section, separated by ';' (experiments, e.g. \"timeout connect 100ms\")")
@@ -240,7 +241,7 @@ func main() {
 	}
 	for _, n := range counts {
 		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
-			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges, ui: *ui,
 		}))
 	}
 	if nKills > 0 {

@@ -203,6 +203,43 @@ func (rep *report) mainSummary() string {
 				perPass(c.ReleaseDocker, c.ReleasePasses), float64(c.HWM)/1024)
 		}
 		b.WriteString("\n")
+		b.WriteString(rep.uiSummary())
+	}
+	return b.String()
+}
+
+// uiSummary is the dashboard's cost: a page's first load, and the
+// controller's CPU with a page open against none (same controller, same
+// idle window, same number of passes).
+func (rep *report) uiSummary() string {
+	var b strings.Builder
+	for i, c := range rep.Cost {
+		u := c.UI
+		if u == nil {
+			continue
+		}
+		if i == 0 || rep.Cost[i-1].UI == nil {
+			b.WriteString("The dashboard (`--ui-listen`): a page's first load (the page gzipped, as browsers ask, with its script and style), " +
+				"and the controller's CPU over the idle window (per pass: the HAProxy watch nudges passes, so two windows need not hold as many) and over the same number of passes triggered by saving the file, " +
+				"with no page open, then with one page open (its event stream connected):\n\n")
+			b.WriteString("| services | first load KiB (HTML KiB) | idle: CPU ms per pass (passes), no page | with a page | change | CPU of the passes ms, no page | with a page | change | pushed to the page KiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		}
+		perPassMs := func(d time.Duration, n int) float64 {
+			return float64(d) / float64(time.Millisecond) / float64(max(n, 1))
+		}
+		change := func(a, b float64) string {
+			if a <= 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%+.0f %%", (b/a-1)*100)
+		}
+		closed, open := perPassMs(c.IdleCPU, c.IdlePasses), perPassMs(u.IdleOpenCPU, u.IdleOpenPasses)
+		fmt.Fprintf(&b, "| %d | %.1f (%.1f) | %.1f (%d) | %.1f (%d) | %s | %s | %s | %s | %.1f |\n", c.Services, float64(u.FirstLoad)/1024, float64(u.FirstLoadHTML)/1024,
+			closed, c.IdlePasses, open, u.IdleOpenPasses, change(closed, open),
+			msf(u.PassesClosedCPU), msf(u.PassesOpenCPU), change(float64(u.PassesClosedCPU), float64(u.PassesOpenCPU)), float64(u.EventBytes)/1024)
+	}
+	if b.Len() > 0 {
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what the controller, its demo and its tests need is here:
-# Go, HAProxy, promtool, systemd-analyze and a Docker engine that answers. Installs from Debian's
+# Go, HAProxy, promtool, systemd-analyze, Chromium and a Docker engine that answers. Installs from Debian's
 # packages when something is missing (needs root), starts dockerd when it is
 # installed but not running. Sourced by scripts/test.sh, scripts/demo.sh and .ci/run.
 set -euo pipefail
@@ -47,6 +47,13 @@ fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "deps: installing systemd (for systemd-analyze)" >&2
     apt_install --no-install-recommends systemd
+fi
+
+# Chromium runs the dashboard's browser test (test/e2e, driven by chromedp),
+# headless.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "deps: installing chromium (for the dashboard's browser test)" >&2
+    apt_install --no-install-recommends chromium
 fi
 
 if ! command -v docker >/dev/null 2>&1; then

@@ -105,6 +105,8 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	policyFlag(fs, o)
 	fs.BoolVar(&o.noPull, "no-pull", false, "never pull an image from a registry; a missing image must be built (spec.build) or loaded (docker load)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default: off)")
+	fs.StringVar(&o.uiListen, "ui-listen", "", "serve the dashboard, a live page of the services and their releases, on this address, e.g. 127.0.0.1:9465 (default: off); an address that is not loopback needs --ui-token-file")
+	fs.StringVar(&o.uiTokenFile, "ui-token-file", "", "let the holders of the tokens in this file (NAME:SECRET lines, mode 0600) promote and roll back releases from the dashboard; without it the dashboard is read-only")
 	gitFlags(fs, o)
 	fs.DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "--git-url: fetch this often")
 	fs.StringArrayVar(&o.webhooks, "webhook", nil, "POST a JSON event to this URL when a release starts, succeeds, fails or is rolled back, and when a served color crash-loops (repeat for several; BLUEGREEN_WEBHOOK takes one)")
@@ -273,7 +275,7 @@ func promoteCommand(ctx context.Context, o *options, done func(int), stdout, std
 func rollbackCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rollback SERVICE",
-		Short: "switch SERVICE back to its warm previous color, from a release held after a job that cannot be undone (HeldAfterIrreversibleJob)",
+		Short: "roll back the release of SERVICE being verified on real traffic, or held after a job that cannot be undone (HeldAfterIrreversibleJob), to the color kept warm",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			done(rollback(*o, args[0], stdout, stderr))

@@ -26,7 +26,10 @@ func TestCLI(t *testing.T) {
 	writeStatusFile(t, degraded, `{"desired": "d.yaml", "services": {"web": {"phase": "Degraded", "observedGeneration": "abc",
 		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
 	empty := t.TempDir()
-	asked := t.TempDir()
+	held := t.TempDir() // a release held after an irreversible job
+	writeStatusFile(t, held, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [], "verification": {"generation": "abc", "from": "blue", "to": "green",
+		"toImage": "demo:v2", "outcome": "Held"}}}}`)
 	withJobs := t.TempDir()
 	var line bytes.Buffer
 	if err := json.Compact(&line, []byte(`{"service": "web", "generation": "abc", "to": "green", "toImage": "demo:v2",
@@ -77,9 +80,11 @@ func TestCLI(t *testing.T) {
 		{"promote needs a service", []string{"promote", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
 		{"promote of an Auto service", []string{"promote", "web", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", "need no approval", nil},
 		{"promote of an unknown service", []string{"promote", "api", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", `no service "api"`, nil},
-		{"rollback needs a service", []string{"rollback", "-f", demoFile}, nil, exitUsage, "", "accepts 1 arg", nil},
-		{"rollback of an unknown service", []string{"rollback", "api", "-f", demoFile, "--state-dir", empty}, nil, exitUsage, "", `no service "api"`, nil},
-		{"rollback asked", []string{"rollback", "web", "-f", demoFile, "--state-dir", asked}, nil, exitOK, "web: rollback of release ", "", nil},
+		{"rollback needs a service", []string{"rollback", "--state-dir", converged}, nil, exitUsage, "", "accepts 1 arg", nil},
+		{"rollback with no status file", []string{"rollback", "web", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
+		{"rollback of an unknown service", []string{"rollback", "api", "--state-dir", converged}, nil, exitUsage, "", `no service "api" in the status`, nil},
+		{"rollback with nothing being verified", []string{"rollback", "web", "--state-dir", converged}, nil, exitUsage, "", "no release of web is being verified or held (it is Converged)", nil},
+		{"rollback of a held release", []string{"rollback", "web", "--state-dir", held}, nil, exitOK, "web: rollback of release abc (green on demo:v2) asked", "", nil},
 		{"plan -o json with HAProxy absent", []string{"plan", "-f", demoFile, "--state-dir", empty, "-o", "json"}, nil, exitNotConverged,
 			`"error": "cannot observe:`, "", &[]servicePlan{}},
 		{"plan refuses --once", []string{"plan", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
@@ -157,18 +162,26 @@ func TestStatusWatch(t *testing.T) {
 }
 
 // TestRollbackWritesTheRequest: controller rollback writes the request for
-// the generation the desired file names now, where the loop reads it.
+// the generation of the release status shows held (or being verified),
+// where the loop reads it, and records who asked in the history.
 func TestRollbackWritesTheRequest(t *testing.T) {
 	dir := t.TempDir()
+	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [], "verification": {"generation": "abc", "from": "blue", "to": "green",
+		"toImage": "demo:v2", "outcome": "Held"}}}}`)
 	var out, errOut bytes.Buffer
-	if code := run(t.Context(), []string{"rollback", "web", "-f", demoFile, "--state-dir", dir}, &out, &errOut); code != exitOK {
+	if code := run(t.Context(), []string{"rollback", "web", "--state-dir", dir}, &out, &errOut); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	got, err := state.NewRollbacks(filepath.Join(dir, "rollbacks.json")).All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got["web"] == "" || !strings.Contains(out.String(), got["web"]) {
+	if got["web"] != "abc" || !strings.Contains(out.String(), "abc") {
 		t.Fatalf("requests %v; printed %q", got, out.String())
+	}
+	h, err := state.ReadHistory(filepath.Join(dir, "history.jsonl"), "web")
+	if err != nil || len(h) != 1 || h[0].Outcome != state.ActionRollbackRequested || h[0].By == "" {
+		t.Fatalf("history %+v (%v), want one RollbackRequested entry saying who", h, err)
 	}
 }

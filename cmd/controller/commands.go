@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
@@ -336,7 +337,9 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
-		if err := state.NewApprovals(approvalsPath(o)).Approve(service, s.Generation()); err != nil {
+		p := state.Request{Service: service, Generation: s.Generation(), To: s.ActiveColor, ToImage: s.Image,
+			By: currentUser(), Via: "controller promote", At: time.Now()}
+		if err := state.Promote(state.NewApprovals(approvalsPath(o)), state.NewHistory(historyPath(o)), p); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			return exitNotConverged
 		}
@@ -347,37 +350,48 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// rollback asks for the rollback of the release of service the desired
-// state names now, held after a job that cannot be undone: the controller
-// switches back to the previous color, kept warm, at its next look. It
-// writes the request to the state directory, as promote does.
+// rollback asks the controller to roll back the release of service being
+// verified on real traffic, or held after a job that cannot be undone, as
+// status shows it: traffic goes back to the color kept warm, as when the
+// verification fails, and the same spec is not tried again until it
+// changes. Like promote, it writes to the state directory and needs no
+// lock.
 func rollback(o options, service string, stdout, stderr io.Writer) int {
-	if service == "" {
-		fmt.Fprintln(stderr, "controller rollback: name the service to roll back")
+	st, err := state.ReadStatus(statusPath(o))
+	if err != nil {
+		fmt.Fprintf(stderr, "controller rollback: %v\n", err)
+		return exitNotConverged
+	}
+	s := st.Services[service]
+	if s == nil {
+		fmt.Fprintf(stderr, "controller rollback: no service %q in the status %s\n", service, statusPath(o))
 		return exitUsage
 	}
-	svcs, ok := loadDesired(o, stderr)
-	if !ok {
+	v := s.Verification
+	if v == nil || v.Outcome != "" && v.Outcome != planner.OutcomeHeld {
+		fmt.Fprintf(stderr, "controller rollback: no release of %s is being verified or held (it is %s); roll back by setting the previous color and image in the desired state\n", service, s.Phase)
 		return exitUsage
 	}
-	for _, s := range svcs {
-		if s.Name != service {
-			continue
-		}
-		if err := safefile.PrivateDir(o.stateDir); err != nil {
-			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
-			return exitUsage
-		}
-		if err := state.NewRollbacks(rollbacksPath(o)).Ask(service, s.Generation()); err != nil {
-			fmt.Fprintf(stderr, "controller: %v\n", err)
-			return exitNotConverged
-		}
-		fmt.Fprintf(stdout, "%s: rollback of release %s (%s runs %s) asked; if it is held after a job that cannot be undone (HeldAfterIrreversibleJob), the controller switches back to the previous color at its next look\n",
-			service, s.Generation(), s.ActiveColor, s.Image)
-		return exitOK
+	if err := safefile.PrivateDir(o.stateDir); err != nil {
+		fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "controller rollback: no service %q in %s\n", service, o.file)
-	return exitUsage
+	r := state.Request{Service: service, Generation: v.Generation, To: v.To, ToImage: v.ToImage,
+		By: currentUser(), Via: "controller rollback", At: time.Now()}
+	if err := state.AskRollback(state.NewRollbacks(rollbacksPath(o)), state.NewHistory(historyPath(o)), r); err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitNotConverged
+	}
+	fmt.Fprintf(stdout, "%s: rollback of release %s (%s on %s) asked; the controller switches back to %s at its next look\n", service, v.Generation, v.To, v.ToImage, v.From)
+	return exitOK
+}
+
+// currentUser names the user running the command, for the history.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 // watchStatus prints the status, then again each time the controller

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/bluegreen-host/controller/internal/termtext"
 )
 
 // termSafe escapes what a terminal would act on in text that comes from
@@ -17,47 +17,14 @@ import (
 // masquerade as the controller's own output.
 type termSafe struct{ w io.Writer }
 
+// escapeTerminal is termtext.Escape; termSafe and escapeJSON escape alike.
+func escapeTerminal(s string) string { return termtext.Escape(s) }
+
 func (t termSafe) Write(p []byte) (int, error) {
 	if _, err := io.WriteString(t.w, escapeTerminal(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-func escapeTerminal(s string) string {
-	clean := true
-	for _, r := range s {
-		if unsafeRune(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r) && r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	if r == '\n' || r == '\t' {
-		return false
-	}
-	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // escapeJSON rewrites, in JSON text, every character that escapeTerminal
@@ -75,7 +42,7 @@ func escapeJSON(b []byte) []byte {
 	}
 	var out strings.Builder
 	for _, r := range s { // invalid UTF-8 comes out as U+FFFD, escaped too
-		if !unsafeRune(r) {
+		if !termtext.Unsafe(r) {
 			out.WriteRune(r)
 			continue
 		}

@@ -42,6 +42,8 @@ type options struct {
 	lockDir           string
 	noPull            bool
 	metricsListen     string // run: serve /metrics, /healthz, /readyz here ("": off)
+	uiListen          string // run: serve the dashboard here ("": off)
+	uiTokenFile       string // run: NAME:SECRET lines of who may act from the dashboard
 	haproxyConfig     string // haproxy.cfg, whose health checks validate compares with the desired state
 	haproxyConfigSet  bool   // --haproxy-config (or its variable) was given, not left at its default
 	haproxyLive       bool   // validate --haproxy: compare the running HAProxy with the desired state
@@ -175,8 +177,8 @@ func runController(ctx context.Context, o options, log logr.Logger, stderr io.Wr
 	return watch(ctx, o, loop, drv, git, log, stderr)
 }
 
-// attachListeners follows git's commits in status, serves metrics and
-// sends webhooks, as the flags ask; stop ends them (pending webhooks get a
+// attachListeners follows git's commits in status, serves metrics and the
+// dashboard and sends webhooks, as the flags ask; stop ends them (pending webhooks get a
 // few seconds to go out).
 func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *gitSource, haLocks *haproxyLocks, tcp *tcpWarner, log logr.Logger, stderr io.Writer) (stop func(), code int) {
 	var stops []func()
@@ -203,6 +205,14 @@ func attachListeners(ctx context.Context, o options, loop *reconcile.Loop, git *
 		}
 		stops = append(stops, stopMetrics)
 		onCommit = append(onCommit, m.SetSource)
+	}
+	if o.uiListen != "" {
+		stopUI, err := serveUI(ctx, o, loop, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "controller: %v\n", err)
+			return stop, exitUsage
+		}
+		stops = append(stops, stopUI)
 	}
 	if len(o.webhooks) > 0 {
 		n, err := notify.New(notify.Config{URLs: o.webhooks, SecretFile: o.webhookSecretFile, Log: log.WithName("webhook")})

@@ -34,7 +34,7 @@ type Listener interface {
 	PassEnded(ok bool, at time.Time)
 }
 
-// ServiceView is what an Listener is told of a service with each decision.
+// ServiceView is what a Listener is told of a service with each decision.
 type ServiceView struct {
 	Service    string
 	Generation string
@@ -46,6 +46,10 @@ type ServiceView struct {
 	// ServedRestarts counts the engine's restarts of the served color's
 	// container since the controller last started it.
 	ServedRestarts int
+	// Traffic holds each color's backend response counters as HAProxy's
+	// show stat gave them in this pass (they only grow, until HAProxy is
+	// reloaded or restarted).
+	Traffic map[spec.Color]planner.Counters
 }
 
 // Listeners calls each of its listeners in turn.

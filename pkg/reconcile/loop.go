@@ -235,10 +235,20 @@ func (l *Loop) hostRequests() (approved, rollbacks map[string]string) {
 	}
 	if l.Rollbacks != nil {
 		if rollbacks, err = l.Rollbacks.All(); err != nil {
-			l.Log.Error(err, "Cannot read the rollback requests; releases held after an irreversible job stay held")
+			l.Log.Error(err, "Cannot read the rollback requests; releases being verified go on, those held after an irreversible job stay held")
 		}
 	}
 	return approved, rollbacks
+}
+
+// StatusSnapshot returns a copy of the status as it is in memory, with
+// the decisions of the pass under way. It may be called from any
+// goroutine, except from a Listener's methods (the loop holds the status
+// while it calls them).
+func (l *Loop) StatusSnapshot() state.Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Status.Snapshot()
 }
 
 // keepRuntimes records the HAProxy runtime API addresses svcs name.

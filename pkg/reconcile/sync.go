@@ -86,7 +86,8 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	st.Decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
 	served := o.Served
-	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served}
+	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served,
+		Traffic: map[spec.Color]planner.Counters{spec.Blue: o.Blue.Backend, spec.Green: o.Green.Backend}}
 	if served != "" {
 		// Up while HAProxy has a replica to send its requests to.
 		for _, r := range o.Color(served).Replicas {

@@ -20,8 +20,9 @@ type Observed struct {
 	// (controller promote), if any.
 	Approved string
 	// RollbackAsked is the generation an operator asked to roll back at
-	// the host (controller rollback), if any: a release held after an
-	// irreversible job goes back to the previous color.
+	// the host (controller rollback, or the dashboard), if any: a release
+	// being verified, or held after an irreversible job, goes back to the
+	// previous color.
 	RollbackAsked string
 	// Verification is the service's latest release verification, as
 	// persisted in status (nil: none).

@@ -74,6 +74,17 @@ func TestPlanVerification(t *testing.T) {
 		{"requests without a response count as failed", func(s *spec.Service) *plantest.World {
 			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1050, Status5xx: 3, Failed: 50}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "50 of 100 requests"},
+		{"an operator asked for the rollback of this release: rolled back to warm blue", func(s *spec.Service) *plantest.World {
+			w := switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1100, Status5xx: 3}))
+			w.O.RollbackAsked = s.Generation()
+			return w
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack,
+			"an operator asked for the rollback, after 100 responses, 0 of them 5xx"},
+		{"a rollback asked for another release changes nothing", func(s *spec.Service) *plantest.World {
+			w := switched(s, 10*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1500, Status5xx: 5}))
+			w.O.RollbackAsked = "0123456789ab"
+			return w
+		}, plantest.Want{Phase: planner.Progressing, Reason: "Verifying"}, "", "500 responses, 2 of them 5xx"},
 		{"green went DOWN: rolled back", func(s *spec.Service) *plantest.World {
 			return switched(s, 5*time.Second, base).Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.CheckStatus = "DOWN", "L7STS" })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "HAProxy says green is DOWN"},

@@ -168,6 +168,11 @@ func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failur
 func planVerify(s *spec.Service, o Observed, v Verification, now time.Time) (d Decision, rec *Verification) {
 	v = v.observe(o.Color(v.To).Backend)
 	failure, done := verdict(s, o, v, now)
+	if failure == "" && o.RollbackAsked == v.Generation && canRollBack(o, v) {
+		c := v.counted()
+		failure = fmt.Sprintf("an operator asked for the rollback, after %d responses, %d of them 5xx, %d without a response since the switch",
+			c.Responses, c.Status5xx, c.Failed)
+	}
 	switch {
 	case failure != "" && !canRollBack(o, v):
 		// Nothing to go back to: the release failed, and the color that

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // Approvals are manual promotions given at the host (controller promote):
@@ -47,6 +49,59 @@ func (a *Approvals) Approve(service, generation string) error {
 	}
 	if err := safefile.WriteFile(a.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("approve %s generation %s in %s: %w", service, generation, a.path, err)
+	}
+	return nil
+}
+
+// Outcomes of history entries that record an operator's request on a
+// release, from the command line or the dashboard.
+const (
+	ActionPromoted          = "Promoted"
+	ActionRollbackRequested = "RollbackRequested"
+)
+
+// Request is an operator's request on a release: the release (service,
+// generation, the color and image it moves traffic to), who asked (a
+// user, or a dashboard token's name), from where, and when.
+type Request struct {
+	Service, Generation string
+	To                  spec.Color
+	ToImage             string
+	By, Via             string
+	At                  time.Time
+}
+
+// Promote approves p's release and records the approval in h (when not
+// nil), so that the history says who promoted what, and when. The
+// approval stands even when the history cannot be written; the error
+// says so.
+func Promote(a *Approvals, h *History, p Request) error {
+	if err := a.Approve(p.Service, p.Generation); err != nil {
+		return err
+	}
+	return record(h, p, ActionPromoted, "promoted by %s (%s)")
+}
+
+// AskRollback asks for p's release to be rolled back, while it is being
+// verified or held after a job that cannot be undone, and records the
+// request in h (when not nil).
+func AskRollback(r *Rollbacks, h *History, p Request) error {
+	if err := r.Ask(p.Service, p.Generation); err != nil {
+		return err
+	}
+	return record(h, p, ActionRollbackRequested, "rollback requested by %s (%s)")
+}
+
+// record appends p to h as an entry with outcome action; reason is a
+// format of who and from where.
+func record(h *History, p Request, action, reason string) error {
+	if h == nil {
+		return nil
+	}
+	r := Release{Service: p.Service, Generation: p.Generation, To: p.To, ToImage: p.ToImage, Start: p.At, End: p.At,
+		Outcome: action, Reason: fmt.Sprintf(reason, p.By, p.Via), By: p.By}
+	if err := h.Append(r); err != nil {
+		return fmt.Errorf("%s of release %s of %s done, but not recorded: %w", action, p.Generation, p.Service, err)
 	}
 	return nil
 }

@@ -34,12 +34,15 @@ type Release struct {
 	SwitchedAt *time.Time `json:"switchedAt,omitempty"`
 	End        time.Time  `json:"end"`
 	// Outcome is Succeeded, RolledBack, Failed or Superseded; Reason says
-	// why, with the figures of a verification.
+	// why, with the figures of a verification. An entry that records an
+	// operator's action instead of a release's end has the action as its
+	// Outcome (Promoted) and who took it in By.
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
 	// Jobs are the release's jobs (spec.jobs) as they ran: exit code,
 	// times, outcome and last log lines.
 	Jobs []planner.JobRecord `json:"jobs,omitempty"`
+	By   string              `json:"by,omitempty"`
 }
 
 // historyKeep bounds the history: once it holds twice as many entries, the

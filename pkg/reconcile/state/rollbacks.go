@@ -9,10 +9,11 @@ import (
 	"github.com/bluegreen-host/controller/internal/safefile"
 )
 
-// Rollbacks are the rollbacks asked for at the host (controller rollback):
-// per service, the generation to roll back. A release held after a job
-// that cannot be undone goes back to its previous color only when asked.
-// They live in a file of the state directory, as the approvals do.
+// Rollbacks are the rollbacks asked for at the host (controller rollback,
+// the dashboard): per service, the generation to roll back, while it is
+// being verified or held after a job that cannot be undone (which goes
+// back to its previous color only when asked). They live in a file of the
+// state directory, as the approvals do.
 type Rollbacks struct{ path string }
 
 // NewRollbacks keeps the rollback requests in the file at path.
