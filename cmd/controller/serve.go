@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bluegreen-host/controller/internal/httpserve"
 	"github.com/bluegreen-host/controller/pkg/metrics"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -57,20 +58,11 @@ func serveMetrics(ctx context.Context, o options, loop *reconcile.Loop, log logr
 	return m, func() { close(stopped) }, nil
 }
 
-// Deadlines of the metrics server: a scraper that stops sending or reading,
-// or a connection left idle, is dropped, so that no client holds the
-// controller's connections forever.
-var (
-	metricsReadTimeout  = 10 * time.Second
-	metricsWriteTimeout = 30 * time.Second
-	metricsIdleTimeout  = 2 * time.Minute
-)
+// metricsDeadlines are the metrics server's (httpserve).
+var metricsDeadlines = httpserve.Default
 
 // metricsServer serves h with every deadline set.
-func metricsServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout,
-		WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsIdleTimeout}
-}
+func metricsServer(h http.Handler) *http.Server { return metricsDeadlines.Server(h) }
 
 // addListener adds o to the listeners of loop.
 func addListener(loop *reconcile.Loop, o reconcile.Listener) {

@@ -7,14 +7,16 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/bluegreen-host/controller/internal/httpserve"
 )
 
 // TestMetricsServerDropsIdleAndSilentClients: a connection left idle after
 // a request, and one that never sends its request, are closed by the
 // metrics server, not held forever.
 func TestMetricsServerDropsIdleAndSilentClients(t *testing.T) {
-	defer func(r, w, i time.Duration) { metricsReadTimeout, metricsWriteTimeout, metricsIdleTimeout = r, w, i }(metricsReadTimeout, metricsWriteTimeout, metricsIdleTimeout)
-	metricsReadTimeout, metricsWriteTimeout, metricsIdleTimeout = 200*time.Millisecond, time.Second, 200*time.Millisecond
+	defer func(d httpserve.Deadlines) { metricsDeadlines = d }(metricsDeadlines)
+	metricsDeadlines = httpserve.Deadlines{Read: 200 * time.Millisecond, Write: time.Second, Idle: 200 * time.Millisecond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bluegreen-host/controller/internal/httpserve"
 	"github.com/bluegreen-host/controller/pkg/reconcile"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
@@ -324,8 +325,8 @@ func TestServerHasDeadlines(t *testing.T) {
 // server's read and write timeouts, is sent the card of the service whose
 // served color changed at the end of the pass, and nothing before.
 func TestEventsPushTheCardThatChanged(t *testing.T) {
-	defer func(r, w time.Duration) { readTimeout, writeTimeout = r, w }(readTimeout, writeTimeout)
-	readTimeout, writeTimeout = 100*time.Millisecond, 100*time.Millisecond
+	defer func(d httpserve.Deadlines) { deadlines = d }(deadlines)
+	deadlines.Read, deadlines.Write = 100*time.Millisecond, 100*time.Millisecond
 	f := newFixture(t, nil)
 	f.srv.Close()
 	f.srv = httptest.NewUnstartedServer(f.d.Handler())
@@ -367,7 +368,7 @@ func TestEventsPushTheCardThatChanged(t *testing.T) {
 	if ev := <-events; strings.Contains(ev, "event: card") {
 		t.Fatalf("a current page was sent the cards again: %s", ev)
 	}
-	time.Sleep(3 * writeTimeout) // the stream outlives the server's write timeout
+	time.Sleep(3 * deadlines.Write) // the stream outlives the server's write timeout
 	// Green takes the traffic.
 	s2 := waiting()
 	s2.ServedColor = spec.Green

@@ -164,7 +164,7 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 	defer d.hub.unsubscribe(s)
 	write := func(evs []event, v uint64) error {
 		// The server's write timeout bounds each write, not the stream.
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(deadlines.Write))
 		var b bytes.Buffer
 		for _, e := range evs {
 			fmt.Fprintf(&b, "event: %s\n", e.name)
@@ -193,7 +193,7 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
-			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(deadlines.Write))
 			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || rc.Flush() != nil {
 				return
 			}

@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/bluegreen-host/controller/internal/httpserve"
 )
 
 //go:embed assets
@@ -27,21 +28,13 @@ func render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Deadlines of the dashboard's server: a client that stops sending or
-// reading, or a connection left idle, is dropped. A page's event stream
-// lives longer than writeTimeout: each of its writes gets a deadline of
-// its own.
-var (
-	readTimeout  = 10 * time.Second
-	writeTimeout = 30 * time.Second
-	idleTimeout  = 2 * time.Minute
-)
+// deadlines are the dashboard server's (httpserve). A page's event
+// stream lives longer than the write deadline: each of its writes gets a
+// deadline of its own.
+var deadlines = httpserve.Default
 
 // NewServer serves h with every deadline set.
-func NewServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: readTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
-}
+func NewServer(h http.Handler) *http.Server { return deadlines.Server(h) }
 
 // maxForm bounds the body of a form posted to the dashboard.
 const maxForm = 16 << 10
