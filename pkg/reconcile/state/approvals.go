@@ -11,46 +11,59 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// Approvals are manual promotions given at the host (controller promote):
-// per service, the generation approved. They live in a file of the state
-// directory, so that promoting needs no edit of a desired file that may
-// come from git.
-type Approvals struct{ path string }
+// generations is a file of the state directory that holds, per service,
+// a generation an operator asked something for at the host (what: the
+// requests it holds, for errors).
+type generations struct{ path, what string }
 
-// NewApprovals keeps the approvals in the file at path.
-func NewApprovals(path string) *Approvals { return &Approvals{path: path} }
-
-// All reads the approvals; a missing file holds none.
-func (a *Approvals) All() (map[string]string, error) {
-	b, err := safefile.ReadFile(a.path)
+// all reads the file; a missing file holds none.
+func (g generations) all() (map[string]string, error) {
+	b, err := safefile.ReadFile(g.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read approvals %s: %w", a.path, err)
+		return nil, fmt.Errorf("read %s %s: %w", g.what, g.path, err)
 	}
 	m := map[string]string{}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("read approvals %s: %w", a.path, err)
+		return nil, fmt.Errorf("read %s %s: %w", g.what, g.path, err)
 	}
 	return m, nil
 }
 
-// Approve records that service may switch to the release of generation.
-func (a *Approvals) Approve(service, generation string) error {
-	m, err := a.All()
+// set records generation for service; doing says what, for the error.
+func (g generations) set(service, generation, doing string) error {
+	m, err := g.all()
 	if err != nil {
 		return err
 	}
 	m[service] = generation
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode approvals: %w", err)
+		return fmt.Errorf("encode %s: %w", g.what, err)
 	}
-	if err := safefile.WriteFile(a.path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("approve %s generation %s in %s: %w", service, generation, a.path, err)
+	if err := safefile.WriteFile(g.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("%s %s generation %s in %s: %w", doing, service, generation, g.path, err)
 	}
 	return nil
+}
+
+// Approvals are manual promotions given at the host (controller promote):
+// per service, the generation approved. They live in a file of the state
+// directory, so that promoting needs no edit of a desired file that may
+// come from git.
+type Approvals struct{ g generations }
+
+// NewApprovals keeps the approvals in the file at path.
+func NewApprovals(path string) *Approvals { return &Approvals{generations{path, "approvals"}} }
+
+// All reads the approvals; a missing file holds none.
+func (a *Approvals) All() (map[string]string, error) { return a.g.all() }
+
+// Approve records that service may switch to the release of generation.
+func (a *Approvals) Approve(service, generation string) error {
+	return a.g.set(service, generation, "approve")
 }
 
 // Outcomes of history entries that record an operator's request on a
