@@ -138,8 +138,10 @@ func TestJobRunsOnceBeforeTheSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := rs[len(rs)-1]
-	if last.Generation != gen2 || len(last.Jobs) != 1 || last.Jobs[0].ExitCode != 0 || last.Jobs[0].Duration() < time.Second {
-		t.Fatalf("history's last release %+v, want %s with its job, exit code 0, ran 1s or more", last, gen2)
+	// The job sleeps 1 s; the engine's start and finish times of its
+	// container may shave a few milliseconds off that (997 ms seen).
+	if last.Generation != gen2 || len(last.Jobs) != 1 || last.Jobs[0].ExitCode != 0 || last.Jobs[0].Duration() < 900*time.Millisecond {
+		t.Fatalf("history's last release %+v, want %s with its job, exit code 0, ran about 1s", last, gen2)
 	}
 }
 
