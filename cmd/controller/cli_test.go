@@ -26,6 +26,13 @@ func TestCLI(t *testing.T) {
 	writeStatusFile(t, degraded, `{"desired": "d.yaml", "services": {"web": {"phase": "Degraded", "observedGeneration": "abc",
 		"activeColor": "blue", "image": "demo:v1", "conditions": []}}}`)
 	empty := t.TempDir()
+	jobs := t.TempDir()
+	writeStatusFile(t, jobs, `{"desired": "d.yaml", "services": {"web": {"phase": "Progressing", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [], "jobs": [
+		{"generation": "abc", "job": "migrate", "container": "bg-web-job-migrate-abc", "color": "green", "exitCode": 0,
+		 "startedAt": "2026-11-25T12:00:30Z", "finishedAt": "2026-11-25T12:00:31.5Z", "outcome": "Succeeded"},
+		{"generation": "abc", "job": "seed", "container": "bg-web-job-seed-abc", "color": "green", "exitCode": 0,
+		 "startedAt": "2026-11-25T12:00:32Z"}]}}}`)
 	held := t.TempDir() // a release held after an irreversible job
 	writeStatusFile(t, held, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
 		"activeColor": "green", "image": "demo:v2", "conditions": [], "verification": {"generation": "abc", "from": "blue", "to": "green",
@@ -69,6 +76,8 @@ func TestCLI(t *testing.T) {
 		{"status -o yaml", []string{"status", "--state-dir", converged, "-o", "yaml"}, nil, exitOK, "phase: Converged", "", nil},
 		{"status --json, as before -o", []string{"status", "--state-dir", converged, "--json"}, nil, exitOK, `"services"`, "", &state.Status{}},
 		{"status not converged", []string{"status", "--state-dir", degraded}, nil, exitNotConverged, "Degraded", "", nil},
+		{"status shows the release's jobs", []string{"status", "--state-dir", jobs}, nil, exitNotConverged,
+			"  job migrate of release abc: succeeded after 1.5s (exit code 0)\n  job seed of release abc: runs in bg-web-job-seed-abc since 2026-11-25T12:00:32Z\n", "", nil},
 		{"status from BLUEGREEN_STATE_DIR", []string{"status"}, map[string]string{"BLUEGREEN_STATE_DIR": converged}, exitOK, "Converged", "", nil},
 		{"status with no status file", []string{"status", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
 		{"status -o xml", []string{"status", "--state-dir", converged, "-o", "xml"}, nil, exitUsage, "", `-o "xml"`, nil},

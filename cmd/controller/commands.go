@@ -246,6 +246,9 @@ func writeStatus(w io.Writer, st state.Status) {
 		if c := s.Checks; c != nil && !c.Passed {
 			fmt.Fprintf(w, "  pre-switch checks of %s failed: %s\n", c.Color, c.Failure)
 		}
+		for _, j := range s.Jobs {
+			fmt.Fprintf(w, "  job %s of release %s: %s\n", j.Job, j.Generation, jobState(j))
+		}
 		if s.LastStep != "" {
 			fmt.Fprintf(w, "  last step: %s (%s)\n", s.LastStep, s.LastStepTime.Format(time.RFC3339))
 		}
@@ -470,4 +473,21 @@ func printVersion(o options, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, ", %s\n", v.GoVersion)
 	return exitOK
+}
+
+// jobState says where a release job is, for status: running, or how it
+// ended and how long it ran.
+func jobState(j planner.JobRecord) string {
+	switch j.Outcome {
+	case planner.JobSucceeded:
+		return fmt.Sprintf("succeeded after %s (exit code 0)", j.Duration().Round(time.Millisecond))
+	case planner.JobFailed:
+		return fmt.Sprintf("failed after %s: %s", j.Duration().Round(time.Millisecond), j.Failure)
+	case "":
+		if !j.StartedAt.IsZero() {
+			return fmt.Sprintf("runs in %s since %s", j.Container, j.StartedAt.Format(time.RFC3339))
+		}
+		return "to run in " + j.Container
+	}
+	return j.Outcome
 }
