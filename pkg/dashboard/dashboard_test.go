@@ -334,18 +334,7 @@ func TestEventsPushTheCardThatChanged(t *testing.T) {
 	f.srv.Start()
 	s := waiting()
 	f.set("web", s)
-	page := get(t, http.DefaultClient, f.srv.URL+"/")
-	_, rest, _ := strings.Cut(page, `data-version="`)
-	version, _, _ := strings.Cut(rest, `"`)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.d.Run(ctx)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/events?v="+version, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := f.openStream(t)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
@@ -492,18 +481,7 @@ func TestGoneServiceLeavesThePage(t *testing.T) {
 	f.set("web", waiting())
 	f.set("api", waiting())
 	f.d.Decided(reconcile.ServiceView{Service: "api", Served: spec.Blue}, planner.Decision{}, t0)
-	page := get(t, http.DefaultClient, f.srv.URL+"/")
-	_, rest, _ := strings.Cut(page, `data-version="`)
-	version, _, _ := strings.Cut(rest, `"`)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go f.d.Run(ctx)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/events?v="+version, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := f.openStream(t)
 	f.mu.Lock()
 	delete(f.st.Services, "api")
 	f.mu.Unlock()
@@ -630,4 +608,23 @@ func TestTimeline(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("timeline %q, want %q", got, want)
 	}
+}
+
+// openStream loads the page, runs the dashboard until the test ends and
+// opens the page's event stream from the version the page was drawn at.
+func (f *fixture) openStream(t *testing.T) *http.Response {
+	t.Helper()
+	page := get(t, http.DefaultClient, f.srv.URL+"/")
+	_, rest, _ := strings.Cut(page, `data-version="`)
+	version, _, _ := strings.Cut(rest, `"`)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go f.d.Run(ctx)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/events?v="+version, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
