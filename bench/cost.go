@@ -48,6 +48,10 @@ type costConfig struct {
 	idle    time.Duration
 	nudges  int
 	ui      bool // serve the dashboard and measure it with a page open
+	// uiPairs of idle windows of uiWindow each, no page and a page open,
+	// interleaved (0: none).
+	uiPairs  int
+	uiWindow time.Duration
 }
 
 // runCost starts a controller on n services (all blue v1), lets it converge,
@@ -136,6 +140,12 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 		ui.PassesOpenCPU = nudge()
 		pg.stop()
 		ui.EventBytes = pg.read.Load()
+		if cfg.uiPairs > 0 {
+			ui.Pairs, ui.PairWindow = measureUIPairs(t, ctl, uiBase, cfg.uiPairs, cfg.uiWindow), cfg.uiWindow
+			tot, med, p90 := uiPairsSummary(ui.Pairs)
+			t.Logf("cost %d services: dashboard: %d pairs of %s idle windows: CPU with a page open %+.1f %% in all, per pair median %+.1f %%, p90 %+.1f %%",
+				n, len(ui.Pairs), cfg.uiWindow, tot*100, med*100, p90*100)
+		}
 		res.UI = ui
 		t.Logf("cost %d services: dashboard: %s; idle %s closed, %s open", n, ui, res.IdleCPU, ui.IdleOpenCPU)
 	}

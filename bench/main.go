@@ -59,6 +59,8 @@ func main() {
 		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
 		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
 		ui            = flag.Bool("ui", true, "cost runs: serve the dashboard (--ui-listen) and measure its first load, and the controller's CPU over the idle window and the passes again with a page open")
+		uiPairs       = flag.Int("ui-pairs", 0, "cost runs with -ui: this many pairs of idle windows, no page open and a page open, interleaved, for the CPU a page costs (0: none)")
+		uiWindow      = flag.Duration("ui-window", 10*time.Second, "cost runs: the length of each window of -ui-pairs")
 		defaultServer = flag.String("default-server", "", "HAProxy default-server line (default: the one in examples/haproxy.cfg)")
 		timeoutCheck  = flag.String("timeout-check", "", "HAProxy \"timeout check\" (default: the one in examples/haproxy.cfg)")
 		haExtra       = flag.String("haproxy-defaults", "", "more lines for the HAProxy defaults section, separated by ';' (experiments, e.g. \"timeout connect 100ms\")")
@@ -242,6 +244,7 @@ func main() {
 	for _, n := range counts {
 		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges, ui: *ui,
+			uiPairs: *uiPairs, uiWindow: *uiWindow,
 		}))
 	}
 	if nKills > 0 {

@@ -241,6 +241,19 @@ func (rep *report) uiSummary() string {
 	if b.Len() > 0 {
 		b.WriteString("\n")
 	}
+	for _, c := range rep.Cost {
+		if c.UI == nil || len(c.UI.Pairs) == 0 {
+			continue
+		}
+		var closed, open []time.Duration
+		for _, p := range c.UI.Pairs {
+			closed, open = append(closed, p.Closed), append(open, p.Open)
+		}
+		tot, med, p90 := uiPairsSummary(c.UI.Pairs)
+		fmt.Fprintf(&b, "%d services, %d pairs of %s idle windows, interleaved: controller CPU per window %s ms median with no page, %s ms with a page open; "+
+			"the page's change %+.1f %% over all the windows, per pair median %+.1f %%, p90 %+.1f %%.\n\n",
+			c.Services, len(c.UI.Pairs), c.UI.PairWindow, msf(pct(closed, 50)), msf(pct(open, 50)), tot*100, med*100, p90*100)
+	}
 	return b.String()
 }
 

@@ -6,8 +6,10 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
+	"sort"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +29,10 @@ type uiCost struct {
 	PassesClosedCPU, PassesOpenCPU time.Duration
 	Passes                         int
 	EventBytes                     int64 // what the open page was pushed during its windows
+	// Pairs of idle windows, no page and a page open, interleaved
+	// (-ui-pairs; empty when not asked for).
+	Pairs      []uiPair
+	PairWindow time.Duration
 }
 
 // page is one open dashboard: its event stream, read until closed.
@@ -93,4 +99,70 @@ func openPage(t interface{ Fatalf(string, ...any) }, base string) (*page, int64,
 
 func (u uiCost) String() string {
 	return fmt.Sprintf("first load %d bytes (HTML %d), passes CPU %s closed / %s open", u.FirstLoad, u.FirstLoadHTML, u.PassesClosedCPU, u.PassesOpenCPU)
+}
+
+// uiPair is the controller's CPU over two idle windows of one length taken
+// back to back, one with no page open and one with a page open.
+type uiPair struct{ Closed, Open time.Duration }
+
+// change is the open window's CPU against the closed one's, as a fraction
+// (0.05: 5 % more); NaN when the closed window used none.
+func (p uiPair) change() float64 {
+	if p.Closed <= 0 {
+		return math.NaN()
+	}
+	return float64(p.Open)/float64(p.Closed) - 1
+}
+
+// uiPairsSummary is the pairs' total change (all open windows against all
+// closed ones, which the CPU clock's 10 ms tick disturbs least) and the
+// median and p90 of the change per pair.
+func uiPairsSummary(pairs []uiPair) (total, median, p90 float64) {
+	var closed, open time.Duration
+	var changes []float64
+	for _, p := range pairs {
+		closed += p.Closed
+		open += p.Open
+		if c := p.change(); !math.IsNaN(c) {
+			changes = append(changes, c)
+		}
+	}
+	if closed <= 0 || len(changes) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	sort.Float64s(changes)
+	rank := max(1, int(math.Ceil(0.9*float64(len(changes)))))
+	return float64(open)/float64(closed) - 1, medianF(changes), changes[rank-1]
+}
+
+// measureUIPairs takes n pairs of idle windows, with no page open and with
+// one open, the order swapped every pair so that a drift of the machine
+// falls on both sides alike. A page is opened before its window starts and
+// closed after it ends: its first load is not counted.
+func measureUIPairs(t interface{ Fatalf(string, ...any) }, ctl *controller, base string, n int, window time.Duration) []uiPair {
+	idle := func(open bool) time.Duration {
+		var pg *page
+		if open {
+			pg, _, _ = openPage(t, base)
+			time.Sleep(200 * time.Millisecond) // the first push after connecting
+		}
+		u0 := ctl.usage()
+		time.Sleep(window)
+		cpu := ctl.usage().cpu - u0.cpu
+		if pg != nil {
+			pg.stop()
+		}
+		return cpu
+	}
+	pairs := make([]uiPair, n)
+	for k := range pairs {
+		if k%2 == 0 {
+			pairs[k].Closed = idle(false)
+			pairs[k].Open = idle(true)
+		} else {
+			pairs[k].Open = idle(true)
+			pairs[k].Closed = idle(false)
+		}
+	}
+	return pairs
 }
