@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -45,6 +46,31 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
 	}
 	return time.Duration(ut+st) * clockTick, nil
+}
+
+// procRunTime is the time a process's live threads have run so far, in
+// nanoseconds from /proc/<pid>/task/*/schedstat: finer than procCPU's clock
+// ticks, but a thread that has ended is no longer counted (Go's runtime
+// seldom ends one), so it is only for short windows.
+func procRunTime(pid int) (time.Duration, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("/proc/%d/task: no threads", pid)
+	}
+	var sum time.Duration
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		run, _, _ := strings.Cut(string(b), " ")
+		n, err := strconv.ParseInt(run, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q is not a run time", f, run)
+		}
+		sum += time.Duration(n)
+	}
+	return sum, nil
 }
 
 // procMem returns VmHWM (peak resident set) and VmRSS of a process in KiB.

@@ -115,7 +115,7 @@ func (p uiPair) change() float64 {
 }
 
 // uiPairsSummary is the pairs' total change (all open windows against all
-// closed ones, which the CPU clock's 10 ms tick disturbs least) and the
+// closed ones, which the rounding of each window disturbs least) and the
 // median and p90 of the change per pair.
 func uiPairsSummary(pairs []uiPair) (total, median, p90 float64) {
 	var closed, open time.Duration
@@ -146,9 +146,16 @@ func measureUIPairs(t interface{ Fatalf(string, ...any) }, ctl *controller, base
 			pg, _, _ = openPage(t, base)
 			time.Sleep(200 * time.Millisecond) // the first push after connecting
 		}
-		u0 := ctl.usage()
+		r0, err := procRunTime(ctl.pid())
+		if err != nil {
+			t.Fatalf("dashboard: the controller's run time: %v", err)
+		}
 		time.Sleep(window)
-		cpu := ctl.usage().cpu - u0.cpu
+		r1, err := procRunTime(ctl.pid())
+		if err != nil {
+			t.Fatalf("dashboard: the controller's run time: %v", err)
+		}
+		cpu := r1 - r0
 		if pg != nil {
 			pg.stop()
 		}
