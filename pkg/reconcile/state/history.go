@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
@@ -46,8 +47,8 @@ type Release struct {
 }
 
 // historyKeep bounds the history: once it holds twice as many entries, the
-// oldest are dropped down to this many.
-const historyKeep = 1000
+// oldest are dropped down to this many. A variable for the tests.
+var historyKeep = 1000
 
 // History is the append-only record of release attempts, one JSON object
 // a line, in a file of the state directory.
@@ -59,7 +60,11 @@ type History struct {
 // NewHistory keeps the history in the file at path.
 func NewHistory(path string) *History { return &History{path: path} }
 
-// Append adds one release at the end of the history.
+// Append adds one release at the end of the history. Other processes
+// append too (controller promote and rollback record who asked): each
+// holds the history's lock file while it appends and trims, so that a
+// trim, which replaces the file, never drops a line another process has
+// just appended to the file it replaces.
 func (h *History) Append(r Release) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -67,6 +72,11 @@ func (h *History) Append(r Release) error {
 	if err != nil {
 		return fmt.Errorf("encode release of %s: %w", r.Service, err)
 	}
+	unlock, err := h.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := safefile.Open(h.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("append to release history %s: %w", h.path, err)
@@ -79,6 +89,22 @@ func (h *History) Append(r Release) error {
 		return fmt.Errorf("append to release history %s: %w", h.path, err)
 	}
 	return h.trim()
+}
+
+// lock takes the history's lock file (history.jsonl.lock beside it),
+// waiting for the process that holds it: no one holds it for longer than
+// an append and a trim.
+func (h *History) lock() (unlock func(), err error) {
+	path := h.path + ".lock"
+	f, err := safefile.Open(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock release history: open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock release history: %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing the file releases the lock
 }
 
 // trim drops the oldest entries once there are 2*historyKeep.

@@ -39,3 +39,49 @@ func TestHistoryThroughSymlinkRefused(t *testing.T) {
 		t.Errorf("the link's target now holds %q", b)
 	}
 }
+
+// TestHistoryAppendsOfTwoProcessesAllKept: two writers of one history file
+// (the controller and controller promote or rollback, each with its own
+// History) append at once while trims replace the file: no line is lost or
+// torn. Without the lock file a line appended to the file a trim was
+// replacing was lost.
+func TestHistoryAppendsOfTwoProcessesAllKept(t *testing.T) {
+	keep := historyKeep
+	historyKeep = 5
+	defer func() { historyKeep = keep }()
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	const each = 300
+	errs := make(chan error, 2)
+	for _, who := range []string{"controller", "promote"} {
+		h := NewHistory(path) // its own mutex: only the lock file orders the two
+		go func() {
+			for i := 0; i < each; i++ {
+				if err := h.Append(Release{Service: "web", By: who, Outcome: "Succeeded"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One append after another: the file grows to 2*keep lines, is
+	// trimmed to keep, and so on.
+	want := 0
+	for i := 0; i < 2*each; i++ {
+		if want++; want >= 2*historyKeep {
+			want = historyKeep
+		}
+	}
+	rs, err := ReadHistory(path, "")
+	if err != nil {
+		t.Fatalf("read the history: %v", err)
+	}
+	if len(rs) != want {
+		t.Errorf("the history holds %d releases after %d appends, want %d: an append or a trim was lost to the other writer", len(rs), 2*each, want)
+	}
+}
