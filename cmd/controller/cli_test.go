@@ -65,6 +65,7 @@ func TestCLI(t *testing.T) {
 	}{
 		{"validate", []string{"validate", "-f", demoFile}, nil, exitOK, "1 service(s) valid", "", nil},
 		{"validate shows the default logging", []string{"validate", "-f", demoFile}, nil, exitOK, "    logging: json-file (max-file=3, max-size=10m) (the default)\n", "", nil},
+		{"validate shows the release path", []string{"validate", "-f", demoFile}, nil, exitOK, "    release: verified 10s on real traffic (at most 5 % errors)\n", "", nil},
 		{"validate, -f before the verb", []string{"-f", demoFile, "validate"}, nil, exitOK, "1 service(s) valid", "", nil},
 		{"validate refuses a flag of run", []string{"validate", "--once", "-f", demoFile}, nil, exitUsage, "", "unknown flag: --once", nil},
 		{"validate of a bad file", []string{"validate", "-f", bad}, nil, exitUsage, "", "spec.activeColor", nil},

@@ -70,6 +70,7 @@ func validate(o options, stdout, stderr io.Writer) int {
 			logging += " (the default)"
 		}
 		fmt.Fprintf(stdout, "    logging: %s\n", logging)
+		fmt.Fprintf(stdout, "    release: %s\n", releasePath(&s.ServiceSpec))
 	}
 	if p, err := o.hostPolicy(); err == nil {
 		fmt.Fprint(stdout, p.Summary())
