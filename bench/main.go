@@ -59,6 +59,8 @@ func main() {
 		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
 		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
 		ui            = flag.Bool("ui", true, "cost runs: serve the dashboard (--ui-listen) and measure its first load, and the controller's CPU over the idle window and the passes again with a page open")
+		kamalBin      = flag.String("kamal-proxy", "", "side by side with a Kamal-style release: the path of a kamal-proxy binary built static from its source (CGO_ENABLED=0; never committed); empty: skip")
+		kamalReleases = flag.Int("kamal-releases", 20, "side by side: releases per side")
 		uiPairs       = flag.Int("ui-pairs", 0, "cost runs with -ui: this many pairs of idle windows, no page open and a page open, interleaved, for the CPU a page costs (0: none)")
 		uiWindow      = flag.Duration("ui-window", 10*time.Second, "cost runs: the length of each window of -ui-pairs")
 		defaultServer = flag.String("default-server", "", "HAProxy default-server line (default: the one in examples/haproxy.cfg)")
@@ -194,7 +196,7 @@ func main() {
 		counts = append(counts, n)
 	}
 	doRelease := !*skipRelease && *cycles > 0
-	withController := doRelease || len(counts) > 0 || nKills > 0
+	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != ""
 
 	nDataplane := *dataplane
 	if nDataplane < 0 {
@@ -246,6 +248,10 @@ func main() {
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges, ui: *ui,
 			uiPairs: *uiPairs, uiWindow: *uiWindow,
 		}))
+	}
+	if *kamalBin != "" {
+		rep.Kamal = runKamal(r, "bgs"+id, kamalConfig{bin: *kamalBin, releases: *kamalReleases, rate: *rate, keepAlive: 10,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id})
 	}
 	if nKills > 0 {
 		rep.Kills = runKills(r, "bgk"+id, killConfig{

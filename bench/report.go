@@ -24,6 +24,7 @@ type report struct {
 	Cost           []costResult
 	Kills          *killsResult
 	Dataplane      *dataplaneResult
+	Kamal          *kamalResult
 }
 
 // Markers around the results section of bench/README.md that the bench
@@ -205,6 +206,7 @@ func (rep *report) mainSummary() string {
 		b.WriteString("\n")
 		b.WriteString(rep.uiSummary())
 	}
+	b.WriteString(rep.kamalSummary())
 	return b.String()
 }
 
