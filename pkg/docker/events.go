@@ -24,9 +24,8 @@ type Event struct {
 }
 
 // Events subscribes to the events of the containers that carry the
-// controller's labels. The subscription is made before it returns: err
-// says why it could not be (the engine is down, say), and then there is no
-// stream. Otherwise the stream runs until ctx ends or it breaks, and ends
+// controller's labels. err says why it could not (the engine does not
+// answer), and then there is no stream. Otherwise the stream runs until ctx ends or it breaks, and ends
 // with exactly one error on errs: ctx's, or why the engine's stream broke
 // (the engine stopped, say). A caller that subscribes again must look at
 // the world again: events sent while no one listened are not replayed.
@@ -35,13 +34,13 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error, error)
 		filters.Arg("type", string(events.ContainerEventType)),
 		filters.Arg("label", LabelManaged+"=true"),
 	)
-	// The client returns once the engine answered the request, or failed.
-	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: args})
-	select {
-	case err := <-errs:
+	// The client's Events returns before a failed request's error reaches
+	// errs: a ping first tells an engine that answers from one that does
+	// not, so that a stream is only returned from an engine that answered.
+	if _, err := d.cli.Ping(ctx); err != nil {
 		return nil, nil, fmt.Errorf("subscribe to the container events of the Docker engine at %s: %w", d.Host(), d.engineErr(err))
-	default:
 	}
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: args})
 	out := make(chan Event)
 	outErr := make(chan error, 1)
 	go func() {
