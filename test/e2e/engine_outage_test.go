@@ -180,12 +180,12 @@ type outage struct {
 	resubscribe time.Time // the controller logged its new event subscription
 	// subscriptions counts the new subscriptions logged after dockerd exited.
 	subscriptions int
-	firstPass   time.Time // the controller's first decision on a successful observation
-	unknownAt   time.Time // status first said Degraded with blue unknown
-	stoppingAt  time.Time // status first said EngineStopping (zero: never seen)
-	starts      []string  // StartContainer steps logged from the stop to the first answer
-	stale       []string  // samples saying blue running or UP while the engine was down
-	log         string    // the controller's log from the stop to its first pass and subscription
+	firstPass     time.Time // the controller's first decision on a successful observation
+	unknownAt     time.Time // status first said Degraded with blue unknown
+	stoppingAt    time.Time // status first said EngineStopping (zero: never seen)
+	starts        []string  // StartContainer steps logged from the stop to the first answer
+	stale         []string  // samples saying blue running or UP while the engine was down
+	log           string    // the controller's log from the stop to its first pass and subscription
 }
 
 // restartObserved restarts the engine (restartEngine) while status is
