@@ -186,6 +186,7 @@ type outage struct {
 	starts        []string  // StartContainer steps logged from the stop to the first answer
 	stale         []string  // samples saying blue running or UP while the engine was down
 	log           string    // the controller's log from the stop to its first pass and subscription
+	around        string    // its log from 100ms before the engine's first answer to its first pass
 }
 
 // restartObserved restarts the engine (restartEngine) while status is
@@ -237,6 +238,13 @@ func (o *outage) readLog(lines []logLine) {
 		}
 	}
 	o.log = strings.Join(log, "\n")
+	var around []string
+	for _, l := range lines {
+		if !l.at.Before(o.firstAnswer.Add(-100*time.Millisecond)) && !l.at.After(o.firstPass) {
+			around = append(around, l.text)
+		}
+	}
+	o.around = strings.Join(around, "\n")
 }
 
 // readSamples finds when status said the engine was stopping or away,
@@ -294,6 +302,9 @@ func (e *restartEnv) restartsUnderLoad(ctl *controller, gen string) {
 		firstPasses = append(firstPasses, o.firstPass.Sub(o.firstAnswer))
 		if i == 0 || t.Failed() {
 			t.Logf("restart %d: the controller's log from SIGTERM to its first pass and new subscription:\n%s", i+1, o.log)
+		} else {
+			t.Logf("restart %d: the controller's log from 100ms before the engine's first answer (%s) to its first pass:\n%s",
+				i+1, o.firstAnswer.UTC().Format("15:04:05.000"), o.around)
 		}
 		if len(o.starts) > 0 {
 			t.Errorf("restart %d: the controller started a container while the engine stopped or was away:\n%s", i+1, strings.Join(o.starts, "\n"))
