@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,15 @@ func TestCallsWhenUnreachable(t *testing.T) {
 		"Stop":   func() error { return d.Stop(ctx, "c", time.Second) },
 		"Remove": func() error { return d.Remove(ctx, "c") },
 		"Logs":   func() error { _, err := d.Logs(ctx, "c", 1); return err },
+		// Refused at once, with no stream: the caller tries again.
+		"Events": func() error {
+			ev, errs, err := d.Events(ctx)
+			if ev != nil || errs != nil {
+				return fmt.Errorf("a stream came with the error %w", err)
+			}
+			return err
+		},
+		"AcceptsConnections": func() error { return d.AcceptsConnections(ctx) },
 	}
 	for fn, call := range calls {
 		err := call()

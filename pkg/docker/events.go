@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -22,16 +23,23 @@ type Event struct {
 	ExitCode string
 }
 
-// Events streams the events of the containers that carry the controller's
-// labels until ctx ends or the stream breaks. The stream ends with exactly
-// one error on errs: ctx's, or why the engine's stream broke (the engine
-// stopped, say). A caller that resubscribes must look at the world again:
-// events sent while no one listened are not replayed.
-func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error) {
+// Events subscribes to the events of the containers that carry the
+// controller's labels. err says why it could not (the engine does not
+// answer), and then there is no stream. Otherwise the stream runs until ctx ends or it breaks, and ends
+// with exactly one error on errs: ctx's, or why the engine's stream broke
+// (the engine stopped, say). A caller that subscribes again must look at
+// the world again: events sent while no one listened are not replayed.
+func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error, error) {
 	args := filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)),
 		filters.Arg("label", LabelManaged+"=true"),
 	)
+	// The client's Events returns before a failed request's error reaches
+	// errs: a ping first tells an engine that answers from one that does
+	// not, so that a stream is only returned from an engine that answered.
+	if _, err := d.cli.Ping(ctx); err != nil {
+		return nil, nil, fmt.Errorf("subscribe to the container events of the Docker engine at %s: %w", d.Host(), d.engineErr(err))
+	}
 	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: args})
 	out := make(chan Event)
 	outErr := make(chan error, 1)
@@ -57,7 +65,39 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error) {
 			}
 		}
 	}()
-	return out, outErr
+	return out, outErr, nil
+}
+
+// AcceptsConnections dials the engine on a new connection and closes it.
+// An engine that shuts down closes its socket first and goes on answering
+// on the connections already open while it stops its containers: an
+// error here, while reads still succeed, says it is stopping.
+func (d *Driver) AcceptsConnections(ctx context.Context) error {
+	rctx, cancel := d.read(ctx)
+	defer cancel()
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		conn, err := d.cli.Dialer()(rctx)
+		done <- dialed{conn, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return fmt.Errorf("open a new connection to the Docker engine: %w at %s: %w", ErrUnreachable, d.Host(), r.err)
+		}
+		return r.conn.Close()
+	case <-rctx.Done():
+		go func() { // the dial may still succeed: close what it opens
+			if r := <-done; r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return fmt.Errorf("open a new connection to the Docker engine at %s: %w", d.Host(), d.readErr(ctx, rctx.Err()))
+	}
 }
 
 // OOMKilledBetween reports whether the engine logged an "oom" event for

@@ -45,6 +45,10 @@ type Containers interface {
 	OOMKilledBetween(ctx context.Context, id string, since, until time.Time) (bool, error)
 	Remove(ctx context.Context, name string) error
 	Logs(ctx context.Context, name string, tail int) (string, error)
+	// AcceptsConnections fails when the engine refuses a new connection:
+	// while reads on the connections already open succeed, it is
+	// shutting down.
+	AcceptsConnections(ctx context.Context) error
 }
 
 // Prober checks a color's address the way HAProxy's health check does.

@@ -12,41 +12,63 @@ import (
 // ContainerEvents is the engine's stream of changes to the controller's
 // containers.
 type ContainerEvents interface {
-	Events(ctx context.Context) (<-chan docker.Event, <-chan error)
+	// Events subscribes; err says why it could not (the engine is down).
+	Events(ctx context.Context) (events <-chan docker.Event, errs <-chan error, err error)
 }
+
+// EventsRetry is how often WatchContainers tries to subscribe again while
+// the engine does not answer: fixed and short, not a growing backoff, so
+// that the controller looks at the world again within this of the
+// engine's first answer after a restart. A try at an engine that is down
+// costs a failed connect.
+const EventsRetry = 50 * time.Millisecond
 
 // WatchContainers nudges whenever one of the controller's containers
 // changes (it dies, is OOM-killed, starts, is removed, ...), so that a dead
 // served color is started again within milliseconds rather than at the
-// next resync. When the stream breaks (the engine restarts), it subscribes
-// again with backoff (BackoffFirst doubling to BackoffMax) and nudges once
-// subscribed: events sent in between are lost, so the world is looked at
-// afresh. It returns at once and works until ctx ends.
+// next resync. When the stream breaks (the engine stops) it nudges at once,
+// so that status says what is no longer known, and tries to subscribe
+// again every EventsRetry; once subscribed again it logs it and nudges for
+// a pass over every service (a full resync): events sent in between are
+// lost, so the world is looked at afresh. It returns at once and works
+// until ctx ends.
 func WatchContainers(ctx context.Context, src ContainerEvents, log logr.Logger, nudge chan<- struct{}) {
 	go func() {
-		wait := BackoffFirst
-		for first := true; ctx.Err() == nil; first = false {
-			events, errs := src.Events(ctx)
-			if !first {
+		var lost time.Time // when the stream broke; zero at the first subscription
+		for ctx.Err() == nil {
+			events, errs, err := src.Events(ctx)
+			if err != nil {
+				if lost.IsZero() {
+					lost = time.Now()
+					log.Error(err, "Cannot follow container events; trying again until the engine answers (the periodic resync still applies)", "retryEvery", EventsRetry.String())
+				}
+				sleepCtx(ctx, EventsRetry)
+				continue
+			}
+			if !lost.IsZero() {
+				log.Info("Container events followed again; looking at every service afresh", "lostFor", time.Since(lost).Round(time.Millisecond).String())
 				nudgeNow(nudge) // resync: a death may have gone unseen
 			}
-			start := time.Now()
-			err := follow(ctx, events, errs, log, nudge)
+			err = follow(ctx, events, errs, log, nudge)
 			if ctx.Err() != nil {
 				return
 			}
-			if time.Since(start) > BackoffMax {
-				wait = BackoffFirst // the stream had worked for a while
-			}
-			log.Error(err, "Container events stopped; subscribing again (the periodic resync still applies)", "retryIn", wait.String())
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, BackoffMax)
+			lost = time.Now()
+			log.Error(err, "Container events stopped; looking at every service now, and subscribing again until the engine answers",
+				"retryEvery", EventsRetry.String())
+			nudgeNow(nudge) // the engine may be gone: status must say so now
 		}
 	}()
+}
+
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // follow nudges on every event until the stream ends, and returns why.

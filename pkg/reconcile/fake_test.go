@@ -43,6 +43,9 @@ type fakeWorld struct {
 	slowChecks, healthUpIgnored bool
 	// nextIP numbers the bridge addresses given to started containers.
 	nextIP int
+	// stopping: the engine refuses new connections and answers on those
+	// open, as while it shuts down.
+	stopping bool
 }
 
 func newFakeWorld() *fakeWorld {
@@ -116,7 +119,7 @@ func (w *fakeWorld) mutating() []string {
 	for _, c := range w.calls {
 		if !strings.HasPrefix(c, "get ") && !strings.HasPrefix(c, "show ") && !strings.HasPrefix(c, "inspect ") &&
 			!strings.HasPrefix(c, "image ") && !strings.HasPrefix(c, "lookup ") && !strings.HasPrefix(c, "probe ") &&
-			!strings.HasPrefix(c, "logs ") && !strings.HasPrefix(c, "oom events ") {
+			!strings.HasPrefix(c, "logs ") && !strings.HasPrefix(c, "oom events ") && c != "dial engine" {
 			out = append(out, c)
 		}
 	}
@@ -411,6 +414,18 @@ func (f fakeEngine) Logs(_ context.Context, name string, _ int) (string, error) 
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
 	return "boom: cannot open config\n", f.w.record("logs %s", name)
+}
+
+func (f fakeEngine) AcceptsConnections(context.Context) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("dial engine"); err != nil {
+		return err
+	}
+	if f.w.stopping {
+		return fmt.Errorf("open a new connection to the Docker engine at unix:///x.sock: %w", docker.ErrUnreachable)
+	}
+	return nil
 }
 
 type fakeProber struct{ w *fakeWorld }

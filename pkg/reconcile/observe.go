@@ -75,6 +75,10 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return planner.Observed{}, err
 		}
 	}
+	if diedUnasked(colors) {
+		// It may have died because the engine is shutting down.
+		o.EngineStopping = d.Containers.AcceptsConnections(ctx) != nil
+	}
 	d.probeAll(ctx, s, o.Served, &colors)
 	for i, c := range spec.Colors() {
 		for j := range colors[i].Replicas {
@@ -88,6 +92,19 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.SetColor(c, colors[i])
 	}
 	return o, nil
+}
+
+// diedUnasked reports a replica whose container ran and exited without
+// the controller stopping it.
+func diedUnasked(colors [2]planner.ColorState) bool {
+	for _, cs := range colors {
+		for _, st := range cs.Replicas {
+			if ct := st.Container; ct.Exists && !ct.Running && !ct.StoppedByController && !ct.FinishedAt.IsZero() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // engineReads is what the engine says of a service's containers, by color:

@@ -74,9 +74,7 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	o, err, now := ob.o, ob.err, ob.now
 	st.Target(s, now)
 	if err != nil {
-		st.Failed(errorReason(err), err, now)
-		log.Error(err, "Cannot observe service; retrying with backoff")
-		l.listener().ObserveFailed(s.Name, errorReason(err), err, now)
+		l.unobserved(log, s.Name, st, err, now)
 		return planner.Decision{Phase: planner.Degraded, Reason: errorReason(err), Message: err.Error()}, err
 	}
 	st.Observed(s, o)
@@ -113,6 +111,21 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 		log.V(1).Info("State", "phase", d.Phase, "reason", d.Reason, "message", d.Message)
 	}
 	return d, nil
+}
+
+// unobserved records that service name could not be observed: Degraded,
+// its containers and servers unknown in status; the change of phase or
+// reason is logged as a State line, as a decision's is. l.mu is held.
+func (l *Loop) unobserved(log logr.Logger, name string, st *state.ServiceStatus, err error, now time.Time) {
+	reason := errorReason(err)
+	prevPhase, prevReason := st.Phase, conditionReason(st)
+	st.Failed(reason, err, now)
+	st.Unobserved()
+	if prevPhase != planner.Degraded || prevReason != reason {
+		log.Info("State", "phase", planner.Degraded, "reason", reason, "message", "cannot observe the service; what status shows of its containers and servers is unknown until it can: "+err.Error())
+	}
+	log.Error(err, "Cannot observe service; retrying with backoff")
+	l.listener().ObserveFailed(name, reason, err, now)
 }
 
 // logFor is the log of service s: its lines carry the service, the

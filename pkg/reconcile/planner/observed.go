@@ -43,6 +43,12 @@ type Observed struct {
 	// Jobs are the job containers of this generation's jobs (spec.jobs)
 	// and of the job records in status, as observed, with their records.
 	Jobs []JobState
+	// EngineStopping is set when the engine answered on the connections
+	// already open but refused a new one: it is shutting down (a
+	// `systemctl stop docker`, a host shutdown), and the containers it
+	// stops now are brought back by its restart policy when it starts
+	// again. Observe looks only when a container it read does not run.
+	EngineStopping bool
 }
 
 // MapValue is the value of the service's map key.

@@ -22,6 +22,9 @@ const (
 	ActiveUnwellPoll = time.Second
 	// PromotionPoll: how often a release waiting for an approval looks for it.
 	PromotionPoll = time.Second
+	// EngineStoppingPoll: how often a service looks again while the engine
+	// shuts down (its event stream's end nudges sooner).
+	EngineStoppingPoll = time.Second
 )
 
 // Plan decides the next single step for one service from its spec and what
@@ -36,6 +39,9 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 
 // plan is Plan but for the removal of the job containers no longer needed.
 func plan(s *spec.Service, o Observed, now time.Time) Decision {
+	if o.EngineStopping {
+		return engineStopping(s)
+	}
 	if d, decided := checkHAProxyNames(s, o); decided {
 		return d
 	}
@@ -274,6 +280,19 @@ func preSwitch(s *spec.Service, o Observed, next, served spec.Color, now time.Ti
 			RequeueAfter: PromotionPoll}, true
 	}
 	return Decision{}, false
+}
+
+// engineStopping is the decision while the engine shuts down: no step at
+// all. The containers it stops die without the controller having stopped
+// them, but starting them again would race the engine's shutdown (it
+// refuses), and a release judged then would fail for nothing: the engine's
+// restart policy brings the served color back when it starts, and the
+// controller looks afresh once it answers.
+func engineStopping(s *spec.Service) Decision {
+	return Decision{Phase: Degraded, Reason: ReasonEngineStopping,
+		Message: fmt.Sprintf("the Docker engine is shutting down (it accepts no new connection): %s's containers are not started again or changed until it answers again; "+
+			"its restart policy brings back the served color's", s.Name),
+		RequeueAfter: EngineStoppingPoll}
 }
 
 // keepServed is invariant 10: the containers the map points at are kept

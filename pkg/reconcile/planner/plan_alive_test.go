@@ -126,3 +126,39 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanTakesNoStepWhileTheEngineStops: containers killed by an engine
+// that shuts down died without the controller stopping them, yet nothing
+// is started, rolled back or failed: the engine's restart policy brings
+// the served color back, and the controller looks again once it answers.
+func TestPlanTakesNoStepWhileTheEngineStops(t *testing.T) {
+	v1Blue := func() *spec.Service { return plantest.Service(t, spec.Blue, "demo:v1") }
+	v2Green := func() *spec.Service { return plantest.Service(t, spec.Green, "demo:v2") }
+	worlds := map[string]func() *plantest.World{
+		"served color exited 2": func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.Exited(2))
+		},
+		"new color exited before it was ready (a release would fail)": func() *plantest.World {
+			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
+				Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 0)).Edit(spec.Green, plantest.Exited(2))
+		},
+		"warm blue exited (a rollback would start it)": func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.Exited(2))
+		},
+	}
+	for name, world := range worlds {
+		t.Run(name, func(t *testing.T) {
+			w := world()
+			if d := planner.Plan(w.S, w.O, plantest.T0); d.Step == nil && d.Phase != planner.Failed {
+				t.Fatalf("with the engine answering: %s, want a step or a failed release (the case proves nothing)", d)
+			}
+			w.O.EngineStopping = true
+			d := planner.Plan(w.S, w.O, plantest.T0)
+			plantest.Expect(t, d, plantest.Want{Phase: planner.Degraded, Reason: planner.ReasonEngineStopping})
+			if !strings.Contains(d.Message, "shutting down") || d.RequeueAfter <= 0 {
+				t.Fatalf("decision %s (requeue %s), want a message saying the engine is shutting down and a requeue", d, d.RequeueAfter)
+			}
+		})
+	}
+}

@@ -62,6 +62,9 @@ const (
 	ReasonDockerUnreachable  = Reason("DockerUnreachable")
 	ReasonTimeout            = Reason("Timeout")
 	ReasonObserveFailed      = Reason("ObserveFailed")
+	// ReasonEngineStopping: the Docker engine is shutting down; nothing is
+	// changed until it answers again.
+	ReasonEngineStopping = Reason("EngineStopping")
 	// ReasonStepFailed: a step failed; it is retried with backoff.
 	ReasonStepFailed = Reason("StepFailed")
 	// ReasonStepRefused: a step that retrying cannot mend (a name HAProxy

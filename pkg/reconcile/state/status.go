@@ -382,6 +382,23 @@ func (s *ServiceStatus) Observed(sv *spec.Service, o planner.Observed) {
 	}
 }
 
+// Unknown is the word status gives a container's state and HAProxy's
+// view of a server that could not be observed.
+const Unknown = "unknown"
+
+// Unobserved records that the service could not be observed: what was last
+// seen of its containers and servers is no longer known, and status says
+// so rather than show it as if it still held (a container "running" on an
+// engine that is down). The served color and what status remembers for
+// the next observation (drain and health timers, the run set UP) are kept.
+func (s *ServiceStatus) Unobserved() {
+	for _, cs := range s.Colors {
+		for _, r := range cs.Each() {
+			r.Container, r.ImageID, r.HAProxy, r.Addr, r.Sessions = Unknown, "", Unknown, "", 0
+		}
+	}
+}
+
 // replicaStatus is the status of replica rs as observed, prev its status
 // before (nil for none).
 func replicaStatus(sv *spec.Service, rs planner.ReplicaState, prev *ColorStatus) *ColorStatus {
