@@ -66,11 +66,7 @@ type kamalSide struct {
 func runKamal(r *runner, name string, cfg kamalConfig) *kamalResult {
 	t := r.scope()
 	defer t.close()
-	w := newWorld(t, worldConfig{name: name, services: 1, hap: cfg.hap,
-		repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
-	_, gens := w.save()
-	w.startController()
-	w.waitConverged(gens, 2*time.Minute)
+	w, _ := startOne(t, worldConfig{name: name, hap: cfg.hap, repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
 	k := startKamal(t, name, cfg)
 
 	ctx, stopLoad := context.WithCancel(context.Background())

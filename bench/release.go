@@ -58,11 +58,7 @@ type releaseConfig struct {
 func runRelease(r *runner, name string, cfg releaseConfig) *releaseResult {
 	t := r.scope()
 	defer t.close()
-	w := newWorld(t, worldConfig{name: name, services: 1, hap: cfg.hap,
-		repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
-	_, gens := w.save()
-	ctl := w.startController()
-	w.waitConverged(gens, 2*time.Minute)
+	w, ctl := startOne(t, worldConfig{name: name, hap: cfg.hap, repo: cfg.repo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
 	t.Logf("release: blue v1 serves on 127.0.0.1:%d; starting load: %d keep-alive + %d new-connection workers", w.front, cfg.keepAlive, cfg.fresh)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", w.front)

@@ -363,6 +363,17 @@ func (w *world) startController() *controller {
 	return c
 }
 
+// startOne is a world of one service, blue v1, with a controller that has
+// converged it.
+func startOne(t *scope, cfg worldConfig) (*world, *controller) {
+	cfg.services = 1
+	w := newWorld(t, cfg)
+	_, gens := w.save()
+	ctl := w.startController()
+	w.waitConverged(gens, 2*time.Minute)
+	return w, ctl
+}
+
 func (c *controller) pid() int { return c.cmd.Process.Pid }
 
 // stop sends SIGTERM to the controller's PID and waits; SIGKILL after 10s.
