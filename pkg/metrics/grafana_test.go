@@ -3,15 +3,12 @@ package metrics
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 )
@@ -47,14 +44,7 @@ func TestGrafanaDashboardQueriesWhatIsServed(t *testing.T) {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatalf("examples/grafana-dashboard.json: %v", err)
 	}
-	m, c := newMetrics(t)
-	release(m, c)
-	srv := httptest.NewServer(m.Handler(time.Minute))
-	defer srv.Close()
-	code, scrape := get(t, srv, "/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", code)
-	}
+	scrape := scrapeAfterRelease(t)
 	served := map[string]bool{}
 	for _, l := range strings.Split(scrape, "\n") {
 		if f := strings.Fields(l); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {

@@ -57,18 +57,25 @@ func release(m *Metrics, c *clock) {
 	m.SetSource("e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
 }
 
-// TestScrapePassesPromtool scrapes /metrics over a real loopback HTTP
-// server after a release and has promtool lint the scrape.
-func TestScrapePassesPromtool(t *testing.T) {
+// scrapeAfterRelease scrapes /metrics over a real loopback HTTP server
+// after release.
+func scrapeAfterRelease(t *testing.T) string {
+	t.Helper()
 	m, c := newMetrics(t)
 	release(m, c)
 	srv := httptest.NewServer(m.Handler(time.Minute))
 	defer srv.Close()
-
 	code, body := get(t, srv, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", code, body)
 	}
+	return body
+}
+
+// TestScrapePassesPromtool scrapes /metrics after a release and has
+// promtool lint the scrape.
+func TestScrapePassesPromtool(t *testing.T) {
+	body := scrapeAfterRelease(t)
 	for _, want := range []string{
 		`bluegreen_served_color{color="green",service="web"} 1`,
 		`bluegreen_phase{phase="Converged",service="web"} 1`,
