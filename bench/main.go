@@ -4,8 +4,10 @@
 // floor, measured in the same run), latency around the switch, what the
 // controller costs idle and per reconcile pass with 1, 10 and 50 services,
 // how long the service is out when its serving container is killed,
-// against the app's own start time, and what HAProxy gets from the same app
-// through each way a server can be addressed (the data plane).
+// against the app's own start time, what HAProxy gets from the same app
+// through each way a server can be addressed (the data plane), and, when
+// asked (-latency), the tail latency in the second around a switch for an
+// app that starts cold, with and without warm-up.
 //
 // Run it from the module root:
 //
@@ -13,6 +15,7 @@
 //	go run ./bench -cycles 3 -scale 1,10
 //	go run ./bench -cycles 0 -scale '' -kills 20   # the kills alone
 //	go run ./bench -cycles 0 -scale '' -kills 0 -dataplane 8   # the data plane alone (needs wrk)
+//	go run ./bench -cycles 0 -scale '' -latency 20   # latency at the switch alone: cold start, warm-up, demo app
 //
 // It writes bench/results.md and bench/release.svg and updates the results
 // section of bench/README.md. Everything it starts listens on 127.0.0.1 and
