@@ -60,10 +60,13 @@ type latencyRelease struct {
 	// Quiet is the quiet second's p99; Series the p99 of the seconds
 	// centred on the switch ± k s (element seriesBefore: the switch
 	// second).
-	Quiet            time.Duration
-	Series           []time.Duration
-	Requests, Failed int64 // that started from this release's quiet seconds to the next's
-	Err              string
+	Quiet  time.Duration
+	Series []time.Duration
+	// SwitchOld and SwitchNew split the switch second: the p99 of its
+	// requests the old color answered, and of those the new one did.
+	SwitchOld, SwitchNew time.Duration
+	Requests, Failed     int64 // that started from this release's quiet seconds to the next's
+	Err                  string
 }
 
 func (l latencyRelease) switchP99() time.Duration {
@@ -255,6 +258,7 @@ func (res *latencyResult) finish(t *scope, w *world) {
 		rel.Quiet = quietP99(samples, rel.Save)
 		if !rel.Switch.IsZero() {
 			rel.Series = switchSeries(samples, rel.Switch)
+			rel.SwitchOld, rel.SwitchNew = splitP99(samples, rel.Switch, rel.Body)
 		} else if rel.Err == "" {
 			rel.Err = "no switch found in the history or the log"
 		}

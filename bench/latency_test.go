@@ -152,3 +152,26 @@ func TestPctF(t *testing.T) {
 		t.Errorf("p50 of nothing known = %v, want NaN", got)
 	}
 }
+
+func TestSplitP99(t *testing.T) {
+	sw := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	mk := func(at, lat time.Duration, body string, status int) loadgen.Sample {
+		return loadgen.Sample{Start: sw.Add(at), End: sw.Add(at + lat), Body: body, Status: status}
+	}
+	s := []loadgen.Sample{
+		mk(-600*time.Millisecond, 90*time.Millisecond, "blue v1", 200), // before the second
+		mk(-400*time.Millisecond, 3*time.Millisecond, "blue v1", 200),
+		mk(-100*time.Millisecond, 7*time.Millisecond, "blue v1", 200),
+		mk(10*time.Millisecond, 20*time.Millisecond, "green v2", 200),
+		mk(20*time.Millisecond, 5*time.Millisecond, "green v2", 200),
+		mk(30*time.Millisecond, 40*time.Millisecond, "green v2", 503),  // failed: not the new color's answer
+		mk(600*time.Millisecond, 80*time.Millisecond, "green v2", 200), // after the second
+	}
+	old, new := splitP99(s, sw, "green v2")
+	if old != 40*time.Millisecond || new != 20*time.Millisecond {
+		t.Errorf("splitP99 = old %s, new %s; want 40ms and 20ms", old, new)
+	}
+	if old, new := splitP99(s, sw, "red v3"); new != -1 || old != 40*time.Millisecond {
+		t.Errorf("splitP99 with no answer of the new color = old %s, new %s; want 40ms and -1", old, new)
+	}
+}

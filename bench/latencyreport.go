@@ -48,6 +48,28 @@ func durationsOf(rs []latencyRelease, f func(latencyRelease) time.Duration) []ti
 	return out
 }
 
+// firstNewLags are, per release where both are known, the start of the
+// first request the new color answered less the switch (negative when
+// traffic moved before the controller recorded the switch).
+func firstNewLags(rs []latencyRelease) []time.Duration {
+	var out []time.Duration
+	for _, r := range rs {
+		if !r.FirstNew.IsZero() && !r.Switch.IsZero() {
+			out = append(out, r.FirstNew.Sub(r.Switch))
+		}
+	}
+	return out
+}
+
+// medianSigned is the nearest-rank median of ds in ms, negative values
+// included; "n/a" when there are none.
+func medianSigned(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "n/a"
+	}
+	return msSigned(pct(ds, 50))
+}
+
 func fmtRatio(x float64) string {
 	if math.IsNaN(x) {
 		return "n/a"
@@ -104,6 +126,16 @@ func (rep *report) latencySection(detail bool) string {
 			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return between(r.Save, r.Switch) }), 50)), failed, reqs)
 	}
 	b.WriteString("\nMedians are nearest-rank (with an even count, the lower middle).\n\n")
+	b.WriteString("The switch second split by who answered (median over releases of each part's p99, ms): the old color's answers come before the switch and show the machine's load (the new container's start, the controller's work); the new color's show its cold start and HAProxy's new connections to it.\n\n")
+	b.WriteString("| variant | answered by the old color | by the new color | first answer of the new color after the switch, median ms |\n|---|--:|--:|--:|\n")
+	for _, v := range l.Variants {
+		rs := l.runs(v.Key)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", v.Name,
+			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchOld }), 50)),
+			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchNew }), 50)),
+			medianSigned(firstNewLags(rs)))
+	}
+	b.WriteString("\n")
 	b.WriteString(latencyVerdict(l))
 	b.WriteString(latencySeriesTable(l))
 	var tot, fail int64
@@ -170,8 +202,8 @@ func latencySeriesTable(l *latencyResult) string {
 func latencyDetail(l *latencyResult) string {
 	var b strings.Builder
 	b.WriteString("Every release (ms from the save; steps as the controller logged them):\n\n")
-	b.WriteString("| # | variant | to | StartContainer | WarmUp | switch | first answer of the new color (request start) | converged | quiet p99 | switch p99 | ratio | p99 +1 s | requests | failed |\n")
-	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| # | variant | to | StartContainer | WarmUp | switch | first answer of the new color (request start) | converged | quiet p99 | switch p99 | ratio | old / new color p99 | p99 +1 s | requests | failed |\n")
+	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range l.Runs {
 		plus1 := time.Duration(-1)
 		if len(r.Series) > seriesBefore+1 {
@@ -181,10 +213,10 @@ func latencyDetail(l *latencyResult) string {
 		if r.Err != "" {
 			name += " (" + r.Err + ")"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", r.N, name, r.To,
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %d | %d |\n", r.N, name, r.To,
 			msf(between(r.Save, r.Steps["StartContainer"])), msf(between(r.Save, r.Steps["WarmUp"])), msf(between(r.Save, r.Switch)),
 			msf(between(r.Save, r.FirstNew)), msf(between(r.Save, r.Converged)), msf(r.Quiet), msf(r.switchP99()), fmtRatio(r.ratio()),
-			msf(plus1), r.Requests, r.Failed)
+			msf(r.SwitchOld), msf(r.SwitchNew), msf(plus1), r.Requests, r.Failed)
 	}
 	b.WriteString("\n")
 	return b.String()

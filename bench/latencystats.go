@@ -53,6 +53,23 @@ func switchSeries(samples []loadgen.Sample, sw time.Time) []time.Duration {
 	return secondP99s(samples, first, seriesBefore+1+seriesAfter)
 }
 
+// splitP99 is the p99 of the requests that started in the second centred
+// on sw, apart for those the new color answered (body newBody) and the
+// others (the old color's, and failures); -1 for a part without requests.
+func splitP99(samples []loadgen.Sample, sw time.Time, newBody string) (old, new time.Duration) {
+	var o, n []time.Duration
+	from, to := sw.Add(-500*time.Millisecond), sw.Add(500*time.Millisecond)
+	i := sort.Search(len(samples), func(i int) bool { return !samples[i].Start.Before(from) })
+	for ; i < len(samples) && samples[i].Start.Before(to); i++ {
+		if s := samples[i]; s.Body == newBody && !s.Failed() {
+			n = append(n, s.Latency())
+		} else {
+			o = append(o, s.Latency())
+		}
+	}
+	return pct(o, 99), pct(n, 99)
+}
+
 // p99Ratio is the switch second's p99 over the quiet second's; NaN when
 // either is unknown.
 func p99Ratio(switchP99, quiet time.Duration) float64 {
