@@ -50,13 +50,16 @@ type latencyRelease struct {
 	To      spec.Color
 	Body    string // what the new color answers
 	Save    time.Time
-	// Switch is when the controller moved the map (the history's
-	// switchedAt, else its SwitchMap step's log line).
+	// Switch is when traffic moved: the start of the first request the
+	// new color answered (else the controller's SwitchMap log line).
 	Switch     time.Time
 	SwitchFrom string
-	Converged  time.Time
-	Steps      map[string]time.Time // when the controller logged each step (ms resolution)
-	FirstNew   time.Time            // start of the first request the new color answered
+	// Recorded is the switch as the controller's history has it
+	// (switchedAt: the time of the pass that planned it).
+	Recorded  time.Time
+	Converged time.Time
+	Steps     map[string]time.Time // when the controller logged each step (ms resolution)
+	FirstNew  time.Time            // start of the first request the new color answered
 	// Quiet is the quiet second's p99; Series the p99 of the seconds
 	// centred on the switch ± k s (element seriesBefore: the switch
 	// second).
@@ -215,8 +218,12 @@ func (w *world) latencyRelease(n int, v latencyVariant, cfg latencyConfig) laten
 	return rel
 }
 
-// finish reads each release's switch moment from the controller's history
-// and computes its latencies from the load's samples.
+// finish computes each release's latencies from the load's samples. The
+// switch is the start of the first request the new color answered (the
+// traffic's own view, to the load's spacing: 2 ms at 500 requests/s); the
+// controller's SwitchMap log line when no request found it. The history's
+// switchedAt is kept apart: it is the planning pass's time, before the map
+// changed.
 func (res *latencyResult) finish(t *scope, w *world) {
 	hist, err := state.ReadHistory(filepath.Join(w.stateDir, "history.jsonl"), w.svcs[0].name)
 	if err != nil {
@@ -231,12 +238,9 @@ func (res *latencyResult) finish(t *scope, w *world) {
 		rel := &res.Runs[i]
 		for _, h := range hist {
 			if h.To == rel.To && h.SwitchedAt != nil && !h.SwitchedAt.Before(rel.Save) && h.SwitchedAt.Before(rel.Converged) {
-				rel.Switch, rel.SwitchFrom = *h.SwitchedAt, "history"
+				rel.Recorded = *h.SwitchedAt
 				break
 			}
-		}
-		if rel.Switch.IsZero() && !rel.Steps["SwitchMap"].IsZero() {
-			rel.Switch, rel.SwitchFrom = rel.Steps["SwitchMap"], "log"
 		}
 		from := rel.Save.Add(-quietSeconds * time.Second)
 		to := time.Now()
@@ -251,16 +255,20 @@ func (res *latencyResult) finish(t *scope, w *world) {
 			if s.Failed() {
 				rel.Failed++
 			}
-			if rel.FirstNew.IsZero() && s.Body == rel.Body && !s.Start.Before(rel.Save) {
+			if rel.FirstNew.IsZero() && s.Body == rel.Body && !s.Failed() && !s.Start.Before(rel.Save) {
 				rel.FirstNew = s.Start
 			}
+		}
+		rel.Switch, rel.SwitchFrom = rel.FirstNew, "first answer"
+		if rel.Switch.IsZero() {
+			rel.Switch, rel.SwitchFrom = rel.Steps["SwitchMap"], "log"
 		}
 		rel.Quiet = quietP99(samples, rel.Save)
 		if !rel.Switch.IsZero() {
 			rel.Series = switchSeries(samples, rel.Switch)
 			rel.SwitchOld, rel.SwitchNew = splitP99(samples, rel.Switch, rel.Body)
 		} else if rel.Err == "" {
-			rel.Err = "no switch found in the history or the log"
+			rel.Err = "no switch found: no answer of the new color, no SwitchMap in the log"
 		}
 	}
 }

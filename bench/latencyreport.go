@@ -48,14 +48,13 @@ func durationsOf(rs []latencyRelease, f func(latencyRelease) time.Duration) []ti
 	return out
 }
 
-// firstNewLags are, per release where both are known, the start of the
-// first request the new color answered less the switch (negative when
-// traffic moved before the controller recorded the switch).
-func firstNewLags(rs []latencyRelease) []time.Duration {
+// switchLags are, per release where both are known, the switch less the
+// moment f gives (negative when traffic moved before it).
+func switchLags(rs []latencyRelease, f func(latencyRelease) time.Time) []time.Duration {
 	var out []time.Duration
 	for _, r := range rs {
-		if !r.FirstNew.IsZero() && !r.Switch.IsZero() {
-			out = append(out, r.FirstNew.Sub(r.Switch))
+		if at := f(r); !at.IsZero() && !r.Switch.IsZero() {
+			out = append(out, r.Switch.Sub(at))
 		}
 	}
 	return out
@@ -103,7 +102,7 @@ func (rep *report) latencySection(detail bool) string {
 		"The cold-start app is the rude test app with `APP_MODE=coldstart=%s`: each of its first requests to `GET /` waits that long (a sleep, not CPU work); "+
 		"with `warmup` the spec has `warmup: {path: /, requests: %d}` (concurrency 4). "+
 		"**Quiet second**: the median of the p99s of the %d one-second windows before the save. **Switch second**: the p99 of the requests that started in [switch − 0.5 s, switch + 0.5 s), "+
-		"the switch being the controller's record of the map change (`switchedAt` in its history). Requests are placed by start time; p99 is the nearest rank, all requests of the second (both kinds) pooled. "+
+		"the switch being the start of the first request the new color answered (the traffic's own view of the map change). Requests are placed by start time; p99 is the nearest rank, all requests of the second (both kinds) pooled. "+
 		"The harness polls only `status.json` (every 25 ms) during a release.\n\n",
 		l.Releases, l.Verify, rep.HAProxy.DefaultServer, rep.HAProxy.TimeoutCheck, extraList(rep.HAProxy.Extra),
 		l.KeepAlive, l.Fresh, l.Rate, l.ColdStart, l.WarmupRequests, quietSeconds)
@@ -127,13 +126,14 @@ func (rep *report) latencySection(detail bool) string {
 	}
 	b.WriteString("\nMedians are nearest-rank (with an even count, the lower middle).\n\n")
 	b.WriteString("The switch second split by who answered (median over releases of each part's p99, ms): the old color's answers come before the switch and show the machine's load (the new container's start, the controller's work); the new color's show its cold start and HAProxy's new connections to it.\n\n")
-	b.WriteString("| variant | answered by the old color | by the new color | first answer of the new color after the switch, median ms |\n|---|--:|--:|--:|\n")
+	b.WriteString("| variant | answered by the old color | by the new color | the switch − the controller's SwitchMap log line, median ms | the switch − the history's switchedAt, median ms |\n|---|--:|--:|--:|--:|\n")
 	for _, v := range l.Variants {
 		rs := l.runs(v.Key)
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", v.Name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", v.Name,
 			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchOld }), 50)),
 			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchNew }), 50)),
-			medianSigned(firstNewLags(rs)))
+			medianSigned(switchLags(rs, func(r latencyRelease) time.Time { return r.Steps["SwitchMap"] })),
+			medianSigned(switchLags(rs, func(r latencyRelease) time.Time { return r.Recorded })))
 	}
 	b.WriteString("\n")
 	b.WriteString(latencyVerdict(l))
@@ -202,7 +202,7 @@ func latencySeriesTable(l *latencyResult) string {
 func latencyDetail(l *latencyResult) string {
 	var b strings.Builder
 	b.WriteString("Every release (ms from the save; steps as the controller logged them):\n\n")
-	b.WriteString("| # | variant | to | StartContainer | WarmUp | switch | first answer of the new color (request start) | converged | quiet p99 | switch p99 | ratio | old / new color p99 | p99 +1 s | requests | failed |\n")
+	b.WriteString("| # | variant | to | StartContainer | WarmUp | SwitchMap (log) | switch (first answer of the new color) | converged | quiet p99 | switch p99 | ratio | old / new color p99 | p99 +1 s | requests | failed |\n")
 	b.WriteString("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range l.Runs {
 		plus1 := time.Duration(-1)
@@ -214,8 +214,8 @@ func latencyDetail(l *latencyResult) string {
 			name += " (" + r.Err + ")"
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %d | %d |\n", r.N, name, r.To,
-			msf(between(r.Save, r.Steps["StartContainer"])), msf(between(r.Save, r.Steps["WarmUp"])), msf(between(r.Save, r.Switch)),
-			msf(between(r.Save, r.FirstNew)), msf(between(r.Save, r.Converged)), msf(r.Quiet), msf(r.switchP99()), fmtRatio(r.ratio()),
+			msf(between(r.Save, r.Steps["StartContainer"])), msf(between(r.Save, r.Steps["WarmUp"])), msf(between(r.Save, r.Steps["SwitchMap"])),
+			msf(between(r.Save, r.Switch)), msf(between(r.Save, r.Converged)), msf(r.Quiet), msf(r.switchP99()), fmtRatio(r.ratio()),
 			msf(r.SwitchOld), msf(r.SwitchNew), msf(plus1), r.Requests, r.Failed)
 	}
 	b.WriteString("\n")
