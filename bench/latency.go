@@ -17,10 +17,37 @@ import (
 
 // The latency series' variants, interleaved release by release.
 const (
-	latCold = "cold"
-	latWarm = "warm"
-	latDemo = "demo"
+	latCold     = "cold"
+	latWarm     = "warm"
+	latDemo     = "demo"
+	latDemoWarm = "demo-warm" // an experiment: is the demo app's own start in its figures?
 )
+
+// defaultLatencyVariants are the variants of issue 24's acceptance 2.
+const defaultLatencyVariants = latCold + "," + latWarm + "," + latDemo
+
+// latencyVariants are the variants named in keys (comma separated), in
+// that order; images are coldRepo's (the rude app) and demoRepo's.
+func latencyVariants(keys, coldRepo, demoRepo string) ([]latencyVariant, error) {
+	all := map[string]latencyVariant{
+		latCold:     {Key: latCold, Name: "cold-start app, no warm-up", Repo: coldRepo},
+		latWarm:     {Key: latWarm, Name: "cold-start app with `warmup`", Repo: coldRepo, Warmup: true},
+		latDemo:     {Key: latDemo, Name: "demo app, no warm-up", Repo: demoRepo},
+		latDemoWarm: {Key: latDemoWarm, Name: "demo app with `warmup`", Repo: demoRepo, Warmup: true},
+	}
+	var out []latencyVariant
+	seen := map[string]bool{}
+	for _, k := range strings.Split(keys, ",") {
+		k = strings.TrimSpace(k)
+		v, ok := all[k]
+		if !ok || seen[k] {
+			return nil, fmt.Errorf("%q: want some of %s, %s, %s, %s, each once", keys, latCold, latWarm, latDemo, latDemoWarm)
+		}
+		seen[k] = true
+		out = append(out, v)
+	}
+	return out, nil
+}
 
 // latencyVariant is one kind of release of the latency series.
 type latencyVariant struct {
@@ -34,6 +61,7 @@ type latencyConfig struct {
 	releases               int // per variant
 	keepAlive, fresh, rate int
 	coldStart              string // the rude app's coldstart=<N>x<duration> value
+	variants               string // keys, comma separated
 	warmupRequests         int
 	hap                    haproxySettings
 	demoRepo               string
@@ -111,11 +139,11 @@ func runLatency(r *runner, name string, cfg latencyConfig) *latencyResult {
 	for _, v := range []string{"v1", "v2"} {
 		buildImage(r, rude, coldRepo+":"+v, v, "coldstart="+cfg.coldStart, cfg.id)
 	}
-	res.Variants = []latencyVariant{
-		{Key: latCold, Name: "cold-start app, no warm-up", Repo: coldRepo},
-		{Key: latWarm, Name: "cold-start app with `warmup`", Repo: coldRepo, Warmup: true},
-		{Key: latDemo, Name: "demo app, no warm-up", Repo: cfg.demoRepo},
+	vs, err := latencyVariants(cfg.variants, coldRepo, cfg.demoRepo)
+	if err != nil {
+		t.Fatalf("-latency-variants: %v", err)
 	}
+	res.Variants = vs
 
 	w := newWorld(t, worldConfig{name: name, services: 1, hap: cfg.hap, repo: cfg.demoRepo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
 	w.env = map[string]string{"BENCH_RELEASE": "0"}

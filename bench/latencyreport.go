@@ -164,6 +164,9 @@ func (rep *report) latencySection(detail bool) string {
 // latencyVerdict is acceptance 2 of issue 24, on the ratio's median.
 func latencyVerdict(l *latencyResult) string {
 	rt := ratios(l.runs(latWarm))
+	if len(rt) == 0 {
+		return ""
+	}
 	med := pctF(rt, 50)
 	verdict := "NOT met"
 	if !math.IsNaN(med) && med <= latencyTarget {

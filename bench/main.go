@@ -84,6 +84,7 @@ func main() {
 		dataplane     = flag.Int("dataplane", defaultDataplaneRounds, "data plane: rounds of wrk through HAProxy against the demo app addressed four ways (published port, bridge IP, host network, host process), each -dataplane-duration long, the order rotated every round (0: skip; when -dataplane is not given, a run given -cycles below 10 skips it; needs wrk: "+wrkHint+")")
 		dpDuration    = flag.Duration("dataplane-duration", defaultDataplaneDuration, "data plane: length of one wrk run (whole seconds)")
 		latency       = flag.Int("latency", 0, "latency at the switch: releases per variant (cold-start app without warm-up, with warmup, demo app), taking turns, under the load of -keepalive, -fresh and -rate; 0: skip")
+		latVariants   = flag.String("latency-variants", defaultLatencyVariants, "latency: the variants, comma separated, taking turns in this order: cold (the cold-start app), warm (the same with warmup), demo (the demo app), demo-warm (the demo app with warmup: an experiment)")
 		coldStart     = flag.String("cold-start", defaultColdStart, "latency: the cold-start app's APP_MODE coldstart=<N>x<duration> value (each of its first N GET / waits <duration>); the warm-up sends N requests")
 	)
 	flag.Parse()
@@ -102,7 +103,7 @@ func main() {
 			dpFlags = append(dpFlags, "-"+f.Name+"="+f.Value.String())
 		}
 		switch f.Name {
-		case "default-server", "timeout-check", "haproxy-defaults", "network", "verify", "controller-args", "keepalive", "fresh", "rate", "cold-start":
+		case "default-server", "timeout-check", "haproxy-defaults", "network", "verify", "controller-args", "keepalive", "fresh", "rate", "cold-start", "latency-variants":
 			latFlags = append(latFlags, "-"+f.Name+"="+f.Value.String())
 		}
 	})
@@ -213,6 +214,9 @@ func main() {
 	if err != nil {
 		r.Fatalf("-cold-start: %v", err)
 	}
+	if _, err := latencyVariants(*latVariants, "", ""); err != nil {
+		r.Fatalf("-latency-variants: %v", err)
+	}
 	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != "" || *latency > 0
 
 	nDataplane := *dataplane
@@ -284,7 +288,7 @@ func main() {
 	}
 	if *latency > 0 {
 		rep.Latency = runLatency(r, "bgl"+id, latencyConfig{
-			releases: *latency, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, coldStart: *coldStart, warmupRequests: coldN,
+			releases: *latency, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, coldStart: *coldStart, warmupRequests: coldN, variants: *latVariants,
 			hap: hap, demoRepo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id, timeout: time.Minute,
 		})
 	}
