@@ -96,8 +96,11 @@ type latencyRelease struct {
 	// SwitchOld and SwitchNew split the switch second: the p99 of its
 	// requests the old color answered, and of those the new one did.
 	SwitchOld, SwitchNew time.Duration
-	Requests, Failed     int64 // that started from this release's quiet seconds to the next's
-	Err                  string
+	// Slow counts the switch second's requests slower than latencyTarget
+	// times the quiet p99, per 100 ms from switch − 500 ms.
+	Slow             [tenths]int
+	Requests, Failed int64 // that started from this release's quiet seconds to the next's
+	Err              string
 }
 
 func (l latencyRelease) switchP99() time.Duration {
@@ -295,6 +298,9 @@ func (res *latencyResult) finish(t *scope, w *world) {
 		if !rel.Switch.IsZero() {
 			rel.Series = switchSeries(samples, rel.Switch)
 			rel.SwitchOld, rel.SwitchNew = splitP99(samples, rel.Switch, rel.Body)
+			if rel.Quiet > 0 {
+				rel.Slow = slowByTenth(samples, rel.Switch, time.Duration(latencyTarget*float64(rel.Quiet)))
+			}
 		} else if rel.Err == "" {
 			rel.Err = "no switch found: no answer of the new color, no SwitchMap in the log"
 		}

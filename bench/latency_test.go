@@ -175,3 +175,25 @@ func TestSplitP99(t *testing.T) {
 		t.Errorf("splitP99 with no answer of the new color = old %s, new %s; want 40ms and -1", old, new)
 	}
 }
+
+func TestSlowByTenth(t *testing.T) {
+	sw := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var s []loadgen.Sample
+	add := func(at, lat time.Duration) {
+		s = append(s, loadgen.Sample{Start: sw.Add(at), End: sw.Add(at + lat), Status: 200})
+	}
+	add(-501*time.Millisecond, time.Second) // before the second
+	add(-500*time.Millisecond, 11*time.Millisecond)
+	add(-401*time.Millisecond, 10*time.Millisecond) // not over the limit
+	add(-1*time.Millisecond, 20*time.Millisecond)
+	add(0, 20*time.Millisecond)
+	add(99*time.Millisecond, 20*time.Millisecond)
+	add(100*time.Millisecond, time.Millisecond) // fast
+	add(499*time.Millisecond, 30*time.Millisecond)
+	add(500*time.Millisecond, time.Second) // after the second
+	got := slowByTenth(s, sw, 10*time.Millisecond)
+	want := [tenths]int{1, 0, 0, 0, 1, 2, 0, 0, 0, 1}
+	if got != want {
+		t.Errorf("slowByTenth = %v, want %v", got, want)
+	}
+}

@@ -136,6 +136,7 @@ func (rep *report) latencySection(detail bool) string {
 			medianSigned(switchLags(rs, func(r latencyRelease) time.Time { return r.Recorded })))
 	}
 	b.WriteString("\n")
+	b.WriteString(latencySlowTable(l))
 	b.WriteString(latencyVerdict(l))
 	b.WriteString(latencySeriesTable(l))
 	var tot, fail int64
@@ -220,6 +221,48 @@ func latencyDetail(l *latencyResult) string {
 			msf(between(r.Save, r.Steps["StartContainer"])), msf(between(r.Save, r.Steps["WarmUp"])), msf(between(r.Save, r.Steps["SwitchMap"])),
 			msf(between(r.Save, r.Switch)), msf(between(r.Save, r.Converged)), msf(r.Quiet), msf(r.switchP99()), fmtRatio(r.ratio()),
 			msf(r.SwitchOld), msf(r.SwitchNew), msf(plus1), r.Requests, r.Failed)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// latencySlowTable is, per variant, where in the switch second its slow
+// requests started (summed over the releases), and when the controller
+// logged its steps around the switch.
+func latencySlowTable(l *latencyResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Where the slow requests are: requests of the switch second slower than %.1f× their release's quiet p99, summed over the releases, by when they started (ms from the switch):\n\n| variant |", latencyTarget)
+	for k := 0; k < tenths; k++ {
+		fmt.Fprintf(&b, " %+d |", -500+100*k)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("--:|", tenths) + "\n")
+	for _, v := range l.Variants {
+		var sum [tenths]int
+		for _, r := range l.runs(v.Key) {
+			for k := range sum {
+				sum[k] += r.Slow[k]
+			}
+		}
+		fmt.Fprintf(&b, "| %s |", v.Name)
+		for _, n := range sum {
+			fmt.Fprintf(&b, " %d |", n)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nThe controller's steps, ms from the switch (median; its log lines, ms resolution, logged as each step begins):\n\n| variant | StartContainer | WarmUp | SwitchMap | SetRestartPolicy | DrainServer |\n|---|--:|--:|--:|--:|--:|\n")
+	for _, v := range l.Variants {
+		rs := l.runs(v.Key)
+		fmt.Fprintf(&b, "| %s |", v.Name)
+		for _, st := range []string{"StartContainer", "WarmUp", "SwitchMap", "SetRestartPolicy", "DrainServer"} {
+			var ds []time.Duration
+			for _, r := range rs {
+				if at := r.Steps[st]; !at.IsZero() {
+					ds = append(ds, at.Sub(r.Switch))
+				}
+			}
+			fmt.Fprintf(&b, " %s |", medianSigned(ds))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\n")
 	return b.String()

@@ -70,6 +70,29 @@ func splitP99(samples []loadgen.Sample, sw time.Time, newBody string) (old, new 
 	return pct(o, 99), pct(n, 99)
 }
 
+// tenths is how many 100 ms slices the switch second is cut into.
+const tenths = 10
+
+// slowByTenth counts, in each 100 ms slice of the second centred on sw
+// ([sw-500ms, sw-400ms), ..., [sw+400ms, sw+500ms)), the requests that
+// started there and took longer than limit: where in the second the slow
+// requests are, against the steps around the switch.
+func slowByTenth(samples []loadgen.Sample, sw time.Time, limit time.Duration) [tenths]int {
+	var out [tenths]int
+	from := sw.Add(-500 * time.Millisecond)
+	i := sort.Search(len(samples), func(i int) bool { return !samples[i].Start.Before(from) })
+	for ; i < len(samples); i++ {
+		k := int(samples[i].Start.Sub(from) / (100 * time.Millisecond))
+		if k >= tenths {
+			break
+		}
+		if samples[i].Latency() > limit {
+			out[k]++
+		}
+	}
+	return out
+}
+
 // p99Ratio is the switch second's p99 over the quiet second's; NaN when
 // either is unknown.
 func p99Ratio(switchP99, quiet time.Duration) float64 {
