@@ -4,8 +4,10 @@
 // floor, measured in the same run), latency around the switch, what the
 // controller costs idle and per reconcile pass with 1, 10 and 50 services,
 // how long the service is out when its serving container is killed,
-// against the app's own start time, and what HAProxy gets from the same app
-// through each way a server can be addressed (the data plane).
+// against the app's own start time, what HAProxy gets from the same app
+// through each way a server can be addressed (the data plane), and, when
+// asked (-latency), the tail latency in the second around a switch for an
+// app that starts cold, with and without warm-up.
 //
 // Run it from the module root:
 //
@@ -13,6 +15,7 @@
 //	go run ./bench -cycles 3 -scale 1,10
 //	go run ./bench -cycles 0 -scale '' -kills 20   # the kills alone
 //	go run ./bench -cycles 0 -scale '' -kills 0 -dataplane 8   # the data plane alone (needs wrk)
+//	go run ./bench -cycles 0 -scale '' -latency 20   # latency at the switch alone: cold start, warm-up, demo app
 //
 // It writes bench/results.md and bench/release.svg and updates the results
 // section of bench/README.md. Everything it starts listens on 127.0.0.1 and
@@ -80,11 +83,15 @@ func main() {
 		killRate      = flag.Int("kill-rate", defaultKillRate, "kills: background load, requests/s for each of its two variants (10 keep-alive, 10 new-connection workers)")
 		dataplane     = flag.Int("dataplane", defaultDataplaneRounds, "data plane: rounds of wrk through HAProxy against the demo app addressed four ways (published port, bridge IP, host network, host process), each -dataplane-duration long, the order rotated every round (0: skip; when -dataplane is not given, a run given -cycles below 10 skips it; needs wrk: "+wrkHint+")")
 		dpDuration    = flag.Duration("dataplane-duration", defaultDataplaneDuration, "data plane: length of one wrk run (whole seconds)")
+		latency       = flag.Int("latency", 0, "latency at the switch: releases per variant (cold-start app without warm-up, with warmup, demo app), taking turns, under the load of -keepalive, -fresh and -rate; 0: skip")
+		latVariants   = flag.String("latency-variants", defaultLatencyVariants, "latency: the variants, comma separated, taking turns in this order: cold (the cold-start app), warm (the same with warmup), demo (the demo app), demo-warm (the demo app with warmup: an experiment)")
+		coldStart     = flag.String("cold-start", defaultColdStart, "latency: the cold-start app's APP_MODE coldstart=<N>x<duration> value (each of its first N GET / waits <duration>); the warm-up sends N requests")
 	)
 	flag.Parse()
 	given := map[string]bool{}
 	var killFlags []string // flags given that the kill section depends on
 	var dpFlags []string   // flags given that the data-plane section depends on
+	var latFlags []string  // flags given that the latency section depends on
 	flag.Visit(func(f *flag.Flag) {
 		given[f.Name] = true
 		switch f.Name {
@@ -94,6 +101,10 @@ func main() {
 		switch f.Name {
 		case "default-server", "timeout-check", "haproxy-defaults", "dataplane-duration":
 			dpFlags = append(dpFlags, "-"+f.Name+"="+f.Value.String())
+		}
+		switch f.Name {
+		case "default-server", "timeout-check", "haproxy-defaults", "network", "verify", "controller-args", "keepalive", "fresh", "rate", "cold-start", "latency-variants":
+			latFlags = append(latFlags, "-"+f.Name+"="+f.Value.String())
 		}
 	})
 	probeEvery = *probe
@@ -196,7 +207,17 @@ func main() {
 		counts = append(counts, n)
 	}
 	doRelease := !*skipRelease && *cycles > 0
-	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != ""
+	if *latency < 0 {
+		r.Fatalf("-latency: want a number of releases per variant, 0 or more, not %d", *latency)
+	}
+	coldN, err := coldStartRequests(*coldStart)
+	if err != nil {
+		r.Fatalf("-cold-start: %v", err)
+	}
+	if _, err := latencyVariants(*latVariants, "", ""); err != nil {
+		r.Fatalf("-latency-variants: %v", err)
+	}
+	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != "" || *latency > 0
 
 	nDataplane := *dataplane
 	if nDataplane < 0 {
@@ -231,11 +252,12 @@ func main() {
 	}
 	id := strconv.FormatInt(time.Now().UnixNano()%0xffffff, 16)
 	repo := "bgbench-" + id
+	demo := testenv.DemoContext(r)
 	for _, v := range []string{"v1", "v2"} {
-		buildImage(r, repo+":"+v, v, id)
+		buildImage(r, demo, repo+":"+v, v, "", id)
 	}
 
-	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], KillFlags: killFlags, DataplaneFlags: dpFlags, Started: time.Now()}
+	rep := &report{Machine: m, HAProxy: hap, ControllerArgs: extra, Args: os.Args[1:], KillFlags: killFlags, DataplaneFlags: dpFlags, LatencyFlags: latFlags, Started: time.Now()}
 	if doRelease {
 		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
 			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
@@ -264,6 +286,12 @@ func main() {
 			rounds: nDataplane, duration: *dpDuration, hap: hap, image: repo + ":v1", id: id, wrk: wrkBin,
 		})
 	}
+	if *latency > 0 {
+		rep.Latency = runLatency(r, "bgl"+id, latencyConfig{
+			releases: *latency, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, coldStart: *coldStart, warmupRequests: coldN, variants: *latVariants,
+			hap: hap, demoRepo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id, timeout: time.Minute,
+		})
+	}
 	rep.Machine.LoadEnd = loadavg()
 	rep.Wall = time.Since(r.start)
 
@@ -281,19 +309,19 @@ func main() {
 	}
 }
 
-// buildImage builds the demo app as tag with VERSION=version. The label
-// makes the image ID unique to this run: a test elsewhere that removes its
-// own identical image by ID (docker rmi -f <id> drops every tag on it) cannot
+// buildImage builds the app of build context ctxDir (the demo app's, the
+// rude app's) as tag with VERSION=version and MODE=mode. The label makes
+// the image ID unique to this run: a test elsewhere that removes its own
+// identical image by ID (docker rmi -f <id> drops every tag on it) cannot
 // take this one away mid-run. Cleanup removes the tag.
-func buildImage(r *runner, tag, version, id string) {
-	ctxDir := testenv.DemoContext(r)
+func buildImage(r *runner, ctxDir, tag, version, mode, id string) {
 	r.Cleanup(func() {
 		if out, err := exec.Command("docker", "rmi", "-f", tag).CombinedOutput(); err != nil {
 			r.Logf("cleanup: docker rmi -f %s: %v: %s", tag, err, out)
 		}
 	})
 	start := time.Now()
-	out, err := exec.Command("docker", "build", "-q", "-t", tag, "--build-arg", "VERSION="+version,
+	out, err := exec.Command("docker", "build", "-q", "-t", tag, "--build-arg", "VERSION="+version, "--build-arg", "MODE="+mode,
 		"--label", "io.bluegreen.bench="+id, ctxDir).CombinedOutput()
 	if err != nil {
 		r.Fatalf("docker build %s: %v\n%s", tag, err, out)

@@ -18,6 +18,7 @@ type report struct {
 	Args           []string
 	KillFlags      []string // the flags given that the kill section depends on, as -name=value
 	DataplaneFlags []string // the flags given that the data-plane section depends on, as -name=value
+	LatencyFlags   []string // the flags given that the latency section depends on, as -name=value
 	Started        time.Time
 	Wall           time.Duration
 	Release        *releaseResult
@@ -25,6 +26,7 @@ type report struct {
 	Kills          *killsResult
 	Dataplane      *dataplaneResult
 	Kamal          *kamalResult
+	Latency        *latencyResult
 }
 
 // Markers around the results section of bench/README.md that the bench
@@ -370,11 +372,14 @@ func (rep *report) marked(detail bool) []markedSection {
 	if rep.Dataplane != nil {
 		out = append(out, markedSection{dataplaneBegin, dataplaneEnd, rep.dataplaneSection(detail)})
 	}
+	if rep.Latency != nil {
+		out = append(out, markedSection{latencyBegin, latencyEnd, rep.latencySection(detail)})
+	}
 	return out
 }
 
 // partial reports whether this run measured only sections that have their
-// own markers (kills, data plane): it then replaces only those sections of
+// own markers (kills, data plane, latency): it then replaces only those sections of
 // results.md and README.md.
 func (rep *report) partial() bool {
 	return rep.Release == nil && len(rep.Cost) == 0 && len(rep.marked(false)) > 0

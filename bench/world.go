@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -63,7 +64,13 @@ type world struct {
 	activeBefore spec.Color // of the service being switched
 	network      string     // bridge or host
 	verify       time.Duration
-	used         map[int]bool
+	// specExtra are more lines of every service's spec (e.g. a warmup),
+	// indented as its fields; env are more variables of its containers
+	// (a new value makes the controller replace the idle color's
+	// container).
+	specExtra string
+	env       map[string]string
+	used      map[int]bool
 }
 
 // port is a free loopback port not yet handed out in this world.
@@ -228,10 +235,22 @@ func dockerSocket() string {
 // release and every rollback starts a container: each has a real floor.
 func (w *world) render() string {
 	var b strings.Builder
-	hostEnv := ""
+	env := map[string]string{}
+	for k, v := range w.env {
+		env[k] = v
+	}
 	if w.network == "host" {
 		// host network: the app must listen on loopback only, on the host port
-		hostEnv = "\n  env: {LISTEN_ADDR: 127.0.0.1}"
+		env["LISTEN_ADDR"] = "127.0.0.1"
+	}
+	hostEnv := ""
+	if len(env) > 0 {
+		var kv []string
+		for k, v := range env {
+			kv = append(kv, fmt.Sprintf("%s: %q", k, v))
+		}
+		sort.Strings(kv)
+		hostEnv = "\n  env: {" + strings.Join(kv, ", ") + "}"
 	}
 	for i, s := range w.svcs {
 		if i > 0 {
@@ -256,7 +275,7 @@ spec:
   stopTimeout: 10s
   idle: {policy: Stop}
   verify: {window: %s}
-`, s.name, w.active[i], w.repo, w.version[i], s.blue, s.green, w.specSock, w.mapPath, w.network, hostEnv, w.verify)
+%s`, s.name, w.active[i], w.repo, w.version[i], s.blue, s.green, w.specSock, w.mapPath, w.network, hostEnv, w.verify, w.specExtra)
 	}
 	return b.String()
 }

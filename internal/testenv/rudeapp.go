@@ -7,10 +7,10 @@ package testenv
 // The rude app answers like the demo app but has no signal handler (as PID 1
 // it exits 2 on docker stop) and misbehaves on request through APP_MODE
 // (crashafter=<duration>, crashatstart, alloc=<MiB>, leak=<MiB/s>,
-// flap=<duration>, fail500, healthpath=<path>) and, in any mode, through
-// POST /crash, POST /sick (the health endpoint answers 503 until a restart)
-// and POST /hang (no request is answered until a restart); see
-// test/rudeapp/main.go.
+// flap=<duration>, fail500, healthpath=<path>, coldstart=<N>x<duration>)
+// and, in any mode, through POST /crash, POST /sick (the health endpoint
+// answers 503 until a restart) and POST /hang (no request is answered until
+// a restart); see test/rudeapp/main.go.
 func RudeContext(t TB) string {
 	t.Helper()
 	return appContext(t, "rudeapp", "test/rudeapp")

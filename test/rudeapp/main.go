@@ -23,6 +23,12 @@
 //	fail500                GET / answers 500; the health endpoint stays 200
 //	healthpath=<path>      the health endpoint is GET <path> (e.g. /status/ready)
 //	                       instead of /healthz, which then answers 404
+//	coldstart=<N>x<duration>
+//	                       each of the first N GET / requests waits <duration>
+//	                       before it is answered, as an app with a JIT or lazy
+//	                       caches starts cold (e.g. coldstart=200x10ms); the
+//	                       wait is a sleep, not CPU work, and the health
+//	                       endpoint is never slowed
 //
 // Endpoints, in any mode:
 //
@@ -46,6 +52,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -120,6 +127,9 @@ func main() {
 	if m.fail500 {
 		log.Printf("fail500: GET / answers 500, %s stays 200", a.healthPath)
 	}
+	if m.cold.Requests > 0 {
+		log.Printf("coldstart: each of the first %d GET / requests waits %s before it is answered", m.cold.Requests, m.cold.Cost)
+	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	err = srv.Serve(ln)
 	runtime.KeepAlive(ballast) // the alloc ballast stays referenced while serving
@@ -157,6 +167,14 @@ type modes struct {
 	flap         time.Duration // flap=<duration>
 	fail500      bool          // fail500
 	healthPath   string        // healthpath=<path>; "" is defaultHealthPath
+	cold         coldStart     // coldstart=<N>x<duration>
+}
+
+// coldStart is coldstart=<N>x<duration>: each of the first Requests GET /
+// waits Cost; the zero value is warm from the start.
+type coldStart struct {
+	Requests int64
+	Cost     time.Duration
 }
 
 // defaultHealthPath is the health endpoint without healthpath=<path>.
@@ -166,7 +184,7 @@ const defaultHealthPath = "/healthz"
 const maxMiB = 64 << 10
 
 // knownModes is the help text of the error for an unknown mode.
-const knownModes = "crashafter=<duration>, crashatstart, alloc=<MiB>, leak=<MiB per second>, flap=<duration>, fail500, healthpath=<path>"
+const knownModes = "crashafter=<duration>, crashatstart, alloc=<MiB>, leak=<MiB per second>, flap=<duration>, fail500, healthpath=<path>, coldstart=<N>x<duration>"
 
 // parseConfig reads the settings from getenv, like the demo app: LISTEN_ADDR
 // is a host ("127.0.0.1") joined with PORT, or a full host:port that wins
@@ -233,6 +251,8 @@ func parseModes(s string) (modes, error) {
 			m.leakMiB, err = positiveMiB(name, val, "<MiB per second>")
 		case "healthpath":
 			m.healthPath, err = healthPath(name, val)
+		case "coldstart":
+			m.cold, err = parseColdStart(name, val)
 		default:
 			return m, fmt.Errorf("unknown mode %q; known modes: %s", item, knownModes)
 		}
@@ -259,6 +279,29 @@ func positiveMiB(name, val, unit string) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want %s=%s, a whole number from 1 to %d", name, val, name, unit, maxMiB)
 	}
 	return n, nil
+}
+
+// maxColdRequests bounds coldstart's N.
+const maxColdRequests = 1_000_000
+
+// parseColdStart parses the value of name=<N>x<duration>: N from 1 to
+// maxColdRequests, a duration greater than 0 and at most a minute.
+func parseColdStart(name, val string) (coldStart, error) {
+	bad := fmt.Errorf("%s=%q: want %s=<N>x<duration>, N from 1 to %d requests and a duration from 1ns to 1m, e.g. %s=200x10ms",
+		name, val, name, maxColdRequests, name)
+	ns, ds, ok := strings.Cut(val, "x")
+	if !ok {
+		return coldStart{}, bad
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil || n < 1 || n > maxColdRequests {
+		return coldStart{}, bad
+	}
+	d, err := time.ParseDuration(ds)
+	if err != nil || d <= 0 || d > time.Minute {
+		return coldStart{}, bad
+	}
+	return coldStart{Requests: n, Cost: d}, nil
 }
 
 // healthPathRE is what healthpath=<path> accepts: an absolute path of
@@ -298,7 +341,10 @@ type app struct {
 	start      time.Time        // when the flap phases begin
 	now        func() time.Time // the clock, for flap
 	crash      func(reason string)
-	served     *firstServed // FIRST_SERVED_FILE, recorded at the first GET /
+	served     *firstServed                         // FIRST_SERVED_FILE, recorded at the first GET /
+	cold       coldStart                            // coldstart: the first GET / requests wait
+	roots      atomic.Int64                         // GET / requests so far, counted as they arrive
+	pause      func(context.Context, time.Duration) // how a cold request waits
 
 	lastPhase atomic.Int64 // last flap phase answered, to log the flips
 	sick      atomic.Bool  // set by POST /sick: the health endpoint answers 503
@@ -317,6 +363,8 @@ func newApp(cfg config, crash func(string)) *app {
 		now:        time.Now,
 		crash:      crash,
 		served:     &firstServed{file: cfg.firstServedFile},
+		cold:       cfg.modes.cold,
+		pause:      sleep,
 	}
 }
 
@@ -349,8 +397,10 @@ func (a *app) hangOr(next http.Handler) http.Handler {
 }
 
 // root writes "<color> <version>\n" with the X-Color and X-Version headers,
-// exactly like the demo app, or 500 in fail500 mode.
-func (a *app) root(w http.ResponseWriter, _ *http.Request) {
+// exactly like the demo app, or 500 in fail500 mode. In coldstart mode the
+// first requests wait first.
+func (a *app) root(w http.ResponseWriter, r *http.Request) {
+	a.coldWait(r)
 	a.served.record(a.color, a.version)
 	if a.fail500 {
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -361,6 +411,29 @@ func (a *app) root(w http.ResponseWriter, _ *http.Request) {
 	h.Set("X-Color", a.color)
 	h.Set("X-Version", a.version)
 	fmt.Fprintf(w, "%s %s\n", a.color, a.version)
+}
+
+// coldWait makes the first a.cold.Requests GET / requests, counted as they
+// arrive, wait a.cold.Cost each, and logs when the app turns warm.
+func (a *app) coldWait(r *http.Request) {
+	n := a.roots.Add(1)
+	if n > a.cold.Requests {
+		return
+	}
+	a.pause(r.Context(), a.cold.Cost)
+	if n == a.cold.Requests {
+		log.Printf("coldstart: warm from now on: GET / number %d was the last to wait", n)
+	}
+}
+
+// sleep waits d, or until ctx ends (the client went away).
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // health is the health endpoint: 200 "ok", or 503 "sick" after POST

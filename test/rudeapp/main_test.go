@@ -45,11 +45,12 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "every mode",
-			env:  map[string]string{"APP_MODE": "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready"},
+			env:  map[string]string{"APP_MODE": "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready,coldstart=200x10ms"},
 			want: config{addr: "0.0.0.0:8080", color: "none", version: "dev",
-				mode: "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready",
+				mode: "crashafter=1m30s,crashatstart,alloc=64,leak=5,flap=250ms,fail500,healthpath=/status/ready,coldstart=200x10ms",
 				modes: modes{crashAfter: 90 * time.Second, crashAtStart: true, allocMiB: 64, leakMiB: 5,
-					flap: 250 * time.Millisecond, fail500: true, healthPath: "/status/ready"}},
+					flap: 250 * time.Millisecond, fail500: true, healthPath: "/status/ready",
+					cold: coldStart{Requests: 200, Cost: 10 * time.Millisecond}}},
 		},
 		{
 			name: "health path like the default",
@@ -109,6 +110,22 @@ func TestParseConfig(t *testing.T) {
 			wantErr: `APP_MODE="healthpath=/": healthpath="/": want a path other than the app's own /, /crash, /sick, /hang`},
 		{name: "health path an endpoint of the app", env: map[string]string{"APP_MODE": "healthpath=/sick"},
 			wantErr: `APP_MODE="healthpath=/sick": healthpath="/sick": want a path other than the app's own /, /crash, /sick, /hang`},
+		{name: "cold start without a duration", env: map[string]string{"APP_MODE": "coldstart=200"},
+			wantErr: `APP_MODE="coldstart=200": coldstart="200": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start without a count", env: map[string]string{"APP_MODE": "coldstart=x10ms"},
+			wantErr: `APP_MODE="coldstart=x10ms": coldstart="x10ms": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start of no requests", env: map[string]string{"APP_MODE": "coldstart=0x10ms"},
+			wantErr: `APP_MODE="coldstart=0x10ms": coldstart="0x10ms": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start of too many requests", env: map[string]string{"APP_MODE": "coldstart=1000001x1ms"},
+			wantErr: `APP_MODE="coldstart=1000001x1ms": coldstart="1000001x1ms": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start without a unit", env: map[string]string{"APP_MODE": "coldstart=200x10"},
+			wantErr: `APP_MODE="coldstart=200x10": coldstart="200x10": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start of no time", env: map[string]string{"APP_MODE": "coldstart=200x0s"},
+			wantErr: `APP_MODE="coldstart=200x0s": coldstart="200x0s": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start over a minute", env: map[string]string{"APP_MODE": "coldstart=1x61s"},
+			wantErr: `APP_MODE="coldstart=1x61s": coldstart="1x61s": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
+		{name: "cold start with spaces", env: map[string]string{"APP_MODE": "coldstart=200 x 10ms"},
+			wantErr: `APP_MODE="coldstart=200 x 10ms": coldstart="200 x 10ms": want coldstart=<N>x<duration>, N from 1 to 1000000 requests and a duration from 1ns to 1m, e.g. coldstart=200x10ms`},
 		{name: "mode twice", env: map[string]string{"APP_MODE": "alloc=1,alloc=2"},
 			wantErr: `APP_MODE="alloc=1,alloc=2": mode "alloc" given twice`},
 		{name: "bad port", env: map[string]string{"PORT": "http"},
@@ -183,6 +200,43 @@ func TestFail500(t *testing.T) {
 	}
 	if status, _, body := do(h, "GET", "/healthz"); status != 200 || body != "ok\n" {
 		t.Errorf("GET /healthz = %d %q, want 200 ok", status, body)
+	}
+}
+
+func TestColdStart(t *testing.T) {
+	a := newApp(config{color: "blue", version: "v1", modes: modes{cold: coldStart{Requests: 2, Cost: 7 * time.Millisecond}}}, nil)
+	var waits []time.Duration
+	a.pause = func(_ context.Context, d time.Duration) { waits = append(waits, d) }
+	h := a.routes()
+	for i, tt := range []struct {
+		path      string
+		wantWaits int // pauses so far
+	}{
+		{"/healthz", 0}, // the health endpoint is never slowed, nor counted
+		{"/", 1}, {"/healthz", 1}, {"/", 2},
+		{"/", 2}, {"/", 2}, // warm
+	} {
+		status, _, _ := do(h, "GET", tt.path)
+		if status != 200 || len(waits) != tt.wantWaits {
+			t.Fatalf("request %d, GET %s: status %d, %d waits so far, want 200 and %d", i+1, tt.path, status, len(waits), tt.wantWaits)
+		}
+	}
+	for _, d := range waits {
+		if d != 7*time.Millisecond {
+			t.Errorf("a cold request waited %s, want 7ms", d)
+		}
+	}
+}
+
+func TestSleepEndsWithTheClient(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { sleep(ctx, time.Hour); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sleep went on after its context ended")
 	}
 }
 
