@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -360,6 +361,11 @@ type Service struct {
 	// containers' hash and of the generation, and the values themselves
 	// are never held here.
 	EnvFileDigest string
+	// HostRetries counts the retries of this spec an operator asked for
+	// at the host (controller retry, the dashboard), as the loop keeps
+	// them in its status: each is a new attempt of the release, as an
+	// edit of spec.retry is, so it is part of the generation.
+	HostRetries int
 }
 
 // Color returns the settings of color c.
@@ -375,7 +381,8 @@ func (s *ServiceSpec) Color(c Color) ColorSpec {
 func (s *Service) ContainerName(c Color) string { return s.Replica(c, 0).Container }
 
 // Generation is a short digest of the defaulted spec: it changes whenever the
-// desired state changes, and status reports the one the controller acted on.
+// desired state changes, or a retry is asked for at the host, and status
+// reports the one the controller acted on.
 //
 // The approval of a manual promotion is left out: approving a release does
 // not make it another release.
@@ -388,6 +395,19 @@ func (s *Service) Generation() string {
 		// spec without them is what it was before they existed.
 		b = append(b, "\x00envFile "+s.EnvFileDigest...)
 	}
+	if s.HostRetries > 0 {
+		// Added only once retried, so that the generation of a spec
+		// never retried at the host is its generation as written.
+		b = append(b, "\x00hostRetries "+strconv.Itoa(s.HostRetries)...)
+	}
 	sum := sha256.Sum256(append([]byte(s.Name+"\x00"), b...))
 	return hex.EncodeToString(sum[:6])
+}
+
+// WrittenGeneration is the generation of the spec as written, without
+// the retries asked for at the host (HostRetries).
+func (s *Service) WrittenGeneration() string {
+	w := *s
+	w.HostRetries = 0
+	return w.Generation()
 }

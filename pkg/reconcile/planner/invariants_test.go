@@ -71,6 +71,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	served := servedColor(s, o.MapRuntime)
 	rb := rollback(s, o, d)
 	checkHeld(t, s, o, d)
+	checkRetry(t, s, o, d)
 	// A release passes its verification only once its AfterSwitch jobs
 	// succeeded.
 	if r := d.Record; r != nil && r.Outcome == planner.OutcomeSucceeded && r.Generation == s.Generation() &&
@@ -281,6 +282,32 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		if rb != nil && c == rb.To && c != served {
 			t.Fatalf("invariant 11: %s retries the release that was rolled back (%s)", step, rb.Reason)
 		}
+	}
+}
+
+// checkRetry: a release is tried again only when an operator asked for
+// this very generation, and only once it failed and is at rest, for a
+// failure a new attempt tries afresh: the same world without the request
+// is planned Failed (RolledBack, CheckFailed or JobFailed) with nothing
+// left to do. The retry itself is no step: the loop counts it and the
+// next generation is planned afresh.
+func checkRetry(t *rapid.T, s *spec.Service, o planner.Observed, d planner.Decision) {
+	if d.Retry == "" {
+		return
+	}
+	if d.Retry != s.Generation() || o.RetryAsked != s.Generation() || d.Step != nil || d.Record != nil {
+		t.Fatalf("a retry of %s decided with %q asked: %+v", d.Retry, o.RetryAsked, d)
+	}
+	unasked := o
+	unasked.RetryAsked = ""
+	without := planner.Plan(s, unasked, plantest.T0)
+	switch without.Reason {
+	case planner.ReasonRolledBack, planner.ReasonCheckFailed, planner.ReasonJobFailed:
+	default:
+		t.Fatalf("a retry decided where, unasked, the decision is %s", without)
+	}
+	if without.Phase != planner.Failed || without.Step != nil || without.Record != nil {
+		t.Fatalf("a retry decided where, unasked, the release is not failed and at rest: %s", without)
 	}
 }
 
@@ -528,6 +555,7 @@ func drawWorld(t *rapid.T) world {
 		Approved:      rapid.Bool().Draw(t, "approved"),
 		Jobs:          jobsGen(sc).Draw(t, "jobs"),
 		RollbackAsked: rapid.Bool().Draw(t, "rollback asked"),
+		RetryAsked:    rapid.Bool().Draw(t, "retry asked"),
 	}
 }
 
@@ -564,6 +592,8 @@ type world struct {
 	Jobs []jobCase
 	// RollbackAsked: an operator asked to roll this spec back.
 	RollbackAsked bool
+	// RetryAsked: an operator asked to try this spec's release again.
+	RetryAsked bool
 }
 
 // observed builds the world's snapshot; the same world always builds the
@@ -624,6 +654,9 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	}
 	if w.RollbackAsked {
 		o.RollbackAsked = s.Generation()
+	}
+	if w.RetryAsked {
+		o.RetryAsked = s.Generation()
 	}
 	return o
 }

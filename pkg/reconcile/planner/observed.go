@@ -24,6 +24,10 @@ type Observed struct {
 	// being verified, or held after an irreversible job, goes back to the
 	// previous color.
 	RollbackAsked string
+	// RetryAsked is the generation whose release, rolled back or failed,
+	// an operator asked at the host to try again (controller retry, or
+	// the dashboard), if any.
+	RetryAsked string
 	// Verification is the service's latest release verification, as
 	// persisted in status (nil: none).
 	Verification *Verification

@@ -34,7 +34,24 @@ const (
 // is the decision; otherwise the gate has nothing to say and the chain goes
 // on.
 func Plan(s *spec.Service, o Observed, now time.Time) Decision {
-	return cleanJobs(s, o, plan(s, o, now))
+	return retry(s, o, cleanJobs(s, o, plan(s, o, now)))
+}
+
+// retry honours an operator's request to try again the release of this
+// generation (o.RetryAsked) once it failed and is at rest (d): Failed, for
+// a reason a new attempt tries afresh, with nothing left to do. The loop
+// then counts the retry, and the next generation is a new attempt, as
+// after an edit of spec.retry: its jobs run again, its verification
+// starts afresh. A request for another generation is not for this
+// release: the release moved on.
+func retry(s *spec.Service, o Observed, d Decision) Decision {
+	gen := s.Generation()
+	if o.RetryAsked != gen || d.Step != nil || d.Record != nil || d.Phase != Failed || !d.Reason.Retriable() {
+		return d
+	}
+	return Decision{Phase: Progressing, Reason: ReasonRetrying, Retry: gen, RequeueAfter: ReadyPoll,
+		Message: fmt.Sprintf("an operator asked to try the release of %s to %s again (it ended %s): it is attempted anew, under a new generation",
+			s.Image, s.ActiveColor, d.Reason)}
 }
 
 // plan is Plan but for the removal of the job containers no longer needed.

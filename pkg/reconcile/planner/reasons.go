@@ -18,6 +18,9 @@ const (
 	ReasonVerifying           = Reason("Verifying")
 	ReasonVerified            = Reason("Verified")
 	ReasonRollingBack         = Reason("RollingBack")
+	// ReasonRetrying: an operator asked to try a failed release again;
+	// its new attempt begins at the next look.
+	ReasonRetrying = Reason("Retrying")
 	// ReasonRunningJob: a release job runs; ReasonWaitingForJob: a job of
 	// an earlier release still runs, and this release's jobs wait.
 	ReasonRunningJob    = Reason("RunningJob")
@@ -80,6 +83,19 @@ const (
 func (r Reason) FailsRelease() bool {
 	switch r {
 	case ReasonContainerExited, ReasonOOMKilled, ReasonReadyTimeout, ReasonCheckFailed, ReasonJobFailed:
+		return true
+	}
+	return false
+}
+
+// Retriable reports a release failure that a new attempt of the same
+// spec tries afresh (an edit of spec.retry, controller retry): a
+// rollback, failed pre-switch checks, a failed job. A new color whose
+// container exited or was not ready in time is not: a new attempt finds
+// that very container as it is, so the spec must change.
+func (r Reason) Retriable() bool {
+	switch r {
+	case ReasonRolledBack, ReasonCheckFailed, ReasonJobFailed:
 		return true
 	}
 	return false

@@ -262,6 +262,11 @@ type Decision struct {
 	// Record, when set, is the release verification to persist in status
 	// (before the step is taken, if there is one).
 	Record *Verification
+	// Retry, when set, is the generation whose failed release an operator
+	// asked to try again (Observed.RetryAsked): the loop counts the retry
+	// (spec.Service.HostRetries), and the service's next generation is a
+	// new attempt of the release.
+	Retry string
 }
 
 // Converged reports a service at rest.

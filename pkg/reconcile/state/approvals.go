@@ -39,6 +39,26 @@ func (g generations) set(service, generation, doing string) error {
 		return err
 	}
 	m[service] = generation
+	return g.write(m, service, generation, doing)
+}
+
+// drop forgets the generation of service when it is still generation;
+// doing says what, for the error.
+func (g generations) drop(service, generation, doing string) error {
+	m, err := g.all()
+	if err != nil {
+		return err
+	}
+	if m[service] != generation {
+		return nil
+	}
+	delete(m, service)
+	return g.write(m, service, generation, doing)
+}
+
+// write replaces the file with m, written for service's generation
+// (doing says how, for the error).
+func (g generations) write(m map[string]string, service, generation, doing string) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", g.what, err)
@@ -71,7 +91,18 @@ func (a *Approvals) Approve(service, generation string) error {
 const (
 	ActionPromoted          = "Promoted"
 	ActionRollbackRequested = "RollbackRequested"
+	ActionRetryRequested    = "RetryRequested"
 )
+
+// IsRequest reports an entry that records an operator's request
+// (Promoted, RollbackRequested, RetryRequested), not a release attempt.
+func (r Release) IsRequest() bool {
+	switch r.Outcome {
+	case ActionPromoted, ActionRollbackRequested, ActionRetryRequested:
+		return true
+	}
+	return false
+}
 
 // Request is an operator's request on a release: the release (service,
 // generation, the color and image it moves traffic to), who asked (a
@@ -103,6 +134,16 @@ func AskRollback(r *Rollbacks, h *History, p Request) error {
 		return err
 	}
 	return record(h, p, ActionRollbackRequested, "rollback requested by %s (%s)")
+}
+
+// AskRetry asks for p's release, which was rolled back or failed, to be
+// tried again as a new attempt, and records the request in h (when not
+// nil).
+func AskRetry(r *Retries, h *History, p Request) error {
+	if err := r.Ask(p.Service, p.Generation); err != nil {
+		return err
+	}
+	return record(h, p, ActionRetryRequested, "retry requested by %s (%s)")
 }
 
 // record appends p to h as an entry with outcome action; reason is a

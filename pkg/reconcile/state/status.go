@@ -82,6 +82,37 @@ type ServiceStatus struct {
 	// Jobs are the records of the release jobs of this generation, and of
 	// earlier ones whose containers may still exist (see JobRecord).
 	Jobs []planner.JobRecord `json:"jobs,omitempty"`
+	// Retried counts the retries an operator asked for at the host
+	// (controller retry, the dashboard) of the spec as written: each is
+	// a new attempt under a new generation (spec.Service.HostRetries).
+	Retried *Retried `json:"retried,omitempty"`
+}
+
+// Retried counts the retries asked for at the host of one spec.
+type Retried struct {
+	// Spec is the generation of the spec as written
+	// (spec.Service.WrittenGeneration); Count the retries of it honoured.
+	Spec  string `json:"spec"`
+	Count int    `json:"count"`
+}
+
+// ReadyReason is the reason of the Ready condition ("" with none).
+func (s *ServiceStatus) ReadyReason() planner.Reason {
+	for _, c := range s.Conditions {
+		if c.Type == ConditionReady {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+// RetriesOf is how many retries asked for at the host the spec whose
+// generation as written is spec has had: none once the spec changed.
+func (s *ServiceStatus) RetriesOf(spec string) int {
+	if s == nil || s.Retried == nil || s.Retried.Spec != spec {
+		return 0
+	}
+	return s.Retried.Count
 }
 
 // ReleaseEnded reports that the release of generation already ended: its
