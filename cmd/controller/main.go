@@ -120,6 +120,7 @@ func approvalsPath(o options) string {
 	return filepath.Join(o.stateDir, "approvals.json")
 }
 func rollbacksPath(o options) string { return filepath.Join(o.stateDir, "rollbacks.json") }
+func retriesPath(o options) string   { return filepath.Join(o.stateDir, "retries.json") }
 
 func runController(ctx context.Context, o options, log logr.Logger, stderr io.Writer) int {
 	if err := safefile.PrivateDir(o.stateDir); err != nil {
@@ -323,6 +324,7 @@ func newLoop(o options, log logr.Logger, haLocks *haproxyLocks, tcp *tcpWarner) 
 		History:     state.NewHistory(historyPath(o)),
 		Approvals:   state.NewApprovals(approvalsPath(o)),
 		Rollbacks:   state.NewRollbacks(rollbacksPath(o)),
+		Retries:     state.NewRetries(retriesPath(o)),
 	}
 	if err := injectCrash(loop, os.Getenv(crashEnv)); err != nil {
 		drv.Close()

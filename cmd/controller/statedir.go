@@ -12,8 +12,8 @@ import (
 // files cut short (the controller killed before its rename) left in the
 // state directory. Only the files the holder of the state directory's lock
 // writes are concerned: it holds it, so no other writer of them is alive.
-// approvals.json and rollbacks.json are left alone: controller promote
-// and controller rollback write them without the lock.
+// approvals.json, rollbacks.json and retries.json are left alone:
+// controller promote, rollback and retry write them without the lock.
 func removeCutWrites(o options, log logr.Logger) {
 	removed, err := safefile.RemoveTemps(o.stateDir, filepath.Base(statusPath(o)), filepath.Base(historyPath(o)), filepath.Base(stopsPath(o)))
 	for _, p := range removed {

@@ -51,6 +51,8 @@ type Loop struct {
 	Approvals *state.Approvals
 	// Rollbacks, when set, holds the rollbacks asked for at the host.
 	Rollbacks *state.Rollbacks
+	// Retries, when set, holds the retries asked for at the host.
+	Retries *state.Retries
 	// StepTimeout bounds one step (a build, a container start or stop, a
 	// runtime API command), so that an engine that hangs mid-step is
 	// reported and retried instead of stalling its service; 0: no bound.
@@ -151,6 +153,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		l.logRefused(err, held)
 	}
 	l.keepRuntimes(svcs)
+	l.countRetries(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
 	observer := *l.Deps
@@ -165,12 +168,9 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		delete(l.dueAt, svcs[i].Name)
 		todo = append(todo, i)
 	}
-	approved, rollbacks := l.hostRequests()
+	asked := l.hostRequests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
-	for _, i := range todo {
-		obs[i].o.Approved = approved[svcs[i].Name]
-		obs[i].o.RollbackAsked = rollbacks[svcs[i].Name]
-	}
+	l.giveRequests(svcs, todo, obs, asked)
 	for _, i := range todo {
 		s := &svcs[i]
 		d, err := l.sync(ctx, s, obs[i])
@@ -220,25 +220,6 @@ func (l *Loop) keep(keep map[string]bool) {
 	l.mu.Lock()
 	l.Status.Keep(keep)
 	l.mu.Unlock()
-}
-
-// hostRequests reads what operators asked for at the host, per service:
-// the generations promoted (controller promote) and those to roll back
-// (controller rollback). A store that cannot be read asks for nothing.
-func (l *Loop) hostRequests() (approved, rollbacks map[string]string) {
-	approved, rollbacks = map[string]string{}, map[string]string{}
-	var err error
-	if l.Approvals != nil {
-		if approved, err = l.Approvals.All(); err != nil {
-			l.Log.Error(err, "Cannot read the approvals; releases waiting for one go on waiting")
-		}
-	}
-	if l.Rollbacks != nil {
-		if rollbacks, err = l.Rollbacks.All(); err != nil {
-			l.Log.Error(err, "Cannot read the rollback requests; releases being verified go on, those held after an irreversible job stay held")
-		}
-	}
-	return approved, rollbacks
 }
 
 // StatusSnapshot returns a copy of the status as it is in memory, with

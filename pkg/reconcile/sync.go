@@ -80,6 +80,9 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	st.Observed(s, o)
 	l.keepJobRecords(ctx, log, s, st, &o)
 	d := planner.Plan(s, o, now)
+	if d.Retry != "" {
+		d = l.retry(log, s, st, d)
+	}
 	prevPhase, prevReason := st.Phase, conditionReason(st)
 	st.Decided(d, now)
 	l.keepRecord(log, s, st, o, d, now)
