@@ -73,6 +73,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 	planCmd := planCommand(ctx, &o, done, stdout, stderr)
 	promoteCmd := promoteCommand(ctx, &o, done, stdout, stderr)
 	rollbackCmd := rollbackCommand(ctx, &o, done, stdout, stderr)
+	retryCmd := retryCommand(ctx, &o, done, stdout, stderr)
 	history := historyCommand(ctx, &o, done, stdout, stderr)
 	exportCmd := exportCommand(ctx, &o, done, stdout, stderr)
 	versionCmd := versionCommand(ctx, &o, done, stdout, stderr)
@@ -82,7 +83,7 @@ flag's name in capitals, '-' as '_' (--state-dir: BLUEGREEN_STATE_DIR).`,
 		gitFlags(c.Flags(), &o)
 		policyFlag(c.Flags(), &o)
 	}
-	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, rollbackCmd, history, exportCmd, versionCmd, initCmd)
+	root.AddCommand(runCmd, status, validateCmd, planCmd, promoteCmd, rollbackCmd, retryCmd, history, exportCmd, versionCmd, initCmd)
 	for _, c := range root.Commands() {
 		c.PreRunE = func(*cobra.Command, []string) error { return checkOutput(o.output) }
 	}
@@ -279,6 +280,19 @@ func rollbackCommand(ctx context.Context, o *options, done func(int), stdout, st
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			done(rollback(*o, args[0], stdout, stderr))
+			return nil
+		},
+	}
+}
+
+// retryCommand is the "retry" verb.
+func retryCommand(ctx context.Context, o *options, done func(int), stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry SERVICE",
+		Short: "try again the release of SERVICE that was rolled back, or failed its pre-switch checks or a job, as a new attempt",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			done(retry(*o, args[0], stdout, stderr))
 			return nil
 		},
 	}

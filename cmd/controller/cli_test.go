@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluegreen-host/controller/internal/testenv"
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
+	"github.com/bluegreen-host/controller/pkg/spec/specfile"
 	"github.com/bluegreen-host/controller/pkg/spec/spectest"
 )
 
@@ -37,6 +38,12 @@ func TestCLI(t *testing.T) {
 	writeStatusFile(t, held, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
 		"activeColor": "green", "image": "demo:v2", "conditions": [], "verification": {"generation": "abc", "from": "blue", "to": "green",
 		"toImage": "demo:v2", "outcome": "Held"}}}}`)
+	rolledBack := t.TempDir() // a release rolled back, at rest
+	writeStatusFile(t, rolledBack, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "RolledBack"}]}}}`)
+	exited := t.TempDir() // a new color's container exited before it was ready
+	writeStatusFile(t, exited, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "ContainerExited"}]}}}`)
 	withJobs := t.TempDir()
 	var line bytes.Buffer
 	if err := json.Compact(&line, []byte(`{"service": "web", "generation": "abc", "to": "green", "toImage": "demo:v2",
@@ -95,6 +102,15 @@ func TestCLI(t *testing.T) {
 		{"rollback of an unknown service", []string{"rollback", "api", "--state-dir", converged}, nil, exitUsage, "", `no service "api" in the status`, nil},
 		{"rollback with nothing being verified", []string{"rollback", "web", "--state-dir", converged}, nil, exitUsage, "", "no release of web is being verified or held (it is Converged)", nil},
 		{"rollback of a held release", []string{"rollback", "web", "--state-dir", held}, nil, exitOK, "web: rollback of release abc (green on demo:v2) asked", "", nil},
+		{"retry needs a service", []string{"retry", "--state-dir", rolledBack}, nil, exitUsage, "", "accepts 1 arg", nil},
+		{"retry with no status file", []string{"retry", "web", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
+		{"retry of an unknown service", []string{"retry", "api", "--state-dir", rolledBack}, nil, exitUsage, "", `no service "api" in the status`, nil},
+		{"retry with nothing failed", []string{"retry", "web", "--state-dir", converged}, nil, exitUsage, "",
+			"no release of web was rolled back or failed its checks or a job (it is Converged, no reason yet)", nil},
+		{"retry of a container that exited before it was ready", []string{"retry", "web", "--state-dir", exited}, nil, exitUsage, "",
+			"failed with ContainerExited: its new color's container is as it ended", nil},
+		{"retry of a rolled back release", []string{"retry", "web", "--state-dir", rolledBack}, nil, exitOK,
+			"web: retry of release abc (green on demo:v2, RolledBack) asked", "", nil},
 		{"plan -o json with HAProxy absent", []string{"plan", "-f", demoFile, "--state-dir", empty, "-o", "json"}, nil, exitNotConverged,
 			`"error": "cannot observe:`, "", &[]servicePlan{}},
 		{"plan refuses --once", []string{"plan", "--once"}, nil, exitUsage, "", "unknown flag: --once", nil},
@@ -193,5 +209,58 @@ func TestRollbackWritesTheRequest(t *testing.T) {
 	h, err := state.ReadHistory(filepath.Join(dir, "history.jsonl"), "web")
 	if err != nil || len(h) != 1 || h[0].Outcome != state.ActionRollbackRequested || h[0].By == "" {
 		t.Fatalf("history %+v (%v), want one RollbackRequested entry saying who", h, err)
+	}
+}
+
+// TestRetryWritesTheRequest: controller retry writes the request for the
+// generation of the release status shows rolled back, where the loop
+// reads it, and records who asked in the history.
+func TestRetryWritesTheRequest(t *testing.T) {
+	dir := t.TempDir()
+	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
+		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "JobFailed"}]}}}`)
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"retry", "web", "--state-dir", dir}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	got, err := state.NewRetries(filepath.Join(dir, "retries.json")).All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["web"] != "abc" || !strings.Contains(out.String(), "release abc (green on demo:v2, JobFailed)") {
+		t.Fatalf("requests %v; printed %q", got, out.String())
+	}
+	h, err := state.ReadHistory(filepath.Join(dir, "history.jsonl"), "web")
+	if err != nil || len(h) != 1 || h[0].Outcome != state.ActionRetryRequested || h[0].By == "" || h[0].Generation != "abc" ||
+		!strings.Contains(h[0].Reason, "controller retry") {
+		t.Fatalf("history %+v (%v), want one RetryRequested entry of abc saying who, from controller retry", h, err)
+	}
+}
+
+// TestPromoteAfterRetry: once a release was retried at the host, its
+// generation is the retried one, which status counts: controller promote
+// approves that one, the generation the controller waits on.
+func TestPromoteAfterRetry(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "desired.yaml")
+	if err := os.WriteFile(file, []byte(spectest.Web("  promotion: {mode: Manual}").YAML()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := specfile.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := svcs[0]
+	written := s.Generation()
+	s.HostRetries = 1
+	writeStatusFile(t, dir, `{"desired": "d.yaml", "services": {"web": {"phase": "Progressing", "observedGeneration": "`+s.Generation()+`",
+		"conditions": [], "retried": {"spec": "`+written+`", "count": 1}}}}`)
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"promote", "web", "-f", file, "--state-dir", dir, "--policy", ""}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	got, err := state.NewApprovals(filepath.Join(dir, "approvals.json")).All()
+	if err != nil || got["web"] != s.Generation() {
+		t.Fatalf("approvals %v (%v), want web: %s, the retried generation (as written: %s)", got, err, s.Generation(), written)
 	}
 }

@@ -105,6 +105,7 @@ func plan(o options, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		now := time.Now()
 		prev := loop.Status.Snapshot().Services[s.Name]
+		s.HostRetries = prev.RetriesOf(s.WrittenGeneration())
 		obs, err := loop.Deps.Observe(ctx, s, prev.Remembered(), now)
 		if err == nil {
 			var records []planner.JobRecord
@@ -329,6 +330,7 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
+	withHostRetries(o, svcs)
 	for _, s := range svcs {
 		if s.Name != service {
 			continue
@@ -388,6 +390,68 @@ func rollback(o options, service string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: rollback of release %s (%s on %s) asked; the controller switches back to %s at its next look\n", service, v.Generation, v.To, v.ToImage, v.From)
 	return exitOK
+}
+
+// retry asks the controller to try again the release of service that
+// was rolled back, or failed its pre-switch checks or a job, as status
+// shows it: the new attempt runs under a new generation, as after an
+// edit of spec.retry (its jobs run again, a manual promotion is asked
+// again). Like rollback, it writes to the state directory and needs no
+// lock.
+func retry(o options, service string, stdout, stderr io.Writer) int {
+	st, err := state.ReadStatus(statusPath(o))
+	if err != nil {
+		fmt.Fprintf(stderr, "controller retry: %v\n", err)
+		return exitNotConverged
+	}
+	s := st.Services[service]
+	if s == nil {
+		fmt.Fprintf(stderr, "controller retry: no service %q in the status %s\n", service, statusPath(o))
+		return exitUsage
+	}
+	if why := notRetriable(service, s); why != "" {
+		fmt.Fprintf(stderr, "controller retry: %s\n", why)
+		return exitUsage
+	}
+	if err := safefile.PrivateDir(o.stateDir); err != nil {
+		fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
+		return exitUsage
+	}
+	r := state.Request{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image,
+		By: currentUser(), Via: "controller retry", At: time.Now()}
+	if err := state.AskRetry(state.NewRetries(retriesPath(o)), state.NewHistory(historyPath(o)), r); err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return exitNotConverged
+	}
+	fmt.Fprintf(stdout, "%s: retry of release %s (%s on %s, %s) asked; the controller tries it again at its next look, under a new generation\n",
+		service, s.ObservedGeneration, s.ActiveColor, s.Image, s.ReadyReason())
+	return exitOK
+}
+
+// notRetriable says why the release service s is at cannot be retried,
+// "" when it can.
+func notRetriable(service string, s *state.ServiceStatus) string {
+	reason := s.ReadyReason()
+	switch {
+	case s.Phase == planner.Failed && reason.Retriable():
+		return ""
+	case s.Phase == planner.Failed && reason.FailsRelease():
+		return fmt.Sprintf("the release of %s failed with %s: its new color's container is as it ended, and a new attempt would find it so; fix the image or its resources and change the spec", service, reason)
+	}
+	return fmt.Sprintf("no release of %s was rolled back or failed its checks or a job (it is %s, %s): there is nothing to try again", service, s.Phase, cmp.Or(string(reason), "no reason yet"))
+}
+
+// withHostRetries gives each service of svcs the retries asked for at
+// the host that status counts for its spec, so that its generation is
+// the one the controller works on; with no status, none.
+func withHostRetries(o options, svcs []spec.Service) {
+	st, err := state.ReadStatus(statusPath(o))
+	if err != nil {
+		return
+	}
+	for i := range svcs {
+		svcs[i].HostRetries = st.Services[svcs[i].Name].RetriesOf(svcs[i].WrittenGeneration())
+	}
 }
 
 // currentUser names the user running the command, for the history.

@@ -92,6 +92,14 @@ func TestLoopRetryAskedAtTheHost(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("history %q, want %q", got, want)
 	}
+
+	// An edit of the spec starts afresh: the count of retries goes with
+	// the spec it was for.
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}", `  retry: "by hand"`))
+	h.loop.Pass(context.Background())
+	if s := h.serviceStatus(); s.Retried != nil || s.ObservedGeneration != h.svc.Generation() {
+		t.Fatalf("after an edit: status counts %+v retries, generation %s; want none, %s", s.Retried, s.ObservedGeneration, h.svc.Generation())
+	}
 }
 
 // rollOutAndFail runs passes until green serves, then, with green's

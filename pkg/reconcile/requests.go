@@ -63,13 +63,17 @@ func (l *Loop) giveRequests(svcs []spec.Service, todo []int, obs []observation, 
 
 // countRetries gives each service of svcs the retries asked for at the
 // host that its spec, as written, has had: its generation is that of
-// the current attempt.
+// the current attempt. The count of a spec that changed since is
+// forgotten.
 func (l *Loop) countRetries(svcs []spec.Service) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range svcs {
 		s := &svcs[i]
-		s.HostRetries = l.Status.Service(s.Name).RetriesOf(s.WrittenGeneration())
+		st := l.Status.Service(s.Name)
+		if s.HostRetries = st.RetriesOf(s.WrittenGeneration()); s.HostRetries == 0 {
+			st.Retried = nil
+		}
 	}
 }
 
