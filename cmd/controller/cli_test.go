@@ -40,7 +40,8 @@ func TestCLI(t *testing.T) {
 		"toImage": "demo:v2", "outcome": "Held"}}}}`)
 	rolledBack := t.TempDir() // a release rolled back, at rest
 	writeStatusFile(t, rolledBack, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
-		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "RolledBack"}]}}}`)
+		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "RolledBack"}],
+		"retried": {"spec": "0123456789ab", "count": 1}}}}`)
 	exited := t.TempDir() // a new color's container exited before it was ready
 	writeStatusFile(t, exited, `{"desired": "d.yaml", "services": {"web": {"phase": "Failed", "observedGeneration": "abc",
 		"activeColor": "green", "image": "demo:v2", "conditions": [{"type": "Ready", "status": "False", "reason": "ContainerExited"}]}}}`)
@@ -102,6 +103,8 @@ func TestCLI(t *testing.T) {
 		{"rollback of an unknown service", []string{"rollback", "api", "--state-dir", converged}, nil, exitUsage, "", `no service "api" in the status`, nil},
 		{"rollback with nothing being verified", []string{"rollback", "web", "--state-dir", converged}, nil, exitUsage, "", "no release of web is being verified or held (it is Converged)", nil},
 		{"rollback of a held release", []string{"rollback", "web", "--state-dir", held}, nil, exitOK, "web: rollback of release abc (green on demo:v2) asked", "", nil},
+		{"status shows the retries asked at the host", []string{"status", "--state-dir", rolledBack}, nil, exitNotConverged,
+			"  retried 1 time(s) at the host (controller retry): the spec as written has generation 0123456789ab\n", "", nil},
 		{"retry needs a service", []string{"retry", "--state-dir", rolledBack}, nil, exitUsage, "", "accepts 1 arg", nil},
 		{"retry with no status file", []string{"retry", "web", "--state-dir", empty}, nil, exitNotConverged, "", "status.json", nil},
 		{"retry of an unknown service", []string{"retry", "api", "--state-dir", rolledBack}, nil, exitUsage, "", `no service "api" in the status`, nil},

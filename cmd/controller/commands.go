@@ -251,6 +251,9 @@ func writeStatus(w io.Writer, st state.Status) {
 		for _, j := range s.Jobs {
 			fmt.Fprintf(w, "  job %s of release %s: %s\n", j.Job, j.Generation, jobState(j))
 		}
+		if r := s.Retried; r != nil && r.Count > 0 {
+			fmt.Fprintf(w, "  retried %d time(s) at the host (controller retry): the spec as written has generation %s\n", r.Count, r.Spec)
+		}
 		if s.LastStep != "" {
 			fmt.Fprintf(w, "  last step: %s (%s)\n", s.LastStep, s.LastStepTime.Format(time.RFC3339))
 		}
