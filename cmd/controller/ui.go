@@ -35,7 +35,7 @@ func serveUI(ctx context.Context, o options, loop *reconcile.Loop, log logr.Logg
 		log.Error(err, "Cannot read the release history; the dashboard shows the releases that end from now on")
 	}
 	d := dashboard.New(dashboard.Options{Status: loop.StatusSnapshot, History: hist, Approvals: loop.Approvals,
-		Rollbacks: loop.Rollbacks, Record: loop.History, Tokens: tokens, Log: log})
+		Rollbacks: loop.Rollbacks, Retries: loop.Retries, Record: loop.History, Tokens: tokens, Log: log})
 	addListener(loop, d)
 	ln, err := net.Listen("tcp", o.uiListen)
 	if err != nil {

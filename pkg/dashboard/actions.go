@@ -9,14 +9,14 @@ import (
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 )
 
-// action is what the page can ask of a release: the reason the service
+// action is what the page can ask of a release: the reasons the service
 // must be at for it, the release it acts on, and the store it writes to
 // (the same as the command line's verb).
 type action struct {
-	verb   string // in messages: "promote", "roll back"
-	done   string // in the log and the history: "promoted", "rollback requested"
-	reason planner.Reason
-	none   string // says that no release is at reason
+	verb string // in messages: "promote", "roll back", "retry"
+	done string // in the log and the history: "promoted", "rollback requested", "retry requested"
+	at   func(planner.Reason) bool
+	none string // says that no release is at such a reason
 	// release is the request for the release s is at; ok is false when
 	// there is none to act on.
 	release func(service string, s *state.ServiceStatus) (r state.Request, ok bool)
@@ -28,7 +28,7 @@ type action struct {
 
 // promoteAction approves the release waiting for promotion, as controller
 // promote does.
-var promoteAction = action{verb: "promote", done: "promoted", reason: planner.ReasonWaitingForPromotion, outcome: state.ActionPromoted,
+var promoteAction = action{verb: "promote", done: "promoted", at: is(planner.ReasonWaitingForPromotion), outcome: state.ActionPromoted,
 	none: "no release of it waits for promotion",
 	release: func(service string, s *state.ServiceStatus) (state.Request, bool) {
 		return state.Request{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image}, true
@@ -42,7 +42,7 @@ var promoteAction = action{verb: "promote", done: "promoted", reason: planner.Re
 
 // rollbackAction rolls back the release being verified to the color kept
 // warm, as controller rollback does.
-var rollbackAction = action{verb: "roll back", done: "rollback requested", reason: planner.ReasonVerifying, outcome: state.ActionRollbackRequested,
+var rollbackAction = action{verb: "roll back", done: "rollback requested", at: is(planner.ReasonVerifying), outcome: state.ActionRollbackRequested,
 	none: "no release of it is being verified, with a color kept warm to go back to",
 	release: func(service string, s *state.ServiceStatus) (state.Request, bool) {
 		v := s.Verification
@@ -58,15 +58,30 @@ var rollbackAction = action{verb: "roll back", done: "rollback requested", reaso
 		return state.AskRollback(d.opt.Rollbacks, d.opt.Record, r)
 	}}
 
-// readyReason is the reason of s's Ready condition.
-func readyReason(s *state.ServiceStatus) planner.Reason {
-	for _, c := range s.Conditions {
-		if c.Type == state.ConditionReady {
-			return c.Reason
+// retryAction tries again, as a new attempt, the release that was rolled
+// back or failed its checks or a job, as controller retry does.
+var retryAction = action{verb: "retry", done: "retry requested", at: planner.Reason.Retriable, outcome: state.ActionRetryRequested,
+	none: "no release of it was rolled back or failed its checks or a job",
+	release: func(service string, s *state.ServiceStatus) (state.Request, bool) {
+		if s.Phase != planner.Failed {
+			return state.Request{}, false
 		}
-	}
-	return ""
+		return state.Request{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image}, true
+	},
+	do: func(d *Dashboard, r state.Request) error {
+		if d.opt.Retries == nil {
+			return errors.New("the dashboard was given no retry requests to write")
+		}
+		return state.AskRetry(d.opt.Retries, d.opt.Record, r)
+	}}
+
+// is says whether a reason is r.
+func is(r planner.Reason) func(planner.Reason) bool {
+	return func(o planner.Reason) bool { return o == r }
 }
+
+// readyReason is the reason of s's Ready condition.
+func readyReason(s *state.ServiceStatus) planner.Reason { return s.ReadyReason() }
 
 // act serves a's POST /services/{service}/...: for the token that sent
 // it, on the release the service is at now, which must be the one the
@@ -83,7 +98,7 @@ func (d *Dashboard) act(a action) http.HandlerFunc {
 		s := d.opt.Status().Services[service]
 		var req state.Request
 		ok := false
-		if s != nil && readyReason(s) == a.reason {
+		if s != nil && a.at(readyReason(s)) {
 			req, ok = a.release(service, s)
 		}
 		gen := r.PostFormValue("generation")

@@ -23,11 +23,12 @@ type Options struct {
 	// History, when set, is read once at start for each service's recent
 	// releases; the releases that end later are heard as a Listener.
 	History []state.Release
-	// Approvals, Rollbacks and Record are where a promotion or a
-	// rollback request is written: the stores the loop reads, and the
-	// history (Record may be nil).
+	// Approvals, Rollbacks, Retries and Record are where a promotion, a
+	// rollback request or a retry request is written: the stores the
+	// loop reads, and the history (Record may be nil).
 	Approvals *state.Approvals
 	Rollbacks *state.Rollbacks
+	Retries   *state.Retries
 	Record    *state.History
 	// Tokens may act on releases; none: the page is read-only.
 	Tokens []Token

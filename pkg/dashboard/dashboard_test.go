@@ -36,6 +36,7 @@ type fixture struct {
 	dir       string
 	approvals *state.Approvals
 	rollbacks *state.Rollbacks
+	retries   *state.Retries
 	history   *state.History
 	d         *Dashboard
 	srv       *httptest.Server
@@ -49,7 +50,8 @@ func newFixture(t *testing.T, tokens []Token) *fixture {
 	f.approvals = state.NewApprovals(filepath.Join(f.dir, "approvals.json"))
 	f.history = state.NewHistory(filepath.Join(f.dir, "history.jsonl"))
 	f.rollbacks = state.NewRollbacks(filepath.Join(f.dir, "rollbacks.json"))
-	f.d = New(Options{Status: f.status, Approvals: f.approvals, Rollbacks: f.rollbacks, Record: f.history, Tokens: tokens, Log: logr.Discard(),
+	f.retries = state.NewRetries(filepath.Join(f.dir, "retries.json"))
+	f.d = New(Options{Status: f.status, Approvals: f.approvals, Rollbacks: f.rollbacks, Retries: f.retries, Record: f.history, Tokens: tokens, Log: logr.Discard(),
 		Now: func() time.Time { return t0.Add(time.Minute) }})
 	f.srv = httptest.NewServer(f.d.Handler())
 	t.Cleanup(f.srv.Close)

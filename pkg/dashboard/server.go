@@ -41,7 +41,7 @@ const maxForm = 16 << 10
 
 // Handler serves the page (GET /), its event stream (GET /events), its
 // assets (/static/), sign-in and sign-out (POST /login, /logout) and the
-// actions (POST /services/{service}/promote and .../rollback). Every POST
+// actions (POST /services/{service}/promote, .../rollback and .../retry). Every POST
 // must come from the page's own origin.
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -53,6 +53,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.HandleFunc("POST /services/{service}/promote", d.act(promoteAction))
 	mux.HandleFunc("POST /services/{service}/rollback", d.act(rollbackAction))
+	mux.HandleFunc("POST /services/{service}/retry", d.act(retryAction))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.refuse(w, r, &errRefused{http.StatusForbidden, "cross-origin request refused: actions are taken from the dashboard's own page only"})

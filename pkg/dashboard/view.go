@@ -58,6 +58,9 @@ type Card struct {
 	// RollbackTo is the color kept warm that a release being verified
 	// can be rolled back to ("" when there is none).
 	RollbackTo string
+	// CanRetry: the release was rolled back or failed its checks or a
+	// job, and can be tried again.
+	CanRetry bool
 	// CSRF is the session's token for the card's forms ("" unsigned).
 	CSRF string
 }
@@ -142,6 +145,7 @@ func (d *Dashboard) card(name string, s *state.ServiceStatus, now time.Time) Car
 		}
 	}
 	c.CanPromote = planner.Reason(c.Reason) == planner.ReasonWaitingForPromotion
+	c.CanRetry = s.Phase == planner.Failed && readyReason(s).Retriable()
 	if v := s.Verification; v != nil && v.Outcome == "" && readyReason(s) == planner.ReasonVerifying {
 		c.RollbackTo = string(v.From)
 	}
@@ -173,7 +177,7 @@ func (d *Dashboard) card(name string, s *state.ServiceStatus, now time.Time) Car
 		r := h[i]
 		row := HistoryRow{Start: clock(r.Start), From: text(string(r.From) + " " + r.FromImage), To: text(string(r.To) + " " + r.ToImage),
 			Outcome: text(r.Outcome), Reason: text(r.Reason), By: text(r.By)}
-		if r.Outcome != state.ActionPromoted && !r.End.IsZero() {
+		if !r.IsRequest() && !r.End.IsZero() {
 			row.Took = r.End.Sub(r.Start).Round(100 * time.Millisecond).String()
 		}
 		c.History = append(c.History, row)
@@ -217,7 +221,7 @@ func timeline(s *state.ServiceStatus, tr *traffic, hist []state.Release) []Momen
 		start, to = s.Release.Start, string(s.Release.To)
 	case len(hist) > 0:
 		for i := len(hist) - 1; i >= 0; i-- {
-			if r := hist[i]; r.Outcome != state.ActionPromoted {
+			if r := hist[i]; !r.IsRequest() {
 				start, end, outcome, to = r.Start, r.End, r.Outcome, string(r.To)
 				break
 			}
