@@ -125,7 +125,8 @@ func (b *browser) screenshot(sel, name string) {
 // its figures; a release with promotion Manual is promoted from the page
 // by a signed-in token holder, after the same click without a token and a
 // form posted from another origin were refused and changed nothing; a
-// release being verified is rolled back from the page.
+// release being verified is rolled back from the page, and tried again
+// from the page.
 func TestDashboardInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	e := rudeEnv(t)
@@ -273,6 +274,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !asked || !rolledBack {
 		t.Fatalf("the history does not record alice's rollback request (%v) and the rollback it made (%v): %+v", asked, rolledBack, e.history())
+	}
+
+	// The rolled back release is tried again from the page: a new attempt,
+	// under a new generation, switches to green v5 again.
+	b.do(time.Minute, "retry from the page", chromedp.Click(chromedp.CSS(card+`[data-reason="RolledBack"] button.retry`)),
+		chromedp.WaitVisible(chromedp.CSS(card+`[data-reason="Verifying"][data-served="green"]`)))
+	if got, err := e.get("/"); err != nil || got != "green v5" {
+		t.Fatalf("after the retry from the page the frontend answers %q (%v), want green v5", got, err)
+	}
+	s := e.serviceStatus()
+	if s.ObservedGeneration == gen5 || s.Retried == nil || s.Retried.Spec != gen5 || s.Retried.Count != 1 {
+		t.Fatalf("after the retry status has generation %s and counts %+v retries; want a new one, one retry of %s", s.ObservedGeneration, s.Retried, gen5)
+	}
+	var retryAsked bool
+	for _, r := range e.history() {
+		retryAsked = retryAsked || r.Outcome == state.ActionRetryRequested && r.By == "alice" && r.Generation == gen5
+	}
+	if log := ctl.output(); !retryAsked || !strings.Contains(log, "Release retry requested from the dashboard") || !strings.Contains(log, "Release retried at an operator's request") {
+		t.Fatalf("the history (%v) or the log does not record alice's retry of %s and the new attempt", retryAsked, gen5)
 	}
 	sent, failed, _, fails := l.stop()
 	t.Logf("%d requests, %d failed (blue v3's own 500s while it served)", sent, failed)
