@@ -97,6 +97,9 @@ func (l *Loop) retry(log logr.Logger, s *spec.Service, st *state.ServiceStatus, 
 	next := *s
 	next.HostRetries++
 	log.Info("Release retried at an operator's request", "retried", d.Retry, "attempt", next.HostRetries+1, "next", next.Generation())
+	if l.Retries == nil {
+		return d
+	}
 	if err := l.Retries.Done(s.Name, d.Retry); err != nil {
 		log.Error(err, "Cannot drop the honoured retry request; it is dropped at the next pass, as it names an earlier generation")
 	}
