@@ -61,7 +61,7 @@ type History struct {
 func NewHistory(path string) *History { return &History{path: path} }
 
 // Append adds one release at the end of the history. Other processes
-// append too (controller promote and rollback record who asked): each
+// append too (controller promote, rollback and retry record who asked): each
 // holds the history's lock file while it appends and trims, so that a
 // trim, which replaces the file, never drops a line another process has
 // just appended to the file it replaces.
