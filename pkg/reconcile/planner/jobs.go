@@ -150,7 +150,7 @@ func jobFailure(s *spec.Service, o Observed, served spec.Color, now time.Time) (
 				return containerStep(StopContainer, s, st.Slot, st.Container, msg+": the new color's "+st.Slot.String()+" is stopped"), true
 			}
 		}
-		msg += ". Fix the job or the image and change the spec (or its retry field) to run it again"
+		msg += ". Fix the job or the image and change the spec, or run controller retry " + s.Name + " to run it again"
 		if r.Logs != "" {
 			msg += "; its last log lines:\n" + r.Logs
 		}

@@ -296,7 +296,7 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 		return containerStep(StopContainer, s, bad.Slot, bad.Container, "rolled back: "+v.Reason)
 	}
 	return Decision{Phase: Failed, Reason: ReasonRolledBack,
-		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec (or its retry field) to try again",
-			v.ToImage, to, v.Reason, from, cmp.Or(v.FromImage, "none yet")),
+		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec, or run controller retry %s to try it again",
+			v.ToImage, to, v.Reason, from, cmp.Or(v.FromImage, "none yet"), s.Name),
 		LogsOf: s.ContainerName(to)}
 }
