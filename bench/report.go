@@ -310,7 +310,7 @@ func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) error 
 	if rep.partial() {
 		return rep.writePartial(t, dir)
 	}
-	if rep.Release == nil && len(rep.Cost) == 0 {
+	if !rep.mainMeasured() {
 		t.Logf("no section measured: %s left as it was", dir)
 		return nil
 	}
@@ -382,7 +382,13 @@ func (rep *report) marked(detail bool) []markedSection {
 // own markers (kills, data plane, latency): it then replaces only those sections of
 // results.md and README.md.
 func (rep *report) partial() bool {
-	return rep.Release == nil && len(rep.Cost) == 0 && len(rep.marked(false)) > 0
+	return !rep.mainMeasured() && len(rep.marked(false)) > 0
+}
+
+// mainMeasured reports a section of the main summary measured: the
+// release cycles, the cost runs or the side-by-side series.
+func (rep *report) mainMeasured() bool {
+	return rep.Release != nil || len(rep.Cost) > 0 || rep.Kamal != nil
 }
 
 // splice replaces the part of s between begin and end (markers included)
