@@ -46,9 +46,11 @@ type sideTimes struct {
 }
 
 type kamalResult struct {
-	Releases             int
-	Controller, KamalRun sideTimes
-	Wall                 time.Duration
+	Releases                 int
+	Controller, KamalRun     sideTimes
+	Started                  time.Time
+	Wall                     time.Duration
+	LoadAvgStart, LoadAvgEnd string
 }
 
 // kamalSide is the Kamal-style set-up: its network, proxy and current app.
@@ -77,7 +79,7 @@ func runKamal(r *runner, name string, cfg kamalConfig) *kamalResult {
 	}
 	ctlLoad, kLoad := load(w.front), load(k.front)
 	time.Sleep(2 * time.Second)
-	res := &kamalResult{Releases: cfg.releases}
+	res := &kamalResult{Releases: cfg.releases, Started: time.Now(), LoadAvgStart: loadavg()}
 	t0 := time.Now()
 	versions := []string{"v2", "v1"}
 	for i := 0; i < cfg.releases; i++ {
@@ -94,7 +96,7 @@ func runKamal(r *runner, name string, cfg kamalConfig) *kamalResult {
 			time.Sleep(time.Second)
 		}
 	}
-	res.Wall = time.Since(t0)
+	res.Wall, res.LoadAvgEnd = time.Since(t0), loadavg()
 	res.Controller.Load, res.KamalRun.Load = *ctlLoad.Stop(), *kLoad.Stop()
 	t.Logf("side by side: controller load %s; Kamal-style load %s", res.Controller.Load.Summary(), res.KamalRun.Load.Summary())
 	return res
@@ -116,10 +118,15 @@ func controllerRelease(t *scope, w *world, i int, version string) (start, firstO
 			break
 		}
 	}
+	// A tag of its own, so that the controller creates the container, as
+	// docker run does on the other side (the same version: the same body).
+	tag := fmt.Sprintf("%s-r%d", version, i+1)
+	dockerCLI(t, "tag", w.repo+":"+version, w.repo+":"+tag)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", w.repo+":"+tag).Run() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	seen := watchFront(ctx, w.front, string(to)+" "+version)
-	sw := w.doSwitch(0, to, version, "release", time.Minute)
+	sw := w.doSwitch(0, to, tag, "release", time.Minute)
 	start = -1
 	if at, ok := sw.Steps["StartContainer"]; ok {
 		start = at.Sub(sw.Save)

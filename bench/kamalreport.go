@@ -6,16 +6,28 @@ import (
 	"time"
 )
 
-// kamalSummary is the side-by-side series: median and p90 of each side's
-// times from the save (the controller) or the command (Kamal-style).
-func (rep *report) kamalSummary() string {
+// Markers around the side-by-side section of results.md and README.md.
+const (
+	kamalBegin = "<!-- bench:kamal:begin -->"
+	kamalEnd   = "<!-- bench:kamal:end -->"
+)
+
+// kamalSection is the side-by-side series between its markers: median and
+// p90 of each side's times from the save (the controller) or the command
+// (Kamal-style); with detail, every release too (results.md).
+func (rep *report) kamalSection(detail bool) string {
 	k := rep.Kamal
 	if k == nil {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("### Side by side with a Kamal-style release\n\n")
-	fmt.Fprintf(&b, "%d releases per side, taking turns (%s in all), each to a cold container of the demo app, under a paced load on each side's front. "+
+	b.WriteString(kamalBegin + "\n### Side by side with a Kamal-style release\n\n")
+	run, alone := rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kamal-proxy PATH -kamal-releases %d", k.Releases), nil)
+	m := rep.Machine
+	fmt.Fprintf(&b, "Run of %s, `%s`; this section alone: `%s` (%s wall time). Controller built from commit %s. Machine: %d cores, kernel %s, HAProxy %s, Docker %s. "+
+		"Load average at the start of this section %s, at its end %s.\n\n",
+		k.Started.UTC().Format("2006-01-02 15:04 MST"), run, alone, k.Wall.Round(time.Second), m.Commit, m.Cores, m.Kernel, m.HAProxy, m.Docker, k.LoadAvgStart, k.LoadAvgEnd)
+	fmt.Fprintf(&b, "%d releases per side, taking turns (%s in all), each to a new container of the demo app (the controller's release names a new tag of the image, so it creates its container as `docker run` does), under a paced load on each side's front. "+
 		"The controller: from the rename of the desired file. Kamal-style: from the `docker run` of the new version on the proxy's network, "+
 		"then `kamal-proxy deploy` to it by name (kamal-proxy in a container, its port published on loopback), then the old container stopped and removed. "+
 		"*Start requested*: the controller's StartContainer step (its log, ms resolution), or `docker run -d` returning; *first 200*: the app on its own address; "+
@@ -43,5 +55,15 @@ func (rep *report) kamalSummary() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d / %d |\n", s.name, mp(s.t.Start), mp(s.t.FirstOK), mp(s.t.Served), mp(gap), s.t.Load.Failed, s.t.Load.Sent)
 	}
 	b.WriteString("\n")
+	if detail {
+		b.WriteString("| # | controller: start requested | first 200 | served | Kamal-style: start requested | first 200 | served |\n|--:|--:|--:|--:|--:|--:|--:|\n")
+		for i := range k.Controller.Served {
+			c, kr := k.Controller, k.KamalRun
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", i+1, msf(c.Start[i]), msf(c.FirstOK[i]), msf(c.Served[i]),
+				msf(kr.Start[i]), msf(kr.FirstOK[i]), msf(kr.Served[i]))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(kamalEnd + "\n")
 	return b.String()
 }

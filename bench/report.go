@@ -208,7 +208,6 @@ func (rep *report) mainSummary() string {
 		b.WriteString("\n")
 		b.WriteString(rep.uiSummary())
 	}
-	b.WriteString(rep.kamalSummary())
 	return b.String()
 }
 
@@ -375,20 +374,23 @@ func (rep *report) marked(detail bool) []markedSection {
 	if rep.Latency != nil {
 		out = append(out, markedSection{latencyBegin, latencyEnd, rep.latencySection(detail)})
 	}
+	if rep.Kamal != nil {
+		out = append(out, markedSection{kamalBegin, kamalEnd, rep.kamalSection(detail)})
+	}
 	return out
 }
 
 // partial reports whether this run measured only sections that have their
-// own markers (kills, data plane, latency): it then replaces only those sections of
+// own markers (kills, data plane, latency, side by side): it then replaces only those sections of
 // results.md and README.md.
 func (rep *report) partial() bool {
 	return !rep.mainMeasured() && len(rep.marked(false)) > 0
 }
 
 // mainMeasured reports a section of the main summary measured: the
-// release cycles, the cost runs or the side-by-side series.
+// release cycles or the cost runs.
 func (rep *report) mainMeasured() bool {
-	return rep.Release != nil || len(rep.Cost) > 0 || rep.Kamal != nil
+	return rep.Release != nil || len(rep.Cost) > 0
 }
 
 // splice replaces the part of s between begin and end (markers included)
