@@ -314,7 +314,8 @@ func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) error 
 		return nil
 	}
 	results := filepath.Join(dir, "results.md")
-	if err := os.WriteFile(results, []byte(rep.markdown()), 0o644); err != nil {
+	prev, _ := os.ReadFile(results)
+	if err := os.WriteFile(results, []byte(rep.markdown()+rep.unmeasured(string(prev))), 0o644); err != nil {
 		return fmt.Errorf("write the results: %w", err)
 	}
 	wrote := []string{results}
@@ -325,7 +326,7 @@ func (rep *report) write(t interface{ Logf(string, ...any) }, dir string) error 
 		}
 		wrote = append(wrote, plot)
 	}
-	readme, err := rewriteResults(dir, func(string) string { return "\n" + rep.summary() })
+	readme, err := rewriteResults(dir, func(inner string) string { return "\n" + rep.summary() + rep.unmeasured(inner) })
 	if err != nil {
 		return fmt.Errorf("update the results section (%s written): %w", strings.Join(wrote, " and "), err)
 	}
@@ -360,6 +361,29 @@ func rewriteResults(dir string, section func(inner string) string) (string, erro
 // markedSection is a section of the results that sits between its own
 // markers, in results.md and in README.md's results section.
 type markedSection struct{ begin, end, block string }
+
+// allMarkers are the begin and end markers of every section that has its
+// own (kills, data plane, latency, side by side).
+var allMarkers = [][2]string{{killsBegin, killsEnd}, {dataplaneBegin, dataplaneEnd}, {latencyBegin, latencyEnd}, {kamalBegin, kamalEnd}}
+
+// unmeasured is what a full run keeps of prev (the file or section it
+// replaces): the marked sections it did not measure, from an earlier run,
+// each with its own date and command.
+func (rep *report) unmeasured(prev string) string {
+	measured := map[string]bool{}
+	for _, m := range rep.marked(false) {
+		measured[m.begin] = true
+	}
+	var b strings.Builder
+	for _, m := range allMarkers {
+		i, j := strings.Index(prev, m[0]), strings.Index(prev, m[1])
+		if measured[m[0]] || i < 0 || j < i {
+			continue
+		}
+		b.WriteString(prev[i:j+len(m[1])] + "\n\n")
+	}
+	return b.String()
+}
 
 // marked is the measured sections of this run that have their own markers;
 // with detail, as results.md has them.

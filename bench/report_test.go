@@ -72,3 +72,19 @@ func TestWriteSaysOnlyWhatItWrote(t *testing.T) {
 		t.Fatalf("write said %q (results.md: %v), want that it wrote results.md", said, err)
 	}
 }
+
+// TestUnmeasuredSectionsAreKept: a full run keeps the marked sections of
+// the file it replaces that it did not measure (an earlier run's kills
+// here), and not those it measured again (the side-by-side series).
+func TestUnmeasuredSectionsAreKept(t *testing.T) {
+	kills := killsBegin + "\nold kills\n" + killsEnd
+	prev := "# head\n\n" + kills + "\n\n" + kamalBegin + "\nold side by side\n" + kamalEnd + "\n"
+	rep := &report{Kamal: &kamalResult{Releases: 1}}
+	got := rep.unmeasured(prev)
+	if got != kills+"\n\n" {
+		t.Errorf("unmeasured = %q, want only the earlier kills section", got)
+	}
+	if got := (&report{}).unmeasured("no markers at all"); got != "" {
+		t.Errorf("unmeasured of a file without sections = %q, want nothing", got)
+	}
+}
