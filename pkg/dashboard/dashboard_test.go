@@ -153,29 +153,56 @@ func (f *fixture) signIn(t *testing.T, c *http.Client, secret string) string {
 	return csrf
 }
 
-func TestPromoteFromThePage(t *testing.T) {
-	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
-	f.set("web", waiting())
-	c := f.client(t)
-	csrf := f.signIn(t, c, aliceSecret)
-	page := get(t, c, f.srv.URL+"/")
-	if !strings.Contains(page, `action="/services/web/promote"`) || !strings.Contains(page, "signed in as <b>alice</b>") {
-		t.Fatalf("the signed-in page has no promote form for web:\n%s", page)
-	}
-	code, body := post(t, c, f.srv.URL+"/services/web/promote", url.Values{"csrf": {csrf}, "generation": {"0123456789ab"}})
-	if code != http.StatusSeeOther {
-		t.Fatalf("promote: %d\n%s", code, body)
-	}
-	approved, err := f.approvals.All()
-	if err != nil || approved["web"] != "0123456789ab" {
-		t.Fatalf("approvals after promote = %v (%v), want web: 0123456789ab", approved, err)
-	}
-	rs, err := state.ReadHistory(filepath.Join(f.dir, "history.jsonl"), "web")
-	if err != nil || len(rs) != 1 || rs[0].Outcome != state.ActionPromoted || rs[0].By != "alice" || rs[0].Generation != "0123456789ab" {
-		t.Fatalf("history after promote = %+v (%v), want one Promoted by alice", rs, err)
-	}
-	if page := get(t, c, f.srv.URL+"/"); !strings.Contains(page, "promoted by alice (dashboard)") {
-		t.Errorf("the card's history does not show the promotion:\n%s", page)
+// TestActionsFromThePage: a signed-in token holder's click on promote,
+// roll back or retry writes the request for the generation the page showed
+// where the loop reads it, and nothing else; the history says who asked,
+// and the card shows it.
+func TestActionsFromThePage(t *testing.T) {
+	for _, tc := range []struct {
+		action, file string
+		status       func() *state.ServiceStatus
+		form         string // the action's button text on the page
+		absent       string // what the page must not offer then
+		outcome      string
+		card         string // what the card's history shows after it
+		requests     func(f *fixture) (map[string]string, error)
+	}{
+		{"promote", "approvals.json", waiting, "signed in as <b>alice</b>", `/rollback"`, state.ActionPromoted, "promoted by alice (dashboard)",
+			func(f *fixture) (map[string]string, error) { return f.approvals.All() }},
+		{"rollback", "rollbacks.json", verifying, "roll back to blue", `/retry"`, state.ActionRollbackRequested, "",
+			func(f *fixture) (map[string]string, error) { return f.rollbacks.All() }},
+		{"retry", "retries.json", rolledBack, "retry green (web:v2)", `/rollback"`, state.ActionRetryRequested, "retry requested by alice (dashboard)",
+			func(f *fixture) (map[string]string, error) { return f.retries.All() }},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
+			f.set("web", tc.status())
+			c := f.client(t)
+			csrf := f.signIn(t, c, aliceSecret)
+			if page := get(t, c, f.srv.URL+"/"); !strings.Contains(page, `action="/services/web/`+tc.action+`"`) || !strings.Contains(page, tc.form) || strings.Contains(page, tc.absent) {
+				t.Fatalf("the page has no %s form for web (%q), or offers %s:\n%s", tc.action, tc.form, tc.absent, page)
+			}
+			code, body := post(t, c, f.srv.URL+"/services/web/"+tc.action, url.Values{"csrf": {csrf}, "generation": {"0123456789ab"}})
+			if code != http.StatusSeeOther {
+				t.Fatalf("%s: %d\n%s", tc.action, code, body)
+			}
+			asked, err := tc.requests(f)
+			if err != nil || asked["web"] != "0123456789ab" {
+				t.Fatalf("%s requests = %v (%v), want web: 0123456789ab", tc.action, asked, err)
+			}
+			rs, err := state.ReadHistory(filepath.Join(f.dir, "history.jsonl"), "web")
+			if err != nil || len(rs) != 1 || rs[0].Outcome != tc.outcome || rs[0].By != "alice" || rs[0].Generation != "0123456789ab" {
+				t.Fatalf("history = %+v (%v), want one %s by alice", rs, err, tc.outcome)
+			}
+			if page := get(t, c, f.srv.URL+"/"); tc.card != "" && !strings.Contains(page, tc.card) {
+				t.Errorf("the card's history does not show %q:\n%s", tc.card, page)
+			}
+			for _, other := range []string{"approvals.json", "rollbacks.json", "retries.json"} {
+				if _, err := os.Stat(filepath.Join(f.dir, other)); other != tc.file && !os.IsNotExist(err) {
+					t.Errorf("a %s wrote %s (%v)", tc.action, other, err)
+				}
+			}
+		})
 	}
 }
 
@@ -541,31 +568,6 @@ func verifying() *state.ServiceStatus {
 	s.Conditions[0].Reason, s.Conditions[0].Message = planner.ReasonVerifying, "green serves web:v2; verifying on real traffic, 20s left"
 	s.Verification = &planner.Verification{Generation: "0123456789ab", From: spec.Blue, To: spec.Green, ToImage: "web:v2", SwitchedAt: t0}
 	return s
-}
-
-func TestRollbackFromThePage(t *testing.T) {
-	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
-	f.set("web", verifying())
-	c := f.client(t)
-	csrf := f.signIn(t, c, aliceSecret)
-	if page := get(t, c, f.srv.URL+"/"); !strings.Contains(page, `action="/services/web/rollback"`) || !strings.Contains(page, "roll back to blue") {
-		t.Fatalf("the page of a release being verified has no rollback form:\n%s", page)
-	}
-	code, body := post(t, c, f.srv.URL+"/services/web/rollback", url.Values{"csrf": {csrf}, "generation": {"0123456789ab"}})
-	if code != http.StatusSeeOther {
-		t.Fatalf("rollback: %d\n%s", code, body)
-	}
-	asked, err := f.rollbacks.All()
-	if err != nil || asked["web"] != "0123456789ab" {
-		t.Fatalf("rollback requests = %v (%v), want web: 0123456789ab", asked, err)
-	}
-	rs, err := state.ReadHistory(filepath.Join(f.dir, "history.jsonl"), "web")
-	if err != nil || len(rs) != 1 || rs[0].Outcome != state.ActionRollbackRequested || rs[0].By != "alice" {
-		t.Fatalf("history = %+v (%v), want one RollbackRequested by alice", rs, err)
-	}
-	if _, err := os.Stat(filepath.Join(f.dir, "approvals.json")); !os.IsNotExist(err) {
-		t.Errorf("a rollback approved something (%v)", err)
-	}
 }
 
 func TestRollbackRefusedWhenNothingIsVerified(t *testing.T) {

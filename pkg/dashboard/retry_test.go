@@ -23,40 +23,6 @@ func rolledBack() *state.ServiceStatus {
 	return s
 }
 
-// TestRetryFromThePage: the card of a rolled back release offers to try
-// it again; a signed-in token holder's click writes the request for its
-// generation where the loop reads it, and the history says who asked.
-func TestRetryFromThePage(t *testing.T) {
-	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
-	f.set("web", rolledBack())
-	c := f.client(t)
-	csrf := f.signIn(t, c, aliceSecret)
-	page := get(t, c, f.srv.URL+"/")
-	if !strings.Contains(page, `action="/services/web/retry"`) || !strings.Contains(page, "retry green (web:v2)") || strings.Contains(page, `/rollback"`) {
-		t.Fatalf("the page of a rolled back release has no retry form, or offers a rollback:\n%s", page)
-	}
-	code, body := post(t, c, f.srv.URL+"/services/web/retry", url.Values{"csrf": {csrf}, "generation": {"0123456789ab"}})
-	if code != http.StatusSeeOther {
-		t.Fatalf("retry: %d\n%s", code, body)
-	}
-	asked, err := f.retries.All()
-	if err != nil || asked["web"] != "0123456789ab" {
-		t.Fatalf("retry requests = %v (%v), want web: 0123456789ab", asked, err)
-	}
-	rs, err := state.ReadHistory(filepath.Join(f.dir, "history.jsonl"), "web")
-	if err != nil || len(rs) != 1 || rs[0].Outcome != state.ActionRetryRequested || rs[0].By != "alice" || rs[0].Generation != "0123456789ab" {
-		t.Fatalf("history = %+v (%v), want one RetryRequested by alice", rs, err)
-	}
-	if page := get(t, c, f.srv.URL+"/"); !strings.Contains(page, "retry requested by alice (dashboard)") {
-		t.Errorf("the card's history does not show the request:\n%s", page)
-	}
-	for _, other := range []string{"approvals.json", "rollbacks.json"} {
-		if _, err := os.Stat(filepath.Join(f.dir, other)); !os.IsNotExist(err) {
-			t.Errorf("a retry wrote %s (%v)", other, err)
-		}
-	}
-}
-
 // TestRetryRefused: a retry from the page is guarded as promote and roll
 // back are (a token, the page's own origin, the session's CSRF token),
 // and asks only for a release that was rolled back, or failed its checks
