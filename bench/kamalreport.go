@@ -23,10 +23,7 @@ func (rep *report) kamalSection(detail bool) string {
 	var b strings.Builder
 	b.WriteString(kamalBegin + "\n### Side by side with a Kamal-style release\n\n")
 	run, alone := rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kamal-proxy PATH -kamal-releases %d", k.Releases), nil)
-	m := rep.Machine
-	fmt.Fprintf(&b, "Run of %s, `%s`; this section alone: `%s` (%s wall time). Controller built from commit %s. Machine: %d cores, kernel %s, HAProxy %s, Docker %s. "+
-		"Load average at the start of this section %s, at its end %s.\n\n",
-		k.Started.UTC().Format("2006-01-02 15:04 MST"), run, alone, k.Wall.Round(time.Second), m.Commit, m.Cores, m.Kernel, m.HAProxy, m.Docker, k.LoadAvgStart, k.LoadAvgEnd)
+	b.WriteString(rep.sectionRun(k.Started, k.Wall, run, alone, k.LoadAvgStart, k.LoadAvgEnd))
 	fmt.Fprintf(&b, "%d releases per side, taking turns (%s in all), each to a new container of the demo app (the controller's release names a new tag of the image, so it creates its container as `docker run` does), under a paced load on each side's front. "+
 		"The controller: from the rename of the desired file. Kamal-style: from the `docker run` of the new version on the proxy's network, "+
 		"then `kamal-proxy deploy` to it by name (kamal-proxy in a container, its port published on loopback), then the old container stopped and removed. "+

@@ -78,6 +78,16 @@ func (rep *report) sectionCommands(alone string, flags []string) (string, string
 	return run, alone
 }
 
+// sectionRun is the first line of a section with its own markers: when and
+// how it ran, how to run it alone, the controller's commit, the machine
+// and its load average at the section's start and end.
+func (rep *report) sectionRun(started time.Time, wall time.Duration, run, alone, loadStart, loadEnd string) string {
+	m := rep.Machine
+	return fmt.Sprintf("Run of %s, `%s`; this section alone: `%s` (%s wall time). Controller built from commit %s. Machine: %d cores, kernel %s, HAProxy %s, Docker %s. "+
+		"Load average at the start of this section %s, at its end %s.\n\n",
+		started.UTC().Format("2006-01-02 15:04 MST"), run, alone, wall.Round(time.Second), m.Commit, m.Cores, m.Kernel, m.HAProxy, m.Docker, loadStart, loadEnd)
+}
+
 // killCommands are the commands of the kill section (sectionCommands).
 func (rep *report) killCommands() (run, alone string) {
 	return rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kills %d", rep.Kills.Requested), rep.KillFlags)

@@ -92,10 +92,7 @@ func (rep *report) latencySection(detail bool) string {
 	var b strings.Builder
 	b.WriteString(latencyBegin + "\n### Latency at the switch: a cold start, with and without warm-up\n\n")
 	run, alone := rep.latencyCommands()
-	m := rep.Machine
-	fmt.Fprintf(&b, "Run of %s, `%s`; this section alone: `%s` (%s wall time). Controller built from commit %s. Machine: %d cores, kernel %s, HAProxy %s, Docker %s. "+
-		"Load average at the start of this section %s, at its end %s.\n\n",
-		l.Started.UTC().Format("2006-01-02 15:04 MST"), run, alone, l.Wall.Round(time.Second), m.Commit, m.Cores, m.Kernel, m.HAProxy, m.Docker, l.LoadAvgStart, l.LoadAvgEnd)
+	b.WriteString(rep.sectionRun(l.Started, l.Wall, run, alone, l.LoadAvgStart, l.LoadAvgEnd))
 	fmt.Fprintf(&b, "One service, released %d times per variant, the variants taking turns (rotated by one every round), each release to the other color "+
 		"with a container of its own; `idle: {policy: Stop}`, `verify: {window: %s}`, HAProxy `%s`, `timeout check %s`%s. "+
 		"A steady paced (open-loop) load through HAProxy all along: %d keep-alive and %d new-connection workers, %d requests/s each kind (`NoRetry`). "+
