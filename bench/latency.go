@@ -148,29 +148,13 @@ func runLatency(r *runner, name string, cfg latencyConfig) *latencyResult {
 	}
 	res.Variants = vs
 
-	w := newWorld(t, worldConfig{name: name, services: 1, hap: cfg.hap, repo: cfg.demoRepo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs})
-	w.env = map[string]string{"BENCH_RELEASE": "0"}
-	_, gens := w.save()
-	w.startController()
-	w.waitConverged(gens, 2*time.Minute)
+	w, _ := startOne(t, worldConfig{name: name, hap: cfg.hap, repo: cfg.demoRepo, ctlBin: cfg.ctlBin, ctlArgs: cfg.ctlArgs,
+		env: map[string]string{"BENCH_RELEASE": "0"}})
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", w.front)
 	ctx, stopLoad := context.WithCancel(context.Background())
 	defer stopLoad()
-	var runners []*loadgen.Runner
-	var names []string
-	var conc []int
-	for _, l := range []struct {
-		name string
-		n    int
-		keep bool
-	}{{"keep-alive", cfg.keepAlive, true}, {"new connection", cfg.fresh, false}} {
-		if l.n > 0 {
-			runners = append(runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: l.n, KeepAlive: l.keep,
-				NoRetry: true, Record: true, Rate: cfg.rate, Timeout: 10 * time.Second}))
-			names, conc = append(names, l.name), append(conc, l.n)
-		}
-	}
+	runners, names, conc := startLoad(ctx, url, cfg.keepAlive, cfg.fresh, cfg.rate)
 	t.Logf("latency: blue (demo app) serves on 127.0.0.1:%d; load %d keep-alive + %d new-connection workers at %d requests/s each; %d releases of each of %d variants",
 		w.front, cfg.keepAlive, cfg.fresh, cfg.rate, cfg.releases, len(res.Variants))
 	quiet := quietSeconds*time.Second + 500*time.Millisecond // after the last converged: the quiet seconds, and a margin

@@ -64,19 +64,7 @@ func runRelease(r *runner, name string, cfg releaseConfig) *releaseResult {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", w.front)
 	ctx, stopLoad := context.WithCancel(context.Background())
 	defer stopLoad()
-	var runners []*loadgen.Runner
-	var names []string
-	var conc []int
-	if cfg.keepAlive > 0 {
-		runners = append(runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: cfg.keepAlive, KeepAlive: true,
-			NoRetry: true, Record: true, Rate: cfg.rate, Timeout: 10 * time.Second}))
-		names, conc = append(names, "keep-alive"), append(conc, cfg.keepAlive)
-	}
-	if cfg.fresh > 0 {
-		runners = append(runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: cfg.fresh, KeepAlive: false,
-			NoRetry: true, Record: true, Rate: cfg.rate, Timeout: 10 * time.Second}))
-		names, conc = append(names, "new connection"), append(conc, cfg.fresh)
-	}
+	runners, names, conc := startLoad(ctx, url, cfg.keepAlive, cfg.fresh, cfg.rate)
 	res := &releaseResult{Cycles: cfg.cycles, LoadStart: time.Now(), Rate: cfg.rate}
 	time.Sleep(2 * time.Second) // load flows, and a quiet second exists before the first save
 
@@ -166,6 +154,25 @@ func runRelease(r *runner, name string, cfg releaseConfig) *releaseResult {
 	// the container).
 	res.PlotIndex = 2 * ((cfg.cycles - 1) / 2)
 	return res
+}
+
+// startLoad starts the paced, recorded load of the release and latency
+// series: keepAlive workers that reuse their connection and fresh ones
+// that open one per request (a kind with 0 workers is left out), each kind
+// at rate requests/s; with each runner, its kind's name and workers.
+func startLoad(ctx context.Context, url string, keepAlive, fresh, rate int) (runners []*loadgen.Runner, names []string, conc []int) {
+	for _, l := range []struct {
+		name string
+		n    int
+		keep bool
+	}{{"keep-alive", keepAlive, true}, {"new connection", fresh, false}} {
+		if l.n > 0 {
+			runners = append(runners, loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: l.n, KeepAlive: l.keep,
+				NoRetry: true, Record: true, Rate: rate, Timeout: 10 * time.Second}))
+			names, conc = append(names, l.name), append(conc, l.n)
+		}
+	}
+	return runners, names, conc
 }
 
 func mustGens(w *world) []string {

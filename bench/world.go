@@ -103,7 +103,8 @@ type worldConfig struct {
 	repo     string // image repository (tags v1, v2 exist)
 	ctlBin   string
 	ctlArgs  []string
-	count    bool // put counting socket proxies in front of HAProxy and Docker
+	count    bool              // put counting socket proxies in front of HAProxy and Docker
+	env      map[string]string // more variables of the containers (world.env)
 }
 
 // haproxyHead is the global and defaults sections of every config the bench
@@ -148,6 +149,7 @@ func newWorld(t *scope, cfg worldConfig) *world {
 		mapPath:  filepath.Join(dir, "hosts.map"),
 		used:     map[int]bool{},
 		repo:     cfg.repo,
+		env:      cfg.env,
 		desired:  filepath.Join(dir, "desired.yaml"),
 		stateDir: filepath.Join(dir, "state"),
 		ctlBin:   cfg.ctlBin,
