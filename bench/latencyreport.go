@@ -38,16 +38,6 @@ func ratios(rs []latencyRelease) []float64 {
 	return out
 }
 
-func durationsOf(rs []latencyRelease, f func(latencyRelease) time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, r := range rs {
-		if d := f(r); d >= 0 {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // switchLags are, per release where both are known, the switch less the
 // moment f gives (negative when traffic moved before it).
 func switchLags(rs []latencyRelease, f func(latencyRelease) time.Time) []time.Duration {
@@ -116,10 +106,10 @@ func (rep *report) latencySection(detail bool) string {
 		}
 		rt := ratios(rs)
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | **%s** | %s | %s | %d of %d |\n", v.Name, len(rs),
-			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.Quiet }), 50)),
-			msf(pct(durationsOf(rs, latencyRelease.switchP99), 50)),
+			msf(pct(durations(rs, func(r latencyRelease) time.Duration { return r.Quiet }), 50)),
+			msf(pct(durations(rs, latencyRelease.switchP99), 50)),
 			fmtRatio(pctF(rt, 50)), fmtRatio(pctF(rt, 90)),
-			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return between(r.Save, r.Switch) }), 50)), failed, reqs)
+			msf(pct(durations(rs, func(r latencyRelease) time.Duration { return between(r.Save, r.Switch) }), 50)), failed, reqs)
 	}
 	b.WriteString("\nMedians are nearest-rank (with an even count, the lower middle).\n\n")
 	b.WriteString("The switch second split by who answered (median over releases of each part's p99, ms): the old color's answers come before the switch and show the machine's load (the new container's start, the controller's work); the new color's show its cold start and HAProxy's new connections to it.\n\n")
@@ -127,8 +117,8 @@ func (rep *report) latencySection(detail bool) string {
 	for _, v := range l.Variants {
 		rs := l.runs(v.Key)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", v.Name,
-			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchOld }), 50)),
-			msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.SwitchNew }), 50)),
+			msf(pct(durations(rs, func(r latencyRelease) time.Duration { return r.SwitchOld }), 50)),
+			msf(pct(durations(rs, func(r latencyRelease) time.Duration { return r.SwitchNew }), 50)),
 			medianSigned(switchLags(rs, func(r latencyRelease) time.Time { return r.Steps["SwitchMap"] })),
 			medianSigned(switchLags(rs, func(r latencyRelease) time.Time { return r.Recorded })))
 	}
@@ -189,9 +179,9 @@ func latencySeriesTable(l *latencyResult) string {
 	b.WriteString("\n|---|--:|" + strings.Repeat("--:|", seriesBefore+1+seriesAfter) + "\n")
 	for _, v := range l.Variants {
 		rs := l.runs(v.Key)
-		fmt.Fprintf(&b, "| %s | %s |", v.Name, msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.Quiet }), 50)))
+		fmt.Fprintf(&b, "| %s | %s |", v.Name, msf(pct(durations(rs, func(r latencyRelease) time.Duration { return r.Quiet }), 50)))
 		for k := 0; k <= seriesBefore+seriesAfter; k++ {
-			fmt.Fprintf(&b, " %s |", msf(pct(durationsOf(rs, func(r latencyRelease) time.Duration { return r.Series[k] }), 50)))
+			fmt.Fprintf(&b, " %s |", msf(pct(durations(rs, func(r latencyRelease) time.Duration { return r.Series[k] }), 50)))
 		}
 		b.WriteString("\n")
 	}

@@ -20,11 +20,12 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return s[rank-1]
 }
 
-// durations collects f over the switches where it is known (>= 0).
-func durations(sw []switchResult, f func(switchResult) time.Duration) []time.Duration {
+// durations collects f over xs (switches, releases) where it is known
+// (>= 0).
+func durations[T any](xs []T, f func(T) time.Duration) []time.Duration {
 	var out []time.Duration
-	for _, s := range sw {
-		if d := f(s); d >= 0 {
+	for _, x := range xs {
+		if d := f(x); d >= 0 {
 			out = append(out, d)
 		}
 	}
