@@ -464,3 +464,36 @@ func TestRefusedStepStalls(t *testing.T) {
 		t.Fatalf("status %s %s %q, want Failed StepRefused naming --no-pull", st.Phase, conditionReason(st), st.LastError)
 	}
 }
+
+// TestLoopVerificationOpensWhenTheMapSwitched: the verification window of a
+// release starts when the SwitchMap step is done (traffic moved), not at
+// the pass that planned it: with the step taking 25 ms, status and the
+// release record say the later time.
+func TestLoopVerificationOpensWhenTheMapSwitched(t *testing.T) {
+	w := newFakeWorld()
+	h := newHarness(t, w, withBuild(plantest.Service(t, spec.Blue, "demo:v1")))
+	h.converge()
+	h.svc = withBuild(plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s}"))
+	var planned, done time.Time
+	h.loop.BeforeStep = func(st planner.Step) {
+		if st.Action == planner.SwitchMap && st.Color == spec.Green {
+			planned = h.now
+			h.now = h.now.Add(25 * time.Millisecond) // the step takes this long
+			done = h.now
+		}
+	}
+	for i := 0; i < 30 && w.runtimeMap["web"] != "web_green"; i++ {
+		h.loop.Pass(context.Background())
+		h.now = h.now.Add(10 * time.Millisecond)
+	}
+	if done.IsZero() {
+		t.Fatalf("never switched to green: %v", w.mutating())
+	}
+	s := h.serviceStatus()
+	if v := s.Verification; v == nil || !v.SwitchedAt.Equal(done) {
+		t.Fatalf("verification %+v: want it opened at %s, when the step was done (planned at %s)", v, done.Format(time.StampMilli), planned.Format(time.StampMilli))
+	}
+	if r := s.Release; r == nil || r.SwitchedAt == nil || !r.SwitchedAt.Equal(done) {
+		t.Fatalf("release record %+v: want switchedAt %s", r, done.Format(time.StampMilli))
+	}
+}

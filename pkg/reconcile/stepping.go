@@ -39,8 +39,28 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	if err != nil {
 		return d, err
 	}
+	if d.Step.Action == planner.SwitchMap && d.Record != nil {
+		l.switched(s, d.Record)
+	}
 	l.rememberStep(s, *d.Step, o)
 	return d, nil
+}
+
+// switched opens the verification window that decision record r started
+// when the map has switched: its switchedAt is the planning pass's time,
+// and traffic moves only once the step is done (tens of milliseconds
+// later under load). Status is written with the pass; a controller killed
+// before that keeps the planned time. l.mu is taken.
+func (l *Loop) switched(s *spec.Service, r *planner.Verification) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v := l.Status.Service(s.Name).Verification
+	if v == nil || v.Generation != r.Generation || v.To != r.To || v.Outcome != "" || !v.SwitchedAt.Equal(r.SwitchedAt) {
+		return // not the window this switch opened
+	}
+	if at := l.Now(); at.After(v.SwitchedAt) {
+		v.SwitchedAt = at
+	}
 }
 
 // rememberStep keeps in status what a step that succeeded leaves behind
