@@ -3,6 +3,7 @@ package planner
 import (
 	"cmp"
 	"fmt"
+	"strings"
 	"net/netip"
 	"strconv"
 	"time"
@@ -43,15 +44,31 @@ func Plan(s *spec.Service, o Observed, now time.Time) Decision {
 // then counts the retry, and the next generation is a new attempt, as
 // after an edit of spec.retry: its jobs run again, its verification
 // starts afresh. A request for another generation is not for this
-// release: the release moved on.
+// release: the release moved on. While a replica of the served color is
+// DOWN the request waits: that is an outage to report (invariant 12), not
+// a time to start a release.
 func retry(s *spec.Service, o Observed, d Decision) Decision {
 	gen := s.Generation()
-	if o.RetryAsked != gen || d.Step != nil || d.Record != nil || d.Phase != Failed || !d.Reason.Retriable() {
+	if o.RetryAsked != gen || d.Step != nil || d.Record != nil || d.Phase != Failed || !d.Reason.Retriable() || servedReplicaDown(o) {
 		return d
 	}
 	return Decision{Phase: Progressing, Reason: ReasonRetrying, Retry: gen, RequeueAfter: ReadyPoll,
 		Message: fmt.Sprintf("an operator asked to try the release of %s to %s again (it ended %s): it is attempted anew, under a new generation",
 			s.Image, s.ActiveColor, d.Reason)}
+}
+
+// servedReplicaDown reports a running replica of the served color that
+// HAProxy says is DOWN.
+func servedReplicaDown(o Observed) bool {
+	if o.Served == "" {
+		return false
+	}
+	for _, st := range o.Color(o.Served).Replicas {
+		if strings.HasPrefix(st.Server.Status, "DOWN") && st.Container.Running {
+			return true
+		}
+	}
+	return false
 }
 
 // plan is Plan but for the removal of the job containers no longer needed.

@@ -62,6 +62,11 @@ func TestPlanRetry(t *testing.T) {
 		{"a job failed, at rest, a retry asked: tried again", jobs, func(s *spec.Service) *plantest.World {
 			return asked(jobFailedAtRest(s), s.Generation())
 		}, plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonRetrying}, true},
+		{"a job failed, a retry asked, but the served color is DOWN: the outage first, the retry waits", jobs, func(s *spec.Service) *plantest.World {
+			return asked(jobFailedAtRest(s).Edit(spec.Blue, func(st *planner.ReplicaState) {
+				st.Server.Status, st.MarkedUp = "DOWN", st.Container.Run() // HAProxy took it DOWN after the controller set it UP
+			}), s.Generation())
+		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, false},
 		{"a job failed, its container not removed yet: removed first", jobs, func(s *spec.Service) *plantest.World {
 			return asked(jobFailedAtRest(s).Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 1), s.Generation())
 		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: jobs.JobContainerName("migrate", jobs.Generation())}, false},
