@@ -3,9 +3,9 @@ package planner
 import (
 	"cmp"
 	"fmt"
-	"strings"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
