@@ -218,61 +218,57 @@ func TestPromoteWithBearerToken(t *testing.T) {
 	}
 }
 
-// TestActionsRefused: each request that must not act gets its status and
-// a page that says why, and nothing is approved or recorded.
-func TestActionsRefused(t *testing.T) {
-	tokens := []Token{{Name: "alice", Secret: aliceSecret}}
-	cases := []struct {
-		name   string
-		tokens []Token
-		status func(*state.ServiceStatus)
-		do     func(t *testing.T, f *fixture) (int, string)
-		code   int
-		why    string
-	}{
-		{name: "read-only dashboard", do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, f.client(t), f.srv.URL+"/services/web/promote", url.Values{"csrf": {"x"}})
+// refusedCase is a request that must not act: its status and why.
+type refusedCase struct {
+	name   string
+	tokens []Token
+	status func(*state.ServiceStatus)
+	do     func(t *testing.T, f *fixture) (int, string)
+	code   int
+	why    string
+}
+
+var aliceOnly = []Token{{Name: "alice", Secret: aliceSecret}}
+
+// guardCases are the requests for action that the guard refuses, whatever
+// the action: a read-only dashboard, no session, a forged CSRF token,
+// another origin.
+func guardCases(action string) []refusedCase {
+	path := "/services/web/" + action
+	return []refusedCase{
+		{name: action + ": read-only dashboard", do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, f.client(t), f.srv.URL+path, url.Values{"csrf": {"x"}})
 		}, code: http.StatusForbidden, why: "read-only"},
-		{name: "no session", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, f.client(t), f.srv.URL+"/services/web/promote", url.Values{"csrf": {"x"}})
+		{name: action + ": no session", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, f.client(t), f.srv.URL+path, url.Values{"csrf": {"x"}})
 		}, code: http.StatusUnauthorized, why: "sign in with a token first"},
-		{name: "wrong token at sign-in", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, f.client(t), f.srv.URL+"/login", url.Values{"token": {strings.Repeat("x", 32)}})
-		}, code: http.StatusUnauthorized, why: "not one this controller knows"},
-		{name: "session without the CSRF token", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
+		{name: action + ": session without the CSRF token", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
 			c := f.client(t)
 			f.signIn(t, c, aliceSecret)
-			return post(t, c, f.srv.URL+"/services/web/promote", url.Values{"csrf": {"forged"}})
+			return post(t, c, f.srv.URL+path, url.Values{"csrf": {"forged"}})
 		}, code: http.StatusForbidden, why: "CSRF token does not match"},
-		{name: "another origin, with the session cookie", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
+		{name: action + ": another origin, with the session cookie", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
 			c := f.client(t)
 			csrf := f.signIn(t, c, aliceSecret)
-			return post(t, c, f.srv.URL+"/services/web/promote", url.Values{"csrf": {csrf}},
-				"Sec-Fetch-Site", "same-site", "Origin", "http://127.0.0.1:1")
+			return post(t, c, f.srv.URL+path, url.Values{"csrf": {csrf}}, "Sec-Fetch-Site", "same-site", "Origin", "http://127.0.0.1:1")
 		}, code: http.StatusForbidden, why: "cross-origin request refused"},
-		{name: "another origin, an old browser (Origin only)", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil,
-				"Origin", "http://evil.example", "Authorization", "Bearer "+aliceSecret)
+		{name: action + ": another site, with the session cookie", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			c := f.client(t)
+			csrf := f.signIn(t, c, aliceSecret)
+			return post(t, c, f.srv.URL+path, url.Values{"csrf": {csrf}}, "Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example")
 		}, code: http.StatusForbidden, why: "cross-origin request refused"},
-		{name: "unknown bearer token", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", "Bearer "+strings.Repeat("0", 32))
-		}, code: http.StatusUnauthorized, why: "no token this controller knows"},
-		{name: "nothing waits for promotion", tokens: tokens, status: func(s *state.ServiceStatus) {
-			s.Conditions[0].Reason = planner.ReasonVerifying
-		}, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", "Bearer "+aliceSecret)
-		}, code: http.StatusConflict, why: "no release of it waits for promotion"},
-		{name: "the release changed since the page was drawn", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", url.Values{"generation": {"ffffffffffff"}}, "Authorization", "Bearer "+aliceSecret)
-		}, code: http.StatusConflict, why: "changed since the page was drawn"},
-		{name: "unknown service", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, http.DefaultClient, f.srv.URL+"/services/api/promote", nil, "Authorization", "Bearer "+aliceSecret)
-		}, code: http.StatusNotFound, why: "no such service"},
 	}
+}
+
+// checkRefused runs each case on a dashboard whose service web is as base
+// makes it (then as the case's status edits it): each gets its status and
+// a page that says why, and none of files is written.
+func checkRefused(t *testing.T, cases []refusedCase, base func() *state.ServiceStatus, files ...string) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, c.tokens)
-			s := waiting()
+			s := base()
 			if c.status != nil {
 				c.status(s)
 			}
@@ -281,14 +277,42 @@ func TestActionsRefused(t *testing.T) {
 			if code != c.code || !strings.Contains(body, c.why) || !strings.Contains(body, "Nothing was changed") {
 				t.Fatalf("got %d, want %d with %q and 'Nothing was changed':\n%s", code, c.code, c.why, body)
 			}
-			if _, err := os.Stat(filepath.Join(f.dir, "approvals.json")); !os.IsNotExist(err) {
-				t.Errorf("approvals.json written (%v)", err)
-			}
-			if _, err := os.Stat(filepath.Join(f.dir, "history.jsonl")); !os.IsNotExist(err) {
-				t.Errorf("history.jsonl written (%v)", err)
+			for _, file := range append(files, "history.jsonl") {
+				if _, err := os.Stat(filepath.Join(f.dir, file)); !os.IsNotExist(err) {
+					t.Errorf("%s written (%v)", file, err)
+				}
 			}
 		})
 	}
+}
+
+// TestActionsRefused: each request that must not act gets its status and
+// a page that says why, and nothing is approved, asked or recorded.
+func TestActionsRefused(t *testing.T) {
+	bearer := "Bearer " + aliceSecret
+	checkRefused(t, append(guardCases("promote"),
+		refusedCase{name: "wrong token at sign-in", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, f.client(t), f.srv.URL+"/login", url.Values{"token": {strings.Repeat("x", 32)}})
+		}, code: http.StatusUnauthorized, why: "not one this controller knows"},
+		refusedCase{name: "another origin, an old browser (Origin only)", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Origin", "http://evil.example", "Authorization", bearer)
+		}, code: http.StatusForbidden, why: "cross-origin request refused"},
+		refusedCase{name: "unknown bearer token", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", "Bearer "+strings.Repeat("0", 32))
+		}, code: http.StatusUnauthorized, why: "no token this controller knows"},
+		refusedCase{name: "nothing waits for promotion", tokens: aliceOnly, status: func(s *state.ServiceStatus) {
+			s.Conditions[0].Reason = planner.ReasonVerifying
+		}, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", bearer)
+		}, code: http.StatusConflict, why: "no release of it waits for promotion"},
+		refusedCase{name: "the release changed since the page was drawn", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", url.Values{"generation": {"ffffffffffff"}}, "Authorization", bearer)
+		}, code: http.StatusConflict, why: "changed since the page was drawn"},
+		refusedCase{name: "unknown service", tokens: aliceOnly, do: func(t *testing.T, f *fixture) (int, string) {
+			return post(t, http.DefaultClient, f.srv.URL+"/services/api/promote", nil, "Authorization", bearer)
+		}, code: http.StatusNotFound, why: "no such service"},
+	), waiting, "approvals.json")
+	checkRefused(t, guardCases("rollback"), verifying, "rollbacks.json")
 }
 
 func TestReadOnlyPageSaysSo(t *testing.T) {

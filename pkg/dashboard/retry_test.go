@@ -3,9 +3,6 @@ package dashboard
 import (
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
@@ -29,61 +26,18 @@ func rolledBack() *state.ServiceStatus {
 // or a job, as the page showed it. Each refusal has its status and says
 // why, and nothing is written.
 func TestRetryRefused(t *testing.T) {
-	tokens := []Token{{Name: "alice", Secret: aliceSecret}}
 	bearer := func(form url.Values) func(t *testing.T, f *fixture) (int, string) {
 		return func(t *testing.T, f *fixture) (int, string) {
 			return post(t, http.DefaultClient, f.srv.URL+"/services/web/retry", form, "Authorization", "Bearer "+aliceSecret)
 		}
 	}
-	cases := []struct {
-		name   string
-		tokens []Token
-		status func(*state.ServiceStatus)
-		do     func(t *testing.T, f *fixture) (int, string)
-		code   int
-		why    string
-	}{
-		{name: "read-only dashboard", do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, f.client(t), f.srv.URL+"/services/web/retry", url.Values{"csrf": {"x"}})
-		}, code: http.StatusForbidden, why: "read-only"},
-		{name: "no token", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			return post(t, f.client(t), f.srv.URL+"/services/web/retry", url.Values{"csrf": {"x"}})
-		}, code: http.StatusUnauthorized, why: "sign in with a token first"},
-		{name: "session without the CSRF token", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			c := f.client(t)
-			f.signIn(t, c, aliceSecret)
-			return post(t, c, f.srv.URL+"/services/web/retry", url.Values{"csrf": {"forged"}})
-		}, code: http.StatusForbidden, why: "CSRF token does not match"},
-		{name: "another origin, with the session cookie", tokens: tokens, do: func(t *testing.T, f *fixture) (int, string) {
-			c := f.client(t)
-			csrf := f.signIn(t, c, aliceSecret)
-			return post(t, c, f.srv.URL+"/services/web/retry", url.Values{"csrf": {csrf}}, "Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example")
-		}, code: http.StatusForbidden, why: "cross-origin request refused"},
-		{name: "nothing failed", tokens: tokens, status: func(s *state.ServiceStatus) { *s = *verifying() }, do: bearer(nil),
+	checkRefused(t, append(guardCases("retry"),
+		refusedCase{name: "nothing failed", tokens: aliceOnly, status: func(s *state.ServiceStatus) { *s = *verifying() }, do: bearer(nil),
 			code: http.StatusConflict, why: "no release of it was rolled back or failed its checks or a job (it is Progressing, Verifying)"},
-		{name: "a container that exited before it was ready", tokens: tokens, status: func(s *state.ServiceStatus) {
+		refusedCase{name: "a container that exited before it was ready", tokens: aliceOnly, status: func(s *state.ServiceStatus) {
 			s.Conditions[0].Reason = planner.ReasonContainerExited
 		}, do: bearer(nil), code: http.StatusConflict, why: "no release of it was rolled back or failed its checks or a job"},
-		{name: "the release moved on since the page was drawn", tokens: tokens, do: bearer(url.Values{"generation": {"ffffffffffff"}}),
+		refusedCase{name: "the release moved on since the page was drawn", tokens: aliceOnly, do: bearer(url.Values{"generation": {"ffffffffffff"}}),
 			code: http.StatusConflict, why: "changed since the page was drawn (generation ffffffffffff, now 0123456789ab)"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t, c.tokens)
-			s := rolledBack()
-			if c.status != nil {
-				c.status(s)
-			}
-			f.set("web", s)
-			code, body := c.do(t, f)
-			if code != c.code || !strings.Contains(body, c.why) || !strings.Contains(body, "Nothing was changed") {
-				t.Fatalf("got %d, want %d with %q and 'Nothing was changed':\n%s", code, c.code, c.why, body)
-			}
-			for _, file := range []string{"retries.json", "history.jsonl"} {
-				if _, err := os.Stat(filepath.Join(f.dir, file)); !os.IsNotExist(err) {
-					t.Errorf("%s written (%v)", file, err)
-				}
-			}
-		})
-	}
+	), rolledBack, "retries.json")
 }
