@@ -262,7 +262,9 @@ func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Dri
 		fmt.Fprintf(stderr, "controller: %v\n", err)
 		return exitUsage
 	}
-	reconcile.WatchContainers(ctx, drv, log, nudge)
+	// The container cache is used only while the events are followed.
+	loop.Nudges, loop.Cache = reconcile.NewNudges(), reconcile.NewContainerCache(drv)
+	reconcile.WatchContainers(ctx, drv, log, loop.Nudges, loop.Cache)
 	reconcile.WatchServers(ctx, loop.Runtimes, loop.Deps.HAProxy, o.haproxyWatch, log, nudge)
 	if git != nil {
 		log.Info("Following the desired state in git", "url", git.url, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))

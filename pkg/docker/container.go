@@ -83,6 +83,32 @@ func (d *Driver) List(ctx context.Context, labels map[string]string) ([]Containe
 	return out, nil
 }
 
+// Summary is one line of the engine's container list: less than Inspect
+// gives (no start or exit details), for one call over every container.
+type Summary struct {
+	ID, Name string // Name without the leading "/"
+	State    string // as Container.State
+}
+
+// Summaries lists the controller's containers (LabelManaged=true), in
+// every state, in one call: the container cache's periodic resync.
+func (d *Driver) Summaries(ctx context.Context) ([]Summary, error) {
+	rctx, cancel := d.read(ctx)
+	defer cancel()
+	sums, err := d.cli.ContainerList(rctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("list the controller's containers: %w", d.readErr(ctx, err))
+	}
+	out := make([]Summary, 0, len(sums))
+	for _, s := range sums {
+		for _, n := range s.Names {
+			out = append(out, Summary{ID: s.ID, Name: strings.TrimPrefix(n, "/"), State: string(s.State)})
+		}
+	}
+	return out, nil
+}
+
 func fromInspect(r container.InspectResponse) Container {
 	c := Container{ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), ImageID: r.Image}
 	if r.Config != nil {

@@ -192,6 +192,41 @@ func TestList(t *testing.T) {
 	}
 }
 
+// TestSummaries: one list call gives each of the controller's containers
+// with its ID and state, as Inspect gives them.
+func TestSummaries(t *testing.T) {
+	ctx := context.Background()
+	service := "sums-" + testEnv.runID
+	n := name("sums-blue")
+	id := create(t, CreateSpec{Name: n, Image: testEnv.image, Labels: managedLabels(service, "blue"),
+		ContainerPort: 8080, HostPort: freePort(t)})
+	find := func() (Summary, bool) {
+		sums, err := testEnv.d.Summaries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sums {
+			if s.Name == n {
+				return s, true
+			}
+		}
+		return Summary{}, false
+	}
+	if s, ok := find(); !ok || s.ID != id || s.State != "created" {
+		t.Fatalf("Summaries gave %+v (found %v) for %s, want ID %s, created", s, ok, n, id)
+	}
+	if err := testEnv.d.Start(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	ct, _, err := testEnv.d.Inspect(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := find(); s.State != "running" || s.State != ct.State {
+		t.Fatalf("Summaries gave state %q for a started container, Inspect %q", s.State, ct.State)
+	}
+}
+
 func TestExitAtStart(t *testing.T) {
 	ctx := context.Background()
 	n := name("exit")

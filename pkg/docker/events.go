@@ -21,6 +21,8 @@ type Event struct {
 	Name string
 	// ExitCode is the exit code of a "die", as the engine gives it.
 	ExitCode string
+	// Service is the container's LabelService: the service it belongs to.
+	Service string
 }
 
 // Events subscribes to the events of the containers that carry the
@@ -48,7 +50,8 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, <-chan error, error)
 		for {
 			select {
 			case m := <-msgs:
-				ev := Event{Action: string(m.Action), Name: m.Actor.Attributes["name"], ExitCode: m.Actor.Attributes["exitCode"]}
+				ev := Event{Action: string(m.Action), Name: m.Actor.Attributes["name"],
+					ExitCode: m.Actor.Attributes["exitCode"], Service: m.Actor.Attributes[LabelService]}
 				select {
 				case out <- ev:
 				case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -122,26 +123,42 @@ func (l *keptLog) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// TestWatchContainersNudgesAndResubscribes: every event nudges; a broken
-// stream (the engine restarted) nudges at once, is subscribed to again and
-// nudges once subscribed, since the events in between were lost.
+// TestWatchContainersNudgesAndResubscribes: every event nudges its
+// service's pass, once the cache has forgotten its container; a broken
+// stream (the engine restarted) nudges every service at once, is
+// subscribed to again and nudges every service once subscribed, since the
+// events in between were lost.
 func TestWatchContainersNudgesAndResubscribes(t *testing.T) {
 	step := make(chan struct{})
 	src := &fakeEvents{streams: []func(chan<- docker.Event, chan<- error){
 		func(ev chan<- docker.Event, errs chan<- error) {
-			ev <- docker.Event{Action: "die", Name: "bg-web-blue", ExitCode: "2"}
+			ev <- docker.Event{Action: "die", Name: "bg-web-blue", ExitCode: "2", Service: "web"}
 			<-step
 			errs <- errors.New("unexpected EOF")
 		},
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nudge := make(chan struct{}, 1)
-	WatchContainers(ctx, src, logr.Discard(), nudge)
-	waitNudge(t, nudge, "for a die event")
-	noNudge(t, nudge, 50*time.Millisecond, "without an event")
+	nudges, cache := NewNudges(), NewContainerCache(nil)
+	cache.Followed()
+	cache.entries["bg-web-blue"] = inspected{found: true}
+	WatchContainers(ctx, src, logr.Discard(), nudges, cache)
+	waitNudge(t, nudges.c, "for a die event")
+	if all, svcs, _ := nudges.take(); all || !slices.Equal(svcs, []string{"web"}) {
+		t.Fatalf("a die event of web asked for all=%v services %v, want web only", all, svcs)
+	}
+	cache.mu.Lock()
+	_, kept := cache.entries["bg-web-blue"]
+	cache.mu.Unlock()
+	if kept {
+		t.Fatal("the cache still holds bg-web-blue after its die event")
+	}
+	noNudge(t, nudges.c, 50*time.Millisecond, "without an event")
 	close(step) // the engine goes away
-	waitNudge(t, nudge, "when the stream broke, or after subscribing again")
+	waitNudge(t, nudges.c, "when the stream broke, or after subscribing again")
+	if all, _, _ := nudges.take(); !all {
+		t.Fatal("a broken stream did not ask for a pass over every service")
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for src.subscriptions() < 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -169,8 +186,9 @@ func TestWatchContainersRetriesAtAFixedInterval(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs keptLog
-	nudge := make(chan struct{}, 1)
-	WatchContainers(ctx, src, logs.logger(), nudge)
+	nudges := NewNudges()
+	nudge := nudges.c
+	WatchContainers(ctx, src, logs.logger(), nudges, nil)
 	noNudge(t, nudge, 20*time.Millisecond, "with the stream working and no event")
 
 	src.setDown(true)

@@ -60,6 +60,14 @@ type Loop struct {
 	// Listener, when set, hears decisions, steps and releases (metrics,
 	// notifications).
 	Listener Listener
+	// Nudges, when set, are the asks for a pass of some services only (or
+	// of all), from the watchers of containers and servers (Run).
+	Nudges *Nudges
+	// Cache, when set, keeps the engine's answers about the controller's
+	// containers between passes (ContainerCache); the watcher of container
+	// events must be told of it, or nothing is kept. Run resyncs it at
+	// every resync.
+	Cache *ContainerCache
 
 	// mu guards state.Status, which steps in flight update.
 	mu       sync.Mutex
@@ -76,6 +84,9 @@ type Loop struct {
 	validOrder []string
 	// refusedLogged is the refusal last logged.
 	refusedLogged string
+	// backendOwner is the service of each backend of the desired state
+	// last read, for the nudges that name a backend.
+	backendOwner map[string]string
 }
 
 // stepDone is the end of one service's step.
@@ -112,6 +123,9 @@ func (l *Loop) init() {
 		l.Deps.stops() // set once, before observers share a copy of Deps
 		if l.Deps.checks == nil {
 			l.Deps.checks = &lastChecks{}
+		}
+		if l.Cache != nil { // steps forget what they change
+			l.Deps.Containers = l.Cache.executor(l.Deps.Containers)
 		}
 	}
 }
@@ -153,12 +167,13 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		l.logRefused(err, held)
 	}
 	l.keepRuntimes(svcs)
+	l.keepBackends(svcs)
 	l.countRetries(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
-	observer.Containers = newPassImages(l.Deps.Containers)
+	observer.Containers = newPassImages(l.observed())
 	var todo []int
 	for i := range svcs {
 		keep[svcs[i].Name] = true
@@ -245,6 +260,25 @@ func (l *Loop) keepRuntimes(svcs []spec.Service) {
 	l.mu.Unlock()
 }
 
+// keepBackends records the service of each backend svcs name.
+func (l *Loop) keepBackends(svcs []spec.Service) {
+	l.backendOwner = map[string]string{}
+	for i := range svcs {
+		for _, c := range spec.Colors() {
+			l.backendOwner[svcs[i].Color(c).Backend] = svcs[i].Name
+		}
+	}
+}
+
+// observed is the engine as the observations read it: through the cache,
+// when there is one.
+func (l *Loop) observed() Containers {
+	if l.Cache == nil {
+		return l.Deps.Containers
+	}
+	return l.Cache.observer(l.Deps.Containers)
+}
+
 // Runtimes returns the HAProxy runtime API addresses of the desired state
 // last read (for WatchServers). It may be called from any goroutine.
 func (l *Loop) Runtimes() []string {
@@ -307,16 +341,22 @@ func (l *Loop) backoff(name string) time.Duration {
 }
 
 // Run reconciles until ctx ends: a pass over every service at start, after
-// every nudge (file saved, container event) and every resync; in between,
-// a service that asked to be looked at again (a step ended, a gate not yet
-// met, an error to retry) is looked at alone when its time comes. Steps in
-// flight when ctx ends are waited for (they end with ctx).
+// every nudge (file saved) and every resync; a service that asked to be
+// looked at again (a step ended, a gate not yet met, an error to retry) or
+// that l.Nudges name (one of its containers or servers changed) is looked
+// at alone. At every resync the container cache, if any, is checked
+// against the engine's list. Steps in flight when ctx ends are waited for
+// (they end with ctx).
 func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Duration) {
 	l.init()
 	defer l.waitInFlight()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var nextFull time.Time // zero: a full pass is due
+	var asked <-chan struct{}
+	if l.Nudges != nil {
+		asked = l.Nudges.c
+	}
+	var nextFull, nextResync time.Time // zero: due
 	var res PassResult
 	for {
 		select {
@@ -324,11 +364,21 @@ func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Durat
 			return
 		case <-nudge:
 			nextFull = time.Time{}
+		case <-asked:
+			if l.nudged() {
+				nextFull = time.Time{}
+			}
 		case r := <-l.done:
 			l.finish(r, &res)
 		case <-timer.C:
 		}
 		now := l.Now()
+		if l.Cache != nil && !now.Before(nextResync) {
+			if n := l.Cache.Resync(ctx); n > 0 {
+				l.Log.Info("Containers changed with no event seen; looking at them again", "containers", n)
+			}
+			nextResync, nextFull = now.Add(resync), time.Time{}
+		}
 		if now.Before(nextFull) {
 			l.pass(ctx, l.due(now))
 		} else {
@@ -336,11 +386,32 @@ func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Durat
 			nextFull = now.Add(resync)
 		}
 		next := nextFull.Sub(l.Now())
+		if l.Cache != nil {
+			next = min(next, nextResync.Sub(l.Now()))
+		}
 		for _, at := range l.dueAt {
 			next = min(next, at.Sub(l.Now()))
 		}
 		resetTimer(timer, max(next, 0))
 	}
+}
+
+// nudged makes the services l.Nudges named due now, and says whether a
+// pass over every service was asked.
+func (l *Loop) nudged() (all bool) {
+	all, services, backends := l.Nudges.take()
+	now := l.Now()
+	for _, b := range backends {
+		if s, ok := l.backendOwner[b]; ok {
+			services = append(services, s)
+		} else {
+			all = true // a backend of no service: let a full pass tell
+		}
+	}
+	for _, s := range services {
+		l.dueAt[s] = now
+	}
+	return all
 }
 
 // due says which services asked to be looked at by now.

@@ -167,11 +167,11 @@ func TestMissedEventIsActedOnAfterResubscribing(t *testing.T) {
 			errs <- errors.New("unexpected EOF")
 		},
 	}}
-	nudge := make(chan struct{}, 1)
+	loop.Nudges = NewNudges()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	WatchContainers(ctx, src, loop.Log, nudge)
-	runLoop(t, loop, nudge, time.Hour)
+	WatchContainers(ctx, src, loop.Log, loop.Nudges, nil)
+	runLoop(t, loop, nil, time.Hour)
 	waitCall(t, w, "inspect bg-web-blue", 1, 5*time.Second) // the first full pass
 
 	src.setDown(true)
