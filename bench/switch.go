@@ -171,7 +171,7 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 		if err != nil {
 			return false
 		}
-		tr := fmt.Sprintf("%s (%s, %sms)", row.Status, row.CheckStatus, row.Fields["check_duration"])
+		tr := fmt.Sprintf("%s (%s, %sms)", row.Status, row.CheckStatus, row.Fields.Get("check_duration"))
 		if tr != lastTrace {
 			lastTrace = tr
 			mu.Lock()

@@ -94,7 +94,7 @@ func observeLive(addr string, svcs []spec.Service, timeout time.Duration) *liveH
 		return h
 	}
 	for _, r := range rows {
-		switch r.Fields["type"] {
+		switch r.Fields.Get("type") {
 		case "1":
 			if h.servers[r.Proxy] == nil {
 				h.servers[r.Proxy] = map[string]string{}

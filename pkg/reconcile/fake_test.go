@@ -189,8 +189,8 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 		rows = append(rows, row)
 	}
 	for b, c := range f.w.counters {
-		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: map[string]string{
-			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)}})
+		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: haproxy.NewStatFields(map[string]string{
+			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)})})
 	}
 	return rows, nil
 }

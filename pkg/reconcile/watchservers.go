@@ -78,7 +78,7 @@ func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, err
 		if r.Server == "FRONTEND" || r.Server == "BACKEND" {
 			continue
 		}
-		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status+" "+r.Fields["chkdown"])
+		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status+" "+r.Fields.Get("chkdown"))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n"), nil

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy"
 )
 
 // TestWatchServersNudges: a server's status change between two reads of
@@ -42,7 +44,7 @@ func TestWatchServersNudges(t *testing.T) {
 		t.Fatal("a server going DOWN did not nudge")
 	}
 	// UP and DOWN again between two reads: the status read is the same.
-	edit(func() { w.servers["web_blue/app"].Fields = map[string]string{"chkdown": "1"} })
+	edit(func() { w.servers["web_blue/app"].Fields = haproxy.NewStatFields(map[string]string{"chkdown": "1"}) })
 	if !nudged(2 * time.Second) {
 		t.Fatal("a trip UP and back DOWN between two reads (chkdown 0 -> 1) did not nudge")
 	}
