@@ -170,12 +170,7 @@ func newStatHeader(names []string) *statHeader {
 			h.named = append(h.named, i)
 		}
 	}
-	col := func(name string) int {
-		if i, ok := h.index[name]; ok {
-			return i
-		}
-		return -1
-	}
+	col := h.column
 	h.cols = statCols{
 		pxname: col("pxname"), svname: col("svname"), status: col("status"), checkStatus: col("check_status"),
 		checkCode: col("check_code"), lastChk: col("last_chk"), addr: col("addr"),
@@ -184,6 +179,14 @@ func newStatHeader(names []string) *statHeader {
 		reqTot: col("req_tot"), hrsp5xx: col("hrsp_5xx"), lastchg: col("lastchg"),
 	}
 	return h
+}
+
+// column is the column of name, -1 when the header has none.
+func (h *statHeader) column(name string) int {
+	if i, ok := h.index[name]; ok {
+		return i
+	}
+	return -1
 }
 
 // blank reports whether every named column of values is blank.
@@ -290,6 +293,9 @@ type statRecords struct {
 	rest string
 	line int // the line the last record started on, from 1
 	read int // lines read before rest
+	// upto, when above 0, stops the split of a line without a quote after
+	// that many fields: the columns after are not read.
+	upto int
 }
 
 // next appends the fields of the next record to dst; false at the end.
@@ -305,11 +311,14 @@ func (s *statRecords) next(dst []string) ([]string, bool, error) {
 			if line == "" {
 				continue
 			}
-			start := 0
+			start, n := 0, 0
 			for i := 0; i < len(line); i++ {
 				if line[i] == ',' {
 					dst = append(dst, line[start:i])
 					start = i + 1
+					if n++; n == s.upto {
+						return dst, true, nil
+					}
 				}
 			}
 			return append(dst, line[start:]), true, nil

@@ -50,3 +50,23 @@ func BenchmarkParseStat(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseServerStatuses parses what "show stat -1 4 -1" answers for
+// the 400 backends of BenchmarkParseStat: the header and 400 server rows.
+func BenchmarkParseServerStatuses(b *testing.B) {
+	var servers []string
+	for i, l := range strings.SplitAfter(syntheticStat(b, 400), "\n") {
+		if i == 0 || strings.Contains(l, ",app,") {
+			servers = append(servers, l)
+		}
+	}
+	text := strings.Join(servers, "")
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := ParseServerStatuses(text)
+		if err != nil || len(st) != 400 {
+			b.Fatalf("ParseServerStatuses = %d servers, %v; want 400", len(st), err)
+		}
+	}
+}

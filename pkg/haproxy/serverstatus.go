@@ -1,0 +1,78 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+)
+
+// ServerStatus is what "show stat" says of a server's health: enough to
+// tell that it changed between two reads.
+type ServerStatus struct {
+	Proxy, Server string // pxname, svname
+	Status        string // as StatRow.Status: "UP", "DOWN 1/2", "MAINT", ...
+	// Chkdown counts the server's transitions from UP to DOWN: it moves
+	// when the server went DOWN and came back between two reads.
+	Chkdown int64
+}
+
+// ParseServerStatuses reads the server rows of a "show stat" answer (type
+// 2; frontends and backends are left out), by header name, with the
+// tolerance of ParseStat; it looks at pxname, svname, status, chkdown and
+// type only.
+func ParseServerStatuses(text string) ([]ServerStatus, error) {
+	h, body, err := parseStatHeader(text)
+	if h == nil || err != nil {
+		return nil, err
+	}
+	c := h.cols
+	typ, chkdown := h.column("type"), h.column("chkdown")
+	upto := max(c.pxname, c.svname, c.status, typ, chkdown) + 1
+	var out []ServerStatus
+	buf := make([]string, 0, upto)
+	recs := statRecords{rest: body, upto: upto}
+	for {
+		rec, ok, err := recs.next(buf[:0])
+		if err != nil {
+			return nil, fmt.Errorf("parse show stat: %w", err)
+		}
+		if !ok {
+			break
+		}
+		f := StatFields{header: h, values: rec}
+		if h.blank(rec) || !isServerRow(f, typ) {
+			continue
+		}
+		n := statNums{f: f}
+		s := ServerStatus{Proxy: f.value(c.pxname), Server: f.value(c.svname), Status: f.value(c.status), Chkdown: n.get("chkdown", chkdown)}
+		if n.err != nil {
+			return nil, fmt.Errorf("parse show stat row %d (%s/%s): %w", recs.line, s.Proxy, s.Server, n.err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// isServerRow reports whether the row is a server's: its type is 2, or
+// without a type column, its svname is neither FRONTEND nor BACKEND.
+func isServerRow(f StatFields, typ int) bool {
+	if typ >= 0 {
+		return f.value(typ) == statTypeServer
+	}
+	sv := f.value(f.header.cols.svname)
+	return sv != "FRONTEND" && sv != "BACKEND"
+}
+
+// ServerStatuses returns the status of every server, from "show stat -1 4
+// -1": every proxy (-1), servers only (type 4), every server (-1). It
+// reads a fraction of what ShowStat does, for polling.
+func (c *Client) ServerStatuses(ctx context.Context) ([]ServerStatus, error) {
+	answer, err := c.Exec(ctx, "show stat -1 4 -1")
+	if err != nil {
+		return nil, fmt.Errorf("read the servers' statuses: %w", err)
+	}
+	st, err := ParseServerStatuses(answer)
+	if err != nil {
+		return nil, fmt.Errorf("read the servers' statuses on %s: %w", c.addr, err)
+	}
+	return st, nil
+}
