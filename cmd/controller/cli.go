@@ -98,7 +98,7 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at the world at least this often, even when nothing changes")
 	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "wait this long after a file event before reading the desired state")
 	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
-	fs.DurationVar(&o.haproxyWatch, "haproxy-watch", 500*time.Millisecond, "read HAProxy's server states (one show stat per runtime API) this often between passes, so that a served color going DOWN is seen within it (0: at passes only)")
+	fs.DurationVar(&o.haproxyWatch, "haproxy-watch", 500*time.Millisecond, "read HAProxy's server states (one show stat of the servers only per runtime API) this often between passes, so that a served color going DOWN is seen within it (0: at passes only)")
 	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are bounded by --step-timeout instead")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 30*time.Minute, "deadline of one step (an image build, a container start or stop, a runtime API command); one cut short is reported and retried")
 	fs.DurationVar(&o.probeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of one health probe of a new color (a probe that times out is retried at the next pass)")

@@ -19,6 +19,9 @@ type HAProxy interface {
 	SetMap(ctx context.Context, mapPath, key, value string) error
 	Backends(ctx context.Context) ([]string, error)
 	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
+	// ServerStatuses is the status and chkdown of every server: a cheaper
+	// read than ShowStat, for polling.
+	ServerStatuses(ctx context.Context) ([]haproxy.ServerStatus, error)
 	ServersState(ctx context.Context) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 	SetServerHealthUp(ctx context.Context, backend, server string) error

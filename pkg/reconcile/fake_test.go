@@ -179,13 +179,7 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 	var rows []haproxy.StatRow
 	for k, r := range f.w.servers {
 		row := *r
-		switch {
-		case f.w.admin[k] == haproxy.StateMaint:
-			row.Status = "MAINT"
-		case r.Status == "DOWN":
-		case f.w.admin[k] == haproxy.StateDrain:
-			row.Status = "DRAIN"
-		}
+		row.Status = f.w.shownStatus(k)
 		rows = append(rows, row)
 	}
 	for b, c := range f.w.counters {
@@ -193,6 +187,33 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)})})
 	}
 	return rows, nil
+}
+
+// shownStatus is the status "show stat" has for the server k: its health,
+// unless its admin state shows instead.
+func (w *fakeWorld) shownStatus(k string) string {
+	r := w.servers[k]
+	switch {
+	case w.admin[k] == haproxy.StateMaint:
+		return "MAINT"
+	case r.Status == "DOWN":
+	case w.admin[k] == haproxy.StateDrain:
+		return "DRAIN"
+	}
+	return r.Status
+}
+
+func (f fakeHAProxy) ServerStatuses(context.Context) ([]haproxy.ServerStatus, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("show stat -1 4 -1"); err != nil {
+		return nil, err
+	}
+	var out []haproxy.ServerStatus
+	for k, r := range f.w.servers {
+		out = append(out, haproxy.ServerStatus{Proxy: r.Proxy, Server: r.Server, Status: f.w.shownStatus(k), Chkdown: r.Count("chkdown")})
+	}
+	return out, nil
 }
 
 func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error) {

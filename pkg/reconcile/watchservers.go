@@ -1,29 +1,32 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
-	"sort"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/bluegreen-host/controller/pkg/haproxy"
 )
 
 // WatchServers nudges when HAProxy changes a server's status (UP, DOWN,
 // DRAIN, ...) between passes: a served color that its checks take DOWN is
 // seen within every, not at the next resync. A server that went UP and
 // DOWN again between two reads shows the same status both times; its count
-// of transitions to DOWN (chkdown) tells. It reads "show stat" of each
-// runtime API the desired state names (runtimes, asked afresh each time),
-// one command per address; a read that fails is logged and tried again.
-// Nudges never block: a nudge already pending covers the new one.
+// of transitions to DOWN (chkdown) tells. It reads the servers' statuses
+// (ServerStatuses: "show stat" of the servers only, four of its columns)
+// at each runtime API the desired state names (runtimes, asked afresh each
+// time), one command per address; a read that fails is logged and tried
+// again. Nudges never block: a nudge already pending covers the new one.
 func WatchServers(ctx context.Context, runtimes func() []string, clients func(addr string) (HAProxy, error),
 	every time.Duration, log logr.Logger, nudge chan<- struct{}) {
 	if every <= 0 {
 		return
 	}
 	go func() {
-		seen := map[string]string{} // runtime address -> its servers' statuses
+		seen := map[string][]haproxy.ServerStatus{} // runtime address -> its servers' statuses
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
@@ -33,7 +36,7 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 			case <-tick.C:
 			}
 			changed := false
-			now := map[string]string{}
+			now := map[string][]haproxy.ServerStatus{}
 			for _, addr := range runtimes() {
 				st, err := serverStatuses(ctx, clients, addr, every)
 				if err != nil {
@@ -44,7 +47,7 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 					continue
 				}
 				now[addr] = st
-				if prev, ok := seen[addr]; ok && prev != st {
+				if prev, ok := seen[addr]; ok && !slices.Equal(prev, st) {
 					changed = true
 				}
 			}
@@ -60,26 +63,21 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 	}()
 }
 
-// serverStatuses is every server's status at the runtime API addr, one
-// "backend/server status chkdown" line each, in a fixed order.
-func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, error), addr string, timeout time.Duration) (string, error) {
+// serverStatuses is every server's status and chkdown at the runtime API
+// addr, by backend and server name.
+func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, error), addr string, timeout time.Duration) ([]haproxy.ServerStatus, error) {
 	ha, err := clients(addr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rows, err := ha.ShowStat(ctx)
+	st, err := ha.ServerStatuses(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	lines := make([]string, 0, len(rows))
-	for _, r := range rows {
-		if r.Server == "FRONTEND" || r.Server == "BACKEND" {
-			continue
-		}
-		lines = append(lines, r.Proxy+"/"+r.Server+" "+r.Status+" "+r.Fields.Get("chkdown"))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n"), nil
+	slices.SortFunc(st, func(a, b haproxy.ServerStatus) int {
+		return cmp.Or(cmp.Compare(a.Proxy, b.Proxy), cmp.Compare(a.Server, b.Server))
+	})
+	return st, nil
 }
