@@ -149,6 +149,15 @@ func clone(ct docker.Container) docker.Container {
 	return ct
 }
 
+// observed is the engine as the observations read it: through the cache,
+// when there is one.
+func (l *Loop) observed() Containers {
+	if l.Cache == nil {
+		return l.Deps.Containers
+	}
+	return l.Cache.observer(l.Deps.Containers)
+}
+
 // executor is next for the steps: every read is live, and every change of
 // a container forgets it when the change returns.
 func (c *ContainerCache) executor(next Containers) Containers {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -86,4 +87,35 @@ func (l *Loop) logRefused(err error, held map[string]string) {
 		sort.Strings(names)
 		l.Log.Error(err, "Part of the desired state is refused: the services it names run on at their last valid spec, the others go on", "held", names)
 	}
+}
+
+// keepRuntimes records the HAProxy runtime API addresses svcs name.
+func (l *Loop) keepRuntimes(svcs []spec.Service) {
+	var addrs []string
+	for i := range svcs {
+		if a := svcs[i].HAProxy.Runtime; !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	l.mu.Lock()
+	l.runtimes = addrs
+	l.mu.Unlock()
+}
+
+// keepBackends records the service of each backend svcs name.
+func (l *Loop) keepBackends(svcs []spec.Service) {
+	l.backendOwner = map[string]string{}
+	for i := range svcs {
+		for _, c := range spec.Colors() {
+			l.backendOwner[svcs[i].Color(c).Backend] = svcs[i].Name
+		}
+	}
+}
+
+// Runtimes returns the HAProxy runtime API addresses of the desired state
+// last read (for WatchServers). It may be called from any goroutine.
+func (l *Loop) Runtimes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.runtimes)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -247,46 +246,6 @@ func (l *Loop) StatusSnapshot() state.Status {
 	return l.Status.Snapshot()
 }
 
-// keepRuntimes records the HAProxy runtime API addresses svcs name.
-func (l *Loop) keepRuntimes(svcs []spec.Service) {
-	var addrs []string
-	for i := range svcs {
-		if a := svcs[i].HAProxy.Runtime; !slices.Contains(addrs, a) {
-			addrs = append(addrs, a)
-		}
-	}
-	l.mu.Lock()
-	l.runtimes = addrs
-	l.mu.Unlock()
-}
-
-// keepBackends records the service of each backend svcs name.
-func (l *Loop) keepBackends(svcs []spec.Service) {
-	l.backendOwner = map[string]string{}
-	for i := range svcs {
-		for _, c := range spec.Colors() {
-			l.backendOwner[svcs[i].Color(c).Backend] = svcs[i].Name
-		}
-	}
-}
-
-// observed is the engine as the observations read it: through the cache,
-// when there is one.
-func (l *Loop) observed() Containers {
-	if l.Cache == nil {
-		return l.Deps.Containers
-	}
-	return l.Cache.observer(l.Deps.Containers)
-}
-
-// Runtimes returns the HAProxy runtime API addresses of the desired state
-// last read (for WatchServers). It may be called from any goroutine.
-func (l *Loop) Runtimes() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.runtimes)
-}
-
 // start takes service s's step on a goroutine of its own.
 func (l *Loop) start(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) {
 	l.inFlight[s.Name] = true
@@ -394,24 +353,6 @@ func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Durat
 		}
 		resetTimer(timer, max(next, 0))
 	}
-}
-
-// nudged makes the services l.Nudges named due now, and says whether a
-// pass over every service was asked.
-func (l *Loop) nudged() (all bool) {
-	all, services, backends := l.Nudges.take()
-	now := l.Now()
-	for _, b := range backends {
-		if s, ok := l.backendOwner[b]; ok {
-			services = append(services, s)
-		} else {
-			all = true // a backend of no service: let a full pass tell
-		}
-	}
-	for _, s := range services {
-		l.dueAt[s] = now
-	}
-	return all
 }
 
 // due says which services asked to be looked at by now.

@@ -63,3 +63,21 @@ func (n *Nudges) take() (all bool, services, backends []string) {
 	clear(n.backends)
 	return all, services, backends
 }
+
+// nudged makes the services l.Nudges named due now, and says whether a
+// pass over every service was asked.
+func (l *Loop) nudged() (all bool) {
+	all, services, backends := l.Nudges.take()
+	now := l.Now()
+	for _, b := range backends {
+		if s, ok := l.backendOwner[b]; ok {
+			services = append(services, s)
+		} else {
+			all = true // a backend of no service: let a full pass tell
+		}
+	}
+	for _, s := range services {
+		l.dueAt[s] = now
+	}
+	return all
+}
