@@ -265,7 +265,7 @@ func watch(ctx context.Context, o options, loop *reconcile.Loop, drv *docker.Dri
 	// The container cache is used only while the events are followed.
 	loop.Nudges, loop.Cache = reconcile.NewNudges(), reconcile.NewContainerCache(drv)
 	reconcile.WatchContainers(ctx, drv, log, loop.Nudges, loop.Cache)
-	reconcile.WatchServers(ctx, loop.Runtimes, loop.Deps.HAProxy, o.haproxyWatch, log, nudge)
+	reconcile.WatchServers(ctx, loop.Runtimes, loop.Deps.HAProxy, o.haproxyWatch, log, loop.Nudges)
 	if git != nil {
 		log.Info("Following the desired state in git", "url", git.url, "ref", o.gitRef, "path", o.gitPath, "poll", o.gitPoll.String(), "status", statusPath(o))
 	} else {

@@ -13,7 +13,8 @@ import (
 
 // WatchServers nudges when HAProxy changes a server's status (UP, DOWN,
 // DRAIN, ...) between passes: a served color that its checks take DOWN is
-// seen within every, not at the next resync. A server that went UP and
+// seen within every, not at the next resync. The nudge names the backends
+// whose servers changed, so that only their services are looked at. A server that went UP and
 // DOWN again between two reads shows the same status both times; its count
 // of transitions to DOWN (chkdown) tells. It reads the servers' statuses
 // (ServerStatuses: "show stat" of the servers only, four of its columns)
@@ -21,7 +22,7 @@ import (
 // time), one command per address; a read that fails is logged and tried
 // again. Nudges never block: a nudge already pending covers the new one.
 func WatchServers(ctx context.Context, runtimes func() []string, clients func(addr string) (HAProxy, error),
-	every time.Duration, log logr.Logger, nudge chan<- struct{}) {
+	every time.Duration, log logr.Logger, nudges *Nudges) {
 	if every <= 0 {
 		return
 	}
@@ -35,7 +36,7 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 				return
 			case <-tick.C:
 			}
-			changed := false
+			var changed []string
 			now := map[string][]haproxy.ServerStatus{}
 			for _, addr := range runtimes() {
 				st, err := serverStatuses(ctx, clients, addr, every)
@@ -47,17 +48,16 @@ func WatchServers(ctx context.Context, runtimes func() []string, clients func(ad
 					continue
 				}
 				now[addr] = st
-				if prev, ok := seen[addr]; ok && !slices.Equal(prev, st) {
-					changed = true
+				if prev, ok := seen[addr]; ok {
+					changed = append(changed, changedBackends(prev, st)...)
 				}
 			}
 			seen = now
-			if changed {
-				log.V(1).Info("HAProxy changed a server's status")
-				select {
-				case nudge <- struct{}{}:
-				default:
-				}
+			if len(changed) > 0 {
+				log.V(1).Info("HAProxy changed a server's status", "backends", changed)
+			}
+			for _, b := range changed {
+				nudges.Backend(b)
 			}
 		}
 	}()
@@ -80,4 +80,45 @@ func serverStatuses(ctx context.Context, clients func(addr string) (HAProxy, err
 		return cmp.Or(cmp.Compare(a.Proxy, b.Proxy), cmp.Compare(a.Server, b.Server))
 	})
 	return st, nil
+}
+
+// changedBackends lists the backends of which a server's status or chkdown
+// differs between two reads (both sorted by backend and server), or that
+// gained or lost a server.
+func changedBackends(prev, now []haproxy.ServerStatus) []string {
+	var out []string
+	add := func(b string) {
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	i, j := 0, 0
+	for i < len(prev) || j < len(now) {
+		switch c := compareServers(prev, now, i, j); {
+		case c < 0:
+			add(prev[i].Proxy)
+			i++
+		case c > 0:
+			add(now[j].Proxy)
+			j++
+		default:
+			if prev[i] != now[j] {
+				add(now[j].Proxy)
+			}
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// compareServers orders prev[i] and now[j] by backend and server, an
+// index past the end coming last.
+func compareServers(prev, now []haproxy.ServerStatus, i, j int) int {
+	switch {
+	case i == len(prev):
+		return 1
+	case j == len(now):
+		return -1
+	}
+	return cmp.Or(cmp.Compare(prev[i].Proxy, now[j].Proxy), cmp.Compare(prev[i].Server, now[j].Server))
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,17 +12,21 @@ import (
 )
 
 // TestWatchServersNudges: a server's status change between two reads of
-// HAProxy nudges a pass, and so does a trip UP and DOWN again that both
-// reads saw as DOWN (its chkdown count moved); nothing else does.
+// HAProxy nudges a pass of its backend's service, and so does a trip UP
+// and DOWN again that both reads saw as DOWN (its chkdown count moved);
+// nothing else does.
 func TestWatchServersNudges(t *testing.T) {
 	w := newFakeWorld()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nudge := make(chan struct{}, 1)
-	WatchServers(ctx, func() []string { return []string{"unix:///run/haproxy/admin.sock"} }, w.deps().HAProxy, 10*time.Millisecond, logr.Discard(), nudge)
+	nudges := NewNudges()
+	WatchServers(ctx, func() []string { return []string{"unix:///run/haproxy/admin.sock"} }, w.deps().HAProxy, 10*time.Millisecond, logr.Discard(), nudges)
 	nudged := func(within time.Duration) bool {
 		select {
-		case <-nudge:
+		case <-nudges.c:
+			if all, svcs, backends := nudges.take(); all || len(svcs) > 0 || !slices.Equal(backends, []string{"web_blue"}) {
+				t.Fatalf("nudged all=%v, services %v, backends %v; want backend web_blue only", all, svcs, backends)
+			}
 			return true
 		case <-time.After(within):
 			return false
@@ -50,5 +55,21 @@ func TestWatchServersNudges(t *testing.T) {
 	}
 	if nudged(100 * time.Millisecond) {
 		t.Fatal("nudged again with nothing changed")
+	}
+}
+
+// TestChangedBackends: the backends named are those of which a server
+// changed status or chkdown, appeared or went.
+func TestChangedBackends(t *testing.T) {
+	st := func(b, s, status string, chkdown int64) haproxy.ServerStatus {
+		return haproxy.ServerStatus{Proxy: b, Server: s, Status: status, Chkdown: chkdown}
+	}
+	prev := []haproxy.ServerStatus{st("a", "app", "UP", 0), st("b", "app", "DOWN", 1), st("c", "app", "UP", 0), st("c", "app2", "UP", 0), st("d", "app", "UP", 0)}
+	now := []haproxy.ServerStatus{st("a", "app", "UP", 0), st("b", "app", "DOWN", 2), st("c", "app", "UP", 0), st("d", "app", "DOWN", 0), st("e", "app", "UP", 0)}
+	if got, want := changedBackends(prev, now), []string{"b", "c", "d", "e"}; !slices.Equal(got, want) {
+		t.Fatalf("changedBackends = %v, want %v", got, want)
+	}
+	if got := changedBackends(prev, prev); len(got) != 0 {
+		t.Fatalf("changedBackends of the same read = %v, want none", got)
 	}
 }
