@@ -28,8 +28,10 @@ type costResult struct {
 	DockerCalls int64 // Docker Engine API requests
 	PassWall    []time.Duration
 
-	// A release of one service while the others stay put.
+	// A release of one service while the others stay put: the first one,
+	// measured in full, and all of them (Releases[0] is Release).
 	Release       switchResult
+	Releases      []switchResult
 	ReleaseCPU    time.Duration
 	ReleasePasses int
 	ReleaseHACmds int64
@@ -52,6 +54,8 @@ type costConfig struct {
 	// interleaved (0: none).
 	uiPairs  int
 	uiWindow time.Duration
+	// releases of the first service (at least 1).
+	releases int
 }
 
 // runCost starts a controller on n services (all blue v1), lets it converge,
@@ -168,11 +172,28 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 		res.ReleaseDocker = -1
 	}
 	res.HWM = u1.hwm
+	res.Releases = append(res.Releases, res.Release)
+	for k := 1; k < cfg.releases; k++ {
+		to, version := spec.Blue, "v1"
+		if k%2 == 0 {
+			to, version = spec.Green, "v2"
+		}
+		for st := w.serverStatus(0, to); st != "" && st[:2] == "UP"; st = w.serverStatus(0, to) {
+			time.Sleep(10 * time.Millisecond) // the verify window's warm color is stopped
+		}
+		res.Releases = append(res.Releases, w.doSwitch(0, to, version, "release", time.Minute))
+	}
 	sort.Slice(res.PassWall, func(i, j int) bool { return res.PassWall[i] < res.PassWall[j] })
-	t.Logf("cost %d services: idle %s CPU in %s (%d passes), HAProxy %s; %d passes: %d runtime API commands, %d Docker calls; release: save->switch %s, ready->switch %s",
+	rts := res.readyToSwitch()
+	t.Logf("cost %d services: idle %s CPU in %s (%d passes), HAProxy %s; %d passes: %d runtime API commands, %d Docker calls; release: save->switch %s; ready->switch over %d releases median %s, p90 %s",
 		n, res.IdleCPU, res.IdleWindow, res.IdlePasses, res.IdleHAProxyCPU, res.Passes, res.HACmds, res.DockerCalls,
-		ms(res.Release.since(res.Release.Switch)), ms(res.Release.readyToSwitch()))
+		ms(res.Release.since(res.Release.Switch)), len(rts), ms(pct(rts, 50)), ms(pct(rts, 90)))
 	return res
+}
+
+// readyToSwitch is ready to switch of each release.
+func (c costResult) readyToSwitch() []time.Duration {
+	return durations(c.Releases, func(s switchResult) time.Duration { return s.readyToSwitch() })
 }
 
 func perPass(n int64, passes int) string {

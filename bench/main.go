@@ -60,6 +60,7 @@ func main() {
 		minRequests   = flag.Int64("requests", 100000, "load: at least this many requests over the cycles (spread: the k-th save waits for k/switches of them, at most 30 s)")
 		scale         = flag.String("scale", "1,10,50", "service counts for the cost runs (empty: skip)")
 		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
+		scaleReleases = flag.Int("scale-releases", 1, "cost runs: releases of the first service while the others stay put, taking turns between green v2 and blue v1 (each starts a container); ready to switch is reported over them")
 		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
 		ui            = flag.Bool("ui", true, "cost runs: serve the dashboard (--ui-listen) and measure its first load, and the controller's CPU over the idle window and the passes again with a page open")
 		kamalBin      = flag.String("kamal-proxy", "", "side by side with a Kamal-style release: the path of a kamal-proxy binary built static from its source (CGO_ENABLED=0; never committed); empty: skip")
@@ -201,8 +202,8 @@ func main() {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 99 {
-			r.Fatalf("-scale: %q is not a service count from 1 to 99", f)
+		if err != nil || n < 1 || n > 500 {
+			r.Fatalf("-scale: %q is not a service count from 1 to 500", f)
 		}
 		counts = append(counts, n)
 	}
@@ -267,7 +268,7 @@ func main() {
 	}
 	for _, n := range counts {
 		rep.Cost = append(rep.Cost, runCost(r, fmt.Sprintf("bgc%s-%d", id, n), n, costConfig{
-			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges, ui: *ui,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, idle: *idle, nudges: *nudges, ui: *ui, releases: max(*scaleReleases, 1),
 			uiPairs: *uiPairs, uiWindow: *uiWindow,
 		}))
 	}

@@ -197,12 +197,13 @@ func (rep *report) mainSummary() string {
 				perMin(c.IdleCPU), float64(c.IdleRSS)/1024, perMin(c.IdleHAProxyCPU), c.Passes,
 				perPass(c.HACmds, c.Passes), perPass(c.DockerCalls, c.Passes), msf(pct(c.PassWall, 50)))
 		}
-		b.WriteString("\nA release of the first service while the others stay put (no load):\n\n")
-		b.WriteString("| services | save → switch ms | ready to switch ms | save → converged ms | controller CPU ms | passes | runtime API cmds/pass | Docker calls/pass | peak RSS MiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("\nReleases of the first service while the others stay put (no load), taking turns between green and blue, each starting a container: " +
+			"ready to switch over all of them; the other columns of the first one:\n\n")
+		b.WriteString("| services | ready to switch ms: median | p90 | n | save → switch ms | save → converged ms | controller CPU ms | passes | runtime API cmds/pass | Docker calls/pass | peak RSS MiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range rep.Cost {
-			r := c.Release
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %d | %s | %s | %.1f |\n", c.Services, msf(r.since(r.Switch)), msf(r.readyToSwitch()),
-				msf(r.since(r.Converged)), msf(c.ReleaseCPU), c.ReleasePasses, perPass(c.ReleaseHACmds, c.ReleasePasses),
+			r, rts := c.Release, c.readyToSwitch()
+			fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %s | %s | %d | %s | %s | %.1f |\n", c.Services, msf(pct(rts, 50)), msf(pct(rts, 90)), len(rts),
+				msf(r.since(r.Switch)), msf(r.since(r.Converged)), msf(c.ReleaseCPU), c.ReleasePasses, perPass(c.ReleaseHACmds, c.ReleasePasses),
 				perPass(c.ReleaseDocker, c.ReleasePasses), float64(c.HWM)/1024)
 		}
 		b.WriteString("\n")

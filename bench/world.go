@@ -166,7 +166,7 @@ func newWorld(t *scope, cfg worldConfig) *world {
 	for i := 0; i < cfg.services; i++ {
 		name := cfg.name
 		if cfg.services > 1 {
-			name = fmt.Sprintf("%s-s%02d", cfg.name, i+1)
+			name = fmt.Sprintf("%s-s%0*d", cfg.name, len(fmt.Sprint(max(cfg.services, 10))), i+1)
 		}
 		s := service{name: name, blue: w.port(), green: w.port()}
 		w.svcs = append(w.svcs, s)
