@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // Summaries lists the fake engine's containers, as the engine's list does.
@@ -207,11 +209,15 @@ func TestResyncForgetsWhatTheListShowsOtherwise(t *testing.T) {
 
 // TestNudgeLooksAtItsServiceOnly: a nudge naming a service (a container
 // event) or a backend (a server's status) has that service observed and no
-// other; a nudge for all has every one observed.
+// other, on the desired state already read; a nudge for all has every one
+// observed, and the desired state read again.
 func TestNudgeLooksAtItsServiceOnly(t *testing.T) {
 	w, web, api := twoServices(t)
 	loop := newTestLoop(t, w.deps(), api, web)
 	loop.Nudges = NewNudges()
+	var loads atomic.Int32
+	load := loop.Load
+	loop.Load = func() ([]spec.Service, error) { loads.Add(1); return load() }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { loop.Run(ctx, nil, time.Hour); close(done) }()
@@ -242,12 +248,15 @@ func TestNudgeLooksAtItsServiceOnly(t *testing.T) {
 		{"all", loop.Nudges.All, true, true},
 		{"a backend of no service", func() { loop.Nudges.Backend("other_blue") }, true, true},
 	} {
-		webBefore, apiBefore := w.count("inspect bg-web-green"), w.count("inspect bg-api-blue")
+		webBefore, apiBefore, loadsBefore := w.count("inspect bg-web-green"), w.count("inspect bg-api-blue"), loads.Load()
 		tc.nudge()
 		settle()
 		webSeen, apiSeen := w.count("inspect bg-web-green") > webBefore, w.count("inspect bg-api-blue") > apiBefore
 		if webSeen != tc.web || apiSeen != tc.api {
 			t.Errorf("nudge of %s: web observed %v, api %v; want %v, %v", tc.name, webSeen, apiSeen, tc.web, tc.api)
+		}
+		if read := loads.Load() - loadsBefore; (read > 0) != (tc.web && tc.api) {
+			t.Errorf("nudge of %s: the desired state read %d times", tc.name, read)
 		}
 	}
 }

@@ -36,7 +36,11 @@ type Loop struct {
 	Deps   *Deps
 	Log    logr.Logger
 	Status *state.StatusStore
-	// Load reads the desired state afresh at every pass.
+	// Load reads the desired state afresh at every pass over every
+	// service; a pass of some services only (a step ended, a gate, a
+	// nudge of theirs) reuses what the last one read: the desired state
+	// changes with its file (or commit), whose change asks for a pass
+	// over every service, and is read again at every resync.
 	Load func() ([]spec.Service, error)
 	Now  func() time.Time
 	// BeforeStep and AfterStep, when set, run around every step executed
@@ -86,6 +90,15 @@ type Loop struct {
 	// backendOwner is the service of each backend of the desired state
 	// last read, for the nudges that name a backend.
 	backendOwner map[string]string
+	// loaded is the desired state the last pass over every service read.
+	loaded *loadedState
+}
+
+// loadedState is the desired state as desired returned it.
+type loadedState struct {
+	svcs []spec.Service
+	held map[string]string
+	err  error
 }
 
 // stepDone is the end of one service's step.
@@ -152,7 +165,11 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	defer func() {
 		l.listener().PassEnded(res.SpecErr == nil && res.Refused == nil && len(res.Errors) == 0, l.Now())
 	}()
-	svcs, held, err := l.desired()
+	if due == nil || l.loaded == nil {
+		svcs, held, err := l.desired()
+		l.loaded = &loadedState{svcs: svcs, held: held, err: err}
+	}
+	svcs, held, err := l.loaded.svcs, l.loaded.held, l.loaded.err
 	l.mu.Lock()
 	l.Status.SetSpecError(err)
 	l.mu.Unlock()
