@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -132,27 +133,9 @@ func stripComments(b []byte) []byte {
 }
 
 func parseOne(doc []byte, source, baseDir string, files FileCheck) (Service, error) {
-	js, err := yaml.YAMLToJSONStrict(doc)
+	js, source, err := checkedJSON(doc, source)
 	if err != nil {
-		return Service{}, &FieldError{Source: source, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")}
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
-		return Service{}, &FieldError{Source: source, Msg: "malformed YAML: " + err.Error()}
-	}
-	if m, ok := tree.(map[string]any); ok {
-		if md, ok := m["metadata"].(map[string]any); ok {
-			if n, ok := md["name"].(string); ok && n != "" {
-				source = fmt.Sprintf("%s service %q", source, n)
-			}
-		}
-	}
-	var errs []error
-	checkTree(tree, reflect.TypeOf(Document{}), "", source, &errs)
-	if len(errs) > 0 {
-		return Service{}, errors.Join(errs...)
+		return Service{}, err
 	}
 	var d Document
 	if err := json.Unmarshal(js, &d); err != nil {
@@ -167,6 +150,72 @@ func parseOne(doc []byte, source, baseDir string, files FileCheck) (Service, err
 		return Service{}, err
 	}
 	return svc, nil
+}
+
+// checked is one document converted to JSON and checked against the
+// types: what depends on its text and source only.
+type checked struct {
+	js     []byte
+	source string // source with the service's name
+	err    error
+}
+
+// checkedDocs memoizes checkedJSON: a controller reads the same documents
+// at every resync, and converting YAML is most of the cost of reading a
+// desired state of hundreds of services. It is emptied when it holds
+// maxChecked documents.
+var checkedDocs = struct {
+	sync.Mutex
+	m map[[2]string]checked
+}{m: map[[2]string]checked{}}
+
+const maxChecked = 4096
+
+// checkedJSON converts doc to JSON and checks it against the types
+// (checkTree); source, completed with the service's name, is returned for
+// the messages of the checks that follow.
+func checkedJSON(doc []byte, source string) ([]byte, string, error) {
+	key := [2]string{source, string(doc)}
+	checkedDocs.Lock()
+	c, ok := checkedDocs.m[key]
+	checkedDocs.Unlock()
+	if ok {
+		return c.js, c.source, c.err
+	}
+	c.js, c.source, c.err = convertAndCheck(doc, source)
+	checkedDocs.Lock()
+	if len(checkedDocs.m) >= maxChecked {
+		clear(checkedDocs.m)
+	}
+	checkedDocs.m[key] = c
+	checkedDocs.Unlock()
+	return c.js, c.source, c.err
+}
+
+func convertAndCheck(doc []byte, source string) ([]byte, string, error) {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return nil, source, &FieldError{Source: source, Msg: "malformed YAML: " + strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, source, &FieldError{Source: source, Msg: "malformed YAML: " + err.Error()}
+	}
+	if m, ok := tree.(map[string]any); ok {
+		if md, ok := m["metadata"].(map[string]any); ok {
+			if n, ok := md["name"].(string); ok && n != "" {
+				source = fmt.Sprintf("%s service %q", source, n)
+			}
+		}
+	}
+	var errs []error
+	checkTree(tree, reflect.TypeOf(Document{}), "", source, &errs)
+	if len(errs) > 0 {
+		return nil, source, errors.Join(errs...)
+	}
+	return js, source, nil
 }
 
 var durationType = reflect.TypeOf(Duration{})

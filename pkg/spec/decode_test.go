@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -31,5 +32,38 @@ func TestDecodeReadsNoFile(t *testing.T) {
 	asked = nil
 	if _, err := Decode([]byte(spectest.Good+"  build: {context: app, dockerfile: ../Dockerfile}\n"), "d.yaml", "/x", files); err == nil || len(asked) != 0 {
 		t.Fatalf("a Dockerfile outside its context: err %v, FileCheck asked %v", err, asked)
+	}
+}
+
+// TestDecodeTwiceSharesNothing: a document read again (a controller reads
+// the same ones at every resync; their conversion is kept) decodes to the
+// same service, and neither decode shares anything the other can change;
+// an edited document is read afresh, and so is its refusal.
+func TestDecodeTwiceSharesNothing(t *testing.T) {
+	doc := []byte(spectest.Web("  env: {A: one}").YAML())
+	first, err := Decode(doc, "desired.yaml", t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Decode(doc, "desired.yaml", t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first[0].Env["A"] != "one" || !reflect.DeepEqual(first[0].Env, second[0].Env) {
+		t.Fatalf("env %v, then %v; want A=one both times", first[0].Env, second[0].Env)
+	}
+	first[0].Env["A"] = "changed"
+	if second[0].Env["A"] != "one" {
+		t.Fatal("the second decode shares the first one's env")
+	}
+	edited := []byte(strings.Replace(string(doc), "A: one", "A: two", 1))
+	if svcs, err := Decode(edited, "desired.yaml", t.TempDir(), nil); err != nil || svcs[0].Env["A"] != "two" {
+		t.Fatalf("an edited document decoded to %v (%v), want A=two", svcs, err)
+	}
+	bad := []byte(strings.Replace(string(doc), "A: one", "A: [one]", 1))
+	for range 2 {
+		if _, err := Decode(bad, "desired.yaml", t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "env") {
+			t.Fatalf("a refused document read twice: %v, want a refusal naming env", err)
+		}
 	}
 }
