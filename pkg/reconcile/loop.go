@@ -184,7 +184,6 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	}
 	l.keepRuntimes(svcs)
 	l.keepBackends(svcs)
-	l.countRetries(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
 	observer := *l.Deps
@@ -199,6 +198,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		delete(l.dueAt, svcs[i].Name)
 		todo = append(todo, i)
 	}
+	l.countRetries(svcs, todo)
 	asked := l.hostRequests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	l.giveRequests(svcs, todo, obs, asked)

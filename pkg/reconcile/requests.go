@@ -61,14 +61,14 @@ func (l *Loop) giveRequests(svcs []spec.Service, todo []int, obs []observation, 
 	}
 }
 
-// countRetries gives each service of svcs the retries asked for at the
-// host that its spec, as written, has had: its generation is that of
-// the current attempt. The count of a spec that changed since is
+// countRetries gives each service svcs[i] of todo the retries asked for
+// at the host that its spec, as written, has had: its generation is that
+// of the current attempt. The count of a spec that changed since is
 // forgotten.
-func (l *Loop) countRetries(svcs []spec.Service) {
+func (l *Loop) countRetries(svcs []spec.Service, todo []int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for i := range svcs {
+	for _, i := range todo {
 		s := &svcs[i]
 		st := l.Status.Service(s.Name)
 		if s.HostRetries = st.RetriesOf(s.WrittenGeneration()); s.HostRetries == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -276,6 +277,12 @@ type StatusStore struct {
 	path    string
 	cur     Status
 	written []byte
+	// encoded holds each service's part of the file, as Flush last wrote
+	// it; touched, the services handed out (Service) since: only those
+	// are encoded again, so a pass of one service among hundreds does not
+	// encode them all.
+	encoded map[string][]byte
+	touched map[string]bool
 }
 
 // LoadStatus reads the status file; a missing file is an empty status.
@@ -315,6 +322,10 @@ func ReadStatus(path string) (Status, error) {
 
 // Service returns the status of one service, creating it if needed.
 func (st *StatusStore) Service(name string) *ServiceStatus {
+	if st.touched == nil {
+		st.touched = map[string]bool{}
+	}
+	st.touched[name] = true // the caller may change it
 	s, ok := st.cur.Services[name]
 	if !ok {
 		s = &ServiceStatus{}
@@ -357,11 +368,10 @@ func (st *StatusStore) Keep(names map[string]bool) {
 
 // Flush writes the status atomically (temp file, fsync, rename) if it changed.
 func (st *StatusStore) Flush() error {
-	b, err := json.MarshalIndent(st.cur, "", "  ")
+	b, err := st.encode()
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
-	b = append(b, '\n')
 	if bytes.Equal(b, st.written) {
 		return nil
 	}
@@ -374,6 +384,54 @@ func (st *StatusStore) Flush() error {
 	}
 	st.written = b
 	return nil
+}
+
+// encode is json.MarshalIndent of the status, with a newline, made of
+// each service's part as last encoded unless it was handed out since
+// (Service).
+func (st *StatusStore) encode() ([]byte, error) {
+	top := st.cur
+	top.Services = map[string]*ServiceStatus{}
+	head, err := json.MarshalIndent(top, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// head ends with "services": {}\n}; the services go between the braces.
+	head = bytes.TrimSuffix(head, []byte("{}\n}"))
+	if len(st.cur.Services) == 0 {
+		return append(head, "{}\n}\n"...), nil
+	}
+	if st.encoded == nil {
+		st.encoded = map[string][]byte{}
+	}
+	for name := range st.encoded {
+		if _, ok := st.cur.Services[name]; !ok {
+			delete(st.encoded, name)
+		}
+	}
+	names := make([]string, 0, len(st.cur.Services))
+	for name, svc := range st.cur.Services {
+		names = append(names, name)
+		if _, ok := st.encoded[name]; ok && !st.touched[name] {
+			continue
+		}
+		part, err := json.MarshalIndent(svc, "    ", "  ")
+		if err != nil {
+			return nil, err
+		}
+		key, _ := json.Marshal(name)
+		st.encoded[name] = append(append(append([]byte("    "), key...), ": "...), part...)
+	}
+	clear(st.touched)
+	sort.Strings(names)
+	b := append(head, "{\n"...)
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ",\n"...)
+		}
+		b = append(b, st.encoded[name]...)
+	}
+	return append(b, "\n  }\n}\n"...), nil
 }
 
 // Remembered returns what status keeps of each replica of each color for

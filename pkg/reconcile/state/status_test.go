@@ -1,11 +1,16 @@
 package state
 
 import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
+	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
 // TestConditions: each phase sets Ready, Reconciling and Stalled as kstatus
@@ -43,4 +48,52 @@ func TestConditions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFlushWritesWhatMarshalIndentWould: the file Flush writes, made of
+// each service's part encoded when it was last handed out, is exactly the
+// whole status encoded at once, through changes of services, of the
+// top-level fields, and services dropped; a service not handed out is not
+// encoded again.
+func TestFlushWritesWhatMarshalIndentWould(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	st, err := LoadStatus(path, "desired <&> .yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(when string) {
+		t.Helper()
+		if err := st.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.MarshalIndent(st.cur, "", "  ")
+		if string(got) != string(want)+"\n" {
+			t.Fatalf("%s: the file is\n%s\nwant\n%s", when, got, want)
+		}
+	}
+	same("no service")
+	for _, name := range []string{"web", "api", "a<b>"} {
+		st.Service(name).ServedColor = spec.Blue
+	}
+	same("three services")
+	st.Service("api").ServedColor = spec.Green
+	st.SetSpecError(errors.New("refused: x"))
+	st.SetSource(&SourceStatus{URL: "https://example.com/r.git", Ref: "main"})
+	same("one changed, and the top-level fields")
+	before, _ := os.ReadFile(path)
+	st.cur.Services["web"].ServedColor = spec.Green // not handed out: not encoded again
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(before) {
+		t.Fatalf("a service not handed out was encoded again:\n%s", got)
+	}
+	st.Service("web")
+	same("handed out again")
+	st.Keep(map[string]bool{"api": true})
+	same("two dropped")
 }
