@@ -161,7 +161,7 @@ func (l *Loop) Pass(ctx context.Context) PassResult {
 // end comes on l.done, for finish.
 func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassResult) {
 	l.init()
-	defer l.flush()
+	defer l.flushSoon()
 	defer func() {
 		l.listener().PassEnded(res.SpecErr == nil && res.Refused == nil && len(res.Errors) == 0, l.Now())
 	}()
@@ -253,16 +253,6 @@ func (l *Loop) keep(keep map[string]bool) {
 	l.mu.Unlock()
 }
 
-// StatusSnapshot returns a copy of the status as it is in memory, with
-// the decisions of the pass under way. It may be called from any
-// goroutine, except from a Listener's methods (the loop holds the status
-// while it calls them).
-func (l *Loop) StatusSnapshot() state.Status {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.Status.Snapshot()
-}
-
 // start takes service s's step on a goroutine of its own.
 func (l *Loop) start(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) {
 	l.inFlight[s.Name] = true
@@ -298,15 +288,6 @@ func (l *Loop) failed(name string, err error, res *PassResult) {
 	wait := l.backoff(name)
 	res.RequeueAfter = planner.Sooner(res.RequeueAfter, wait)
 	l.dueAt[name] = l.Now().Add(wait)
-}
-
-// flush writes the status if it changed.
-func (l *Loop) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.Status.Flush(); err != nil {
-		l.Log.Error(err, "Cannot write status")
-	}
 }
 
 func (l *Loop) backoff(name string) time.Duration {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
@@ -283,6 +284,20 @@ type StatusStore struct {
 	// encode them all.
 	encoded map[string][]byte
 	touched map[string]bool
+	// w writes the file, now (Flush) or soon (FlushSoon).
+	w statusWriter
+}
+
+// statusWriter writes encoded statuses in the order they were made: one
+// made earlier never replaces one made later, whichever write ends first.
+type statusWriter struct {
+	mu      sync.Mutex // guards made, pending, running and err
+	made    uint64     // the sequence number of the last status handed over
+	pending []byte     // the newest status handed over to FlushSoon and not written yet
+	running bool       // a goroutine writes pending
+	err     error      // the last failure of a write made soon
+	disk    sync.Mutex // held while writing; guards wrote and StatusStore.written
+	wrote   uint64     // the sequence number of the last status written
 }
 
 // LoadStatus reads the status file; a missing file is an empty status.
@@ -366,13 +381,72 @@ func (st *StatusStore) Keep(names map[string]bool) {
 	}
 }
 
-// Flush writes the status atomically (temp file, fsync, rename) if it changed.
+// Flush writes the status atomically (temp file, fsync, rename) if it
+// changed, and returns once it is on disk: after it, no write handed to
+// FlushSoon before replaces it.
 func (st *StatusStore) Flush() error {
 	b, err := st.encode()
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
-	if bytes.Equal(b, st.written) {
+	st.w.mu.Lock()
+	st.w.made++
+	seq := st.w.made
+	st.w.mu.Unlock()
+	st.w.disk.Lock()
+	defer st.w.disk.Unlock()
+	return st.write(b, seq)
+}
+
+// FlushSoon hands the status, if it changed, to a goroutine that writes it
+// as Flush does, and returns at once: a pass does not wait for the disk.
+// Statuses handed over faster than they are written are coalesced (the
+// newest is written). It returns the failure of the last write made soon,
+// if any, to be logged.
+func (st *StatusStore) FlushSoon() error {
+	b, err := st.encode()
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	st.w.mu.Lock()
+	defer st.w.mu.Unlock()
+	st.w.made++
+	st.w.pending = b
+	if !st.w.running {
+		st.w.running = true
+		go st.writeSoon()
+	}
+	err, st.w.err = st.w.err, nil
+	return err
+}
+
+// writeSoon writes the pending statuses until none is left.
+func (st *StatusStore) writeSoon() {
+	for {
+		st.w.mu.Lock()
+		b, seq := st.w.pending, st.w.made
+		st.w.pending = nil
+		if b == nil {
+			st.w.running = false
+			st.w.mu.Unlock()
+			return
+		}
+		st.w.mu.Unlock()
+		st.w.disk.Lock()
+		err := st.write(b, seq)
+		st.w.disk.Unlock()
+		if err != nil {
+			st.w.mu.Lock()
+			st.w.err = err
+			st.w.mu.Unlock()
+		}
+	}
+}
+
+// write writes b, the status of sequence number seq, unless one made later
+// was written or it is what the file holds. st.w.disk is held.
+func (st *StatusStore) write(b []byte, seq uint64) error {
+	if seq < st.w.wrote || bytes.Equal(b, st.written) {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(st.path), 0o755); err != nil {
@@ -382,7 +456,7 @@ func (st *StatusStore) Flush() error {
 	if err := safefile.WriteFile(st.path, b, 0o600); err != nil {
 		return fmt.Errorf("write status file %s: %w", st.path, err)
 	}
-	st.written = b
+	st.written, st.w.wrote = b, seq
 	return nil
 }
 
@@ -424,7 +498,12 @@ func (st *StatusStore) encode() ([]byte, error) {
 	}
 	clear(st.touched)
 	sort.Strings(names)
-	b := append(head, "{\n"...)
+	size := len(head) + 16
+	for _, name := range names {
+		size += len(st.encoded[name]) + 2
+	}
+	b := append(make([]byte, 0, size), head...)
+	b = append(b, "{\n"...)
 	for i, name := range names {
 		if i > 0 {
 			b = append(b, ",\n"...)

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -96,4 +97,51 @@ func TestFlushWritesWhatMarshalIndentWould(t *testing.T) {
 	same("handed out again")
 	st.Keep(map[string]bool{"api": true})
 	same("two dropped")
+}
+
+// TestFlushSoonNeverReplacesANewerStatus: statuses handed to FlushSoon
+// faster than they are written, with Flushes in between, leave the file
+// holding the newest one once every write has ended.
+func TestFlushSoonNeverReplacesANewerStatus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	st, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		st.Service("web").FailedReason = fmt.Sprint(i)
+		if i%17 == 0 {
+			err = st.Flush()
+		} else {
+			err = st.FlushSoon()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Service("web").FailedReason = "last"
+	if err := st.FlushSoon(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st.w.mu.Lock()
+		running := st.w.running
+		st.w.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writes made soon never ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.MarshalIndent(st.cur, "", "  ")
+	if string(got) != string(want)+"\n" {
+		t.Fatalf("the file holds\n%s\nwant the newest status\n%s", got, want)
+	}
 }
