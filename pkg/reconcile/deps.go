@@ -23,6 +23,10 @@ type HAProxy interface {
 	// read than ShowStat, for polling.
 	ServerStatuses(ctx context.Context) ([]haproxy.ServerStatus, error)
 	ServersState(ctx context.Context) ([]haproxy.ServerState, error)
+	// StatOf and ServersStateOf read one backend only: none when HAProxy
+	// has no such backend.
+	StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error)
+	ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 	SetServerHealthUp(ctx context.Context, backend, server string) error
 	SetServerAddr(ctx context.Context, backend, server string, addr netip.AddrPort) error

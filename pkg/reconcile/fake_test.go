@@ -176,17 +176,38 @@ func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 	if err := f.w.record("show stat"); err != nil {
 		return nil, err
 	}
+	return f.w.statRows(), nil
+}
+
+func (f fakeHAProxy) StatOf(_ context.Context, backend string) ([]haproxy.StatRow, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("show stat %s 6 -1", backend); err != nil {
+		return nil, err
+	}
+	var out []haproxy.StatRow
+	for _, r := range f.w.statRows() {
+		if r.Proxy == backend {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// statRows is what "show stat" shows: the servers and the backends'
+// counters.
+func (w *fakeWorld) statRows() []haproxy.StatRow {
 	var rows []haproxy.StatRow
-	for k, r := range f.w.servers {
+	for k, r := range w.servers {
 		row := *r
-		row.Status = f.w.shownStatus(k)
+		row.Status = w.shownStatus(k)
 		rows = append(rows, row)
 	}
-	for b, c := range f.w.counters {
+	for b, c := range w.counters {
 		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: haproxy.NewStatFields(map[string]string{
 			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)})})
 	}
-	return rows, nil
+	return rows
 }
 
 // shownStatus is the status "show stat" has for the server k: its health,
@@ -222,10 +243,30 @@ func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error
 	if err := f.w.record("show servers state"); err != nil {
 		return nil, err
 	}
+	return f.w.serverStates(), nil
+}
+
+func (f fakeHAProxy) ServersStateOf(_ context.Context, backend string) ([]haproxy.ServerState, error) {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("show servers state %s", backend); err != nil {
+		return nil, err
+	}
 	var out []haproxy.ServerState
-	for k, r := range f.w.servers {
+	for _, s := range f.w.serverStates() {
+		if s.Backend == backend {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// serverStates is what "show servers state" shows.
+func (w *fakeWorld) serverStates() []haproxy.ServerState {
+	var out []haproxy.ServerState
+	for k, r := range w.servers {
 		s := haproxy.ServerState{Backend: r.Proxy, Server: r.Server}
-		switch f.w.admin[k] {
+		switch w.admin[k] {
 		case haproxy.StateDrain:
 			s.Admin = 0x8
 		case haproxy.StateMaint:
@@ -233,7 +274,7 @@ func (f fakeHAProxy) ServersState(context.Context) ([]haproxy.ServerState, error
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out
 }
 
 func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s haproxy.AdminState) error {

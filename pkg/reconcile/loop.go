@@ -186,9 +186,6 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	l.keepBackends(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
-	observer := *l.Deps
-	observer.HAProxy = newPassCache(l.Deps.HAProxy).client
-	observer.Containers = newPassImages(l.observed())
 	var todo []int
 	for i := range svcs {
 		keep[svcs[i].Name] = true
@@ -199,6 +196,9 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		todo = append(todo, i)
 	}
 	l.countRetries(svcs, todo)
+	observer := *l.Deps
+	observer.HAProxy = newPassCache(l.Deps.HAProxy, len(todo)).client
+	observer.Containers = newPassImages(l.observed())
 	asked := l.hostRequests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	l.giveRequests(svcs, todo, obs, asked)

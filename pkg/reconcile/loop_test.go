@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -399,6 +401,35 @@ func TestPassSharesReads(t *testing.T) {
 	// Found: one lookup serves both services.
 	if count := pass(); count["image demo:v1"] != 1 {
 		t.Errorf("image demo:v1 looked up %d times in one pass over two services, want 1 (calls %v)", count["image demo:v1"], w.calls)
+	}
+}
+
+// TestNarrowPassReadsItsBackendsOnly: a pass of one service among several
+// (a step ended, a gate, a nudge of its own) reads the stats and server
+// states of its two backends only, not those of every backend.
+func TestNarrowPassReadsItsBackendsOnly(t *testing.T) {
+	w, web, api := twoServices(t)
+	loop := newTestLoop(t, w.deps(), api, web)
+	loop.Pass(context.Background()) // the full pass
+	w.mu.Lock()
+	w.calls = nil
+	w.mu.Unlock()
+	loop.init()
+	loop.pass(context.Background(), func(name string) bool { return name == "api" })
+	for len(loop.inFlight) > 0 {
+		var res PassResult
+		loop.finish(<-loop.done, &res)
+	}
+	var reads []string
+	for _, c := range w.calls {
+		if strings.HasPrefix(c, "show stat") || strings.HasPrefix(c, "show servers") {
+			reads = append(reads, c)
+		}
+	}
+	sort.Strings(reads)
+	want := []string{"show servers state api_blue", "show servers state api_green", "show stat api_blue 6 -1", "show stat api_green 6 -1"}
+	if !slices.Equal(reads, want) {
+		t.Fatalf("a pass of api alone read %q, want %q", reads, want)
 	}
 }
 

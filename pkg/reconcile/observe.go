@@ -43,8 +43,8 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return err
 		},
 		func() (err error) { backends, err = ha.Backends(ctx); return err },
-		func() (err error) { stats, err = ha.ShowStat(ctx); return err },
-		func() (err error) { states, err = ha.ServersState(ctx); return err },
+		func() (err error) { stats, err = readEach(ctx, s, ha.StatOf); return err },
+		func() (err error) { states, err = readEach(ctx, s, ha.ServersStateOf); return err },
 		func() (err error) {
 			o.MapFile.Value, o.MapFile.Found, err = d.MapFiles.Lookup(s.HAProxy.MapFile, s.HAProxy.MapKey)
 			if err != nil {
@@ -92,6 +92,20 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.SetColor(c, colors[i])
 	}
 	return o, nil
+}
+
+// readEach reads s's backends with read, one after the other (each is
+// one command, or a share of one read shared by the pass).
+func readEach[T any](ctx context.Context, s *spec.Service, read func(context.Context, string) ([]T, error)) ([]T, error) {
+	var out []T
+	for _, c := range spec.Colors() {
+		rows, err := read(ctx, s.Color(c).Backend)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
 }
 
 // diedUnasked reports a replica whose container ran and exited without

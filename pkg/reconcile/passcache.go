@@ -10,17 +10,24 @@ import (
 // passCache memoizes the runtime API reads of one pass, per address: all
 // the services behind one HAProxy share one "show stat", one "show servers
 // state", one "show backend" and one "show map" per map file, and a broken
-// socket is asked once per pass, not once per service. Writes go through
-// uncached. The executor never reads through it: its safety checks ask
-// HAProxy afresh.
+// socket is asked once per pass, not once per service. A narrow pass (of
+// one service: a step ended, a gate, a nudge of its own) reads the stats
+// and server states of its backends only, one command each, so that its
+// cost does not grow with the services it does not look at. Writes go
+// through uncached. The executor never reads through it: its safety checks
+// ask HAProxy afresh.
 type passCache struct {
 	next   func(addr string) (HAProxy, error)
+	narrow bool
 	mu     sync.Mutex
 	byAddr map[string]*cachedHAProxy
 }
 
-func newPassCache(next func(addr string) (HAProxy, error)) *passCache {
-	return &passCache{next: next, byAddr: map[string]*cachedHAProxy{}}
+// narrowPass is the most services a pass may look at to be narrow.
+const narrowPass = 1
+
+func newPassCache(next func(addr string) (HAProxy, error), services int) *passCache {
+	return &passCache{next: next, narrow: services <= narrowPass, byAddr: map[string]*cachedHAProxy{}}
 }
 
 func (p *passCache) client(addr string) (HAProxy, error) {
@@ -33,7 +40,8 @@ func (p *passCache) client(addr string) (HAProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cachedHAProxy{HAProxy: h, maps: map[string]*memo[map[string]string]{}}
+	c := &cachedHAProxy{HAProxy: h, narrow: p.narrow, maps: map[string]*memo[map[string]string]{},
+		statOf: map[string]*memo[[]haproxy.StatRow]{}, statesOf: map[string]*memo[[]haproxy.ServerState]{}}
 	p.byAddr[addr] = c
 	return c, nil
 }
@@ -52,11 +60,59 @@ func (m *memo[T]) get(read func() (T, error)) (T, error) {
 
 type cachedHAProxy struct {
 	HAProxy
+	narrow   bool
 	mu       sync.Mutex
 	stats    memo[[]haproxy.StatRow]
 	states   memo[[]haproxy.ServerState]
 	backends memo[[]string]
 	maps     map[string]*memo[map[string]string]
+	statOf   map[string]*memo[[]haproxy.StatRow]
+	statesOf map[string]*memo[[]haproxy.ServerState]
+}
+
+// StatOf reads backend's rows: of the pass's one "show stat", or in a
+// narrow pass one "show stat <backend>".
+func (c *cachedHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
+	if !c.narrow {
+		rows, err := c.ShowStat(ctx)
+		return onlyOf(rows, backend, func(r haproxy.StatRow) string { return r.Proxy }), err
+	}
+	return memoOf(&c.mu, c.statOf, backend).get(func() ([]haproxy.StatRow, error) { return c.HAProxy.StatOf(ctx, backend) })
+}
+
+// ServersStateOf reads backend's servers' states: of the pass's one "show
+// servers state", or in a narrow pass one "show servers state <backend>".
+func (c *cachedHAProxy) ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error) {
+	if !c.narrow {
+		states, err := c.ServersState(ctx)
+		return onlyOf(states, backend, func(s haproxy.ServerState) string { return s.Backend }), err
+	}
+	return memoOf(&c.mu, c.statesOf, backend).get(func() ([]haproxy.ServerState, error) {
+		return c.HAProxy.ServersStateOf(ctx, backend)
+	})
+}
+
+// memoOf is m's memo of key, made if it has none; mu guards m.
+func memoOf[T any](mu *sync.Mutex, m map[string]*memo[T], key string) *memo[T] {
+	mu.Lock()
+	defer mu.Unlock()
+	if v, ok := m[key]; ok {
+		return v
+	}
+	v := &memo[T]{}
+	m[key] = v
+	return v
+}
+
+// onlyOf is the rows of backend.
+func onlyOf[T any](rows []T, backend string, of func(T) string) []T {
+	var out []T
+	for _, r := range rows {
+		if of(r) == backend {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (c *cachedHAProxy) ShowStat(ctx context.Context) ([]haproxy.StatRow, error) {
