@@ -95,7 +95,7 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.lockDir, "lock-dir", "/run/bluegreen", "directory shared by every controller on the host, holding one lock per HAProxy runtime address, so that two controllers never drive one HAProxy (created 0700; refused when another user owns it)")
 	fs.BoolVar(&o.once, "once", false, "converge, then exit 0; exit 1 when a service needs attention or --timeout passes, 4 when a release waits for controller promote")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "--once: give up after this long")
-	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at the world at least this often, even when nothing changes")
+	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at every service at least this often, even when nothing changes, and check the containers kept between passes against the engine's list")
 	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "wait this long after a file event before reading the desired state")
 	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
 	fs.DurationVar(&o.haproxyWatch, "haproxy-watch", 500*time.Millisecond, "read HAProxy's server states (one show stat of the servers only per runtime API) this often between passes, so that a served color going DOWN is seen within it (0: at passes only)")
