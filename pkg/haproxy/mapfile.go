@@ -57,16 +57,9 @@ func parseMapLine(line string) (key, value string, ok bool) {
 // at path, as HAProxy would load it. A missing file is not an error: found is
 // false.
 func LookupMapFile(path, key string) (value string, found bool, err error) {
-	data, err := safefile.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, nil
-	}
+	entries, err := ReadMapFile(path)
 	if err != nil {
-		return "", false, fmt.Errorf("read map file %s: %w", path, err)
-	}
-	entries, err := ParseMapFile(string(data))
-	if err != nil {
-		return "", false, fmt.Errorf("read map file %s: %w", path, err)
+		return "", false, err
 	}
 	for _, e := range entries {
 		if e.Key == key {
@@ -74,6 +67,23 @@ func LookupMapFile(path, key string) (value string, found bool, err error) {
 		}
 	}
 	return "", false, nil
+}
+
+// ReadMapFile reads every entry of the map file at path, in order; none
+// when there is no such file.
+func ReadMapFile(path string) ([]MapEntry, error) {
+	data, err := safefile.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read map file %s: %w", path, err)
+	}
+	entries, err := ParseMapFile(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("read map file %s: %w", path, err)
+	}
+	return entries, nil
 }
 
 // mapFileLocks holds one mutex per map file path.

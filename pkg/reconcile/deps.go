@@ -117,6 +117,16 @@ func (HostMapFiles) Lookup(path, key string) (string, bool, error) {
 	return haproxy.LookupMapFile(path, key)
 }
 
+// Entries reads every key of the map file at path (the first of
+// duplicates, as HAProxy uses it): a pass reads each map file once.
+func (HostMapFiles) Entries(path string) (map[string]string, error) {
+	entries, err := haproxy.ReadMapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return firstOfEach(entries), nil
+}
+
 // Write sets key to value in the map file at path.
 func (HostMapFiles) Write(path, key, value string) error {
 	return haproxy.WriteMapFile(path, key, value)

@@ -199,6 +199,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	observer := *l.Deps
 	observer.HAProxy = newPassCache(l.Deps.HAProxy, len(todo)).client
 	observer.Containers = newPassImages(l.observed())
+	observer.MapFiles = newPassMapFiles(l.Deps.MapFiles)
 	asked := l.hostRequests()
 	obs := l.observeAll(ctx, svcs, todo, &observer)
 	l.giveRequests(svcs, todo, obs, asked)

@@ -140,13 +140,7 @@ func (c *cachedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]string, len(rows))
-		for _, r := range rows {
-			if _, dup := out[r.Key]; !dup { // HAProxy uses the first of duplicates
-				out[r.Key] = r.Value
-			}
-		}
-		return out, nil
+		return firstOfEach(rows), nil
 	})
 	if err != nil {
 		return "", false, err
@@ -201,4 +195,49 @@ func (p *passImages) ImageID(ctx context.Context, ref string) (string, bool, err
 	p.mu.Unlock()
 	<-l.done
 	return l.id, l.found, l.err
+}
+
+// firstOfEach is the value of each key of a map: the first of duplicates,
+// as HAProxy uses it.
+func firstOfEach(rows []haproxy.MapEntry) map[string]string {
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		if _, dup := out[r.Key]; !dup {
+			out[r.Key] = r.Value
+		}
+	}
+	return out
+}
+
+// mapEntries is implemented by the MapFiles that read a whole map file at
+// once (HostMapFiles).
+type mapEntries interface {
+	Entries(path string) (map[string]string, error)
+}
+
+// passMapFiles memoizes the map file reads of one pass: the services that
+// share a map file share one read of it, instead of one each. Writes go
+// through. MapFiles that cannot read a whole file are asked key by key.
+type passMapFiles struct {
+	MapFiles
+	mu     sync.Mutex
+	byPath map[string]*memo[map[string]string]
+}
+
+func newPassMapFiles(next MapFiles) MapFiles {
+	if _, ok := next.(mapEntries); !ok {
+		return next
+	}
+	return &passMapFiles{MapFiles: next, byPath: map[string]*memo[map[string]string]{}}
+}
+
+func (p *passMapFiles) Lookup(path, key string) (string, bool, error) {
+	entries, err := memoOf(&p.mu, p.byPath, path).get(func() (map[string]string, error) {
+		return p.MapFiles.(mapEntries).Entries(path)
+	})
+	if err != nil {
+		return "", false, err
+	}
+	v, found := entries[key]
+	return v, found, nil
 }
