@@ -82,29 +82,6 @@ func TestIdlePassesInspectNoContainer(t *testing.T) {
 	}
 }
 
-// TestChangeBehindTheBackIsSeenByTheCachesResync: with the events
-// followed but none sent, a served container stopped (docker stop) or
-// removed (docker rm -f) behind the controller's back is seen and repaired
-// at the next periodic resync, through the engine's list.
-func TestChangeBehindTheBackIsSeenByTheCachesResync(t *testing.T) {
-	const resync = 300 * time.Millisecond
-	w, loop := cachedLoop(t)
-	runLoop(t, loop, nil, resync)
-	waitCall(t, w, "inspect bg-web-blue", 1, 5*time.Second)
-	w.big.Lock()
-	w.die("bg-web-blue", 143)
-	w.big.Unlock()
-	took := waitCall(t, w, "start bg-web-blue", 2, 3*resync)
-	t.Logf("docker stop: started again %s after, resync %s", took, resync)
-
-	w.big.Lock()
-	delete(w.containers, "bg-web-blue")
-	w.servers["web_blue/app"].Status = "DOWN"
-	w.big.Unlock()
-	took = waitCall(t, w, "create bg-web-blue", 2, 3*resync)
-	t.Logf("docker rm -f: created again %s after, resync %s", took, resync)
-}
-
 // blockingInspect is an engine whose Inspect waits for release.
 type blockingInspect struct {
 	Containers

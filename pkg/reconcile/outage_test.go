@@ -190,27 +190,38 @@ func TestMissedEventIsActedOnAfterResubscribing(t *testing.T) {
 }
 
 // TestChangeBehindTheBackIsSeenWithinOneResync: with no event at all (no
-// stream), a served container removed (docker rm -f) or stopped (docker
-// stop) behind the controller's back is seen and repaired at the next
-// periodic resync.
+// stream; or the stream followed, the containers kept between passes, and
+// no event sent), a served container removed (docker rm -f) or stopped
+// (docker stop) behind the controller's back is seen and repaired at the
+// next periodic resync: with the cache, through the engine's list.
 func TestChangeBehindTheBackIsSeenWithinOneResync(t *testing.T) {
 	const resync = 300 * time.Millisecond
-	w, loop := servingWorld(t)
-	runLoop(t, loop, nil, resync)
-	waitCall(t, w, "inspect bg-web-blue", 1, 5*time.Second)
-	w.big.Lock()
-	w.die("bg-web-blue", 143) // docker stop: no record of the controller's
-	w.big.Unlock()
-	took := waitCall(t, w, "start bg-web-blue", 2, 2*resync)
-	t.Logf("docker stop: started again %s after, resync %s", took, resync)
+	for _, tc := range []struct {
+		name  string
+		world func(*testing.T) (*fakeWorld, *Loop)
+	}{
+		{"no event stream", servingWorld},
+		{"events followed, none sent", cachedLoop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, loop := tc.world(t)
+			runLoop(t, loop, nil, resync)
+			waitCall(t, w, "inspect bg-web-blue", 1, 5*time.Second)
+			w.big.Lock()
+			w.die("bg-web-blue", 143) // docker stop: no record of the controller's
+			w.big.Unlock()
+			took := waitCall(t, w, "start bg-web-blue", 2, 3*resync)
+			t.Logf("docker stop: started again %s after, resync %s", took, resync)
 
-	w.big.Lock()
-	delete(w.containers, "bg-web-blue") // docker rm -f
-	w.servers["web_blue/app"].Status = "DOWN"
-	w.big.Unlock()
-	took = waitCall(t, w, "create bg-web-blue", 2, 2*resync) // the first by w.run
-	t.Logf("docker rm -f: created again %s after, resync %s", took, resync)
-	if !strings.Contains(fmt.Sprint(w.mutating()), "start bg-web-blue") {
-		t.Fatalf("blue recreated but not started: %v", w.mutating())
+			w.big.Lock()
+			delete(w.containers, "bg-web-blue") // docker rm -f
+			w.servers["web_blue/app"].Status = "DOWN"
+			w.big.Unlock()
+			took = waitCall(t, w, "create bg-web-blue", 2, 3*resync) // the first by w.run
+			t.Logf("docker rm -f: created again %s after, resync %s", took, resync)
+			if !strings.Contains(fmt.Sprint(w.mutating()), "start bg-web-blue") {
+				t.Fatalf("blue recreated but not started: %v", w.mutating())
+			}
+		})
 	}
 }
