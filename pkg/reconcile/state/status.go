@@ -294,6 +294,7 @@ type statusWriter struct {
 	mu      sync.Mutex // guards made, pending, running and err
 	made    uint64     // the sequence number of the last status handed over
 	pending []byte     // the newest status handed over to FlushSoon and not written yet
+	seq     uint64     // pending's sequence number
 	running bool       // a goroutine writes pending
 	err     error      // the last failure of a write made soon
 	disk    sync.Mutex // held while writing; guards wrote and StatusStore.written
@@ -411,7 +412,7 @@ func (st *StatusStore) FlushSoon() error {
 	st.w.mu.Lock()
 	defer st.w.mu.Unlock()
 	st.w.made++
-	st.w.pending = b
+	st.w.pending, st.w.seq = b, st.w.made
 	if !st.w.running {
 		st.w.running = true
 		go st.writeSoon()
@@ -424,7 +425,7 @@ func (st *StatusStore) FlushSoon() error {
 func (st *StatusStore) writeSoon() {
 	for {
 		st.w.mu.Lock()
-		b, seq := st.w.pending, st.w.made
+		b, seq := st.w.pending, st.w.seq
 		st.w.pending = nil
 		if b == nil {
 			st.w.running = false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,33 @@ func TestFlushSoonNeverReplacesANewerStatus(t *testing.T) {
 	want, _ := json.MarshalIndent(st.cur, "", "  ")
 	if string(got) != string(want)+"\n" {
 		t.Fatalf("the file holds\n%s\nwant the newest status\n%s", got, want)
+	}
+}
+
+// TestStatusHandedOverBeforeAFlushIsNotWrittenAfterIt: a status handed to
+// FlushSoon, then a newer one written by Flush before the writer ran: the
+// writer, when it runs, leaves the newer one in the file.
+func TestStatusHandedOverBeforeAFlushIsNotWrittenAfterIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	st, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.w.running = true // the writer is not started: the test runs it below
+	st.Service("web").FailedReason = "older"
+	if err := st.FlushSoon(); err != nil {
+		t.Fatal(err)
+	}
+	st.Service("web").FailedReason = "newer"
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st.writeSoon()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), `"newer"`) {
+		t.Fatalf("the file holds an older status than the last one written:\n%s", got)
 	}
 }
