@@ -13,52 +13,40 @@ import (
 // backend. With hundreds of backends it is far less to produce, send and
 // parse than "show stat" of them all.
 func (c *Client) StatOf(ctx context.Context, backend string) ([]StatRow, error) {
-	if err := names.ValidateBackendName(backend); err != nil {
-		return nil, fmt.Errorf("read stats of backend %q on %s: %w", backend, c.addr, err)
-	}
-	answer, err := c.Exec(ctx, "show stat "+backend+" 6 -1")
-	if errors.Is(err, ErrUnknownBackend) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read stats of backend %s: %w", backend, err)
-	}
-	rows, err := ParseStat(answer)
-	if err != nil {
-		return nil, fmt.Errorf("read stats of backend %s on %s: %w", backend, c.addr, err)
-	}
-	// HAProxy takes an unknown name for a numeric proxy id: keep the
-	// rows of backend only.
-	out := rows[:0]
-	for _, r := range rows {
-		if r.Proxy == backend {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return readBackend(ctx, c, "stats", "show stat "+backend+" 6 -1", backend, ParseStat,
+		func(r StatRow) string { return r.Proxy })
 }
 
 // ServersStateOf returns the state of one backend's servers ("show
 // servers state <backend>"), none when HAProxy has no such backend.
 func (c *Client) ServersStateOf(ctx context.Context, backend string) ([]ServerState, error) {
+	return readBackend(ctx, c, "servers state", "show servers state "+backend, backend, ParseServersState,
+		func(s ServerState) string { return s.Backend })
+}
+
+// readBackend sends cmd, a read of backend's what, and parses its answer;
+// none when HAProxy has no such backend. HAProxy takes an unknown name for
+// a numeric proxy id: only the rows of backend (by of) are kept.
+func readBackend[T any](ctx context.Context, c *Client, what, cmd, backend string,
+	parse func(string) ([]T, error), of func(T) string) ([]T, error) {
 	if err := names.ValidateBackendName(backend); err != nil {
-		return nil, fmt.Errorf("read servers state of backend %q on %s: %w", backend, c.addr, err)
+		return nil, fmt.Errorf("read %s of backend %q on %s: %w", what, backend, c.addr, err)
 	}
-	answer, err := c.Exec(ctx, "show servers state "+backend)
+	answer, err := c.Exec(ctx, cmd)
 	if errors.Is(err, ErrUnknownBackend) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read servers state of backend %s: %w", backend, err)
+		return nil, fmt.Errorf("read %s of backend %s: %w", what, backend, err)
 	}
-	states, err := ParseServersState(answer)
+	rows, err := parse(answer)
 	if err != nil {
-		return nil, fmt.Errorf("read servers state of backend %s on %s: %w", backend, c.addr, err)
+		return nil, fmt.Errorf("read %s of backend %s on %s: %w", what, backend, c.addr, err)
 	}
-	out := states[:0]
-	for _, s := range states {
-		if s.Backend == backend {
-			out = append(out, s)
+	out := rows[:0]
+	for _, r := range rows {
+		if of(r) == backend {
+			out = append(out, r)
 		}
 	}
 	return out, nil

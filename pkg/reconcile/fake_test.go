@@ -185,13 +185,7 @@ func (f fakeHAProxy) StatOf(_ context.Context, backend string) ([]haproxy.StatRo
 	if err := f.w.record("show stat %s 6 -1", backend); err != nil {
 		return nil, err
 	}
-	var out []haproxy.StatRow
-	for _, r := range f.w.statRows() {
-		if r.Proxy == backend {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return onlyOf(f.w.statRows(), backend, func(r haproxy.StatRow) string { return r.Proxy }), nil
 }
 
 // statRows is what "show stat" shows: the servers and the backends'
@@ -252,13 +246,7 @@ func (f fakeHAProxy) ServersStateOf(_ context.Context, backend string) ([]haprox
 	if err := f.w.record("show servers state %s", backend); err != nil {
 		return nil, err
 	}
-	var out []haproxy.ServerState
-	for _, s := range f.w.serverStates() {
-		if s.Backend == backend {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return onlyOf(f.w.serverStates(), backend, func(s haproxy.ServerState) string { return s.Backend }), nil
 }
 
 // serverStates is what "show servers state" shows.

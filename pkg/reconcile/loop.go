@@ -168,6 +168,10 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	if due == nil || l.loaded == nil {
 		svcs, held, err := l.desired()
 		l.loaded = &loadedState{svcs: svcs, held: held, err: err}
+		if len(svcs) > 0 { // what they name is kept for the passes that reuse them
+			l.keepRuntimes(svcs)
+			l.keepBackends(svcs)
+		}
 	}
 	svcs, held, err := l.loaded.svcs, l.loaded.held, l.loaded.err
 	l.mu.Lock()
@@ -182,8 +186,6 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		res.Refused = fmt.Errorf("%w:\n%w", ErrSpec, err)
 		l.logRefused(err, held)
 	}
-	l.keepRuntimes(svcs)
-	l.keepBackends(svcs)
 	keep := map[string]bool{}
 	res.Converged = true
 	var todo []int
