@@ -108,18 +108,18 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 		// without a signal handler does: the controller knows it stopped
 		// it, so it starts it again rather than calling it a crash.
 		{"rollback", spec.Blue, "demo:v1", []string{
-			"set server web_blue/app state ready", "start bg-web-blue", "set server web_blue/app addr 172.17.0.3:8080",
+			"start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.3:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"update bg-web-blue restart unless-stopped",
 			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
 			"set server web_green/app addr 127.0.0.1:18082"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
-			"set server web_green/app state ready", "start bg-web-green", "set server web_green/app addr 172.17.0.4:8080",
+			"start bg-web-green", "set server web_green/app state ready", "set server web_green/app addr 172.17.0.4:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"update bg-web-green restart unless-stopped",
 			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
-			"set server web_blue/app state ready", "create bg-web-blue", "start bg-web-blue", "set server web_blue/app addr 172.17.0.5:8080",
+			"create bg-web-blue", "start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.5:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"update bg-web-blue restart unless-stopped",
 			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",

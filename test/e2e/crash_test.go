@@ -34,8 +34,8 @@ func TestCrashAnywhereConverges(t *testing.T) {
 		"after:StopContainer",   // blue stopped
 	}
 	rollback := []string{
-		"after:SetServerReady", // blue accepts traffic again (its drain is undone)
 		"after:StartContainer", // blue restarted
+		"after:SetServerReady", // blue accepts traffic again (its drain is undone)
 		"before:SwitchMap",     // blue ready again
 		"after:SwitchMap",      // map back on blue (runtime and file)
 		"after:DrainServer",    // green draining

@@ -569,7 +569,10 @@ func prepareReplica(s *spec.Service, o Observed, st ReplicaState, served spec.Co
 	if ct.Exists && !replicaRunsDesired(s, o, st) {
 		return replace(s, o, st, now), true
 	}
-	if st.Server.Draining() || st.Server.Maint() {
+	// A drained or disabled server is made ready once its container runs,
+	// not before: a stopped container is started first, off that step's
+	// path, and HAProxy does not check a port whose container is starting.
+	if ct.Running && (st.Server.Draining() || st.Server.Maint()) {
 		return serverStep(SetServerReady, s, r,
 			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", r, st.Server.Status)), true
 	}

@@ -114,9 +114,13 @@ func TestPlan(t *testing.T) {
 			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Edit(spec.Blue, plantest.Draining(0, time.Minute))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
-		{"rollback: undrain stopped blue (DOWN hides the drain) before it starts", func() *plantest.World {
+		{"rollback: start stopped blue (DOWN hides the drain) before it is undrained", func() *plantest.World {
 			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Edit(spec.Blue, plantest.Exited(0)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.AdminDrain = true })
+		}, plantest.Want{Action: planner.StartContainer, Color: spec.Blue, Target: "bg-web-blue"}},
+		{"rollback: undrain blue once it runs again", func() *plantest.World {
+			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+				Edit(spec.Blue, plantest.StartedAgo(0, "DOWN", 0)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.AdminDrain = true })
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
 		{"rollback: switch straight back to blue", func() *plantest.World {
 			return plantest.NewWorld(v1BlueRollback(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
@@ -142,10 +146,10 @@ func TestPlan(t *testing.T) {
 			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Edit(spec.Blue, plantest.Exited(0))
 		}, plantest.Want{Action: planner.RemoveContainer, Color: spec.Blue, Target: "bg-web-blue"}},
-		{"done: undrain blue's server before it starts", func() *plantest.World {
+		{"done: create blue while its server is still drained", func() *plantest.World {
 			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
 				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status = "DRAIN" })
-		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
+		}, plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
 		{"done: create blue on v2", func() *plantest.World {
 			return plantest.NewWorld(v2BlueDone(), plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
 		}, plantest.Want{Action: planner.CreateContainer, Color: spec.Blue, Target: "bg-web-blue"}},
