@@ -96,7 +96,7 @@ func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.BoolVar(&o.once, "once", false, "converge, then exit 0; exit 1 when a service needs attention or --timeout passes, 4 when a release waits for controller promote")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "--once: give up after this long")
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "look at every service at least this often, even when nothing changes, and check the containers kept between passes against the engine's list")
-	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "wait this long after a file event before reading the desired state")
+	fs.DurationVar(&o.debounce, "debounce", 5*time.Millisecond, "wait this long after a file event before reading the desired state (a single desired file that a new file was renamed over is read at once)")
 	fs.DurationVar(&o.haproxyTimeout, "haproxy-timeout", 2*time.Second, "deadline of one HAProxy runtime API command")
 	fs.DurationVar(&o.haproxyWatch, "haproxy-watch", 500*time.Millisecond, "read HAProxy's server states (one show stat of the servers only per runtime API) this often between passes, so that a served color going DOWN is seen within it (0: at passes only)")
 	fs.DurationVar(&o.dockerTimeout, "docker-timeout", 10*time.Second, "deadline of one read of the Docker engine (image or container inspect, logs); builds, starts and stops are bounded by --step-timeout instead")

@@ -15,8 +15,12 @@ import (
 // Watch nudges whenever the desired state may have changed. For a file it
 // watches the file's directory, so editors that save by writing a new file
 // and renaming it over the old one are seen; for a directory, any .yaml or
-// .yml file in it. Bursts of events within debounce make one nudge. Nudges
-// never block: a nudge already pending covers the new one.
+// .yml file in it. Bursts of events within debounce make one nudge. A
+// single file that appears whole (a new file renamed over it: its content
+// came with it) nudges at once, without waiting for debounce: that is how
+// most editors and tools save, and the release starts that much sooner; a
+// write in place is waited for as before. Nudges never block: a nudge
+// already pending covers the new one.
 func Watch(ctx context.Context, path string, debounce time.Duration, log logr.Logger, nudge chan<- struct{}) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -30,11 +34,14 @@ func Watch(ctx context.Context, path string, debounce time.Duration, log logr.Lo
 		base := filepath.Base(name)
 		return name == abs || strings.HasPrefix(base, "..") // "..data" swaps of mounted config maps
 	}
+	whole := func(ev fsnotify.Event) bool { return ev.Name == abs && ev.Has(fsnotify.Create) && nonEmpty(abs) }
 	if info.IsDir() {
 		dir, match = abs, func(name string) bool {
 			ext := filepath.Ext(name)
 			return ext == ".yaml" || ext == ".yml" || strings.HasPrefix(filepath.Base(name), "..")
 		}
+		// A burst of renames (a git checkout) is read as one state.
+		whole = func(fsnotify.Event) bool { return false }
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -68,6 +75,13 @@ func Watch(ctx context.Context, path string, debounce time.Duration, log logr.Lo
 					continue
 				}
 				log.V(1).Info("Desired state changed on disk", "file", ev.Name, "op", ev.Op.String())
+				if whole(ev) {
+					if timer != nil {
+						timer.Stop()
+					}
+					fire()
+					continue
+				}
 				if timer == nil {
 					timer = time.AfterFunc(debounce, fire)
 				} else {
@@ -82,4 +96,11 @@ func Watch(ctx context.Context, path string, debounce time.Duration, log logr.Lo
 		}
 	}()
 	return nil
+}
+
+// nonEmpty reports a regular file with content at path. A file created in
+// place is empty when its creation is seen; one renamed into place is not.
+func nonEmpty(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular() && info.Size() > 0
 }
