@@ -98,6 +98,9 @@ type Deps struct {
 
 	// checks completes the rows read while a check runs (nil: not kept).
 	checks *lastChecks
+	// published remembers the runs whose published port answered (nil:
+	// every pass probes it).
+	published *publishedAnswers
 }
 
 // stops returns d.Stops, creating an in-memory record if none was given.

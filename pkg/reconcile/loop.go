@@ -136,6 +136,9 @@ func (l *Loop) init() {
 		if l.Deps.checks == nil {
 			l.Deps.checks = &lastChecks{}
 		}
+		if l.Deps.published == nil {
+			l.Deps.published = &publishedAnswers{}
+		}
 		if l.Cache != nil { // steps forget what they change
 			l.Deps.Containers = l.Cache.executor(l.Deps.Containers)
 		}

@@ -221,12 +221,14 @@ func (d *Deps) probeAll(ctx context.Context, s *spec.Service, served spec.Color,
 // traffic again without waiting for HAProxy's check cadence and its outage
 // is explained, or while HAProxy does not send its traffic to its own
 // address (HAProxy was reloaded, or the container restarted). Otherwise
-// only its published port is.
+// only its published port is, once per run of its container.
 func (d *Deps) probeReplica(ctx context.Context, s *spec.Service, served spec.Color, st *planner.ReplicaState) {
 	switch {
 	case !st.Container.Running:
 	case st.Slot.Color != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, st.Slot, st.Container):
 		d.probe(ctx, s, st)
+	case d.published.answered(st.Slot.Container, st.Container.Run()):
+		st.FallbackOK = true
 	default:
 		d.probeFallback(ctx, s, st)
 	}
@@ -336,7 +338,9 @@ func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, st *planner.R
 		st.FallbackOK = st.Probes >= planner.ProbesNeeded
 		return
 	}
-	if err := d.Prober.Probe(ctx, "http://"+fb+s.HealthPath); err != nil {
+	err := d.Prober.Probe(ctx, "http://"+fb+s.HealthPath)
+	d.published.set(st.Slot.Container, st.Container.Run(), err == nil)
+	if err != nil {
 		st.FallbackError = err.Error()
 		return
 	}
