@@ -570,8 +570,8 @@ func prepareReplica(s *spec.Service, o Observed, st ReplicaState, served spec.Co
 		return replace(s, o, st, now), true
 	}
 	// A drained or disabled server is made ready once its container runs,
-	// not before: a stopped container is started first, off that step's
-	// path, and HAProxy does not check a port whose container is starting.
+	// not before: a release to a stopped color starts it first, and the
+	// undrain comes while the app starts, off the release's path.
 	if ct.Running && (st.Server.Draining() || st.Server.Maint()) {
 		return serverStep(SetServerReady, s, r,
 			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", r, st.Server.Status)), true
