@@ -46,8 +46,11 @@ type sideTimes struct {
 }
 
 type kamalResult struct {
-	Releases                 int
-	Controller, KamalRun     sideTimes
+	Releases             int
+	Controller, KamalRun sideTimes
+	// FirstCall is, per controller release, the save to its first step
+	// that calls the engine (RemoveContainer here).
+	FirstCall                []time.Duration
 	Started                  time.Time
 	Wall                     time.Duration
 	LoadAvgStart, LoadAvgEnd string
@@ -85,7 +88,11 @@ func runKamal(r *runner, name string, cfg kamalConfig) *kamalResult {
 	for i := 0; i < cfg.releases; i++ {
 		version := versions[i%2]
 		sides := []func(){
-			func() { res.Controller.add(controllerRelease(t, w, i, version)) },
+			func() {
+				first, start, firstOK, served := controllerRelease(t, w, i, version)
+				res.FirstCall = append(res.FirstCall, first)
+				res.Controller.add(start, firstOK, served)
+			},
 			func() { res.KamalRun.add(k.release(version)) },
 		}
 		if i%2 == 1 {
@@ -108,7 +115,7 @@ func (s *sideTimes) add(start, firstOK, served time.Duration) {
 
 // controllerRelease moves the service to the other color on version, from
 // rest (the target's container stopped and seen DOWN by HAProxy).
-func controllerRelease(t *scope, w *world, i int, version string) (start, firstOK, served time.Duration) {
+func controllerRelease(t *scope, w *world, i int, version string) (first, start, firstOK, served time.Duration) {
 	to := spec.Green
 	if w.active[0] == spec.Green {
 		to = spec.Blue
@@ -118,18 +125,31 @@ func controllerRelease(t *scope, w *world, i int, version string) (start, firstO
 			break
 		}
 	}
-	// A tag of its own, so that the controller creates the container, as
-	// docker run does on the other side (the same version: the same body).
+	// An image of its own (the version's with a label of this release:
+	// another image ID, the same body), so that the controller replaces
+	// the target's stopped container and creates a new one, as docker run
+	// does on the other side. A tag of the same image would only start the
+	// container it has.
 	tag := fmt.Sprintf("%s-r%d", version, i+1)
-	dockerCLI(t, "tag", w.repo+":"+version, w.repo+":"+tag)
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", w.repo+":"+tag).Run() })
+	build := exec.Command("docker", "build", "-q", "-t", w.repo+":"+tag, "-")
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0") // FROM a local image, no registry asked
+	build.Stdin = strings.NewReader(fmt.Sprintf("FROM %s:%s\nLABEL io.bluegreen.bench.release=%d\n", w.repo, version, i+1))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build %s:%s: %v: %s", w.repo, tag, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", w.repo+":"+tag).Run() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	seen := watchFront(ctx, w.front, string(to)+" "+version)
 	sw := w.doSwitch(0, to, tag, "release", time.Minute)
-	start = -1
+	start, first = -1, -1
 	if at, ok := sw.Steps["StartContainer"]; ok {
 		start = at.Sub(sw.Save)
+	}
+	for _, step := range []string{"RemoveContainer", "CreateContainer", "StartContainer"} {
+		if at, ok := sw.Steps[step]; ok && (first < 0 || at.Sub(sw.Save) < first) {
+			first = at.Sub(sw.Save)
+		}
 	}
 	served = -1
 	select {
@@ -140,7 +160,7 @@ func controllerRelease(t *scope, w *world, i int, version string) (start, firstO
 	}
 	t.Logf("side by side %2d, controller : start requested %s, first 200 %s, new version served %s", i+1,
 		ms(start), ms(sw.since(sw.Floor)), ms(served))
-	return start, sw.since(sw.Floor), served
+	return first, start, sw.since(sw.Floor), served
 }
 
 // watchFront asks the front for / every millisecond on a kept-alive

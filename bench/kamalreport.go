@@ -24,10 +24,10 @@ func (rep *report) kamalSection(detail bool) string {
 	b.WriteString(kamalBegin + "\n### Side by side with a Kamal-style release\n\n")
 	run, alone := rep.sectionCommands(fmt.Sprintf("go run ./bench -cycles 0 -scale '' -kamal-proxy PATH -kamal-releases %d", k.Releases), nil)
 	b.WriteString(rep.sectionRun(k.Started, k.Wall, run, alone, k.LoadAvgStart, k.LoadAvgEnd))
-	fmt.Fprintf(&b, "%d releases per side, taking turns (%s in all), each to a new container of the demo app (the controller's release names a new tag of the image, so it creates its container as `docker run` does), under a paced load on each side's front. "+
+	fmt.Fprintf(&b, "%d releases per side, taking turns (%s in all), each to a new container of the demo app (the controller's release names an image of its own, the version's with a label of that release: it removes the target color's stopped container and creates a new one, as `docker run` does), under a paced load on each side's front. "+
 		"The controller: from the rename of the desired file. Kamal-style: from the `docker run` of the new version on the proxy's network, "+
 		"then `kamal-proxy deploy` to it by name (kamal-proxy in a container, its port published on loopback), then the old container stopped and removed. "+
-		"*Start requested*: the controller's StartContainer step (its log, ms resolution), or `docker run -d` returning; *first 200*: the app on its own address; "+
+		"*Start requested*: the controller's StartContainer step (its log, ms resolution; after its RemoveContainer and CreateContainer steps), or `docker run -d` returning (after the create and the start); *first 200*: the app on its own address; "+
 		"*served*: the front's first answer from the new version. Milliseconds, median / p90:\n\n", k.Releases, k.Wall.Round(time.Second))
 	b.WriteString("| side | start requested | first 200 | new version served | served − first 200 | load: failed / sent |\n|---|--:|--:|--:|--:|--:|\n")
 	for _, s := range []struct {
@@ -41,17 +41,16 @@ func (rep *report) kamalSection(detail bool) string {
 			}
 		}
 		mp := func(ds []time.Duration) string {
-			var ok []time.Duration
-			for _, d := range ds {
-				if d >= 0 {
-					ok = append(ok, d)
-				}
-			}
+			ok := nonNegative(ds)
 			return msf(pct(ok, 50)) + " / " + msf(pct(ok, 90))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d / %d |\n", s.name, mp(s.t.Start), mp(s.t.FirstOK), mp(s.t.Served), mp(gap), s.t.Load.Failed, s.t.Load.Sent)
 	}
 	b.WriteString("\n")
+	if first := nonNegative(k.FirstCall); len(first) > 0 {
+		fmt.Fprintf(&b, "The controller's first call to the engine in each release (its RemoveContainer step, before the create and the start) came %s ms after the save at the median (p90 %s ms).\n\n",
+			msf(pct(first, 50)), msf(pct(first, 90)))
+	}
 	if detail {
 		b.WriteString("| # | controller: start requested | first 200 | served | Kamal-style: start requested | first 200 | served |\n|--:|--:|--:|--:|--:|--:|--:|\n")
 		for i := range k.Controller.Served {
@@ -63,4 +62,15 @@ func (rep *report) kamalSection(detail bool) string {
 	}
 	b.WriteString(kamalEnd + "\n")
 	return b.String()
+}
+
+// nonNegative is ds without the times not measured (negative).
+func nonNegative(ds []time.Duration) []time.Duration {
+	var ok []time.Duration
+	for _, d := range ds {
+		if d >= 0 {
+			ok = append(ok, d)
+		}
+	}
+	return ok
 }
