@@ -185,7 +185,7 @@ func (f fakeHAProxy) StatOf(_ context.Context, backend string) ([]haproxy.StatRo
 	if err := f.w.record("show stat %s 6 -1", backend); err != nil {
 		return nil, err
 	}
-	return onlyOf(f.w.statRows(), backend, func(r haproxy.StatRow) string { return r.Proxy }), nil
+	return byBackend(f.w.statRows(), func(r haproxy.StatRow) string { return r.Proxy })[backend], nil
 }
 
 // statRows is what "show stat" shows: the servers and the backends'
@@ -246,7 +246,7 @@ func (f fakeHAProxy) ServersStateOf(_ context.Context, backend string) ([]haprox
 	if err := f.w.record("show servers state %s", backend); err != nil {
 		return nil, err
 	}
-	return onlyOf(f.w.serverStates(), backend, func(s haproxy.ServerState) string { return s.Backend }), nil
+	return byBackend(f.w.serverStates(), func(s haproxy.ServerState) string { return s.Backend })[backend], nil
 }
 
 // serverStates is what "show servers state" shows.

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/bluegreen-host/controller/pkg/haproxy"
@@ -60,10 +61,15 @@ func (m *memo[T]) get(read func() (T, error)) (T, error) {
 
 type cachedHAProxy struct {
 	HAProxy
-	narrow   bool
-	mu       sync.Mutex
-	stats    memo[[]haproxy.StatRow]
-	states   memo[[]haproxy.ServerState]
+	narrow bool
+	mu     sync.Mutex
+	stats  memo[[]haproxy.StatRow]
+	states memo[[]haproxy.ServerState]
+	// statsBy and statesBy are stats and states by backend: in a pass
+	// over every service each service picks its own rows from them, not
+	// from the whole read (which grew with the square of the services).
+	statsBy  memo[map[string][]haproxy.StatRow]
+	statesBy memo[map[string][]haproxy.ServerState]
 	backends memo[[]string]
 	maps     map[string]*memo[map[string]string]
 	statOf   map[string]*memo[[]haproxy.StatRow]
@@ -74,8 +80,11 @@ type cachedHAProxy struct {
 // narrow pass one "show stat <backend>".
 func (c *cachedHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
 	if !c.narrow {
-		rows, err := c.ShowStat(ctx)
-		return onlyOf(rows, backend, func(r haproxy.StatRow) string { return r.Proxy }), err
+		by, err := c.statsBy.get(func() (map[string][]haproxy.StatRow, error) {
+			rows, err := c.ShowStat(ctx)
+			return byBackend(rows, func(r haproxy.StatRow) string { return r.Proxy }), err
+		})
+		return slices.Clone(by[backend]), err // the caller may complete its rows
 	}
 	return memoOf(&c.mu, c.statOf, backend).get(func() ([]haproxy.StatRow, error) { return c.HAProxy.StatOf(ctx, backend) })
 }
@@ -84,8 +93,11 @@ func (c *cachedHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.S
 // servers state", or in a narrow pass one "show servers state <backend>".
 func (c *cachedHAProxy) ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error) {
 	if !c.narrow {
-		states, err := c.ServersState(ctx)
-		return onlyOf(states, backend, func(s haproxy.ServerState) string { return s.Backend }), err
+		by, err := c.statesBy.get(func() (map[string][]haproxy.ServerState, error) {
+			states, err := c.ServersState(ctx)
+			return byBackend(states, func(s haproxy.ServerState) string { return s.Backend }), err
+		})
+		return slices.Clone(by[backend]), err
 	}
 	return memoOf(&c.mu, c.statesOf, backend).get(func() ([]haproxy.ServerState, error) {
 		return c.HAProxy.ServersStateOf(ctx, backend)
@@ -104,15 +116,13 @@ func memoOf[T any](mu *sync.Mutex, m map[string]*memo[T], key string) *memo[T] {
 	return v
 }
 
-// onlyOf is the rows of backend.
-func onlyOf[T any](rows []T, backend string, of func(T) string) []T {
-	var out []T
+// byBackend groups rows by their backend, as of names it.
+func byBackend[T any](rows []T, of func(T) string) map[string][]T {
+	by := map[string][]T{}
 	for _, r := range rows {
-		if of(r) == backend {
-			out = append(out, r)
-		}
+		by[of(r)] = append(by[of(r)], r)
 	}
-	return out
+	return by
 }
 
 func (c *cachedHAProxy) ShowStat(ctx context.Context) ([]haproxy.StatRow, error) {
