@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -278,11 +279,13 @@ type StatusStore struct {
 	path    string
 	cur     Status
 	written []byte
-	// encoded holds each service's part of the file, as Flush last wrote
-	// it; touched, the services handed out (Service) since: only those
-	// are encoded again, so a pass of one service among hundreds does not
-	// encode them all.
+	// encoded holds each service's part of the file as last encoded, and
+	// head the rest; touched, the services handed out (Service) since:
+	// only those are encoded again, so a pass of one service among
+	// hundreds does not encode them all. names is encoded's keys, sorted.
 	encoded map[string][]byte
+	head    []byte
+	names   []string
 	touched map[string]bool
 	// w writes the file, now (Flush) or soon (FlushSoon).
 	w statusWriter
@@ -291,14 +294,15 @@ type StatusStore struct {
 // statusWriter writes encoded statuses in the order they were made: one
 // made earlier never replaces one made later, whichever write ends first.
 type statusWriter struct {
-	mu      sync.Mutex // guards made, pending, running and err
-	made    uint64     // the sequence number of the last status handed over
-	pending []byte     // the newest status handed over to FlushSoon and not written yet
-	seq     uint64     // pending's sequence number
-	running bool       // a goroutine writes pending
-	err     error      // the last failure of a write made soon
-	disk    sync.Mutex // held while writing; guards wrote and StatusStore.written
-	wrote   uint64     // the sequence number of the last status written
+	mu      sync.Mutex     // guards made, pending, running, err and retry
+	made    uint64         // the sequence number of the last status handed over
+	pending *encodedStatus // the newest status handed over to FlushSoon and not written yet
+	seq     uint64         // pending's sequence number
+	running bool           // a goroutine writes pending
+	err     error          // the last failure of a write made soon
+	retry   bool           // a write made soon failed: the next FlushSoon hands one over
+	disk    sync.Mutex     // held while writing; guards wrote and StatusStore.written
+	wrote   uint64         // the sequence number of the last status written
 }
 
 // LoadStatus reads the status file; a missing file is an empty status.
@@ -386,7 +390,7 @@ func (st *StatusStore) Keep(names map[string]bool) {
 // changed, and returns once it is on disk: after it, no write handed to
 // FlushSoon before replaces it.
 func (st *StatusStore) Flush() error {
-	b, err := st.encode()
+	e, _, err := st.encode()
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
@@ -396,28 +400,33 @@ func (st *StatusStore) Flush() error {
 	st.w.mu.Unlock()
 	st.w.disk.Lock()
 	defer st.w.disk.Unlock()
-	return st.write(b, seq)
+	return st.write(e.assemble(), seq)
 }
 
-// FlushSoon hands the status, if it changed, to a goroutine that writes it
-// as Flush does, and returns at once: a pass does not wait for the disk.
-// Statuses handed over faster than they are written are coalesced (the
-// newest is written). It returns the failure of the last write made soon,
-// if any, to be logged.
+// FlushSoon hands the status, if it changed since it was last encoded, to
+// a goroutine that writes it as Flush does, and returns at once: a pass
+// does not wait for the disk, and a pass that changed nothing hands
+// nothing over. Statuses handed over faster than they are written are
+// coalesced (the newest is assembled and written). It returns the failure
+// of the last write made soon, if any, to be logged; the status is then
+// handed over again at the next call.
 func (st *StatusStore) FlushSoon() error {
-	b, err := st.encode()
+	e, changed, err := st.encode()
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
 	st.w.mu.Lock()
 	defer st.w.mu.Unlock()
+	err, st.w.err = st.w.err, nil
+	if !changed && !st.w.retry {
+		return err
+	}
 	st.w.made++
-	st.w.pending, st.w.seq = b, st.w.made
+	st.w.pending, st.w.seq, st.w.retry = &e, st.w.made, false
 	if !st.w.running {
 		st.w.running = true
 		go st.writeSoon()
 	}
-	err, st.w.err = st.w.err, nil
 	return err
 }
 
@@ -425,20 +434,20 @@ func (st *StatusStore) FlushSoon() error {
 func (st *StatusStore) writeSoon() {
 	for {
 		st.w.mu.Lock()
-		b, seq := st.w.pending, st.w.seq
+		e, seq := st.w.pending, st.w.seq
 		st.w.pending = nil
-		if b == nil {
+		if e == nil {
 			st.w.running = false
 			st.w.mu.Unlock()
 			return
 		}
 		st.w.mu.Unlock()
 		st.w.disk.Lock()
-		err := st.write(b, seq)
+		err := st.write(e.assemble(), seq)
 		st.w.disk.Unlock()
 		if err != nil {
 			st.w.mu.Lock()
-			st.w.err = err
+			st.w.err, st.w.retry = err, true
 			st.w.mu.Unlock()
 		}
 	}
@@ -461,57 +470,82 @@ func (st *StatusStore) write(b []byte, seq uint64) error {
 	return nil
 }
 
-// encode is json.MarshalIndent of the status, with a newline, made of
-// each service's part as last encoded unless it was handed out since
-// (Service).
-func (st *StatusStore) encode() ([]byte, error) {
+// encodedStatus is the status encoded in parts: its head (everything but
+// the services) and each service's part, by sorted name. Parts are never
+// changed once made, so a writer may assemble it while the next pass
+// encodes.
+type encodedStatus struct {
+	head  []byte
+	parts [][]byte
+}
+
+// assemble is the file: json.MarshalIndent of the status, with a newline.
+func (e encodedStatus) assemble() []byte {
+	if len(e.parts) == 0 {
+		return append(slices.Clip(e.head), "{}\n}\n"...)
+	}
+	size := len(e.head) + 16
+	for _, p := range e.parts {
+		size += len(p) + 2
+	}
+	b := append(make([]byte, 0, size), e.head...)
+	b = append(b, "{\n"...)
+	for i, p := range e.parts {
+		if i > 0 {
+			b = append(b, ",\n"...)
+		}
+		b = append(b, p...)
+	}
+	return append(b, "\n  }\n}\n"...)
+}
+
+// encode encodes the status in parts, each service's part as last
+// encoded unless it was handed out since (Service), and says whether any
+// of it changed since the last encode.
+func (st *StatusStore) encode() (encodedStatus, bool, error) {
 	top := st.cur
 	top.Services = map[string]*ServiceStatus{}
 	head, err := json.MarshalIndent(top, "", "  ")
 	if err != nil {
-		return nil, err
+		return encodedStatus{}, false, err
 	}
 	// head ends with "services": {}\n}; the services go between the braces.
 	head = bytes.TrimSuffix(head, []byte("{}\n}"))
-	if len(st.cur.Services) == 0 {
-		return append(head, "{}\n}\n"...), nil
-	}
+	changed := !bytes.Equal(head, st.head)
+	st.head = head
 	if st.encoded == nil {
 		st.encoded = map[string][]byte{}
 	}
 	for name := range st.encoded {
 		if _, ok := st.cur.Services[name]; !ok {
 			delete(st.encoded, name)
+			changed = true
 		}
 	}
-	names := make([]string, 0, len(st.cur.Services))
 	for name, svc := range st.cur.Services {
-		names = append(names, name)
-		if _, ok := st.encoded[name]; ok && !st.touched[name] {
+		old, ok := st.encoded[name]
+		if ok && !st.touched[name] {
 			continue
 		}
 		part, err := json.MarshalIndent(svc, "    ", "  ")
 		if err != nil {
-			return nil, err
+			return encodedStatus{}, false, err
 		}
 		key, _ := json.Marshal(name)
-		st.encoded[name] = append(append(append([]byte("    "), key...), ": "...), part...)
+		part = append(append(append([]byte("    "), key...), ": "...), part...)
+		if !ok || !bytes.Equal(part, old) {
+			st.encoded[name], changed = part, true
+		}
 	}
 	clear(st.touched)
-	sort.Strings(names)
-	size := len(head) + 16
-	for _, name := range names {
-		size += len(st.encoded[name]) + 2
+	if len(st.names) != len(st.encoded) || changed {
+		st.names = slices.Sorted(maps.Keys(st.encoded))
 	}
-	b := append(make([]byte, 0, size), head...)
-	b = append(b, "{\n"...)
-	for i, name := range names {
-		if i > 0 {
-			b = append(b, ",\n"...)
-		}
-		b = append(b, st.encoded[name]...)
+	e := encodedStatus{head: head, parts: make([][]byte, len(st.names))}
+	for i, name := range st.names {
+		e.parts[i] = st.encoded[name]
 	}
-	return append(b, "\n  }\n}\n"...), nil
+	return e, changed, nil
 }
 
 // Remembered returns what status keeps of each replica of each color for

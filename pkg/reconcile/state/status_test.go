@@ -174,3 +174,62 @@ func TestStatusHandedOverBeforeAFlushIsNotWrittenAfterIt(t *testing.T) {
 		t.Fatalf("the file holds an older status than the last one written:\n%s", got)
 	}
 }
+
+// TestFlushSoonHandsOverOnlyChanges: a FlushSoon after which nothing
+// changed hands nothing to the writer (with hundreds of services, a pass
+// of one assembled the whole file every time); a write that failed is
+// handed over again at the next call, changed or not.
+func TestFlushSoonHandsOverOnlyChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "status.json")
+	st, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := func() uint64 {
+		st.w.mu.Lock()
+		defer st.w.mu.Unlock()
+		return st.w.made
+	}
+	write := func() { // the writer, run by the test
+		st.writeSoon()
+		st.w.running = true
+	}
+	st.w.running = true
+	st.Service("web").FailedReason = "first"
+	st.Service("api").FailedReason = "first"
+	if err := st.FlushSoon(); err != nil || handed() != 1 {
+		t.Fatalf("a changed status: err %v, handed over %d times, want once", err, handed())
+	}
+	write()
+	st.Service("web") // handed out, left as it was
+	if err := st.FlushSoon(); err != nil || handed() != 1 {
+		t.Fatalf("an unchanged status: err %v, handed over %d times in all, want still once", err, handed())
+	}
+
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Dir(path), nil, 0o600); err != nil { // the directory cannot be made
+		t.Fatal(err)
+	}
+	st.Service("web").FailedReason = "second"
+	if err := st.FlushSoon(); err != nil {
+		t.Fatal(err)
+	}
+	write()
+	if err := st.FlushSoon(); err == nil || handed() != 3 {
+		t.Fatalf("after a failed write: err %v, handed over %d times in all, want the failure and a third time", err, handed())
+	}
+	if err := os.Remove(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	write()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.MarshalIndent(st.cur, "", "  ")
+	if string(got) != string(want)+"\n" {
+		t.Fatalf("after the retry the file holds\n%s\nwant\n%s", got, want)
+	}
+}
