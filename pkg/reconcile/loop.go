@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -170,6 +171,10 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	}()
 	if due == nil || l.loaded == nil {
 		svcs, held, err := l.desired()
+		svcs = slices.Clone(svcs) // kept until the next read: each encodes its spec once
+		for i := range svcs {
+			svcs[i].Memoize()
+		}
 		l.loaded = &loadedState{svcs: svcs, held: held, err: err}
 		if len(svcs) > 0 { // what they name is kept for the passes that reuse them
 			l.keepRuntimes(svcs)

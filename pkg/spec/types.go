@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -366,6 +368,16 @@ type Service struct {
 	// them in its status: each is a new attempt of the release, as an
 	// edit of spec.retry is, so it is part of the generation.
 	HostRetries int
+
+	// encoded is the spec as Generation encodes it, made once (Memoize);
+	// nil: made at every call.
+	encoded *encodedSpec
+}
+
+// encodedSpec is a memoized encoding of a spec.
+type encodedSpec struct {
+	once sync.Once
+	b    []byte
 }
 
 // Color returns the settings of color c.
@@ -387,9 +399,13 @@ func (s *Service) ContainerName(c Color) string { return s.Replica(c, 0).Contain
 // The approval of a manual promotion is left out: approving a release does
 // not make it another release.
 func (s *Service) Generation() string {
-	sp := s.ServiceSpec
-	sp.Promotion.Approved = ""
-	b, _ := json.Marshal(sp)
+	var b []byte
+	if e := s.encoded; e != nil {
+		e.once.Do(func() { e.b = s.encodeSpec() })
+		b = slices.Clip(e.b)
+	} else {
+		b = s.encodeSpec()
+	}
 	if s.EnvFileDigest != "" {
 		// Added only when there are env files, so that the generation of a
 		// spec without them is what it was before they existed.
@@ -403,6 +419,21 @@ func (s *Service) Generation() string {
 	sum := sha256.Sum256(append([]byte(s.Name+"\x00"), b...))
 	return hex.EncodeToString(sum[:6])
 }
+
+// encodeSpec is the spec as the generation digests it.
+func (s *Service) encodeSpec() []byte {
+	sp := s.ServiceSpec
+	sp.Promotion.Approved = ""
+	b, _ := json.Marshal(sp)
+	return b
+}
+
+// Memoize makes Generation encode s's spec once rather than at every
+// call, for a service that is asked for it many times and whose spec no
+// longer changes (the loop's desired state, read once and used by every
+// pass until the next read). Copies share the memo: change no field of a
+// memoized service's spec; EnvFileDigest and HostRetries may change.
+func (s *Service) Memoize() { s.encoded = &encodedSpec{} }
 
 // WrittenGeneration is the generation of the spec as written, without
 // the retries asked for at the host (HostRetries).
