@@ -119,3 +119,39 @@ func (l *Loop) Runtimes() []string {
 	defer l.mu.Unlock()
 	return slices.Clone(l.runtimes)
 }
+
+// load reads the desired state, kept for the passes that do not read it.
+func (l *Loop) load() {
+	svcs, held, err := l.desired()
+	svcs = slices.Clone(svcs) // kept until the next read: each encodes its spec once
+	for i := range svcs {
+		svcs[i].Memoize()
+	}
+	l.loaded = &loadedState{svcs: svcs, held: held, err: err}
+	if len(svcs) > 0 { // what they name is kept for the passes that reuse them
+		l.keepRuntimes(svcs)
+		l.keepBackends(svcs)
+	}
+}
+
+// keep forgets the services not in svcs: their schedule, their last
+// decision and their status.
+func (l *Loop) keep(svcs []spec.Service) {
+	keep := make(map[string]bool, len(svcs))
+	for i := range svcs {
+		keep[svcs[i].Name] = true
+	}
+	for name := range l.dueAt {
+		if !keep[name] {
+			delete(l.dueAt, name)
+		}
+	}
+	for name := range l.last {
+		if !keep[name] {
+			delete(l.last, name)
+		}
+	}
+	l.mu.Lock()
+	l.Status.Keep(keep)
+	l.mu.Unlock()
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -169,17 +168,9 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	defer func() {
 		l.listener().PassEnded(res.SpecErr == nil && res.Refused == nil && len(res.Errors) == 0, l.Now())
 	}()
-	if due == nil || l.loaded == nil {
-		svcs, held, err := l.desired()
-		svcs = slices.Clone(svcs) // kept until the next read: each encodes its spec once
-		for i := range svcs {
-			svcs[i].Memoize()
-		}
-		l.loaded = &loadedState{svcs: svcs, held: held, err: err}
-		if len(svcs) > 0 { // what they name is kept for the passes that reuse them
-			l.keepRuntimes(svcs)
-			l.keepBackends(svcs)
-		}
+	reload := due == nil || l.loaded == nil
+	if reload {
+		l.load()
 	}
 	svcs, held, err := l.loaded.svcs, l.loaded.held, l.loaded.err
 	l.mu.Lock()
@@ -194,11 +185,9 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 		res.Refused = fmt.Errorf("%w:\n%w", ErrSpec, err)
 		l.logRefused(err, held)
 	}
-	keep := map[string]bool{}
 	res.Converged = true
 	var todo []int
 	for i := range svcs {
-		keep[svcs[i].Name] = true
 		if l.inFlight[svcs[i].Name] || due != nil && !due(svcs[i].Name) {
 			continue
 		}
@@ -215,7 +204,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	l.giveRequests(svcs, todo, obs, asked)
 	for _, i := range todo {
 		s := &svcs[i]
-		d, err := l.sync(ctx, s, obs[i])
+		d, err := l.sync(ctx, s, *obs[i])
 		if why, ok := held[s.Name]; ok {
 			l.mu.Lock()
 			l.Status.Service(s.Name).Hold(why, l.Now())
@@ -242,26 +231,10 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			l.dueAt[s.Name] = l.Now().Add(d.RequeueAfter)
 		}
 	}
-	l.keep(keep)
+	if reload { // the services read: the others are forgotten
+		l.keep(svcs)
+	}
 	return res
-}
-
-// keep forgets the services not in keep: their schedule, their last
-// decision and their status.
-func (l *Loop) keep(keep map[string]bool) {
-	for name := range l.dueAt {
-		if !keep[name] {
-			delete(l.dueAt, name)
-		}
-	}
-	for name := range l.last {
-		if !keep[name] {
-			delete(l.last, name)
-		}
-	}
-	l.mu.Lock()
-	l.Status.Keep(keep)
-	l.mu.Unlock()
 }
 
 // start takes service s's step on a goroutine of its own.

@@ -43,7 +43,7 @@ func (l *Loop) hostRequests() requests {
 // that is no longer the service's is dropped: the release moved on (the
 // spec changed, or the retry was honoured by a controller killed before
 // it could drop the request).
-func (l *Loop) giveRequests(svcs []spec.Service, todo []int, obs []observation, r requests) {
+func (l *Loop) giveRequests(svcs []spec.Service, todo []int, obs map[int]*observation, r requests) {
 	for _, i := range todo {
 		s := &svcs[i]
 		obs[i].o.Approved = r.approved[s.Name]

@@ -36,8 +36,11 @@ type observation struct {
 // effect another service's snapshot may have missed (an image built for
 // both) is checked again by the executor before it acts, and the switch
 // checks its color afresh.
-func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, observer *Deps) []observation {
-	out := make([]observation, len(svcs))
+func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, observer *Deps) map[int]*observation {
+	out := make(map[int]*observation, len(todo)) // not one per service: a pass of one among hundreds allocated them all
+	for _, i := range todo {
+		out[i] = &observation{}
+	}
 	sem := make(chan struct{}, maxParallelObserve)
 	var wg sync.WaitGroup
 	for _, i := range todo {
@@ -57,7 +60,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 				o.Jobs, err = observer.ObserveJobs(ctx, s, jobs, now)
 			}
 			o.Verification, o.Checks, o.Warmup = verification, checks, warmup
-			out[i] = observation{o: o, err: err, now: now}
+			*out[i] = observation{o: o, err: err, now: now}
 		}()
 	}
 	wg.Wait()
