@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
@@ -14,10 +16,60 @@ import (
 // generations is a file of the state directory that holds, per service,
 // a generation an operator asked something for at the host (what: the
 // requests it holds, for errors).
-type generations struct{ path, what string }
+type generations struct {
+	path, what string
+	// read keeps what the file held when last read (nil: read every time).
+	read *readMemo
+}
 
-// all reads the file; a missing file holds none.
+// readMemo is a file's content as last read, with what stat said of it
+// then: the loop asks for the requests at every pass, and a pass of one
+// service is cheaper than opening three files.
+type readMemo struct {
+	mu   sync.Mutex
+	info os.FileInfo // nil: nothing kept
+	m    map[string]string
+}
+
+// get returns a copy of the content kept for the file that info describes.
+func (r *readMemo) get(info os.FileInfo) (map[string]string, bool) {
+	if r == nil {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.info == nil || !os.SameFile(r.info, info) || !r.info.ModTime().Equal(info.ModTime()) || r.info.Size() != info.Size() {
+		return nil, false
+	}
+	return maps.Clone(r.m), true
+}
+
+// keep keeps m, read from the file that info (taken before the read)
+// describes: if the file was replaced in between, the next stat differs
+// and the file is read again. A nil info forgets.
+func (r *readMemo) keep(info os.FileInfo, m map[string]string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.info, r.m = info, maps.Clone(m)
+}
+
+// all reads the file, unless it is the one read last time (the same file,
+// size and modification time: a write replaces it); a missing file holds
+// none.
 func (g generations) all() (map[string]string, error) {
+	info, err := os.Lstat(g.path)
+	if errors.Is(err, os.ErrNotExist) {
+		g.read.keep(nil, nil)
+		return map[string]string{}, nil
+	}
+	if err == nil {
+		if m, ok := g.read.get(info); ok {
+			return m, nil
+		}
+	}
 	b, err := safefile.ReadFile(g.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]string{}, nil
@@ -29,6 +81,7 @@ func (g generations) all() (map[string]string, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", g.what, g.path, err)
 	}
+	g.read.keep(info, m)
 	return m, nil
 }
 
@@ -76,7 +129,9 @@ func (g generations) write(m map[string]string, service, generation, doing strin
 type Approvals struct{ g generations }
 
 // NewApprovals keeps the approvals in the file at path.
-func NewApprovals(path string) *Approvals { return &Approvals{generations{path, "approvals"}} }
+func NewApprovals(path string) *Approvals {
+	return &Approvals{generations{path, "approvals", &readMemo{}}}
+}
 
 // All reads the approvals; a missing file holds none.
 func (a *Approvals) All() (map[string]string, error) { return a.g.all() }

@@ -10,7 +10,9 @@ package state
 type Retries struct{ g generations }
 
 // NewRetries keeps the retry requests in the file at path.
-func NewRetries(path string) *Retries { return &Retries{generations{path, "retry requests"}} }
+func NewRetries(path string) *Retries {
+	return &Retries{generations{path, "retry requests", &readMemo{}}}
+}
 
 // All reads the requests; a missing file holds none.
 func (r *Retries) All() (map[string]string, error) { return r.g.all() }

@@ -8,7 +8,9 @@ package state
 type Rollbacks struct{ g generations }
 
 // NewRollbacks keeps the rollback requests in the file at path.
-func NewRollbacks(path string) *Rollbacks { return &Rollbacks{generations{path, "rollback requests"}} }
+func NewRollbacks(path string) *Rollbacks {
+	return &Rollbacks{generations{path, "rollback requests", &readMemo{}}}
+}
 
 // All reads the requests; a missing file holds none.
 func (r *Rollbacks) All() (map[string]string, error) { return r.g.all() }
