@@ -287,6 +287,8 @@ type StatusStore struct {
 	head    []byte
 	names   []string
 	touched map[string]bool
+	// regroup says services were added or removed since the last encode.
+	regroup bool
 	// w writes the file, now (Flush) or soon (FlushSoon).
 	w statusWriter
 }
@@ -350,6 +352,7 @@ func (st *StatusStore) Service(name string) *ServiceStatus {
 	if !ok {
 		s = &ServiceStatus{}
 		st.cur.Services[name] = s
+		st.regroup = true
 	}
 	return s
 }
@@ -382,6 +385,7 @@ func (st *StatusStore) Keep(names map[string]bool) {
 	for n := range st.cur.Services {
 		if !names[n] {
 			delete(st.cur.Services, n)
+			st.regroup = true
 		}
 	}
 }
@@ -390,10 +394,10 @@ func (st *StatusStore) Keep(names map[string]bool) {
 // changed, and returns once it is on disk: after it, no write handed to
 // FlushSoon before replaces it.
 func (st *StatusStore) Flush() error {
-	e, _, err := st.encode()
-	if err != nil {
+	if _, err := st.encode(); err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
+	e := st.parts()
 	st.w.mu.Lock()
 	st.w.made++
 	seq := st.w.made
@@ -411,7 +415,7 @@ func (st *StatusStore) Flush() error {
 // of the last write made soon, if any, to be logged; the status is then
 // handed over again at the next call.
 func (st *StatusStore) FlushSoon() error {
-	e, changed, err := st.encode()
+	changed, err := st.encode()
 	if err != nil {
 		return fmt.Errorf("encode status: %w", err)
 	}
@@ -421,6 +425,7 @@ func (st *StatusStore) FlushSoon() error {
 	if !changed && !st.w.retry {
 		return err
 	}
+	e := st.parts()
 	st.w.made++
 	st.w.pending, st.w.seq, st.w.retry = &e, st.w.made, false
 	if !st.w.running {
@@ -499,53 +504,67 @@ func (e encodedStatus) assemble() []byte {
 	return append(b, "\n  }\n}\n"...)
 }
 
-// encode encodes the status in parts, each service's part as last
-// encoded unless it was handed out since (Service), and says whether any
-// of it changed since the last encode.
-func (st *StatusStore) encode() (encodedStatus, bool, error) {
+// encode encodes the status in parts: the head, and the part of each
+// service handed out since (Service) or not yet encoded; it says whether
+// any of it changed since the last encode. Only the services handed out
+// are looked at, unless services were added or removed.
+func (st *StatusStore) encode() (bool, error) {
 	top := st.cur
 	top.Services = map[string]*ServiceStatus{}
 	head, err := json.MarshalIndent(top, "", "  ")
 	if err != nil {
-		return encodedStatus{}, false, err
+		return false, err
 	}
 	// head ends with "services": {}\n}; the services go between the braces.
 	head = bytes.TrimSuffix(head, []byte("{}\n}"))
 	changed := !bytes.Equal(head, st.head)
 	st.head = head
-	if st.encoded == nil {
-		st.encoded = map[string][]byte{}
-	}
-	for name := range st.encoded {
-		if _, ok := st.cur.Services[name]; !ok {
-			delete(st.encoded, name)
-			changed = true
+	todo := st.touched
+	if st.encoded == nil || st.regroup {
+		if st.encoded == nil {
+			st.encoded = map[string][]byte{}
 		}
+		for name := range st.encoded {
+			if _, ok := st.cur.Services[name]; !ok {
+				delete(st.encoded, name)
+				changed = true
+			}
+		}
+		todo = maps.Clone(st.touched)
+		for name := range st.cur.Services {
+			if _, ok := st.encoded[name]; !ok {
+				todo[name] = true
+			}
+		}
+		st.names = slices.Sorted(maps.Keys(st.cur.Services))
+		st.regroup = false
 	}
-	for name, svc := range st.cur.Services {
-		old, ok := st.encoded[name]
-		if ok && !st.touched[name] {
-			continue
+	for name := range todo {
+		svc, ok := st.cur.Services[name]
+		if !ok {
+			continue // handed out, then forgotten
 		}
 		part, err := json.MarshalIndent(svc, "    ", "  ")
 		if err != nil {
-			return encodedStatus{}, false, err
+			return false, err
 		}
 		key, _ := json.Marshal(name)
 		part = append(append(append([]byte("    "), key...), ": "...), part...)
-		if !ok || !bytes.Equal(part, old) {
+		if old, ok := st.encoded[name]; !ok || !bytes.Equal(part, old) {
 			st.encoded[name], changed = part, true
 		}
 	}
 	clear(st.touched)
-	if len(st.names) != len(st.encoded) || changed {
-		st.names = slices.Sorted(maps.Keys(st.encoded))
-	}
-	e := encodedStatus{head: head, parts: make([][]byte, len(st.names))}
+	return changed, nil
+}
+
+// parts is the status as last encoded, its services in name order.
+func (st *StatusStore) parts() encodedStatus {
+	e := encodedStatus{head: st.head, parts: make([][]byte, len(st.names))}
 	for i, name := range st.names {
 		e.parts[i] = st.encoded[name]
 	}
-	return e, changed, nil
+	return e
 }
 
 // Remembered returns what status keeps of each replica of each color for
