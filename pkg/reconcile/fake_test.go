@@ -115,6 +115,8 @@ func (w *fakeWorld) count(call string) int {
 
 // mutating reports the calls that change something, without the reads.
 func (w *fakeWorld) mutating() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var out []string
 	for _, c := range w.calls {
 		if !strings.HasPrefix(c, "get ") && !strings.HasPrefix(c, "show ") && !strings.HasPrefix(c, "inspect ") &&

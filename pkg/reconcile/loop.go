@@ -330,8 +330,10 @@ func (l *Loop) Run(ctx context.Context, nudge <-chan struct{}, resync time.Durat
 		if l.Cache != nil {
 			next = min(next, nextResync.Sub(l.Now()))
 		}
-		for _, at := range l.dueAt {
-			next = min(next, at.Sub(l.Now()))
+		for name, at := range l.dueAt {
+			if !l.inFlight[name] { // its step's end comes on l.done
+				next = min(next, at.Sub(l.Now()))
+			}
 		}
 		resetTimer(timer, max(next, 0))
 	}
