@@ -144,14 +144,16 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 	if _, err := io.WriteString(conn, severityPrefix+cmd+"\n"); err != nil {
 		return "", ioErr("send the command", err)
 	}
-	data, err := io.ReadAll(io.LimitReader(conn, maxAnswer+1))
-	if err != nil {
+	// Read into the string itself: the answer of a show stat of hundreds
+	// of servers, polled, is not copied again.
+	var data strings.Builder
+	if _, err := io.Copy(&data, io.LimitReader(conn, maxAnswer+1)); err != nil {
 		return "", ioErr("read the answer", err)
 	}
-	if len(data) > maxAnswer {
+	if data.Len() > maxAnswer {
 		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
 	}
-	return string(data), nil
+	return data.String(), nil
 }
 
 // failure finds the first line "[N]: text" that reports a failure: severity
