@@ -137,13 +137,20 @@ func TestFlushSoonNeverReplacesANewerStatus(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	fileHolds(t, path, st, "the newest status")
+}
+
+// fileHolds fails unless the file at path holds st's status, as
+// json.MarshalIndent makes it; what names the status for the message.
+func fileHolds(t *testing.T, path string, st *StatusStore, what string) {
+	t.Helper()
 	got, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, _ := json.MarshalIndent(st.cur, "", "  ")
 	if string(got) != string(want)+"\n" {
-		t.Fatalf("the file holds\n%s\nwant the newest status\n%s", got, want)
+		t.Fatalf("the file holds\n%s\nwant %s\n%s", got, what, want)
 	}
 }
 
@@ -224,12 +231,5 @@ func TestFlushSoonHandsOverOnlyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	write()
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := json.MarshalIndent(st.cur, "", "  ")
-	if string(got) != string(want)+"\n" {
-		t.Fatalf("after the retry the file holds\n%s\nwant\n%s", got, want)
-	}
+	fileHolds(t, path, st, "the status, after the retry")
 }
