@@ -530,7 +530,8 @@ func (st *StatusStore) encode() (bool, error) {
 				changed = true
 			}
 		}
-		todo = maps.Clone(st.touched)
+		todo = make(map[string]bool, len(st.cur.Services))
+		maps.Copy(todo, st.touched) // none may have been handed out yet
 		for name := range st.cur.Services {
 			if _, ok := st.encoded[name]; !ok {
 				todo[name] = true

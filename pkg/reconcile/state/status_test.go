@@ -233,3 +233,33 @@ func TestFlushSoonHandsOverOnlyChanges(t *testing.T) {
 	write()
 	fileHolds(t, path, st, "the status, after the retry")
 }
+
+// TestFlushOfAStatusReadAndNotTouched: a status read from its file and
+// written again before any service was handed out (a controller that
+// starts on a refused desired state) keeps every service it held.
+func TestFlushOfAStatusReadAndNotTouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	st, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Service("web").FailedReason = "kept"
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.SetSpecError(errors.New("refused"))
+	if err := again.FlushSoon(); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fileHolds(t, path, again, "the status read, with its spec error")
+	if got, err := ReadStatus(path); err != nil || got.Services["web"] == nil || got.Services["web"].FailedReason != "kept" {
+		t.Fatalf("the service read from the file was lost: %+v, %v", got.Services, err)
+	}
+}
