@@ -41,13 +41,13 @@ func (rep *report) kamalSection(detail bool) string {
 			}
 		}
 		mp := func(ds []time.Duration) string {
-			ok := nonNegative(ds)
+			ok := durations(ds, same)
 			return msf(pct(ok, 50)) + " / " + msf(pct(ok, 90))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d / %d |\n", s.name, mp(s.t.Start), mp(s.t.FirstOK), mp(s.t.Served), mp(gap), s.t.Load.Failed, s.t.Load.Sent)
 	}
 	b.WriteString("\n")
-	if first := nonNegative(k.FirstCall); len(first) > 0 {
+	if first := durations(k.FirstCall, same); len(first) > 0 {
 		fmt.Fprintf(&b, "The controller's first call to the engine in each release (its RemoveContainer step, before the create and the start) came %s ms after the save at the median (p90 %s ms).\n\n",
 			msf(pct(first, 50)), msf(pct(first, 90)))
 	}
@@ -64,13 +64,5 @@ func (rep *report) kamalSection(detail bool) string {
 	return b.String()
 }
 
-// nonNegative is ds without the times not measured (negative).
-func nonNegative(ds []time.Duration) []time.Duration {
-	var ok []time.Duration
-	for _, d := range ds {
-		if d >= 0 {
-			ok = append(ok, d)
-		}
-	}
-	return ok
-}
+// same is d: durations of a list of durations keeps the measured ones.
+func same(d time.Duration) time.Duration { return d }
