@@ -95,3 +95,28 @@ func readyMessage(st *state.ServiceStatus) string {
 	}
 	return ""
 }
+
+// TestServedGoingDownIsProbedAndSetUp: the served color came back from a
+// crash at a new address and HAProxy has it going down ("UP 1/2": a check
+// of the old address failed, another may be in flight there). The pass
+// probes its address and sets it UP, before a second failed check takes
+// it DOWN and fails its requests (CI saw 182 such 503s in 13 ms).
+func TestServedGoingDownIsProbedAndSetUp(t *testing.T) {
+	w, loop := servingWorld(t)
+	for range 2 {
+		if res := loop.Pass(context.Background()); len(res.Errors) > 0 || res.SpecErr != nil {
+			t.Fatalf("pass: %+v", res)
+		}
+	}
+	w.big.Lock()
+	w.containers["bg-web-blue"].StartedAt = time.Now() // restarted by the engine
+	w.containers["bg-web-blue"].RestartCount = 1
+	w.servers["web_blue/app"].Status, w.servers["web_blue/app"].CheckStatus = "UP 1/2", "L4CON"
+	w.big.Unlock()
+	if res := loop.Pass(context.Background()); len(res.Errors) > 0 || res.SpecErr != nil {
+		t.Fatalf("pass: %+v", res)
+	}
+	if n := w.count("set server web_blue/app health up"); n != 1 {
+		t.Fatalf("served blue going down after a crash, its address answering: set UP %d times, want 1; calls: %q", n, w.calls)
+	}
+}

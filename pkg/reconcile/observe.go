@@ -216,8 +216,9 @@ func (d *Deps) probeAll(ctx context.Context, s *spec.Service, served spec.Color,
 }
 
 // probeReplica probes replica st when it runs: the color being prepared
-// is probed; so is the served one while HAProxy has it down (it
-// came back from a crash, or fails its checks), so that it can take
+// is probed; so is the served one while HAProxy has it down or going
+// down (it came back from a crash, fails its checks, or a check of its
+// address before a change failed), so that it can take
 // traffic again without waiting for HAProxy's check cadence and its outage
 // is explained, or while HAProxy does not send its traffic to its own
 // address (HAProxy was reloaded, or the container restarted). Otherwise
@@ -225,7 +226,7 @@ func (d *Deps) probeAll(ctx context.Context, s *spec.Service, served spec.Color,
 func (d *Deps) probeReplica(ctx context.Context, s *spec.Service, served spec.Color, st *planner.ReplicaState) {
 	switch {
 	case !st.Container.Running:
-	case st.Slot.Color != served || st.Server.Down() || st.Server.Addr != planner.ServerAddr(s, st.Slot, st.Container):
+	case st.Slot.Color != served || st.Server.Down() || st.Server.GoingDown() || st.Server.Addr != planner.ServerAddr(s, st.Slot, st.Container):
 		d.probe(ctx, s, st)
 	case d.published.answered(st.Slot.Container, st.Container.Run()):
 		st.FallbackOK = true

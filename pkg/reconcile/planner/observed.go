@@ -280,6 +280,10 @@ const (
 // Down reports a server HAProxy's checks found down ("DOWN", "DOWN 1/2").
 func (s Server) Down() bool { return len(s.Status) >= 4 && s.Status[:4] == "DOWN" }
 
+// GoingDown reports a server HAProxy still sends requests to whose last
+// checks failed ("UP 1/2"): one more failure takes it DOWN.
+func (s Server) GoingDown() bool { return strings.HasPrefix(s.Status, "UP ") }
+
 // InService reports a server HAProxy sends requests to: "UP", "UP 1/2"
 // (failing, not yet DOWN), or "no check".
 func (s Server) InService() bool {

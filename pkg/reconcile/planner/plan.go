@@ -394,7 +394,7 @@ func tendServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
 		// restarted with a new address): its own address answers.
 		return pointAt(s, st, fmt.Sprintf("%s serves and passed %d probes of %s", r, st.Probes, st.ProbedAddr)), true
 	}
-	if d, decided := markUp(s, st, r.String()+" serves and runs again"); decided {
+	if d, decided := keepUp(s, st, r.String()+" serves and runs again"); decided {
 		return d, true // back from a crash
 	}
 	if ct.RestartPolicy != RestartUnlessStopped {
@@ -776,13 +776,29 @@ func settleReplica(s *spec.Service, st ReplicaState, verifying bool, now time.Ti
 // wait for HAProxy's check cadence (its checks go on and take the server
 // down if they fail). It gets ahead of HAProxy's first checks of a
 // container run, and never overrides them: a run is marked UP once at
-// most. decided is false while that does not hold.
+// most. decided is false while that does not hold. A server going down
+// ("UP 1/2") is not forced: a color that does not serve yet is judged by
+// HAProxy's checks before it takes traffic.
 func markUp(s *spec.Service, st ReplicaState, why string) (d Decision, decided bool) {
+	return setUp(s, st, why, st.Server.Down())
+}
+
+// keepUp is markUp for the served color, DOWN or going down: "UP 1/2"
+// there means a check of the address it had before, or of its container
+// before it answered after a crash, failed; one more such check, still in
+// flight, would take it DOWN and fail its requests.
+func keepUp(s *spec.Service, st ReplicaState, why string) (d Decision, decided bool) {
+	return setUp(s, st, why, st.Server.Down() || st.Server.GoingDown())
+}
+
+// setUp is markUp and keepUp, behind is whether HAProxy has the server
+// down or going down as they mean it.
+func setUp(s *spec.Service, st ReplicaState, why string, behind bool) (d Decision, decided bool) {
 	srv := st.Server
 	// The probes count only for a running container, at the address it
 	// answers on now, which must be the one HAProxy sends its traffic to.
 	probed := st.Container.Running && st.Probes >= ProbesNeeded && st.ProbedAddr == ServerAddr(s, st.Slot, st.Container)
-	if !probed || !srv.Down() || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
+	if !probed || !behind || srv.Addr != st.ProbedAddr || srv.Draining() || srv.Maint() {
 		return Decision{}, false
 	}
 	if st.MarkedUp.Is(st.Container.Run()) {

@@ -69,6 +69,15 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
 				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN 1/2", 2))
 		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"}, ""},
+		{"served color back from a crash at a new address, going down from a check of the old one: marked UP before a second failure takes it DOWN", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Edit(spec.Blue, plantest.StartedAgo(time.Second, "UP 1/2", 2)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartCount = 2 })
+		}, plantest.Want{Action: planner.MarkServerUp, Color: spec.Blue, Target: "web_blue/app"}, ""},
+		{"served color going down, marked UP in this run already: HAProxy's checks have the last word", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Edit(spec.Blue, plantest.StartedAgo(time.Second, "UP 1/2", 2)).
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.MarkedUp = st.Container.Run() })
+		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}, "HAProxy says UP 1/2"},
 		{"served color back from a crash, probes not yet passed: an outage until they pass", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
 				Edit(spec.Blue, plantest.StartedAgo(time.Second, "DOWN", 1))
