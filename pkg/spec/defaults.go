@@ -44,6 +44,9 @@ func (s *Service) applyDefaults() {
 	if s.Warmup != nil {
 		s.Warmup.applyDefaults()
 	}
+	if s.Strategy != nil {
+		s.Strategy.applyDefaults(s.Name)
+	}
 	if s.Build != nil && s.Build.Dockerfile == "" {
 		s.Build.Dockerfile = DefaultDockerfile
 	}

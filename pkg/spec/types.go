@@ -165,6 +165,9 @@ type ServiceSpec struct {
 	// Promotion says whether traffic moves on its own once the new color
 	// is ready, or waits for an operator's approval.
 	Promotion PromotionSpec `json:"promotion,omitempty"`
+	// Strategy says how traffic moves to the new color: all at once
+	// (nil, or type BlueGreen) or in weighted steps (type Canary).
+	Strategy *Strategy `json:"strategy,omitempty"`
 	// Preview, when set, routes a second map key to the color being
 	// prepared, so that it can be tried through the real frontend before
 	// the switch.
@@ -238,7 +241,21 @@ type VerifySpec struct {
 	// judged (default 20); a server that goes DOWN or a container that dies
 	// fails the release whatever the count.
 	MinRequests int `json:"minRequests,omitempty"`
+	// MaxResponseTime, when set, fails the release when the new color's
+	// average response time is above it: HAProxy's own rtime (the time
+	// from the request sent to the server to its response's headers,
+	// averaged over its last 1024 responses), once there are minRequests.
+	MaxResponseTime *Duration `json:"maxResponseTime,omitempty"`
+	// MaxLatencyRatio, when set, fails the release when the new color's
+	// average response time is above this many times the previous color's
+	// (HAProxy's rtime of each; differences under MinLatencyGap are not
+	// judged: HAProxy measures whole milliseconds).
+	MaxLatencyRatio *float64 `json:"maxLatencyRatio,omitempty"`
 }
+
+// MinLatencyGap is the smallest difference of average response times
+// verify.maxLatencyRatio judges.
+const MinLatencyGap = 10 * time.Millisecond
 
 // Resources are Docker's limits on a container. Zero values: no limit.
 type Resources struct {

@@ -51,6 +51,7 @@ func (s *Service) validate(files FileCheck) error {
 	s.validateTimers(bad)
 	s.validateRelease(bad)
 	s.validateWarmup(bad)
+	s.validateStrategy(bad)
 	s.validateJobs(bad)
 	return errors.Join(errs...)
 }
@@ -208,6 +209,12 @@ func (s *Service) validateRelease(bad func(path, format string, args ...any)) {
 	if n := s.Verify.MinRequests; n < 1 {
 		bad("spec.verify.minRequests", "%d must be at least 1", n)
 	}
+	if m := s.Verify.MaxResponseTime; m != nil && m.Duration <= 0 {
+		bad("spec.verify.maxResponseTime", "%s must be positive (leave it out: not judged)", m.Duration)
+	}
+	if r := s.Verify.MaxLatencyRatio; r != nil && (*r < 1 || *r > 1000) {
+		bad("spec.verify.maxLatencyRatio", "%v must be between 1 and 1000 (1.5: half as slow again as the previous version)", *r)
+	}
 }
 
 var (
@@ -340,6 +347,11 @@ func (t *takenSet) check(s *Service) []error {
 			errs = append(errs, &FieldError{Source: s.Source, Path: "spec.colors." + string(c) + ".backend", Msg: fmt.Sprintf("%q is already used by %s", s.Color(c).Backend, prev)})
 		}
 	}
+	if c := s.Canary(); c != nil {
+		if prev, ok := t.backends[s.HAProxy.Runtime+" "+c.Backend]; ok {
+			errs = append(errs, &FieldError{Source: s.Source, Path: "spec.strategy.backend", Msg: fmt.Sprintf("%q is already used by %s", c.Backend, prev)})
+		}
+	}
 	if prev, ok := t.keys[s.HAProxy.Runtime+" "+s.HAProxy.MapFile+" "+s.HAProxy.MapKey]; ok {
 		errs = append(errs, &FieldError{Source: s.Source, Path: "spec.haproxy.mapKey", Msg: fmt.Sprintf("%q in %s is already routed by service %q", s.HAProxy.MapKey, s.HAProxy.MapFile, prev)})
 	}
@@ -354,6 +366,9 @@ func (t *takenSet) add(s *Service) {
 			t.ports[r.HostPort] = fmt.Sprintf("service %q %s", s.Name, r)
 		}
 		t.backends[s.HAProxy.Runtime+" "+s.Color(c).Backend] = fmt.Sprintf("service %q %s", s.Name, c)
+	}
+	if c := s.Canary(); c != nil {
+		t.backends[s.HAProxy.Runtime+" "+c.Backend] = fmt.Sprintf("service %q canary", s.Name)
 	}
 	t.keys[s.HAProxy.Runtime+" "+s.HAProxy.MapFile+" "+s.HAProxy.MapKey] = s.Name
 }
