@@ -346,7 +346,7 @@ func repoCases(t *testing.T) []checkCase {
 			"127.0.0.1:18081", "{{SERVER}}", "127.0.0.1:18082", "{{SERVER}}").Replace(string(demo)),
 			want: map[string]HealthCheck{"web_blue": healthz, "web_green": healthz}},
 		{name: "test/e2e haproxyCfg", cfg: strings.NewReplacer("{{SVC}}", "e2e", "{{BLUESERVERS}}", "server app {{SERVER}}",
-			"{{GREENSERVERS}}", "server app {{SERVER}}", "{{RETRY}}", "").Replace(e2eConfig(t, filepath.Join(root, "test", "e2e", "harness_test.go"))),
+			"{{GREENSERVERS}}", "server app {{SERVER}}", "{{RETRY}}", "", "{{CANARY}}", "").Replace(e2eConfig(t, filepath.Join(root, "test", "e2e", "harness_test.go"))),
 			want: map[string]HealthCheck{"e2e_blue": healthz, "e2e_green": healthz}},
 	}
 }

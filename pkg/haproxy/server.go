@@ -206,3 +206,29 @@ func (c *Client) SetServerAddr(ctx context.Context, backend, server string, addr
 	}
 	return &CommandError{Addr: c.addr, Command: what, Answer: answer}
 }
+
+// SetServerWeight sets a server's weight ("set server <backend>/<server>
+// weight <n>"), 0 to 256, as an absolute value: its share of the new
+// connections the backend balances. A server of weight 0 gets none, but
+// still takes the requests its persistence cookie sends it; a backend whose
+// servers all weigh 0 is DOWN. An HAProxy reload puts back the weight
+// written in its configuration. It needs a stats socket at level admin.
+func (c *Client) SetServerWeight(ctx context.Context, backend, server string, weight int) error {
+	what := fmt.Sprintf("set server %s/%s weight %d", backend, server, weight)
+	if err := validateServer(backend, server); err != nil {
+		return fmt.Errorf("set server %q weight on %s: %w", backend+"/"+server, c.addr, err)
+	}
+	if weight < 0 || weight > 256 {
+		return fmt.Errorf("%s on %s: a weight is 0 to 256", what, c.addr)
+	}
+	answer, err := c.Exec(ctx, what)
+	if err != nil {
+		return err
+	}
+	// Success is an empty answer; HAProxy 2.6 answers some errors without
+	// a severity.
+	if answer != "" {
+		return &CommandError{Addr: c.addr, Command: what, Answer: answer}
+	}
+	return nil
+}

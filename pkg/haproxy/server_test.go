@@ -287,3 +287,38 @@ func TestSetServerAddr(t *testing.T) {
 		t.Error("SetServerAddr with no address: no error")
 	}
 }
+
+// TestSetServerWeight: the weight in show stat follows at once, as an
+// absolute value; an unknown server and a weight out of range are refused.
+func TestSetServerWeight(t *testing.T) {
+	t.Parallel()
+	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
+		{Name: "web_canary", Servers: []testServer{{Name: "blue", Addr: "127.0.0.1:9"}, {Name: "green", Addr: "127.0.0.1:9"}}},
+	}})
+	c := h.admin(t)
+	ctx := context.Background()
+	weight := func(server string) int64 {
+		r, err := c.ServerStat(ctx, "web_canary", server)
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.Count("weight")
+	}
+	for _, w := range []int{80, 20, 0, 256} {
+		if err := c.SetServerWeight(ctx, "web_canary", "green", w); err != nil {
+			t.Fatalf("SetServerWeight(%d): %v", w, err)
+		}
+		if got := weight("green"); got != int64(w) {
+			t.Fatalf("after SetServerWeight(%d): show stat says weight %d", w, got)
+		}
+	}
+	if got := weight("blue"); got != 1 {
+		t.Fatalf("blue's weight moved to %d", got)
+	}
+	if err := c.SetServerWeight(ctx, "web_canary", "nope", 10); !errors.Is(err, ErrUnknownServer) {
+		t.Fatalf("unknown server: %v", err)
+	}
+	if err := c.SetServerWeight(ctx, "web_canary", "green", 257); err == nil || !strings.Contains(err.Error(), "0 to 256") {
+		t.Fatalf("weight 257: %v", err)
+	}
+}
