@@ -30,6 +30,7 @@ type HAProxy interface {
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 	SetServerHealthUp(ctx context.Context, backend, server string) error
 	SetServerAddr(ctx context.Context, backend, server string, addr netip.AddrPort) error
+	SetServerWeight(ctx context.Context, backend, server string, weight int) error
 }
 
 // MapFiles reads and writes the map files HAProxy loads at start.

@@ -76,6 +76,10 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 		return d.setServer(ctx, st.Action, st.Server)
 	case planner.SwitchMap:
 		return d.switchMap(ctx, string(st.Color), st.Map)
+	case planner.SplitTraffic:
+		return d.splitTraffic(ctx, string(st.Color), st.Map)
+	case planner.SetCanaryWeights:
+		return d.setCanaryWeights(ctx, st.Weights)
 	case planner.WriteMapFile:
 		return d.writeMapFile(st.Map, "the runtime map is switched; a reload would move traffic back until this is fixed")
 	case planner.SetPreview:
@@ -109,8 +113,10 @@ func hasValue(st planner.Step) error {
 		ok = st.Container != nil
 	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
 		ok = st.Server != nil
-	case planner.SwitchMap:
+	case planner.SwitchMap, planner.SplitTraffic:
 		ok = st.Map != nil && st.Map.Ready != nil
+	case planner.SetCanaryWeights:
+		ok = st.Weights != nil && len(st.Weights.Set) > 0
 	case planner.WriteMapFile, planner.SetPreview:
 		ok = st.Map != nil
 	case planner.RunChecks:
@@ -189,6 +195,35 @@ func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) err
 		return err
 	}
 	return d.writeMapFile(m, "the runtime map is switched; a reload would move traffic back until this is fixed")
+}
+
+// splitTraffic points the map key at the canary backend, at runtime only,
+// once color c (the new one, which takes its first share) is checked
+// ready again, live, as before a switch. The map file keeps the previous
+// color: a reload of HAProxy puts all traffic back there.
+func (d *Deps) splitTraffic(ctx context.Context, c string, m *planner.MapEntry) error {
+	ha, err := d.HAProxy(m.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := d.checkStillReady(ctx, c, m.Ready, ha); err != nil {
+		return err
+	}
+	return ha.SetMap(ctx, m.File, m.Key, m.Value)
+}
+
+// setCanaryWeights sets the canary backend's server weights, in order.
+func (d *Deps) setCanaryWeights(ctx context.Context, w *planner.CanaryWeights) error {
+	ha, err := d.HAProxy(w.Runtime)
+	if err != nil {
+		return err
+	}
+	for _, sw := range w.Set {
+		if err := ha.SetServerWeight(ctx, w.Backend, sw.Server, sw.Weight); err != nil {
+			return fmt.Errorf("canary backend %s: %w", w.Backend, err)
+		}
+	}
+	return nil
 }
 
 // writeMapFile writes m to its map file; state says what already holds

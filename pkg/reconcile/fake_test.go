@@ -46,6 +46,9 @@ type fakeWorld struct {
 	// stopping: the engine refuses new connections and answers on those
 	// open, as while it shuts down.
 	stopping bool
+	// weights are the canary backend's servers' weights, by
+	// "backend/server", once set.
+	weights map[string]int
 }
 
 func newFakeWorld() *fakeWorld {
@@ -199,6 +202,10 @@ func (w *fakeWorld) statRows() []haproxy.StatRow {
 		row.Status = w.shownStatus(k)
 		rows = append(rows, row)
 	}
+	for k, weight := range w.weights {
+		b, sv, _ := strings.Cut(k, "/")
+		rows = append(rows, haproxy.StatRow{Proxy: b, Server: sv, Status: "UP", Fields: haproxy.NewStatFields(map[string]string{"weight": fmt.Sprint(weight)})})
+	}
 	for b, c := range w.counters {
 		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: haproxy.NewStatFields(map[string]string{
 			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)})})
@@ -296,6 +303,21 @@ func (f fakeHAProxy) SetServerHealthUp(_ context.Context, backend, server string
 	if !f.w.healthUpIgnored {
 		f.w.servers[backend+"/"+server].Status = "UP"
 	}
+	return nil
+}
+
+// SetServerWeight keeps the weight of a canary backend's server, which
+// show stat then lists.
+func (f fakeHAProxy) SetServerWeight(_ context.Context, backend, server string, weight int) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("set server %s/%s weight %d", backend, server, weight); err != nil {
+		return err
+	}
+	if f.w.weights == nil {
+		f.w.weights = map[string]int{}
+	}
+	f.w.weights[backend+"/"+server] = weight
 	return nil
 }
 

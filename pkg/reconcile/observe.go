@@ -54,6 +54,10 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		},
 		func() (err error) { o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image); return err },
 	}
+	var canaryRows []haproxy.StatRow
+	if c := s.Canary(); c != nil {
+		reads = append(reads, func() (err error) { canaryRows, err = ha.StatOf(ctx, c.Backend); return err })
+	}
 	if s.Preview != nil {
 		reads = append(reads, func() (err error) {
 			o.Preview.Value, o.Preview.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.Preview.MapKey)
@@ -75,6 +79,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return planner.Observed{}, err
 		}
 	}
+	o.Canary = canaryState(canaryRows, &colors)
 	if diedUnasked(colors) {
 		// It may have died because the engine is shutting down.
 		o.EngineStopping = d.Containers.AcceptsConnections(ctx) != nil
@@ -176,7 +181,7 @@ func (e *engineReads) reads(ctx context.Context, eng Containers, s *spec.Service
 // colorState is color c as read: each replica's server and container, and
 // the replicas beyond the count.
 func (d *Deps) colorState(ctx context.Context, s *spec.Service, c spec.Color, rd colorReads, stats []haproxy.StatRow, states []haproxy.ServerState, now time.Time) (planner.ColorState, error) {
-	cs := planner.ColorState{Backend: backendCounters(s.Color(c).Backend, stats)}
+	cs := planner.ColorState{Backend: backendCounters(s.Color(c).Backend, stats), ResponseTime: backendTime(s.Color(c).Backend, stats)}
 	var check *planner.CheckConfig
 	if d.CheckConfig != nil {
 		check = d.CheckConfig(s, c)
@@ -374,16 +379,60 @@ func serverOf(cs spec.Replica, stats []haproxy.StatRow, states []haproxy.ServerS
 func backendCounters(backend string, stats []haproxy.StatRow) planner.Counters {
 	for _, r := range stats {
 		if r.Proxy == backend && r.Server == "BACKEND" {
-			var c planner.Counters
-			for _, f := range []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"} {
-				c.Responses += r.Count(f)
-			}
-			c.Status5xx = r.Count("hrsp_5xx")
-			c.Failed = r.Count("econ") + r.Count("eresp")
-			return c
+			return rowCounters(r)
 		}
 	}
 	return planner.Counters{}
+}
+
+// backendTime is HAProxy's average response time of backend (rtime).
+func backendTime(backend string, stats []haproxy.StatRow) time.Duration {
+	for _, r := range stats {
+		if r.Proxy == backend && r.Server == "BACKEND" {
+			return time.Duration(r.Count("rtime")) * time.Millisecond
+		}
+	}
+	return 0
+}
+
+// rowCounters are the response counters of one row of show stat.
+func rowCounters(r haproxy.StatRow) planner.Counters {
+	var c planner.Counters
+	for _, f := range []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"} {
+		c.Responses += r.Count(f)
+	}
+	c.Status5xx = r.Count("hrsp_5xx")
+	c.Failed = r.Count("econ") + r.Count("eresp")
+	return c
+}
+
+// canaryState reads the canary backend's rows: each color's server weight,
+// and its counters and sessions, added to its color's (what a color
+// answered, by either path; a drained color is empty only once the
+// requests the canary backend sent it are done too).
+func canaryState(rows []haproxy.StatRow, colors *[2]planner.ColorState) planner.CanaryState {
+	var cs planner.CanaryState
+	found := 0
+	for _, r := range rows {
+		for i, c := range spec.Colors() {
+			if r.Server != spec.CanaryServer(c) {
+				continue
+			}
+			found++
+			rtime := time.Duration(r.Count("rtime")) * time.Millisecond
+			if c == spec.Green {
+				cs.Green, cs.GreenTime = int(r.Count("weight")), rtime
+			} else {
+				cs.Blue, cs.BlueTime = int(r.Count("weight")), rtime
+			}
+			colors[i].Backend = colors[i].Backend.Add(rowCounters(r))
+			if len(colors[i].Replicas) > 0 {
+				colors[i].Replicas[0].Server.Sessions += r.Sessions()
+			}
+		}
+	}
+	cs.Found = found == 2
+	return cs
 }
 
 // fromDocker is the engine's container as the planner sees it, with its

@@ -72,6 +72,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 	rb := rollback(s, o, d)
 	checkHeld(t, s, o, d)
 	checkRetry(t, s, o, d)
+	checkCanary(t, s, o, d, rb)
 	// A release passes its verification only once its AfterSwitch jobs
 	// succeeded.
 	if r := d.Record; r != nil && r.Outcome == planner.OutcomeSucceeded && r.Generation == s.Generation() &&
@@ -185,9 +186,14 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		// must, is UP and in service, passed two probes of the very
 		// address HAProxy sends it traffic to, which is where its
 		// container answers now, and answers at its published port too.
-		// Every replica of it.
+		// Every replica of it. From the canary backend, it may go to
+		// either color: both took traffic there.
+		back := rb
+		if o.MapRuntime.Found && o.MapRuntime.Value == planner.CanaryBackend(s) {
+			back = &planner.Verification{From: c, FromContainer: cs.First().Container.ID}
+		}
 		for _, st := range o.Color(c).Replicas {
-			if why := notReady(s, o, st, rb); why != "" {
+			if why := notReady(s, o, st, back); why != "" {
 				t.Fatalf("invariant 1: %s although %s", step, why)
 			}
 			if st.Server.Status != "UP" {
@@ -202,7 +208,7 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 		}
 		// A release (not a rollback) moves traffic only to a color warmed
 		// up as its replicas run now.
-		if s.Warmup != nil && (rb == nil || c != rb.From) && !warmedUp(s, o, c) {
+		if s.Warmup != nil && (back == nil || c != back.From) && !warmedUp(s, o, c) {
 			t.Fatalf("%s to a color not warmed up as it runs now (record %+v)", step, o.Warmup)
 		}
 	case planner.MarkServerUp:
@@ -212,8 +218,10 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 			t.Fatalf("invariant 12: %s sets UP again a run of %s already set UP (%s)", step, c, st.MarkedUp.StartedAt)
 		}
 		// Invariant 1 too: HAProxy's health is forced UP only on the same
-		// evidence (the served color, back from a crash, whatever it runs).
-		if c == served {
+		// evidence (the served color, back from a crash, whatever it runs;
+		// with the traffic split, the color that served before).
+		split := o.MapRuntime.Found && o.MapRuntime.Value == planner.CanaryBackend(s)
+		if c == served || split && o.Verification != nil && c == o.Verification.From {
 			if why := probesMissing(s, st, true); why != "" {
 				t.Fatalf("invariant 1: %s on the served color although %s", step, why)
 			}
@@ -542,7 +550,8 @@ func drawWorld(t *rapid.T) world {
 	return world{
 		Spec:          sc,
 		Image:         rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "v2", "v1", "v3", "missing") }).Draw(t, "image"),
-		Map:           rapid.SampledFrom([]string{"blue", "green", "none", "other"}).Draw(t, "map"),
+		Map:           rapid.SampledFrom([]string{"blue", "green", "none", "other", "canary"}).Draw(t, "map"),
+		Canary:        canaryGen(n).Draw(t, "canary backend"),
 		MapFile:       rapid.Custom(func(t *rapid.T) string { return mostly(t, n, "same", "blue", "green", "none", "other") }).Draw(t, "mapFile"),
 		Blue:          rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "blue"),
 		Green:         rapid.SliceOfN(colorGen(n), sc.Replicas, sc.Replicas).Draw(t, "green"),
@@ -569,9 +578,11 @@ func mostly[V any](t *rapid.T, n int, values ...V) V {
 
 // world is one drawn observation of the service.
 type world struct {
-	Spec    specCase
-	Image   string      // the desired image's ID: v2, v1, v3, or missing
-	Map     string      // the runtime map's value: blue, green, none, or other (a backend not the service's)
+	Spec  specCase
+	Image string // the desired image's ID: v2, v1, v3, or missing
+	Map   string // the runtime map's value: blue, green, none, other (a backend not the service's), or canary (its canary backend)
+	// Canary is the canary backend as HAProxy has it.
+	Canary  canaryCase
 	MapFile string      // the map file's: the same, or as Map
 	Blue    []colorCase // one per replica
 	Green   []colorCase
@@ -611,6 +622,10 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	}
 	served := servedColor(s, o.MapRuntime)
 	o.Served = served
+	if w.Map == "canary" && w.Verification.Canary {
+		// The color that served before the canary keeps its policy.
+		served = w.Verification.To.Other()
+	}
 	for _, c := range spec.Colors() {
 		cases := w.Blue
 		if c == spec.Green {
@@ -632,6 +647,7 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	if w.Approved {
 		o.Approved = s.Generation()
 	}
+	w.Canary.state(s, &o)
 	w.Verification.record(s, &o)
 	w.Checks.record(s, &o)
 	if w.Warmed != "none" {
@@ -669,6 +685,8 @@ func mapValue(s *spec.Service, v string) planner.MapValue {
 		return planner.MapValue{Value: s.Colors.Green.Backend, Found: true}
 	case "other":
 		return planner.MapValue{Value: "maintenance_page", Found: true}
+	case "canary":
+		return planner.MapValue{Value: planner.CanaryBackend(s), Found: true}
 	}
 	return planner.MapValue{}
 }
@@ -696,11 +714,14 @@ type specCase struct {
 	// Jobs: two release jobs, migrate (timeout 1m) then seed;
 	// Irreversible: migrate is marked reversible: false.
 	Jobs, Irreversible bool
+	// Canary: spec.strategy Canary, two steps (10 % for 1m, then 50 %
+	// until promoted); with one replica only.
+	Canary bool
 }
 
 func specGen(n int) *rapid.Generator[specCase] {
 	return rapid.Custom(func(t *rapid.T) specCase {
-		return specCase{
+		c := specCase{
 			Active:       rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "active"),
 			Image:        rapid.SampledFrom([]string{"demo:v2", "demo:v1"}).Draw(t, "image"),
 			Idle:         rapid.SampledFrom([]string{"Stop", "KeepWarm", "StopAfter"}).Draw(t, "idle"),
@@ -715,7 +736,10 @@ func specGen(n int) *rapid.Generator[specCase] {
 			Warmup:       mostly(t, n, false, true),
 			Jobs:         rapid.Bool().Draw(t, "jobs"),
 			Irreversible: rapid.Bool().Draw(t, "irreversible"),
+			Canary:       rapid.Bool().Draw(t, "canary"),
 		}
+		c.Canary = c.Canary && c.Replicas == 1 && !(c.Jobs && c.Irreversible)
+		return c
 	})
 }
 
@@ -758,6 +782,9 @@ func (c specCase) yaml() []string {
 	}
 	if c.Storage {
 		l = append(l, "  volumes: [\"data:/data\", \"/srv/web:/etc/web:ro\"]", "  user: \"10001:10001\"")
+	}
+	if c.Canary {
+		l = append(l, "  strategy: {type: Canary, steps: [{weight: 10, pause: 1m}, {weight: 50}]}")
 	}
 	if c.Jobs {
 		seed := "{name: seed, command: [seed]}"
@@ -1038,6 +1065,13 @@ type verifyCase struct {
 	FromGone bool       // the previous color's container is not the one that served
 	Late     bool       // switched 31s ago (else 1s), past the 30s window
 	Traffic  string     // the new color's counters since: quiet, good, bad, or reset (HAProxy reloaded)
+	// Canary: the record is a canary's, at Step (0 or 1, or 2: past the
+	// last, switched), which began StepAgo; a step without a pause
+	// (the second) is Promoted or not.
+	Canary   bool
+	Step     int
+	StepAgo  time.Duration
+	Promoted bool
 }
 
 func verifyGen(n int, sc specCase) *rapid.Generator[verifyCase] {
@@ -1049,10 +1083,19 @@ func verifyGen(n int, sc specCase) *rapid.Generator[verifyCase] {
 			FromGone: mostly(t, n, false, true),
 			Late:     rapid.Bool().Draw(t, "late"),
 			Traffic:  rapid.SampledFrom([]string{"quiet", "good", "bad", "reset"}).Draw(t, "traffic"),
+			Canary:   sc.Canary && mostly(t, 3, true, false),
+			Step:     rapid.IntRange(0, 2).Draw(t, "canary step"),
+			StepAgo:  rapid.SampledFrom([]time.Duration{time.Second, time.Minute}).Draw(t, "canary step began"),
+			Promoted: rapid.Bool().Draw(t, "canary step promoted"),
+		}
+		if v.Canary && mostly(t, 2, true, false) {
+			// Canaries in progress, of this spec, are drawn often.
+			v.Outcome, v.OldSpec = "open", false
 		}
 		// A window of this spec was opened by a switch to its active
-		// color, which needs the window on.
-		v.OldSpec = v.OldSpec || !sc.Verify
+		// color, which needs the window on (a canary's is open from its
+		// first step, window or not).
+		v.OldSpec = v.OldSpec || !sc.Verify && !v.Canary
 		if v.OldSpec {
 			v.To = rapid.SampledFrom([]spec.Color{spec.Blue, spec.Green}).Draw(t, "to")
 		}
@@ -1064,7 +1107,11 @@ func (v verifyCase) GoString() string {
 	if v.Outcome == "none" {
 		return "{none}"
 	}
-	return fmt.Sprintf("{%s oldSpec %t to %s fromGone %t late %t traffic %s}", cmp.Or(v.Outcome, "open"), v.OldSpec, v.To, v.FromGone, v.Late, v.Traffic)
+	canary := ""
+	if v.Canary {
+		canary = fmt.Sprintf(" canary step %d began %s ago promoted %t", v.Step, v.StepAgo, v.Promoted)
+	}
+	return fmt.Sprintf("{%s oldSpec %t to %s fromGone %t late %t traffic %s%s}", cmp.Or(v.Outcome, "open"), v.OldSpec, v.To, v.FromGone, v.Late, v.Traffic, canary)
 }
 
 // record puts the verification record into o.
@@ -1087,6 +1134,12 @@ func (v verifyCase) record(s *spec.Service, o *planner.Observed) {
 		SwitchedAt: switchedAt, Baseline: base, Seen: base}
 	if v.FromGone {
 		r.FromContainer += "-before"
+	}
+	if v.Canary {
+		r.Canary, r.Step, r.StepSince = true, v.Step, plantest.T0.Add(-v.StepAgo)
+		if v.Promoted {
+			o.Approved = planner.CanaryApproval(gen, v.Step)
+		}
 	}
 	if v.Outcome != "open" {
 		ended := plantest.T0.Add(-500 * time.Millisecond)
@@ -1292,6 +1345,9 @@ func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.St
 		if rb != nil || o.Verification != nil && o.Verification.Generation == s.Generation() {
 			return // a rollback, or a release that switched already (its jobs were judged then)
 		}
+		if o.MapRuntime.Found && o.MapRuntime.Value == planner.CanaryBackend(s) {
+			return // from the canary backend: both colors took traffic already
+		}
 		for _, j := range s.Jobs {
 			if j.When == spec.JobBeforeSwitch && !jobSucceeded(s, o, j.Name) {
 				t.Fatalf("%s before job %s of generation %s succeeded (%+v)", step, j.Name, s.Generation(), o.Jobs)
@@ -1322,6 +1378,95 @@ func checkJobs(t *rapid.T, s *spec.Service, o planner.Observed, step *planner.St
 		stale := js.Generation != s.Generation() && js.Container.State == "created"
 		if !stale && (js.Record == nil || js.Record.Outcome == "" || js.Record.ID != js.Container.ID) {
 			t.Fatalf("%s removes a job container whose end is not recorded: %+v", step, *js)
+		}
+	}
+}
+
+// canaryCase is the canary backend as HAProxy has it: there or not, and
+// its weights: those of the first or second step towards the active
+// color, none set (0 and 0), or drawn for each color.
+type canaryCase struct {
+	Missing     bool
+	Weights     string // step1, step2, none, drawn
+	Blue, Green int
+}
+
+func canaryGen(n int) *rapid.Generator[canaryCase] {
+	return rapid.Custom(func(t *rapid.T) canaryCase {
+		weights := []int{0, 10, 50, 90}
+		return canaryCase{
+			Missing: mostly(t, n, false, true),
+			Weights: rapid.SampledFrom([]string{"step1", "step2", "none", "drawn"}).Draw(t, "weights"),
+			Blue:    rapid.SampledFrom(weights).Draw(t, "blue weight"),
+			Green:   rapid.SampledFrom(weights).Draw(t, "green weight"),
+		}
+	})
+}
+
+func (c canaryCase) state(s *spec.Service, o *planner.Observed) {
+	if c.Missing {
+		return
+	}
+	o.Backends[planner.CanaryBackend(s)] = true
+	o.Canary = planner.CanaryState{Found: true, Blue: c.Blue, Green: c.Green}
+	to := map[string]int{"step1": 10, "step2": 50, "none": 0}
+	if w, ok := to[c.Weights]; ok {
+		o.Canary.Blue, o.Canary.Green = 100-w, w
+		if s.ActiveColor == spec.Blue {
+			o.Canary.Blue, o.Canary.Green = w, 100-w
+		}
+		if w == 0 {
+			o.Canary.Blue, o.Canary.Green = 0, 0
+		}
+	}
+}
+
+// checkCanary: traffic is split only between two colors that may take it,
+// with weights set first; while it is split, nothing of either color is
+// drained, stopped or removed (both serve), and the key leaves the canary
+// backend only for a ready color (SwitchMap, checked as any switch).
+func checkCanary(t *rapid.T, s *spec.Service, o planner.Observed, d planner.Decision, rb *planner.Verification) {
+	step := d.Step
+	if step == nil {
+		return
+	}
+	split := o.MapRuntime.Found && o.MapRuntime.Value == planner.CanaryBackend(s)
+	c := step.Color
+	switch step.Action {
+	case planner.SplitTraffic:
+		if s.Canary() == nil {
+			t.Fatalf("%s for a spec that is no canary", step)
+		}
+		for _, st := range o.Color(c).Replicas {
+			if why := notReady(s, o, st, rb); why != "" || st.Server.Status != "UP" || !st.FallbackOK {
+				t.Fatalf("invariant 1: %s although %s (HAProxy says %q, published port answers %t)", step, why, st.Server.Status, st.FallbackOK)
+			}
+		}
+		if old := o.Color(c.Other()); !anyInService(old) || !old.First().FallbackOK {
+			t.Fatalf("%s while %s, which keeps its share, is not in service or does not answer at its published port", step, c.Other())
+		}
+		if w := o.Canary; !w.Found || w.Weight(c) < 1 || w.Weight(c)+w.Weight(c.Other()) != 100 {
+			t.Fatalf("%s with the canary backend's weights %+v not set for a step", step, w)
+		}
+		if m := step.Map; m == nil || m.Value != planner.CanaryBackend(s) || m.Key != s.HAProxy.MapKey || len(m.Ready) != s.ReplicaCount() {
+			t.Fatalf("%s carries map entry %+v", step, m)
+		}
+	case planner.SetCanaryWeights:
+		w := step.Weights
+		if s.Canary() == nil || w == nil || w.Backend != planner.CanaryBackend(s) || len(w.Set) != 2 || w.Set[0].Weight+w.Set[1].Weight != 100 ||
+			w.Set[0].Weight < 1 || w.Set[1].Weight < 1 || w.Set[0].Server != string(c) || w.Set[1].Server != string(c.Other()) {
+			t.Fatalf("%s sets %+v", step, w)
+		}
+		if split {
+			for _, st := range o.Color(c).Replicas {
+				if !st.Container.Running || !strings.HasPrefix(st.Server.Status, "UP") {
+					t.Fatalf("%s gives %s more traffic while it runs %t and HAProxy says %q", step, c, st.Container.Running, st.Server.Status)
+				}
+			}
+		}
+	case planner.DrainServer, planner.StopContainer, planner.RemoveContainer:
+		if split && step.Replica <= s.ReplicaCount() {
+			t.Fatalf("%s while the map splits traffic between both colors", step)
 		}
 	}
 }

@@ -38,6 +38,8 @@ type Observed struct {
 	// Served is the color MapRuntime routes to ("" for neither), worked
 	// out once, by Observe (ServedColor).
 	Served spec.Color
+	// Canary is the canary backend's state (spec.strategy Canary).
+	Canary CanaryState
 	// Backends holds every backend name HAProxy knows.
 	Backends map[string]bool
 	// Image is the desired image as the engine knows it.
@@ -77,8 +79,12 @@ type ColorState struct {
 	// was lowered), from the first on, up to the first slot with none:
 	// they are drained, stopped and removed.
 	Surplus []ReplicaState
-	// Backend holds the response counters of the color's backend.
+	// Backend holds the response counters of the color's backend (and of
+	// its server in the canary backend).
 	Backend Counters
+	// ResponseTime is HAProxy's average response time of the color's
+	// backend (rtime, over its last 1024 responses; 0: none yet).
+	ResponseTime time.Duration
 	// CheckConfig is how haproxy.cfg has HAProxy check the color's
 	// backend, when the controller was given that file and it names the
 	// backend (nil otherwise).

@@ -82,6 +82,9 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 	if d, decided := checkOwnership(s, o); decided {
 		return d
 	}
+	if InSplit(s, o) {
+		return planSplit(s, o, now)
+	}
 	served := o.Served
 	v := o.Verification
 	var (
@@ -260,6 +263,11 @@ func planRelease(s *spec.Service, o Observed, served spec.Color, verifying *Deci
 	if served != next {
 		if d, decided := preSwitch(s, o, next, served, now); decided {
 			return d
+		}
+		if next == active {
+			if d, decided := startCanary(s, o, served, next, now); decided {
+				return d
+			}
 		}
 		cause := fmt.Sprintf("%s runs %s and is UP with %d passing probes", next, s.Image, o.Color(next).First().Probes)
 		if n := s.ReplicaCount(); n > 1 {

@@ -231,3 +231,48 @@ func TestPlanManualPromotion(t *testing.T) {
 	}
 	plantest.Expect(t, planner.Plan(approved, ready().O, plantest.T0), plantest.Want{Action: planner.SwitchMap, Color: spec.Green, Target: "web -> web_green"})
 }
+
+// TestPlanVerificationLatency: with verify.maxResponseTime or
+// maxLatencyRatio, a new color whose average response time (HAProxy's
+// rtime) is too slow, alone or against the previous color's, is rolled
+// back once it has minRequests responses, its status naming both times;
+// a difference under 10 ms is not judged.
+func TestPlanVerificationLatency(t *testing.T) {
+	base := planner.Counters{Responses: 1000}
+	served := planner.Counters{Responses: 1200}
+	times := func(green, blue time.Duration) func(s *spec.Service) *plantest.World {
+		return func(s *spec.Service) *plantest.World {
+			w := switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(served))
+			w.EditColor(spec.Green, func(cs *planner.ColorState) { cs.ResponseTime = green })
+			w.EditColor(spec.Blue, func(cs *planner.ColorState) { cs.ResponseTime, cs.Backend = blue, planner.Counters{Responses: 5000} })
+			return w
+		}
+	}
+	for _, tc := range []struct {
+		name, verify string
+		world        func(s *spec.Service) *plantest.World
+		rolledBack   bool
+		message      string
+	}{
+		{"1.5 s slower, ratio 2: rolled back", "maxLatencyRatio: 2", times(1501*time.Millisecond, time.Millisecond), true,
+			"green's average response time is 1.501s, blue's 1ms (HAProxy's rtime): 1501.0 times, above verify.maxLatencyRatio 2"},
+		{"twice as slow, ratio 2.5: verified", "maxLatencyRatio: 2.5", times(400*time.Millisecond, 200*time.Millisecond), false, ""},
+		{"8 ms against 1 ms, under the 10 ms gap: not judged", "maxLatencyRatio: 1.5", times(8*time.Millisecond, time.Millisecond), false, ""},
+		{"above maxResponseTime: rolled back", "maxResponseTime: 500ms", times(600*time.Millisecond, 10*time.Millisecond), true,
+			"green's average response time is 600ms, blue's 10ms (HAProxy's rtime): above verify.maxResponseTime 500ms"},
+		{"too few responses yet: not judged", "maxResponseTime: 500ms, minRequests: 500", times(600*time.Millisecond, 10*time.Millisecond), false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := plantest.Service(t, spec.Green, "demo:v2", "  verify: {window: 30s, "+tc.verify+"}")
+			d := planner.Plan(s, tc.world(s).O, plantest.T0)
+			switch {
+			case tc.rolledBack && (d.Record == nil || d.Record.Outcome != planner.OutcomeRolledBack):
+				t.Fatalf("not rolled back: %s (record %+v)", d, d.Record)
+			case tc.rolledBack && !strings.Contains(d.Record.Reason, tc.message):
+				t.Fatalf("%q does not say %q", d.Record.Reason, tc.message)
+			case !tc.rolledBack && d.Reason != planner.ReasonVerifying:
+				t.Fatalf("got %s, want Verifying", d)
+			}
+		})
+	}
+}

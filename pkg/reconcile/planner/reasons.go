@@ -18,6 +18,9 @@ const (
 	ReasonVerifying           = Reason("Verifying")
 	ReasonVerified            = Reason("Verified")
 	ReasonRollingBack         = Reason("RollingBack")
+	// ReasonCanary: a canary step sends the new color its share of new
+	// users, for the step's pause.
+	ReasonCanary = Reason("Canary")
 	// ReasonRetrying: an operator asked to try a failed release again;
 	// its new attempt begins at the next look.
 	ReasonRetrying = Reason("Retrying")
@@ -33,6 +36,10 @@ const (
 	// ReasonServedColorDown: HAProxy says the color the map points at is
 	// DOWN: its requests get 503, whatever else holds.
 	ReasonServedColorDown = Reason("ServedColorDown")
+	// ReasonCanaryStranded: the map points at the canary backend, no
+	// canary of the spec is in progress, and no color is ready to take
+	// all traffic.
+	ReasonCanaryStranded = Reason("CanaryStranded")
 	// ReasonReplicaDown: HAProxy says one replica of the served color is
 	// DOWN; the others take its requests.
 	ReasonReplicaDown = Reason("ReplicaDown")

@@ -28,6 +28,14 @@ const (
 	RunChecks Action = "RunChecks"
 	// WarmUp sends spec.warmup's requests to each replica of the new color.
 	WarmUp Action = "WarmUp"
+	// SetCanaryWeights sets the weights of the colors' servers in the
+	// canary backend (spec.strategy Canary): the share of new users each
+	// version gets while the map points there.
+	SetCanaryWeights Action = "SetCanaryWeights"
+	// SplitTraffic points the map key at the canary backend, at runtime
+	// only: the map file keeps the previous color, where a reload of
+	// HAProxy takes all traffic back.
+	SplitTraffic Action = "SplitTraffic"
 	// SetRestartPolicy gives the served color the engine's restart policy
 	// unless-stopped (it comes back by itself when it dies, or when the
 	// engine or the host restarts) and every other color "no".
@@ -74,10 +82,12 @@ type Step struct {
 	Container *ContainerRef `json:"container,omitempty"`
 	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp.
 	Server *ServerRef `json:"server,omitempty"`
-	// Map: SwitchMap, WriteMapFile, SetPreview.
+	// Map: SwitchMap, SplitTraffic, WriteMapFile, SetPreview.
 	Map *MapEntry `json:"map,omitempty"`
 	// Checks: RunChecks.
 	Checks *ChecksRun `json:"checks,omitempty"`
+	// Weights: SetCanaryWeights.
+	Weights *CanaryWeights `json:"weights,omitempty"`
 	// Warmup: WarmUp.
 	Warmup *WarmupRun `json:"warmup,omitempty"`
 	// Job: CreateJob, StartJob, StopJob, RemoveJob.

@@ -39,6 +39,9 @@ func (c Counters) add(o Counters) Counters {
 	return Counters{c.Responses + o.Responses, c.Status5xx + o.Status5xx, c.Failed + o.Failed}
 }
 
+// Add is c and o counted together.
+func (c Counters) Add(o Counters) Counters { return c.add(o) }
+
 func (c Counters) sub(o Counters) Counters {
 	return Counters{c.Responses - o.Responses, c.Status5xx - o.Status5xx, c.Failed - o.Failed}
 }
@@ -72,6 +75,15 @@ type Verification struct {
 	Baseline Counters `json:"baseline"`
 	Seen     Counters `json:"seen"`
 	Carried  Counters `json:"carried"`
+	// Canary: the release moves traffic in steps (spec.strategy Canary),
+	// through the canary backend. Step is the step in force, from 0; it is
+	// the number of steps once the map switched to To's backend, and the
+	// window then runs from SwitchedAt. StepSince is when Step began. The
+	// counters (Baseline, Seen) are To's backend's and its canary server's
+	// together, from the canary's start.
+	Canary    bool      `json:"canary,omitempty"`
+	Step      int       `json:"step,omitempty"`
+	StepSince time.Time `json:"stepSince,omitzero"`
 	// Outcome is empty while the window runs.
 	Outcome string     `json:"outcome,omitempty"`
 	Reason  string     `json:"reason,omitempty"`
@@ -155,6 +167,9 @@ func verdict(s *spec.Service, o Observed, v Verification, now time.Time) (failur
 	if total := c.Responses + c.Failed; total >= int64(s.Verify.MinRequests) && float64(bad) > *s.Verify.MaxErrorRate*float64(total) {
 		return fmt.Sprintf("%d of %d requests were 5xx or got no response (%.1f %%) in %s after the switch; threshold %.1f %%",
 			bad, total, 100*float64(bad)/float64(total), elapsed, 100**s.Verify.MaxErrorRate), false
+	}
+	if slow := latencyVerdict(s, o, v, c); slow != "" {
+		return slow + "; " + figures, false
 	}
 	jobFailure, jobsDone := afterSwitchVerdict(s, o)
 	if jobFailure != "" {
@@ -299,4 +314,30 @@ func settleRolledBack(s *spec.Service, o Observed, v *Verification, now time.Tim
 		Message: fmt.Sprintf("the release of %s to %s was rolled back: %s; %s serves %s again. The live state differs from the spec: change the spec, or run controller retry %s to try it again",
 			v.ToImage, to, v.Reason, from, cmp.Or(v.FromImage, "none yet"), s.Name),
 		LogsOf: s.ContainerName(to)}
+}
+
+// latencyVerdict judges the new color's average response time (HAProxy's
+// rtime: of its server in the canary backend while the map points there,
+// else of its backend) against verify.maxResponseTime, and against the
+// previous color's times verify.maxLatencyRatio, once the new color has
+// minRequests responses (c); "" when it passes or is not judged.
+func latencyVerdict(s *spec.Service, o Observed, v Verification, c Counters) string {
+	maxTime, ratio := s.Verify.MaxResponseTime, s.Verify.MaxLatencyRatio
+	if maxTime == nil && ratio == nil || c.Responses < int64(s.Verify.MinRequests) {
+		return ""
+	}
+	newTime, oldTime := o.Color(v.To).ResponseTime, o.Color(v.From).ResponseTime
+	if InSplit(s, o) {
+		newTime, oldTime = o.Canary.ResponseTime(v.To), o.Canary.ResponseTime(v.From)
+	}
+	both := fmt.Sprintf("%s's average response time is %s, %s's %s (HAProxy's rtime)", v.To, newTime, v.From, oldTime)
+	if maxTime != nil && newTime > maxTime.Duration {
+		return fmt.Sprintf("%s: above verify.maxResponseTime %s", both, maxTime.Duration)
+	}
+	// The previous color's time counts once it answered at all.
+	if ratio != nil && o.Color(v.From).Backend.Responses > 0 && newTime-oldTime >= spec.MinLatencyGap &&
+		float64(newTime) > *ratio*float64(max(oldTime, time.Millisecond)) {
+		return fmt.Sprintf("%s: %.1f times, above verify.maxLatencyRatio %v", both, float64(newTime)/float64(max(oldTime, time.Millisecond)), *ratio)
+	}
+	return ""
 }

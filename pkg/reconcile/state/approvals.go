@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,10 +165,13 @@ func (r Release) IsRequest() bool {
 // user, or a dashboard token's name), from where, and when.
 type Request struct {
 	Service, Generation string
-	To                  spec.Color
-	ToImage             string
-	By, Via             string
-	At                  time.Time
+	// Approval is what a promotion approves when it is not the
+	// generation: a canary's step (planner.CanaryApproval).
+	Approval string
+	To       spec.Color
+	ToImage  string
+	By, Via  string
+	At       time.Time
 }
 
 // Promote approves p's release and records the approval in h (when not
@@ -175,7 +179,7 @@ type Request struct {
 // approval stands even when the history cannot be written; the error
 // says so.
 func Promote(a *Approvals, h *History, p Request) error {
-	if err := a.Approve(p.Service, p.Generation); err != nil {
+	if err := a.Approve(p.Service, cmp.Or(p.Approval, p.Generation)); err != nil {
 		return err
 	}
 	return record(h, p, ActionPromoted, "promoted by %s (%s)")
