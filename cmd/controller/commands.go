@@ -338,25 +338,47 @@ func promote(o options, service string, stdout, stderr io.Writer) int {
 		if s.Name != service {
 			continue
 		}
-		if s.Promotion.Mode != spec.PromotionManual {
-			fmt.Fprintf(stderr, "controller promote: service %s has promotion mode %s: its releases need no approval\n", service, s.Promotion.Mode)
+		approval, what := s.Generation(), "the controller switches once it is ready"
+		if step, ok := canaryStepWaiting(o, &s); ok {
+			approval, what = planner.CanaryApproval(s.Generation(), step), fmt.Sprintf("its canary goes past step %d", step+1)
+		} else if s.Promotion.Mode != spec.PromotionManual {
+			fmt.Fprintf(stderr, "controller promote: service %s has promotion mode %s and no canary step waiting: its releases need no approval\n", service, s.Promotion.Mode)
 			return exitUsage
 		}
 		if err := safefile.PrivateDir(o.stateDir); err != nil {
 			fmt.Fprintf(stderr, "controller: state directory: %v\n", err)
 			return exitUsage
 		}
-		p := state.Request{Service: service, Generation: s.Generation(), To: s.ActiveColor, ToImage: s.Image,
+		p := state.Request{Service: service, Generation: s.Generation(), Approval: approval, To: s.ActiveColor, ToImage: s.Image,
 			By: currentUser(), Via: "controller promote", At: time.Now()}
 		if err := state.Promote(state.NewApprovals(approvalsPath(o)), state.NewHistory(historyPath(o)), p); err != nil {
 			fmt.Fprintf(stderr, "controller: %v\n", err)
 			return exitNotConverged
 		}
-		fmt.Fprintf(stdout, "%s: release %s (%s runs %s) approved; the controller switches once it is ready\n", service, s.Generation(), s.ActiveColor, s.Image)
+		fmt.Fprintf(stdout, "%s: release %s (%s runs %s) approved; %s\n", service, approval, s.ActiveColor, s.Image, what)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "controller promote: no service %q in %s\n", service, o.file)
 	return exitUsage
+}
+
+// canaryStepWaiting reports the step (from 0) at which the canary of s's
+// current generation is, as status shows it, when that step has no pause:
+// it waits for controller promote.
+func canaryStepWaiting(o options, s *spec.Service) (step int, ok bool) {
+	c := s.Canary()
+	if c == nil {
+		return 0, false
+	}
+	st, err := state.ReadStatus(statusPath(o))
+	if err != nil || st.Services[s.Name] == nil {
+		return 0, false
+	}
+	v := st.Services[s.Name].Verification
+	if v == nil || !v.Canary || v.Outcome != "" || v.Generation != s.Generation() || v.Step >= len(c.Steps) || c.Steps[v.Step].Pause != nil {
+		return 0, false
+	}
+	return v.Step, true
 }
 
 // rollback asks the controller to roll back the release of service being

@@ -137,6 +137,7 @@ func liveProblems(s *spec.Service, h *liveHAProxy) (problems, notes []string) {
 	for _, c := range spec.Colors() {
 		problems = append(problems, colorProblems(s, c, h)...)
 	}
+	problems = append(problems, canaryProblems(s, h)...)
 	m := h.maps[s.HAProxy.MapFile]
 	switch {
 	case m.err != nil:
@@ -176,6 +177,28 @@ func colorProblems(s *spec.Service, c spec.Color, h *liveHAProxy) []string {
 		}
 	}
 	return problems
+}
+
+// canaryProblems: the canary backend of a service with spec.strategy
+// Canary, or one of its servers, is missing from h.
+func canaryProblems(s *spec.Service, h *liveHAProxy) []string {
+	c := s.Canary()
+	if c == nil {
+		return nil
+	}
+	servers, found := h.servers[c.Backend]
+	missing := !found
+	for _, col := range spec.Colors() {
+		if _, ok := servers[spec.CanaryServer(col)]; !ok {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	block := strings.ReplaceAll(strings.TrimSuffix(cfgCanaryBackend(s), "\n"), "\n", "\n        ")
+	return []string{fmt.Sprintf("HAProxy at %s has no canary backend %s (spec.strategy.backend) with servers blue and green; add to haproxy.cfg, then reload:\n        %s",
+		h.addr, c.Backend, block)}
 }
 
 // mapKeyNote says when the running map has no line for the service's key

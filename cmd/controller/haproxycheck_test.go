@@ -133,3 +133,47 @@ func TestLiveProblems(t *testing.T) {
 		t.Errorf("too few servers for replicas 3:\n%s\nwant:\n%s", strings.Join(problems, "\n--\n"), strings.Join(want, "\n--\n"))
 	}
 }
+
+// TestValidateLiveHAProxyCanary: the haproxy.cfg init writes for a canary
+// loads in a real HAProxy, and validate --haproxy passes on it; without
+// its canary backend, validate names it with the lines to add.
+func TestValidateLiveHAProxyCanary(t *testing.T) {
+	dir, err := os.MkdirTemp("", "hx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock, mapFile := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "hosts.map")
+	writeTemp(t, dir, "hosts.map", "web web_blue\n")
+	d := spectest.Web("  strategy: {type: Canary, steps: [{weight: 10, pause: 1m}]}")
+	d.BluePort, d.GreenPort = 28081, 28082
+	d.Runtime, d.MapFile = "unix://"+sock, mapFile
+	svcs, err := specfile.Parse([]byte(d.YAML()), "desired.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desiredFile := writeTemp(t, dir, "desired.yaml", d.YAML())
+	complete, err := haproxyConfig(&svcs[0], nil, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "backend web_canary\n    cookie web_version insert indirect nocache httponly\n" +
+		"    server blue 127.0.0.1:28081 track web_blue/app cookie blue weight 0 no-check\n" +
+		"    server green 127.0.0.1:28082 track web_green/app cookie green weight 0 no-check\n"
+	if !strings.Contains(complete, want) {
+		t.Fatalf("the configuration for a canary lacks\n%s\nin:\n%s", want, complete)
+	}
+	ha := testenv.StartHAProxy(t, dir, complete, sock)
+	code, out, errOut := runCmd("validate", "--haproxy", "-f", desiredFile, "--haproxy-config", ha.Config)
+	if code != exitOK || errOut != "" {
+		t.Errorf("a complete configuration for a canary: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	ha.Stop(t)
+
+	noCanary, _, _ := strings.Cut(complete, "\n# The canary backend")
+	ha = testenv.StartHAProxy(t, dir, noCanary, sock)
+	code, _, errOut = runCmd("validate", "--haproxy", "-f", desiredFile, "--haproxy-config", ha.Config)
+	if code != exitNotConverged || !strings.Contains(errOut, "has no canary backend web_canary (spec.strategy.backend) with servers blue and green; add to haproxy.cfg, then reload:\n        backend web_canary\n") {
+		t.Errorf("the canary backend missing: exit %d\nstderr:\n%s", code, errOut)
+	}
+}

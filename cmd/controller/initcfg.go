@@ -56,6 +56,27 @@ func cfgBackend(s *spec.Service, c spec.Color) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// cfgCanaryBackend is the canary backend of a service with spec.strategy
+// Canary ("" for another): a server per color at its published port, each
+// tracking its color's server (HAProxy checks it once, and takes its share
+// away when it goes DOWN), weight 0 until the controller sets a step's; and
+// a cookie HAProxy inserts, so that each user stays on the version it
+// first got.
+func cfgCanaryBackend(s *spec.Service) string {
+	c := s.Canary()
+	if c == nil {
+		return ""
+	}
+	lines := []string{"backend " + c.Backend,
+		fmt.Sprintf("    cookie %s_version insert indirect nocache httponly", s.Name)}
+	for _, col := range spec.Colors() {
+		r := s.Replica(col, 0)
+		lines = append(lines, fmt.Sprintf("    server %s 127.0.0.1:%d track %s/%s cookie %s weight 0 no-check",
+			spec.CanaryServer(col), r.HostPort, r.Backend, r.Server, spec.CanaryServer(col)))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 // cfgUseBackend is the frontend's use_backend line: the map key names the
 // backend that serves, so the controller moves all new requests at once
 // by changing one map value. With hosts, only requests whose Host header
@@ -119,6 +140,9 @@ global
 	for _, c := range spec.Colors() {
 		b.WriteString("\n" + cfgBackend(s, c))
 	}
+	if canary := cfgCanaryBackend(s); canary != "" {
+		b.WriteString("\n# The canary backend: during a canary's steps the map key names it.\n" + canary)
+	}
 	return b.String(), nil
 }
 
@@ -144,9 +168,12 @@ func haproxyFragment(s *spec.Service, hosts []string, cfgPath string) (string, e
 	for _, l := range cfgUseBackend(s, hosts) {
 		b.WriteString("#        " + l + "\n")
 	}
-	b.WriteString("#\n# 3. These backends, one per color, after section defaults.\n")
+	b.WriteString("#\n# 3. These backends, one per color (and the canary's), after section defaults.\n")
 	for _, c := range spec.Colors() {
 		b.WriteString("\n" + cfgBackend(s, c))
+	}
+	if canary := cfgCanaryBackend(s); canary != "" {
+		b.WriteString("\n" + canary)
 	}
 	return b.String(), nil
 }

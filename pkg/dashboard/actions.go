@@ -31,7 +31,11 @@ type action struct {
 var promoteAction = action{verb: "promote", done: "promoted", at: is(planner.ReasonWaitingForPromotion), outcome: state.ActionPromoted,
 	none: "no release of it waits for promotion",
 	release: func(service string, s *state.ServiceStatus) (state.Request, bool) {
-		return state.Request{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image}, true
+		r := state.Request{Service: service, Generation: s.ObservedGeneration, To: s.ActiveColor, ToImage: s.Image}
+		if v := s.Verification; v != nil && v.Canary && v.Outcome == "" && v.Generation == s.ObservedGeneration {
+			r.Approval = planner.CanaryApproval(v.Generation, v.Step) // a canary step without a pause
+		}
+		return r, true
 	},
 	do: func(d *Dashboard, r state.Request) error {
 		if d.opt.Approvals == nil {
