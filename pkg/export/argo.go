@@ -40,9 +40,33 @@ type RolloutSpec struct {
 	ProgressDeadlineAbort   bool   `json:"progressDeadlineAbort,omitempty"`
 }
 
-// RolloutStrategy mirrors v1alpha1.RolloutStrategy (blue-green only).
+// RolloutStrategy mirrors v1alpha1.RolloutStrategy: blue-green, or
+// canary for spec.strategy Canary.
 type RolloutStrategy struct {
 	BlueGreen *BlueGreenStrategy `json:"blueGreen,omitempty"`
+	Canary    *CanaryStrategy    `json:"canary,omitempty"`
+}
+
+// CanaryStrategy mirrors the fields of v1alpha1.CanaryStrategy that a
+// canary of the host maps to.
+type CanaryStrategy struct {
+	// StableService selects the stable ReplicaSet's pods, CanaryService
+	// the new one's.
+	StableService string       `json:"stableService,omitempty"`
+	CanaryService string       `json:"canaryService,omitempty"`
+	Steps         []CanaryStep `json:"steps,omitempty"`
+}
+
+// CanaryStep mirrors v1alpha1.CanaryStep: one of its fields is set.
+type CanaryStep struct {
+	SetWeight *int32        `json:"setWeight,omitempty"`
+	Pause     *RolloutPause `json:"pause,omitempty"`
+}
+
+// RolloutPause mirrors v1alpha1.RolloutPause: no duration waits for
+// kubectl argo rollouts promote.
+type RolloutPause struct {
+	Duration *intstr.IntOrString `json:"duration,omitempty"`
 }
 
 // BlueGreenStrategy mirrors v1alpha1.BlueGreenStrategy.

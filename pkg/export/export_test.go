@@ -30,6 +30,8 @@ var goldenCases = []struct {
 	{"demo.plain", "../../examples/desired.yaml", true},
 	{"everyfield", "testdata/everyfield.yaml", false},
 	{"everyfield.plain", "testdata/everyfield.yaml", true},
+	{"canary", "testdata/canary.yaml", false},
+	{"canary.plain", "testdata/canary.yaml", true},
 }
 
 func TestRenderGolden(t *testing.T) {

@@ -65,9 +65,29 @@ func rolloutObjects(s *spec.Service) []object {
 			ProgressDeadlineAbort:   true,
 		},
 	}
+	if c := s.Canary(); c != nil {
+		ro.Spec.Strategy = RolloutStrategy{Canary: canaryStrategy(s, c)}
+		return []object{ro, service(s, s.Name, labels), service(s, canaryName(s), labels)}
+	}
 	objs := []object{ro, service(s, s.Name, labels), service(s, previewName(s), labels)}
 	return append(objs, template...)
 }
+
+// canaryStrategy is Argo Rollouts' canary for spec.strategy c: each step
+// a setWeight, then its pause (none: until promoted).
+func canaryStrategy(s *spec.Service, c *spec.Strategy) *CanaryStrategy {
+	cs := &CanaryStrategy{StableService: s.Name, CanaryService: canaryName(s)}
+	for _, st := range c.Steps {
+		pause := &RolloutPause{}
+		if st.Pause != nil {
+			pause.Duration = new(intstr.FromInt32(seconds(st.Pause.Duration)))
+		}
+		cs.Steps = append(cs.Steps, CanaryStep{SetWeight: new(int32(st.Weight))}, CanaryStep{Pause: pause})
+	}
+	return cs
+}
+
+func canaryName(s *spec.Service) string { return s.Name + "-canary" }
 
 // scaleDownDelay is how long the previous ReplicaSet keeps running after
 // the switch. KeepWarm: until the next release. Stop: as long as the host

@@ -104,20 +104,17 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 			add("spec.idle.stopAfter", "%s: scale the previous color's Deployment down that long after the switch", s.Idle.StopAfter.Duration)
 		}
 	}
-	if w := s.Verify.Window.Duration; w > 0 {
+	unmappedVerify(s, plain, add)
+	if c := s.Canary(); c != nil {
 		if plain {
-			add("spec.verify.window", "%s: nothing watches the new color after the switch; keep the previous color's Deployment up that long to switch back", w)
-		}
-		if plain {
-			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic; roll back by pointing the Service's selector at the previous color",
-				*s.Verify.MaxErrorRate)
+			add("spec.strategy", "Canary, %d steps: the Service's selector moves all traffic at once; split it in steps with Argo Rollouts (export without --plain)", len(c.Steps))
 		} else {
-			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic: that needs a postPromotionAnalysis on a metrics provider (e.g. Prometheus), which desired.yaml does not name; roll back with kubectl argo rollouts undo %s while the previous ReplicaSet still runs",
-				*s.Verify.MaxErrorRate, s.Name)
+			add("spec.strategy.backend", "%q: without traffic routing Argo Rollouts splits by pod counts (setWeight rounds to whole pods of spec.replicas), and no cookie keeps a user on one version", c.Backend)
 		}
-		add("spec.verify.minRequests", "%d: nothing judges the new color on real traffic (see spec.verify.maxErrorRate)", s.Verify.MinRequests)
 	}
-	if len(s.Checks) > 0 {
+	if len(s.Checks) > 0 && s.Canary() != nil && !plain {
+		add("spec.checks", "%d check(s): a canary has no pre-promotion analysis; send them to the new pods before its first step", len(s.Checks))
+	} else if len(s.Checks) > 0 {
 		if plain {
 			add("spec.checks", "%d check(s): nothing sends them before the switch; send them to the new color's pods before you point the Service at it", len(s.Checks))
 		} else {
@@ -141,6 +138,8 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 	if p := s.Preview; p != nil {
 		if plain {
 			add("spec.preview.mapKey", "%q: there is no preview Service; reach the new color through its Deployment's pods", p.MapKey)
+		} else if s.Canary() != nil {
+			add("spec.preview.mapKey", "%q: the Service %s reaches the new version's pods instead", p.MapKey, canaryName(s))
 		} else {
 			add("spec.preview.mapKey", "%q: the Service %s reaches the color being prepared instead (it is written whether or not preview is set)", p.MapKey, previewName(s))
 		}
@@ -160,6 +159,30 @@ func unmappedRelease(s *spec.Service, plain bool, add func(path, format string, 
 			add("spec.retry", "%q: every step of a release is made by hand", r)
 		} else {
 			add("spec.retry", "%q: try an aborted update again with kubectl argo rollouts retry rollout %s", r, s.Name)
+		}
+	}
+}
+
+// unmappedVerify reports what of the verification window has no
+// counterpart.
+func unmappedVerify(s *spec.Service, plain bool, add func(path, format string, args ...any)) {
+	if w := s.Verify.Window.Duration; w > 0 {
+		if plain {
+			add("spec.verify.window", "%s: nothing watches the new color after the switch; keep the previous color's Deployment up that long to switch back", w)
+		}
+		if plain {
+			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic; roll back by pointing the Service's selector at the previous color",
+				*s.Verify.MaxErrorRate)
+		} else {
+			add("spec.verify.maxErrorRate", "%v: nothing judges the new color on real traffic: that needs a postPromotionAnalysis on a metrics provider (e.g. Prometheus), which desired.yaml does not name; roll back with kubectl argo rollouts undo %s while the previous ReplicaSet still runs",
+				*s.Verify.MaxErrorRate, s.Name)
+		}
+		add("spec.verify.minRequests", "%d: nothing judges the new color on real traffic (see spec.verify.maxErrorRate)", s.Verify.MinRequests)
+		if m := s.Verify.MaxResponseTime; m != nil {
+			add("spec.verify.maxResponseTime", "%s: nothing judges the new color's response time (see spec.verify.maxErrorRate)", m.Duration)
+		}
+		if r := s.Verify.MaxLatencyRatio; r != nil {
+			add("spec.verify.maxLatencyRatio", "%v: nothing compares the new color's response time with the previous one's (see spec.verify.maxErrorRate)", *r)
 		}
 	}
 }
