@@ -94,6 +94,15 @@ backend {{SVC}}_green
     option httpchk GET /healthz
     http-check expect status 200
     {{GREENSERVERS}}
+{{CANARY}}`
+
+// canaryCfg is the canary backend of a service of one replica per color,
+// as docs/reference.md shows it: each color's server tracks its color's
+// and a cookie keeps each user on the version it first got.
+const canaryCfg = `backend {{SVC}}_canary
+    cookie {{SVC}}_version insert indirect nocache
+    server blue 127.0.0.1:{{BLUEPORT}} track {{SVC}}_blue/app cookie blue weight 0 no-check
+    server green 127.0.0.1:{{GREENPORT}} track {{SVC}}_green/app cookie green weight 0 no-check
 `
 
 func newEnv(t *testing.T) *env {
@@ -131,8 +140,14 @@ func newEnvReplicas(t *testing.T, n int) *env {
 	e.stateDir = filepath.Join(e.dir, "state")
 	e.policy = writePolicy(t, e.dir)
 	writeFile(t, e.mapPath, e.svc+" "+e.svc+"_blue\n")
-	cfg := strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
-		"{{BLUESERVERS}}", cfgServers(n, e.bluePort), "{{GREENSERVERS}}", cfgServers(n, e.greenPort), "{{RETRY}}", cfgRetry(n)).Replace(haproxyCfg)
+	canary := ""
+	if n == 1 {
+		canary = canaryCfg
+	}
+	cfg := strings.NewReplacer("{{CANARY}}", canary).Replace(haproxyCfg)
+	cfg = strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
+		"{{BLUESERVERS}}", cfgServers(n, e.bluePort), "{{GREENSERVERS}}", cfgServers(n, e.greenPort), "{{RETRY}}", cfgRetry(n),
+		"{{BLUEPORT}}", fmt.Sprint(e.bluePort), "{{GREENPORT}}", fmt.Sprint(e.greenPort)).Replace(cfg)
 	e.ha = testenv.StartHAProxy(t, e.dir, cfg, e.sock)
 	t.Cleanup(func() {
 		testenv.RemoveContainersByLabel(t, "io.bluegreen.service", e.svc)
