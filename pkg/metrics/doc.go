@@ -40,6 +40,8 @@
 //	bluegreen_drain_duration_seconds{service}         histogram: a color's DrainServer step done to the start of its StopContainer step
 //	bluegreen_served_restarts{service}                gauge: the engine's restarts of the served color's containers (all replicas) since the controller last started each
 //	bluegreen_served_restarts_total{service}          counter: restarts of the served color seen by this process
+//	bluegreen_canary_step{service}                    gauge: the canary step in force (from 1) while the map key points at the canary backend, else 0
+//	bluegreen_canary_weight_percent{service}          gauge: the percent of new users that step sends to the new version, else 0
 //	bluegreen_steps_total{service,action,result}      counter: steps taken, result ok or error
 //	bluegreen_reconcile_errors_total{service,reason}  counter: passes of a service that could not observe (reason as in status: DockerUnreachable, HAProxyUnreachable, Timeout, ObserveFailed) and failed steps (reason StepFailed)
 //

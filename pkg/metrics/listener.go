@@ -12,7 +12,8 @@ import (
 
 var _ reconcile.Listener = (*Metrics)(nil)
 
-// Decided sets the service's served color, phase, whether it is UP, and restarts.
+// Decided sets the service's served color, phase, whether it is UP,
+// restarts, and its canary step and weight.
 func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -29,6 +30,12 @@ func (m *Metrics) Decided(v reconcile.ServiceView, d planner.Decision, at time.T
 	}
 	m.restarts.WithLabelValues(v.Service).Set(float64(restarts))
 	m.servedUp.WithLabelValues(v.Service).Set(boolValue(v.Served != "" && v.ServedUp))
+	var step, weight int
+	if c := v.Canary; c != nil {
+		step, weight = c.Step, c.Weight
+	}
+	m.canaryStep.WithLabelValues(v.Service).Set(float64(step))
+	m.canaryWeight.WithLabelValues(v.Service).Set(float64(weight))
 	m.countRestarts(v.Service, v.Served, restarts)
 }
 

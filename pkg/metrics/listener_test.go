@@ -395,3 +395,23 @@ bluegreen_served_up{service="web"} 1
 		t.Errorf("served_up of a served color HAProxy says is DOWN = %v, want 0", got)
 	}
 }
+
+// TestCanaryStepAndWeight: during a canary step the service has its step
+// and weight, and the previous color counts as served; 0 and 0 otherwise.
+func TestCanaryStepAndWeight(t *testing.T) {
+	m, c := newMetrics(t)
+	v := view("web", spec.Blue, 0)
+	v.Canary = &planner.Split{From: spec.Blue, To: spec.Green, Step: 2, Steps: 3, Weight: 50}
+	m.Decided(v, decision(planner.Progressing, planner.ReasonCanary), c.Now())
+	want := `
+# HELP bluegreen_canary_step The canary step in force (from 1) while the map key points at the service's canary backend, 0 otherwise.
+# TYPE bluegreen_canary_step gauge
+bluegreen_canary_step{service="web"} 2
+# HELP bluegreen_canary_weight_percent The percent of new users the canary step in force sends to the new version, 0 when no canary step is in force.
+# TYPE bluegreen_canary_weight_percent gauge
+bluegreen_canary_weight_percent{service="web"} 50
+`
+	compare(t, m, want, "bluegreen_canary_step", "bluegreen_canary_weight_percent")
+	m.Decided(view("web", spec.Green, 0), decision(planner.Progressing, planner.ReasonVerifying), c.Now())
+	compare(t, m, strings.NewReplacer("} 2", "} 0", "} 50", "} 0").Replace(want), "bluegreen_canary_step", "bluegreen_canary_weight_percent")
+}

@@ -64,6 +64,8 @@ type Metrics struct {
 	restarts        *prometheus.GaugeVec
 	servedUp        *prometheus.GaugeVec
 	restartsTotal   *prometheus.CounterVec
+	canaryStep      *prometheus.GaugeVec
+	canaryWeight    *prometheus.GaugeVec
 	steps           *prometheus.CounterVec
 	stepDuration    *prometheus.HistogramVec
 	reconcileErrors *prometheus.CounterVec
@@ -143,6 +145,12 @@ func New(opts Options) *Metrics {
 		restartsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "served_restarts_total",
 			Help: "Restarts of the served color's container seen by this process."},
 			[]string{"service"}),
+		canaryStep: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_step",
+			Help: "The canary step in force (from 1) while the map key points at the service's canary backend, 0 otherwise."},
+			[]string{"service"}),
+		canaryWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_weight_percent",
+			Help: "The percent of new users the canary step in force sends to the new version, 0 when no canary step is in force."},
+			[]string{"service"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "steps_total",
 			Help: "Steps taken, by action and result (ok or error)."},
 			[]string{"service", "action", "result"}),
@@ -174,7 +182,7 @@ func New(opts Options) *Metrics {
 		[]string{"version", "goversion"})
 	build.WithLabelValues(version(opts.Version), runtime.Version()).Set(1)
 	m.reg.MustRegister(m.servedColor, m.phase, m.releasesStarted, m.releases, m.jobs, m.releaseDuration,
-		m.switchDuration, m.drainDuration, m.servedUp, m.restarts, m.restartsTotal, m.steps, m.stepDuration,
+		m.switchDuration, m.drainDuration, m.servedUp, m.restarts, m.restartsTotal, m.canaryStep, m.canaryWeight, m.steps, m.stepDuration,
 		m.reconcileErrors, m.passes, m.accepted, m.lastOK, ageCollector{m}, m.source, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -232,6 +240,8 @@ func (m *Metrics) forget(service string) {
 	m.restarts.DeletePartialMatch(l)
 	m.servedUp.DeletePartialMatch(l)
 	m.restartsTotal.DeletePartialMatch(l)
+	m.canaryStep.DeletePartialMatch(l)
+	m.canaryWeight.DeletePartialMatch(l)
 	m.steps.DeletePartialMatch(l)
 	m.reconcileErrors.DeletePartialMatch(l)
 	delete(m.services, service)

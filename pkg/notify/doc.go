@@ -47,7 +47,9 @@
 // (color: the served color, reason: what HAProxy's check and the
 // controller's probe saw) is reported when an outage starts, once until
 // the service's state changes; ServedColorRestarted (color, reason: why)
-// when the served color is restarted for failing its health. Text is one line
+// when the served color is restarted for failing its health; CanaryStep
+// (from, to, step from 1, steps, weight: the new version's percent of new
+// users) when a canary's step begins. Text is one line
 // for people; a chat's incoming webhook that shows a "text" field shows
 // it (Slack's and Mattermost's do; not tested against them here).
 //

@@ -29,6 +29,9 @@ const (
 	// ServedColorRestarted: the served color was restarted for failing
 	// its health (spec.health.restartAfter).
 	ServedColorRestarted = "ServedColorRestarted"
+	// CanaryStep: a canary's step began (the map key points at the canary
+	// backend with its weights).
+	CanaryStep = "CanaryStep"
 )
 
 // endedTypes maps a release's outcome to its event type.
@@ -62,6 +65,10 @@ type Event struct {
 	// restart count of its container.
 	Color    spec.Color `json:"color,omitempty"`
 	Restarts int        `json:"restarts,omitempty"`
+	// Step (from 1), Steps and Weight are a canary step's.
+	Step   int `json:"step,omitempty"`
+	Steps  int `json:"steps,omitempty"`
+	Weight int `json:"weight,omitempty"`
 	// Text says it in one line, for people.
 	Text string `json:"text"`
 }
@@ -120,6 +127,13 @@ func crashLoopEvent(v reconcile.ServiceView, d planner.Decision, at time.Time) E
 func servedDownEvent(v reconcile.ServiceView, d planner.Decision, at time.Time) Event {
 	return Event{Type: ServedColorDown, Service: v.Service, Generation: v.Generation, Color: v.Served,
 		Reason: d.Message, Time: at, Text: fmt.Sprintf("%s: outage: %s", v.Service, d.Message)}
+}
+
+func canaryStepEvent(v reconcile.ServiceView, at time.Time) Event {
+	c := v.Canary
+	return Event{Type: CanaryStep, Service: v.Service, Generation: v.Generation, From: c.From, To: c.To, Time: at,
+		Step: c.Step, Steps: c.Steps, Weight: c.Weight,
+		Text: fmt.Sprintf("%s: canary step %d of %d: %s gets %d %% of new users, %s the rest", v.Service, c.Step, c.Steps, c.To, c.Weight, c.From)}
 }
 
 func restartedEvent(service string, st planner.Step, at time.Time) Event {

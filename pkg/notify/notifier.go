@@ -34,6 +34,7 @@ type Notifier struct {
 	seq       map[string]uint64    // per service, the last sequence number given
 	crashSeen map[string]time.Time // per service, its last CrashLoop decision
 	down      map[string]bool      // per service, whether its last decision was ServedColorDown
+	canary    map[string]int       // per service, the canary step in force at its last decision (0: none)
 	queues    map[queueKey]*queue
 	stats     Stats
 	// abandoned counts the events Close gave up on.
@@ -93,7 +94,7 @@ func New(cfg Config) (*Notifier, error) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Notifier{cfg: cfg, log: cfg.Log, receivers: rs, secret: secret, ctx: ctx, cancel: cancel,
-		seq: map[string]uint64{}, crashSeen: map[string]time.Time{}, down: map[string]bool{}, queues: map[queueKey]*queue{}}, nil
+		seq: map[string]uint64{}, crashSeen: map[string]time.Time{}, down: map[string]bool{}, canary: map[string]int{}, queues: map[queueKey]*queue{}}, nil
 }
 
 // ReleaseStarted posts a ReleaseStarted event.
@@ -114,9 +115,18 @@ func (n *Notifier) Decided(v reconcile.ServiceView, d planner.Decision, at time.
 	n.mu.Lock()
 	wasDown := n.down[v.Service]
 	n.down[v.Service] = d.Reason == planner.ReasonServedColorDown
+	step := 0
+	if v.Canary != nil {
+		step = v.Canary.Step
+	}
+	wasStep := n.canary[v.Service]
+	n.canary[v.Service] = step
 	n.mu.Unlock()
 	if d.Reason == planner.ReasonServedColorDown && !wasDown {
 		n.post(servedDownEvent(v, d, at))
+	}
+	if step != 0 && step != wasStep {
+		n.post(canaryStepEvent(v, at))
 	}
 	if d.Reason != planner.ReasonCrashLoop {
 		return

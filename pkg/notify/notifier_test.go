@@ -325,6 +325,33 @@ func TestServedColorDownReportedWhenItStarts(t *testing.T) {
 	}
 }
 
+// TestCanaryStepReportedWhenItBegins: each canary step is reported once,
+// when it begins, with its step, weight and colors; passes in the same
+// step and after the canary post nothing.
+func TestCanaryStepReportedWhenItBegins(t *testing.T) {
+	rec := newRecorder(t, nil)
+	n := newNotifier(t, Config{URLs: []string{rec.srv.URL}})
+	progressing := planner.Decision{Phase: planner.Progressing, Reason: planner.ReasonCanary}
+	at := t0
+	for _, step := range []int{0, 1, 1, 1, 2, 2, 0, 0} {
+		v := reconcile.ServiceView{Service: "web", Generation: "0123456789ab", Served: spec.Blue}
+		if step > 0 {
+			v.Canary = &planner.Split{From: spec.Blue, To: spec.Green, Step: step, Steps: 2, Weight: 25 * step}
+		}
+		n.Decided(v, progressing, at)
+		at = at.Add(time.Second)
+	}
+	closeNow(t, n)
+	got := rec.of("web")
+	if len(got) != 2 || got[0].Type != CanaryStep || got[1].Type != CanaryStep {
+		t.Fatalf("events %+v: want two CanaryStep", got)
+	}
+	if e := got[1]; e.Step != 2 || e.Steps != 2 || e.Weight != 50 || e.From != spec.Blue || e.To != spec.Green ||
+		e.Text != "web: canary step 2 of 2: green gets 50 % of new users, blue the rest" {
+		t.Errorf("the second step's event: %+v", e)
+	}
+}
+
 // TestRetryKeepsOrder: a receiver that answers 500 then 200 gets the
 // event again before any later one.
 func TestRetryKeepsOrder(t *testing.T) {

@@ -50,6 +50,9 @@ type ServiceView struct {
 	// show stat gave them in this pass (they only grow, until HAProxy is
 	// reloaded or restarted).
 	Traffic map[spec.Color]planner.Counters
+	// Canary is the canary step in force (Served is then the previous
+	// color, which keeps the rest of the traffic); nil when none.
+	Canary *planner.Split
 }
 
 // Listeners calls each of its listeners in turn.

@@ -92,7 +92,11 @@ func (l *Loop) sync(ctx context.Context, s *spec.Service, ob observation) (plann
 	served := o.Served
 	view := ServiceView{Service: s.Name, Generation: s.Generation(), Served: served,
 		Traffic: map[spec.Color]planner.Counters{spec.Blue: o.Blue.Backend, spec.Green: o.Green.Backend}}
-	if served != "" {
+	if sp, ok := planner.SplitOf(s, o); ok {
+		// A canary's step: the previous color serves the rest.
+		view.Canary, view.Served = &sp, sp.From
+	}
+	if served := view.Served; served != "" {
 		// Up while HAProxy has a replica to send its requests to.
 		for _, r := range o.Color(served).Replicas {
 			view.ServedRestarts += r.Container.RestartCount

@@ -91,6 +91,24 @@ func InSplit(s *spec.Service, o Observed) bool {
 	return o.MapRuntime.Found && o.MapRuntime.Value == CanaryBackend(s)
 }
 
+// Split is a canary in progress, as observed: the map key points at the
+// canary backend for a step of this spec's canary.
+type Split struct {
+	From, To spec.Color
+	// Step is the step in force, from 1, of Steps; Weight its weight.
+	Step, Steps, Weight int
+}
+
+// SplitOf returns the canary in progress of s, when the map key points at
+// the canary backend for a step of its canary (ok false otherwise).
+func SplitOf(s *spec.Service, o Observed) (sp Split, ok bool) {
+	c, v := s.Canary(), o.Verification
+	if c == nil || !InSplit(s, o) || !v.active(s) || !v.Canary || v.Step >= len(c.Steps) {
+		return Split{}, false
+	}
+	return Split{From: v.From, To: v.To, Step: v.Step + 1, Steps: len(c.Steps), Weight: c.Steps[v.Step].Weight}, true
+}
+
 // startCanary is the switch of a canary release from color from to the
 // ready color to: the canary backend's weights are set for the first step
 // (or the step a rollout interrupted by an HAProxy reload was in), then
@@ -110,6 +128,9 @@ func startCanary(s *spec.Service, o Observed, from, to spec.Color, now time.Time
 		// Nothing to go back to, or the previous color cannot take its
 		// share (drained, in maintenance, DOWN): all at once.
 		return Decision{}, false
+	}
+	if !rec.Canary {
+		rec.FromBaseline = o.Color(from).Backend
 	}
 	rec.Canary, rec.StepSince = true, now
 	if !o.Canary.Found {
@@ -164,7 +185,7 @@ func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 		return abortCanary(s, o, seen, failure, now)
 	}
 	where := fmt.Sprintf("canary step %d of %d: %s (%s) gets %d %% of new users, %s the rest, each user kept on its version; %s",
-		seen.Step+1, len(c.Steps), to, s.Image, step.Weight, from, canaryFigures(seen))
+		seen.Step+1, len(c.Steps), to, s.Image, step.Weight, from, canaryFigures(seen, o))
 	if o.Canary.Weight(to) != step.Weight || o.Canary.Weight(from) != 100-step.Weight {
 		d := weightsStep(s, from, to, step.Weight, fmt.Sprintf("%s; HAProxy has weights %d (%s) and %d (%s)",
 			where, o.Canary.Weight(to), to, o.Canary.Weight(from), from))
@@ -187,7 +208,7 @@ func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 	if next.Step < len(c.Steps) {
 		w := c.Steps[next.Step].Weight
 		d := weightsStep(s, from, to, w, fmt.Sprintf("canary step %d of %d passed (%s): step %d sends %s %d %% of new users",
-			seen.Step+1, len(c.Steps), canaryFigures(seen), next.Step+1, to, w))
+			seen.Step+1, len(c.Steps), canaryFigures(seen, o), next.Step+1, to, w))
 		d.Record = &next
 		return d
 	}
@@ -198,7 +219,7 @@ func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 	}
 	next.SwitchedAt = now
 	d := switchStep(s, to, o.Color(to), fmt.Sprintf("the %d canary steps passed (%s): all traffic goes to %s, the verification window begins",
-		len(c.Steps), canaryFigures(seen), to))
+		len(c.Steps), canaryFigures(seen, o), to))
 	d.Record = &next
 	return d
 }
@@ -285,10 +306,22 @@ func runsAll(cs ColorState) bool {
 	return len(cs.Replicas) > 0
 }
 
-// canaryFigures says what the new color did so far in the canary.
-func canaryFigures(v Verification) string {
+// canaryFigures says what each color did so far in the canary: the new
+// color's responses, 5xx and unanswered requests, each color's share of
+// the responses and HAProxy's average response time of each.
+func canaryFigures(v Verification, o Observed) string {
 	n := v.counted()
-	return fmt.Sprintf("%d responses from %s so far, %d of them 5xx, %d requests without a response", n.Responses, v.To, n.Status5xx, n.Failed)
+	prev := o.Color(v.From).Backend
+	if prev.less(v.FromBaseline) {
+		v.FromBaseline = Counters{} // HAProxy counts afresh since a reload
+	}
+	old := prev.sub(v.FromBaseline).Responses
+	share := ""
+	if total := n.Responses + old; total > 0 {
+		share = fmt.Sprintf(" (%.1f %% of %d; %s %d)", 100*float64(n.Responses)/float64(total), total, v.From, old)
+	}
+	return fmt.Sprintf("%d responses from %s so far%s, %d of them 5xx, %d requests without a response; average response time %s %s, %s %s",
+		n.Responses, v.To, share, n.Status5xx, n.Failed, v.To, o.Canary.ResponseTime(v.To), v.From, o.Canary.ResponseTime(v.From))
 }
 
 // weightsStep sets the canary backend's weights: to gets w, from the

@@ -81,9 +81,12 @@ type Verification struct {
 	// window then runs from SwitchedAt. StepSince is when Step began. The
 	// counters (Baseline, Seen) are To's backend's and its canary server's
 	// together, from the canary's start.
-	Canary    bool      `json:"canary,omitempty"`
-	Step      int       `json:"step,omitempty"`
-	StepSince time.Time `json:"stepSince,omitzero"`
+	Canary bool `json:"canary,omitempty"`
+	// FromBaseline holds From's counters when the canary began, for each
+	// color's share.
+	FromBaseline Counters  `json:"fromBaseline,omitzero"`
+	Step         int       `json:"step,omitempty"`
+	StepSince    time.Time `json:"stepSince,omitzero"`
 	// Outcome is empty while the window runs.
 	Outcome string     `json:"outcome,omitempty"`
 	Reason  string     `json:"reason,omitempty"`

@@ -586,6 +586,9 @@ func (s *ServiceStatus) Remembered() map[spec.Color][]planner.Remembered {
 // Observed records a snapshot.
 func (s *ServiceStatus) Observed(sv *spec.Service, o planner.Observed) {
 	s.ServedColor = o.Served
+	if sp, ok := planner.SplitOf(sv, o); ok {
+		s.ServedColor = sp.From // a canary's step: it serves the rest
+	}
 	prev := s.Colors
 	s.Colors = map[spec.Color]*ColorStatus{}
 	for _, c := range spec.Colors() {
