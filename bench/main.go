@@ -86,6 +86,9 @@ func main() {
 		dpDuration    = flag.Duration("dataplane-duration", defaultDataplaneDuration, "data plane: length of one wrk run (whole seconds)")
 		latency       = flag.Int("latency", 0, "latency at the switch: releases per variant (cold-start app without warm-up, with warmup, demo app), taking turns, under the load of -keepalive, -fresh and -rate; 0: skip")
 		latVariants   = flag.String("latency-variants", defaultLatencyVariants, "latency: the variants, comma separated, taking turns in this order: cold (the cold-start app), warm (the same with warmup), demo (the demo app), demo-warm (the demo app with warmup: an experiment)")
+		canary        = flag.Int("canary", 0, "canary rollouts of one service under the load of -keepalive, -fresh and -rate, each to the other color in the steps of -canary-steps (0: skip)")
+		canarySteps   = flag.String("canary-steps", "10,50", "canary: the steps' weights, comma separated")
+		canaryPause   = flag.Duration("canary-pause", 2*time.Second, "canary: each step's pause")
 		coldStart     = flag.String("cold-start", defaultColdStart, "latency: the cold-start app's APP_MODE coldstart=<N>x<duration> value (each of its first N GET / waits <duration>); the warm-up sends N requests")
 	)
 	flag.Parse()
@@ -218,7 +221,14 @@ func main() {
 	if _, err := latencyVariants(*latVariants, "", ""); err != nil {
 		r.Fatalf("-latency-variants: %v", err)
 	}
-	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != "" || *latency > 0
+	canaryWeights, err := parseWeights(*canarySteps)
+	if err != nil {
+		r.Fatalf("-canary-steps: %v", err)
+	}
+	if *canary < 0 || *canaryPause <= 0 {
+		r.Fatalf("-canary: want 0 or more rollouts and a positive -canary-pause")
+	}
+	withController := doRelease || len(counts) > 0 || nKills > 0 || *kamalBin != "" || *latency > 0 || *canary > 0
 
 	nDataplane := *dataplane
 	if nDataplane < 0 {
@@ -291,6 +301,12 @@ func main() {
 		rep.Latency = runLatency(r, "bgl"+id, latencyConfig{
 			releases: *latency, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, coldStart: *coldStart, warmupRequests: coldN, variants: *latVariants,
 			hap: hap, demoRepo: repo, ctlBin: ctlBin, ctlArgs: extra, id: id, timeout: time.Minute,
+		})
+	}
+	if *canary > 0 {
+		rep.Canary = runCanary(r, "bgy"+id, canaryConfig{
+			rollouts: *canary, weights: canaryWeights, pause: *canaryPause, keepAlive: *keepAlive, fresh: *fresh, rate: *rate,
+			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra, timeout: 2 * time.Minute,
 		})
 	}
 	rep.Machine.LoadEnd = loadavg()

@@ -27,6 +27,7 @@ type report struct {
 	Dataplane      *dataplaneResult
 	Kamal          *kamalResult
 	Latency        *latencyResult
+	Canary         *canaryResult
 }
 
 // Markers around the results section of bench/README.md that the bench
@@ -365,7 +366,7 @@ type markedSection struct{ begin, end, block string }
 
 // allMarkers are the begin and end markers of every section that has its
 // own (kills, data plane, latency, side by side).
-var allMarkers = [][2]string{{killsBegin, killsEnd}, {dataplaneBegin, dataplaneEnd}, {latencyBegin, latencyEnd}, {kamalBegin, kamalEnd}}
+var allMarkers = [][2]string{{killsBegin, killsEnd}, {dataplaneBegin, dataplaneEnd}, {latencyBegin, latencyEnd}, {kamalBegin, kamalEnd}, {canaryBegin, canaryEnd}}
 
 // unmeasured is what a full run keeps of prev (the file or section it
 // replaces): the marked sections it did not measure, from an earlier run,
@@ -401,6 +402,9 @@ func (rep *report) marked(detail bool) []markedSection {
 	}
 	if rep.Kamal != nil {
 		out = append(out, markedSection{kamalBegin, kamalEnd, rep.kamalSection(detail)})
+	}
+	if rep.Canary != nil {
+		out = append(out, markedSection{canaryBegin, canaryEnd, rep.canarySection(detail)})
 	}
 	return out
 }

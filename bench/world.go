@@ -135,6 +135,14 @@ const haproxyBackend = `backend {{BACKEND}}
     server app 127.0.0.1:{{PORT}}
 `
 
+// haproxyCanary is a service's canary backend, as docs/reference.md shows
+// it: the spec of a canary release names it by default.
+const haproxyCanary = `backend {{NAME}}_canary
+    cookie {{NAME}}_version insert indirect nocache httponly
+    server blue 127.0.0.1:{{BLUE}} track {{NAME}}_blue/app cookie blue weight 0 no-check
+    server green 127.0.0.1:{{GREEN}} track {{NAME}}_green/app cookie green weight 0 no-check
+`
+
 func newWorld(t *scope, cfg worldConfig) *world {
 	t.Helper()
 	dir, err := os.MkdirTemp("", cfg.name+"-")
@@ -176,6 +184,7 @@ func newWorld(t *scope, cfg worldConfig) *world {
 		for _, c := range spec.Colors() {
 			backends.WriteString(strings.NewReplacer("{{BACKEND}}", s.backend(c), "{{PORT}}", fmt.Sprint(s.port(c))).Replace(haproxyBackend))
 		}
+		backends.WriteString(strings.NewReplacer("{{NAME}}", s.name, "{{BLUE}}", fmt.Sprint(s.blue), "{{GREEN}}", fmt.Sprint(s.green)).Replace(haproxyCanary))
 	}
 	// Containers are named after the services: remove what the controller
 	// created, whatever happens.
