@@ -119,7 +119,7 @@ func startCanary(s *spec.Service, o Observed, from, to spec.Color, now time.Time
 	if c == nil || from == "" || from == to {
 		return Decision{}, false
 	}
-	rec := startVerification(s, o, from, to, now)
+	rec := newVerification(s, o, from, to, now)
 	if v := o.Verification; v.active(s) && v.Canary && v.From == from && v.To == to && v.Step < len(c.Steps) && canRollBack(o, *v) {
 		resumed := *v
 		rec = &resumed
@@ -138,11 +138,11 @@ func startCanary(s *spec.Service, o Observed, from, to spec.Color, now time.Time
 			"canary backend %q (spec.strategy.backend) with servers \"blue\" and \"green\" is not defined in HAProxy at %s: add it to haproxy.cfg (see docs/reference.md, \"Canary\"), or set spec.strategy.type: BlueGreen; %s keeps all traffic",
 			c.Backend, s.HAProxy.Runtime, from)), true
 	}
-	for _, c := range []spec.Color{to, from} {
-		if st := o.Color(c).First(); !st.FallbackOK {
+	for _, col := range []spec.Color{to, from} {
+		if st := o.Color(col).First(); !st.FallbackOK {
 			return Decision{Phase: Progressing, Reason: ReasonWaitingForFallback,
 				Message: fmt.Sprintf("%s runs %s and is ready; the canary backend sends %s's share to its published port %s, which does not answer yet (%s)",
-					to, s.Image, c, FallbackAddr(st.Slot), st.FallbackError),
+					to, s.Image, col, FallbackAddr(st.Slot), st.FallbackError),
 				RequeueAfter: ReadyPoll}, true
 		}
 	}

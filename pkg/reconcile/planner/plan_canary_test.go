@@ -173,3 +173,14 @@ func TestPlanCanaryLatency(t *testing.T) {
 	w.O.Canary.GreenTime = 3 * time.Millisecond
 	plantest.Expect(t, planner.Plan(w.S, w.O, plantest.T0), plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonCanary})
 }
+
+// TestPlanCanaryWithoutWindow: verify.window 0s turns the window after the
+// switch off, not the canary: its steps are still taken and judged.
+func TestPlanCanaryWithoutWindow(t *testing.T) {
+	s := plantest.Service(t, spec.Green, "demo:v2", "  strategy: {type: Canary, steps: [{weight: 10, pause: 1m}]}")
+	d := planner.Plan(s, ready(s, 90, 10).O, plantest.T0)
+	plantest.Expect(t, d, plantest.Want{Action: planner.SplitTraffic, Color: spec.Green, Target: "web -> web_canary"})
+	if d.Record == nil || !d.Record.Canary {
+		t.Fatalf("the split carries no canary record: %+v", d.Record)
+	}
+}

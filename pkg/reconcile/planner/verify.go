@@ -131,8 +131,19 @@ func (v *Verification) rolledBack(s *spec.Service) bool {
 // to go back to: verification off, a first start, or a previous color
 // that does not run.
 func startVerification(s *spec.Service, o Observed, from, to spec.Color, now time.Time) *Verification {
+	if s.Verify.Window.Duration <= 0 {
+		return nil
+	}
+	return newVerification(s, o, from, to, now)
+}
+
+// newVerification is the record of a release from color from to color to
+// begun now, whatever spec.verify.window says (a canary's judges its
+// steps), or nil when there is nothing to go back to: a first start, or a
+// previous color that does not run.
+func newVerification(s *spec.Service, o Observed, from, to spec.Color, now time.Time) *Verification {
 	prev := o.Color(from).First().Container
-	if s.Verify.Window.Duration <= 0 || from == "" || !prev.Exists || !prev.Running {
+	if from == "" || !prev.Exists || !prev.Running {
 		return nil
 	}
 	return &Verification{
