@@ -288,3 +288,61 @@ func TestCanarySurvivesKills(t *testing.T) {
 		t.Fatalf("%d of %d requests failed; first: %+v", failed, sent, fails[0])
 	}
 }
+
+// TestCanaryResumesAfterReload: HAProxy reloaded during a canary's second
+// step puts all traffic back on blue (the map file) and forgets the
+// weights; the controller splits again at that same step (50 %, not the
+// first step's 20 %), which still waits for its promotion; promoted, the
+// rollout ends on green. No request fails.
+func TestCanaryResumesAfterReload(t *testing.T) {
+	e := newEnv(t)
+	steps := canarySpec("{weight: 20}, {weight: 50}, {weight: 80, pause: 1s}")
+	e.save(spec.Blue, "v1", steps)
+	ctl := e.start()
+	e.waitConverged(2 * time.Minute)
+	l := e.startLoadAcrossReloads(4, 2)
+	waitSent(t, l, 200)
+
+	e.save(spec.Green, "v2", steps)
+	e.waitPhase(2*time.Minute, planner.Progressing, planner.ReasonWaitingForPromotion)
+	if out, err := e.command("promote", e.svc).CombinedOutput(); err != nil || !strings.Contains(string(out), "past step 1") {
+		t.Fatalf("controller promote: %v: %s", err, out)
+	}
+	greenWeight := func() int64 {
+		r, err := e.runtime().ServerStat(context.Background(), e.svc+"_canary", "green")
+		if err != nil {
+			return -1
+		}
+		return r.Count("weight")
+	}
+	testenv.WaitFor(t, 30*time.Second, "the second step (50 %) in force", func() bool {
+		v, _ := e.maps()
+		return v == e.svc+"_canary" && greenWeight() == 50 && strings.Contains(readyMessage(e.serviceStatus()), "canary step 2 of 3")
+	})
+
+	e.ha.Reload(t)
+	if v, _ := e.maps(); v == e.svc+"_canary" {
+		t.Logf("the controller split again before the harness looked")
+	}
+	testenv.WaitFor(t, 30*time.Second, "split again at the second step after the reload", func() bool {
+		v, _ := e.maps()
+		return v == e.svc+"_canary" && greenWeight() == 50
+	})
+	st := e.waitPhase(30*time.Second, planner.Progressing, planner.ReasonWaitingForPromotion)
+	if msg := readyMessage(st); !strings.Contains(msg, "canary step 2 of 3") {
+		t.Fatalf("after the reload, status says %q, want step 2 of 3 waiting", msg)
+	}
+	if out, err := e.command("promote", e.svc).CombinedOutput(); err != nil || !strings.Contains(string(out), "past step 2") {
+		t.Fatalf("controller promote: %v: %s", err, out)
+	}
+	e.waitConverged(time.Minute)
+	if v, _ := e.maps(); v != e.svc+"_green" {
+		t.Fatalf("after the canary the map names %q", v)
+	}
+	sent, failed, _, fails := l.stop()
+	t.Logf("%d requests, %d failed", sent, failed)
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed; first: %+v", failed, sent, fails[0])
+	}
+	ctl.stop()
+}
