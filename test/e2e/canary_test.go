@@ -141,8 +141,12 @@ func TestCanaryAbortsA500Version(t *testing.T) {
 		return v == e.svc+"_canary"
 	})
 	split, before := time.Now(), l.sent()
+	testenv.WaitFor(t, time.Minute, "the map leaves the canary backend", func() bool {
+		v, _ := e.maps()
+		return v != e.svc+"_canary"
+	})
+	aborted, sentDuring := time.Now(), l.sent()-before
 	st := e.waitPhase(time.Minute, planner.Failed, planner.ReasonRolledBack)
-	sentDuring := l.sent() - before
 	if msg := readyMessage(st); !strings.Contains(msg, "at canary step 1 of 1 (10 % of new users)") {
 		t.Fatalf("rolled back, status says %q", msg)
 	}
@@ -154,8 +158,8 @@ func TestCanaryAbortsA500Version(t *testing.T) {
 		t.Fatalf("after the abort: %q, %v", got, err)
 	}
 	sent, failed, _, _ := l.stop()
-	t.Logf("split at %s; %d requests sent between the split and the rollback, %d failed of %d in all (the step's share of those: %d)",
-		split.Format("15:04:05.000"), sentDuring, failed, sent, sentDuring/10)
+	t.Logf("split at %s, key back on blue %s later; %d requests sent in between, %d failed of %d in all (the step's share of those: %d)",
+		split.Format("15:04:05.000"), aborted.Sub(split).Round(time.Millisecond), sentDuring, failed, sent, sentDuring/10)
 	// The step's share, with room for the requests in flight and the
 	// balance's grain over a short run.
 	if limit := sentDuring/10 + sentDuring/20 + 20; failed > limit {
