@@ -46,7 +46,7 @@ var promoteAction = action{verb: "promote", done: "promoted", at: is(planner.Rea
 
 // rollbackAction rolls back the release being verified to the color kept
 // warm, as controller rollback does.
-var rollbackAction = action{verb: "roll back", done: "rollback requested", at: is(planner.ReasonVerifying), outcome: state.ActionRollbackRequested,
+var rollbackAction = action{verb: "roll back", done: "rollback requested", at: rollbackable, outcome: state.ActionRollbackRequested,
 	none: "no release of it is being verified, with a color kept warm to go back to",
 	release: func(service string, s *state.ServiceStatus) (state.Request, bool) {
 		v := s.Verification
@@ -78,6 +78,10 @@ var retryAction = action{verb: "retry", done: "retry requested", at: planner.Rea
 		}
 		return state.AskRetry(d.opt.Retries, d.opt.Record, r)
 	}}
+
+// rollbackable: a release being verified, or a canary in a step's pause,
+// may be rolled back.
+func rollbackable(r planner.Reason) bool { return r == planner.ReasonVerifying || r == planner.ReasonCanary }
 
 // is says whether a reason is r.
 func is(r planner.Reason) func(planner.Reason) bool {

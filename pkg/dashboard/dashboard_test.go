@@ -656,3 +656,33 @@ func (f *fixture) openStream(t *testing.T) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// TestCanaryFromThePage: a canary waiting at a step without a pause is
+// promoted past that step (the approval names the step, the history the
+// release); one in a step's pause may be rolled back.
+func TestCanaryFromThePage(t *testing.T) {
+	atStep := func(reason planner.Reason) *state.ServiceStatus {
+		s := waiting()
+		s.Conditions[0].Reason, s.Conditions[0].Message = reason, "canary step 2 of 3: green (web:v2) gets 50 % of new users, blue the rest"
+		s.Verification = &planner.Verification{Generation: "0123456789ab", From: spec.Blue, To: spec.Green, ToImage: "web:v2", SwitchedAt: t0,
+			Canary: true, Step: 1, StepSince: t0}
+		return s
+	}
+	f := newFixture(t, []Token{{Name: "alice", Secret: aliceSecret}})
+	f.set("web", atStep(planner.ReasonWaitingForPromotion))
+	code, body := post(t, http.DefaultClient, f.srv.URL+"/services/web/promote", nil, "Authorization", "Bearer "+aliceSecret)
+	if code != http.StatusOK {
+		t.Fatalf("promote a canary step: %d %s", code, body)
+	}
+	if a, _ := f.approvals.All(); a["web"] != planner.CanaryApproval("0123456789ab", 1) {
+		t.Fatalf("approvals = %v, want the second step's", a)
+	}
+	f.set("web", atStep(planner.ReasonCanary))
+	if page := get(t, http.DefaultClient, f.srv.URL+"/"); !strings.Contains(page, "roll back to blue") {
+		t.Fatalf("a canary in a step's pause offers no rollback:\n%s", page)
+	}
+	code, body = post(t, http.DefaultClient, f.srv.URL+"/services/web/rollback", nil, "Authorization", "Bearer "+aliceSecret)
+	if a, _ := f.rollbacks.All(); code != http.StatusOK || a["web"] != "0123456789ab" {
+		t.Fatalf("roll back a canary: %d %s; requests %v", code, body, a)
+	}
+}

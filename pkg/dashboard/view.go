@@ -146,7 +146,7 @@ func (d *Dashboard) card(name string, s *state.ServiceStatus, now time.Time) Car
 	}
 	c.CanPromote = planner.Reason(c.Reason) == planner.ReasonWaitingForPromotion
 	c.CanRetry = s.Phase == planner.Failed && readyReason(s).Retriable()
-	if v := s.Verification; v != nil && v.Outcome == "" && readyReason(s) == planner.ReasonVerifying {
+	if v := s.Verification; v != nil && v.Outcome == "" && rollbackable(readyReason(s)) {
 		c.RollbackTo = string(v.From)
 	}
 	for _, col := range spec.Colors() {
