@@ -81,7 +81,9 @@ var retryAction = action{verb: "retry", done: "retry requested", at: planner.Rea
 
 // rollbackable: a release being verified, or a canary in a step's pause,
 // may be rolled back.
-func rollbackable(r planner.Reason) bool { return r == planner.ReasonVerifying || r == planner.ReasonCanary }
+func rollbackable(r planner.Reason) bool {
+	return r == planner.ReasonVerifying || r == planner.ReasonCanary
+}
 
 // is says whether a reason is r.
 func is(r planner.Reason) func(planner.Reason) bool {

@@ -145,12 +145,6 @@ func New(opts Options) *Metrics {
 		restartsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "served_restarts_total",
 			Help: "Restarts of the served color's container seen by this process."},
 			[]string{"service"}),
-		canaryStep: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_step",
-			Help: "The canary step in force (from 1) while the map key points at the service's canary backend, 0 otherwise."},
-			[]string{"service"}),
-		canaryWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_weight_percent",
-			Help: "The percent of new users the canary step in force sends to the new version, 0 when no canary step is in force."},
-			[]string{"service"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "steps_total",
 			Help: "Steps taken, by action and result (ok or error)."},
 			[]string{"service", "action", "result"}),
@@ -174,6 +168,7 @@ func New(opts Options) *Metrics {
 		drained:  map[string]map[spec.Color]time.Time{},
 		seen:     map[string]restartsSeen{},
 	}
+	m.canaryStep, m.canaryWeight = canaryGauges()
 	for _, r := range []string{"ok", "error"} {
 		m.passes.WithLabelValues(r)
 	}
@@ -186,6 +181,16 @@ func New(opts Options) *Metrics {
 		m.reconcileErrors, m.passes, m.accepted, m.lastOK, ageCollector{m}, m.source, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// canaryGauges are the canary step in force and its weight, per service.
+func canaryGauges() (step, weight *prometheus.GaugeVec) {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_step",
+			Help: "The canary step in force (from 1) while the map key points at the service's canary backend, 0 otherwise."},
+			[]string{"service"}),
+		prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "canary_weight_percent",
+			Help: "The percent of new users the canary step in force sends to the new version, 0 when no canary step is in force."},
+			[]string{"service"})
 }
 
 // Registry is the registry the metrics are kept in, for the caller to add
