@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/bluegreen-host/controller/pkg/spec/spectest"
@@ -12,11 +11,7 @@ import (
 // when good, and refused when bad at its own path, with the bad value in
 // the message.
 func TestProcessNetworksAndEnvFileFields(t *testing.T) {
-	for _, tc := range []struct {
-		extra string
-		path  string // the field refused; "" for none
-		shown string // a part of the message: the value, or what is wrong
-	}{
+	for _, tc := range []fieldCase{
 		{extra: `  command: [serve, --port, "8080", ""]`},
 		{extra: `  entrypoint: [/bin/app, --flag]`},
 		{extra: `  command: "serve --port 8080"`, path: "spec.command", shown: `want a list, got string "serve --port 8080"`},
@@ -53,21 +48,7 @@ func TestProcessNetworksAndEnvFileFields(t *testing.T) {
 		{extra: `  envFile: [web.env]`, path: "spec.envFile[0]", shown: `"web.env" must be an absolute, clean path`},
 		{extra: `  envFile: [/etc/bluegreen/web.env, /etc/bluegreen/web.env]`, path: "spec.envFile[1]", shown: "is also spec.envFile[0]"},
 	} {
-		_, err := Decode([]byte(spectest.Web(tc.extra).YAML()), "desired.yaml", t.TempDir(), nil)
-		if tc.path == "" {
-			if err != nil {
-				t.Errorf("%s: refused: %v", tc.extra, err)
-			}
-			continue
-		}
-		fe := fieldError(err, tc.path)
-		if fe == nil {
-			t.Errorf("%s: want a refusal at %s, got %v", tc.extra, tc.path, err)
-			continue
-		}
-		if !strings.Contains(fe.Error(), tc.shown) {
-			t.Errorf("%s: refusal %q does not say %q", tc.extra, fe, tc.shown)
-		}
+		decodeCase(t, tc)
 	}
 }
 

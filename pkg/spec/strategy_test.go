@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +10,7 @@ import (
 // TestStrategyFields: spec.strategy is taken when good, with its defaults,
 // and refused when bad at the field's own path, with the bad value shown.
 func TestStrategyFields(t *testing.T) {
-	for _, tc := range []struct {
-		extra string
-		path  string // the field refused; "" for none
-		shown string
-	}{
+	for _, tc := range []fieldCase{
 		{extra: `  strategy: {type: BlueGreen}`},
 		{extra: `  strategy: {type: Canary, steps: [{weight: 5, pause: 60s}, {weight: 25, pause: 2m}, {weight: 50}]}`},
 		{extra: `  strategy: {type: Rolling}`, path: "spec.strategy.type", shown: `"Rolling" is not a strategy`},
@@ -29,23 +24,10 @@ func TestStrategyFields(t *testing.T) {
 		{extra: "  jobs: [{name: migrate, command: [migrate], reversible: false}]\n  strategy: {type: Canary, steps: [{weight: 20}]}", path: "spec.jobs[0].reversible", shown: "cannot go with type Canary"},
 		{extra: "  replicas: 2\n  strategy: {type: Canary, steps: [{weight: 20}]}", path: "spec.strategy.type", shown: "Canary needs spec.replicas 1 (it is 2)"},
 	} {
-		svcs, err := Decode([]byte(spectest.Web(tc.extra).YAML()), "desired.yaml", t.TempDir(), nil)
-		if tc.path == "" {
-			if err != nil {
-				t.Errorf("%s: refused: %v", tc.extra, err)
-			}
+		if svcs := decodeCase(t, tc); svcs != nil {
 			if c := svcs[0].Canary(); c != nil && c.Backend != "web_canary" {
 				t.Errorf("%s: canary backend defaulted to %q, want web_canary", tc.extra, c.Backend)
 			}
-			continue
-		}
-		fe := fieldError(err, tc.path)
-		if fe == nil {
-			t.Errorf("%s: want a refusal at %s, got %v", tc.extra, tc.path, err)
-			continue
-		}
-		if !strings.Contains(fe.Error(), tc.shown) {
-			t.Errorf("%s: %v does not say %q", tc.extra, fe, tc.shown)
 		}
 	}
 }

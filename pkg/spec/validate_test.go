@@ -125,6 +125,36 @@ func goodService(t *testing.T) Service {
 }
 
 // fieldError is the error of err about the field at path, or nil.
+// fieldCase is a spec's extra lines under spec:, and the field they are
+// refused at ("" when they are taken) with a part of the refusal's text.
+type fieldCase struct {
+	extra string
+	path  string // the field refused; "" for none
+	shown string // a part of the message: the value, or what is wrong
+}
+
+// decodeCase decodes tc's spec and checks its refusal: the services when
+// tc is taken, nil when it is refused (or was not as it should be, which
+// is reported).
+func decodeCase(t *testing.T, tc fieldCase) []Service {
+	t.Helper()
+	svcs, err := Decode([]byte(spectest.Web(tc.extra).YAML()), "desired.yaml", t.TempDir(), nil)
+	if tc.path == "" {
+		if err != nil {
+			t.Errorf("%s: refused: %v", tc.extra, err)
+			return nil
+		}
+		return svcs
+	}
+	switch fe := fieldError(err, tc.path); {
+	case fe == nil:
+		t.Errorf("%s: want a refusal at %s, got %v", tc.extra, tc.path, err)
+	case !strings.Contains(fe.Error(), tc.shown):
+		t.Errorf("%s: refusal %q does not say %q", tc.extra, fe, tc.shown)
+	}
+	return nil
+}
+
 func fieldError(err error, path string) error {
 	if err == nil {
 		return nil

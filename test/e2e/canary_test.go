@@ -45,6 +45,35 @@ func canarySpec(steps string) string {
 	return "  strategy: {type: Canary, steps: [" + steps + "]}"
 }
 
+// blueUnderLoad saves blue v1 with the extra lines, starts the controller,
+// waits until it converged and starts a load of keepAlive + 2 workers
+// (l, its requests across HAProxy reloads when across).
+func (e *env) blueUnderLoad(keepAlive int, across bool, extra ...string) (*controller, *load) {
+	e.t.Helper()
+	e.save(spec.Blue, "v1", extra...)
+	ctl := e.start()
+	e.waitConverged(2 * time.Minute)
+	var l *load
+	if across {
+		l = e.startLoadAcrossReloads(keepAlive, 2)
+	} else {
+		l = e.startLoad(keepAlive, 2)
+	}
+	waitSent(e.t, l, 200)
+	return ctl, l
+}
+
+// noneFailed stops load l and fails the test when one of its requests
+// failed.
+func noneFailed(t *testing.T, l *load) {
+	t.Helper()
+	sent, failed, _, fails := l.stop()
+	t.Logf("%d requests, %d failed", sent, failed)
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed; first: %+v", failed, sent, fails[0])
+	}
+}
+
 // TestCanaryShareAndStickiness: a release in three canary steps, under
 // load from clients without cookies (0 failed requests from the first save
 // to the end). During the 20 % step, which waits for controller promote,
@@ -55,11 +84,7 @@ func canarySpec(steps string) string {
 func TestCanaryShareAndStickiness(t *testing.T) {
 	e := newEnv(t)
 	steps := canarySpec("{weight: 20}, {weight: 50, pause: 2s}, {weight: 80, pause: 2s}")
-	e.save(spec.Blue, "v1", steps)
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	l := e.startLoad(4, 2)
-	waitSent(t, l, 200)
+	ctl, l := e.blueUnderLoad(4, false, steps)
 
 	e.save(spec.Green, "v2", steps)
 	st := e.waitPhase(2*time.Minute, planner.Progressing, planner.ReasonWaitingForPromotion)
@@ -111,11 +136,7 @@ func TestCanaryShareAndStickiness(t *testing.T) {
 	if got, err := e.get("/"); err != nil || got != "green v2" {
 		t.Fatalf("after the canary: %q, %v", got, err)
 	}
-	sent, failed, _, fails := l.stop()
-	t.Logf("%d requests during the rollout, %d failed", sent, failed)
-	if failed > 0 {
-		t.Fatalf("%d of %d requests failed; first: %+v", failed, sent, fails[0])
-	}
+	noneFailed(t, l)
 	ctl.stop()
 }
 
@@ -129,11 +150,7 @@ func TestCanaryAbortsA500Version(t *testing.T) {
 	e.modes = map[string]string{"v2": "fail500"}
 	steps := canarySpec("{weight: 10, pause: 1m}")
 	e.verify = "{window: 1s, maxErrorRate: 0.05, minRequests: 20}"
-	e.save(spec.Blue, "v1", steps)
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	l := e.startLoad(4, 2)
-	waitSent(t, l, 200)
+	ctl, l := e.blueUnderLoad(4, false, steps)
 
 	e.save(spec.Green, "v2", steps)
 	testenv.WaitFor(t, 2*time.Minute, "the map names the canary backend", func() bool {
@@ -185,11 +202,7 @@ func TestSlowVersionRolledBack(t *testing.T) {
 			if tc.strategy != "" {
 				extra = append(extra, tc.strategy)
 			}
-			e.save(spec.Blue, "v1", extra...)
-			ctl := e.start()
-			e.waitConverged(2 * time.Minute)
-			l := e.startLoad(8, 2)
-			waitSent(t, l, 200)
+			ctl, l := e.blueUnderLoad(8, false, extra...)
 			e.save(spec.Green, "v2", extra...)
 			st := e.waitPhase(2*time.Minute, planner.Failed, planner.ReasonRolledBack)
 			msg := readyMessage(st)
@@ -200,11 +213,7 @@ func TestSlowVersionRolledBack(t *testing.T) {
 			if got, err := e.get("/"); err != nil || got != "blue v1" {
 				t.Fatalf("after the rollback: %q, %v", got, err)
 			}
-			sent, failed, _, fails := l.stop()
-			t.Logf("%d requests, %d failed", sent, failed)
-			if failed > 0 {
-				t.Fatalf("%d requests failed; first: %+v", failed, fails[0])
-			}
+			noneFailed(t, l)
 			ctl.stop()
 		})
 	}
@@ -218,11 +227,7 @@ func TestSlowVersionRolledBack(t *testing.T) {
 func TestCanarySurvivesKills(t *testing.T) {
 	e := newEnv(t)
 	steps := canarySpec("{weight: 20, pause: 3s}, {weight: 50, pause: 3s}, {weight: 80, pause: 3s}")
-	e.save(spec.Blue, "v1", steps)
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	l := e.startLoad(4, 2)
-	waitSent(t, l, 200)
+	ctl, l := e.blueUnderLoad(4, false, steps)
 
 	// Watch green's weight in the canary backend and the map, every 20 ms.
 	type seen struct {
@@ -301,11 +306,7 @@ func TestCanarySurvivesKills(t *testing.T) {
 func TestCanaryResumesAfterReload(t *testing.T) {
 	e := newEnv(t)
 	steps := canarySpec("{weight: 20}, {weight: 50}, {weight: 80, pause: 1s}")
-	e.save(spec.Blue, "v1", steps)
-	ctl := e.start()
-	e.waitConverged(2 * time.Minute)
-	l := e.startLoadAcrossReloads(4, 2)
-	waitSent(t, l, 200)
+	ctl, l := e.blueUnderLoad(4, true, steps)
 
 	e.save(spec.Green, "v2", steps)
 	e.waitPhase(2*time.Minute, planner.Progressing, planner.ReasonWaitingForPromotion)
@@ -343,10 +344,6 @@ func TestCanaryResumesAfterReload(t *testing.T) {
 	if v, _ := e.maps(); v != e.svc+"_green" {
 		t.Fatalf("after the canary the map names %q", v)
 	}
-	sent, failed, _, fails := l.stop()
-	t.Logf("%d requests, %d failed", sent, failed)
-	if failed > 0 {
-		t.Fatalf("%d of %d requests failed; first: %+v", failed, sent, fails[0])
-	}
+	noneFailed(t, l)
 	ctl.stop()
 }
