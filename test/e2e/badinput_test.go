@@ -222,15 +222,16 @@ func (e *env) badInputSnapshot() badInputState {
 	}
 }
 
-// serverStates reads both servers' operational and administrative state
-// from "show servers state" (fields 6 and 7 of each line, after the name).
+// serverStates reads both colors' servers' operational and administrative
+// state from "show servers state" (fields 6 and 7 of each line, after the
+// name); the canary backend's servers follow them.
 func (e *env) serverStates() string {
 	e.t.Helper()
 	out := e.ha.Runtime(e.t, "show servers state")
 	var states []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) > 6 && strings.HasPrefix(f[1], e.svc+"_") {
+		if len(f) > 6 && (f[1] == e.svc+"_blue" || f[1] == e.svc+"_green") {
 			// be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
 			states = append(states, f[1]+"/"+f[3]+" op="+f[5]+" admin="+f[6])
 		}

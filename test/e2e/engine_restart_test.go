@@ -108,7 +108,7 @@ func newRestartEnv(t *testing.T, versions ...string) *restartEnv {
 	}
 	writeFile(t, e.mapPath, e.svc+" "+e.svc+"_blue\n")
 	cfg := strings.NewReplacer("{{DIR}}", e.dir, "{{FRONT}}", fmt.Sprint(e.front), "{{SVC}}", e.svc,
-		"{{BLUESERVERS}}", cfgServers(1, e.bluePort), "{{GREENSERVERS}}", cfgServers(1, e.greenPort), "{{RETRY}}", "").Replace(haproxyCfg)
+		"{{BLUESERVERS}}", cfgServers(1, e.bluePort), "{{GREENSERVERS}}", cfgServers(1, e.greenPort), "{{RETRY}}", "", "{{CANARY}}", "").Replace(haproxyCfg)
 	e.ha = e.eng.StartHAProxy(t, e.dir, cfg, e.sock)
 	return e
 }
