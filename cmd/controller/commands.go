@@ -375,7 +375,7 @@ func canaryStepWaiting(o options, s *spec.Service) (step int, ok bool) {
 		return 0, false
 	}
 	v := st.Services[s.Name].Verification
-	if v == nil || !v.Canary || v.Outcome != "" || v.Generation != s.Generation() || v.Step >= len(c.Steps) || c.Steps[v.Step].Pause != nil {
+	if !v.InCanaryStep(s) || c.Steps[v.Step].Pause != nil {
 		return 0, false
 	}
 	return v.Step, true

@@ -377,22 +377,27 @@ func serverOf(cs spec.Replica, stats []haproxy.StatRow, states []haproxy.ServerS
 
 // backendCounters reads the response counters of backend's BACKEND row.
 func backendCounters(backend string, stats []haproxy.StatRow) planner.Counters {
-	for _, r := range stats {
-		if r.Proxy == backend && r.Server == "BACKEND" {
-			return rowCounters(r)
-		}
-	}
-	return planner.Counters{}
+	return rowCounters(backendRow(backend, stats))
 }
 
-// backendTime is HAProxy's average response time of backend (rtime).
+// backendTime is HAProxy's average response time of backend.
 func backendTime(backend string, stats []haproxy.StatRow) time.Duration {
+	return rowTime(backendRow(backend, stats))
+}
+
+// backendRow is backend's own row of show stat (empty when not found).
+func backendRow(backend string, stats []haproxy.StatRow) haproxy.StatRow {
 	for _, r := range stats {
 		if r.Proxy == backend && r.Server == "BACKEND" {
-			return time.Duration(r.Count("rtime")) * time.Millisecond
+			return r
 		}
 	}
-	return 0
+	return haproxy.StatRow{}
+}
+
+// rowTime is HAProxy's average response time of one row (rtime, ms).
+func rowTime(r haproxy.StatRow) time.Duration {
+	return time.Duration(r.Count("rtime")) * time.Millisecond
 }
 
 // rowCounters are the response counters of one row of show stat.
@@ -419,7 +424,7 @@ func canaryState(rows []haproxy.StatRow, colors *[2]planner.ColorState) planner.
 				continue
 			}
 			found++
-			rtime := time.Duration(r.Count("rtime")) * time.Millisecond
+			rtime := rowTime(r)
 			if c == spec.Green {
 				cs.Green, cs.GreenTime = int(r.Count("weight")), rtime
 			} else {

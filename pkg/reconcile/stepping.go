@@ -39,7 +39,7 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	if err != nil {
 		return d, err
 	}
-	if (d.Step.Action == planner.SwitchMap || d.Step.Action == planner.SplitTraffic) && d.Record != nil {
+	if d.Step.Action.MovesTraffic() && d.Record != nil {
 		l.switched(s, d.Record)
 	}
 	l.rememberStep(s, *d.Step, o)
@@ -107,7 +107,7 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 	l.mu.Lock()
 	st := l.Status.Service(s.Name)
 	st.Stepped(step, err, refused(err), l.Now())
-	if r := st.Release; err == nil && (step.Action == planner.SwitchMap || step.Action == planner.SplitTraffic) && r != nil && step.Color == r.To && r.SwitchedAt == nil {
+	if r := st.Release; err == nil && step.Action.MovesTraffic() && r != nil && step.Color == r.To && r.SwitchedAt == nil {
 		at := l.Now()
 		r.SwitchedAt = &at
 	}

@@ -99,11 +99,18 @@ type Split struct {
 	Step, Steps, Weight int
 }
 
+// InCanaryStep reports that v is the open record of a canary of this very
+// spec s, at one of its steps (not yet switched after the last).
+func (v *Verification) InCanaryStep(s *spec.Service) bool {
+	c := s.Canary()
+	return c != nil && v.active(s) && v.Canary && v.Step < len(c.Steps)
+}
+
 // SplitOf returns the canary in progress of s, when the map key points at
 // the canary backend for a step of its canary (ok false otherwise).
 func SplitOf(s *spec.Service, o Observed) (sp Split, ok bool) {
 	c, v := s.Canary(), o.Verification
-	if c == nil || !InSplit(s, o) || !v.active(s) || !v.Canary || v.Step >= len(c.Steps) {
+	if !InSplit(s, o) || !v.InCanaryStep(s) {
 		return Split{}, false
 	}
 	return Split{From: v.From, To: v.To, Step: v.Step + 1, Steps: len(c.Steps), Weight: c.Steps[v.Step].Weight}, true
@@ -120,7 +127,7 @@ func startCanary(s *spec.Service, o Observed, from, to spec.Color, now time.Time
 		return Decision{}, false
 	}
 	rec := newVerification(s, o, from, to, now)
-	if v := o.Verification; v.active(s) && v.Canary && v.From == from && v.To == to && v.Step < len(c.Steps) && canRollBack(o, *v) {
+	if v := o.Verification; v.InCanaryStep(s) && v.From == from && v.To == to && canRollBack(o, *v) {
 		resumed := *v
 		rec = &resumed
 	}
@@ -159,7 +166,7 @@ func startCanary(s *spec.Service, o Observed, from, to spec.Color, now time.Time
 // planSplit plans a service whose map key points at the canary backend.
 func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 	c, v := s.Canary(), o.Verification
-	if c == nil || !v.active(s) || !v.Canary || v.Step >= len(c.Steps) {
+	if !v.InCanaryStep(s) {
 		return leaveSplit(s, o, v, now)
 	}
 	from, to := v.From, v.To

@@ -136,13 +136,7 @@ func TestPlanCanary(t *testing.T) {
 					t.Fatalf("record canary %t step %d outcome %q, want step %d outcome %q", d.Record.Canary, d.Record.Step, d.Record.Outcome, tc.step, tc.outcome)
 				}
 			}
-			text := d.Message
-			if d.Record != nil {
-				text += " | " + d.Record.Reason
-			}
-			if !strings.Contains(text, tc.message) {
-				t.Fatalf("%q does not say %q", text, tc.message)
-			}
+			expectSays(t, d, tc.message)
 		})
 	}
 }

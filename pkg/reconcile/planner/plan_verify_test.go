@@ -33,6 +33,19 @@ func ended(v *planner.Verification, outcome, reason string) *planner.Verificatio
 	return &e
 }
 
+// expectSays fails t unless decision d's message, or the reason of the
+// record it carries, says message.
+func expectSays(t *testing.T, d planner.Decision, message string) {
+	t.Helper()
+	text := d.Message
+	if d.Record != nil {
+		text += " | " + d.Record.Reason
+	}
+	if !strings.Contains(text, message) {
+		t.Fatalf("%q does not say %q", text, message)
+	}
+}
+
 func traffic(c planner.Counters) func(*planner.ColorState) {
 	return func(cs *planner.ColorState) { cs.Backend = c }
 }
@@ -119,13 +132,7 @@ func TestPlanVerification(t *testing.T) {
 			if tc.want.Action == planner.SwitchMap && (d.Record.From != spec.Blue || d.Record.FromContainer != "c-blue" || !d.Record.SwitchedAt.Equal(plantest.T0)) {
 				t.Fatalf("record %+v", d.Record)
 			}
-			text := d.Message
-			if d.Record != nil {
-				text += " | " + d.Record.Reason
-			}
-			if !strings.Contains(text, tc.message) {
-				t.Fatalf("%q does not say %q", text, tc.message)
-			}
+			expectSays(t, d, tc.message)
 		})
 	}
 }

@@ -57,6 +57,10 @@ const (
 	RemoveJob Action = "RemoveJob"
 )
 
+// MovesTraffic reports the actions that move the map key to a color's
+// traffic: a switch, or a canary's split.
+func (a Action) MovesTraffic() bool { return a == SwitchMap || a == SplitTraffic }
+
 // Step is the next single thing to do for one service. It is a value: it
 // carries everything its execution needs, in the one field its kind of
 // action uses (Image, Container, Server, Map or Checks), so that the
