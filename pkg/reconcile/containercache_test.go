@@ -222,6 +222,7 @@ func TestNudgeLooksAtItsServiceOnly(t *testing.T) {
 	}{
 		{"service api", func() { loop.Nudges.Service("api") }, false, true},
 		{"backend web_green", func() { loop.Nudges.Backend("web_green") }, true, false},
+		{"backend web_canary (its servers track the colors')", func() { loop.Nudges.Backend("web_canary") }, true, false},
 		{"all", loop.Nudges.All, true, true},
 		{"a backend of no service", func() { loop.Nudges.Backend("other_blue") }, true, true},
 	} {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -102,13 +103,16 @@ func (l *Loop) keepRuntimes(svcs []spec.Service) {
 	l.mu.Unlock()
 }
 
-// keepBackends records the service of each backend svcs name.
+// keepBackends records the service of each backend svcs name, its
+// canary backend included: its servers track the colors' servers, so
+// that every change of a color's status shows there too.
 func (l *Loop) keepBackends(svcs []spec.Service) {
 	l.backendOwner = map[string]string{}
 	for i := range svcs {
 		for _, c := range spec.Colors() {
 			l.backendOwner[svcs[i].Color(c).Backend] = svcs[i].Name
 		}
+		l.backendOwner[planner.CanaryBackend(&svcs[i])] = svcs[i].Name
 	}
 }
 
