@@ -21,14 +21,15 @@ import (
 // its value and the policy rule that refuses it. svcs are validated.
 func (p *Policy) Check(svcs []spec.Service) error {
 	var errs []error
+	paths := resolved{} // the services of a file share their directories
 	for i := range svcs {
 		s := &svcs[i]
 		refuse := func(field, rule string, format string, args ...any) {
 			errs = append(errs, &spec.FieldError{Source: s.Source, Path: field,
 				Msg: fmt.Sprintf(format, args...) + ": refused by " + rule})
 		}
-		p.checkHAProxy(s, refuse)
-		p.checkFiles(s, refuse)
+		p.checkHAProxy(s, paths, refuse)
+		p.checkFiles(s, paths, refuse)
 		p.checkContainer(s, refuse)
 	}
 	return errors.Join(errs...)
@@ -38,9 +39,9 @@ type refuseFunc func(field, rule string, format string, args ...any)
 
 // checkHAProxy: the map file lies below an allowed directory, the runtime
 // address is allowed.
-func (p *Policy) checkHAProxy(s *spec.Service, refuse refuseFunc) {
+func (p *Policy) checkHAProxy(s *spec.Service, paths resolved, refuse refuseFunc) {
 	dirs := p.mapFileDirs()
-	if real, ok := below(filepath.Dir(s.HAProxy.MapFile), dirs); !ok {
+	if real, ok := paths.below(filepath.Dir(s.HAProxy.MapFile), dirs); !ok {
 		refuse("spec.haproxy.mapFile", p.rule("mapFileDirs", dirs), "%s (in %s) is not below an allowed directory", s.HAProxy.MapFile, real)
 	}
 	if !p.runtimeAllowed(s.HAProxy.Runtime) {
@@ -50,14 +51,14 @@ func (p *Policy) checkHAProxy(s *spec.Service, refuse refuseFunc) {
 
 // checkFiles: build contexts, bind mounts and env files lie below allowed
 // roots.
-func (p *Policy) checkFiles(s *spec.Service, refuse refuseFunc) {
+func (p *Policy) checkFiles(s *spec.Service, paths resolved, refuse refuseFunc) {
 	for i, f := range s.EnvFile {
-		if real, ok := below(filepath.Dir(f), p.envFileDirs()); !ok {
+		if real, ok := paths.below(filepath.Dir(f), p.envFileDirs()); !ok {
 			refuse(fmt.Sprintf("spec.envFile[%d]", i), p.rule("envFileDirs", p.envFileDirs()), "env file %s (in %s) is not below an allowed directory", f, real)
 		}
 	}
 	if s.Build != nil && p.BuildContextRoots != nil {
-		if real, ok := below(s.BuildContext(), *p.BuildContextRoots); !ok {
+		if real, ok := paths.below(s.BuildContext(), *p.BuildContextRoots); !ok {
 			refuse("spec.build.context", p.rule("buildContextRoots", *p.BuildContextRoots), "%q (%s) is not below an allowed directory", s.Build.Context, real)
 		}
 	}
@@ -65,7 +66,7 @@ func (p *Policy) checkFiles(s *spec.Service, refuse refuseFunc) {
 		field := fmt.Sprintf("spec.volumes[%d]", i)
 		if m.Bind {
 			roots := p.bindMountRoots()
-			if real, ok := below(m.Source, roots); !ok {
+			if real, ok := paths.below(m.Source, roots); !ok {
 				refuse(field, p.rule("bindMountRoots", roots), "bind mount of host path %s (%s) is not below an allowed directory", m.Source, real)
 			}
 		} else if !matchAny(p.volumeNames(), m.Source) {
@@ -143,17 +144,30 @@ func isLoopback(hostPort string) bool {
 	return err == nil && a.IsLoopback()
 }
 
+// resolved holds the paths resolve gave during one Check.
+type resolved map[string]string
+
 // below resolves dir's symbolic links as far as it exists and reports
 // whether it lies below (or is) one of roots, themselves resolved. It
 // returns the resolved directory, for the refusal.
-func below(dir string, roots []string) (string, bool) {
-	real := resolve(dir)
+func (c resolved) below(dir string, roots []string) (string, bool) {
+	real := c.resolve(dir)
 	for _, r := range roots {
-		if safefile.Within(resolve(r), real) {
+		if safefile.Within(c.resolve(r), real) {
 			return real, true
 		}
 	}
 	return real, false
+}
+
+// resolve is resolve(p), looked up once per Check.
+func (c resolved) resolve(p string) string {
+	if real, ok := c[p]; ok {
+		return real
+	}
+	real := resolve(p)
+	c[p] = real
+	return real
 }
 
 // resolve is p with the symbolic links of its longest existing prefix

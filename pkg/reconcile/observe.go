@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -68,10 +69,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		return planner.Observed{}, err
 	}
 	d.checks.complete(s.HAProxy.Runtime, stats)
-	o.Backends = make(map[string]bool, len(backends))
-	for _, b := range backends {
-		o.Backends[b] = true
-	}
+	o.Backends = knownBackends(s, backends)
 	o.Served = planner.ServedColor(s, o.MapRuntime)
 	var colors [2]planner.ColorState
 	for i, c := range spec.Colors() {
@@ -498,4 +496,19 @@ func replicaLabel(v string) int {
 		return 0
 	}
 	return n
+}
+
+// knownBackends are the backends of s, its colors' and its canary
+// backend, that are among all, the backends HAProxy knows: a map of its
+// own for each service, not one of every backend (with hundreds of
+// services, a pass over each built one for each).
+func knownBackends(s *spec.Service, all []string) map[string]bool {
+	own := []string{s.Colors.Blue.Backend, s.Colors.Green.Backend, planner.CanaryBackend(s)}
+	known := make(map[string]bool, len(own))
+	for _, b := range all {
+		if slices.Contains(own, b) {
+			known[b] = true
+		}
+	}
+	return known
 }

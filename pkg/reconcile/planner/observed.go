@@ -40,7 +40,8 @@ type Observed struct {
 	Served spec.Color
 	// Canary is the canary backend's state (spec.strategy Canary).
 	Canary CanaryState
-	// Backends holds every backend name HAProxy knows.
+	// Backends holds the backends of the service (its colors', its canary
+	// backend) that HAProxy knows.
 	Backends map[string]bool
 	// Image is the desired image as the engine knows it.
 	Image Image
