@@ -131,7 +131,10 @@ func (l *Loop) load() {
 	for i := range svcs {
 		svcs[i].Memoize()
 	}
-	l.loaded = &loadedState{svcs: svcs, held: held, err: err}
+	l.loaded = &loadedState{svcs: svcs, names: make(map[string]bool, len(svcs)), held: held, err: err}
+	for i := range svcs {
+		l.loaded.names[svcs[i].Name] = true
+	}
 	if len(svcs) > 0 { // what they name is kept for the passes that reuse them
 		l.keepRuntimes(svcs)
 		l.keepBackends(svcs)

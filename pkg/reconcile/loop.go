@@ -96,9 +96,10 @@ type Loop struct {
 
 // loadedState is the desired state as desired returned it.
 type loadedState struct {
-	svcs []spec.Service
-	held map[string]string
-	err  error
+	svcs  []spec.Service
+	names map[string]bool // of svcs
+	held  map[string]string
+	err   error
 }
 
 // stepDone is the end of one service's step.

@@ -70,3 +70,28 @@ func TestNudgeDuringAStepWaitsForIt(t *testing.T) {
 		}
 	}
 }
+
+// TestNudgeOfAnotherServiceIsIgnored: an event of a container of a
+// service the desired state does not name (one removed from it, or
+// another controller's on the same engine) asks for nothing: the loop
+// rests. It made the loop spin until the next full pass, since no pass
+// looked at that service and its due time stayed in the past (15 s of a
+// core in a minute, while another controller's 200 containers were
+// removed).
+func TestNudgeOfAnotherServiceIsIgnored(t *testing.T) {
+	_, loop := servingWorld(t)
+	loop.Nudges = NewNudges()
+	var passes atomic.Int32
+	loop.Listener = passCounter{n: &passes}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { loop.Run(ctx, nil, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond) // web converges
+	before := passes.Load()
+	loop.Nudges.Service("gone")
+	time.Sleep(300 * time.Millisecond)
+	if n := passes.Load() - before; n > 1 {
+		t.Errorf("%d passes after a nudge of a service not in the desired state, want at most one", n)
+	}
+}

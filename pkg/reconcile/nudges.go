@@ -65,7 +65,10 @@ func (n *Nudges) take() (all bool, services, backends []string) {
 }
 
 // nudged makes the services l.Nudges named due now, and says whether a
-// pass over every service was asked.
+// pass over every service was asked. A service the desired state last read
+// does not name (its containers outlived it, or they are another
+// controller's) is not made due: no pass would look at it, and its due
+// time would stay in the past.
 func (l *Loop) nudged() (all bool) {
 	all, services, backends := l.Nudges.take()
 	now := l.Now()
@@ -77,7 +80,9 @@ func (l *Loop) nudged() (all bool) {
 		}
 	}
 	for _, s := range services {
-		l.dueAt[s] = now
+		if l.loaded != nil && l.loaded.names[s] {
+			l.dueAt[s] = now
+		}
 	}
 	return all
 }
