@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/haproxy/names"
@@ -145,16 +146,30 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 		return "", ioErr("send the command", err)
 	}
 	// Read into the string itself: the answer of a show stat of hundreds
-	// of servers, polled, is not copied again.
+	// of servers, polled, is not copied again, nor grown from nothing.
 	var data strings.Builder
+	key := c.address + "\x00" + cmd
+	if n, ok := largeAnswers.Load(key); ok {
+		data.Grow(n.(int) + n.(int)/8)
+	}
 	if _, err := io.Copy(&data, io.LimitReader(conn, maxAnswer+1)); err != nil {
 		return "", ioErr("read the answer", err)
+	}
+	if data.Len() >= largeAnswer {
+		largeAnswers.Store(key, data.Len())
 	}
 	if data.Len() > maxAnswer {
 		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
 	}
 	return data.String(), nil
 }
+
+// largeAnswers holds the size of the last answer of each command whose
+// answer was at least largeAnswer bytes (a show stat of every server, a
+// show map of hundreds of keys: few, polled), by address and command.
+var largeAnswers sync.Map
+
+const largeAnswer = 32 << 10
 
 // failure finds the first line "[N]: text" that reports a failure: severity
 // 0-3, or an unknown command (reported at severity 6 by HAProxy 2.6). It
