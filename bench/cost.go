@@ -14,6 +14,7 @@ import (
 type costResult struct {
 	Services    int
 	ConvergeAll time.Duration // first start: every service created, started, converged
+	Settle      time.Duration // then until no step for 3 s: the idle window begins
 
 	// Idle: watch mode, everything converged, default resync.
 	IdleWindow     time.Duration
@@ -80,8 +81,11 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 	w.waitConverged(gens, time.Duration(n)*3*time.Second+time.Minute)
 	res.ConvergeAll = time.Since(start)
 	t.Logf("cost %d services: all converged in %s", n, res.ConvergeAll.Round(time.Millisecond))
-	// Let HAProxy see the idle colors down before measuring.
-	time.Sleep(1500 * time.Millisecond)
+	// Idle is at rest: status says converged as soon as each map serves,
+	// while the direct path and the restart policy of some services may
+	// still be being set; and HAProxy must see the idle colors down.
+	res.Settle = ctl.settle(3*time.Second, time.Minute)
+	t.Logf("cost %d services: no step for 3s, %s after converging", n, res.Settle.Round(time.Millisecond))
 
 	last := w.svcs[n-1].name
 	haPID := w.haproxyWorker()

@@ -429,6 +429,25 @@ type logLine struct {
 	event   string
 }
 
+// settle waits until the controller has logged no step for quiet (at
+// most limit) and returns how long that took.
+func (c *controller) settle(quiet, limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit {
+		last := start.Add(-quiet)
+		for _, l := range c.logLines() {
+			if l.msg == "Step" && l.at.After(last) {
+				last = l.at
+			}
+		}
+		if time.Since(last) >= quiet {
+			break
+		}
+		time.Sleep(quiet - time.Since(last))
+	}
+	return time.Since(start)
+}
+
 // logLines parses the controller's log so far (--log-format json: one
 // object a line).
 func (c *controller) logLines() []logLine {
