@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/bluegreen-host/controller/pkg/haproxy/names"
 )
@@ -81,6 +82,13 @@ func (c *Client) Addr() string { return c.addr }
 // answers at the address the error wraps ErrUnreachable; when the answer does
 // not complete within the timeout it wraps os.ErrDeadlineExceeded.
 func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
+	return c.exec(ctx, cmd, nil)
+}
+
+// exec is Exec; with into, the answer is read into *into, grown as
+// needed and kept for the next read: the string returned lives in it,
+// valid until the next read into the same buffer.
+func (c *Client) exec(ctx context.Context, cmd string, into *[]byte) (string, error) {
 	if strings.TrimSpace(cmd) == "" {
 		return "", fmt.Errorf("run a command on %s: the command is empty", c.addr)
 	}
@@ -90,7 +98,7 @@ func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
 	if n := len(severityPrefix) + len(cmd) + 1; n > MaxCommand {
 		return "", fmt.Errorf("run %q on %s: the command is %d bytes, more than %d: HAProxy would drop it unanswered", clip(cmd), c.addr, n, MaxCommand)
 	}
-	raw, err := c.roundTrip(ctx, cmd)
+	raw, err := c.roundTrip(ctx, cmd, into)
 	if err != nil {
 		return "", err
 	}
@@ -102,12 +110,12 @@ func (c *Client) Exec(ctx context.Context, cmd string) (string, error) {
 	answer := strings.TrimPrefix(raw, "\n") // the empty answer to "set severity-output"
 	answer = strings.TrimRight(answer, "\n")
 	if sev, text, failed := failure(answer); failed {
-		return "", &CommandError{Addr: c.addr, Command: cmd, Severity: sev, Answer: text}
+		return "", &CommandError{Addr: c.addr, Command: cmd, Severity: sev, Answer: strings.Clone(text)} // not in a kept buffer
 	}
 	return answer, nil
 }
 
-func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
+func (c *Client) roundTrip(ctx context.Context, cmd string, into *[]byte) (string, error) {
 	shown := clip(cmd) // in messages
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -145,8 +153,18 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 	if _, err := io.WriteString(conn, severityPrefix+cmd+"\n"); err != nil {
 		return "", ioErr("send the command", err)
 	}
+	if into != nil {
+		n, err := readInto(into, io.LimitReader(conn, maxAnswer+1))
+		if err != nil {
+			return "", ioErr("read the answer", err)
+		}
+		if n > maxAnswer {
+			return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
+		}
+		return unsafe.String(unsafe.SliceData(*into), n), nil
+	}
 	// Read into the string itself: the answer of a show stat of hundreds
-	// of servers, polled, is not copied again, nor grown from nothing.
+	// of servers is not copied again, nor grown from nothing.
 	var data strings.Builder
 	key := c.address + "\x00" + cmd
 	if n, ok := largeAnswers.Load(key); ok {
@@ -162,6 +180,27 @@ func (c *Client) roundTrip(ctx context.Context, cmd string) (string, error) {
 		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
 	}
 	return data.String(), nil
+}
+
+// readInto reads r to its end into *buf, from its start, growing it as
+// needed, and returns the length read.
+func readInto(buf *[]byte, r io.Reader) (int, error) {
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			*buf = b
+			return len(b), nil
+		}
+		if err != nil {
+			*buf = b
+			return 0, err
+		}
+	}
 }
 
 // largeAnswers holds the size of the last answer of each command whose

@@ -3,6 +3,8 @@ package haproxy
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 )
 
 // ServerStatus is what "show stat" says of a server's health: enough to
@@ -65,8 +67,18 @@ func isServerRow(f StatFields, typ int) bool {
 // ServerStatuses returns the status of every server, from "show stat -1 4
 // -1": every proxy (-1), servers only (type 4), every server (-1). It
 // reads a fraction of what ShowStat does, for polling.
+//
+// The answer is read into a buffer kept for the address between polls:
+// with hundreds of servers it is hundreds of KB, and a new one at every
+// poll was a third of an idle controller's CPU (pages the runtime gave
+// back and faulted in again). What is returned is copied out of it.
 func (c *Client) ServerStatuses(ctx context.Context) ([]ServerStatus, error) {
-	answer, err := c.Exec(ctx, "show stat -1 4 -1")
+	const cmd = "show stat -1 4 -1"
+	v, _ := pollBuffers.LoadOrStore(c.network+"://"+c.address, &pollBuffer{})
+	buf := v.(*pollBuffer)
+	buf.mu.Lock()
+	defer buf.mu.Unlock()
+	answer, err := c.exec(ctx, cmd, &buf.b)
 	if err != nil {
 		return nil, fmt.Errorf("read the servers' statuses: %w", err)
 	}
@@ -74,5 +86,17 @@ func (c *Client) ServerStatuses(ctx context.Context) ([]ServerStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the servers' statuses on %s: %w", c.addr, err)
 	}
+	for i := range st {
+		st[i].Proxy, st[i].Server, st[i].Status = strings.Clone(st[i].Proxy), strings.Clone(st[i].Server), strings.Clone(st[i].Status)
+	}
 	return st, nil
 }
+
+// pollBuffer is the buffer of an address's polled answers.
+type pollBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+// pollBuffers holds a *pollBuffer by runtime API address.
+var pollBuffers sync.Map

@@ -150,6 +150,23 @@ func TestServerStatuses(t *testing.T) {
 			t.Errorf("ServerStatuses on %s = %s; ShowStat's servers %s", c.Addr(), statusesText(got), statusesText(want))
 		}
 	}
+	// The answer is read into a buffer kept for the next poll: what was
+	// returned is the caller's, and the next read changes none of it.
+	c := h.admin(t)
+	first, err := c.ServerStatuses(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := statusesText(first)
+	if err := c.SetServerState(context.Background(), "web_blue", "up", StateMaint); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := c.ServerStatuses(context.Background()); err != nil || !strings.Contains(statusesText(next), "web_blue/up MAINT") {
+		t.Fatalf("after setting web_blue/up to maint: %s (%v)", statusesText(next), err)
+	}
+	if now := statusesText(first); now != was {
+		t.Errorf("the statuses of the first read changed with the next read: %s, then %s", was, now)
+	}
 }
 
 func statusesText(st []ServerStatus) string {
