@@ -159,7 +159,7 @@ func (c *Client) roundTrip(ctx context.Context, cmd string, into *[]byte) (strin
 			return "", ioErr("read the answer", err)
 		}
 		if n > maxAnswer {
-			return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
+			return "", c.tooLarge(shown)
 		}
 		return unsafe.String(unsafe.SliceData(*into), n), nil
 	}
@@ -177,9 +177,14 @@ func (c *Client) roundTrip(ctx context.Context, cmd string, into *[]byte) (strin
 		largeAnswers.Store(key, data.Len())
 	}
 	if data.Len() > maxAnswer {
-		return "", fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
+		return "", c.tooLarge(shown)
 	}
 	return data.String(), nil
+}
+
+// tooLarge is the error of an answer over maxAnswer to command shown.
+func (c *Client) tooLarge(shown string) error {
+	return fmt.Errorf("run %q on %s: the answer is larger than %d MiB, refused unread: check that this address is the HAProxy the desired state names", shown, c.addr, maxAnswer>>20)
 }
 
 // readInto reads r to its end into *buf, from its start, growing it as
