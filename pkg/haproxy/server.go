@@ -20,23 +20,6 @@ const (
 	StateMaint AdminState = "maint" // no traffic and no health checks
 )
 
-// Backends lists the backends of the running configuration ("show backend").
-func (c *Client) Backends(ctx context.Context) ([]string, error) {
-	answer, err := c.Exec(ctx, "show backend")
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, line := range strings.Split(answer, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		names = append(names, line)
-	}
-	return names, nil
-}
-
 // SetServerState sets a server's admin state. It needs a stats socket at
 // level admin; otherwise the error wraps ErrPermission.
 func (c *Client) SetServerState(ctx context.Context, backend, server string, s AdminState) error {

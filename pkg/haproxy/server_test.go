@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,20 +44,6 @@ func TestParseServersConnShapes(t *testing.T) {
 		_, err := ParseServersConn(tt.in)
 		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("ParseServersConn(%q) = %v, want error mentioning %q", tt.in, err, tt.wantErr)
-		}
-	}
-}
-
-func TestBackends(t *testing.T) {
-	t.Parallel()
-	h := startHAProxy(t, haproxyOptions{})
-	for _, c := range []*Client{h.admin(t), h.user(t), h.tcp(t)} {
-		got, err := c.Backends(context.Background())
-		if err != nil {
-			t.Fatalf("Backends on %s: %v", c.Addr(), err)
-		}
-		if want := []string{"web_blue", "web_green"}; !reflect.DeepEqual(got, want) {
-			t.Errorf("Backends on %s = %q, want %q", c.Addr(), got, want)
 		}
 	}
 }

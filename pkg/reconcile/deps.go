@@ -17,7 +17,6 @@ type HAProxy interface {
 	GetMap(ctx context.Context, mapPath, key string) (value string, found bool, err error)
 	ShowMap(ctx context.Context, mapPath string) ([]haproxy.MapEntry, error)
 	SetMap(ctx context.Context, mapPath, key, value string) error
-	Backends(ctx context.Context) ([]string, error)
 	ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
 	// ServerStatuses is the status and chkdown of every server: a cheaper
 	// read than ShowStat, for polling.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,15 +167,6 @@ func (f fakeHAProxy) SetMap(_ context.Context, path, key, value string) error {
 	return nil
 }
 
-func (f fakeHAProxy) Backends(context.Context) ([]string, error) {
-	f.w.big.Lock()
-	defer f.w.big.Unlock()
-	if err := f.w.record("show backend"); err != nil {
-		return nil, err
-	}
-	return f.w.backends, nil
-}
-
 func (f fakeHAProxy) ShowStat(context.Context) ([]haproxy.StatRow, error) {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
@@ -206,7 +198,14 @@ func (w *fakeWorld) statRows() []haproxy.StatRow {
 		b, sv, _ := strings.Cut(k, "/")
 		rows = append(rows, haproxy.StatRow{Proxy: b, Server: sv, Status: "UP", Fields: haproxy.NewStatFields(map[string]string{"weight": fmt.Sprint(weight)})})
 	}
-	for b, c := range w.counters {
+	backends := slices.Clone(w.backends)
+	for b := range w.counters {
+		if !slices.Contains(backends, b) {
+			backends = append(backends, b)
+		}
+	}
+	for _, b := range backends {
+		c := w.counters[b]
 		rows = append(rows, haproxy.StatRow{Proxy: b, Server: "BACKEND", Fields: haproxy.NewStatFields(map[string]string{
 			"hrsp_2xx": fmt.Sprint(c.Responses - c.Status5xx), "hrsp_5xx": fmt.Sprint(c.Status5xx), "econ": fmt.Sprint(c.Failed)})})
 	}

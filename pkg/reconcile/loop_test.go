@@ -390,7 +390,7 @@ func TestPassSharesReads(t *testing.T) {
 	// and plan to build it; each build step looks again first, so only the
 	// first builds.
 	count := pass()
-	for _, call := range []string{"show stat", "show servers", "show backend", "show map", "build demo:v1"} {
+	for _, call := range []string{"show stat", "show servers", "show map", "build demo:v1"} {
 		if count[call] != 1 {
 			t.Errorf("%q made %d times in one pass over two services, want 1 (calls %v)", call, count[call], w.calls)
 		}

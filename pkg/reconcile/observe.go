@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,17 +32,15 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
 	}
 	var (
-		backends []string
-		stats    []haproxy.StatRow
-		states   []haproxy.ServerState
-		eng      = newEngineReads(s.ReplicaCount())
+		stats  []haproxy.StatRow
+		states []haproxy.ServerState
+		eng    = newEngineReads(s.ReplicaCount())
 	)
 	reads := []func() error{
 		func() (err error) {
 			o.MapRuntime.Value, o.MapRuntime.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey)
 			return err
 		},
-		func() (err error) { backends, err = ha.Backends(ctx); return err },
 		func() (err error) { stats, err = readEach(ctx, s, ha.StatOf); return err },
 		func() (err error) { states, err = readEach(ctx, s, ha.ServersStateOf); return err },
 		func() (err error) {
@@ -69,7 +66,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		return planner.Observed{}, err
 	}
 	d.checks.complete(s.HAProxy.Runtime, stats)
-	o.Backends = knownBackends(s, backends)
+	o.Backends = backendsIn(stats, canaryRows)
 	o.Served = planner.ServedColor(s, o.MapRuntime)
 	var colors [2]planner.ColorState
 	for i, c := range spec.Colors() {
@@ -498,16 +495,18 @@ func replicaLabel(v string) int {
 	return n
 }
 
-// knownBackends are the backends of s, its colors' and its canary
-// backend, that are among all, the backends HAProxy knows: a map of its
-// own for each service, not one of every backend (with hundreds of
-// services, a pass over each built one for each).
-func knownBackends(s *spec.Service, all []string) map[string]bool {
-	own := []string{s.Colors.Blue.Backend, s.Colors.Green.Backend, planner.CanaryBackend(s)}
-	known := make(map[string]bool, len(own))
-	for _, b := range all {
-		if slices.Contains(own, b) {
-			known[b] = true
+// backendsIn are the backends that have a row of their own ("BACKEND")
+// among rows: of the backends a service's reads asked for, those HAProxy
+// knows. They come with the stats a pass reads anyway, so no pass lists
+// every backend ("show backend", hundreds of lines with hundreds of
+// services) to learn whether its own ones exist.
+func backendsIn(rows ...[]haproxy.StatRow) map[string]bool {
+	known := map[string]bool{}
+	for _, rs := range rows {
+		for _, r := range rs {
+			if r.Server == "BACKEND" {
+				known[r.Proxy] = true
+			}
 		}
 	}
 	return known

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -120,5 +121,26 @@ func TestPassObservesServicesAtOnce(t *testing.T) {
 	}
 	if res := loop.Pass(context.Background()); len(res.Errors) > 0 {
 		t.Fatalf("pass errors: %v", res.Errors)
+	}
+}
+
+// Observe knows which of the service's backends HAProxy has from the
+// stats it reads of them, in a pass over one service (a read per backend)
+// and in a pass over several (one read shared): a backend taken out of
+// haproxy.cfg is missing, the others are there.
+func TestObserveKnowsTheBackendsHAProxyHas(t *testing.T) {
+	for _, services := range []int{1, 2} {
+		w := newFakeWorld()
+		w.backends = []string{"web_blue"}
+		d := w.deps()
+		cache := newPassCache(d.HAProxy, services)
+		d.HAProxy = cache.client
+		o, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]bool{"web_blue": true}; !maps.Equal(o.Backends, want) {
+			t.Errorf("pass over %d services: backends %v, want %v", services, o.Backends, want)
+		}
 	}
 }

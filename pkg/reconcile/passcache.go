@@ -10,7 +10,7 @@ import (
 
 // passCache memoizes the runtime API reads of one pass, per address: all
 // the services behind one HAProxy share one "show stat", one "show servers
-// state", one "show backend" and one "show map" per map file, and a broken
+// state" and one "show map" per map file, and a broken
 // socket is asked once per pass, not once per service. A narrow pass (of
 // one service: a step ended, a gate, a nudge of its own) reads the stats
 // and server states of its backends only, one command each, so that its
@@ -70,7 +70,6 @@ type cachedHAProxy struct {
 	// from the whole read (which grew with the square of the services).
 	statsBy  memo[map[string][]haproxy.StatRow]
 	statesBy memo[map[string][]haproxy.ServerState]
-	backends memo[[]string]
 	maps     map[string]*memo[map[string]string]
 	statOf   map[string]*memo[[]haproxy.StatRow]
 	statesOf map[string]*memo[[]haproxy.ServerState]
@@ -131,10 +130,6 @@ func (c *cachedHAProxy) ShowStat(ctx context.Context) ([]haproxy.StatRow, error)
 
 func (c *cachedHAProxy) ServersState(ctx context.Context) ([]haproxy.ServerState, error) {
 	return c.states.get(func() ([]haproxy.ServerState, error) { return c.HAProxy.ServersState(ctx) })
-}
-
-func (c *cachedHAProxy) Backends(ctx context.Context) ([]string, error) {
-	return c.backends.get(func() ([]string, error) { return c.HAProxy.Backends(ctx) })
 }
 
 func (c *cachedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string, bool, error) {
