@@ -44,9 +44,9 @@ func (h timedHAProxy) GetMap(ctx context.Context, mapPath, key string) (string, 
 	return h.HAProxy.GetMap(ctx, mapPath, key)
 }
 
-func (h timedHAProxy) Backends(ctx context.Context) ([]string, error) {
-	defer h.ct.add("HAProxy: backends", time.Now())
-	return h.HAProxy.Backends(ctx)
+func (h timedHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
+	defer h.ct.add("HAProxy: stats of a backend", time.Now())
+	return h.HAProxy.StatOf(ctx, backend)
 }
 
 func (h timedHAProxy) ShowStat(ctx context.Context) ([]haproxy.StatRow, error) {

@@ -162,7 +162,7 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 		}
 	}()
 	poll(time.Millisecond, &res.Switch, func() bool {
-		v, found, err := w.client.GetMap(ctx, w.mapPath, s.name)
+		v, found, err := w.mapValue(ctx, i)
 		return err == nil && found && v == backend
 	})
 	lastTrace := ""

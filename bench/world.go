@@ -530,3 +530,24 @@ func (w *world) counters() (haCmds, dockerCalls int64) {
 	}
 	return
 }
+
+// mapValue is the runtime map's value for service i's key, read with "get
+// map": one lookup, whose cost does not grow with the services in the map
+// ("show map" lists them all, and the harness polls it every millisecond
+// during a switch). The bench's map is matched as strings (map()), so the
+// lookup is exact.
+func (w *world) mapValue(ctx context.Context, i int) (string, bool, error) {
+	answer, err := w.client.Exec(ctx, "get map "+w.mapPath+" "+w.svcs[i].name)
+	if err != nil {
+		return "", false, err
+	}
+	if !strings.Contains(answer, "found=yes") {
+		return "", false, nil
+	}
+	_, v, ok := strings.Cut(answer, `value="`)
+	if !ok {
+		return "", false, fmt.Errorf("get map %s %s: no value in %q", w.mapPath, w.svcs[i].name, answer)
+	}
+	v, _, _ = strings.Cut(v, `"`)
+	return v, true, nil
+}
