@@ -44,8 +44,9 @@ func (o options) loadFile(path string) ([]spec.Service, error) {
 		return nil, err
 	}
 	partly.Valid = nil
-	for _, s := range svcs {
-		if err := p.Check([]spec.Service{s}); err != nil {
+	for i, err := range p.CheckEach(svcs) {
+		s := svcs[i]
+		if err != nil {
 			partly.Refused = append(partly.Refused, spec.Refusal{File: s.File(), Name: s.Name, Err: err})
 			continue
 		}

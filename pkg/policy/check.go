@@ -20,19 +20,29 @@ import (
 // not allow. Each refusal is a *spec.FieldError naming the desired field,
 // its value and the policy rule that refuses it. svcs are validated.
 func (p *Policy) Check(svcs []spec.Service) error {
-	var errs []error
+	return errors.Join(p.CheckEach(svcs)...)
+}
+
+// CheckEach is Check service by service: its i-th error is svcs[i]'s
+// refusal, nil if the policy allows it. The services share one resolution
+// of each path (hundreds of services name the same map file and runtime
+// socket).
+func (p *Policy) CheckEach(svcs []spec.Service) []error {
+	errs := make([]error, len(svcs))
 	paths := resolved{} // the services of a file share their directories
 	for i := range svcs {
 		s := &svcs[i]
+		var refusals []error
 		refuse := func(field, rule string, format string, args ...any) {
-			errs = append(errs, &spec.FieldError{Source: s.Source, Path: field,
+			refusals = append(refusals, &spec.FieldError{Source: s.Source, Path: field,
 				Msg: fmt.Sprintf(format, args...) + ": refused by " + rule})
 		}
 		p.checkHAProxy(s, paths, refuse)
 		p.checkFiles(s, paths, refuse)
 		p.checkContainer(s, refuse)
+		errs[i] = errors.Join(refusals...)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 type refuseFunc func(field, rule string, format string, args ...any)
@@ -144,7 +154,7 @@ func isLoopback(hostPort string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// resolved holds the paths resolve gave during one Check.
+// resolved holds the paths resolve gave during one check of services.
 type resolved map[string]string
 
 // below resolves dir's symbolic links as far as it exists and reports
@@ -160,7 +170,7 @@ func (c resolved) below(dir string, roots []string) (string, bool) {
 	return real, false
 }
 
-// resolve is resolve(p), looked up once per Check.
+// resolve is resolve(p), looked up once per check of services.
 func (c resolved) resolve(p string) string {
 	if real, ok := c[p]; ok {
 		return real

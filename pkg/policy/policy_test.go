@@ -3,6 +3,7 @@ package policy
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,6 +45,40 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("got %v; want a refusal at %s, naming %q", err, tc.Refused, rule)
 			}
 		})
+	}
+}
+
+// TestCheckEach: CheckEach judges each service on its own. Next to a
+// service the default policy allows, one it refuses has its own refusal,
+// the same as Check gives it alone, and the allowed one has none.
+func TestCheckEach(t *testing.T) {
+	tmp := t.TempDir()
+	if err := policytest.Prepare(tmp); err != nil {
+		t.Fatal(err)
+	}
+	p := Default()
+	allowed, err := spec.Decode([]byte(spectest.Web().YAML()), "desired.yaml", tmp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := 0
+	for _, tc := range policytest.Cases() {
+		if tc.Policy != "" || tc.Refused == "" {
+			continue
+		}
+		cases++
+		refused, err := spec.Decode([]byte(tc.Desired(spectest.Web(), tmp).YAML()), "desired.yaml", tmp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := p.CheckEach(append(slices.Clone(allowed), refused...))
+		alone := p.Check(refused)
+		if len(errs) != 2 || errs[0] != nil || errs[1] == nil || alone == nil || errs[1].Error() != alone.Error() {
+			t.Errorf("%s: CheckEach gave %v, want [nil, %v]", tc.Name, errs, alone)
+		}
+	}
+	if cases == 0 {
+		t.Fatal("no case of the table is refused by the default policy")
 	}
 }
 
