@@ -8,11 +8,14 @@
 package specfile
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/bluegreen-host/controller/internal/safefile"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -48,7 +51,7 @@ func Load(path string) ([]spec.Service, error) {
 			refused = append(refused, spec.Refusal{File: f, Err: fmt.Errorf("read desired state %s: %w", f, err)})
 			continue
 		}
-		svcs, bad := spec.DecodeEach(data, f, filepath.Dir(f), CheckBuild)
+		svcs, bad := decodeFile(data, f)
 		refused = append(refused, bad...)
 		for _, s := range svcs {
 			one := []spec.Service{s} // its env files' digest goes into one[0]
@@ -95,6 +98,51 @@ func yamlFiles(dir string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// decoded memoizes the decoding of each desired file by its contents: a
+// controller reads the same file at every resync, and decoding hundreds of
+// services was most of an idle controller's work. A file whose decoding
+// looked at the disk (a build context, which may appear or change with the
+// file untouched) is decoded again at every read.
+var decoded = struct {
+	sync.Mutex
+	m map[string]decodedFile
+}{m: map[string]decodedFile{}}
+
+// maxDecoded is the most files decoded holds.
+const maxDecoded = 1024
+
+type decodedFile struct {
+	data    []byte
+	svcs    []spec.Service
+	refused []spec.Refusal
+}
+
+// decodeFile is spec.DecodeEach of file f's data, with CheckBuild.
+func decodeFile(data []byte, f string) ([]spec.Service, []spec.Refusal) {
+	decoded.Lock()
+	d, ok := decoded.m[f]
+	decoded.Unlock()
+	if ok && bytes.Equal(d.data, data) {
+		return slices.Clone(d.svcs), slices.Clone(d.refused)
+	}
+	disk := false
+	svcs, refused := spec.DecodeEach(data, f, filepath.Dir(f), func(s *spec.Service, bad func(path, format string, args ...any)) {
+		disk = true
+		CheckBuild(s, bad)
+	})
+	decoded.Lock()
+	defer decoded.Unlock()
+	if disk {
+		delete(decoded.m, f)
+	} else {
+		if len(decoded.m) >= maxDecoded {
+			clear(decoded.m) // files come and go in a directory
+		}
+		decoded.m[f] = decodedFile{data: data, svcs: slices.Clone(svcs), refused: slices.Clone(refused)}
+	}
+	return svcs, refused
 }
 
 // CheckBuild checks on disk what spec.build names (a spec.FileCheck): the

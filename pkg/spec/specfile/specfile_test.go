@@ -312,3 +312,38 @@ func TestBuildStaysInsideTheDesiredFilesDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadDecodesAgainWhatMayHaveChanged: a file read again unchanged
+// gives the same services; a change of its contents is seen at the next
+// read; and a build context checked on disk is checked at every read, the
+// file untouched: a context that appears makes the refused service stand.
+func TestLoadDecodesAgainWhatMayHaveChanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desired.yaml")
+	write(t, path, good)
+	first, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(path)
+	if err != nil || len(again) != 1 || again[0].Generation() != first[0].Generation() {
+		t.Fatalf("read again unchanged: %v %v, want generation %s", again, err, first[0].Generation())
+	}
+	write(t, path, strings.Replace(good, "demo:v1", "demo:v2", 1))
+	changed, err := Load(path)
+	if err != nil || len(changed) != 1 || changed[0].Image != "demo:v2" {
+		t.Fatalf("after the file changed: %v %v, want image demo:v2", changed, err)
+	}
+
+	write(t, path, good+"  build: {context: app}\n")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("build context missing: %v, want a refusal", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "app", "Dockerfile"), "FROM scratch\n")
+	if svcs, err := Load(path); err != nil || len(svcs) != 1 {
+		t.Fatalf("build context made, the file untouched: %v %v, want web to stand", svcs, err)
+	}
+}
