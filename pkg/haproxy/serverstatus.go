@@ -29,7 +29,7 @@ func ParseServerStatuses(text string) ([]ServerStatus, error) {
 	c := h.cols
 	typ, chkdown := h.column("type"), h.column("chkdown")
 	upto := max(c.pxname, c.svname, c.status, typ, chkdown) + 1
-	var out []ServerStatus
+	out := make([]ServerStatus, 0, strings.Count(body, "\n")+1)
 	buf := make([]string, 0, upto)
 	recs := statRecords{rest: body, upto: upto}
 	for {
@@ -87,15 +87,35 @@ func (c *Client) ServerStatuses(ctx context.Context) ([]ServerStatus, error) {
 		return nil, fmt.Errorf("read the servers' statuses on %s: %w", c.addr, err)
 	}
 	for i := range st {
-		st[i].Proxy, st[i].Server, st[i].Status = strings.Clone(st[i].Proxy), strings.Clone(st[i].Server), strings.Clone(st[i].Status)
+		st[i].Proxy, st[i].Server, st[i].Status = buf.keep(st[i].Proxy), buf.keep(st[i].Server), buf.keep(st[i].Status)
 	}
 	return st, nil
 }
 
-// pollBuffer is the buffer of an address's polled answers.
+// pollBuffer is the buffer of an address's polled answers, and the
+// strings copied out of them.
 type pollBuffer struct {
 	mu sync.Mutex
 	b  []byte
+	// kept are the names and statuses copied out of b so far: the same
+	// few hundred come back at every poll, and are copied once.
+	kept map[string]string
+}
+
+// maxKept bounds pollBuffer.kept: backends and servers come and go.
+const maxKept = 1 << 14
+
+// keep is s, which points into b, as a string of its own.
+func (p *pollBuffer) keep(s string) string {
+	if k, ok := p.kept[s]; ok {
+		return k
+	}
+	if p.kept == nil || len(p.kept) >= maxKept {
+		p.kept = map[string]string{}
+	}
+	k := strings.Clone(s)
+	p.kept[k] = k
+	return k
 }
 
 // pollBuffers holds a *pollBuffer by runtime API address.

@@ -391,11 +391,24 @@ type Service struct {
 	encoded *encodedSpec
 }
 
-// encodedSpec is a memoized encoding of a spec.
+// encodedSpec is a memoized encoding of a spec, and the generations made
+// of it (a pass asks each service's generation several times).
 type encodedSpec struct {
 	once sync.Once
 	b    []byte
+	mu   sync.Mutex
+	gens map[generationOf]string
 }
+
+// generationOf is what a generation adds to the encoded spec.
+type generationOf struct {
+	name, envFileDigest string
+	hostRetries         int
+}
+
+// maxGenerations bounds encodedSpec.gens: HostRetries grows with each
+// retry asked for at the host.
+const maxGenerations = 8
 
 // Color returns the settings of color c.
 func (s *ServiceSpec) Color(c Color) ColorSpec {
@@ -416,13 +429,30 @@ func (s *Service) ContainerName(c Color) string { return s.Replica(c, 0).Contain
 // The approval of a manual promotion is left out: approving a release does
 // not make it another release.
 func (s *Service) Generation() string {
-	var b []byte
-	if e := s.encoded; e != nil {
-		e.once.Do(func() { e.b = s.encodeSpec() })
-		b = slices.Clip(e.b)
-	} else {
-		b = s.encodeSpec()
+	e := s.encoded
+	if e == nil {
+		return s.generation(s.encodeSpec())
 	}
+	of := generationOf{name: s.Name, envFileDigest: s.EnvFileDigest, hostRetries: s.HostRetries}
+	e.mu.Lock()
+	g, ok := e.gens[of]
+	e.mu.Unlock()
+	if ok {
+		return g
+	}
+	e.once.Do(func() { e.b = s.encodeSpec() })
+	g = s.generation(slices.Clip(e.b))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gens == nil || len(e.gens) >= maxGenerations {
+		e.gens = map[generationOf]string{}
+	}
+	e.gens[of] = g
+	return g
+}
+
+// generation digests the encoded spec b with what is added to it.
+func (s *Service) generation(b []byte) string {
 	if s.EnvFileDigest != "" {
 		// Added only when there are env files, so that the generation of a
 		// spec without them is what it was before they existed.
