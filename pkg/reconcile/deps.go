@@ -101,6 +101,10 @@ type Deps struct {
 	// published remembers the runs whose published port answered (nil:
 	// every pass probes it).
 	published *publishedAnswers
+	// serialReads makes Observe read one thing after the other (in a pass
+	// over many services, which observes several at once and shares its
+	// reads between them) rather than all at once.
+	serialReads bool
 }
 
 // stops returns d.Stops, creating an in-memory record if none was given.

@@ -24,7 +24,12 @@ import (
 // waits for the slowest read rather than for the sum of them (the engine's
 // answers take a millisecond or more each, and several times that while the
 // host is busy). Only the probes wait, for the map and the containers: they
-// go to the color that does not serve, if its container runs.
+// go to the color that does not serve, if its container runs. In a pass
+// over many services, all but the first observation (d.serialReads) make
+// them one after the other: the services are observed at once and share
+// the pass's reads, which they find made or being made, and a goroutine
+// for each read of each of hundreds of services was a large share of an
+// idle controller's work.
 func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color][]planner.Remembered, now time.Time) (planner.Observed, error) {
 	var o planner.Observed
 	ha, err := d.HAProxy(s.HAProxy.Runtime)
@@ -62,7 +67,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return err
 		})
 	}
-	if err := all(append(reads, eng.reads(ctx, d.Containers, s)...)); err != nil {
+	if err := all(append(reads, eng.reads(ctx, d.Containers, s)...), !d.serialReads); err != nil {
 		return planner.Observed{}, err
 	}
 	d.checks.complete(s.HAProxy.Runtime, stats)
@@ -278,9 +283,18 @@ func (d *Deps) completeOOM(ctx context.Context, ct *planner.Container, now time.
 	return nil
 }
 
-// all runs the reads at once and returns the error of the first read in the
-// list that failed, so that the same fault is always reported the same way.
-func all(reads []func() error) error {
+// all runs the reads, at once if parallel, and returns the error of the
+// first read in the list that failed, so that the same fault is always
+// reported the same way.
+func all(reads []func() error, parallel bool) error {
+	if !parallel {
+		for _, read := range reads {
+			if err := read(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	errs := make([]error, len(reads))
 	var wg sync.WaitGroup
 	for i, read := range reads {

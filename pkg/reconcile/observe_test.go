@@ -144,3 +144,53 @@ func TestObserveKnowsTheBackendsHAProxyHas(t *testing.T) {
 		}
 	}
 }
+
+// overlapEngine records how many engine reads were ever in flight at once.
+type overlapEngine struct {
+	fakeEngine
+	mu        *sync.Mutex
+	now, most *int
+}
+
+func (e overlapEngine) enter() {
+	e.mu.Lock()
+	*e.now++
+	*e.most = max(*e.most, *e.now)
+	e.mu.Unlock()
+	time.Sleep(time.Millisecond) // room for another read to overlap
+}
+
+func (e overlapEngine) leave() {
+	e.mu.Lock()
+	*e.now--
+	e.mu.Unlock()
+}
+
+func (e overlapEngine) ImageID(ctx context.Context, ref string) (string, bool, error) {
+	e.enter()
+	defer e.leave()
+	return e.fakeEngine.ImageID(ctx, ref)
+}
+
+func (e overlapEngine) Inspect(ctx context.Context, name string) (docker.Container, bool, error) {
+	e.enter()
+	defer e.leave()
+	return e.fakeEngine.Inspect(ctx, name)
+}
+
+// With serialReads (every observation of a pass over many services but
+// its first), Observe makes its reads one after the other.
+func TestSerialReadsAreMadeOneAfterTheOther(t *testing.T) {
+	w := newFakeWorld()
+	w.images["demo:v1"] = "sha256:1"
+	d := w.deps()
+	var now, most int
+	d.Containers = overlapEngine{fakeEngine: fakeEngine{w}, mu: &sync.Mutex{}, now: &now, most: &most}
+	d.serialReads = true
+	if _, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0); err != nil {
+		t.Fatal(err)
+	}
+	if most != 1 {
+		t.Fatalf("%d engine reads in flight at once, want 1", most)
+	}
+}

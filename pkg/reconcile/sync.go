@@ -43,7 +43,12 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 	}
 	sem := make(chan struct{}, maxParallelObserve)
 	var wg sync.WaitGroup
-	for _, i := range todo {
+	// The first service's reads are made at once, and fill the pass's
+	// shared reads; the others find most of theirs made, and make them one
+	// after the other (Deps.serialReads).
+	serial := *observer
+	serial.serialReads = true
+	for k, i := range todo {
 		s := &svcs[i]
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
@@ -55,9 +60,13 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 			defer wg.Done()
 			defer func() { <-sem }()
 			now := l.Now()
-			o, err := observer.Observe(ctx, s, prev, now)
+			d := observer
+			if k > 0 {
+				d = &serial
+			}
+			o, err := d.Observe(ctx, s, prev, now)
 			if err == nil {
-				o.Jobs, err = observer.ObserveJobs(ctx, s, jobs, now)
+				o.Jobs, err = d.ObserveJobs(ctx, s, jobs, now)
 			}
 			o.Verification, o.Checks, o.Warmup = verification, checks, warmup
 			*out[i] = observation{o: o, err: err, now: now}
