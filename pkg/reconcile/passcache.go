@@ -10,8 +10,8 @@ import (
 
 // passCache memoizes the runtime API reads of one pass, per address: all
 // the services behind one HAProxy share one "show stat", one "show servers
-// state" and one "show map" per map file, and a broken
-// socket is asked once per pass, not once per service. A narrow pass (of
+// state" and one "show map" per map file, and a broken socket is asked
+// once per pass, not once per service. A narrow pass (of
 // one service: a step ended, a gate, a nudge of its own) reads the stats
 // and server states of its backends only, one command each, so that its
 // cost does not grow with the services it does not look at. Writes go
