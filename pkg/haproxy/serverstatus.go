@@ -51,6 +51,9 @@ func ParseServerStatuses(text string) ([]ServerStatus, error) {
 		}
 		out = append(out, s)
 	}
+	if len(out) == 0 {
+		return nil, nil // as ParseStat: no server, no rows
+	}
 	return out, nil
 }
 
