@@ -130,6 +130,10 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 			"sends web_green/app's traffic to 172.17.0.7:8080, not to the probed 172.17.0.1:8080"},
 		{"the container moved", func(w *fakeWorld) { w.containers["bg-web-green"].IPs["bridge"] = "172.17.0.8" },
 			"has address 172.17.0.8 on network bridge now, not the probed 172.17.0.1"},
+		{"HAProxy says DOWN", func(w *fakeWorld) { w.servers["web_green/app"].Status = "DOWN" },
+			"HAProxy says web_green/app is DOWN"},
+		{"the server is gone", func(w *fakeWorld) { delete(w.servers, "web_green/app") },
+			"server web_green/app is not in HAProxy's stats"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFakeWorld()
@@ -148,6 +152,32 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 				t.Errorf("calls %v, want none that change anything", got)
 			}
 		})
+	}
+}
+
+// TestSwitchReadsItsColorsStatsOnly: the switch asks HAProxy afresh about
+// the servers of the color it switches to, and only about them: a whole
+// "show stat" grows with every service behind the same HAProxy.
+func TestSwitchReadsItsColorsStatsOnly(t *testing.T) {
+	s := plantest.Service(t, spec.Green, "demo:v2")
+	w := newFakeWorld()
+	w.images["demo:v2"] = plantest.ImageV2
+	w.run(t, s, spec.Green, plantest.ImageV2)
+	m := mapEntry(s, "web_green")
+	m.Ready = readiness(s, w, spec.Green)
+	w.servers["web_green/app"].Status = "UP"
+	w.calls = nil
+	if err := w.deps().Execute(context.Background(), planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m}); err != nil {
+		t.Fatal(err)
+	}
+	var stats []string
+	for _, c := range w.calls {
+		if strings.HasPrefix(c, "show stat") {
+			stats = append(stats, c)
+		}
+	}
+	if want := []string{"show stat web_green 6 -1"}; !reflect.DeepEqual(stats, want) {
+		t.Errorf("stats read by the switch: %q, want %q", stats, want)
 	}
 }
 
