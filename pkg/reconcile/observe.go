@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -37,17 +38,17 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		return o, fmt.Errorf("connect to HAProxy runtime API %s: %w", s.HAProxy.Runtime, err)
 	}
 	var (
-		stats  []haproxy.StatRow
-		states []haproxy.ServerState
-		eng    = newEngineReads(s.ReplicaCount())
+		// Each color's backend is read on its own (one command each in a
+		// pass of one service), at once with the rest.
+		statsOf  [2][]haproxy.StatRow
+		statesOf [2][]haproxy.ServerState
+		eng      = newEngineReads(s.ReplicaCount())
 	)
 	reads := []func() error{
 		func() (err error) {
 			o.MapRuntime.Value, o.MapRuntime.Found, err = ha.GetMap(ctx, s.HAProxy.MapFile, s.HAProxy.MapKey)
 			return err
 		},
-		func() (err error) { stats, err = readEach(ctx, s, ha.StatOf); return err },
-		func() (err error) { states, err = readEach(ctx, s, ha.ServersStateOf); return err },
 		func() (err error) {
 			o.MapFile.Value, o.MapFile.Found, err = d.MapFiles.Lookup(s.HAProxy.MapFile, s.HAProxy.MapKey)
 			if err != nil {
@@ -56,6 +57,12 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 			return nil
 		},
 		func() (err error) { o.Image.ID, o.Image.Found, err = d.Containers.ImageID(ctx, s.Image); return err },
+	}
+	for i, c := range spec.Colors() {
+		backend := s.Color(c).Backend
+		reads = append(reads,
+			func() (err error) { statsOf[i], err = ha.StatOf(ctx, backend); return err },
+			func() (err error) { statesOf[i], err = ha.ServersStateOf(ctx, backend); return err })
 	}
 	var canaryRows []haproxy.StatRow
 	if c := s.Canary(); c != nil {
@@ -70,6 +77,7 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 	if err := all(append(reads, eng.reads(ctx, d.Containers, s)...), !d.serialReads); err != nil {
 		return planner.Observed{}, err
 	}
+	stats, states := slices.Concat(statsOf[:]...), slices.Concat(statesOf[:]...)
 	d.checks.complete(s.HAProxy.Runtime, stats)
 	o.Backends = backendsIn(stats, canaryRows)
 	o.Served = planner.ServedColor(s, o.MapRuntime)
@@ -97,20 +105,6 @@ func (d *Deps) Observe(ctx context.Context, s *spec.Service, prev map[spec.Color
 		o.SetColor(c, colors[i])
 	}
 	return o, nil
-}
-
-// readEach reads s's backends with read, one after the other (each is
-// one command, or a share of one read shared by the pass).
-func readEach[T any](ctx context.Context, s *spec.Service, read func(context.Context, string) ([]T, error)) ([]T, error) {
-	var out []T
-	for _, c := range spec.Colors() {
-		rows, err := read(ctx, s.Color(c).Backend)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rows...)
-	}
-	return out, nil
 }
 
 // diedUnasked reports a replica whose container ran and exited without

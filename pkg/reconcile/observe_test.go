@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bluegreen-host/controller/pkg/docker"
+	"github.com/bluegreen-host/controller/pkg/haproxy"
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/reconcile/state"
 	"github.com/bluegreen-host/controller/pkg/spec"
@@ -192,5 +193,62 @@ func TestSerialReadsAreMadeOneAfterTheOther(t *testing.T) {
 	}
 	if most != 1 {
 		t.Fatalf("%d engine reads in flight at once, want 1", most)
+	}
+}
+
+// barrierHAProxy holds each backend read until n of them are in flight
+// (or a second passed), and records the most ever in flight at once.
+type barrierHAProxy struct {
+	fakeHAProxy
+	n         int
+	mu        *sync.Mutex
+	now, most *int
+	all       chan struct{} // closed when n are in
+}
+
+func (h barrierHAProxy) read() func() {
+	h.mu.Lock()
+	*h.now++
+	*h.most = max(*h.most, *h.now)
+	if *h.now == h.n {
+		close(h.all)
+	}
+	h.mu.Unlock()
+	select {
+	case <-h.all:
+	case <-time.After(time.Second):
+	}
+	return func() {
+		h.mu.Lock()
+		*h.now--
+		h.mu.Unlock()
+	}
+}
+
+func (h barrierHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
+	defer h.read()()
+	return h.fakeHAProxy.StatOf(ctx, backend)
+}
+
+func (h barrierHAProxy) ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error) {
+	defer h.read()()
+	return h.fakeHAProxy.ServersStateOf(ctx, backend)
+}
+
+// TestEachBackendIsReadAtOnce: in a pass of one service (a step ended, a
+// gate), the stats and server states of both colors' backends are four
+// commands, made at once rather than one color after the other.
+func TestEachBackendIsReadAtOnce(t *testing.T) {
+	w := newFakeWorld()
+	w.images["demo:v1"] = "sha256:1"
+	d := w.deps()
+	var now, most int
+	h := barrierHAProxy{fakeHAProxy: fakeHAProxy{w}, n: 4, mu: &sync.Mutex{}, now: &now, most: &most, all: make(chan struct{})}
+	d.HAProxy = newPassCache(func(string) (HAProxy, error) { return h, nil }, 1).client
+	if _, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0); err != nil {
+		t.Fatal(err)
+	}
+	if most != 4 {
+		t.Fatalf("%d backend reads in flight at once, want 4 (show stat and show servers state of each color)", most)
 	}
 }
