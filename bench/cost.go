@@ -159,9 +159,7 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 	}
 
 	// Release service 1 while the others stay as they are.
-	for s := w.serverStatus(0, spec.Green); s != "" && s[:2] == "UP"; s = w.serverStatus(0, spec.Green) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.waitSeenDown(0, spec.Green, settleDownLimit)
 	first := w.svcs[0].name
 	p0 = ctl.passes(first)
 	h0, d0 = w.counters()
@@ -182,9 +180,7 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 		if k%2 == 0 {
 			to, version = spec.Green, "v2"
 		}
-		for st := w.serverStatus(0, to); st != "" && st[:2] == "UP"; st = w.serverStatus(0, to) {
-			time.Sleep(10 * time.Millisecond) // the verify window's warm color is stopped
-		}
+		w.waitSeenDown(0, to, settleDownLimit) // the verify window's warm color is stopped
 		res.Releases = append(res.Releases, w.doSwitch(0, to, version, "release", time.Minute))
 	}
 	sort.Slice(res.PassWall, func(i, j int) bool { return res.PassWall[i] < res.PassWall[j] })

@@ -273,7 +273,7 @@ func main() {
 		rep.Release = runRelease(r, "bgb"+id, releaseConfig{
 			cycles: *cycles, keepAlive: *keepAlive, fresh: *fresh, rate: *rate, gap: *gap,
 			hap: hap, repo: repo, ctlBin: ctlBin, ctlArgs: extra,
-			switchTimeout: time.Minute, settleDownLimit: 5 * time.Second, minRequests: *minRequests,
+			switchTimeout: time.Minute, minRequests: *minRequests,
 		})
 	}
 	for _, n := range counts {

@@ -36,17 +36,16 @@ type releaseResult struct {
 }
 
 type releaseConfig struct {
-	cycles          int
-	keepAlive       int
-	fresh           int
-	rate            int // per variant, 0 = closed loop
-	gap             time.Duration
-	hap             haproxySettings
-	repo            string
-	ctlBin          string
-	ctlArgs         []string
-	switchTimeout   time.Duration
-	settleDownLimit time.Duration
+	cycles        int
+	keepAlive     int
+	fresh         int
+	rate          int // per variant, 0 = closed loop
+	gap           time.Duration
+	hap           haproxySettings
+	repo          string
+	ctlBin        string
+	ctlArgs       []string
+	switchTimeout time.Duration
 	// minRequests are spread over the switches: before the k-th save of S
 	// the load must have completed k/S of them (waiting at most 30 s), and
 	// all of them before the load stops.
@@ -98,14 +97,7 @@ func runRelease(r *runner, name string, cfg releaseConfig) *releaseResult {
 			// Start from rest: the previous switch converged, the target's
 			// old container is stopped and HAProxy has seen it down (so
 			// its UP below is the new container's), and a quiet gap.
-			deadline := time.Now().Add(cfg.settleDownLimit)
-			for {
-				s := w.serverStatus(0, st.to)
-				if strings.HasPrefix(s, "DOWN") || strings.HasPrefix(s, "MAINT") || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			w.waitSeenDown(0, st.to, settleDownLimit)
 			if d := cfg.gap - time.Since(lastConverged); d > 0 {
 				time.Sleep(d)
 			}

@@ -345,6 +345,25 @@ func (w *world) serverStatus(i int, c spec.Color) string {
 	return row.Status
 }
 
+// settleDownLimit bounds waitSeenDown.
+const settleDownLimit = 5 * time.Second
+
+// waitSeenDown waits, at most limit, until HAProxy has service i's color c
+// DOWN or in maintenance: its old container is stopped and HAProxy has
+// seen it, so that the next release to c starts from rest and the UP it
+// times is the new container's. A drained server still UP shows "DRAIN",
+// one whose check just failed "UP 1/2": neither is down yet.
+func (w *world) waitSeenDown(i int, c spec.Color, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		s := w.serverStatus(i, c)
+		if strings.HasPrefix(s, "DOWN") || strings.HasPrefix(s, "MAINT") || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // keepLogs, when set, is where each controller's log is copied when it stops.
 var keepLogs string
 
