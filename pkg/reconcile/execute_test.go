@@ -136,12 +136,7 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 			"server web_green/app is not in HAProxy's stats"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFakeWorld()
-			w.images["demo:v2"] = plantest.ImageV2
-			w.run(t, s, spec.Green, plantest.ImageV2)
-			m := mapEntry(s, "web_green")
-			m.Ready = readiness(s, w, spec.Green)
-			w.servers["web_green/app"].Status = "UP"
+			w, m := greenReadyToSwitch(t, s)
 			tc.edit(w)
 			w.calls = nil
 			err := w.deps().Execute(context.Background(), planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m})
@@ -159,13 +154,7 @@ func TestSwitchRefusesAnAddressNotProbed(t *testing.T) {
 // the servers of the color it switches to, and only about them: a whole
 // "show stat" grows with every service behind the same HAProxy.
 func TestSwitchReadsItsColorsStatsOnly(t *testing.T) {
-	s := plantest.Service(t, spec.Green, "demo:v2")
-	w := newFakeWorld()
-	w.images["demo:v2"] = plantest.ImageV2
-	w.run(t, s, spec.Green, plantest.ImageV2)
-	m := mapEntry(s, "web_green")
-	m.Ready = readiness(s, w, spec.Green)
-	w.servers["web_green/app"].Status = "UP"
+	w, m := greenReadyToSwitch(t, plantest.Service(t, spec.Green, "demo:v2"))
 	w.calls = nil
 	if err := w.deps().Execute(context.Background(), planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m}); err != nil {
 		t.Fatal(err)
@@ -179,6 +168,18 @@ func TestSwitchReadsItsColorsStatsOnly(t *testing.T) {
 	if want := []string{"show stat web_green 6 -1"}; !reflect.DeepEqual(stats, want) {
 		t.Errorf("stats read by the switch: %q, want %q", stats, want)
 	}
+}
+
+// greenReadyToSwitch is a world where s's green runs v2, UP in HAProxy at
+// its probed address, and the map entry of a switch to it.
+func greenReadyToSwitch(t *testing.T, s *spec.Service) (*fakeWorld, *planner.MapEntry) {
+	w := newFakeWorld()
+	w.images["demo:v2"] = plantest.ImageV2
+	w.run(t, s, spec.Green, plantest.ImageV2)
+	m := mapEntry(s, "web_green")
+	m.Ready = readiness(s, w, spec.Green)
+	w.servers["web_green/app"].Status = "UP"
+	return w, m
 }
 
 // TestNoPullForbidsPulls: with --no-pull a pull step is refused before it

@@ -146,109 +146,110 @@ func TestObserveKnowsTheBackendsHAProxyHas(t *testing.T) {
 	}
 }
 
-// overlapEngine records how many engine reads were ever in flight at once.
+// overlap records how many reads were ever in flight at once. With n > 0
+// each read is held until n are in flight (or a second passed); else it
+// lasts a millisecond, room for another read to overlap.
+type overlap struct {
+	n         int
+	mu        sync.Mutex
+	now, most int
+	all       chan struct{} // closed when n are in
+}
+
+func newOverlap(n int) *overlap { return &overlap{n: n, all: make(chan struct{})} }
+
+// enter records a read in flight; the function it returns ends it.
+func (o *overlap) enter() (leave func()) {
+	o.mu.Lock()
+	o.now++
+	o.most = max(o.most, o.now)
+	if o.now == o.n {
+		close(o.all)
+	}
+	o.mu.Unlock()
+	if o.n > 0 {
+		select {
+		case <-o.all:
+		case <-time.After(time.Second):
+		}
+	} else {
+		time.Sleep(time.Millisecond)
+	}
+	return func() {
+		o.mu.Lock()
+		o.now--
+		o.mu.Unlock()
+	}
+}
+
+// overlapEngine counts the engine's reads in flight.
 type overlapEngine struct {
 	fakeEngine
-	mu        *sync.Mutex
-	now, most *int
-}
-
-func (e overlapEngine) enter() {
-	e.mu.Lock()
-	*e.now++
-	*e.most = max(*e.most, *e.now)
-	e.mu.Unlock()
-	time.Sleep(time.Millisecond) // room for another read to overlap
-}
-
-func (e overlapEngine) leave() {
-	e.mu.Lock()
-	*e.now--
-	e.mu.Unlock()
+	*overlap
 }
 
 func (e overlapEngine) ImageID(ctx context.Context, ref string) (string, bool, error) {
-	e.enter()
-	defer e.leave()
+	defer e.enter()()
 	return e.fakeEngine.ImageID(ctx, ref)
 }
 
 func (e overlapEngine) Inspect(ctx context.Context, name string) (docker.Container, bool, error) {
-	e.enter()
-	defer e.leave()
+	defer e.enter()()
 	return e.fakeEngine.Inspect(ctx, name)
 }
 
-// With serialReads (every observation of a pass over many services but
-// its first), Observe makes its reads one after the other.
-func TestSerialReadsAreMadeOneAfterTheOther(t *testing.T) {
-	w := newFakeWorld()
-	w.images["demo:v1"] = "sha256:1"
-	d := w.deps()
-	var now, most int
-	d.Containers = overlapEngine{fakeEngine: fakeEngine{w}, mu: &sync.Mutex{}, now: &now, most: &most}
-	d.serialReads = true
-	if _, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0); err != nil {
-		t.Fatal(err)
-	}
-	if most != 1 {
-		t.Fatalf("%d engine reads in flight at once, want 1", most)
-	}
-}
-
-// barrierHAProxy holds each backend read until n of them are in flight
-// (or a second passed), and records the most ever in flight at once.
-type barrierHAProxy struct {
+// overlapHAProxy counts the backend reads in flight.
+type overlapHAProxy struct {
 	fakeHAProxy
-	n         int
-	mu        *sync.Mutex
-	now, most *int
-	all       chan struct{} // closed when n are in
+	*overlap
 }
 
-func (h barrierHAProxy) read() func() {
-	h.mu.Lock()
-	*h.now++
-	*h.most = max(*h.most, *h.now)
-	if *h.now == h.n {
-		close(h.all)
-	}
-	h.mu.Unlock()
-	select {
-	case <-h.all:
-	case <-time.After(time.Second):
-	}
-	return func() {
-		h.mu.Lock()
-		*h.now--
-		h.mu.Unlock()
-	}
-}
-
-func (h barrierHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
-	defer h.read()()
+func (h overlapHAProxy) StatOf(ctx context.Context, backend string) ([]haproxy.StatRow, error) {
+	defer h.enter()()
 	return h.fakeHAProxy.StatOf(ctx, backend)
 }
 
-func (h barrierHAProxy) ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error) {
-	defer h.read()()
+func (h overlapHAProxy) ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error) {
+	defer h.enter()()
 	return h.fakeHAProxy.ServersStateOf(ctx, backend)
 }
 
-// TestEachBackendIsReadAtOnce: in a pass of one service (a step ended, a
-// gate), the stats and server states of both colors' backends are four
-// commands, made at once rather than one color after the other.
-func TestEachBackendIsReadAtOnce(t *testing.T) {
-	w := newFakeWorld()
-	w.images["demo:v1"] = "sha256:1"
-	d := w.deps()
-	var now, most int
-	h := barrierHAProxy{fakeHAProxy: fakeHAProxy{w}, n: 4, mu: &sync.Mutex{}, now: &now, most: &most, all: make(chan struct{})}
-	d.HAProxy = newPassCache(func(string) (HAProxy, error) { return h, nil }, 1).client
-	if _, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0); err != nil {
-		t.Fatal(err)
-	}
-	if most != 4 {
-		t.Fatalf("%d backend reads in flight at once, want 4 (show stat and show servers state of each color)", most)
+// TestReadsInFlight: with serialReads (every observation of a pass over
+// many services but its first), Observe makes its reads one after the
+// other; otherwise at once, also the stats and server states of both
+// colors' backends in a pass of one service (a step ended, a gate): four
+// commands, not one color after the other.
+func TestReadsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		serial bool
+		want   int // the most reads in flight at once
+		count  func(d *Deps, w *fakeWorld, o *overlap)
+	}{
+		{"serial engine reads", true, 1, func(d *Deps, w *fakeWorld, o *overlap) {
+			d.Containers = overlapEngine{fakeEngine: fakeEngine{w}, overlap: o}
+		}},
+		{"backend reads of a pass of one service", false, 4, func(d *Deps, w *fakeWorld, o *overlap) {
+			h := overlapHAProxy{fakeHAProxy: fakeHAProxy{w}, overlap: o}
+			d.HAProxy = newPassCache(func(string) (HAProxy, error) { return h, nil }, 1).client
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld()
+			w.images["demo:v1"] = "sha256:1"
+			d := w.deps()
+			d.serialReads = tc.serial
+			o := newOverlap(0)
+			if !tc.serial {
+				o = newOverlap(tc.want) // held until all are in: their order cannot matter
+			}
+			tc.count(d, w, o)
+			if _, err := d.Observe(context.Background(), plantest.Service(t, spec.Blue, "demo:v1"), nil, plantest.T0); err != nil {
+				t.Fatal(err)
+			}
+			if o.most != tc.want {
+				t.Fatalf("%d reads in flight at once, want %d", o.most, tc.want)
+			}
+		})
 	}
 }
