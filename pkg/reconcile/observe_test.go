@@ -154,6 +154,7 @@ type overlap struct {
 	mu        sync.Mutex
 	now, most int
 	all       chan struct{} // closed when n are in
+	closed    bool
 }
 
 func newOverlap(n int) *overlap { return &overlap{n: n, all: make(chan struct{})} }
@@ -163,8 +164,9 @@ func (o *overlap) enter() (leave func()) {
 	o.mu.Lock()
 	o.now++
 	o.most = max(o.most, o.now)
-	if o.now == o.n {
+	if o.now == o.n && !o.closed {
 		close(o.all)
+		o.closed = true
 	}
 	o.mu.Unlock()
 	if o.n > 0 {
