@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -249,33 +248,26 @@ var ErrNoLongerReady = errors.New("no longer ready")
 // server is UP at that address. A snapshot can be old by the time its
 // step is taken; traffic must never move to a color that died or changed
 // since. The containers are inspected at once, and HAProxy's stats read
-// of the color's backends only (with hundreds of services, a whole "show
+// of the color's backend only (with hundreds of services, a whole "show
 // stat" took a release's switch tens of milliseconds).
 func (d *Deps) checkStillReady(ctx context.Context, c string, ready []planner.Readiness, ha HAProxy) error {
 	errs := make([]error, len(ready))
-	var backends []string
-	for i := range ready {
-		if b := ready[i].Server.Backend; !slices.Contains(backends, b) {
-			backends = append(backends, b)
-		}
-	}
-	rows := make([][]haproxy.StatRow, len(backends))
-	statErrs := make([]error, len(backends))
+	var stats []haproxy.StatRow
+	var statErr error
 	var wg sync.WaitGroup
 	for i := range ready {
 		wg.Go(func() { errs[i] = d.containerStillReady(ctx, c, &ready[i]) })
 	}
-	for i, b := range backends {
-		wg.Go(func() { rows[i], statErrs[i] = ha.StatOf(ctx, b) })
+	if len(ready) > 0 { // the replicas of a color are servers of its one backend
+		wg.Go(func() { stats, statErr = ha.StatOf(ctx, ready[0].Server.Backend) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := errors.Join(statErrs...); err != nil {
-		return fmt.Errorf("switch to %s: check its servers again: %w", c, err)
+	if statErr != nil {
+		return fmt.Errorf("switch to %s: check its servers again: %w", c, statErr)
 	}
-	stats := slices.Concat(rows...)
 	for i := range ready {
 		if err := serverStillReady(c, &ready[i], stats); err != nil {
 			return err
