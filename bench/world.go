@@ -121,6 +121,7 @@ defaults
     timeout server 30s
     timeout check {{TIMEOUT_CHECK}}
     retries 3
+    option redispatch 1
     {{DEFAULT_SERVER}}{{EXTRA}}
 `
 

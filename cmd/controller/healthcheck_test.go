@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +35,22 @@ func writeTemp(t *testing.T, dir, name, text string) string {
 	return path
 }
 
+// lineOf is the number of the line of the file at path that is text.
+func lineOf(t *testing.T, path, text string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if l == text {
+			return strconv.Itoa(i + 1)
+		}
+	}
+	t.Fatalf("%s has no line %q", path, text)
+	return ""
+}
+
 // TestValidateHealthChecks: validate compares the health check of each
 // color's backend in --haproxy-config with spec.healthPath.
 func TestValidateHealthChecks(t *testing.T) {
@@ -57,9 +74,9 @@ func TestValidateHealthChecks(t *testing.T) {
 		{"another path than spec.healthPath", []string{"validate", "-f", api, "--haproxy-config", demoHAProxyConfig}, nil, exitNotConverged,
 			[]string{"1 service(s) valid\n"},
 			[]string{
-				"controller: service web: backend web_blue at " + demoHAProxyConfig + ":38 checks GET /healthz, not spec.healthPath /api/health; its check lines should be:\n" +
+				"controller: service web: backend web_blue at " + demoHAProxyConfig + ":" + lineOf(t, demoHAProxyConfig, "backend web_blue") + " checks GET /healthz, not spec.healthPath /api/health; its check lines should be:\n" +
 					"    option httpchk GET /api/health\n    http-check expect status 200\n",
-				"controller: service web: backend web_green at " + demoHAProxyConfig + ":43 checks GET /healthz, not spec.healthPath /api/health",
+				"controller: service web: backend web_green at " + demoHAProxyConfig + ":" + lineOf(t, demoHAProxyConfig, "backend web_green") + " checks GET /healthz, not spec.healthPath /api/health",
 			}},
 		{"the same path", []string{"validate", "-f", api, "--haproxy-config", matching}, nil, exitOK,
 			[]string{matching + ": the health checks of 2 backend(s) agree"}, nil},

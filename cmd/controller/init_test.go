@@ -64,7 +64,8 @@ func TestInitWritesWhatValidateAndHAProxyAccept(t *testing.T) {
 			"    acl host_web req.hdr(host),lower,field(1,:) -m str web.example www.web.example shop.example\n" +
 				"    use_backend %[str(web),map(MAP)] if host_web\n",
 		}},
-		{"no host: every request", nil, []string{"    bind 127.0.0.1:28080\n    use_backend %[str(web),map(MAP)]\n"}},
+		{"no host: every request", nil, []string{"    bind 127.0.0.1:28080\n    use_backend %[str(web),map(MAP)]\n",
+			"    retries 3\n", "    option redispatch 1\n"}}, // a server moved under traffic: docs/design.md
 		{"a TCP runtime API and another health path", []string{"--runtime", "tcp://127.0.0.1:29999", "--health-path", "/api/health"}, []string{
 			"    stats socket ipv4@127.0.0.1:29999 level admin\n", "    option httpchk GET /api/health\n",
 		}},

@@ -105,6 +105,9 @@ const cfgDefaults = `defaults
     timeout http-request 10s
     timeout check 1s
     retries 3
+    # A request that connects while the controller moves a server to its
+    # container's address takes the address afresh when it is retried.
+    option redispatch 1
 `
 
 // haproxyConfig is a whole haproxy.cfg for service s alone: the runtime

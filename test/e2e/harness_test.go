@@ -79,7 +79,8 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 1s
-    retries 3{{RETRY}}
+    retries 3
+    option redispatch 1{{RETRY}}
     default-server check inter 1s fastinter 20ms downinter 20ms rise 2 fall 2
 frontend fe
     bind 127.0.0.1:{{FRONT}}
@@ -170,13 +171,13 @@ func cfgServers(n, port int) string {
 
 // cfgRetry is what a backend of several replicas adds to its defaults, as
 // docs/reference.md says: a request that a replica dropped (it died with
-// the request in flight, or no longer accepts connections) is sent again
-// to another.
+// the request in flight, or no longer accepts connections) is sent again,
+// redispatched (option redispatch 1, in every config) to another.
 func cfgRetry(n int) string {
 	if n == 1 {
 		return ""
 	}
-	return "\n    option redispatch 1\n    retry-on conn-failure empty-response response-timeout"
+	return "\n    retry-on conn-failure empty-response response-timeout"
 }
 
 func randomID() string {

@@ -93,7 +93,8 @@ func TestReloadKeepsActiveColor(t *testing.T) {
 	t.Logf("keep-alive load: %s", rk.Summary())
 	t.Logf("new-connection load: %s", rn.Summary())
 	if rk.Failed+rn.Failed != 0 {
-		t.Fatalf("%d requests failed across the reloads: %+v %+v", rk.Failed+rn.Failed, rk.FailSamples, rn.FailSamples)
+		t.Fatalf("%d requests failed across the reloads: %+v %+v\nhaproxy log tail:\n%s",
+			rk.Failed+rn.Failed, rk.FailSamples, rn.FailSamples, e.ha.LogTail(40))
 	}
 
 	// A restart (stop, start from the same config) loads the map file too.
