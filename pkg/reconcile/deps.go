@@ -105,6 +105,17 @@ type Deps struct {
 	// over many services, which observes several at once and shares its
 	// reads between them) rather than all at once.
 	serialReads bool
+	// now is the loop's clock (Loop.Now; nil: time.Now), which the stop
+	// records are stamped with and the engine's times compared against.
+	now func() time.Time
+}
+
+// clock reads d.now.
+func (d *Deps) clock() time.Time {
+	if d.now == nil {
+		return time.Now()
+	}
+	return d.now()
 }
 
 // stops returns d.Stops, creating an in-memory record if none was given.

@@ -32,22 +32,26 @@ func TestRefusedDocumentHoldsOnlyItsService(t *testing.T) {
 	refusal := errors.New(`api.yaml service "api": spec.activeColor: "purple" is not a color`)
 	var load func() ([]spec.Service, error)
 	statusPath := ""
+	now := plantest.T0
+	w.clock = func() time.Time { return now }
 	newLoop := func() *Loop {
 		statusPath = filepath.Join(t.TempDir(), "status.json")
 		st, err := state.LoadStatus(statusPath, "desired")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &Loop{Deps: w.deps(), Log: logr.Discard(), Status: st, Now: func() time.Time { return plantest.T0 },
+		return &Loop{Deps: w.deps(), Log: logr.Discard(), Status: st, Now: func() time.Time { return now },
 			Load: func() ([]spec.Service, error) { return load() }}
 	}
 	loop := newLoop()
 	converge := func(what string) PassResult {
 		t.Helper()
 		for i := 0; i < 60; i++ {
-			if res := loop.Pass(context.Background()); res.Converged {
+			res := loop.Pass(context.Background())
+			if res.Converged {
 				return res
 			}
+			now = afterPass(now, res)
 		}
 		t.Fatalf("%s: not converged in 60 passes; calls %v; decisions %v", what, w.mutating(), loop.last)
 		return PassResult{}

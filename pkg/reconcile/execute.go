@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/docker/docker/pkg/stringid"
 
@@ -56,7 +55,7 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 		}
 		// Recorded first: a controller killed between the two must still
 		// know that this exit was its own doing.
-		if err := d.stops().Stopping(st.Container.Name, state.StopRecord{ID: st.Container.ID, At: time.Now()}); err != nil {
+		if err := d.stops().Stopping(st.Container.Name, state.StopRecord{ID: st.Container.ID, At: d.clock()}); err != nil {
 			return fmt.Errorf("stop container %s: %w; not stopped", st.Container.Name, err)
 		}
 		return d.Containers.Stop(ctx, st.Container.Name, st.Container.StopTimeout)

@@ -50,6 +50,17 @@ type fakeWorld struct {
 	// weights are the canary backend's servers' weights, by
 	// "backend/server", once set.
 	weights map[string]int
+	// clock gives the containers' start and finish times (nil:
+	// time.Now): a harness sets it to its loop's clock, which the planner
+	// and the stop records go by.
+	clock func() time.Time
+}
+
+func (w *fakeWorld) now() time.Time {
+	if w.clock == nil {
+		return time.Now()
+	}
+	return w.clock()
 }
 
 func newFakeWorld() *fakeWorld {
@@ -408,7 +419,7 @@ func (f fakeEngine) start(name string, slow bool) error {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
 	c := f.w.containers[name]
-	c.Running, c.State, c.StartedAt = true, "running", time.Now()
+	c.Running, c.State, c.StartedAt = true, "running", f.w.now()
 	// Each start is given a new address on the bridge, as the engine may.
 	f.w.nextIP++
 	c.IPs = map[string]string{"bridge": fmt.Sprintf("172.17.0.%d", f.w.nextIP)}
@@ -432,7 +443,7 @@ func (f fakeEngine) Stop(_ context.Context, name string, _ time.Duration) error 
 	c := f.w.containers[name]
 	// Like most real apps (a Go binary as PID 1 without a signal handler),
 	// the fake app does not exit 0 when it is stopped.
-	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", 2, time.Now(), nil
+	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", 2, f.w.now(), nil
 	if r, ok := f.w.servers[f.w.ports[name]]; ok {
 		r.Status, r.CheckStatus = "DOWN", "L4CON"
 	}
@@ -467,7 +478,7 @@ func (f fakeEngine) OOMKilledBetween(_ context.Context, id string, _, _ time.Tim
 // die makes container name exit by itself, as a crash does.
 func (w *fakeWorld) die(name string, code int) {
 	c := w.containers[name]
-	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", code, time.Now(), nil
+	c.Running, c.State, c.ExitCode, c.FinishedAt, c.IPs = false, "exited", code, w.now(), nil
 	if r, ok := w.servers[w.ports[name]]; ok {
 		r.Status, r.CheckStatus = "DOWN", "L4CON"
 	}

@@ -60,11 +60,11 @@ func TestObserverHearsARelease(t *testing.T) {
 		"step web StartContainer green",
 		"step web SetServerAddr green",
 		"step web SwitchMap green",
-		"step web SetRestartPolicy green",
 		"step web DrainServer blue",
 		"step web SetRestartPolicy blue",
 		"step web StopContainer blue",
 		"step web SetServerAddr blue",
+		"step web SetRestartPolicy green",
 		"ended web blue->green demo:v2 Succeeded, switched: true",
 	}
 	if !reflect.DeepEqual(rec.events, want) {

@@ -134,6 +134,7 @@ func (l *Loop) init() {
 		l.inFlight, l.last = map[string]bool{}, map[string]planner.Decision{}
 		l.done = make(chan stepDone)
 		l.Deps.stops() // set once, before observers share a copy of Deps
+		l.Deps.now = l.Now
 		if l.Deps.checks == nil {
 			l.Deps.checks = &lastChecks{}
 		}

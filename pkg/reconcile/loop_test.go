@@ -35,6 +35,7 @@ type harness struct {
 
 func newHarness(t *testing.T, w *fakeWorld, s *spec.Service) *harness {
 	h := &harness{t: t, w: w, svc: s, now: plantest.T0, status: filepath.Join(t.TempDir(), "status.json")}
+	w.clock = func() time.Time { return h.now } // read by steps, which end before the next pass
 	h.restart()
 	return h
 }
@@ -50,6 +51,15 @@ func (h *harness) restart() {
 		Now:  func() time.Time { return h.now }}
 }
 
+// afterPass is the clock after a pass that did not converge, res: 10ms
+// later, or when the pass took no step, when it asked to look again.
+func afterPass(now time.Time, res PassResult) time.Time {
+	if !res.Immediate && res.RequeueAfter > 10*time.Millisecond {
+		return now.Add(res.RequeueAfter)
+	}
+	return now.Add(10 * time.Millisecond)
+}
+
 // converge runs passes until converged and returns the mutating calls made.
 func (h *harness) converge() []string {
 	h.t.Helper()
@@ -62,7 +72,7 @@ func (h *harness) converge() []string {
 		if len(res.Stalled) > 0 || len(res.Errors) > 0 {
 			h.t.Fatalf("pass %d: stalled %v errors %v; calls %v", i, res.Stalled, res.Errors, h.w.mutating())
 		}
-		h.now = h.now.Add(10 * time.Millisecond)
+		h.now = afterPass(h.now, res)
 	}
 	h.t.Fatalf("not converged after 50 passes; calls %v", h.w.mutating())
 	return nil
@@ -101,29 +111,30 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 		{"release", spec.Green, "demo:v2", []string{
 			"build demo:v2", "create bg-web-green", "start bg-web-green", "set server web_green/app addr 172.17.0.2:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
-			"update bg-web-green restart unless-stopped",
 			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue",
-			"set server web_blue/app addr 127.0.0.1:18081"}},
+			"set server web_blue/app addr 127.0.0.1:18081",
+			// Its restart policy once it has run for RestartPolicyDelay,
+			// out of the second around the switch.
+			"update bg-web-green restart unless-stopped"}},
 		// blue was stopped by the controller and exited 2, as a Go app
 		// without a signal handler does: the controller knows it stopped
 		// it, so it starts it again rather than calling it a crash.
 		{"rollback", spec.Blue, "demo:v1", []string{
 			"start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.3:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
-			"update bg-web-blue restart unless-stopped",
 			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082"}},
+			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
 			"start bg-web-green", "set server web_green/app state ready", "set server web_green/app addr 172.17.0.4:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
-			"update bg-web-green restart unless-stopped",
 			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
 			"create bg-web-blue", "start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.5:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
-			"update bg-web-blue restart unless-stopped",
-			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082"}},
+			// green served for less than RestartPolicyDelay: it never got
+			// the restart policy, so it has none to lose.
+			"set server web_green/app state drain", "stop bg-web-green",
+			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
 	}
 	for _, st := range steps {
 		h.svc = withBuild(plantest.Service(t, st.active, st.image))

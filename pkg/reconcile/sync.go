@@ -53,6 +53,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 		l.mu.Lock()
 		st := l.Status.Service(s.Name) // status is read here, not in the goroutines
 		prev, verification, checks, warmup, jobs := st.Remembered(), st.Verification, st.Checks, st.Warmup, slices.Clone(st.Jobs)
+		switchedTo, switchedAt := st.Release.Switched()
 		l.mu.Unlock()
 		sem <- struct{}{}
 		wg.Add(1)
@@ -69,6 +70,7 @@ func (l *Loop) observeAll(ctx context.Context, svcs []spec.Service, todo []int, 
 				o.Jobs, err = d.ObserveJobs(ctx, s, jobs, now)
 			}
 			o.Verification, o.Checks, o.Warmup = verification, checks, warmup
+			o.SwitchedTo, o.SwitchedAt = switchedTo, switchedAt
 			*out[i] = observation{o: o, err: err, now: now}
 		}()
 	}

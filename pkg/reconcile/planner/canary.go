@@ -174,7 +174,7 @@ func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 	// served color is.
 	kept := o
 	kept.Served = from
-	if d, decided := keepServed(s, kept, from); decided {
+	if d, decided := keepServed(s, kept, from, now); decided {
 		return d
 	}
 	seen := v.observe(o.Color(to).Backend)

@@ -123,6 +123,11 @@ func checkInvariants(t *rapid.T, s *spec.Service, o planner.Observed, d planner.
 				t.Fatalf("invariant 12: Converged while %s of the served color is %q in HAProxy (running %t): %s",
 					st.Slot, srv.Status, st.Container.Running, d)
 			}
+			// Converged means it comes back by itself, with no
+			// controller, when the engine or the host restarts.
+			if d.Phase == planner.Converged && st.Container.RestartPolicy != planner.RestartUnlessStopped {
+				t.Fatalf("invariant 10: Converged while %s of the served color has restart policy %q: %s", st.Slot, st.Container.RestartPolicy, d)
+			}
 			if strings.HasPrefix(srv.Status, "DOWN") && st.Container.Running && d.Phase != planner.Degraded && d.Phase != planner.Failed {
 				t.Fatalf("invariant 12: %s of the served color is DOWN and the decision is %s", st.Slot, d)
 			}
@@ -561,6 +566,7 @@ func drawWorld(t *rapid.T) world {
 		Verification:  verifyGen(n, sc).Draw(t, "verification"),
 		Checks:        checksGen(n, sc).Draw(t, "checks"),
 		Warmed:        rapid.SampledFrom([]string{"none", "blue", "green", "stale"}).Draw(t, "warmed"),
+		Switched:      rapid.SampledFrom([]string{"none", "blue", "green", "blue long ago", "green long ago"}).Draw(t, "switched"),
 		Approved:      rapid.Bool().Draw(t, "approved"),
 		Jobs:          jobsGen(sc).Draw(t, "jobs"),
 		RollbackAsked: rapid.Bool().Draw(t, "rollback asked"),
@@ -593,6 +599,9 @@ type world struct {
 	// Verification and Checks are the records in status.
 	Verification verifyCase
 	Checks       checksCase
+	// Switched is the switch of the release in progress, as status
+	// records it: none, to a color 100ms ago, or to one long ago.
+	Switched string
 	// Warmed is the warm-up record in status: none, of the current runs
 	// of blue or green, or of a run of green before its container
 	// restarted (stale).
@@ -622,6 +631,12 @@ func (w world) observed(s *spec.Service) planner.Observed {
 	}
 	served := servedColor(s, o.MapRuntime)
 	o.Served = served
+	if to, ago, ok := strings.Cut(w.Switched, " "); w.Switched != "none" {
+		o.SwitchedTo, o.SwitchedAt = spec.Color(to), plantest.T0.Add(-100*time.Millisecond)
+		if ok && ago == "long ago" {
+			o.SwitchedAt = plantest.T0.Add(-time.Hour)
+		}
+	}
 	if w.Map == "canary" && w.Verification.Canary {
 		// The color that served before the canary keeps its policy.
 		served = w.Verification.To.Other()

@@ -299,8 +299,8 @@ func irreversibleJob(s *spec.Service, o Observed) string {
 // irreversible job (v, Held) where it is: traffic on the new color, which
 // is kept running as any served color is, and the previous color warm;
 // status says so until a person rolls back or changes the spec.
-func holdRelease(s *spec.Service, o Observed, v *Verification) Decision {
-	if d, decided := keepServed(s, o, o.Served); decided {
+func holdRelease(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
+	if d, decided := keepServed(s, o, o.Served, now); decided {
 		d.Record = v
 		return d
 	}

@@ -38,6 +38,11 @@ type Observed struct {
 	// Served is the color MapRuntime routes to ("" for neither), worked
 	// out once, by Observe (ServedColor).
 	Served spec.Color
+	// SwitchedTo and SwitchedAt: the release in progress moved traffic to
+	// color SwitchedTo at SwitchedAt, as status records it (zero: no
+	// switch recorded).
+	SwitchedTo spec.Color
+	SwitchedAt time.Time
 	// Canary is the canary backend's state (spec.strategy Canary).
 	Canary CanaryState
 	// Backends holds the backends of the service (its colors', its canary

@@ -35,7 +35,7 @@ const (
 // is the decision; otherwise the gate has nothing to say and the chain goes
 // on.
 func Plan(s *spec.Service, o Observed, now time.Time) Decision {
-	return retry(s, o, cleanJobs(s, o, plan(s, o, now)))
+	return retry(s, o, restartPolicyGate(o, cleanJobs(s, o, plan(s, o, now)), now))
 }
 
 // retry honours an operator's request to try again the release of this
@@ -107,7 +107,7 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 		// kept running as always.
 		d := planRollback(s, o, v, now)
 		if served == v.From || d.Reason == ReasonRollbackImpossible {
-			if kd, decided := keepServed(s, o, served); decided {
+			if kd, decided := keepServed(s, o, served, now); decided {
 				return kd
 			}
 			if d.Step == nil {
@@ -120,7 +120,7 @@ func plan(s *spec.Service, o Observed, now time.Time) Decision {
 	case v != nil && v.Outcome == "" && v.Generation != s.Generation():
 		rec = v.end(OutcomeSuperseded, "the spec changed before the verification window ended", now)
 	}
-	if d, decided := keepServed(s, o, served); decided {
+	if d, decided := keepServed(s, o, served, now); decided {
 		d.Record = rec
 		return d
 	}
@@ -151,7 +151,7 @@ func judge(s *spec.Service, o Observed, v *Verification, now time.Time) (d Decis
 	if job := irreversibleJob(s, o); job != "" && r.Outcome == OutcomeRolledBack {
 		r.Outcome = OutcomeHeld
 		r.Reason += fmt.Sprintf("; not rolled back: job %s ran and cannot be undone (reversible: false)", job)
-		return holdRelease(s, o, r), true, nil, nil
+		return holdRelease(s, o, r, now), true, nil, nil
 	}
 	switch r.Outcome {
 	case OutcomeRolledBack:
@@ -159,7 +159,7 @@ func judge(s *spec.Service, o Observed, v *Verification, now time.Time) (d Decis
 		d.Record = r
 		return d, true, nil, nil
 	case OutcomeFailed:
-		if kd, decided := keepServed(s, o, served); decided {
+		if kd, decided := keepServed(s, o, served, now); decided {
 			d = kd
 		}
 		d.Record = r
@@ -181,7 +181,7 @@ func judge(s *spec.Service, o Observed, v *Verification, now time.Time) (d Decis
 // that failed its verification is, to the previous color kept warm.
 func planHeld(s *spec.Service, o Observed, v *Verification, now time.Time) Decision {
 	if o.RollbackAsked != s.Generation() {
-		return holdRelease(s, o, v)
+		return holdRelease(s, o, v, now)
 	}
 	r := v.end(OutcomeRolledBack, v.Reason+"; rolled back by an operator (controller rollback)", now)
 	back := o
@@ -343,8 +343,9 @@ func engineStopping(s *spec.Service) Decision {
 // started again at once; while the engine's restart policy is bringing it
 // back, the engine's own backoff applies. It is also given that restart
 // policy, so that it comes back by itself when the engine or the host
-// restarts, even with no controller running.
-func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, decided bool) {
+// restarts, even with no controller running (once it is due: see
+// RestartPolicyDelay).
+func keepServed(s *spec.Service, o Observed, served spec.Color, now time.Time) (d Decision, decided bool) {
 	if served == "" {
 		return Decision{}, false
 	}
@@ -356,7 +357,7 @@ func keepServed(s *spec.Service, o Observed, served spec.Color) (d Decision, dec
 		}
 	}
 	for _, st := range o.Color(served).Replicas {
-		if d, decided := tendServed(s, st); decided {
+		if d, decided := tendServed(s, o, served, st, now); decided {
 			return d, true
 		}
 	}
@@ -390,9 +391,9 @@ func startServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
 }
 
 // tendServed points HAProxy at running replica st of the served color,
-// sets it UP once back from a crash, and gives it the restart policy that
-// brings it back by itself.
-func tendServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
+// sets it UP once back from a crash, and gives it, once due, the restart
+// policy that brings it back by itself.
+func tendServed(s *spec.Service, o Observed, served spec.Color, st ReplicaState, now time.Time) (d Decision, decided bool) {
 	ct, r := st.Container, st.Slot
 	if !ct.Exists {
 		return Decision{}, false
@@ -405,12 +406,65 @@ func tendServed(s *spec.Service, st ReplicaState) (d Decision, decided bool) {
 	if d, decided := keepUp(s, st, r.String()+" serves and runs again"); decided {
 		return d, true // back from a crash
 	}
-	if ct.RestartPolicy != RestartUnlessStopped {
+	if ct.RestartPolicy != RestartUnlessStopped && !now.Before(restartPolicyDue(o, served, ct)) {
 		return restartPolicyStep(s, r, ct, RestartUnlessStopped, fmt.Sprintf(
 			"%s serves: the engine must start it again if it dies, or when the engine or the host restarts: set its restart policy to %s (it is %s)",
 			r, RestartUnlessStopped, cmp.Or(ct.RestartPolicy, "none yet"))), true
 	}
 	return Decision{}, false
+}
+
+// RestartPolicyDelay is how long a served color's container runs, from
+// the later of its start and the switch to it, before it is given its
+// restart policy. Changing it (docker update) costs the host tens of
+// milliseconds of CPU in dockerd, containerd and runc, which every request
+// in flight feels; this way that does not fall in the second around the
+// switch, when the new color takes its first users. Until then the
+// controller itself starts it again if it dies.
+const RestartPolicyDelay = 2 * time.Second
+
+// restartPolicyDue is when container ct of the served color is given its
+// restart policy: RestartPolicyDelay after the later of its start and the
+// switch to served, when the release in progress records one.
+func restartPolicyDue(o Observed, served spec.Color, ct Container) time.Time {
+	since := ct.StartedAt
+	if o.SwitchedTo == served && o.SwitchedAt.After(since) {
+		since = o.SwitchedAt
+	}
+	return since.Add(RestartPolicyDelay)
+}
+
+// restartPolicyGate holds "converged" back, and brings the next look
+// forward, while a replica of the served color waits for its restart
+// policy (RestartPolicyDelay): a service that says Converged comes back by
+// itself when the engine restarts.
+func restartPolicyGate(o Observed, d Decision, now time.Time) Decision {
+	if o.Served == "" || d.Step != nil {
+		return d
+	}
+	var (
+		due  time.Time
+		slot spec.Replica
+	)
+	for _, st := range o.Color(o.Served).Replicas {
+		ct := st.Container
+		if !ct.Exists || ct.RestartPolicy == RestartUnlessStopped {
+			continue
+		}
+		if at := restartPolicyDue(o, o.Served, ct); now.Before(at) && (due.IsZero() || at.Before(due)) {
+			due, slot = at, st.Slot
+		}
+	}
+	if due.IsZero() {
+		return d
+	}
+	d.RequeueAfter = Sooner(d.RequeueAfter, due.Sub(now))
+	if d.Converged() {
+		d.Phase, d.Reason = Progressing, ReasonSettling
+		d.Message = fmt.Sprintf("%s; %s gets its restart policy %s at %s, %s after its start and the switch to it",
+			d.Message, slot, RestartUnlessStopped, due.UTC().Format(time.RFC3339Nano), RestartPolicyDelay)
+	}
+	return d
 }
 
 // retireSurplus drains, stops and removes the replicas beyond

@@ -171,3 +171,64 @@ func TestPlanTakesNoStepWhileTheEngineStops(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRestartPolicyAfterTheSwitchSecond: the served color gets its
+// restart policy RestartPolicyDelay after the later of its container's
+// start and the switch to it, so that the engine's update does not fall in
+// the second around the switch. Until then the release goes on, status
+// does not say Converged, and the next look comes when the policy is due.
+func TestPlanRestartPolicyAfterTheSwitchSecond(t *testing.T) {
+	policyNo := func(startedAgo time.Duration) func(*planner.ReplicaState) {
+		return func(st *planner.ReplicaState) {
+			st.Container.StartedAt = plantest.T0.Add(-startedAgo)
+			st.Container.RestartPolicy = planner.RestartNo
+		}
+	}
+	switched := func(w *plantest.World, to spec.Color, ago time.Duration) *plantest.World {
+		w.O.SwitchedTo, w.O.SwitchedAt = to, plantest.T0.Add(-ago)
+		return w
+	}
+	blue := func(startedAgo time.Duration) *plantest.World {
+		return plantest.NewWorld(plantest.Service(t, spec.Blue, "demo:v1"), plantest.ImageV1).
+			Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, policyNo(startedAgo))
+	}
+	setPolicy := plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Blue, Target: "bg-web-blue"}
+	for _, tc := range []struct {
+		name    string
+		world   *plantest.World
+		want    plantest.Want
+		requeue time.Duration // the next look, when a wait
+	}{
+		{"just switched to, started 300ms ago: it waits", switched(blue(300*time.Millisecond), spec.Blue, 100*time.Millisecond),
+			plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonSettling}, 1900 * time.Millisecond},
+		{"switched to 500ms ago after a long wait for promotion: it waits from the switch", switched(blue(10*time.Minute), spec.Blue, 500*time.Millisecond),
+			plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonSettling}, 1500 * time.Millisecond},
+		{"switched to RestartPolicyDelay ago: it gets it", switched(blue(10*time.Minute), spec.Blue, planner.RestartPolicyDelay), setPolicy, 0},
+		{"a switch to the other color is not one to this color", switched(blue(10*time.Minute), spec.Green, 100*time.Millisecond), setPolicy, 0},
+		{"a first start, no switch recorded, started 1s ago: it waits", blue(time.Second),
+			plantest.Want{Phase: planner.Progressing, Reason: planner.ReasonSettling}, time.Second},
+		{"a first start, started RestartPolicyDelay ago: it gets it", blue(planner.RestartPolicyDelay), setPolicy, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := planner.Plan(tc.world.S, tc.world.O, plantest.T0)
+			plantest.Expect(t, d, tc.want)
+			if tc.requeue != 0 && d.RequeueAfter != tc.requeue {
+				t.Errorf("next look in %s, want %s (%s)", d.RequeueAfter, tc.requeue, d)
+			}
+			if tc.requeue != 0 && !strings.Contains(d.Message, "blue gets its restart policy unless-stopped at ") {
+				t.Errorf("message %q does not say when the policy comes", d.Message)
+			}
+		})
+	}
+
+	// The old color drains meanwhile: the release goes on, and its wait
+	// ends no later than the policy is due.
+	w := plantest.NewWorld(plantest.Service(t, spec.Green, "demo:v2"), plantest.ImageV2).
+		Running(spec.Blue, plantest.ImageV1).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+		Edit(spec.Blue, plantest.Draining(3, 100*time.Millisecond)).Edit(spec.Green, policyNo(300*time.Millisecond))
+	w.S.DrainTimeout.Duration = time.Minute
+	d := planner.Plan(w.S, switched(w, spec.Green, 100*time.Millisecond).O, plantest.T0)
+	if d.Step != nil || d.Converged() || d.RequeueAfter <= 0 || d.RequeueAfter > 1900*time.Millisecond {
+		t.Fatalf("green switched to 100ms ago while blue drains: %s, next look in %s; want a wait, no later than the policy is due (1.9s)", d, d.RequeueAfter)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	// an earlier release still runs, and this release's jobs wait.
 	ReasonRunningJob    = Reason("RunningJob")
 	ReasonWaitingForJob = Reason("WaitingForJob")
+	// ReasonSettling: the release is done but for the served color's
+	// restart policy, given once it has run RestartPolicyDelay.
+	ReasonSettling = Reason("Settling")
 
 	// The served color (Degraded).
 	ReasonCrashLoop      = Reason("CrashLoop")

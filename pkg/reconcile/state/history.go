@@ -46,6 +46,15 @@ type Release struct {
 	By   string              `json:"by,omitempty"`
 }
 
+// Switched is the color release r moved traffic to and when; zero when r
+// is nil or did not move it.
+func (r *Release) Switched() (spec.Color, time.Time) {
+	if r == nil || r.SwitchedAt == nil {
+		return "", time.Time{}
+	}
+	return r.To, *r.SwitchedAt
+}
+
 // historyKeep bounds the history: once it holds twice as many entries, the
 // oldest are dropped down to this many. A variable for the tests.
 var historyKeep = 1000
