@@ -62,10 +62,16 @@ func compareHealthChecks(o options, svcs []spec.Service, stdout, stderr io.Write
 
 // healthCheckProblems lists what is wrong with hc, the check of color c of
 // service s: a check that differs from the controller's probe (with the
-// lines to write instead), and a server that is absent or not checked.
+// lines to write instead), a server that is absent or not checked, and a
+// backend that does not redispatch a retried connection.
 func healthCheckProblems(hc haproxy.HealthCheck, s *spec.Service, c spec.Color) []string {
 	var problems []string
 	at := fmt.Sprintf("%s:%d", hc.File, hc.Line)
+	if !hc.Redispatch {
+		problems = append(problems, fmt.Sprintf(`backend %s at %s does not redispatch a retried connection: add "option redispatch 1" to it or to its defaults section. `+
+			`The controller moves a server that takes traffic to its container's address; HAProxy writes the address before the port, and a request that connects in between is refused and, without redispatch, fails after its retries`,
+			hc.Backend, at))
+	}
 	if m := hc.Mismatch(s.HealthPath); m != "" {
 		fix := "    " + strings.ReplaceAll(haproxy.CheckLines(s.HealthPath), "\n", "\n    ")
 		problems = append(problems, fmt.Sprintf("backend %s at %s %s; its check lines should be:\n%s", hc.Backend, at, m, fix))
@@ -129,9 +135,10 @@ func (cc *checkConfigs) current() map[string]haproxy.HealthCheck {
 	return cc.read
 }
 
-// warnHealthChecks logs, once at start, each backend whose health check
-// in HAProxy's configuration differs from the controller's probe: the
-// release of such a service waits for a server HAProxy keeps DOWN.
+// warnHealthChecks logs, once at start, each problem healthCheckProblems
+// finds in HAProxy's configuration: a backend whose health check differs
+// from the controller's probe (the release of such a service waits for a
+// server HAProxy keeps DOWN), or that does not redispatch.
 func warnHealthChecks(log logr.Logger, o options, svcs []spec.Service) {
 	checks, err := haproxy.ReadHealthChecks(o.haproxyConfig)
 	if err != nil {
@@ -145,7 +152,7 @@ func warnHealthChecks(log logr.Logger, o options, svcs []spec.Service) {
 			return
 		}
 		for _, p := range healthCheckProblems(hc, s, c) {
-			log.Info("Warning: HAProxy's health check differs from the controller's probe", "service", s.Name, "problem", p)
+			log.Info("Warning: HAProxy's configuration of a backend does not fit the controller", "service", s.Name, "problem", p)
 		}
 	})
 }

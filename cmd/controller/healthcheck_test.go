@@ -21,7 +21,7 @@ var apiHealthDesired = spectest.Web("  healthPath: /api/health").YAML()
 // backendsCfg is a haproxy.cfg with backends web_blue and web_green whose
 // lines are check.
 func backendsCfg(check string) string {
-	return "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n" +
+	return "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n    option redispatch 1\n" +
 		"backend web_blue\n" + check + "    server app 127.0.0.1:18081\n" +
 		"backend web_green\n" + check + "    server app 127.0.0.1:18082\n"
 }
@@ -58,9 +58,11 @@ func TestValidateHealthChecks(t *testing.T) {
 	api := writeTemp(t, dir, "desired.yaml", apiHealthDesired)
 	matching := writeTemp(t, dir, "matching.cfg", backendsCfg("    option httpchk GET /api/health\n    http-check expect status 200\n    default-server check\n"))
 	unchecked := writeTemp(t, dir, "unchecked.cfg", backendsCfg("    option httpchk GET /api/health\n"))
-	blueOnly := writeTemp(t, dir, "blue-only.cfg", "backend web_blue\n    option httpchk GET /api/health\n    server app 127.0.0.1:18081 check\n")
+	blueOnly := writeTemp(t, dir, "blue-only.cfg", "backend web_blue\n    option redispatch 1\n    option httpchk GET /api/health\n    server app 127.0.0.1:18081 check\n")
 	broken := writeTemp(t, dir, "broken.cfg", "backend web_blue\n    option httpchk GET \"/api/health\n")
 	missing := filepath.Join(dir, "missing.cfg")
+	noRedispatch := writeTemp(t, dir, "no-redispatch.cfg", strings.Replace(backendsCfg("    option httpchk GET /api/health\n    http-check expect status 200\n    default-server check\n"),
+		"    option redispatch 1\n", "", 1))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -81,8 +83,12 @@ func TestValidateHealthChecks(t *testing.T) {
 		{"the same path", []string{"validate", "-f", api, "--haproxy-config", matching}, nil, exitOK,
 			[]string{matching + ": the health checks of 2 backend(s) agree"}, nil},
 		{"a server without check", []string{"validate", "-f", api, "--haproxy-config", unchecked}, nil, exitNotConverged, nil,
-			[]string{"controller: service web: server web_blue/app has no check: HAProxy would never take it DOWN; add \"check\" to its line in backend web_blue at " + unchecked + ":6",
+			[]string{"controller: service web: server web_blue/app has no check: HAProxy would never take it DOWN; add \"check\" to its line in backend web_blue at " + unchecked + ":" + lineOf(t, unchecked, "backend web_blue"),
 				"server web_green/app has no check"}},
+		{"a backend that does not redispatch a retried connection", []string{"validate", "-f", api, "--haproxy-config", noRedispatch}, nil, exitNotConverged, nil,
+			[]string{"controller: service web: backend web_blue at " + noRedispatch + ":" + lineOf(t, noRedispatch, "backend web_blue") +
+				" does not redispatch a retried connection: add \"option redispatch 1\" to it or to its defaults section.",
+				"backend web_green at " + noRedispatch + ":" + lineOf(t, noRedispatch, "backend web_green") + " does not redispatch"}},
 		{"a backend absent from haproxy.cfg", []string{"validate", "-f", api, "--haproxy-config", blueOnly}, nil, exitOK,
 			[]string{"  web: backend web_green is not in " + blueOnly + ": its health check is not compared\n", "the health checks of 1 backend(s) agree"}, nil},
 		{"--haproxy-config names a missing file", []string{"validate", "-f", api, "--haproxy-config", missing}, nil, exitNotConverged,
@@ -167,8 +173,9 @@ func TestCheckConfigsFollowTheFile(t *testing.T) {
 	cfg := writeTemp(t, dir, "haproxy.cfg", backendsCfg("    option httpchk GET /healthz\n    default-server check\n"))
 	cc := &checkConfigs{path: cfg}
 	got := cc.of(s, spec.Blue)
-	if got == nil || got.Where != cfg+":6" || !strings.Contains(got.Mismatch, "/healthz") || !strings.Contains(got.Mismatch, "/api/health") {
-		t.Fatalf("of(web, blue) = %+v, want the mismatch of GET /healthz at %s:6", got, cfg)
+	at := cfg + ":" + lineOf(t, cfg, "backend web_blue")
+	if got == nil || got.Where != at || !strings.Contains(got.Mismatch, "/healthz") || !strings.Contains(got.Mismatch, "/api/health") {
+		t.Fatalf("of(web, blue) = %+v, want the mismatch of GET /healthz at %s", got, at)
 	}
 	// Fixed: a different size, so seen whatever the clock's resolution.
 	writeTemp(t, dir, "haproxy.cfg", backendsCfg("    option httpchk GET /api/health\n    http-check expect status 200\n    default-server check\n"))

@@ -13,7 +13,9 @@ import (
 // maxConfigSize caps the haproxy.cfg that ReadHealthChecks reads: 8 MiB.
 const maxConfigSize = 8 << 20
 
-// HealthCheck is how haproxy.cfg has HAProxy check one backend's servers.
+// HealthCheck is how haproxy.cfg has HAProxy check one backend's servers,
+// and whether it redispatches a retried connection, which the controller's
+// moves of a server need.
 type HealthCheck struct {
 	Backend string
 	File    string // the configuration file
@@ -36,6 +38,11 @@ type HealthCheck struct {
 	// ("check" on its line, or on a default-server line in force, and no
 	// "no-check" after it).
 	Servers map[string]bool
+	// Redispatch: "option redispatch" is in force, in the backend or the
+	// defaults section it inherits, with an interval other than 0 (which
+	// turns it off): a retried connection takes its server's address
+	// afresh, or another server.
+	Redispatch bool
 }
 
 // ReadHealthChecks reads the health check of every backend (and listen
@@ -179,6 +186,7 @@ func (r *cfgReader) endSection() {
 		hc := *r.be
 		c := r.cur
 		hc.HTTP = c.kind == checkHTTP
+		hc.Redispatch = c.redispatch
 		if hc.HTTP && c.rules != nil {
 			if req, expects, sent := c.rules.request(); sent {
 				hc.Method, hc.URI, hc.Host = orDefault(req.method, "OPTIONS"), orDefault(req.uri, "/"), req.host()
@@ -206,6 +214,12 @@ func (r *cfgReader) proxyLine(words []cfgWord, raw string) error {
 			return nil
 		}
 		opt := args[1]
+		if opt == "redispatch" {
+			// "no" and "default" (off by default) turn it off, and so does
+			// an interval of 0.
+			r.cur.redispatch = modifier == "" && (len(args) < 3 || strings.TrimLeft(args[2], "+-0") != "")
+			return nil
+		}
 		if opt != "httpchk" && !otherCheckOptions[opt] {
 			return nil
 		}

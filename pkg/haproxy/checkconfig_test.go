@@ -341,6 +341,7 @@ func repoCases(t *testing.T) []checkCase {
 	}
 	app := map[string]bool{"app": true}
 	healthz := httpCheck("GET", "/healthz", "", "status 200", app)
+	healthz.Redispatch = true // option redispatch 1, in defaults
 	return []checkCase{
 		{name: "examples/haproxy.cfg", cfg: strings.NewReplacer("/tmp/bluegreen-demo", "{{DIR}}", "127.0.0.1:18080", "127.0.0.1:{{FRONT}}",
 			"127.0.0.1:18081", "{{SERVER}}", "127.0.0.1:18082", "{{SERVER}}").Replace(string(demo)),
@@ -467,7 +468,8 @@ func TestReadHealthChecks(t *testing.T) {
 
 func equalChecks(a, b HealthCheck) bool {
 	return a.Backend == b.Backend && a.File == b.File && a.Line == b.Line && a.HTTP == b.HTTP &&
-		a.Method == b.Method && a.URI == b.URI && a.Host == b.Host && a.Expect == b.Expect && maps.Equal(a.Servers, b.Servers)
+		a.Method == b.Method && a.URI == b.URI && a.Host == b.Host && a.Expect == b.Expect && maps.Equal(a.Servers, b.Servers) &&
+		a.Redispatch == b.Redispatch
 }
 
 // TestHealthCheckCasesAreHAProxys: "haproxy -c" accepts every valid case
@@ -516,5 +518,39 @@ func TestReadHealthChecksErrors(t *testing.T) {
 	}
 	if _, err := ReadHealthChecks(dir); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("a directory: %v, want an error naming it", err)
+	}
+}
+
+// TestReadRedispatch: whether a backend redispatches a retried connection
+// ("option redispatch", in it or in the defaults it inherits; "no",
+// "default" and an interval of 0 turn it off).
+func TestReadRedispatch(t *testing.T) {
+	backend := func(lines string) string {
+		return "backend b\n" + lines + "    option httpchk GET /healthz\n    server s 127.0.0.1:9 check\n"
+	}
+	for _, c := range []struct {
+		name, cfg string
+		want      bool
+	}{
+		{"none", preamble + backend(""), false},
+		{"in defaults, every retry", preamble + "    option redispatch 1\n" + backend(""), true},
+		{"in defaults, the last retry", preamble + "    option redispatch\n" + backend(""), true},
+		{"in the backend", preamble + backend("    option redispatch -1\n"), true},
+		{"an interval of 0 turns it off", preamble + backend("    option redispatch 0\n"), false},
+		{"no option in the backend", preamble + "    option redispatch 1\n" + backend("    no option redispatch\n"), false},
+		{"default option in the backend", preamble + "    option redispatch 1\n" + backend("    default option redispatch\n"), false},
+		{"a later defaults section without it", preamble + "    option redispatch 1\n" + preamble + backend(""), false},
+		{"named defaults, from", "defaults with\n    mode http\n    option redispatch 1\n" + preamble +
+			"backend b from with\n    option httpchk GET /healthz\n    server s 127.0.0.1:9 check\n", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checks, err := parseHealthChecks("test.cfg", c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := checks["b"].Redispatch; got != c.want {
+				t.Errorf("Redispatch = %t, want %t\n%s", got, c.want, c.cfg)
+			}
+		})
 	}
 }

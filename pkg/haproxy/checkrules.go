@@ -155,6 +155,7 @@ type proxyCheck struct {
 	rules        *ruleset // the ruleset in force, maybe its defaults section's
 	own          *ruleset // the section's own http-check rules
 	defaultCheck bool     // "check" on the default-server lines so far
+	redispatch   bool     // "option redispatch" in force, with an interval other than 0
 }
 
 // inherit is the check a new section starts with under defaults d.
