@@ -196,6 +196,10 @@ func planSplit(s *spec.Service, o Observed, now time.Time) Decision {
 	if o.Canary.Weight(to) != step.Weight || o.Canary.Weight(from) != 100-step.Weight {
 		d := weightsStep(s, from, to, step.Weight, fmt.Sprintf("%s; HAProxy has weights %d (%s) and %d (%s)",
 			where, o.Canary.Weight(to), to, o.Canary.Weight(from), from))
+		// The step's pause counts from when its weights go in: a
+		// controller killed after it recorded the step and before it set
+		// them, or a reload that reset them, does not shorten it.
+		seen.StepSince = now
 		d.Record = &seen
 		return d
 	}

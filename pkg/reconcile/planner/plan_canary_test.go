@@ -178,3 +178,18 @@ func TestPlanCanaryWithoutWindow(t *testing.T) {
 		t.Fatalf("the split carries no canary record: %+v", d.Record)
 	}
 }
+
+// TestCanaryPauseCountsFromItsWeights: a step recorded by a controller
+// that was killed before it set the step's weights (HAProxy still has the
+// step before's) has them set now, and its pause counts from now, not
+// from when it was recorded: no step lasts less than its pause.
+func TestCanaryPauseCountsFromItsWeights(t *testing.T) {
+	s := canaryService(t)
+	w := inStep(s, 2, 400*time.Millisecond, planner.Counters{})
+	w.O.Canary = planner.CanaryState{Found: true, Blue: 50, Green: 50} // step 2's (index 1) weights, not step 3's
+	d := planner.Plan(s, w.O, plantest.T0)
+	plantest.Expect(t, d, plantest.Want{Action: planner.SetCanaryWeights, Color: spec.Green, Target: "web_canary green=80 blue=20"})
+	if d.Record == nil || d.Record.Step != 2 || !d.Record.StepSince.Equal(plantest.T0) {
+		t.Fatalf("record %+v, want step 2 (from 0) beginning now, %s", d.Record, plantest.T0)
+	}
+}
