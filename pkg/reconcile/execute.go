@@ -34,6 +34,25 @@ var imageLocks sync.Map
 // one Docker call or one runtime API command, with the live checks that
 // guard a switch and a stop.
 func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
+	return d.execute(ctx, st, nil)
+}
+
+// execute is Execute once record, when not nil, has written what status
+// must hold before the step acts (a release's verification record): first
+// for most steps; for a move of traffic, while its live checks run, and
+// before the map changes. record is called once, even when the step
+// fails.
+func (d *Deps) execute(ctx context.Context, st planner.Step, record func()) error {
+	var once sync.Once
+	recorded := func() {
+		if record != nil {
+			once.Do(record)
+		}
+	}
+	defer recorded()
+	if st.Action != planner.SwitchMap && st.Action != planner.SplitTraffic {
+		recorded()
+	}
 	if err := hasValue(st); err != nil {
 		return err
 	}
@@ -74,9 +93,9 @@ func (d *Deps) Execute(ctx context.Context, st planner.Step) error {
 	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
 		return d.setServer(ctx, st.Action, st.Server)
 	case planner.SwitchMap:
-		return d.switchMap(ctx, string(st.Color), st.Map)
+		return d.switchMap(ctx, string(st.Color), st.Map, recorded)
 	case planner.SplitTraffic:
-		return d.splitTraffic(ctx, string(st.Color), st.Map)
+		return d.splitTraffic(ctx, string(st.Color), st.Map, recorded)
 	case planner.SetCanaryWeights:
 		return d.setCanaryWeights(ctx, st.Weights)
 	case planner.WriteMapFile:
@@ -179,7 +198,7 @@ func (d *Deps) setServer(ctx context.Context, a planner.Action, sv *planner.Serv
 
 // switchMap points the map key at color c's backend, at runtime and then
 // in the map file, once what the switch was planned on holds live.
-func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) error {
+func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry, recorded func()) error {
 	ha, err := d.HAProxy(m.Runtime)
 	if err != nil {
 		return err
@@ -187,7 +206,7 @@ func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) err
 	if len(m.Ready) == 0 {
 		return fmt.Errorf("switch to %s: %w (the readiness it was planned on)", c, errNoValue)
 	}
-	if err := d.checkStillReady(ctx, c, m.Ready, ha); err != nil {
+	if err := d.stillReadyOnceRecorded(ctx, c, m.Ready, ha, recorded); err != nil {
 		return err
 	}
 	if err := ha.SetMap(ctx, m.File, m.Key, m.Value); err != nil {
@@ -200,12 +219,12 @@ func (d *Deps) switchMap(ctx context.Context, c string, m *planner.MapEntry) err
 // once color c (the new one, which takes its first share) is checked
 // ready again, live, as before a switch. The map file keeps the previous
 // color: a reload of HAProxy puts all traffic back there.
-func (d *Deps) splitTraffic(ctx context.Context, c string, m *planner.MapEntry) error {
+func (d *Deps) splitTraffic(ctx context.Context, c string, m *planner.MapEntry, recorded func()) error {
 	ha, err := d.HAProxy(m.Runtime)
 	if err != nil {
 		return err
 	}
-	if err := d.checkStillReady(ctx, c, m.Ready, ha); err != nil {
+	if err := d.stillReadyOnceRecorded(ctx, c, m.Ready, ha, recorded); err != nil {
 		return err
 	}
 	return ha.SetMap(ctx, m.File, m.Key, m.Value)
@@ -232,6 +251,19 @@ func (d *Deps) writeMapFile(m *planner.MapEntry, state string) error {
 		return fmt.Errorf("write map file %s key %s: %w (%s)", m.File, m.Key, err, state)
 	}
 	return nil
+}
+
+// stillReadyOnceRecorded is checkStillReady made while recorded writes
+// what status must hold before traffic moves; it returns once both are
+// done. With hundreds of services each takes milliseconds.
+func (d *Deps) stillReadyOnceRecorded(ctx context.Context, c string, ready []planner.Readiness, ha HAProxy, recorded func()) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		recorded()
+	}()
+	defer func() { <-done }()
+	return d.checkStillReady(ctx, c, ready, ha)
 }
 
 // ErrNoLongerReady is returned when a color planned to take traffic is not

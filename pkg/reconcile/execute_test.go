@@ -196,3 +196,52 @@ func TestNoPullForbidsPulls(t *testing.T) {
 		t.Fatalf("calls %v, want none", got)
 	}
 }
+
+// TestStepActsOnlyOnceItsRecordIsWritten: a step whose decision changed a
+// release's record (the verification a switch opens) acts only once that
+// record is written: a switch checks its color live meanwhile and changes
+// the map after; any other step writes it first. It is written even when
+// the step does not act.
+func TestStepActsOnlyOnceItsRecordIsWritten(t *testing.T) {
+	s := plantest.Service(t, spec.Green, "demo:v2")
+	drain := planner.Step{Action: planner.DrainServer, Color: spec.Blue,
+		Server: &planner.ServerRef{Runtime: s.HAProxy.Runtime, Backend: "web_blue", Server: "app"}}
+	for _, tc := range []struct {
+		name string
+		edit func(w *fakeWorld)
+		step func(m *planner.MapEntry) planner.Step
+		want []string
+	}{
+		{"a switch", nil, func(m *planner.MapEntry) planner.Step {
+			return planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m}
+		}, []string{"write status", "set map /etc/haproxy/hosts.map web web_green", "write /etc/haproxy/hosts.map web web_green"}},
+		{"a switch refused live", func(w *fakeWorld) { w.servers["web_green/app"].Status = "DOWN" }, func(m *planner.MapEntry) planner.Step {
+			return planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m}
+		}, []string{"write status"}},
+		{"a switch without its readiness", nil, func(m *planner.MapEntry) planner.Step {
+			m.Ready = nil
+			return planner.Step{Action: planner.SwitchMap, Color: spec.Green, Map: m}
+		}, []string{"write status"}},
+		{"a drain", nil, func(*planner.MapEntry) planner.Step { return drain }, []string{"write status", "set server web_blue/app state drain"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, m := greenReadyToSwitch(t, s)
+			if tc.edit != nil {
+				tc.edit(w)
+			}
+			w.calls = nil
+			writes := 0
+			record := func() {
+				writes++
+				_ = w.record("write status")
+			}
+			_ = w.deps().execute(context.Background(), tc.step(m), record)
+			if got := w.mutating(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("calls %q, want %q", got, tc.want)
+			}
+			if writes != 1 {
+				t.Errorf("the record was written %d times, want once", writes)
+			}
+		})
+	}
+}

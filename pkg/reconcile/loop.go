@@ -78,8 +78,11 @@ type Loop struct {
 	dueAt    map[string]time.Time        // when a service asked to be looked at again
 	inFlight map[string]bool             // services with a step running
 	last     map[string]planner.Decision // each service's latest decision
-	done     chan stepDone
-	runtimes []string // the HAProxy runtime API addresses of the desired state, guarded by mu
+	// unwritten is, per service, the write of a status its step must not
+	// act before (keepVerification).
+	unwritten map[string]func()
+	done      chan stepDone
+	runtimes  []string // the HAProxy runtime API addresses of the desired state, guarded by mu
 	// lastValid is each service's last spec that was not refused, in the
 	// order first seen (validOrder): a service whose document is refused
 	// runs on at it.
@@ -132,6 +135,7 @@ func (l *Loop) init() {
 	if l.failures == nil {
 		l.failures, l.dueAt = map[string]int{}, map[string]time.Time{}
 		l.inFlight, l.last = map[string]bool{}, map[string]planner.Decision{}
+		l.unwritten = map[string]func(){}
 		l.done = make(chan stepDone)
 		l.Deps.stops() // set once, before observers share a copy of Deps
 		l.Deps.now = l.Now
@@ -207,6 +211,11 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	for _, i := range todo {
 		s := &svcs[i]
 		d, err := l.sync(ctx, s, *obs[i])
+		record := l.unwritten[s.Name]
+		delete(l.unwritten, s.Name)
+		if record != nil && (err != nil || d.Step == nil) {
+			record()
+		}
 		if why, ok := held[s.Name]; ok {
 			l.mu.Lock()
 			l.Status.Service(s.Name).Hold(why, l.Now())
@@ -218,7 +227,7 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 			l.failed(s.Name, err, &res)
 			continue
 		case d.Step != nil:
-			l.start(ctx, s, d, obs[i].o)
+			l.start(ctx, s, d, obs[i].o, record)
 			res.Converged = false
 			continue // failures are forgotten once the step succeeds
 		case d.Phase == planner.Failed:
@@ -239,11 +248,12 @@ func (l *Loop) pass(ctx context.Context, due func(name string) bool) (res PassRe
 	return res
 }
 
-// start takes service s's step on a goroutine of its own.
-func (l *Loop) start(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) {
+// start takes service s's step on a goroutine of its own, once record
+// (nil: none) has written what the step must not act before.
+func (l *Loop) start(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed, record func()) {
 	l.inFlight[s.Name] = true
 	go func() {
-		d, err := l.takeStep(ctx, s, d, o)
+		d, err := l.takeStep(ctx, s, d, o, record)
 		l.done <- stepDone{name: s.Name, d: d, err: err}
 	}()
 }

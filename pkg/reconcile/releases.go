@@ -25,18 +25,27 @@ func (l *Loop) keepRecord(log logr.Logger, s *spec.Service, st *state.ServiceSta
 
 // keepVerification persists verification r in status and, when it ended,
 // adds the release to the history. A new or ended verification is written
-// to disk at once, before the decision's step: a controller killed right
-// after a switch must know the window is open, one killed during a
-// rollback must not release the failed version again, and one killed as a
-// canary's weights change must not take them back a step. Counters seen during
-// the window are written with the pass. l.mu is held.
+// to disk before the decision's step acts (l.unwritten; a switch checks
+// its color live meanwhile), or at once when there is no step: a
+// controller killed right after a switch must know the window is open,
+// one killed during a rollback must not release the failed version
+// again, and one killed as a canary's weights change must not take them
+// back a step. Counters seen during the window are written with the pass.
+// l.mu is held.
 func (l *Loop) keepVerification(log logr.Logger, s *spec.Service, st *state.ServiceStatus, r *planner.Verification) {
 	prev := st.Verification
 	st.Verification = r
 	if prev == nil || prev.Generation != r.Generation || !prev.SwitchedAt.Equal(r.SwitchedAt) || prev.Outcome != r.Outcome ||
 		prev.Canary != r.Canary || prev.Step != r.Step {
-		if err := l.Status.Flush(); err != nil {
+		write, err := l.Status.FlushLater()
+		if err != nil {
 			log.Error(err, "Cannot write status")
+		} else {
+			l.unwritten[s.Name] = func() {
+				if err := write(); err != nil {
+					log.Error(err, "Cannot write status")
+				}
+			}
 		}
 	}
 	// A release that succeeded may still be rolled back later, when it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -12,24 +13,31 @@ import (
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
-// takeStep takes the step of decision d, planned from o. Once it is done,
+// takeStep takes the step of decision d, planned from o, once record (nil:
+// none) has written what the step must not act before. Once it is done,
 // the service is observed again at once (finish): after a MarkServerUp,
 // that next pass takes the switch.
-func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed) (planner.Decision, error) {
+func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision, o planner.Observed, record func()) (planner.Decision, error) {
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
+	if record != nil { // written once, whichever way the step ends
+		var once sync.Once
+		write := record
+		record = func() { once.Do(write) }
+		defer record()
+	}
 	if d.Step.Job != nil && (d.Step.Action == planner.CreateJob || d.Step.Action == planner.RemoveJob) {
-		record := l.recordJobStart
+		recordJob := l.recordJobStart
 		if d.Step.Action == planner.RemoveJob {
-			record = l.flushJobRecords
+			recordJob = l.flushJobRecords
 		}
-		if err := record(s, *d.Step); err != nil {
+		if err := recordJob(s, *d.Step); err != nil {
 			log.Error(err, "Step not taken", "step", d.Step.Action)
 			return d, err
 		}
 	}
-	err := l.execute(ctx, log, s, *d.Step)
+	err := l.execute(ctx, log, s, *d.Step, record)
 	if d.Step.Action == planner.RunChecks {
 		err = l.recordChecks(log, s, *d.Step, err)
 	}
@@ -93,13 +101,13 @@ func (l *Loop) rememberStep(s *spec.Service, step planner.Step, o planner.Observ
 
 // execute takes one step, logged, recorded in status and offered to the
 // fault-injection hooks.
-func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step planner.Step) error {
+func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, step planner.Step, record func()) error {
 	log.Info("Step", "step", step.Action, "color", step.Color, "target", step.Target, "cause", step.Cause)
 	if l.BeforeStep != nil {
 		l.BeforeStep(step)
 	}
 	began := time.Now()
-	err := l.executeBounded(ctx, step)
+	err := l.executeBounded(ctx, step, record)
 	l.listener().Stepped(s.Name, step, time.Since(began), err)
 	if l.AfterStep != nil {
 		l.AfterStep(step, err)
@@ -119,13 +127,13 @@ func (l *Loop) execute(ctx context.Context, log logr.Logger, s *spec.Service, st
 }
 
 // executeBounded executes step under StepTimeout; a step cut by it says so.
-func (l *Loop) executeBounded(ctx context.Context, step planner.Step) error {
+func (l *Loop) executeBounded(ctx context.Context, step planner.Step, record func()) error {
 	if l.StepTimeout <= 0 {
-		return l.Deps.Execute(ctx, step)
+		return l.Deps.execute(ctx, step, record)
 	}
 	sctx, cancel := context.WithTimeout(ctx, l.StepTimeout)
 	defer cancel()
-	err := l.Deps.Execute(sctx, step)
+	err := l.Deps.execute(sctx, step, record)
 	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		return fmt.Errorf("%s %s did not finish within the step timeout %s (its outcome is observed at the next pass): %w",
 			step.Action, step.Target, l.StepTimeout, err)

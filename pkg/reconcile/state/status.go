@@ -394,17 +394,32 @@ func (st *StatusStore) Keep(names map[string]bool) {
 // changed, and returns once it is on disk: after it, no write handed to
 // FlushSoon before replaces it.
 func (st *StatusStore) Flush() error {
+	write, err := st.FlushLater()
+	if err != nil {
+		return err
+	}
+	return write()
+}
+
+// FlushLater encodes the status as it is now and returns the write of it
+// that Flush makes, to be called later, with or without the status's
+// lock: the caller may do other work while the disk is written, and must
+// call write before it acts on what the status records. When write
+// returns nil, that status, or a later one, is on disk.
+func (st *StatusStore) FlushLater() (write func() error, err error) {
 	if _, err := st.encode(); err != nil {
-		return fmt.Errorf("encode status: %w", err)
+		return nil, fmt.Errorf("encode status: %w", err)
 	}
 	e := st.parts()
 	st.w.mu.Lock()
 	st.w.made++
 	seq := st.w.made
 	st.w.mu.Unlock()
-	st.w.disk.Lock()
-	defer st.w.disk.Unlock()
-	return st.write(e.assemble(), seq)
+	return func() error {
+		st.w.disk.Lock()
+		defer st.w.disk.Unlock()
+		return st.write(e.assemble(), seq)
+	}, nil
 }
 
 // FlushSoon hands the status, if it changed since it was last encoded, to

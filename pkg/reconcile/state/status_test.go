@@ -263,3 +263,34 @@ func TestFlushOfAStatusReadAndNotTouched(t *testing.T) {
 		t.Fatalf("the service read from the file was lost: %+v, %v", got.Services, err)
 	}
 }
+
+// TestFlushLaterWritesTheStatusOfItsCall: FlushLater encodes the status
+// when it is called; the file changes only when its write is made, and
+// then holds that status, not one changed in between.
+func TestFlushLaterWritesTheStatusOfItsCall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	st, err := LoadStatus(path, "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Service("web").FailedReason = "recorded"
+	write, err := st.FlushLater()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the status file exists before the write was made (%v)", err)
+	}
+	want, _ := json.MarshalIndent(st.cur, "", "  ")
+	st.Service("web").FailedReason = "changed since"
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want)+"\n" {
+		t.Fatalf("the file holds\n%s\nwant the status of the FlushLater call\n%s", got, want)
+	}
+}
