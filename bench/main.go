@@ -60,7 +60,7 @@ func main() {
 		minRequests   = flag.Int64("requests", 100000, "load: at least this many requests over the cycles (spread: the k-th save waits for k/switches of them, at most 30 s)")
 		scale         = flag.String("scale", "1,10,50", "service counts for the cost runs (empty: skip)")
 		idle          = flag.Duration("idle", 20*time.Second, "cost runs: idle window (default resync is 10s)")
-		scaleReleases = flag.Int("scale-releases", 1, "cost runs: releases of the first service while the others stay put, taking turns between green v2 and blue v1 (each starts a container); ready to switch is reported over them")
+		scaleReleases = flag.Int("scale-releases", 1, "cost runs: releases of the first service while the others stay put, taking turns between green v2 and blue v1 (each starts a container), after a first one counted through the socket proxies; ready to switch is reported over them, the proxies out of the way")
 		nudges        = flag.Int("passes", 5, "cost runs: passes triggered by saving the unchanged file")
 		ui            = flag.Bool("ui", true, "cost runs: serve the dashboard (--ui-listen) and measure its first load, and the controller's CPU over the idle window and the passes again with a page open")
 		kamalBin      = flag.String("kamal-proxy", "", "side by side with a Kamal-style release: the path of a kamal-proxy binary built static from its source (CGO_ENABLED=0; never committed); empty: skip")

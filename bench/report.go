@@ -198,8 +198,9 @@ func (rep *report) mainSummary() string {
 				perMin(c.IdleCPU), float64(c.IdleRSS)/1024, perMin(c.IdleHAProxyCPU), c.Passes,
 				perPass(c.HACmds, c.Passes), perPass(c.DockerCalls, c.Passes), msf(pct(c.PassWall, 50)))
 		}
-		b.WriteString("\nReleases of the first service while the others stay put (no load), taking turns between green and blue, each starting a container: " +
-			"ready to switch over all of them; the other columns of the first one:\n\n")
+		b.WriteString("\nReleases of the first service while the others stay put (no load), taking turns between green and blue, each starting a container. " +
+			"The first one is counted through the socket proxies (every column but ready to switch); then the proxies are taken out of the controller's way " +
+			"(its sockets become links to HAProxy's and the engine's) and ready to switch is timed over the n releases after it:\n\n")
 		b.WriteString("| services | ready to switch ms: median | p90 | n | save → switch ms | save → converged ms | controller CPU ms | passes | runtime API cmds/pass | Docker calls/pass | peak RSS MiB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range rep.Cost {
 			r, rts := c.Release, c.readyToSwitch()

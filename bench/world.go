@@ -539,6 +539,19 @@ func (w *world) haproxyWorker() int {
 	return p.Workers[0]
 }
 
+// bypassCounters takes the counting socket proxies out of the controller's
+// way (testenv.SocketProxy.Bypass): nothing is counted after it.
+func (w *world) bypassCounters() {
+	for _, p := range []*testenv.SocketProxy{w.haCounter, w.dkCounter} {
+		if p == nil {
+			continue
+		}
+		if err := p.Bypass(); err != nil {
+			w.t.Fatalf("bypass the counting proxy %s: %v", p.Path, err)
+		}
+	}
+}
+
 // counters reads the socket proxies' counters (-1 when not counting).
 func (w *world) counters() (haCmds, dockerCalls int64) {
 	haCmds, dockerCalls = -1, -1

@@ -73,6 +73,36 @@ func (p *SocketProxy) Down() {
 	_ = os.Remove(p.Path)
 }
 
+// Bypass takes the proxy out of the way: Path becomes a symbolic link to
+// the target, so that clients connecting from now on reach it directly,
+// and the connections made through the proxy are closed (a client with
+// connections kept alive dials again). Nothing is counted after it.
+func (p *SocketProxy) Bypass() error {
+	tmp := p.Path + ".bypass"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(p.target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p.Path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		if ul, ok := p.ln.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(false) // Path is the link now
+		}
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+	return nil
+}
+
 // SetDelay holds every answer back by d (0: none), like a slow server.
 func (p *SocketProxy) SetDelay(d time.Duration) {
 	p.mu.Lock()

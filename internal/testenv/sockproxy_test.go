@@ -68,4 +68,24 @@ func TestSocketProxy(t *testing.T) {
 	if _, err := ask(5 * time.Second); err != nil {
 		t.Fatalf("after Up: %v", err)
 	}
+	// Bypassed: the path reaches the target itself, and nothing is counted.
+	held, err := net.Dial("unix", p.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	accepted := p.Accepted()
+	if err := p.Bypass(); err != nil {
+		t.Fatal(err)
+	}
+	held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("a connection made through the proxy stayed open after Bypass")
+	}
+	if got, err := ask(5 * time.Second); err != nil || got != "answer to GET / HTTP/1.1\r\n" {
+		t.Fatalf("bypassed: %q %v", got, err)
+	}
+	if p.Accepted() != accepted {
+		t.Fatalf("the proxy accepted %d connections after Bypass", p.Accepted()-accepted)
+	}
 }
