@@ -64,7 +64,6 @@ func TestObserverHearsARelease(t *testing.T) {
 		"step web SetRestartPolicy blue",
 		"step web StopContainer blue",
 		"step web SetServerAddr blue",
-		"step web DisableServer blue",
 		"step web SetRestartPolicy green",
 		"ended web blue->green demo:v2 Succeeded, switched: true",
 	}

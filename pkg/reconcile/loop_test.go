@@ -103,8 +103,7 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 	}{
 		// Each start gives the container a new address on the bridge
 		// (172.17.0.N): HAProxy is pointed there before the switch, and
-		// back at the published port (127.0.0.1:hostPort) once it stops,
-		// where it is in maintenance (not checked) until started again.
+		// back at the published port (127.0.0.1:hostPort) once it stops.
 		{"first start", spec.Blue, "demo:v1", []string{
 			"build demo:v1", "create bg-web-blue", "start bg-web-blue", "set server web_blue/app addr 172.17.0.1:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
@@ -113,7 +112,7 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 			"build demo:v2", "create bg-web-green", "start bg-web-green", "set server web_green/app addr 172.17.0.2:8080",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue",
-			"set server web_blue/app addr 127.0.0.1:18081", "set server web_blue/app state maint",
+			"set server web_blue/app addr 127.0.0.1:18081",
 			// Its restart policy once it has run for RestartPolicyDelay,
 			// out of the second around the switch.
 			"update bg-web-green restart unless-stopped"}},
@@ -124,7 +123,7 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 			"start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.3:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082", "set server web_green/app state maint", "update bg-web-blue restart unless-stopped"}},
+			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
 			"start bg-web-green", "set server web_green/app state ready", "set server web_green/app addr 172.17.0.4:8080",
@@ -135,7 +134,7 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 			// green served for less than RestartPolicyDelay: it never got
 			// the restart policy, so it has none to lose.
 			"set server web_green/app state drain", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082", "set server web_green/app state maint", "update bg-web-blue restart unless-stopped"}},
+			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
 	}
 	for _, st := range steps {
 		h.svc = withBuild(plantest.Service(t, st.active, st.image))

@@ -803,12 +803,6 @@ func settleReplica(s *spec.Service, st ReplicaState, verifying bool, now time.Ti
 			// Its address on the network may go to another container.
 			return pointAt(s, st, fmt.Sprintf("%s is stopped", r)), true, stopAt
 		}
-		if st.Server.Draining() && !st.Server.Maint() {
-			// Drained and stopped by the controller: nothing to check
-			// until a release starts it. A server HAProxy's reload put
-			// back in service is left to its checks.
-			return serverStep(DisableServer, s, r, fmt.Sprintf("%s is drained and stopped: HAProxy need not check it", r)), true, stopAt
-		}
 		return Decision{}, false, stopAt
 	}
 	warm := verifying || s.Idle.Policy == spec.IdleKeepWarm

@@ -83,24 +83,6 @@ func TestPlanServerAddress(t *testing.T) {
 				Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
 				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).Edit(spec.Green, at("172.17.0.9:8080"))
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Green, Target: "web_green/app addr 127.0.0.1:18082"}},
-		{"stopped color drained at its published port: in maintenance, HAProxy stops checking it", func() *plantest.World {
-			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
-				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminDrain = "DOWN", true })
-		}, plantest.Want{Action: planner.DisableServer, Color: spec.Green, Target: "web_green/app"}},
-		{"stopped color in maintenance: nothing to do", func() *plantest.World {
-			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
-				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminMaint = "MAINT", true })
-		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
-		{"stopped color put back in service by an HAProxy reload: left to its checks", func() *plantest.World {
-			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
-				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "DOWN" })
-		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
-		{"maintenance of a stopped color: a release makes it ready once it runs", func() *plantest.World {
-			return released().Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminMaint = "MAINT", true })
-		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
 		{"host networking: the published port is the only address", func() *plantest.World {
 			s := plantest.Service(t, spec.Green, "demo:v2", "  network: host")
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)

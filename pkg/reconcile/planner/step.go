@@ -20,13 +20,8 @@ const (
 	SetServerReady  Action = "SetServerReady"
 	DrainServer     Action = "DrainServer"
 	MarkServerUp    Action = "MarkServerUp"
-	// DisableServer puts the server of a color whose container the
-	// controller drained and stopped in maintenance: HAProxy stops
-	// checking an address where nothing runs (with hundreds of services,
-	// most of its checks), until a release makes it ready again.
-	DisableServer Action = "DisableServer"
-	SwitchMap     Action = "SwitchMap"
-	WriteMapFile  Action = "WriteMapFile"
+	SwitchMap       Action = "SwitchMap"
+	WriteMapFile    Action = "WriteMapFile"
 	// SetPreview points the preview map key at the color being prepared.
 	SetPreview Action = "SetPreview"
 	// RunChecks sends the pre-switch checks to the new color.
@@ -89,8 +84,7 @@ type Step struct {
 	// Container: CreateContainer, StartContainer, StopContainer,
 	// RemoveContainer, RestartContainer, SetRestartPolicy.
 	Container *ContainerRef `json:"container,omitempty"`
-	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp,
-	// DisableServer.
+	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp.
 	Server *ServerRef `json:"server,omitempty"`
 	// Map: SwitchMap, SplitTraffic, WriteMapFile, SetPreview.
 	Map *MapEntry `json:"map,omitempty"`
