@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -21,12 +20,6 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 	l.mu.Lock()
 	log := l.logFor(s)
 	l.mu.Unlock()
-	if record != nil { // written once, whichever way the step ends
-		var once sync.Once
-		write := record
-		record = func() { once.Do(write) }
-		defer record()
-	}
 	if d.Step.Job != nil && (d.Step.Action == planner.CreateJob || d.Step.Action == planner.RemoveJob) {
 		recordJob := l.recordJobStart
 		if d.Step.Action == planner.RemoveJob {
@@ -34,6 +27,9 @@ func (l *Loop) takeStep(ctx context.Context, s *spec.Service, d planner.Decision
 		}
 		if err := recordJob(s, *d.Step); err != nil {
 			log.Error(err, "Step not taken", "step", d.Step.Action)
+			if record != nil {
+				record() // written even so, as execute would have
+			}
 			return d, err
 		}
 	}
