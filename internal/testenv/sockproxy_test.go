@@ -69,12 +69,19 @@ func TestSocketProxy(t *testing.T) {
 		t.Fatalf("after Up: %v", err)
 	}
 	// Bypassed: the path reaches the target itself, and nothing is counted.
+	accepted := p.Accepted() + 1
 	held, err := net.Dial("unix", p.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	accepted := p.Accepted()
+	// The dial returns once the kernel queued the connection; wait for the
+	// proxy to accept it, so that it is counted before Bypass.
+	for deadline := time.Now().Add(5 * time.Second); p.Accepted() < accepted; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy did not accept a connection in 5 s")
+		}
+	}
 	if err := p.Bypass(); err != nil {
 		t.Fatal(err)
 	}
