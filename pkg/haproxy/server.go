@@ -47,6 +47,30 @@ func (c *Client) SetServerState(ctx context.Context, backend, server string, s A
 	return nil
 }
 
+// SetServerReadyDown takes a server out of maintenance or drain and leaves
+// it DOWN: "set server <backend>/<server> state ready" and "health down"
+// in one command line, so that no check and no reader sees it in between.
+// Leaving MAINT makes a server UP at once, before any check; a server
+// taken out so is DOWN until its checks pass, or until SetServerHealthUp.
+// It needs a stats socket at level admin.
+func (c *Client) SetServerReadyDown(ctx context.Context, backend, server string) error {
+	if err := validateServer(backend, server); err != nil {
+		return fmt.Errorf("set server %q state ready, health down on %s: %w", backend+"/"+server, c.addr, err)
+	}
+	cmd := fmt.Sprintf("set server %s/%s state ready; set server %s/%s health down", backend, server, backend, server)
+	if _, err := c.Exec(ctx, cmd); err != nil {
+		return err
+	}
+	st, err := c.serverState(ctx, backend, server)
+	if err != nil {
+		return fmt.Errorf("%s on %s: read it back: %w", cmd, c.addr, err)
+	}
+	if st.Admin&(adminForcedDrain|adminForcedMaint) != 0 {
+		return fmt.Errorf("%s on %s: %w: reading it back gives admin state %#x", cmd, c.addr, ErrNotApplied, st.Admin)
+	}
+	return nil
+}
+
 // validateServer checks a backend and a server name.
 func validateServer(backend, server string) error {
 	if err := names.ValidateBackendName(backend); err != nil {

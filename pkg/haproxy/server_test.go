@@ -113,6 +113,55 @@ func TestSetServerState(t *testing.T) {
 	}
 }
 
+func TestSetServerReadyDown(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(up.Close)
+	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
+		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: up.Listener.Addr().String(), Check: true}}},
+	}})
+	ctx := context.Background()
+	c := h.admin(t)
+	waitFor(t, "a passing check", func() (bool, string) {
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.IsUp() && r.CheckPassed(), r.Status + " " + r.CheckStatus
+	})
+	for _, from := range []AdminState{StateMaint, StateDrain} {
+		if err := c.SetServerState(ctx, "web_blue", "s1", from); err != nil {
+			t.Fatalf("SetServerState(%s): %v", from, err)
+		}
+		if err := c.SetServerReadyDown(ctx, "web_blue", "s1"); err != nil {
+			t.Fatalf("SetServerReadyDown from %s: %v", from, err)
+		}
+		// DOWN, not UP as state ready alone leaves it; its checks pass and
+		// bring it UP again (rise 2).
+		r, err := c.ServerStat(ctx, "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		if !strings.HasPrefix(r.Status, "DOWN") {
+			t.Errorf("after SetServerReadyDown from %s: status %q, want DOWN", from, r.Status)
+		}
+		waitFor(t, "UP again by its checks", func() (bool, string) {
+			r, err := c.ServerStat(ctx, "web_blue", "s1")
+			if err != nil {
+				t.Fatalf("ServerStat: %v", err)
+			}
+			return r.Status == "UP", r.Status + " " + r.CheckStatus
+		})
+	}
+	// Both commands of the line fail alike; the error is the first one's.
+	if err := c.SetServerReadyDown(ctx, "web_blue", "nope"); !errors.Is(err, ErrUnknownServer) || !strings.Contains(err.Error(), "set server web_blue/nope state ready") {
+		t.Errorf("SetServerReadyDown of an unknown server = %v, want ErrUnknownServer naming the command", err)
+	}
+	if err := c.SetServerReadyDown(ctx, "web_blue", "s1;shutdown sessions"); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("SetServerReadyDown with a ; in the name = %v, want ErrInvalidName", err)
+	}
+}
+
 func TestSetServerStateErrors(t *testing.T) {
 	t.Parallel()
 	h := startHAProxy(t, haproxyOptions{})

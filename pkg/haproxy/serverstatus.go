@@ -67,16 +67,19 @@ func isServerRow(f StatFields, typ int) bool {
 	return sv != "FRONTEND" && sv != "BACKEND"
 }
 
-// ServerStatuses returns the status of every server, from "show stat -1 4
-// -1": every proxy (-1), servers only (type 4), every server (-1). It
-// reads a fraction of what ShowStat does, for polling.
+// ServerStatuses returns the status of every server not in maintenance,
+// from "show stat -1 4 -1 no-maint": every proxy (-1), servers only (type
+// 4), every server (-1), but those in maintenance. It reads a fraction of
+// what ShowStat does, for polling: the stopped colors' servers, in
+// maintenance, are half the servers of a host. A server that enters or
+// leaves maintenance is gone from it, or new in it.
 //
 // The answer is read into a buffer kept for the address between polls:
 // with hundreds of servers it is hundreds of KB, and a new one at every
 // poll was a third of an idle controller's CPU (pages the runtime gave
 // back and faulted in again). What is returned is copied out of it.
 func (c *Client) ServerStatuses(ctx context.Context) ([]ServerStatus, error) {
-	const cmd = "show stat -1 4 -1"
+	const cmd = "show stat -1 4 -1 no-maint"
 	v, _ := pollBuffers.LoadOrStore(c.network+"://"+c.address, &pollBuffer{})
 	buf := v.(*pollBuffer)
 	buf.mu.Lock()

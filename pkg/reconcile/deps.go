@@ -28,6 +28,8 @@ type HAProxy interface {
 	ServersStateOf(ctx context.Context, backend string) ([]haproxy.ServerState, error)
 	SetServerState(ctx context.Context, backend, server string, s haproxy.AdminState) error
 	SetServerHealthUp(ctx context.Context, backend, server string) error
+	// SetServerReadyDown takes a server out of maintenance DOWN.
+	SetServerReadyDown(ctx context.Context, backend, server string) error
 	SetServerAddr(ctx context.Context, backend, server string, addr netip.AddrPort) error
 	SetServerWeight(ctx context.Context, backend, server string, weight int) error
 }

@@ -90,7 +90,7 @@ func (d *Deps) execute(ctx context.Context, st planner.Step, record func()) erro
 			return err
 		}
 		return d.Containers.Remove(ctx, st.Container.Name)
-	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
+	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp, planner.DisableServer:
 		return d.setServer(ctx, st.Action, st.Server)
 	case planner.SwitchMap:
 		return d.switchMap(ctx, string(st.Color), st.Map, recorded)
@@ -129,7 +129,7 @@ func hasValue(st planner.Step) error {
 		ok = st.Container != nil && st.Container.Create != nil
 	case planner.StartContainer, planner.StopContainer, planner.RestartContainer, planner.SetRestartPolicy, planner.RemoveContainer:
 		ok = st.Container != nil
-	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp:
+	case planner.SetServerReady, planner.DrainServer, planner.SetServerAddr, planner.MarkServerUp, planner.DisableServer:
 		ok = st.Server != nil
 	case planner.SwitchMap, planner.SplitTraffic:
 		ok = st.Map != nil && st.Map.Ready != nil
@@ -183,9 +183,14 @@ func (d *Deps) setServer(ctx context.Context, a planner.Action, sv *planner.Serv
 	}
 	switch a {
 	case planner.SetServerReady:
+		if sv.Down {
+			return ha.SetServerReadyDown(ctx, sv.Backend, sv.Server)
+		}
 		return ha.SetServerState(ctx, sv.Backend, sv.Server, haproxy.StateReady)
 	case planner.DrainServer:
 		return ha.SetServerState(ctx, sv.Backend, sv.Server, haproxy.StateDrain)
+	case planner.DisableServer:
+		return ha.SetServerState(ctx, sv.Backend, sv.Server, haproxy.StateMaint)
 	case planner.SetServerAddr:
 		addr, err := netip.ParseAddrPort(sv.Addr)
 		if err != nil {

@@ -240,11 +240,14 @@ func (w *fakeWorld) shownStatus(k string) string {
 func (f fakeHAProxy) ServerStatuses(context.Context) ([]haproxy.ServerStatus, error) {
 	f.w.big.Lock()
 	defer f.w.big.Unlock()
-	if err := f.w.record("show stat -1 4 -1"); err != nil {
+	if err := f.w.record("show stat -1 4 -1 no-maint"); err != nil {
 		return nil, err
 	}
 	var out []haproxy.ServerStatus
 	for k, r := range f.w.servers {
+		if f.w.shownStatus(k) == "MAINT" {
+			continue
+		}
 		out = append(out, haproxy.ServerStatus{Proxy: r.Proxy, Server: r.Server, Status: f.w.shownStatus(k), Chkdown: r.Count("chkdown")})
 	}
 	return out, nil
@@ -291,6 +294,17 @@ func (f fakeHAProxy) SetServerState(_ context.Context, backend, server string, s
 		return err
 	}
 	f.w.admin[backend+"/"+server] = s
+	return nil
+}
+
+func (f fakeHAProxy) SetServerReadyDown(_ context.Context, backend, server string) error {
+	f.w.big.Lock()
+	defer f.w.big.Unlock()
+	if err := f.w.record("set server %s/%s state ready, health down", backend, server); err != nil {
+		return err
+	}
+	f.w.admin[backend+"/"+server] = haproxy.StateReady
+	f.w.servers[backend+"/"+server].Status = "DOWN"
 	return nil
 }
 

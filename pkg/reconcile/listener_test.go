@@ -58,12 +58,17 @@ func TestObserverHearsARelease(t *testing.T) {
 		"step web BuildImage ",
 		"step web CreateContainer green",
 		"step web StartContainer green",
+		// Put in maintenance at the first start, as it had no container:
+		// out of it DOWN, then UP once probed.
+		"step web SetServerReady green",
 		"step web SetServerAddr green",
+		"step web MarkServerUp green",
 		"step web SwitchMap green",
 		"step web DrainServer blue",
 		"step web SetRestartPolicy blue",
 		"step web StopContainer blue",
 		"step web SetServerAddr blue",
+		"step web DisableServer blue",
 		"step web SetRestartPolicy green",
 		"ended web blue->green demo:v2 Succeeded, switched: true",
 	}

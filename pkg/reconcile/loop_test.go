@@ -103,16 +103,20 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 	}{
 		// Each start gives the container a new address on the bridge
 		// (172.17.0.N): HAProxy is pointed there before the switch, and
-		// back at the published port (127.0.0.1:hostPort) once it stops.
+		// back at the published port (127.0.0.1:hostPort) once it stops,
+		// where it is in maintenance (not checked) until started again.
 		{"first start", spec.Blue, "demo:v1", []string{
 			"build demo:v1", "create bg-web-blue", "start bg-web-blue", "set server web_blue/app addr 172.17.0.1:8080",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
+			"set server web_green/app state maint", // no container: not checked
 			"update bg-web-blue restart unless-stopped"}},
 		{"release", spec.Green, "demo:v2", []string{
-			"build demo:v2", "create bg-web-green", "start bg-web-green", "set server web_green/app addr 172.17.0.2:8080",
+			"build demo:v2", "create bg-web-green", "start bg-web-green",
+			// Out of maintenance DOWN, not UP before any check; UP once probed.
+			"set server web_green/app state ready, health down", "set server web_green/app addr 172.17.0.2:8080", "set server web_green/app health up",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"set server web_blue/app state drain", "update bg-web-blue restart no", "stop bg-web-blue",
-			"set server web_blue/app addr 127.0.0.1:18081",
+			"set server web_blue/app addr 127.0.0.1:18081", "set server web_blue/app state maint",
 			// Its restart policy once it has run for RestartPolicyDelay,
 			// out of the second around the switch.
 			"update bg-web-green restart unless-stopped"}},
@@ -120,13 +124,13 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 		// without a signal handler does: the controller knows it stopped
 		// it, so it starts it again rather than calling it a crash.
 		{"rollback", spec.Blue, "demo:v1", []string{
-			"start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.3:8080",
+			"start bg-web-blue", "set server web_blue/app state ready, health down", "set server web_blue/app addr 172.17.0.3:8080", "set server web_blue/app health up",
 			"set map " + m + " web web_blue", "write " + m + " web web_blue",
 			"set server web_green/app state drain", "update bg-web-green restart no", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
+			"set server web_green/app addr 127.0.0.1:18082", "set server web_green/app state maint", "update bg-web-blue restart unless-stopped"}},
 		{"done", spec.Blue, "demo:v2", []string{
 			// blue serves v1 and must change image: through green first.
-			"start bg-web-green", "set server web_green/app state ready", "set server web_green/app addr 172.17.0.4:8080",
+			"start bg-web-green", "set server web_green/app state ready, health down", "set server web_green/app addr 172.17.0.4:8080", "set server web_green/app health up",
 			"set map " + m + " web web_green", "write " + m + " web web_green",
 			"set server web_blue/app state drain", "stop bg-web-blue", "remove bg-web-blue",
 			"create bg-web-blue", "start bg-web-blue", "set server web_blue/app state ready", "set server web_blue/app addr 172.17.0.5:8080",
@@ -134,7 +138,7 @@ func TestLoopFirstStartReleaseRollbackDone(t *testing.T) {
 			// green served for less than RestartPolicyDelay: it never got
 			// the restart policy, so it has none to lose.
 			"set server web_green/app state drain", "stop bg-web-green",
-			"set server web_green/app addr 127.0.0.1:18082", "update bg-web-blue restart unless-stopped"}},
+			"set server web_green/app addr 127.0.0.1:18082", "set server web_green/app state maint", "update bg-web-blue restart unless-stopped"}},
 	}
 	for _, st := range steps {
 		h.svc = withBuild(plantest.Service(t, st.active, st.image))
@@ -457,7 +461,8 @@ func TestRunLooksAgainOnlyAtWaitingServices(t *testing.T) {
 	w.run(t, web, spec.Green, plantest.ImageV2)
 	w.run(t, api, spec.Blue, plantest.ImageV1)
 	w.servers["api_green/app"] = &haproxy.StatRow{Proxy: "api_green", Server: "app", Status: "DOWN", Addr: planner.FallbackAddr(api.Replica(spec.Green, 0))}
-	w.servers["web_green/app"].Status = "DOWN" // green never becomes UP: web waits
+	w.admin["api_green/app"] = haproxy.StateMaint // as the controller leaves a color with no container
+	w.servers["web_green/app"].Status = "DOWN"    // green never becomes UP: web waits
 	w.healthUpIgnored = true
 	w.runtimeMap["web"], w.fileMap["web"] = "web_blue", "web_blue"
 	w.runtimeMap["api"], w.fileMap["api"] = "api_blue", "api_blue"

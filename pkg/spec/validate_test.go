@@ -58,12 +58,13 @@ func TestValidateRefusesWhatHAProxyRefuses(t *testing.T) {
 			return []error{
 				client.SetServerState(ctx, v, server, haproxy.StateMaint),
 				client.SetServerHealthUp(ctx, v, server),
+				client.SetServerReadyDown(ctx, v, server),
 				client.SetMap(ctx, mapPath, key, v), // the backend is the map's value
 				haproxy.WriteMapFile(filepath.Join(mapDir, "hosts.map"), key, v),
 			}
 		}, nil},
 		{"spec.colors.green.server", func(s *Service, v string) { s.Colors.Green.Server = v }, func(v string) []error {
-			return []error{client.SetServerState(ctx, backend, v, haproxy.StateDrain), client.SetServerHealthUp(ctx, backend, v)}
+			return []error{client.SetServerState(ctx, backend, v, haproxy.StateDrain), client.SetServerHealthUp(ctx, backend, v), client.SetServerReadyDown(ctx, backend, v)}
 		}, nil},
 		{"spec.haproxy.mapKey", func(s *Service, v string) { s.HAProxy.MapKey = v }, func(v string) []error {
 			_, _, getErr := client.GetMap(ctx, mapPath, v)

@@ -635,8 +635,7 @@ func prepareReplica(s *spec.Service, o Observed, st ReplicaState, served spec.Co
 	// not before: a release to a stopped color starts it first, and the
 	// undrain comes while the app starts, off the release's path.
 	if ct.Running && (st.Server.Draining() || st.Server.Maint()) {
-		return serverStep(SetServerReady, s, r,
-			fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", r, st.Server.Status)), true
+		return readyStep(s, st, served, fmt.Sprintf("%s is %s in HAProxy and must accept traffic once healthy", r, st.Server.Status)), true
 	}
 	if !ct.Exists {
 		return createStep(s, r, o.Image.ID, fmt.Sprintf("%s must run %s", r, s.Image)), true
@@ -655,6 +654,21 @@ func prepareReplica(s *spec.Service, o Observed, st ReplicaState, served spec.Co
 		return pointAt(s, st, fmt.Sprintf("%s runs", r)), true
 	}
 	return Decision{}, false
+}
+
+// readyStep puts replica st's server back in service: a color that does
+// not serve leaves maintenance DOWN (ServerRef.Down), as HAProxy would
+// have it UP before any check; a drained server, or the served color,
+// keeps the health HAProxy has for it.
+func readyStep(s *spec.Service, st ReplicaState, served spec.Color, why string) Decision {
+	if !st.Server.Maint() || st.Slot.Color == served {
+		return serverStep(SetServerReady, s, st.Slot, why)
+	}
+	d := serverStep(SetServerReady, s, st.Slot, why+"; it leaves maintenance DOWN, to be proven before it takes traffic")
+	d.Step.Target += " health down"
+	d.Step.Server.Down = true
+	d.Message = d.Step.String()
+	return d
 }
 
 // replace stops, then removes, replica st's container, which runs another
@@ -802,6 +816,18 @@ func settleReplica(s *spec.Service, st ReplicaState, verifying bool, now time.Ti
 		if st.Server.Addr != FallbackAddr(r) {
 			// Its address on the network may go to another container.
 			return pointAt(s, st, fmt.Sprintf("%s is stopped", r)), true, stopAt
+		}
+		// Drained and stopped by the controller, or never created:
+		// nothing to check until a release starts it. A stopped
+		// container's server that an HAProxy reload put back in service
+		// is left to its checks (one step per service after every reload
+		// would be more than those checks cost).
+		switch {
+		case st.Server.Maint():
+		case !ct.Exists:
+			return serverStep(DisableServer, s, r, fmt.Sprintf("%s has no container: HAProxy need not check it", r)), true, stopAt
+		case st.Server.Draining():
+			return serverStep(DisableServer, s, r, fmt.Sprintf("%s is drained and stopped: HAProxy need not check it", r)), true, stopAt
 		}
 		return Decision{}, false, stopAt
 	}

@@ -56,7 +56,7 @@ func TestPlanServerAddress(t *testing.T) {
 		{"served color at its bridge address, its published port not yet: not converged", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, onBridge("172.17.0.5")).
 				Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ReplicaState) { st.FallbackOK, st.FallbackError = false, "connection refused" })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.FallbackOK, st.FallbackError = false, "connection refused" }).Disabled(spec.Green)
 		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForFallback"}},
 		{"new color at its bridge address, DOWN, probed there: mark it UP", func() *plantest.World {
 			return released().Edit(spec.Green, at("172.17.0.9:8080")).Edit(spec.Green, plantest.StartedAgo(time.Second, "DOWN", 2))
@@ -69,7 +69,7 @@ func TestPlanServerAddress(t *testing.T) {
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Blue, Target: "web_blue/app addr 172.17.0.5:8080"}},
 		{"served color on the fallback, its own address does not answer: stays there", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, onBridge("172.17.0.5")).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Probes, st.ProbeError = 0, "connection refused" })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Probes, st.ProbeError = 0, "connection refused" }).Disabled(spec.Green)
 		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
 		{"served color died: HAProxy goes back to its published port, then it is started", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
@@ -83,6 +83,24 @@ func TestPlanServerAddress(t *testing.T) {
 				Edit(spec.Blue, at("172.17.0.5:8080")).Serving(spec.Blue).
 				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).Edit(spec.Green, at("172.17.0.9:8080"))
 		}, plantest.Want{Action: planner.SetServerAddr, Color: spec.Green, Target: "web_green/app addr 127.0.0.1:18082"}},
+		{"stopped color drained at its published port: in maintenance, HAProxy stops checking it", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminDrain = "DOWN", true })
+		}, plantest.Want{Action: planner.DisableServer, Color: spec.Green, Target: "web_green/app"}},
+		{"stopped color in maintenance: nothing to do", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminMaint = "MAINT", true })
+		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"stopped color put back in service by an HAProxy reload: left to its checks", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Running(spec.Green, plantest.ImageV1).Edit(spec.Green, plantest.Exited(2)).Edit(spec.Green, stoppedByUs).
+				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "DOWN" })
+		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"maintenance of a stopped color: a release takes it out, DOWN, once it runs", func() *plantest.World {
+			return released().Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminMaint = "MAINT", true })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app health down"}},
 		{"host networking: the published port is the only address", func() *plantest.World {
 			s := plantest.Service(t, spec.Green, "demo:v2", "  network: host")
 			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2)

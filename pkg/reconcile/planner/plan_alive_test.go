@@ -60,7 +60,7 @@ func TestPlanKeepsServedAlive(t *testing.T) {
 		}, plantest.Want{Phase: planner.Degraded, Reason: "CrashLoop"}, "HAProxy says DOWN"},
 		{"served color UP again after crashes: converged", func() *plantest.World {
 			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
-				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartCount = 3 })
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Container.RestartCount = 3 }).Disabled(spec.Green)
 		}, plantest.Want{Phase: planner.Converged, Reason: "Converged"}, ""},
 		{"a release goes on while the served color crash-loops", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, plantest.Exited(2)).Edit(spec.Blue, restarting(5))
@@ -190,7 +190,7 @@ func TestPlanRestartPolicyAfterTheSwitchSecond(t *testing.T) {
 	}
 	blue := func(startedAgo time.Duration) *plantest.World {
 		return plantest.NewWorld(plantest.Service(t, spec.Blue, "demo:v1"), plantest.ImageV1).
-			Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, policyNo(startedAgo))
+			Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Edit(spec.Blue, policyNo(startedAgo)).Disabled(spec.Green)
 	}
 	setPolicy := plantest.Want{Action: planner.SetRestartPolicy, Color: spec.Blue, Target: "bg-web-blue"}
 	for _, tc := range []struct {

@@ -85,7 +85,7 @@ func TestPlanJobs(t *testing.T) {
 				Edit(spec.Green, func(st *planner.ReplicaState) { st.Container.StoppedByController = true })
 		}, plantest.Want{Phase: planner.Failed, Reason: planner.ReasonJobFailed}, "no such table: notes"},
 		{"released: the recorded job containers are removed", func() *plantest.World {
-			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).Disabled(spec.Blue).
 				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0).JobRecorded("migrate", spec.Green, 0, "")
 		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
 		{"rolled back: the recorded job containers are removed", func() *plantest.World {
@@ -96,7 +96,7 @@ func TestPlanJobs(t *testing.T) {
 			return w
 		}, plantest.Want{Action: planner.RemoveJob, Color: spec.Green, Target: migrate}, ""},
 		{"released: an ended job not yet recorded is kept", func() *plantest.World {
-			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).
+			return plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).Disabled(spec.Blue).
 				Job("migrate", spec.Green, "exited", 2*time.Minute, time.Second, 0)
 		}, plantest.Want{Phase: planner.Converged, Reason: planner.ReasonConverged}, ""},
 		{"first start, the map on green, no container: the job runs first", func() *plantest.World {
@@ -162,7 +162,7 @@ func TestPlanJobsManualPromotion(t *testing.T) {
 // its image runs no job.
 func TestPlanNoJobWithoutRelease(t *testing.T) {
 	s := withJobs(t)
-	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green)
+	w := plantest.NewWorld(s, plantest.ImageV2).Running(spec.Green, plantest.ImageV2).Serving(spec.Green).Disabled(spec.Blue)
 	plantest.Expect(t, planner.Plan(s, w.O, plantest.T0), plantest.Want{Phase: planner.Converged, Reason: planner.ReasonConverged})
 }
 

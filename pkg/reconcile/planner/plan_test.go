@@ -61,9 +61,13 @@ func TestPlan(t *testing.T) {
 			return w
 		}, plantest.Want{Action: planner.WriteMapFile, Color: spec.Blue, Target: "/etc/haproxy/hosts.map"}},
 		{"steady state: nothing to do", func() *plantest.World {
-			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Disabled(spec.Green)
 		},
 			plantest.Want{Phase: planner.Converged, Reason: "Converged"}},
+		{"served, the other color never created: its server goes into maintenance", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+		},
+			plantest.Want{Action: planner.DisableServer, Color: spec.Green, Target: "web_green/app"}},
 
 		// Release: green gets v2, becomes ready, the map switches, blue drains and stops.
 		{"release: create green on v2", func() *plantest.World {
@@ -216,10 +220,14 @@ func TestPlan(t *testing.T) {
 					st.Container.StartedAt = plantest.T0.Add(-time.Second)
 				})
 		}, plantest.Want{Phase: planner.Progressing, Reason: "WaitingForReady"}},
-		{"MAINT server is made ready", func() *plantest.World {
+		{"MAINT server of the new color leaves maintenance DOWN", func() *plantest.World {
 			return plantest.NewWorld(v2Green(), plantest.ImageV2).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Running(spec.Green, plantest.ImageV2).
 				Edit(spec.Green, func(st *planner.ReplicaState) { st.Server.Status = "MAINT" })
-		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app"}},
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Green, Target: "web_green/app health down"}},
+		{"MAINT server of the served color is made ready", func() *plantest.World {
+			return plantest.NewWorld(v1Blue(), plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).
+				Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status = "MAINT" })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}},
 
 		// Faults that need a human.
 		{"new container exits at start", func() *plantest.World {
@@ -302,7 +310,7 @@ func TestPlanWaitsAreRequeued(t *testing.T) {
 		t.Errorf("kept warm: RequeueAfter = %s, want 50s", d.RequeueAfter)
 	}
 	s = plantest.Service(t, spec.Blue, "demo:v1")
-	w = plantest.NewWorld(s, plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue)
+	w = plantest.NewWorld(s, plantest.ImageV1).Running(spec.Blue, plantest.ImageV1).Serving(spec.Blue).Disabled(spec.Green)
 	if d := planner.Plan(s, w.O, plantest.T0); d.RequeueAfter != 0 || !d.Converged() {
 		t.Errorf("steady state: got %s requeue %s, want converged with no requeue", d, d.RequeueAfter)
 	}

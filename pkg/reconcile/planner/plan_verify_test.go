@@ -84,6 +84,10 @@ func TestPlanVerification(t *testing.T) {
 		{"5xx over the threshold: rolled back to warm blue", func(s *spec.Service) *plantest.World {
 			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1100, Status5xx: 23}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "20 of 100 requests were 5xx"},
+		{"5xx over the threshold, blue stopped and in maintenance: out of it DOWN first", func(s *spec.Service) *plantest.World {
+			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1100, Status5xx: 23})).
+				Edit(spec.Blue, plantest.Exited(2)).Edit(spec.Blue, func(st *planner.ReplicaState) { st.Server.Status, st.Server.AdminMaint = "MAINT", true })
+		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app health down"}, planner.OutcomeRolledBack, "20 of 100 requests were 5xx"},
 		{"requests without a response count as failed", func(s *spec.Service) *plantest.World {
 			return switched(s, 5*time.Second, base).EditColor(spec.Green, traffic(planner.Counters{Responses: 1050, Status5xx: 3, Failed: 50}))
 		}, plantest.Want{Action: planner.SetServerReady, Color: spec.Blue, Target: "web_blue/app"}, planner.OutcomeRolledBack, "50 of 100 requests"},

@@ -20,8 +20,13 @@ const (
 	SetServerReady  Action = "SetServerReady"
 	DrainServer     Action = "DrainServer"
 	MarkServerUp    Action = "MarkServerUp"
-	SwitchMap       Action = "SwitchMap"
-	WriteMapFile    Action = "WriteMapFile"
+	// DisableServer puts the server of a color whose container the
+	// controller drained and stopped in maintenance: HAProxy stops
+	// checking an address where nothing runs (with hundreds of services,
+	// most of its checks), until a release makes it ready again.
+	DisableServer Action = "DisableServer"
+	SwitchMap     Action = "SwitchMap"
+	WriteMapFile  Action = "WriteMapFile"
 	// SetPreview points the preview map key at the color being prepared.
 	SetPreview Action = "SetPreview"
 	// RunChecks sends the pre-switch checks to the new color.
@@ -84,7 +89,8 @@ type Step struct {
 	// Container: CreateContainer, StartContainer, StopContainer,
 	// RemoveContainer, RestartContainer, SetRestartPolicy.
 	Container *ContainerRef `json:"container,omitempty"`
-	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp.
+	// Server: SetServerReady, DrainServer, SetServerAddr, MarkServerUp,
+	// DisableServer.
 	Server *ServerRef `json:"server,omitempty"`
 	// Map: SwitchMap, SplitTraffic, WriteMapFile, SetPreview.
 	Map *MapEntry `json:"map,omitempty"`
@@ -206,6 +212,11 @@ type ServerRef struct {
 	Server  string `json:"server"`
 	// Addr is where SetServerAddr points it (ip:port).
 	Addr string `json:"addr,omitempty"`
+	// Down: SetServerReady leaves it DOWN (state ready and health down in
+	// one command line). HAProxy makes a server leaving maintenance UP at
+	// once, before any check; a color that does not serve yet is proven
+	// first, by its checks or the controller's probes and MarkServerUp.
+	Down bool `json:"down,omitempty"`
 }
 
 // MapEntry is a key of a map and the value it must get, at the runtime API

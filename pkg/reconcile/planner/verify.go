@@ -275,7 +275,7 @@ func planRollback(s *spec.Service, o Observed, v *Verification, now time.Time) D
 		ct, r := st.Container, st.Slot
 		switch {
 		case st.Server.Draining() || st.Server.Maint():
-			return serverStep(SetServerReady, s, r, "roll back: "+why)
+			return readyStep(s, st, served, "roll back: "+why)
 		case !ct.Running:
 			return containerStep(StartContainer, s, r, ct, "roll back: "+why)
 		case ct.Running && st.Server.Addr != ServerAddr(s, r, ct):

@@ -122,6 +122,14 @@ func (w *World) Edit(c spec.Color, f func(*planner.ReplicaState)) *World {
 	return w
 }
 
+// Disabled: the servers of color c, which has no container, are in
+// maintenance, as the controller leaves them (DisableServer).
+func (w *World) Disabled(c spec.Color) *World {
+	return w.Edit(c, func(st *planner.ReplicaState) {
+		st.Server.Status, st.Server.AdminMaint, st.Server.CheckStatus = "MAINT", true, ""
+	})
+}
+
 // EditColor changes color c's state with f.
 func (w *World) EditColor(c spec.Color, f func(*planner.ColorState)) *World {
 	cs := w.O.Color(c)
