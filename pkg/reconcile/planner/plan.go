@@ -820,8 +820,8 @@ func settleReplica(s *spec.Service, st ReplicaState, verifying bool, now time.Ti
 		// Drained and stopped by the controller, or never created:
 		// nothing to check until a release starts it. A stopped
 		// container's server that an HAProxy reload put back in service
-		// is left to its checks (one step per service after every reload
-		// would be more than those checks cost).
+		// is left to its checks until then: after a reload the controller
+		// takes only the steps traffic needs.
 		switch {
 		case st.Server.Maint():
 		case !ct.Exists:
