@@ -72,22 +72,33 @@ func TestShowServersConn(t *testing.T) {
 	assertCommandError(t, err, ErrUnknownBackend, "show servers conn nope", "Can't find backend.")
 }
 
-func TestSetServerState(t *testing.T) {
-	t.Parallel()
+// checkedServer starts an HAProxy whose one server, web_blue/s1, answers
+// its checks.
+func checkedServer(t *testing.T) *testHAProxy {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(up.Close)
-	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
+	return startHAProxy(t, haproxyOptions{Backends: []testBackend{
 		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: up.Listener.Addr().String(), Check: true}}},
 	}})
+}
+
+// waitPassingCheck waits until web_blue/s1 is UP, its last check passed.
+func waitPassingCheck(t *testing.T, c *Client) {
+	waitFor(t, "a passing check", func() (bool, string) {
+		r, err := c.ServerStat(context.Background(), "web_blue", "s1")
+		if err != nil {
+			t.Fatalf("ServerStat: %v", err)
+		}
+		return r.IsUp() && r.CheckPassed(), r.Status + " " + r.CheckStatus
+	})
+}
+
+func TestSetServerState(t *testing.T) {
+	t.Parallel()
+	h := checkedServer(t)
 	ctx := context.Background()
 	for _, c := range []*Client{h.admin(t), h.tcp(t)} {
-		waitFor(t, "a passing check", func() (bool, string) {
-			r, err := c.ServerStat(ctx, "web_blue", "s1")
-			if err != nil {
-				t.Fatalf("ServerStat: %v", err)
-			}
-			return r.IsUp() && r.CheckPassed(), r.Status + " " + r.CheckStatus
-		})
+		waitPassingCheck(t, c)
 		for _, step := range []struct {
 			state      AdminState
 			wantStatus string
@@ -115,20 +126,9 @@ func TestSetServerState(t *testing.T) {
 
 func TestSetServerReadyDown(t *testing.T) {
 	t.Parallel()
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(up.Close)
-	h := startHAProxy(t, haproxyOptions{Backends: []testBackend{
-		{Name: "web_blue", Servers: []testServer{{Name: "s1", Addr: up.Listener.Addr().String(), Check: true}}},
-	}})
+	c := checkedServer(t).admin(t)
 	ctx := context.Background()
-	c := h.admin(t)
-	waitFor(t, "a passing check", func() (bool, string) {
-		r, err := c.ServerStat(ctx, "web_blue", "s1")
-		if err != nil {
-			t.Fatalf("ServerStat: %v", err)
-		}
-		return r.IsUp() && r.CheckPassed(), r.Status + " " + r.CheckStatus
-	})
+	waitPassingCheck(t, c)
 	for _, from := range []AdminState{StateMaint, StateDrain} {
 		if err := c.SetServerState(ctx, "web_blue", "s1", from); err != nil {
 			t.Fatalf("SetServerState(%s): %v", from, err)
