@@ -20,10 +20,11 @@ const (
 	SetServerReady  Action = "SetServerReady"
 	DrainServer     Action = "DrainServer"
 	MarkServerUp    Action = "MarkServerUp"
-	// DisableServer puts the server of a color whose container the
-	// controller drained and stopped in maintenance: HAProxy stops
-	// checking an address where nothing runs (with hundreds of services,
-	// most of its checks), until a release makes it ready again.
+	// DisableServer puts in maintenance the server of a color that does
+	// not serve and whose container the controller drained and stopped,
+	// or that has no container: HAProxy stops checking an address where
+	// nothing runs (with hundreds of services, most of its checks), until
+	// a release makes it ready again (SetServerReady, ServerRef.Down).
 	DisableServer Action = "DisableServer"
 	SwitchMap     Action = "SwitchMap"
 	WriteMapFile  Action = "WriteMapFile"
