@@ -31,11 +31,15 @@ func (c *Client) SetServerState(ctx context.Context, backend, server string, s A
 	default:
 		return fmt.Errorf("set server %s/%s state %q on %s: unknown state; use %s, %s or %s", backend, server, s, c.addr, StateReady, StateDrain, StateMaint)
 	}
-	cmd := fmt.Sprintf("set server %s/%s state %s", backend, server, s)
+	return c.execAdmin(ctx, fmt.Sprintf("set server %s/%s state %s", backend, server, s), backend, server, s)
+}
+
+// execAdmin runs cmd, then reads back the server's admin state, which
+// must be s.
+func (c *Client) execAdmin(ctx context.Context, cmd, backend, server string, s AdminState) error {
 	if _, err := c.Exec(ctx, cmd); err != nil {
 		return err
 	}
-	// Read back the admin state HAProxy has now.
 	st, err := c.serverState(ctx, backend, server)
 	if err != nil {
 		return fmt.Errorf("%s on %s: read it back: %w", cmd, c.addr, err)
@@ -58,17 +62,7 @@ func (c *Client) SetServerReadyDown(ctx context.Context, backend, server string)
 		return fmt.Errorf("set server %q state ready, health down on %s: %w", backend+"/"+server, c.addr, err)
 	}
 	cmd := fmt.Sprintf("set server %s/%s state ready; set server %s/%s health down", backend, server, backend, server)
-	if _, err := c.Exec(ctx, cmd); err != nil {
-		return err
-	}
-	st, err := c.serverState(ctx, backend, server)
-	if err != nil {
-		return fmt.Errorf("%s on %s: read it back: %w", cmd, c.addr, err)
-	}
-	if st.Admin&(adminForcedDrain|adminForcedMaint) != 0 {
-		return fmt.Errorf("%s on %s: %w: reading it back gives admin state %#x", cmd, c.addr, ErrNotApplied, st.Admin)
-	}
-	return nil
+	return c.execAdmin(ctx, cmd, backend, server, StateReady)
 }
 
 // validateServer checks a backend and a server name.
