@@ -313,13 +313,18 @@ func all(reads []func() error, parallel bool) error {
 func (d *Deps) probe(ctx context.Context, s *spec.Service, st *planner.ReplicaState) {
 	st.ProbedAddr = planner.ServerAddr(s, st.Slot, st.Container)
 	url := "http://" + st.ProbedAddr + s.HealthPath
-	// The published port is probed meanwhile: another address, and the
-	// pass waits for the slower of the two, not for their sum.
+	// The published port is probed meanwhile, until it answered once in
+	// this run of the container (publishedAnswers): another address, and
+	// the pass waits for the slower of the two, not for their sum.
 	fallback := *st
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		fallback.Probes = planner.ProbesNeeded
+		if d.published.answered(st.Slot.Container, st.Container.Run()) {
+			fallback.FallbackOK = true
+			return
+		}
 		d.probeFallback(ctx, s, &fallback)
 	}()
 	defer func() {

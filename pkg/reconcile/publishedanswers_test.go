@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bluegreen-host/controller/pkg/reconcile/planner"
+	"github.com/bluegreen-host/controller/pkg/reconcile/planner/plantest"
 	"github.com/bluegreen-host/controller/pkg/spec"
 )
 
@@ -49,5 +50,47 @@ func TestServedPublishedPortProbedOncePerRun(t *testing.T) {
 	passes(3)
 	if n := w.count(probe); n != 4 {
 		t.Fatalf("the port answered again and was probed %d times in 3 passes, want once", n-3)
+	}
+}
+
+// TestPreparedPublishedPortProbedOncePerRun: the color being prepared is
+// probed at its own address at every pass, and at its published port
+// until that answered once in its container's run: each pass of a release
+// waited for that second probe too.
+func TestPreparedPublishedPortProbedOncePerRun(t *testing.T) {
+	w, loop := servingWorld(t)
+	svcs, err := loop.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &svcs[0]
+	w.images["demo:v2"] = plantest.ImageV2
+	w.run(t, s, spec.Green, plantest.ImageV2) // HAProxy says DOWN: green is prepared
+	published := "probe http://" + planner.FallbackAddr(s.Replica(spec.Green, 0)) + s.HealthPath
+	d := w.deps()
+	d.checks, d.published, d.now = &lastChecks{}, &publishedAnswers{}, time.Now
+	observe := func(n int) {
+		t.Helper()
+		for range n {
+			o, err := d.Observe(context.Background(), s, nil, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := o.Green.First(); g.Probes != planner.ProbesNeeded || !g.FallbackOK {
+				t.Fatalf("green: %d probes passed, published port answered %v; want %d and true", g.Probes, g.FallbackOK, planner.ProbesNeeded)
+			}
+		}
+	}
+	observe(3)
+	if n := w.count(published); n != 1 {
+		t.Fatalf("3 observations of the color being prepared probed its published port %d times, want once", n)
+	}
+
+	w.big.Lock()
+	w.containers["bg-web-green"].StartedAt = time.Now().Add(time.Second) // started again
+	w.big.Unlock()
+	observe(2)
+	if n := w.count(published); n != 2 {
+		t.Fatalf("a new run was probed at its published port %d times in 2 observations, want once", n-1)
 	}
 }
