@@ -187,7 +187,10 @@ func runCost(r *runner, name string, n int, cfg costConfig) costResult {
 			to, version = spec.Green, "v2"
 		}
 		w.waitSeenDown(0, to, settleDownLimit) // the verify window's warm color is stopped
-		res.Releases = append(res.Releases, w.doSwitch(0, to, version, "release", time.Minute))
+		r := w.doSwitch(0, to, version, "release", time.Minute)
+		res.Releases = append(res.Releases, r)
+		t.Logf("cost %d services: release %2d to %-5s: after the start event, first 200 %s, HAProxy UP %s, switch %s",
+			n, k+1, to, ms(between(r.Started, r.Floor)), ms(between(r.Started, r.HAUp)), ms(between(r.Started, r.Switch)))
 	}
 	sort.Slice(res.PassWall, func(i, j int) bool { return res.PassWall[i] < res.PassWall[j] })
 	rts := res.readyToSwitch()

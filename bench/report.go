@@ -113,7 +113,7 @@ func (rep *report) mainSummary() string {
 		}
 		row("container start requested (controller log)", func(s switchResult) time.Duration { return s.since(s.Steps["StartContainer"]) })
 		row("container started (Docker event)", func(s switchResult) time.Duration { return s.since(s.Started) })
-		row("**floor**: the new app first answers 200 on its port", func(s switchResult) time.Duration { return s.since(s.Floor) })
+		row("**floor**: the new app first answers 200 on its own address", func(s switchResult) time.Duration { return s.since(s.Floor) })
 		row("HAProxy reports the new server UP", func(s switchResult) time.Duration { return s.since(s.HAUp) })
 		row("runtime map switched", func(s switchResult) time.Duration { return s.since(s.Switch) })
 		row("converged (status.json)", func(s switchResult) time.Duration { return s.since(s.Converged) })

@@ -27,7 +27,7 @@ type switchResult struct {
 
 	Save      time.Time
 	Started   time.Time // Docker's "start" event for the new container
-	Floor     time.Time // the new container's app first answered 200 on its host port (harness probe)
+	Floor     time.Time // the new container's app first answered 200 on its own address (harness probe)
 	HAUp      time.Time // HAProxy first reported the target server UP
 	Switch    time.Time // the runtime map first named the target backend
 	Converged time.Time // status.json: Converged on the new generation
@@ -109,7 +109,12 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 	// this machine a connection to a published port while the container's
 	// network comes up stalls the port for about a second (see bench/README.md), so
 	// probing earlier would move the floor it measures.
-	started := w.startEvents(ctx, fmt.Sprintf("bg-%s-%s", s.name, to))
+	// The probes go to the app's own address, the one HAProxy sends its
+	// traffic to: the container's bridge address (Docker's port forwarder
+	// on the published port may start answering tens of milliseconds
+	// before or after the app does, which is not the controller's doing),
+	// or the host port with the host network.
+	started := w.startEvents(ctx, fmt.Sprintf("bg-%s-%s", s.name, to), w.network != "host")
 	hc := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", s.port(to))
 	wg.Add(1)
@@ -117,8 +122,11 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 		defer wg.Done()
 		<-start
 		select {
-		case at := <-started:
-			set(&res.Started, at)
+		case st := <-started:
+			set(&res.Started, st.at)
+			if st.ip != "" {
+				url = fmt.Sprintf("http://%s:%d/healthz", st.ip, spec.DefaultContainerPort)
+			}
 		case <-ctx.Done():
 			return
 		}
@@ -247,11 +255,19 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 	return res
 }
 
+// startEvent is a container's start: the engine's timestamp, and its
+// bridge address when asked for.
+type startEvent struct {
+	at time.Time
+	ip string
+}
+
 // startEvents delivers the time (the engine's timestamp) of Docker's first
-// "start" event for the container named name from now on. Events since now
-// are asked for, so a start just after this returns cannot be missed.
-func (w *world) startEvents(ctx context.Context, name string) <-chan time.Time {
-	out := make(chan time.Time, 1)
+// "start" event for the container named name from now on, with its
+// address when inspect says so. Events since now are asked for, so a start
+// just after this returns cannot be missed.
+func (w *world) startEvents(ctx context.Context, name string, inspect bool) <-chan startEvent {
+	out := make(chan startEvent, 1)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		w.t.Fatalf("docker client: %v", err)
@@ -270,7 +286,17 @@ func (w *world) startEvents(ctx context.Context, name string) <-chan time.Time {
 			if m.TimeNano > 0 {
 				at = time.Unix(0, m.TimeNano)
 			}
-			out <- at
+			ev := startEvent{at: at}
+			if inspect {
+				if ct, err := cli.ContainerInspect(ctx, name); err == nil && ct.NetworkSettings != nil {
+					for _, n := range ct.NetworkSettings.Networks {
+						ev.ip = n.IPAddress
+					}
+				} else if ctx.Err() == nil {
+					w.t.Logf("inspect %s for its address: %v; the floor is probed at its published port", name, err)
+				}
+			}
+			out <- ev
 		case err := <-errs:
 			if ctx.Err() == nil {
 				w.t.Logf("docker events for %s: %v", name, err)
