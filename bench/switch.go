@@ -107,15 +107,15 @@ func (w *world) doSwitch(i int, to spec.Color, version, kind string, timeout tim
 	}
 	// The floor: a probe on a new connection, as a health check, started
 	// every 1 ms from Docker's "start" event for the new container on,
-	// whether or not the earlier ones answered. Not before the event: on
-	// this machine a connection to a published port while the container's
-	// network comes up stalls the port for about a second (see bench/README.md), so
-	// probing earlier would move the floor it measures.
-	// The probes go to the app's own address, the one HAProxy sends its
-	// traffic to: the container's bridge address (Docker's port forwarder
-	// on the published port may start answering tens of milliseconds
-	// before or after the app does, which is not the controller's doing),
-	// or the host port with the host network.
+	// whether or not the earlier ones answered, to the app's own address,
+	// the one HAProxy sends its traffic to: the container's bridge address
+	// (known from the event on), or the host port with the host network.
+	// Docker's port forwarder on the published port may start answering
+	// tens of milliseconds before or after the app does, which is not the
+	// controller's doing. When the address cannot be had, the published
+	// port is probed, not before the event either: on this machine a
+	// connection to it while the container's network comes up stalls the
+	// port for about a second (see bench/README.md).
 	started := w.startEvents(ctx, fmt.Sprintf("bg-%s-%s", s.name, to), w.network != "host")
 	hc := &http.Client{Timeout: 200 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", s.port(to))
