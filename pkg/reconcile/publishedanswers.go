@@ -8,11 +8,12 @@ import (
 
 // publishedAnswers remembers, per container name, the run whose published
 // port answered a probe. Docker's port forwarder listens for as long as
-// the container runs, so a served color that answered there once in this
-// run is not asked again at every pass: with many services that was one
-// new connection per service per resync. A restart or another container
-// under the name is a new run and is probed again. Kept in memory only: a
-// controller that starts again probes once more.
+// the container runs, so a color that answered there once in this run is
+// not asked again at every pass: with many services that was one new
+// connection per service per resync for the served colors, and one per
+// pass of a release for the color being prepared. A restart or another
+// container under the name is a new run and is probed again. Kept in
+// memory only: a controller that starts again probes once more.
 type publishedAnswers struct {
 	mu sync.Mutex
 	m  map[string]planner.Run
