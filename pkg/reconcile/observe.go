@@ -227,8 +227,6 @@ func (d *Deps) probeReplica(ctx context.Context, s *spec.Service, served spec.Co
 	case !st.Container.Running:
 	case st.Slot.Color != served || st.Server.Down() || st.Server.GoingDown() || st.Server.Addr != planner.ServerAddr(s, st.Slot, st.Container):
 		d.probe(ctx, s, st)
-	case d.published.answered(st.Slot.Container, st.Container.Run()):
-		st.FallbackOK = true
 	default:
 		d.probeFallback(ctx, s, st)
 	}
@@ -313,18 +311,13 @@ func all(reads []func() error, parallel bool) error {
 func (d *Deps) probe(ctx context.Context, s *spec.Service, st *planner.ReplicaState) {
 	st.ProbedAddr = planner.ServerAddr(s, st.Slot, st.Container)
 	url := "http://" + st.ProbedAddr + s.HealthPath
-	// The published port is probed meanwhile, until it answered once in
-	// this run of the container (publishedAnswers): another address, and
-	// the pass waits for the slower of the two, not for their sum.
+	// The published port is probed meanwhile: another address, and the
+	// pass waits for the slower of the two, not for their sum.
 	fallback := *st
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		fallback.Probes = planner.ProbesNeeded
-		if d.published.answered(st.Slot.Container, st.Container.Run()) {
-			fallback.FallbackOK = true
-			return
-		}
 		d.probeFallback(ctx, s, &fallback)
 	}()
 	defer func() {
@@ -345,11 +338,17 @@ func (d *Deps) probe(ctx context.Context, s *spec.Service, st *planner.ReplicaSt
 
 // probeFallback checks once that color c also answers at its published
 // port, the address an HAProxy reload puts back: Docker's port forwarder
-// may start listening well after the container's own address answers.
+// may start listening well after the container's own address answers. A
+// port that answered in this run of the container is not asked again
+// (publishedAnswers).
 func (d *Deps) probeFallback(ctx context.Context, s *spec.Service, st *planner.ReplicaState) {
 	fb := planner.FallbackAddr(st.Slot)
 	if st.ProbedAddr == fb {
 		st.FallbackOK = st.Probes >= planner.ProbesNeeded
+		return
+	}
+	if d.published.answered(st.Slot.Container, st.Container.Run()) {
+		st.FallbackOK = true
 		return
 	}
 	err := d.Prober.Probe(ctx, "http://"+fb+s.HealthPath)

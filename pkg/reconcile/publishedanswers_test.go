@@ -67,8 +67,8 @@ func TestPreparedPublishedPortProbedOncePerRun(t *testing.T) {
 	w.images["demo:v2"] = plantest.ImageV2
 	w.run(t, s, spec.Green, plantest.ImageV2) // HAProxy says DOWN: green is prepared
 	published := "probe http://" + planner.FallbackAddr(s.Replica(spec.Green, 0)) + s.HealthPath
-	d := w.deps()
-	d.checks, d.published, d.now = &lastChecks{}, &publishedAnswers{}, time.Now
+	loop.init()
+	d := loop.Deps
 	observe := func(n int) {
 		t.Helper()
 		for range n {
